@@ -1,0 +1,147 @@
+"""Sparse inputs of the CC model (paper-spec.md §4).
+
+Each of ``n_features`` features is active independently with probability ``p`` and an
+active feature takes a value drawn from U[-1, 1]. At the paper's p = 0.01 a row holds
+about one active feature, so batches are drawn and stored *sparsely*: a fixed-capacity
+list of (row, feature, value) entries in row-major order.
+
+Exactness. Flatten the batch to ``batch * n_features`` positions. In a Bernoulli-p
+process the gaps between consecutive active positions are i.i.d. Geometric(p), so the
+first ``capacity`` active positions are drawn as a cumulative sum of geometric gaps
+(by inversion, from 32-bit uniforms). If the ``capacity``-th active position still lies
+inside the batch, later actives may exist; by the memorylessness of the Bernoulli
+process, the positions after it are again i.i.d. Bernoulli-p. :func:`to_dense` fills
+that *tail* from ``tail_key``, so ``to_dense`` always returns an exact
+Bernoulli-p × U[-1, 1] batch and the sparse entries are exact whenever ``overflow`` is
+False. Capacity is chosen so that overflow has probability below 1e-20
+(:func:`default_capacity`); callers fall back to the dense batch when it happens.
+"""
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ._types import Array, Bool, Float, Int, PRNGKeyArray
+
+
+class SparseBatch(NamedTuple):
+    """A batch as a fixed number of (row, feature, value) entries, sorted by row.
+
+    Unused slots have ``rows == batch_size``, ``features == 0`` and ``values == 0``.
+    ``tail_start`` is the first flat position not described by the entries (the batch
+    size times ``n_features`` when the entries are complete), and ``tail_key`` draws the
+    remaining positions in :func:`to_dense`.
+    """
+
+    rows: Int[Array, " capacity"]
+    features: Int[Array, " capacity"]
+    values: Float[Array, " capacity"]
+    overflow: Bool[Array, ""]
+    tail_start: Int[Array, ""]
+    tail_key: PRNGKeyArray
+    p: Float[Array, ""]
+
+
+def default_capacity(batch_size: int, n_features: int, p: float) -> int:
+    """Entries needed so that P(more than ``capacity`` actives) < 1e-20.
+
+    The active count is Binomial(batch_size * n_features, p); a margin of 10 standard
+    deviations plus 32 (for tiny p, where the count is Poisson-like) exceeds the
+    1e-20 quantile. Never more than ``batch_size * n_features``.
+    """
+    total = batch_size * n_features
+    mean = total * p
+    capacity = math.ceil(mean + 10.0 * math.sqrt(mean * (1.0 - p)) + 32)
+    return int(min(total, capacity))
+
+
+def _uniform_open_closed(key: PRNGKeyArray, shape) -> Float[Array, "..."]:
+    """Uniforms in (0, 1] from 32 random bits, so log(u) is finite and fine near 0."""
+    bits = jax.random.bits(key, shape, jnp.uint32)
+    return (bits.astype(jnp.float32) + 0.5) * jnp.float32(2.0**-32)
+
+
+def _saturating_cumsum(gaps: Int[Array, " capacity"], limit: int) -> Int[Array, " capacity"]:
+    """Cumulative sum clipped at ``limit`` (associative, so it never overflows int32)."""
+    return lax.associative_scan(lambda a, b: jnp.minimum(a + b, limit), gaps)
+
+
+def sample_sparse(
+    key: PRNGKeyArray, batch_size: int, n_features: int, p, capacity: int
+) -> SparseBatch:
+    """Draw a Bernoulli-p × U[-1, 1] batch as up to ``capacity`` sparse entries.
+
+    ``p`` may be traced (it can differ per model under ``vmap``); the shapes depend only
+    on ``capacity``. See the module docstring for why this is exact.
+    """
+    total = batch_size * n_features
+    p = jnp.asarray(p, jnp.float32)
+    gap_key, value_key, tail_key = jax.random.split(key, 3)
+    u = _uniform_open_closed(gap_key, (capacity,))
+    # Geometric(p) on {1, 2, ...} by inversion; p = 1 gives log1p(-1) = -inf, gap 1.
+    gaps = jnp.floor(jnp.log(u) / jnp.log1p(-p)) + 1.0
+    gaps = jnp.clip(gaps, 1.0, total + 1.0).astype(jnp.int32)
+    positions = _saturating_cumsum(gaps, total + 1) - 1
+    valid = positions < total
+    values = jax.random.uniform(value_key, (capacity,), jnp.float32, -1.0, 1.0)
+    last = positions[-1]
+    overflow = last < total - 1
+    return SparseBatch(
+        rows=jnp.where(valid, positions // n_features, batch_size),
+        features=jnp.where(valid, positions % n_features, 0),
+        values=jnp.where(valid, values, 0.0),
+        overflow=overflow,
+        tail_start=jnp.where(overflow, last + 1, total),
+        tail_key=tail_key,
+        p=p,
+    )
+
+
+def sample_exactly_one(key: PRNGKeyArray, batch_size: int, n_features: int) -> SparseBatch:
+    """Rows with exactly one active feature (uniform), value U[-1, 1] (paper §4 variant)."""
+    feature_key, value_key, tail_key = jax.random.split(key, 3)
+    total = batch_size * n_features
+    return SparseBatch(
+        rows=jnp.arange(batch_size, dtype=jnp.int32),
+        features=jax.random.randint(feature_key, (batch_size,), 0, n_features, jnp.int32),
+        values=jax.random.uniform(value_key, (batch_size,), jnp.float32, -1.0, 1.0),
+        overflow=jnp.array(False),
+        tail_start=jnp.array(total, jnp.int32),
+        tail_key=tail_key,
+        p=jnp.float32(1.0 / n_features),
+    )
+
+
+def entries_to_dense(
+    batch: SparseBatch, batch_size: int, n_features: int
+) -> Float[Array, "batch n_features"]:
+    """Scatter the entries into a dense batch (ignores any overflow tail)."""
+    x = jnp.zeros((batch_size, n_features), jnp.float32)
+    return x.at[batch.rows, batch.features].set(batch.values, mode="drop")
+
+
+def _fill_tail(x: Float[Array, "batch n_features"], batch: SparseBatch):
+    """Draw the positions from ``tail_start`` on as fresh Bernoulli-p × U[-1, 1]."""
+    active_key, value_key = jax.random.split(batch.tail_key)
+    positions = jnp.arange(x.size, dtype=jnp.int32).reshape(x.shape)
+    active = (jax.random.uniform(active_key, x.shape) < batch.p) & (positions >= batch.tail_start)
+    values = jax.random.uniform(value_key, x.shape, jnp.float32, -1.0, 1.0)
+    return jnp.where(active, values, x)
+
+
+def to_dense(batch: SparseBatch, batch_size: int, n_features: int) -> Float[Array, "batch n_features"]:
+    """The exact dense batch: the entries plus, after an overflow, the Bernoulli tail."""
+    x = entries_to_dense(batch, batch_size, n_features)
+    return lax.cond(batch.overflow, _fill_tail, lambda x, _: x, x, batch)
+
+
+def sample_inputs(
+    key: PRNGKeyArray, batch_size: int, n_features: int, p, capacity: int | None = None
+) -> Float[Array, "batch n_features"]:
+    """A dense Bernoulli-p × U[-1, 1] batch (same draws as :func:`sample_sparse`)."""
+    if capacity is None:
+        capacity = default_capacity(batch_size, n_features, float(p))
+    return to_dense(sample_sparse(key, batch_size, n_features, p, capacity), batch_size, n_features)

@@ -1,0 +1,105 @@
+"""Mixing matrices M: the labels are ``relu(x) + scale * M x`` (paper-spec.md §2–3).
+
+Sign and orientation, derived once. The CC model of Braun et al. computes, for a row
+vector x, ``out = (x W_E + relu(x W_E W_in) W_out) W_E^T`` and is trained on
+``y = x + relu(x)``. With ``G = W_E W_E^T``::
+
+    out - y = relu(x W_E W_in) W_out W_E^T - (relu(x) + x (I - G)).
+
+So the residual model is the feature-space MLP ``f(x) = relu(x W_in') W_out'`` (with
+``W_in' = W_E W_in``, ``W_out' = W_out W_E^T``) fitted to ``relu(x) + M x`` with
+
+    M = I - W_E W_E^T      (the *faithful* sign, ``"embedding"``).
+
+The authors' code builds ``W_E W_E^T - I`` instead (``"embedding-code-sign"``), while its
+legend states the faithful formula; at p = 0.01 that changes L/p from ≈0.067 to ≈0.064.
+
+ccjax writes samples as row vectors, so "M x" for a row is ``x @ M.T``: a single active
+feature f with value v adds ``v * M[:, f]`` to the label.
+"""
+
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+
+from ._linalg import matmul
+from ._types import Array, Float, PRNGKeyArray
+
+MixingName = Literal["none", "embedding", "embedding-code-sign", "symmetric", "asymmetric"]
+MIXING_NAMES: tuple[str, ...] = (
+    "none",
+    "embedding",
+    "embedding-code-sign",
+    "symmetric",
+    "asymmetric",
+)
+
+
+def embedding(key: PRNGKeyArray, n_features: int, d_embed: int) -> Float[Array, "n_features d_embed"]:
+    """W_E of Braun et al.: standard normal rows scaled to unit norm (paper §1)."""
+    w = jax.random.normal(key, (n_features, d_embed), jnp.float32)
+    return w / jnp.linalg.norm(w, axis=1, keepdims=True)
+
+
+def embedding_mixing(
+    w_e: Float[Array, "n_features d_embed"], code_sign: bool = False
+) -> Float[Array, "n_features n_features"]:
+    """``I - W_E W_E^T`` (faithful), or ``W_E W_E^T - I`` with ``code_sign=True``."""
+    gram = matmul(w_e, w_e.T)
+    faithful = jnp.eye(w_e.shape[0], dtype=gram.dtype) - gram
+    # The diagonal is exactly zero in exact arithmetic (unit-norm rows); make it so.
+    faithful = faithful * (1.0 - jnp.eye(w_e.shape[0], dtype=gram.dtype))
+    return -faithful if code_sign else faithful
+
+
+def asymmetric_gaussian(key: PRNGKeyArray, n_features: int) -> Float[Array, "n_features n_features"]:
+    """i.i.d. N(0, 1) entries, diagonal included; the scale is σ (paper §3)."""
+    return jax.random.normal(key, (n_features, n_features), jnp.float32)
+
+
+def symmetric_gaussian(key: PRNGKeyArray, n_features: int) -> Float[Array, "n_features n_features"]:
+    """The upper triangle (diagonal included) of an N(0, 1) matrix, mirrored (paper §3)."""
+    upper = jnp.triu(jax.random.normal(key, (n_features, n_features), jnp.float32))
+    return upper + jnp.triu(upper, 1).T
+
+
+def low_rank(
+    key: PRNGKeyArray, n_features: int, rank: int, flat_spectrum: bool = False
+) -> Float[Array, "n_features n_features"]:
+    """``U V^T`` with U, V ~ N(0, 1) of shape (n_features, rank) (paper §3, experiment 8).
+
+    With ``flat_spectrum`` U and V are replaced by the Q factors of their QR
+    decompositions, so all ``rank`` non-zero singular values equal 1.
+    """
+    u_key, v_key = jax.random.split(key)
+    u = jax.random.normal(u_key, (n_features, rank), jnp.float32)
+    v = jax.random.normal(v_key, (n_features, rank), jnp.float32)
+    if flat_spectrum:
+        u, v = jnp.linalg.qr(u)[0], jnp.linalg.qr(v)[0]
+    return matmul(u, v.T)
+
+
+def make_mixing(
+    name: str, key: PRNGKeyArray, n_features: int, d_embed: int
+) -> tuple[Float[Array, "n_features n_features"], Float[Array, "n_features d_embed"]]:
+    """The mixing matrix of a named family, and the embedding W_E it came from.
+
+    W_E is returned for every family (drawn from ``key`` either way) so that the
+    full residual model and the reduced model can share one code path.
+    """
+    embed_key, gauss_key = jax.random.split(key)
+    w_e = embedding(embed_key, n_features, d_embed)
+    if name == "none":
+        mixing = jnp.zeros((n_features, n_features), jnp.float32)
+    elif name == "embedding":
+        mixing = embedding_mixing(w_e)
+    elif name == "embedding-code-sign":
+        mixing = embedding_mixing(w_e, code_sign=True)
+    elif name == "symmetric":
+        mixing = symmetric_gaussian(gauss_key, n_features)
+    elif name == "asymmetric":
+        mixing = asymmetric_gaussian(gauss_key, n_features)
+    else:
+        raise ValueError(f"unknown mixing {name!r}; choose one of {', '.join(MIXING_NAMES)}")
+    return mixing, w_e

@@ -1,0 +1,81 @@
+"""The two forms of the CC model and the weight map between them (paper-spec.md §1–2).
+
+* :class:`FeatureMLP`: the reduced 100 → 50 → 100 bias-free MLP ``relu(x W_in) W_out``
+  that the paper studies.
+* :class:`ResidualMLP`: the MLP of Braun et al.'s residual CC model, acting on the
+  d_embed-wide residual stream ``x W_E``; ``W_E`` is fixed and passed in.
+
+:func:`to_feature_space` maps residual weights to feature-space weights
+(``W_in' = W_E W_in``, ``W_out' = W_out W_E^T``); under it both models give identical
+outputs and losses (see :mod:`ccjax.mixing` for the derivation).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ._linalg import matmul
+from ._types import Array, Float, PRNGKeyArray
+
+
+class FeatureMLP(eqx.Module):
+    """Feature-space MLP weights: ``W_in`` (n_features, d_mlp), ``W_out`` (d_mlp, n_features)."""
+
+    w_in: Float[Array, "n_features d_mlp"]
+    w_out: Float[Array, "d_mlp n_features"]
+
+
+class ResidualMLP(eqx.Module):
+    """Residual-stream MLP weights: ``W_in`` (d_embed, d_mlp), ``W_out`` (d_mlp, d_embed)."""
+
+    w_in: Float[Array, "d_embed d_mlp"]
+    w_out: Float[Array, "d_mlp d_embed"]
+
+
+def _uniform(key, shape, bound):
+    return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+
+
+def init_feature_mlp(key: PRNGKeyArray, n_features: int, d_mlp: int) -> FeatureMLP:
+    """The paper code's init: W_in ~ U(±sqrt(6/d_mlp)), W_out ~ U(±sqrt(6/n_features))."""
+    in_key, out_key = jax.random.split(key)
+    return FeatureMLP(
+        w_in=_uniform(in_key, (n_features, d_mlp), (6.0 / d_mlp) ** 0.5),
+        w_out=_uniform(out_key, (d_mlp, n_features), (6.0 / n_features) ** 0.5),
+    )
+
+
+def init_residual_mlp(key: PRNGKeyArray, n_features: int, d_mlp: int, d_embed: int) -> ResidualMLP:
+    """Residual weights with the same bounds as :func:`init_feature_mlp`.
+
+    Because W_E has unit-norm rows, ``W_E W_in`` and ``W_out W_E^T`` then have the same
+    entry variance as the reduced model's init, so both forms start alike.
+    """
+    in_key, out_key = jax.random.split(key)
+    return ResidualMLP(
+        w_in=_uniform(in_key, (d_embed, d_mlp), (6.0 / d_mlp) ** 0.5),
+        w_out=_uniform(out_key, (d_mlp, d_embed), (6.0 / n_features) ** 0.5),
+    )
+
+
+def to_feature_space(
+    params: FeatureMLP | ResidualMLP, w_e: Float[Array, "n_features d_embed"]
+) -> FeatureMLP:
+    """The feature-space weights equivalent to ``params`` (identity for a FeatureMLP)."""
+    if isinstance(params, FeatureMLP):
+        return params
+    return FeatureMLP(w_in=matmul(w_e, params.w_in), w_out=matmul(params.w_out, w_e.T))
+
+
+def forward(params: FeatureMLP, x: Float[Array, "batch n_features"]) -> Float[Array, "batch n_features"]:
+    """``relu(x W_in) W_out``, the reduced model's output (paper §2)."""
+    return matmul(jax.nn.relu(matmul(x, params.w_in)), params.w_out)
+
+
+def residual_forward(
+    params: ResidualMLP, w_e: Float[Array, "n_features d_embed"], x: Float[Array, "batch n_features"]
+) -> Float[Array, "batch n_features"]:
+    """Braun et al.'s CC model: ``r = x W_E; r = r + relu(r W_in) W_out; out = r W_E^T``."""
+    r = matmul(x, w_e)
+    r = r + matmul(jax.nn.relu(matmul(r, params.w_in)), params.w_out)
+    return matmul(r, w_e.T)

@@ -1,0 +1,265 @@
+"""Sweeps: a grid of training runs as one jitted, vmapped, sharded computation.
+
+Named axes (``seed`` and any of ``p``, ``lr``, ``weight_decay``, ``scale``) are
+flattened onto one *model* axis, in row-major grid order. ``seed`` picks the run's key
+(``jax.random.key(seed)``), so runs that share a seed share W_E, M, the initial weights
+and the data stream; seeds share nothing. The model axis is padded to a multiple of
+the device count and sharded over a 1-D mesh ``("model",)`` with ``NamedSharding``.
+
+Training runs in chunks: one compiled call runs ``chunk_intervals`` logging intervals
+for every model, and the host reports progress between calls. The chunk function is
+compiled once per shape (the swept values are traced), ahead of time, so compile time
+is reported separately from run time.
+"""
+
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .evaluate import Estimate, loss_per_feature, plan_evaluation
+from .model import FeatureMLP
+from .train import (
+    SWEEPABLE,
+    History,
+    Hyper,
+    RunState,
+    Shapes,
+    TrainConfig,
+    current_scale,
+    feature_params,
+    init_run,
+    run_intervals,
+    shapes_for,
+)
+
+MODEL_AXIS = "model"
+
+
+class Grid(NamedTuple):
+    """Named sweep axes; ``shape`` is the grid shape, row-major over ``names``."""
+
+    names: tuple[str, ...]
+    values: tuple[np.ndarray, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(v) for v in self.values)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def flat(self, name: str) -> np.ndarray:
+        """The value of axis ``name`` for every model, in model-axis order."""
+        index = self.names.index(name)
+        return np.array([point[index] for point in itertools.product(*self.values)])
+
+
+def make_grid(axes: Mapping[str, Sequence]) -> Grid:
+    """Validate named axes: ``seed`` (non-negative ints) first, then swept scalars."""
+    if "seed" not in axes:
+        raise ValueError("a sweep needs a 'seed' axis")
+    names = ["seed", *[name for name in axes if name != "seed"]]
+    values = []
+    for name in names:
+        if name != "seed" and name not in SWEEPABLE:
+            raise ValueError(f"cannot sweep {name!r}; sweepable axes are seed, {', '.join(SWEEPABLE)}")
+        array = np.asarray(list(axes[name]))
+        if array.ndim != 1 or array.size == 0:
+            raise ValueError(f"axis {name!r} must be a non-empty list of values")
+        if name == "seed":
+            if not np.issubdtype(array.dtype, np.integer) or (array < 0).any():
+                raise ValueError(f"seeds must be non-negative integers, got {array.tolist()}")
+        elif not np.all(np.isfinite(array.astype(np.float64))):
+            raise ValueError(f"axis {name!r} has non-finite values: {array.tolist()}")
+        values.append(array)
+    return Grid(tuple(names), tuple(values))
+
+
+def _pad(array: np.ndarray, size: int) -> np.ndarray:
+    return np.concatenate([array, np.repeat(array[-1:], size - len(array), axis=0)])
+
+
+def _flat_hyper(config: TrainConfig, grid: Grid, padded: int) -> Hyper:
+    columns = []
+    for name in Hyper._fields:
+        if name in grid.names:
+            column = grid.flat(name).astype(np.float32)
+        else:
+            column = np.full(grid.size, getattr(config, name), np.float32)
+        columns.append(_pad(column, padded))
+    return Hyper(*columns)
+
+
+def _init_all(shapes: Shapes, seeds, hyper: Hyper) -> RunState:
+    keys = jax.vmap(jax.random.key)(seeds)
+    return jax.vmap(lambda k, h: init_run(shapes.config, k, h))(keys, hyper)
+
+
+def _chunk(shapes: Shapes, n_intervals: int, state: RunState, hyper: Hyper, first_interval):
+    """One compiled chunk for all models (vmapped over the model axis)."""
+    _chunk.traces += 1  # trace-time counter, read by tests
+    run = lambda s, h: run_intervals(shapes, h, s, first_interval, n_intervals, axis_name=MODEL_AXIS)  # noqa: E731
+    return jax.vmap(run, axis_name=MODEL_AXIS)(state, hyper)
+
+
+_chunk.traces = 0
+_chunk_jit = jax.jit(_chunk, static_argnums=(0, 1), donate_argnums=(2,))
+_init_jit = jax.jit(_init_all, static_argnums=(0,))
+
+
+class Progress(NamedTuple):
+    """What the host knows after each chunk (passed to ``on_progress``)."""
+
+    steps_done: int
+    total_steps: int
+    n_models: int
+    compile_seconds: float
+    run_seconds: float
+    history: History  # the chunk's history, (n_models, intervals)
+
+
+class SweepResult(NamedTuple):
+    """Trained models and histories, with leading grid axes ``grid.shape``."""
+
+    config: TrainConfig
+    grid: Grid
+    params: FeatureMLP  # feature-space weights (full models are mapped through W_E)
+    mixing: np.ndarray  # (*grid, n, n), unscaled M
+    scale: np.ndarray  # (*grid,), the mixing scale in the labels (learned or fixed)
+    history: History  # each field (*grid, n_logs)
+    compile_seconds: float
+    run_seconds: float
+    n_devices: int
+
+
+def _mesh(devices) -> Mesh:
+    return Mesh(np.array(devices), (MODEL_AXIS,))
+
+
+def sweep(
+    config: TrainConfig,
+    axes: Mapping[str, Sequence],
+    *,
+    chunk_intervals: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> SweepResult:
+    """Train every grid point of ``axes`` under ``config`` in one jitted computation.
+
+    ``axes`` maps names to value lists, e.g. ``{"seed": range(5), "scale": [0, 1]}``.
+    ``chunk_intervals`` logging intervals run per compiled call (default: about 20
+    chunks per run). ``devices`` defaults to all visible devices.
+    """
+    grid = make_grid(axes)
+    if "p" in grid.names and config.scale_steps_for_sparsity:
+        raise ValueError("sweeping p with scale_steps_for_sparsity is not supported: steps are shared")
+    devices = list(jax.devices() if devices is None else devices)
+    n_devices = len(devices)
+    padded = -(-grid.size // n_devices) * n_devices
+    p_max = float(np.max(grid.flat("p"))) if "p" in grid.names else config.p
+    if not 0.0 < p_max <= 1.0 or ("p" in grid.names and np.min(grid.flat("p")) <= 0.0):
+        raise ValueError("every p must be in (0, 1]")
+    shapes = shapes_for(config, p_max)
+    n_logs = config.n_logs
+    chunk_intervals = chunk_intervals or max(1, -(-n_logs // 20))
+
+    sharding = NamedSharding(_mesh(devices), PartitionSpec(MODEL_AXIS))
+    seeds = jax.device_put(_pad(grid.flat("seed").astype(np.uint32), padded), sharding)
+    hyper = jax.device_put(_flat_hyper(config, grid, padded), sharding)
+
+    start = time.perf_counter()
+    state = _init_jit(shapes, seeds, hyper)
+    compiled = _chunk_jit.lower(shapes, chunk_intervals, state, hyper, jnp.int32(0)).compile()
+    compile_seconds = time.perf_counter() - start
+
+    histories = []
+    run_start = time.perf_counter()
+    for first in range(0, n_logs, chunk_intervals):
+        state, history = compiled(state, hyper, jnp.int32(first))
+        history = jax.device_get(history)
+        histories.append(history)
+        if on_progress is not None:
+            steps_done = min((first + chunk_intervals) * config.log_every, config.total_steps)
+            elapsed = time.perf_counter() - run_start
+            on_progress(Progress(steps_done, config.total_steps, grid.size, compile_seconds, elapsed, history))
+    run_seconds = time.perf_counter() - run_start
+
+    def to_grid(array):
+        array = np.asarray(array)[: grid.size]
+        return array.reshape(grid.shape + array.shape[1:])
+
+    history = History(*(np.concatenate(field, axis=1)[:, :n_logs] for field in zip(*histories)))
+    params = jax.vmap(feature_params)(state)
+    scales = jax.vmap(lambda s, h: current_scale(shapes.config, h, s))(state, hyper)
+    return SweepResult(
+        config=config,
+        grid=grid,
+        params=jax.tree.map(to_grid, params),
+        mixing=to_grid(state.mixing),
+        scale=to_grid(scales),
+        history=History(*(to_grid(field) for field in history)),
+        compile_seconds=compile_seconds,
+        run_seconds=run_seconds,
+        n_devices=n_devices,
+    )
+
+
+EVAL_STREAM = 0x5EED  # fold_in constant: evaluation data never overlaps a training stream
+
+
+def _evaluate_all(path, plan, params, scaled_mixing, seeds, p):
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), EVAL_STREAM))(seeds)
+    run = lambda *a: loss_per_feature(*a, plan, path=path, axis_name=MODEL_AXIS)  # noqa: E731
+    return jax.vmap(run, axis_name=MODEL_AXIS)(params, scaled_mixing, keys, p)
+
+
+_evaluate_jit = jax.jit(_evaluate_all, static_argnums=(0, 1))
+
+
+def evaluate_sweep(
+    result: SweepResult,
+    p: float | None = None,
+    *,
+    min_nonempty: float = 1e6,
+    devices: Sequence[jax.Device] | None = None,
+) -> Estimate:
+    """L/p of every model of a sweep, at ``p`` (default: each model's training p).
+
+    Each model sees at least ``min_nonempty`` non-empty samples, drawn from a stream
+    that depends only on its seed (so scales of one seed share evaluation data).
+    Returns an :class:`~ccjax.evaluate.Estimate` whose fields have the grid's shape.
+    """
+    grid, config = result.grid, result.config
+    if p is not None and not 0.0 < p <= 1.0:
+        raise ValueError(f"p must be in (0, 1], got {p!r}")
+    if p is None:
+        p_flat = grid.flat("p") if "p" in grid.names else np.full(grid.size, config.p)
+    else:
+        p_flat = np.full(grid.size, p)
+    p_flat = p_flat.astype(np.float32)
+    devices = list(jax.devices() if devices is None else devices)
+    padded = -(-grid.size // len(devices)) * len(devices)
+    sharding = NamedSharding(_mesh(devices), PartitionSpec(MODEL_AXIS))
+
+    def flat(array):
+        array = np.asarray(array).reshape((grid.size,) + np.shape(array)[len(grid.shape):])
+        return jax.device_put(_pad(array, padded), sharding)
+
+    plan = plan_evaluation(float(p_flat.min()), float(p_flat.max()), config.n_features, min_nonempty)
+    scaled = result.scale[..., None, None] * result.mixing
+    estimate = _evaluate_jit(
+        config.resolved_input_path(),
+        plan,
+        jax.tree.map(flat, result.params),
+        flat(scaled),
+        flat(grid.flat("seed").astype(np.uint32)),
+        flat(p_flat),
+    )
+    return Estimate(*(np.asarray(field)[: grid.size].reshape(grid.shape) for field in estimate))
