@@ -17,6 +17,7 @@ from .data import (
     to_dense,
 )
 from .evaluate import Estimate, EvalPlan, loss_per_feature, naive_loss_per_feature, plan_evaluation
+from .io import ResultsError, environment_info, load_results, save_results
 from .loss import LossTerms, batch_loss, dense_sse, labels, loss_terms, mse, residual_labels
 from .mixing import (
     MIXING_NAMES,
@@ -39,6 +40,16 @@ from .model import (
 from .sweep import Grid, Progress, SweepResult, evaluate_sweep, make_grid, sweep
 from .train import History, Hyper, TrainConfig, hyper_from_config, lr_factor, train
 
+
+def __getattr__(name):
+    # ``ccjax.plot`` loads matplotlib, so it is imported on first use, not with ccjax.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 try:
     __version__ = version("ccjax")
 except PackageNotFoundError:  # running from a checkout without installing
@@ -56,6 +67,7 @@ __all__ = [
     "LossTerms",
     "Progress",
     "ResidualMLP",
+    "ResultsError",
     "SparseBatch",
     "SweepResult",
     "TrainConfig",
@@ -66,12 +78,14 @@ __all__ = [
     "embedding",
     "embedding_mixing",
     "entries_to_dense",
+    "environment_info",
     "evaluate_sweep",
     "forward",
     "hyper_from_config",
     "init_feature_mlp",
     "init_residual_mlp",
     "labels",
+    "load_results",
     "loss_per_feature",
     "loss_terms",
     "low_rank",
@@ -87,6 +101,7 @@ __all__ = [
     "sample_exactly_one",
     "sample_inputs",
     "sample_sparse",
+    "save_results",
     "symmetric_gaussian",
     "sweep",
     "to_dense",

@@ -21,6 +21,7 @@ Two exact ways to compute the training loss on a :class:`~ccjax.data.SparseBatch
   This cuts the step's FLOPs about 7× at p = 0.01 (faster on CPU).
 """
 
+import math
 from typing import Literal, NamedTuple
 
 import jax
@@ -75,12 +76,13 @@ def loss_terms(
 
 
 def default_multi_capacity(batch_size: int, n_features: int, p: float) -> int:
-    """Rows with ≥2 active features that the sparse path holds; overflow prob < 1e-20."""
+    """Rows with ≥2 active features the sparse path holds: mean + 5 sd + 16 (see
+    :func:`ccjax.data.default_capacity`; more rows fall back to the dense path)."""
     q0 = (1.0 - p) ** n_features
     q1 = n_features * p * (1.0 - p) ** (n_features - 1)
     q = max(0.0, 1.0 - q0 - q1)
     mean = batch_size * q
-    capacity = int(mean + 10.0 * (mean * (1.0 - q)) ** 0.5 + 32)
+    capacity = math.ceil(mean + 5.0 * (mean * (1.0 - q)) ** 0.5 + 16)
     return max(1, min(batch_size, capacity))
 
 
@@ -120,9 +122,10 @@ def _sparse_sse(
     mixing_columns = scaled_mixing.T  # row f is M[:, f], the label a unit x_f adds
 
     # One active feature f with value v: error = |v| * (relu(±W_in[f]) W_out - label[f, ±]).
-    err_pos = matmul(jax.nn.relu(params.w_in), params.w_out) - jnp.eye(n_features) - mixing_columns
-    err_neg = matmul(jax.nn.relu(-params.w_in), params.w_out) + mixing_columns
-    unit_sq = jnp.where(v > 0, jnp.sum(err_pos**2, 1)[f], jnp.sum(err_neg**2, 1)[f])
+    both_signs = jax.nn.relu(jnp.concatenate([params.w_in, -params.w_in]))  # rows f, then n + f
+    unit_label = jnp.concatenate([jnp.eye(n_features) + mixing_columns, -mixing_columns])
+    unit_sq = jnp.sum((matmul(both_signs, params.w_out) - unit_label) ** 2, axis=1)
+    unit_sq = unit_sq[jnp.where(v > 0, f, n_features + f)]
     single_sse = jnp.sum(jnp.where(layout.count == 1, v * v * unit_sq, 0.0))
 
     # Two or more active features: gather them into compact rows and run the MLP.
@@ -167,7 +170,5 @@ def batch_loss(
     fallback = batch.overflow | (layout.n_multi > multi_capacity)
     if axis_name is not None:
         fallback = lax.pmax(fallback.astype(jnp.int32), axis_name) > 0
-    sse = lax.cond(
-        fallback, dense, lambda _: _sparse_sse(params, batch, scaled_mixing, layout, multi_capacity), None
-    )
+    sse = lax.cond(fallback, dense, lambda _: _sparse_sse(params, batch, scaled_mixing, layout, multi_capacity), None)
     return sse / normaliser

@@ -58,9 +58,7 @@ def init_residual_mlp(key: PRNGKeyArray, n_features: int, d_mlp: int, d_embed: i
     )
 
 
-def to_feature_space(
-    params: FeatureMLP | ResidualMLP, w_e: Float[Array, "n_features d_embed"]
-) -> FeatureMLP:
+def to_feature_space(params: FeatureMLP | ResidualMLP, w_e: Float[Array, "n_features d_embed"]) -> FeatureMLP:
     """The feature-space weights equivalent to ``params`` (identity for a FeatureMLP)."""
     if isinstance(params, FeatureMLP):
         return params

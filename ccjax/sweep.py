@@ -20,6 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .evaluate import Estimate, loss_per_feature, plan_evaluation
@@ -38,7 +39,8 @@ from .train import (
     shapes_for,
 )
 
-MODEL_AXIS = "model"
+MODEL_AXIS = "model"  # mesh axis the models are sharded over
+GROUP_AXIS = "group"  # vmap axis of the models run together on one device
 
 
 class Grid(NamedTuple):
@@ -61,6 +63,29 @@ class Grid(NamedTuple):
         return np.array([point[index] for point in itertools.product(*self.values)])
 
 
+# What each swept scalar allows; TrainConfig checks the same for single runs.
+_ALLOWED = {
+    "p": (lambda v: (v > 0) & (v <= 1), "in (0, 1]"),
+    "lr": (lambda v: v > 0, "positive"),
+    "weight_decay": (lambda v: v >= 0, "non-negative"),
+    "scale": (lambda v: np.ones_like(v, bool), "finite"),
+}
+
+
+def _check_swept_values(name: str, array: np.ndarray) -> None:
+    try:
+        values = array.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"axis {name!r} must hold numbers, got {array.tolist()}") from None
+    allowed, description = _ALLOWED[name]
+    bad = ~np.isfinite(values) | ~allowed(np.nan_to_num(values))
+    if bad.any():
+        raise ValueError(
+            f"axis {name!r} has non-finite or out-of-range values {values[bad].tolist()}: "
+            f"each must be finite and {description}"
+        )
+
+
 def make_grid(axes: Mapping[str, Sequence]) -> Grid:
     """Validate named axes: ``seed`` (non-negative ints) first, then swept scalars."""
     if "seed" not in axes:
@@ -76,8 +101,8 @@ def make_grid(axes: Mapping[str, Sequence]) -> Grid:
         if name == "seed":
             if not np.issubdtype(array.dtype, np.integer) or (array < 0).any():
                 raise ValueError(f"seeds must be non-negative integers, got {array.tolist()}")
-        elif not np.all(np.isfinite(array.astype(np.float64))):
-            raise ValueError(f"axis {name!r} has non-finite values: {array.tolist()}")
+        else:
+            _check_swept_values(name, array)
         values.append(array)
     return Grid(tuple(names), tuple(values))
 
@@ -102,16 +127,41 @@ def _init_all(shapes: Shapes, seeds, hyper: Hyper) -> RunState:
     return jax.vmap(lambda k, h: init_run(shapes.config, k, h))(keys, hyper)
 
 
-def _chunk(shapes: Shapes, n_intervals: int, state: RunState, hyper: Hyper, first_interval):
-    """One compiled chunk for all models (vmapped over the model axis)."""
+def _chunk(
+    shapes: Shapes, n_intervals: int, group_size: int, mesh: Mesh, state: RunState, hyper: Hyper, first_interval
+):
+    """One compiled chunk for all models.
+
+    Each device takes its shard of the model axis (``shard_map``) and runs it in groups
+    of ``group_size`` models: a group is ``vmap``-ed, groups follow one another
+    (``lax.map``). On CPU small groups keep each step's arrays in cache; on GPU/TPU one
+    group holds every local model.
+    """
     _chunk.traces += 1  # trace-time counter, read by tests
-    run = lambda s, h: run_intervals(shapes, h, s, first_interval, n_intervals, axis_name=MODEL_AXIS)  # noqa: E731
-    return jax.vmap(run, axis_name=MODEL_AXIS)(state, hyper)
+
+    def run_group(group):
+        state, hyper = group
+        run = lambda s, h: run_intervals(shapes, h, s, first_interval, n_intervals, axis_name=GROUP_AXIS)  # noqa: E731
+        return jax.vmap(run, axis_name=GROUP_AXIS)(state, hyper)
+
+    def local(state, hyper):
+        group = lambda a: a.reshape((-1, group_size) + a.shape[1:])  # noqa: E731
+        ungroup = lambda a: a.reshape((-1,) + a.shape[2:])  # noqa: E731
+        out = lax.map(run_group, jax.tree.map(group, (state, hyper)))
+        return jax.tree.map(ungroup, out)
+
+    spec = PartitionSpec(MODEL_AXIS)
+    return jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=(spec, spec), check_vma=False)(state, hyper)
 
 
 _chunk.traces = 0
-_chunk_jit = jax.jit(_chunk, static_argnums=(0, 1), donate_argnums=(2,))
+_chunk_jit = jax.jit(_chunk, static_argnums=(0, 1, 2, 3), donate_argnums=(4,))
 _init_jit = jax.jit(_init_all, static_argnums=(0,))
+
+
+def default_group_size(platform: str) -> int | None:
+    """Models vmapped together per device: 8 on CPU (measured fastest), all elsewhere."""
+    return 8 if platform == "cpu" else None
 
 
 class Progress(NamedTuple):
@@ -149,34 +199,39 @@ def sweep(
     *,
     chunk_intervals: int | None = None,
     devices: Sequence[jax.Device] | None = None,
+    group_size: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> SweepResult:
     """Train every grid point of ``axes`` under ``config`` in one jitted computation.
 
     ``axes`` maps names to value lists, e.g. ``{"seed": range(5), "scale": [0, 1]}``.
     ``chunk_intervals`` logging intervals run per compiled call (default: about 20
-    chunks per run). ``devices`` defaults to all visible devices.
+    chunks per run). ``devices`` defaults to all visible devices. ``group_size`` models
+    are vmapped together on each device (default :func:`default_group_size`).
     """
     grid = make_grid(axes)
     if "p" in grid.names and config.scale_steps_for_sparsity:
         raise ValueError("sweeping p with scale_steps_for_sparsity is not supported: steps are shared")
     devices = list(jax.devices() if devices is None else devices)
     n_devices = len(devices)
-    padded = -(-grid.size // n_devices) * n_devices
+    per_device = -(-grid.size // n_devices)
+    group_size = group_size or default_group_size(devices[0].platform) or per_device
+    n_groups = -(-per_device // group_size)
+    group_size = -(-per_device // n_groups)  # spread models evenly over the groups
+    padded = n_devices * n_groups * group_size
     p_max = float(np.max(grid.flat("p"))) if "p" in grid.names else config.p
-    if not 0.0 < p_max <= 1.0 or ("p" in grid.names and np.min(grid.flat("p")) <= 0.0):
-        raise ValueError("every p must be in (0, 1]")
     shapes = shapes_for(config, p_max)
     n_logs = config.n_logs
     chunk_intervals = chunk_intervals or max(1, -(-n_logs // 20))
 
-    sharding = NamedSharding(_mesh(devices), PartitionSpec(MODEL_AXIS))
+    mesh = _mesh(devices)
+    sharding = NamedSharding(mesh, PartitionSpec(MODEL_AXIS))
     seeds = jax.device_put(_pad(grid.flat("seed").astype(np.uint32), padded), sharding)
     hyper = jax.device_put(_flat_hyper(config, grid, padded), sharding)
 
     start = time.perf_counter()
-    state = _init_jit(shapes, seeds, hyper)
-    compiled = _chunk_jit.lower(shapes, chunk_intervals, state, hyper, jnp.int32(0)).compile()
+    state = jax.device_put(_init_jit(shapes, seeds, hyper), sharding)
+    compiled = _chunk_jit.lower(shapes, chunk_intervals, group_size, mesh, state, hyper, jnp.int32(0)).compile()
     compile_seconds = time.perf_counter() - start
 
     histories = []
@@ -195,7 +250,7 @@ def sweep(
         array = np.asarray(array)[: grid.size]
         return array.reshape(grid.shape + array.shape[1:])
 
-    history = History(*(np.concatenate(field, axis=1)[:, :n_logs] for field in zip(*histories)))
+    history = History(*(np.concatenate(field, axis=1)[:, :n_logs] for field in zip(*histories, strict=True)))
     params = jax.vmap(feature_params)(state)
     scales = jax.vmap(lambda s, h: current_scale(shapes.config, h, s))(state, hyper)
     return SweepResult(
@@ -249,7 +304,7 @@ def evaluate_sweep(
     sharding = NamedSharding(_mesh(devices), PartitionSpec(MODEL_AXIS))
 
     def flat(array):
-        array = np.asarray(array).reshape((grid.size,) + np.shape(array)[len(grid.shape):])
+        array = np.asarray(array).reshape((grid.size,) + np.shape(array)[len(grid.shape) :])
         return jax.device_put(_pad(array, padded), sharding)
 
     plan = plan_evaluation(float(p_flat.min()), float(p_flat.max()), config.n_features, min_nonempty)

@@ -76,7 +76,9 @@ class TrainConfig:
         _check(self.d_mlp <= self.n_features, f"d_mlp ({self.d_mlp}) must not exceed n_features ({self.n_features})")
         _check(0.0 < self.p <= 1.0, f"p must be in (0, 1], got {self.p!r}")
         for name in ("lr", "eps"):
-            _check(math.isfinite(getattr(self, name)) and getattr(self, name) > 0, f"{name} must be positive and finite")
+            _check(
+                math.isfinite(getattr(self, name)) and getattr(self, name) > 0, f"{name} must be positive and finite"
+            )
         _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay must be ≥ 0 and finite")
         _check(0 <= self.b1 < 1 and 0 <= self.b2 < 1, "b1 and b2 must be in [0, 1)")
         _check(math.isfinite(self.scale), f"scale must be finite, got {self.scale!r}")
@@ -95,11 +97,20 @@ class TrainConfig:
     def total_steps(self) -> int:
         """Steps actually run: ``steps``, or ``steps / (1 - (1-p)^n)`` with step scaling.
 
-        The paper's small-p scaling (§4) gives 15,773 steps at p = 0.01, 105,033 at 0.001.
+        The paper's small-p scaling (§4), rounded down, gives 15,773 steps at p = 0.01
+        and 105,033 at p = 0.001.
         """
         if not self.scale_steps_for_sparsity:
             return self.steps
-        return round(self.steps / (1.0 - (1.0 - self.p) ** self.n_features))
+        return math.floor(self.steps / (1.0 - (1.0 - self.p) ** self.n_features))
+
+    @property
+    def feature_rate(self) -> float:
+        """Expected fraction of active features: p, or 1/n for exactly-one data.
+
+        Losses are reported per feature, L / feature_rate (the paper's L/p).
+        """
+        return 1.0 / self.n_features if self.data == "exactly-one" else self.p
 
     @property
     def n_logs(self) -> int:
@@ -257,6 +268,11 @@ def _train_step(shapes: Shapes, hyper: Hyper, state: RunState, step, axis_name):
     return state._replace(trainable=trainable, opt_state=opt_state), loss
 
 
+def _feature_rate(config: TrainConfig, hyper: Hyper):
+    """The per-model divisor of L in L/p (p, or 1/n for exactly-one data)."""
+    return jnp.float32(1.0 / config.n_features) if config.data == "exactly-one" else hyper.p
+
+
 def _log_terms(shapes: Shapes, hyper: Hyper, state: RunState, step):
     """ReLU and mixing terms (L/p) on a fresh dense batch at ``step``."""
     config = shapes.config
@@ -265,7 +281,8 @@ def _log_terms(shapes: Shapes, hyper: Hyper, state: RunState, step):
     x = to_dense(batch, config.batch_size, config.n_features)
     scale = current_scale(config, hyper, state)
     terms = loss_terms(feature_params(state), x, state.mixing, scale)
-    return terms.relu_term / hyper.p, terms.mixing_term / hyper.p, jnp.abs(scale)
+    rate = _feature_rate(config, hyper)
+    return terms.relu_term / rate, terms.mixing_term / rate, jnp.abs(scale)
 
 
 def run_intervals(
@@ -298,7 +315,7 @@ def run_intervals(
         n_run = jnp.clip(total - start, 0, config.log_every)
         last = jnp.minimum(start + config.log_every, total)
         relu_term, mixing_term, scale = _log_terms(shapes, hyper, state, last)
-        train_loss = jnp.sum(losses) / jnp.maximum(n_run, 1) / hyper.p
+        train_loss = jnp.sum(losses) / jnp.maximum(n_run, 1) / _feature_rate(config, hyper)
         return state, History(last.astype(jnp.float32), train_loss, relu_term, mixing_term, scale)
 
     intervals = first_interval + jnp.arange(n_intervals)

@@ -1,0 +1,226 @@
+"""Shared pieces of the experiment CLIs: argument types, a progress bar, tables.
+
+Argument types raise ``argparse.ArgumentTypeError`` so that bad input ends in argparse's
+one-line ``error:`` message and exit status 2, never a traceback. Terminal text is ASCII,
+so that it prints on any console encoding.
+"""
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+import numpy as np
+
+# Labels of the mixing families (paper-spec.md §2–3); the formula is recorded in every
+# manifest because the sign of the embedding mixing changes the result.
+MIXING_FORMULAS = {
+    "none": "M = 0 (clean labels relu(x))",
+    "embedding": "M = I - W_E W_E^T (faithful sign, equivalent to the residual CC model)",
+    "embedding-code-sign": "M = W_E W_E^T - I (the sign in the paper's code)",
+    "symmetric": "M = symmetrised N(0, 1) (upper triangle mirrored)",
+    "asymmetric": "M ~ N(0, 1) i.i.d.",
+}
+MIXING_LABELS = {
+    "none": "clean (M = 0)",
+    "embedding": "embedding M = I - W_E W_E^T",
+    "embedding-code-sign": "embedding M = W_E W_E^T - I (code sign)",
+    "symmetric": "symmetric Gaussian M",
+    "asymmetric": "asymmetric Gaussian M",
+}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every default (the paper's values) and keeps the description's line breaks."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False):  # flags: "(default: False)" says nothing
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _entries(text: str) -> list[str]:
+    entries = [entry.strip() for entry in text.split(",")]
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a comma-separated list, got an empty string")
+    if "" in entries:
+        raise argparse.ArgumentTypeError(f"empty entry in the list {text!r}")
+    return entries
+
+
+def scale_list(text: str) -> list[float]:
+    """``"0,0.5,1,2"`` → ``[0.0, 0.5, 1.0, 2.0]``: finite, non-negative, no repeats."""
+    values = [_finite_float(entry) for entry in _entries(text)]
+    negative = [value for value in values if value < 0]
+    if negative:
+        raise argparse.ArgumentTypeError(f"scales must be >= 0, got {negative[0]:g} (the sign belongs to the mixing)")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"repeated value in {text!r}")
+    return values
+
+
+def seed_list(text: str) -> list[int]:
+    """``"5"`` → seeds 0..4; ``"3,7"`` → seeds 3 and 7 (non-negative, no repeats)."""
+    entries = _entries(text)
+    try:
+        values = [int(entry) for entry in entries]
+    except ValueError:
+        message = f"expected a number of seeds or a list of integer seeds, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if len(entries) == 1:
+        if values[0] < 1:
+            raise argparse.ArgumentTypeError(f"the number of seeds must be >= 1, got {values[0]}")
+        return list(range(values[0]))
+    if min(values) < 0 or max(values) >= 2**32:
+        raise argparse.ArgumentTypeError(f"seeds must be integers in [0, 2**32), got {text!r}")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"repeated seed in {text!r}: repeats would train identical models")
+    return values
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """A feature probability p in (0, 1]."""
+    value = _finite_float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"p must be in (0, 1], got {text}")
+    return value
+
+
+def mean_and_sem(values, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over ``axis`` and its standard error (NaN for a single entry)."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[axis]
+    sem = values.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.full(np.delete(values.shape, axis), np.nan)
+    return values.mean(axis=axis), sem
+
+
+def count(n: int, noun: str) -> str:
+    """``count(1, "seed")`` → "1 seed", ``count(5, "seed")`` → "5 seeds"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{seconds:02d}s"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A right-aligned plain-text table."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells):
+        return "  ".join(str(cell).rjust(width) for cell, width in zip(cells, widths, strict=True))
+
+    return "\n".join([line(headers), line("-" * width for width in widths), *(line(row) for row in rows)])
+
+
+def say(message: str, stream: TextIO | None = None) -> None:
+    """A status line on stderr (stdout carries the results table)."""
+    print(message, file=stream or sys.stderr, flush=True)
+
+
+class ProgressBar:
+    """An ``on_progress`` callback for :func:`ccjax.sweep` that draws training progress.
+
+    On a terminal it redraws one line with ``\\r``; otherwise (CI logs, files) it prints
+    a plain line every ``line_fraction`` of the run or ``line_seconds``, and at the end.
+    The line shows steps, models, model-steps/s, the latest mean training L/p over
+    models, the one-off compile time, elapsed time and the ETA.
+    """
+
+    def __init__(
+        self, stream: TextIO | None = None, *, width: int = 24, line_fraction: float = 0.1, line_seconds: float = 60.0
+    ):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.width = width
+        self.line_fraction = line_fraction
+        self.line_seconds = line_seconds
+        self._printed_fraction = -math.inf
+        self._printed_time = -math.inf
+        self._drawn = 0
+
+    def describe(self, progress) -> str:
+        done, total = progress.steps_done, progress.total_steps
+        fraction = done / total
+        seconds = progress.run_seconds
+        rate = done * progress.n_models / seconds if seconds > 0 else math.nan
+        eta = (total - done) * seconds / done if done > 0 else math.nan
+        # The chunk's history has one row per model (plus padding rows to a multiple of
+        # the device count) and may end in intervals past the last step; take the last
+        # logged interval of the real models.
+        history = progress.history
+        step = np.asarray(history.step)[0]
+        last = int(np.argmax(step))
+        loss = float(np.mean(np.asarray(history.train_loss)[: progress.n_models, last]))
+        filled = round(self.width * fraction)
+        bar = "[" + "#" * filled + "." * (self.width - filled) + "]"
+        timing = f"done in {format_duration(seconds)}" if done >= total else f"ETA {format_duration(eta)}"
+        return (
+            f"{bar} {100 * fraction:3.0f}%  {done}/{total} steps  {progress.n_models} models  "
+            f"{rate:,.0f} model-steps/s  train L/p {loss:.4f}  "
+            f"compile {progress.compile_seconds:.1f}s  {timing}"
+        )
+
+    def __call__(self, progress) -> None:
+        fraction = progress.steps_done / progress.total_steps
+        finished = progress.steps_done >= progress.total_steps
+        text = self.describe(progress)
+        if self.tty:
+            self.stream.write("\r" + text.ljust(self._drawn))
+            self._drawn = len(text)
+            if finished:
+                self.stream.write("\n")
+                self._drawn = 0
+            self.stream.flush()
+            return
+        now = time.monotonic()
+        if (
+            finished
+            or fraction - self._printed_fraction >= self.line_fraction - 1e-9
+            or now - self._printed_time >= self.line_seconds
+        ):
+            print(text, file=self.stream, flush=True)
+            self._printed_fraction, self._printed_time = fraction, now
+
+    def close(self) -> None:
+        """End a partly drawn terminal line (e.g. after an interruption)."""
+        if self.tty and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = 0

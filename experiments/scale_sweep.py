@@ -1,0 +1,384 @@
+"""Loss per feature against the mixing scale (paper-spec.md §2–3, §6).
+
+Trains every (seed, scale) model in one :func:`ccjax.sweep` call, evaluates L/p at the
+training p with :func:`ccjax.evaluate_sweep`, prints a table, writes
+``<out>/results.npz`` + ``manifest.json`` and draws the figure. ``--plot-only`` redraws
+the figure (and the table) from saved results without training.
+
+    python -m experiments.scale_sweep --scales 0,0.5,1,2
+    python -m experiments.scale_sweep --plot-only
+"""
+
+import argparse
+import dataclasses
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import ccjax
+
+from ._cli import (
+    MIXING_FORMULAS,
+    MIXING_LABELS,
+    HelpFormatter,
+    ProgressBar,
+    count,
+    format_duration,
+    format_table,
+    mean_and_sem,
+    positive_float,
+    positive_int,
+    probability,
+    say,
+    scale_list,
+    seed_list,
+)
+
+EXPERIMENT = "scale_sweep"
+PAPER = ccjax.TrainConfig()  # the paper's training setup (paper-spec.md §4)
+TAIL_FRACTION = 0.1  # the ReLU/mixing split is averaged over the last 10% of training logs
+ARRAYS = {
+    "scales": "(S,) mixing scales",
+    "seeds": "(K,) seeds; a seed fixes W_E, M, the initial weights and the data stream",
+    "loss_per_feature": "(K, S) L/p at the training p",
+    "loss_per_feature_sem": "(K, S) Monte Carlo standard error of loss_per_feature (NaN for one batch)",
+    "n_samples": "(K, S) evaluation samples",
+    "n_nonempty": "(K, S) evaluation samples with at least one active feature",
+    "history_step": "(K, S, n_logs) training step of each log",
+    "history_train_loss": "(K, S, n_logs) mean training L/p over each logging interval",
+    "history_relu_term": "(K, S, n_logs) ReLU term of L/p on a fresh batch at the logged step",
+    "history_mixing_term": "(K, S, n_logs) mixing term of L/p on the same batch",
+    "history_scale": "(K, S, n_logs) |mixing scale| in use",
+    "final_scale": "(K, S) mixing scale in the labels at the end (fixed here)",
+    "w_in": "(K, S, n_features, d_mlp) trained feature-space W_in (full models mapped through W_E)",
+    "w_out": "(K, S, d_mlp, n_features) trained feature-space W_out",
+    "mixing": "(K, S, n_features, n_features) unscaled mixing matrix M",
+}
+
+DESCRIPTION = """\
+Loss per feature L/p of the CC model against the scale of the mixing matrix M.
+
+Labels are relu(x) + scale * M x. With --mixing embedding, M = I - W_E W_E^T is the
+reduced form of Braun et al.'s residual CC model (scale 1 is that model; scale 0 is
+clean labels, where trained models sit on the naive line L/p = 0.0833).
+Every (seed, scale) model is trained in one vectorised, sharded sweep.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.scale_sweep", description=DESCRIPTION, formatter_class=HelpFormatter
+    )
+    sweep = parser.add_argument_group("sweep")
+    sweep.add_argument(
+        "--scales",
+        type=scale_list,
+        default="0,0.5,1,2",
+        metavar="LIST",
+        help="comma-separated mixing scales (>= 0) to train at",
+    )
+    sweep.add_argument(
+        "--seeds",
+        type=seed_list,
+        default="5",
+        metavar="N|LIST",
+        help="a count N (seeds 0..N-1) or a comma-separated list of seeds",
+    )
+    training = parser.add_argument_group("training (defaults are the paper's)")
+    training.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps")
+    training.add_argument("--p", type=probability, default=PAPER.p, help="feature probability p in (0, 1]")
+    training.add_argument("--batch-size", type=positive_int, default=PAPER.batch_size, help="fresh samples per step")
+    training.add_argument(
+        "--lr", type=positive_float, default=PAPER.lr, help="peak AdamW learning rate (half-cosine decay to 0)"
+    )
+    training.add_argument(
+        "--mixing",
+        choices=ccjax.MIXING_NAMES,
+        default=PAPER.mixing,
+        help="mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
+        "'embedding-code-sign' is W_E W_E^T - I (the paper code's sign)",
+    )
+    training.add_argument(
+        "--d-embed", type=positive_int, default=PAPER.d_embed, help="residual width d_embed of the embedding W_E"
+    )
+    training.add_argument(
+        "--full-model",
+        action="store_true",
+        help="train Braun et al.'s full residual CC model through the fixed W_E (needs --mixing embedding)",
+    )
+    training.add_argument(
+        "--log-every", type=positive_int, default=PAPER.log_every, help="steps between training-history logs"
+    )
+    training.add_argument(
+        "--input-path",
+        choices=("auto", "sparse", "dense"),
+        default=PAPER.input_path,
+        help="how the loss reads sparse inputs (both exact): auto = sparse on CPU, dense on GPU/TPU",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, default=Path("results") / EXPERIMENT, help="results directory")
+    output.add_argument(
+        "--figure", type=Path, default=Path("figures") / f"{EXPERIMENT}.png", help="figure path (.png, .pdf, .svg)"
+    )
+    output.add_argument(
+        "--plot-only",
+        action="store_true",
+        help="redraw the figure and table from the results in --out, without training (training options are ignored)",
+    )
+    advanced = parser.add_argument_group("advanced")
+    advanced.add_argument(
+        "--eval-samples",
+        type=positive_float,
+        default="1e6",
+        metavar="N",
+        help="minimum non-empty evaluation samples per model (the paper's 1e6; lower only for quick checks)",
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ccjax.TrainConfig:
+    if args.full_model and args.mixing != "embedding":
+        parser.error(
+            f"--full-model trains the residual CC model, whose mixing is --mixing embedding; got --mixing {args.mixing}"
+        )
+    try:
+        return dataclasses.replace(
+            PAPER,
+            steps=args.steps,
+            p=args.p,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            mixing=args.mixing,
+            d_embed=args.d_embed,
+            full_model=args.full_model,
+            log_every=args.log_every,
+            input_path=args.input_path,
+        )
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def check_outputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Catch unusable output paths before spending time on training."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if args.figure.suffix.lstrip(".").lower() not in formats:
+        parser.error(f"--figure {args.figure}: unsupported file type; use one of .{', .'.join(sorted(formats))}")
+    for path, what in ((args.out, "--out"), (args.figure.parent, "--figure's folder")):
+        if path.exists() and not path.is_dir():
+            parser.error(f"{what} {path} exists and is not a directory")
+
+
+def train_and_evaluate(config: ccjax.TrainConfig, seeds, scales, eval_samples: float, argv: list[str]):
+    """Run the sweep and its evaluation; return the arrays and manifest to save."""
+    start = time.perf_counter()
+    environment = ccjax.environment_info()
+    n_models = len(seeds) * len(scales)
+    say(
+        f"training {count(n_models, 'model')} ({count(len(seeds), 'seed')} x {count(len(scales), 'scale')}, "
+        f"{config.mixing} mixing"
+        f"{', full residual model' if config.full_model else ''}) for {config.total_steps:,} steps on "
+        f"{environment['device_count']} {environment['device_kind']} device(s); compiling first ..."
+    )
+    if config.mixing == "none" and len(scales) > 1:
+        say("note: --mixing none has M = 0, so every scale trains the same clean model")
+    progress = ProgressBar()
+    try:
+        result = ccjax.sweep(config, {"seed": seeds, "scale": scales}, on_progress=progress)
+    finally:
+        progress.close()
+    say(
+        f"trained in {format_duration(result.run_seconds)} (+{result.compile_seconds:.1f}s compile); "
+        f"evaluating L/p at p = {config.p:g} on >= {eval_samples:,.0f} non-empty samples per model ..."
+    )
+    eval_start = time.perf_counter()
+    estimate = ccjax.evaluate_sweep(result, min_nonempty=eval_samples)
+    eval_seconds = time.perf_counter() - eval_start
+    say(f"evaluated in {format_duration(eval_seconds)}")
+
+    history = result.history
+    arrays = {
+        "scales": np.asarray(scales, np.float64),
+        "seeds": np.asarray(seeds, np.int64),
+        "loss_per_feature": estimate.loss_per_feature,
+        "loss_per_feature_sem": estimate.sem,
+        "n_samples": estimate.n_samples,
+        "n_nonempty": estimate.n_nonempty,
+        **{f"history_{name}": getattr(history, name) for name in history._fields},
+        "final_scale": result.scale,
+        "w_in": result.params.w_in,
+        "w_out": result.params.w_out,
+        "mixing": result.mixing,
+    }
+    # The same plan evaluate_sweep makes for a single p, recorded for the manifest.
+    plan = ccjax.plan_evaluation(config.p, config.p, config.n_features, eval_samples)
+    manifest = {
+        "experiment": EXPERIMENT,
+        "description": "L/p against the mixing scale; labels relu(x) + scale * M x",
+        "argv": argv,
+        "command": shlex.join(["python", "-m", f"experiments.{EXPERIMENT}", *argv]),
+        "config": dataclasses.asdict(config),
+        "axes": {"seed": list(seeds), "scale": list(scales)},
+        "mixing": {
+            "name": config.mixing,
+            "formula": MIXING_FORMULAS[config.mixing],
+            "labels": "relu(x) + scale * M x, for row vectors x @ M.T",
+        },
+        "input_path": config.resolved_input_path(),
+        "evaluation": {
+            "p": config.p,
+            "min_nonempty": eval_samples,
+            "plan": plan._asdict(),
+            "data": "fresh Bernoulli-p batches from a stream fixed by the seed (shared by its scales)",
+        },
+        "naive_loss_per_feature": ccjax.naive_loss_per_feature(config.n_features, config.d_mlp),
+        "n_devices": result.n_devices,
+        "timings": {
+            "compile_seconds": result.compile_seconds,
+            "run_seconds": result.run_seconds,
+            "eval_seconds": eval_seconds,
+            "total_seconds": time.perf_counter() - start,
+        },
+        "environment": environment,
+        "arrays": ARRAYS,
+    }
+    return arrays, manifest
+
+
+def tail_mean(history_field: np.ndarray, steps: np.ndarray, total_steps: int) -> np.ndarray:
+    """Mean of a (K, S, n_logs) history field over the logs in the last 10% of training.
+
+    The split is measured on one 2048-sample batch per log, which is noisy; the learning
+    rate has decayed to ≈2% of its peak by then, so these logs see nearly the final model.
+    """
+    in_tail = steps[0, 0] >= (1.0 - TAIL_FRACTION) * total_steps
+    in_tail[-1] = True
+    return history_field[..., in_tail].mean(axis=-1)
+
+
+def summary(arrays: dict, manifest: dict) -> str:
+    config = manifest["config"]
+    naive = manifest["naive_loss_per_feature"]
+    loss_mean, loss_sem = mean_and_sem(arrays["loss_per_feature"])
+    total = int(arrays["history_step"].max())
+    relu = tail_mean(arrays["history_relu_term"], arrays["history_step"], total).mean(axis=0)
+    mixing = tail_mean(arrays["history_mixing_term"], arrays["history_step"], total).mean(axis=0)
+    mc_sem = arrays["loss_per_feature_sem"].mean(axis=0)
+
+    def number(value, signed=False):
+        return "n/a" if not np.isfinite(value) else f"{value:+.4f}" if signed else f"{value:.4f}"
+
+    rows = [
+        [f"{scale:g}", number(m), number(s), number(m - naive, True), number(r), number(x, True), number(mc)]
+        for scale, m, s, r, x, mc in zip(arrays["scales"], loss_mean, loss_sem, relu, mixing, mc_sem, strict=True)
+    ]
+    headers = ["scale", "L/p", "SEM seeds", "L/p - naive", "ReLU term", "mixing term", "MC SEM"]
+    return "\n".join(
+        [
+            f"{describe_run(manifest)}; naive L/p = {naive:.4f}",
+            format_table(headers, rows),
+            f"L/p: mean over {count(len(arrays['seeds']), 'seed')} at p = {config['p']:g}, each from "
+            f">= {int(arrays['n_nonempty'].min()):,} non-empty samples (MC SEM: mean per-model standard error).",
+            f"ReLU + mixing term: the training split of L/p over the last {TAIL_FRACTION:.0%} of steps "
+            "(noisier than L/p).",
+        ]
+    )
+
+
+def describe_run(manifest: dict) -> str:
+    """The figure and table title, derived from the saved config."""
+    config = manifest["config"]
+    model = "full residual CC model" if config["full_model"] else "reduced CC model"
+    parts = [f"p = {config['p']:g}", f"{config['steps']:,} steps", count(len(manifest["axes"]["seed"]), "seed")]
+    if config["mixing"].startswith("embedding") or config["full_model"]:
+        parts.append(f"d_embed = {config['d_embed']}")
+    return f"{model}, {MIXING_LABELS[config['mixing']]}: " + ", ".join(parts)
+
+
+def make_figure(arrays: dict, manifest: dict):
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter
+
+    from ccjax import plot
+
+    config = manifest["config"]
+    scales, steps = arrays["scales"], arrays["history_step"]
+    total = int(steps.max())
+    xlabel = "mixing scale s (labels relu(x) + s·M x)"
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
+    plot.plot_scale_sweep(
+        scales,
+        arrays["loss_per_feature"],
+        naive=manifest["naive_loss_per_feature"],
+        title=f"loss per feature at p = {config['p']:g}",
+        xlabel=xlabel,
+        ax=left,
+    )
+    plot.plot_loss_terms(
+        scales,
+        tail_mean(arrays["history_relu_term"], steps, total),
+        tail_mean(arrays["history_mixing_term"], steps, total),
+        title=f"L/p = ReLU term + mixing term (last {TAIL_FRACTION:.0%} of training)",
+        xlabel=xlabel,
+        ax=middle,
+    )
+    curves = {f"s = {scale:g}": arrays["history_train_loss"][:, j] for j, scale in enumerate(scales)}
+    plot.plot_history(
+        steps[0, 0],
+        curves,
+        naive=manifest["naive_loss_per_feature"],
+        title="training loss (mean over seeds)",
+        ylabel="training L/p",
+        ax=right,
+    )
+    # Log scale shows the early transient and the converged values together; plain
+    # decimal tick labels read better than powers of ten over this narrow range.
+    right.set_yscale("log")
+    right.yaxis.set_major_formatter(FormatStrFormatter("%.2f"))
+    right.yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
+    figure.suptitle(describe_run(manifest))
+    return figure
+
+
+def save_figure(figure, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    check_outputs(args, parser)
+    if args.plot_only:
+        try:
+            arrays, manifest = ccjax.load_results(args.out)
+        except (FileNotFoundError, ccjax.ResultsError) as error:
+            parser.error(f"--plot-only: {error} (run without --plot-only first)")
+        if manifest.get("experiment") != EXPERIMENT:
+            parser.error(f"--plot-only: {args.out} holds results of {manifest.get('experiment')!r}, not {EXPERIMENT}")
+        say(f"re-plotting from {args.out} (no training)")
+    else:
+        config = config_from_args(args, parser)
+        try:
+            arrays, manifest = train_and_evaluate(config, args.seeds, args.scales, args.eval_samples, argv)
+        except KeyboardInterrupt:
+            say("interrupted; nothing was saved")
+            return 130
+        ccjax.save_results(args.out, arrays, manifest)
+        say(f"wrote {args.out / ccjax.io.RESULTS_FILE} and {args.out / ccjax.io.MANIFEST_FILE}")
+    print(summary(arrays, manifest), flush=True)
+    save_figure(make_figure(arrays, manifest), args.figure)
+    say(f"wrote {args.figure}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""The scale-sweep CLI: a tiny end-to-end run, --plot-only, --help and bad input.
+
+The end-to-end run is one subprocess shared by the module (tiny settings, small
+evaluation); input errors are checked in-process, where they fail before any JAX work.
+"""
+
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ccjax
+from experiments import _cli, scale_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--steps", "20", "--batch-size", "64", "--seeds", "2", "--scales", "0,1", "--d-embed", "50"]
+TINY += ["--log-every", "10", "--eval-samples", "2000"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.scale_sweep", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny training run through the real entry point."""
+    tmp = tmp_path_factory.mktemp("scale_sweep")
+    out, figure = tmp / "results", tmp / "figures" / "sweep.png"
+    done = run_cli(*TINY, "--out", str(out), "--figure", str(figure))
+    assert done.returncode == 0, done.stderr
+    return out, figure, done
+
+
+def test_results_hold_every_model(tiny_run):
+    out, _, _ = tiny_run
+    arrays, _ = ccjax.load_results(out)
+    K, S, n_logs = 2, 2, 2
+    expected = {
+        "scales": (S,),
+        "seeds": (K,),
+        "loss_per_feature": (K, S),
+        "loss_per_feature_sem": (K, S),
+        "n_samples": (K, S),
+        "n_nonempty": (K, S),
+        "final_scale": (K, S),
+        "w_in": (K, S, 100, 50),
+        "w_out": (K, S, 50, 100),
+        "mixing": (K, S, 100, 100),
+        **{f"history_{name}": (K, S, n_logs) for name in ccjax.History._fields},
+    }
+    assert {name: array.shape for name, array in arrays.items()} == expected
+    np.testing.assert_array_equal(arrays["scales"], [0.0, 1.0])
+    np.testing.assert_array_equal(arrays["seeds"], [0, 1])
+    np.testing.assert_array_equal(arrays["final_scale"], [[0.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(arrays["history_step"][0, 0], [10, 20])
+    assert np.all(arrays["n_nonempty"] >= 2000)
+    assert np.all(np.isfinite(arrays["loss_per_feature"]))
+    # A seed fixes M; the scale multiplies it in the labels, not in the stored matrix.
+    np.testing.assert_array_equal(arrays["mixing"][:, 0], arrays["mixing"][:, 1])
+    np.testing.assert_allclose(np.diagonal(arrays["mixing"], axis1=-2, axis2=-1), 0.0, atol=1e-6)
+
+
+def test_manifest_explains_the_run(tiny_run):
+    out, figure, _ = tiny_run
+    _, manifest = ccjax.load_results(out)
+    assert manifest["experiment"] == "scale_sweep"
+    assert manifest["config"]["steps"] == 20 and manifest["config"]["d_embed"] == 50
+    assert manifest["config"]["lr"] == 3e-3 and manifest["config"]["weight_decay"] == 1e-2  # paper defaults
+    assert manifest["argv"][:2] == ["--steps", "20"] and str(figure) in manifest["argv"]
+    assert manifest["command"].startswith("python -m experiments.scale_sweep --steps 20")
+    assert manifest["axes"] == {"seed": [0, 1], "scale": [0.0, 1.0]}
+    assert manifest["mixing"]["name"] == "embedding" and "I - W_E W_E^T" in manifest["mixing"]["formula"]
+    assert manifest["input_path"] in ("sparse", "dense")
+    assert manifest["evaluation"]["p"] == 0.01 and manifest["evaluation"]["min_nonempty"] == 2000
+    assert manifest["evaluation"]["plan"]["n_batches"] >= 1
+    assert manifest["naive_loss_per_feature"] == pytest.approx(1 / 12)
+    assert set(manifest["timings"]) == {"compile_seconds", "run_seconds", "eval_seconds", "total_seconds"}
+    environment = manifest["environment"]
+    for package in ("ccjax", "jax", "jaxlib", "optax", "equinox", "numpy"):
+        assert environment["versions"][package]
+    assert environment["device_count"] >= 1 and environment["device_kind"]
+    assert environment["matmul_precision"] == ccjax.MATMUL_PRECISION_NAME
+    assert "sha" in environment["git"] and environment["date"]
+    assert set(manifest["arrays"]) == set(ccjax.load_results(out)[0])
+
+
+def test_run_prints_table_progress_and_figure(tiny_run):
+    _, figure, done = tiny_run
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    header, table = done.stdout.splitlines()[0], done.stdout.splitlines()[1]
+    assert "embedding" in header and "2 seeds" in header and "naive L/p = 0.0833" in header
+    assert " ".join(table.split()) == "scale L/p SEM seeds L/p - naive ReLU term mixing term MC SEM"
+    # Not a terminal: plain progress lines (no carriage returns), ending at 100%.
+    assert "\r" not in done.stderr
+    progress = [line for line in done.stderr.splitlines() if line.startswith("[")]
+    assert progress and "100%" in progress[-1] and "20/20 steps" in progress[-1]
+    assert "model-steps/s" in progress[-1] and "compile" in progress[-1] and "train L/p" in progress[-1]
+
+
+def test_plot_only_replots_without_training(tiny_run):
+    out, figure, _ = tiny_run
+    results = out / "results.npz"
+    before = (results.read_bytes(), results.stat().st_mtime_ns)
+    figure.unlink()
+    start = time.perf_counter()
+    done = run_cli("--plot-only", "--out", str(out), "--figure", str(figure))
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    assert figure.exists()
+    assert "no training" in done.stderr and "compiling" not in done.stderr
+    assert (results.read_bytes(), results.stat().st_mtime_ns) == before
+    assert "naive L/p = 0.0833" in done.stdout  # the table is reprinted from the saved results
+    assert seconds < 30, seconds  # imports only: the training run above compiles for longer
+
+
+def test_plot_only_without_results_is_a_usage_error(tmp_path, capsys):
+    code = exit_code(["--plot-only", "--out", str(tmp_path / "none"), "--figure", str(tmp_path / "f.png")])
+    assert code == 2
+    assert "results.npz is missing" in capsys.readouterr().err
+
+
+def test_plot_only_with_corrupt_results_is_a_usage_error(tiny_run, tmp_path, capsys):
+    out, _, _ = tiny_run
+    (tmp_path / "results.npz").write_bytes(b"garbage")
+    (tmp_path / "manifest.json").write_bytes((out / "manifest.json").read_bytes())
+    assert exit_code(["--plot-only", "--out", str(tmp_path), "--figure", str(tmp_path / "f.png")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def exit_code(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        scale_sweep.main(argv)
+    return exit_info.value.code
+
+
+def test_help_lists_every_option(capsys):
+    assert exit_code(["--help"]) == 0
+    text = capsys.readouterr().out
+    options = [option for action in scale_sweep.build_parser()._actions for option in action.option_strings]
+    for option in options:
+        assert option in text
+    required = "--scales --seeds --steps --p --batch-size --lr --mixing --d-embed --full-model --out --figure"
+    required += " --plot-only --log-every --input-path --eval-samples"
+    assert set(required.split()) <= set(options)
+    assert "(default: 0,0.5,1,2)" in text and "(default: 10000)" in text and "(default: 0.003)" in text
+
+
+BAD_INPUT = [
+    (["--scales", "0,,a"], "empty entry"),
+    (["--scales", ""], "empty string"),
+    (["--scales", "0,a"], "'a' is not a number"),
+    (["--scales", "0,nan"], "not a finite number"),
+    (["--scales", "inf"], "not a finite number"),
+    (["--scales", "0,-1"], "scales must be >= 0"),
+    (["--scales", "1,1"], "repeated"),
+    (["--p", "0"], "(0, 1]"),
+    (["--p", "1.5"], "(0, 1]"),
+    (["--p", "nan"], "finite"),
+    (["--steps", "0"], "positive integer"),
+    (["--steps", "-5"], "positive integer"),
+    (["--steps", "1.5"], "not an integer"),
+    (["--seeds", "0"], ">= 1"),
+    (["--seeds", "-2"], ">= 1"),
+    (["--seeds", "1,-2"], "[0, 2**32)"),
+    (["--seeds", "3,3"], "repeated seed"),
+    (["--seeds", "two"], "number of seeds"),
+    (["--batch-size", "0"], "positive integer"),
+    (["--batch-size", "30000000"], "below 2**31"),  # caught by TrainConfig, converted
+    (["--lr", "0"], "positive"),
+    (["--d-embed", "0"], "positive integer"),
+    (["--log-every", "0"], "positive integer"),
+    (["--mixing", "gaussian"], "invalid choice"),
+    (["--input-path", "gpu"], "invalid choice"),
+    (["--full-model", "--mixing", "none"], "--mixing embedding"),
+    (["--full-model", "--mixing", "embedding-code-sign"], "--mixing embedding"),
+    (["--figure", "plot.xyz"], "unsupported file type"),
+    (["--eval-samples", "0"], "positive"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_INPUT, ids=[" ".join(argv) or "empty" for argv, _ in BAD_INPUT])
+def test_bad_input_is_a_one_line_usage_error(argv, message, tmp_path, capsys):
+    argv = [*argv, "--out", str(tmp_path / "out")]
+    assert exit_code(argv) == 2
+    err = capsys.readouterr().err
+    error_lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(error_lines) == 1 and message in error_lines[0], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_input_exit_status_through_the_entry_point():
+    done = run_cli("--scales", "0,,a")
+    assert done.returncode == 2
+    assert "error: argument --scales: empty entry in the list '0,,a'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_options_reach_the_config():
+    parser = scale_sweep.build_parser()
+    args = parser.parse_args(["--full-model", "--steps", "7", "--p", "0.1", "--d-embed", "64", "--input-path", "dense"])
+    config = scale_sweep.config_from_args(args, parser)
+    assert config == ccjax.TrainConfig(steps=7, p=0.1, d_embed=64, full_model=True, input_path="dense")
+    defaults = scale_sweep.config_from_args(parser.parse_args([]), parser)
+    assert defaults == ccjax.TrainConfig()  # the CLI's defaults are the paper's
+    assert defaults.steps == 10_000 and defaults.batch_size == 2048 and defaults.p == 0.01
+    assert defaults.lr == 3e-3 and defaults.weight_decay == 1e-2 and defaults.schedule == "half-cosine"
+    assert defaults.mixing == "embedding" and defaults.d_embed == 1000
+    assert parser.parse_args([]).scales == [0.0, 0.5, 1.0, 2.0]
+    assert parser.parse_args([]).seeds == [0, 1, 2, 3, 4]
+    assert parser.parse_args(["--seeds", "3,7"]).seeds == [3, 7]
+    assert parser.parse_args([]).eval_samples == 1e6
+
+
+def fake_progress(steps_done, total_steps=100, n_models=3, padded=4, intervals=3, run_seconds=2.0):
+    """A chunk whose last interval lies past the end, with padding rows, as the sweep sends."""
+    step = np.minimum(np.arange(1, intervals + 1) * 20 + steps_done - 40, total_steps).astype(np.float32)
+    losses = np.tile(np.array([0.5, 0.1, 0.0], np.float32), (padded, 1))
+    losses[n_models:] = 99.0  # padding rows must not enter the mean
+    field = np.zeros((padded, intervals), np.float32)
+    history = ccjax.History(np.tile(step, (padded, 1)), losses, field, field, field)
+    return ccjax.Progress(steps_done, total_steps, n_models, 1.5, run_seconds, history)
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_redraws_one_line():
+    stream = FakeTerminal()
+    bar = _cli.ProgressBar(stream)
+    bar(fake_progress(60))
+    bar(fake_progress(100))
+    text = stream.getvalue()
+    assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1
+    final = text.split("\r")[-1]
+    assert "100%" in final and "100/100 steps" in final and "3 models" in final
+    assert "150 model-steps/s" in final and "compile 1.5s" in final and "done in 2s" in final
+    assert "train L/p 0.1000" in final  # last interval that ran, real models only
+    assert "ETA 1s" in text.split("\r")[1]
+
+
+def test_progress_bar_in_a_log_prints_occasional_lines():
+    stream = io.StringIO()
+    bar = _cli.ProgressBar(stream, line_fraction=0.25, line_seconds=1e9)
+    for done in (40, 50, 60, 70, 80, 90, 100):
+        bar(fake_progress(done))
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue()
+    assert [line.split()[2] for line in lines] == ["40/100", "70/100", "100/100"]
+
+
+@pytest.mark.parametrize("seconds, text", [(0.4, "0s"), (59.6, "1m00s"), (3725, "1h02m05s"), (float("nan"), "?")])
+def test_format_duration(seconds, text):
+    assert _cli.format_duration(seconds) == text

@@ -1,0 +1,275 @@
+"""Vectorised, sharded sweeps equal independent training runs; grids; evaluation."""
+
+import dataclasses
+import importlib
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import SMALL, small, train_jit
+
+import ccjax
+
+# ``ccjax.sweep`` is the function (re-exported by the package); this is its module.
+sweep_module = importlib.import_module("ccjax.sweep")
+
+# 3 × 2 × 2 = 12 models: on 8 devices the model axis is padded to 16.
+AXES = {"seed": [0, 1, 2], "scale": [0.0, 1.0], "lr": [3e-3, 1e-2]}
+GRID_POINTS = list(itertools.product(*AXES.values()))
+ATOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def progress_log():
+    return []
+
+
+@pytest.fixture(scope="module")
+def one_device(progress_log):
+    return ccjax.sweep(SMALL, AXES, devices=jax.devices()[:1], on_progress=progress_log.append)
+
+
+def _point(result, seed, scale, lr):
+    index = (AXES["seed"].index(seed), AXES["scale"].index(scale), AXES["lr"].index(lr))
+    params = jax.tree.map(lambda a: np.asarray(a)[index], result.params)
+    history = jax.tree.map(lambda a: np.asarray(a)[index], result.history)
+    return params, history
+
+
+def _assert_params_close(actual, expected, atol=ATOL):
+    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(e), atol=atol, rtol=0)
+
+
+def _assert_history_close(actual, expected):
+    for name in ccjax.History._fields:
+        np.testing.assert_allclose(
+            np.asarray(getattr(actual, name)), np.asarray(getattr(expected, name)), rtol=ATOL, atol=ATOL, err_msg=name
+        )
+
+
+def test_conftest_environment():
+    # conftest.py: 8 fake CPU devices and strict rank promotion for the whole suite.
+    assert len(jax.devices()) == 8
+    assert jax.default_backend() == "cpu"
+    with pytest.raises(ValueError, match="jax_numpy_rank_promotion=.raise."):
+        jnp.ones(3) + jnp.ones((2, 3))
+
+
+def test_sweep_result_layout(one_device, progress_log):
+    result = one_device
+    assert result.grid.names == ("seed", "scale", "lr")
+    assert result.grid.shape == (3, 2, 2)
+    assert result.n_devices == 1
+    assert result.params.w_in.shape == (3, 2, 2, 20, 10)
+    assert result.params.w_out.shape == (3, 2, 2, 10, 20)
+    assert result.mixing.shape == (3, 2, 2, 20, 20)
+    for field in result.history:
+        assert np.shape(field) == (3, 2, 2, SMALL.n_logs)
+    np.testing.assert_array_equal(result.scale, np.broadcast_to(np.array([0.0, 1.0])[None, :, None], (3, 2, 2)))
+    np.testing.assert_array_equal(result.history.step[0, 0, 0], [10, 20, 30, 40])
+    # Runs that share a seed share M; different seeds do not.
+    np.testing.assert_array_equal(result.mixing[0, 0, 0], result.mixing[0, 1, 1])
+    assert not np.allclose(result.mixing[0, 0, 0], result.mixing[1, 0, 0])
+    # Progress is reported after every chunk, up to the last step.
+    assert len(progress_log) >= 1
+    assert [p.steps_done for p in progress_log] == sorted(p.steps_done for p in progress_log)
+    assert progress_log[-1].steps_done == progress_log[-1].total_steps == SMALL.total_steps
+    assert all(p.n_models == 12 for p in progress_log)
+
+
+@pytest.mark.parametrize("seed, scale, lr", GRID_POINTS)
+def test_sweep_equals_independent_training(one_device, seed, scale, lr):
+    # Every grid point (seed × scale × lr) equals its own run of ``train`` with the
+    # swept values put into the (static) config.
+    config = dataclasses.replace(SMALL, scale=scale, lr=lr)
+    expected_params, expected_history = train_jit(config, jax.random.key(seed))
+    params, history = _point(one_device, seed, scale, lr)
+    _assert_params_close(params, expected_params)
+    _assert_history_close(history, expected_history)
+    # The stored M is the run's unscaled mixing matrix.
+    mixing_key = jax.random.split(jax.random.key(seed), 3)[0]
+    mixing, _ = ccjax.make_mixing(SMALL.mixing, mixing_key, SMALL.n_features, SMALL.d_embed)
+    index = (AXES["seed"].index(seed), AXES["scale"].index(scale), AXES["lr"].index(lr))
+    np.testing.assert_allclose(one_device.mixing[index], np.asarray(mixing), atol=1e-6)
+
+
+def test_sweep_lr_axis_matters(one_device):
+    slow, _ = _point(one_device, 0, 1.0, 3e-3)
+    fast, _ = _point(one_device, 0, 1.0, 1e-2)
+    assert np.abs(slow.w_in - fast.w_in).max() > 100 * ATOL
+
+
+def test_sweep_scale_axis_matters(one_device):
+    clean, _ = _point(one_device, 0, 0.0, 3e-3)
+    mixed, _ = _point(one_device, 0, 1.0, 3e-3)
+    assert np.abs(clean.w_in - mixed.w_in).max() > 100 * ATOL
+
+
+@pytest.mark.parametrize("changes", [{"learn_scale": True}, {"full_model": True}])
+def test_sweep_learned_scale_and_full_model(changes):
+    config = small(**changes)
+    result = ccjax.sweep(config, {"seed": [0]}, devices=jax.devices()[:1])
+    params, history = train_jit(config, jax.random.key(0))
+    _assert_history_close(jax.tree.map(lambda a: a[0], result.history), history)
+    if config.full_model:
+        # The sweep returns feature-space weights: the residual weights through W_E.
+        mixing_key = jax.random.split(jax.random.key(0), 3)[0]
+        _, w_e = ccjax.make_mixing(config.mixing, mixing_key, config.n_features, config.d_embed)
+        params = ccjax.to_feature_space(params, w_e)
+        np.testing.assert_array_equal(result.scale, [config.scale])
+    else:
+        # The learned scale is signed in ``scale``; the history logs its magnitude.
+        assert abs(result.scale[0] - config.scale_init) > 1e-3
+        np.testing.assert_allclose(abs(result.scale[0]), history.scale[-1], rtol=1e-5)
+    _assert_params_close(jax.tree.map(lambda a: a[0], result.params), params)
+
+
+def test_sharded_sweep_equals_one_device(one_device):
+    sharded = ccjax.sweep(SMALL, AXES)  # 12 models over 8 devices: padded to 16
+    assert sharded.n_devices == 8
+    assert sharded.grid.names == one_device.grid.names
+    for a, b in zip(sharded.grid.values, one_device.grid.values, strict=True):
+        np.testing.assert_array_equal(a, b)
+    _assert_params_close(sharded.params, one_device.params)
+    _assert_history_close(sharded.history, one_device.history)
+    np.testing.assert_allclose(sharded.mixing, one_device.mixing, atol=1e-7)
+    np.testing.assert_array_equal(sharded.scale, one_device.scale)
+
+
+def test_sweep_traces_once_per_shape():
+    # jit caches traces by (static args, argument avals/shardings): swept values are
+    # traced arguments, so a second sweep of the same shape must reuse the first trace.
+    # ``steps=20`` makes this shape unique to this test, so the first sweep must trace.
+    config = small(steps=20)
+    one = jax.devices()[:1]
+    before = sweep_module._chunk.traces
+    first = ccjax.sweep(config, {"seed": [0], "scale": [0.0, 0.5]}, devices=one)
+    assert sweep_module._chunk.traces == before + 1
+    second = ccjax.sweep(config, {"seed": [0], "scale": [0.25, 2.0]}, devices=one)
+    # Also unswept config values (lr, weight decay, scale, p) are not part of the shape.
+    third = ccjax.sweep(
+        dataclasses.replace(config, lr=1e-2, weight_decay=0.1, scale=0.7), {"seed": [1, 2]}, devices=one
+    )
+    assert sweep_module._chunk.traces <= before + 1
+    # The runs did use their values (they are not cached results).
+    assert not np.allclose(first.params.w_in[0, 1], second.params.w_in[0, 1])
+    np.testing.assert_allclose(third.scale, [0.7, 0.7])
+
+
+# --- grids ------------------------------------------------------------------------
+
+
+def test_make_grid_order_and_flat():
+    grid = ccjax.make_grid({"scale": [0.0, 0.5, 1.0], "seed": [3, 4]})
+    assert grid.names == ("seed", "scale")  # seed first
+    assert grid.shape == (2, 3) and grid.size == 6
+    np.testing.assert_array_equal(grid.flat("seed"), [3, 3, 3, 4, 4, 4])  # row-major
+    np.testing.assert_array_equal(grid.flat("scale"), [0.0, 0.5, 1.0] * 2)
+
+
+@pytest.mark.parametrize(
+    "axes, message",
+    [
+        ({"scale": [0.0, 1.0]}, "needs a 'seed' axis"),
+        ({"seed": [0], "d_mlp": [5]}, "cannot sweep 'd_mlp'"),
+        ({"seed": [0], "mixing": ["none"]}, "cannot sweep 'mixing'"),
+        ({"seed": [0, -1]}, "non-negative integers"),
+        ({"seed": [0.5]}, "non-negative integers"),
+        ({"seed": []}, "non-empty"),
+        ({"seed": [0], "scale": [0.0, math.nan]}, "non-finite"),
+        ({"seed": [0], "lr": [math.inf]}, "non-finite"),
+        ({"seed": [0], "p": []}, "non-empty"),
+    ],
+)
+def test_make_grid_errors(axes, message):
+    with pytest.raises(ValueError, match=message):
+        ccjax.make_grid(axes)
+
+
+def test_make_grid_error_lists_sweepable_axes():
+    with pytest.raises(ValueError) as info:
+        ccjax.make_grid({"seed": [0], "steps": [1]})
+    for name in ("seed", "p", "lr", "weight_decay", "scale"):
+        assert name in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "config, axes, message",
+    [
+        (small(scale_steps_for_sparsity=True), {"seed": [0], "p": [0.01, 0.1]}, "scale_steps_for_sparsity"),
+        (SMALL, {"seed": [0], "p": [0.0, 0.1]}, r"axis .p. has non-finite or out-of-range values.*in \(0, 1\]"),
+        (SMALL, {"seed": [0], "p": [0.1, 1.5]}, r"axis .p. has non-finite or out-of-range values.*in \(0, 1\]"),
+        (SMALL, {"scale": [0.0]}, "needs a 'seed' axis"),
+    ],
+)
+def test_sweep_rejects_bad_axes(config, axes, message):
+    with pytest.raises(ValueError, match=message):
+        ccjax.sweep(config, axes)
+
+
+@pytest.mark.parametrize(
+    "axes, message",
+    [
+        ({"seed": [0], "lr": [0.0]}, "lr"),
+        ({"seed": [0], "lr": [-1e-3]}, "lr"),
+        ({"seed": [0], "weight_decay": [-0.1]}, "weight_decay"),
+    ],
+)
+def test_sweep_rejects_values_train_config_rejects(axes, message):
+    # TrainConfig refuses lr <= 0 and weight_decay < 0; a swept value must not bypass
+    # that (sweep() already applies TrainConfig's rule for p).
+    name, values = [(k, v) for k, v in axes.items() if k != "seed"][0]
+    with pytest.raises(ValueError, match=name):
+        small(**{name: values[0]})
+    with pytest.raises(ValueError, match=message):
+        ccjax.sweep(small(steps=10), axes, devices=jax.devices()[:1])
+
+
+# --- evaluation -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def evaluated(one_device):
+    return ccjax.evaluate_sweep(one_device, min_nonempty=6000, devices=jax.devices()[:1])
+
+
+def test_evaluate_sweep_shapes_and_sample_counts(evaluated):
+    for field in evaluated:
+        assert np.shape(field) == (3, 2, 2)
+    assert np.all(evaluated.n_nonempty >= 6000)
+    assert np.all(evaluated.n_samples >= evaluated.n_nonempty)
+    assert np.all(np.isfinite(evaluated.loss_per_feature)) and np.all(evaluated.loss_per_feature > 0)
+    assert np.all(evaluated.sem > 0)
+
+
+def test_evaluate_sweep_matches_loss_per_feature(one_device, evaluated):
+    # Model (seed 1, scale 1, lr 1e-2), evaluated directly on its seed's evaluation stream.
+    index = (1, 1, 1)
+    params = jax.tree.map(lambda a: np.asarray(a)[index], one_device.params)
+    scaled = one_device.scale[index] * one_device.mixing[index]
+    key = jax.random.fold_in(jax.random.key(1), sweep_module.EVAL_STREAM)
+    plan = ccjax.plan_evaluation(SMALL.p, SMALL.p, SMALL.n_features, 6000)
+    direct = jax.jit(ccjax.loss_per_feature, static_argnums=4)(params, scaled, key, SMALL.p, plan)
+    np.testing.assert_allclose(float(direct.loss_per_feature), evaluated.loss_per_feature[index], rtol=1e-5)
+    assert int(direct.n_nonempty) == evaluated.n_nonempty[index]
+    # Trained L/p is of the size of the final training loss (40 steps, noisy batches).
+    final_train = one_device.history.train_loss[index][-1]
+    assert 0.5 * final_train < evaluated.loss_per_feature[index] < 2.0 * final_train
+
+
+def test_evaluate_sweep_sharded_equals_one_device(one_device, evaluated):
+    sharded = ccjax.evaluate_sweep(one_device, min_nonempty=6000)
+    np.testing.assert_allclose(sharded.loss_per_feature, evaluated.loss_per_feature, rtol=1e-5)
+    # The SEM is a difference of nearly equal numbers: compare it on the scale of L/p.
+    np.testing.assert_allclose(sharded.sem, evaluated.sem, rtol=0, atol=1e-5 * evaluated.loss_per_feature.max())
+    np.testing.assert_array_equal(sharded.n_samples, evaluated.n_samples)
+    np.testing.assert_array_equal(sharded.n_nonempty, evaluated.n_nonempty)
+
+
+def test_evaluate_sweep_rejects_bad_p(one_device):
+    with pytest.raises(ValueError, match=r"p must be in \(0, 1\]"):
+        ccjax.evaluate_sweep(one_device, p=0.0)

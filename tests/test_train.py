@@ -1,0 +1,165 @@
+"""TrainConfig validation, step scaling, schedules and short training runs (paper §4)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import SMALL, small, train_jit
+
+import ccjax
+
+# --- TrainConfig -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"p": 0.0}, r"p must be in \(0, 1\]"),
+        ({"p": -0.1}, r"p must be in \(0, 1\]"),
+        ({"p": 1.5}, r"p must be in \(0, 1\]"),
+        ({"p": math.nan}, r"p must be in \(0, 1\]"),
+        ({"d_mlp": 21}, r"d_mlp \(21\) must not exceed n_features \(20\)"),
+        ({"steps": 0}, "steps must be a positive integer"),
+        ({"steps": -5}, "steps must be a positive integer"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"batch_size": -1}, "batch_size must be a positive integer"),
+        ({"steps": 10.0}, "steps must be a positive integer"),
+        ({"log_every": 0}, "log_every must be a positive integer"),
+        ({"mixing": "gaussian"}, "unknown mixing 'gaussian'"),
+        ({"schedule": "linear"}, "unknown schedule 'linear'"),
+        ({"data": "dense"}, "unknown data 'dense'"),
+        ({"input_path": "gpu"}, "unknown input_path 'gpu'"),
+        ({"full_model": True, "mixing": "symmetric"}, "full_model .* mixing='embedding'"),
+        ({"full_model": True, "mixing": "embedding-code-sign"}, "full_model .* mixing='embedding'"),
+        ({"lr": 0.0}, "lr must be positive"),
+        ({"scale": math.inf}, "scale must be finite"),
+    ],
+)
+def test_config_validation(changes, message):
+    with pytest.raises(ValueError, match=message):
+        small(**changes)
+
+
+def test_config_error_lists_choices():
+    with pytest.raises(ValueError) as info:
+        small(mixing="gaussian")
+    for name in ccjax.MIXING_NAMES:
+        assert name in str(info.value)
+    with pytest.raises(ValueError) as info:
+        small(schedule="linear")
+    for name in ("half-cosine", "quarter-cosine", "constant"):
+        assert name in str(info.value)
+
+
+def test_config_defaults_are_the_papers():
+    config = ccjax.TrainConfig()
+    assert (config.n_features, config.d_mlp, config.d_embed) == (100, 50, 1000)
+    assert (config.batch_size, config.steps, config.p) == (2048, 10_000, 0.01)
+    assert (config.lr, config.weight_decay, config.b1, config.b2, config.eps) == (3e-3, 1e-2, 0.9, 0.999, 1e-8)
+    assert config.schedule == "half-cosine"
+    assert config.mixing == "embedding"  # the faithful sign
+    assert config.scale_init == 0.01
+    hash(config)  # static argument of jit
+
+
+def test_total_steps_without_scaling():
+    assert small(steps=123).total_steps == 123
+    assert small(steps=123, log_every=10).n_logs == 13  # 12 full intervals and the final step
+    assert small(steps=120, log_every=10).n_logs == 12
+
+
+@pytest.mark.parametrize("p, expected", [(0.01, 15_773), (0.001, 105_033)])
+def test_total_steps_scaled_for_sparsity(p, expected):
+    # Paper §4: steps / (1 - (1 - p)^100) gives 15,773 steps at p = 0.01 and 105,033 at
+    # p = 0.001 (10000 / 0.633968 = 15773.68 and 10000 / 0.0952079 = 105033.35: the
+    # paper's counts are these ratios rounded *down*).
+    config = ccjax.TrainConfig(p=p, scale_steps_for_sparsity=True)
+    assert config.total_steps == expected
+
+
+def test_total_steps_scaling_is_identity_at_p_one():
+    assert small(p=1.0, scale_steps_for_sparsity=True).total_steps == SMALL.steps
+
+
+# --- learning-rate schedules ------------------------------------------------------
+
+
+def test_half_cosine_schedule():
+    total = 1000
+    assert float(ccjax.lr_factor("half-cosine", 0, total)) == pytest.approx(1.0)
+    assert float(ccjax.lr_factor("half-cosine", total // 2, total)) == pytest.approx(0.5, abs=1e-6)
+    assert float(ccjax.lr_factor("half-cosine", total, total)) == pytest.approx(0.0, abs=1e-6)
+    steps = jnp.arange(total + 1)
+    factors = np.asarray(ccjax.lr_factor("half-cosine", steps, total))
+    np.testing.assert_allclose(factors, 0.5 * (1 + np.cos(np.pi * np.arange(total + 1) / total)), atol=1e-6)
+    assert np.all(np.diff(factors) <= 1e-7)
+
+
+def test_quarter_cosine_and_constant_schedules():
+    total = 1000
+    # Braun et al.: lr · cos(π/2 · t/(T-1)), so the last step (T - 1) has factor 0.
+    assert float(ccjax.lr_factor("quarter-cosine", 0, total)) == pytest.approx(1.0)
+    assert float(ccjax.lr_factor("quarter-cosine", total - 1, total)) == pytest.approx(0.0, abs=1e-6)
+    mid = float(ccjax.lr_factor("quarter-cosine", (total - 1) / 2, total))
+    assert mid == pytest.approx(math.cos(math.pi / 4), abs=1e-6)
+    np.testing.assert_array_equal(np.asarray(ccjax.lr_factor("constant", jnp.arange(5), total)), 1.0)
+
+
+def test_hyper_from_config():
+    hyper = ccjax.hyper_from_config(small(lr=0.01, weight_decay=0.5, scale=0.25, p=0.2))
+    np.testing.assert_allclose(np.asarray(hyper), [0.2, 0.01, 0.5, 0.25])
+
+
+# --- training ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_small():
+    return train_jit(SMALL, jax.random.key(0))
+
+
+def test_training_reduces_loss(trained_small):
+    params, history = trained_small
+    assert isinstance(params, ccjax.FeatureMLP)
+    assert params.w_in.shape == (20, 10) and params.w_out.shape == (10, 20)
+    np.testing.assert_array_equal(np.asarray(history.step), [10, 20, 30, 40])
+    loss = np.asarray(history.train_loss)
+    assert np.all(np.isfinite(loss))
+    assert loss[-1] < 0.85 * loss[0]
+    # The logged terms are L/p on one fresh batch of 128 rows: noisy, but of the size of
+    # the training L/p (a missing or doubled 1/p would be off by 20x or more).
+    logged = np.asarray(history.relu_term + history.mixing_term)
+    assert np.all(logged > 0)
+    np.testing.assert_allclose(logged, loss, rtol=0.5)
+    np.testing.assert_array_equal(np.asarray(history.scale), SMALL.scale)
+
+
+def test_train_is_deterministic_and_seed_dependent(trained_small):
+    params, history = trained_small
+    again, history_again = train_jit(SMALL, jax.random.key(0))
+    np.testing.assert_array_equal(np.asarray(params.w_in), np.asarray(again.w_in))
+    np.testing.assert_array_equal(np.asarray(history.train_loss), np.asarray(history_again.train_loss))
+    other, _ = train_jit(SMALL, jax.random.key(1))
+    assert not np.allclose(np.asarray(params.w_in), np.asarray(other.w_in))
+
+
+def test_learned_scale_moves_from_init():
+    config = small(learn_scale=True, scale_init=0.01)
+    _, history = train_jit(config, jax.random.key(0))
+    scale = np.asarray(history.scale)
+    assert np.all(np.isfinite(scale))
+    # 40 AdamW steps of size up to lr = 3e-3 (half-cosine): |Δ| can reach ~0.06.
+    assert abs(scale[-1] - 0.01) > 5e-3
+    assert abs(scale[-1] - scale[0]) > 1e-3
+
+
+def test_full_model_trains():
+    config = small(full_model=True)
+    params, history = train_jit(config, jax.random.key(0))
+    assert isinstance(params, ccjax.ResidualMLP)
+    assert params.w_in.shape == (50, 10) and params.w_out.shape == (10, 50)
+    loss = np.asarray(history.train_loss)
+    assert np.all(np.isfinite(loss))
+    assert loss[-1] < 0.85 * loss[0]
