@@ -7,6 +7,7 @@ so that it prints on any console encoding.
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,6 +31,26 @@ MIXING_LABELS = {
     "symmetric": "symmetric Gaussian M",
     "asymmetric": "asymmetric Gaussian M",
 }
+
+
+def use_every_cpu_core() -> None:
+    """Expose one JAX CPU device per core, so a CPU sweep shards its models over all cores.
+
+    XLA runs a sweep's small per-model ops on one thread; with one device per core the
+    model axis is split across cores (measured 1.25-1.7x faster on 2 cores, see the
+    README). Harmless on GPU/TPU, where the CPU devices are not used. Does nothing if the
+    user set a device count (``XLA_FLAGS``/``jax_num_cpu_devices``) or JAX already started.
+    """
+    import jax
+
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
+    if jax.config.jax_num_cpu_devices != -1:
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
+    except RuntimeError:  # backends already initialised (e.g. called from a test process)
+        pass
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -35,6 +35,7 @@ from ._cli import (
     say,
     scale_list,
     seed_list,
+    use_every_cpu_core,
 )
 
 EXPERIMENT = "scale_sweep"
@@ -356,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    use_every_cpu_core()
     check_outputs(args, parser)
     if args.plot_only:
         try:
