@@ -4,7 +4,9 @@ Named axes (``seed`` and any of ``p``, ``lr``, ``weight_decay``, ``scale``) are
 flattened onto one *model* axis, in row-major grid order. ``seed`` picks the run's key
 (``jax.random.key(seed)``), so runs that share a seed share W_E, M, the initial weights
 and the data stream; seeds share nothing. The model axis is padded to a multiple of
-the device count and sharded over a 1-D mesh ``("model",)`` with ``NamedSharding``.
+the device count and sharded over a 1-D mesh ``("model",)`` with ``NamedSharding``;
+inside the compiled call each device (``shard_map``) runs its models in ``vmap``-ed
+groups (:func:`default_group_size`).
 
 Training runs in chunks: one compiled call runs ``chunk_intervals`` logging intervals
 for every model, and the host reports progress between calls. The chunk function is
@@ -141,6 +143,10 @@ def _chunk(
 
     def run_group(group):
         state, hyper = group
+        if group_size == 1:  # no vmap: XLA CPU runs batch-1 batched matmuls far slower
+            squeeze = lambda a: a[0]  # noqa: E731
+            out = run_intervals(shapes, *jax.tree.map(squeeze, (hyper, state)), first_interval, n_intervals)
+            return jax.tree.map(lambda a: a[None], out)
         run = lambda s, h: run_intervals(shapes, h, s, first_interval, n_intervals, axis_name=GROUP_AXIS)  # noqa: E731
         return jax.vmap(run, axis_name=GROUP_AXIS)(state, hyper)
 

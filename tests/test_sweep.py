@@ -140,6 +140,15 @@ def test_sharded_sweep_equals_one_device(one_device):
     np.testing.assert_array_equal(sharded.scale, one_device.scale)
 
 
+@pytest.mark.parametrize("group_size", [2, 12])
+def test_vmapped_groups_equal_one_model_at_a_time(one_device, group_size):
+    # The GPU/TPU layout (models vmapped together, overflow fallback shared through
+    # pmax) must train the same models as the CPU layout (one model at a time).
+    grouped = ccjax.sweep(SMALL, AXES, devices=jax.devices()[:1], group_size=group_size)
+    _assert_params_close(grouped.params, one_device.params)
+    _assert_history_close(grouped.history, one_device.history)
+
+
 def test_sweep_traces_once_per_shape():
     # jit caches traces by (static args, argument avals/shardings): swept values are
     # traced arguments, so a second sweep of the same shape must reuse the first trace.
