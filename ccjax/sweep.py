@@ -169,8 +169,9 @@ def default_group_size(platform: str) -> int | None:
     """Models vmapped together per device: 1 on CPU, all of them elsewhere.
 
     On CPU a vmapped group's arrays outgrow the cache and XLA gains no parallelism from
-    them: at paper shapes, K = 64 ran at 822 model-steps/s with groups of 1 against 655
-    with 8 and 681 with 64 (2-core CPU). GPUs and TPUs want the widest batch.
+    them: at paper shapes on one CPU device, K = 64 ran at 822 model-steps/s in groups of
+    1 against 655 in groups of 8 and 681 all together (2-core CPU; groups of 1 have since
+    dropped the vmap, which is faster still). GPUs and TPUs want the widest batch.
     """
     return 1 if platform == "cpu" else None
 
