@@ -115,6 +115,12 @@ def sample_exactly_one(key: PRNGKeyArray, batch_size: int, n_features: int) -> S
     )
 
 
+def row_starts(batch: SparseBatch, batch_size: int) -> Bool[Array, " capacity"]:
+    """True at the first entry of each non-empty row (entries are sorted by row)."""
+    previous = jnp.concatenate([jnp.full((1,), -1, batch.rows.dtype), batch.rows[:-1]])
+    return (batch.rows < batch_size) & (batch.rows != previous)
+
+
 def entries_to_dense(batch: SparseBatch, batch_size: int, n_features: int) -> Float[Array, "batch n_features"]:
     """Scatter the entries into a dense batch (ignores any overflow tail)."""
     x = jnp.zeros((batch_size, n_features), jnp.float32)

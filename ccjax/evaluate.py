@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._types import Array, Float, Int, PRNGKeyArray
-from .data import default_capacity, sample_sparse
+from .data import default_capacity, row_starts, sample_sparse
 from .loss import InputPath, batch_loss, default_multi_capacity
 from .model import FeatureMLP
 
@@ -88,9 +88,7 @@ def loss_per_feature(
             multi_capacity=plan.multi_capacity,
             axis_name=axis_name,
         )
-        valid = batch.rows < plan.batch_size
-        previous = jnp.concatenate([jnp.full((1,), -1, batch.rows.dtype), batch.rows[:-1]])
-        nonempty = jnp.sum(valid & (batch.rows != previous))
+        nonempty = jnp.sum(row_starts(batch, plan.batch_size))
         return None, (loss, nonempty)
 
     _, (losses, nonempty) = lax.scan(one_batch, None, jax.random.split(key, plan.n_batches))

@@ -30,7 +30,7 @@ from jax import lax
 
 from ._linalg import matmul
 from ._types import Array, Float, Int
-from .data import SparseBatch, to_dense
+from .data import SparseBatch, row_starts, to_dense
 from .model import FeatureMLP, forward
 
 InputPath = Literal["sparse", "dense"]
@@ -97,8 +97,7 @@ def _row_layout(batch: SparseBatch, batch_size: int, multi_capacity: int) -> _Ro
     counts = jnp.zeros(batch_size + 1, jnp.int32).at[batch.rows].add(valid)
     count = counts[batch.rows]
     is_multi = count >= 2
-    previous_row = jnp.concatenate([jnp.full((1,), -1, batch.rows.dtype), batch.rows[:-1]])
-    starts = is_multi & (batch.rows != previous_row)
+    starts = is_multi & row_starts(batch, batch_size)
     slot = jnp.where(is_multi, jnp.cumsum(starts) - 1, multi_capacity)
     return _RowLayout(count, slot, jnp.sum(starts))
 

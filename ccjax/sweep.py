@@ -201,8 +201,12 @@ class SweepResult(NamedTuple):
     n_devices: int
 
 
-def _mesh(devices) -> Mesh:
-    return Mesh(np.array(devices), (MODEL_AXIS,))
+def _model_sharding(devices, n_models: int) -> tuple[list, Mesh, NamedSharding]:
+    """Devices to use (at most one per model, so none idles on padding), their 1-D mesh
+    and the sharding of a leading model axis over it."""
+    devices = list(jax.devices() if devices is None else devices)[:n_models]
+    mesh = Mesh(np.array(devices), (MODEL_AXIS,))
+    return devices, mesh, NamedSharding(mesh, PartitionSpec(MODEL_AXIS))
 
 
 def sweep(
@@ -224,7 +228,7 @@ def sweep(
     grid = make_grid(axes)
     if "p" in grid.names and config.scale_steps_for_sparsity:
         raise ValueError("sweeping p with scale_steps_for_sparsity is not supported: steps are shared")
-    devices = list(jax.devices() if devices is None else devices)[: grid.size]  # no device idles on padding
+    devices, mesh, sharding = _model_sharding(devices, grid.size)
     n_devices = len(devices)
     per_device = -(-grid.size // n_devices)
     group_size = group_size or default_group_size(devices[0].platform) or per_device
@@ -236,8 +240,6 @@ def sweep(
     n_logs = config.n_logs
     chunk_intervals = chunk_intervals or max(1, -(-n_logs // 20))
 
-    mesh = _mesh(devices)
-    sharding = NamedSharding(mesh, PartitionSpec(MODEL_AXIS))
     seeds = jax.device_put(_pad(grid.flat("seed").astype(np.uint32), padded), sharding)
     hyper = jax.device_put(_flat_hyper(config, grid, padded), sharding)
 
@@ -311,9 +313,8 @@ def evaluate_sweep(
     else:
         p_flat = np.full(grid.size, p)
     p_flat = p_flat.astype(np.float32)
-    devices = list(jax.devices() if devices is None else devices)[: grid.size]  # no device idles on padding
+    devices, _, sharding = _model_sharding(devices, grid.size)
     padded = -(-grid.size // len(devices)) * len(devices)
-    sharding = NamedSharding(_mesh(devices), PartitionSpec(MODEL_AXIS))
 
     def flat(array):
         array = np.asarray(array).reshape((grid.size,) + np.shape(array)[len(grid.shape) :])

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import ccjax
+from ccjax.train import INPUT_PATHS
 
 from ._cli import (
     MIXING_FORMULAS,
@@ -115,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     training.add_argument(
         "--input-path",
-        choices=("auto", "sparse", "dense"),
+        choices=INPUT_PATHS,
         default=PAPER.input_path,
         help="how the loss reads sparse inputs (both exact): auto = sparse on CPU, dense on GPU/TPU",
     )
