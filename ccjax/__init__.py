@@ -11,14 +11,25 @@ from .data import (
     SparseBatch,
     default_capacity,
     entries_to_dense,
+    sample_exactly_k,
     sample_exactly_one,
     sample_inputs,
     sample_sparse,
     to_dense,
 )
-from .evaluate import Estimate, EvalPlan, loss_per_feature, naive_loss_per_feature, plan_evaluation
+from .direct import Estimate, EvalPlan, direct_loss_per_feature, plan_evaluation
+from .evaluate import (
+    LossCurve,
+    binomial_weights,
+    direct_sem,
+    exactly_one_loss_per_feature,
+    loss_curve,
+    loss_per_feature,
+    naive_loss_per_feature,
+    one_feature_loss,
+)
 from .io import ResultsError, environment_info, load_results, save_results
-from .loss import LossTerms, batch_loss, dense_sse, labels, loss_terms, mse, residual_labels
+from .loss import LossTerms, batch_loss, dense_sse, labels, loss_terms, mse, residual_labels, unit_squared_errors
 from .mixing import (
     MIXING_NAMES,
     asymmetric_gaussian,
@@ -37,7 +48,8 @@ from .model import (
     residual_forward,
     to_feature_space,
 )
-from .sweep import Grid, Progress, SweepResult, evaluate_sweep, make_grid, sweep
+from .responses import feature_response, neuron_contributions, one_hot_response
+from .sweep import Grid, Progress, SweepResult, evaluate_sweep, evaluation_key, make_grid, sweep, sweep_curves
 from .train import History, Hyper, TrainConfig, hyper_from_config, lr_factor, train
 
 
@@ -64,6 +76,7 @@ __all__ = [
     "Grid",
     "History",
     "Hyper",
+    "LossCurve",
     "LossTerms",
     "Progress",
     "ResidualMLP",
@@ -73,19 +86,26 @@ __all__ = [
     "TrainConfig",
     "asymmetric_gaussian",
     "batch_loss",
+    "binomial_weights",
     "default_capacity",
     "dense_sse",
+    "direct_loss_per_feature",
+    "direct_sem",
     "embedding",
     "embedding_mixing",
     "entries_to_dense",
     "environment_info",
     "evaluate_sweep",
+    "evaluation_key",
+    "exactly_one_loss_per_feature",
+    "feature_response",
     "forward",
     "hyper_from_config",
     "init_feature_mlp",
     "init_residual_mlp",
     "labels",
     "load_results",
+    "loss_curve",
     "loss_per_feature",
     "loss_terms",
     "low_rank",
@@ -95,16 +115,22 @@ __all__ = [
     "matmul",
     "mse",
     "naive_loss_per_feature",
+    "neuron_contributions",
+    "one_feature_loss",
+    "one_hot_response",
     "plan_evaluation",
     "residual_forward",
     "residual_labels",
+    "sample_exactly_k",
     "sample_exactly_one",
     "sample_inputs",
     "sample_sparse",
     "save_results",
-    "symmetric_gaussian",
     "sweep",
+    "sweep_curves",
+    "symmetric_gaussian",
     "to_dense",
     "to_feature_space",
     "train",
+    "unit_squared_errors",
 ]

@@ -115,6 +115,22 @@ def sample_exactly_one(key: PRNGKeyArray, batch_size: int, n_features: int) -> S
     )
 
 
+def sample_exactly_k(
+    key: PRNGKeyArray, counts: Int[Array, " batch"], n_features: int
+) -> Float[Array, "batch n_features"]:
+    """Dense rows where row b has exactly ``counts[b]`` active features.
+
+    The support is uniform among all subsets of that size (the first ``counts[b]``
+    entries of a random permutation, so ties cannot add actives); values are U[-1, 1].
+    This is the conditional distribution of Bernoulli-p data given k actives, for any p.
+    """
+    order_key, value_key = jax.random.split(key)
+    scores = jax.random.uniform(order_key, (counts.shape[0], n_features))
+    ranks = jnp.argsort(jnp.argsort(scores, axis=1), axis=1)
+    values = jax.random.uniform(value_key, scores.shape, jnp.float32, -1.0, 1.0)
+    return jnp.where(ranks < counts[:, None], values, 0.0)
+
+
 def row_starts(batch: SparseBatch, batch_size: int) -> Bool[Array, " capacity"]:
     """True at the first entry of each non-empty row (entries are sorted by row)."""
     previous = jnp.concatenate([jnp.full((1,), -1, batch.rows.dtype), batch.rows[:-1]])

@@ -1,108 +1,402 @@
-"""Loss per feature L/p of a trained model at a given p (paper-spec.md §4).
+"""Loss per feature L/p over whole curves of p, exact where possible (paper-spec.md §4).
 
-Plain Monte Carlo over fresh Bernoulli-p batches, computed exactly along the sparse or
-dense path of :func:`ccjax.loss.batch_loss`. Written for one model; ``vmap`` it over
-stacked models (``ccjax.sweep.evaluate_sweep`` does, under one jit).
+With no biases an all-zero input has zero loss, so (design.md, "Evaluation")
+
+    L(p) = sum_k Binom(k; n, p) c_k,
+
+where ``c_k`` is the expected loss L given exactly k active features (uniform random
+support, values U[-1, 1]). One set of ``c_k`` serves every p, so a curve over 100 p's
+costs little more than one p.
+
+* ``c_1`` is exact (:func:`one_feature_loss`): along one feature the model is linear on
+  each side of 0.
+* For k >= 2, ``c_k = k c_1 + r_k``: ``k c_1`` is the expectation of the *additive*
+  loss ``A(x) = sum_i loss(x_i e_i)`` (each active feature alone), and the interaction
+  ``r_k`` is estimated by Monte Carlo on ``loss(x) - beta_k (A(x) - k c_1)``: a control
+  variate with known mean, so the estimate stays unbiased for any ``beta_k``.
+  ``beta_k`` is fitted on a pilot run; a model without interference between features
+  (the naive model) gets zero variance.
+* Samples are drawn once and shared by every model and every p. A pilot run measures
+  the per-k variance; the main run allocates samples across k (Neyman allocation, the
+  maximum over requested p's and models) so that every p meets the requested relative
+  standard error, topping up when the pilot underestimated.
+* k's whose binomial weight is negligible at every requested p are skipped, with a
+  rigorous bound on what they could add (:attr:`LossCurve.truncation_bound`), from
+  ``c_k <= k (||W_in|| ||W_out|| + 1 + ||s M||)^2 / (3 n)``.
+
+The evaluation is host-driven (a pilot, then allocated rounds of fixed-size compiled
+chunks), like :func:`ccjax.sweep.sweep`; each chunk is one jitted call for all models,
+with the model axis sharded over the devices.
 """
 
 import math
+import time
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
+from ._linalg import matmul
 from ._types import Array, Float, Int, PRNGKeyArray
-from .data import default_capacity, row_starts, sample_sparse
-from .loss import InputPath, batch_loss, default_multi_capacity
-from .model import FeatureMLP
+from .data import sample_exactly_k
+from .direct import Estimate
+from .loss import labels, unit_squared_errors
+from .model import FeatureMLP, forward
+from .sharding import model_sharding, pad_models
 
-EVAL_BATCH_SIZE = 8192
-
-
-class Estimate(NamedTuple):
-    """A Monte Carlo estimate of L/p with its standard error and the samples behind it.
-
-    ``n_nonempty`` counts samples with at least one active feature (the paper's unit).
-    """
-
-    loss_per_feature: Float[Array, ""]
-    sem: Float[Array, ""]
-    n_samples: Int[Array, ""]
-    n_nonempty: Int[Array, ""]
+DEFAULT_REL_SEM = 0.003  # the issue's target: SE <= 0.3% of L/p at every p
+PILOT_SAMPLES = 256  # per k, to fit beta_k and the variance the allocation uses
+MIN_SAMPLES = 64  # per estimated k in the main run
+CHUNK_SIZE = 4096  # samples per compiled call
+TRUNCATION_TOLERANCE = 1e-6  # bound on the L/p that skipped k could add, at every p
+SAFETY = 0.9  # aim at SAFETY * rel_sem, since the allocation uses estimated variances
+MAX_ROUNDS = 4  # allocation rounds after the pilot
 
 
-class EvalPlan(NamedTuple):
-    """Static sizes of an evaluation: batches of ``batch_size`` rows, sparse capacities."""
+def one_feature_loss(params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]) -> Float[Array, ""]:
+    """Exact ``c_1``: the expected loss L given exactly one active feature.
 
-    n_batches: int
-    batch_size: int
-    capacity: int
-    multi_capacity: int
-
-
-def plan_evaluation(
-    p_min: float, p_max: float, n_features: int, min_nonempty: float = 1e6, batch_size: int = EVAL_BATCH_SIZE
-) -> EvalPlan:
-    """Enough batches that every p in [p_min, p_max] sees ≥ ``min_nonempty`` non-empty
-    samples with overwhelming probability (expected count minus 6 standard deviations)."""
-    q = 1.0 - (1.0 - p_min) ** n_features  # P(sample non-empty) at the smallest p
-    n_batches = 1
-    while True:
-        total = n_batches * batch_size
-        if total * q - 6.0 * math.sqrt(total * q * (1.0 - q)) >= min_nonempty:
-            break
-        n_batches = max(n_batches + 1, int(n_batches * 1.1))
-    return EvalPlan(
-        n_batches,
-        batch_size,
-        default_capacity(batch_size, n_features, p_max),
-        default_multi_capacity(batch_size, n_features, p_max),
-    )
-
-
-def loss_per_feature(
-    params: FeatureMLP,
-    scaled_mixing: Float[Array, "n_features n_features"],
-    key: PRNGKeyArray,
-    p,
-    plan: EvalPlan,
-    *,
-    path: InputPath = "sparse",
-    axis_name: str | None = None,
-) -> Estimate:
-    """L/p against labels ``relu(x) + (s M) x`` at feature probability ``p``.
-
-    The SEM is over ``plan.n_batches`` independent batches.
+    The feature j is uniform and its value v ~ U[-1, 1]; the squared error is ``v^2``
+    times a unit squared error (:func:`~ccjax.loss.unit_squared_errors`), and
+    ``E[v^2; v > 0] = E[v^2; v < 0] = 1/6``. L averages over the n output features.
     """
     n_features = params.w_in.shape[0]
+    return unit_squared_errors(params, scaled_mixing).sum() / (6.0 * n_features**2)
 
-    def one_batch(_, batch_key):
-        batch = sample_sparse(batch_key, plan.batch_size, n_features, p, plan.capacity)
-        loss = batch_loss(
-            params,
-            batch,
-            scaled_mixing,
-            batch_size=plan.batch_size,
-            path=path,
-            multi_capacity=plan.multi_capacity,
-            axis_name=axis_name,
-        )
-        nonempty = jnp.sum(row_starts(batch, plan.batch_size))
-        return None, (loss, nonempty)
 
-    _, (losses, nonempty) = lax.scan(one_batch, None, jax.random.split(key, plan.n_batches))
-    p = jnp.asarray(p, jnp.float32)
-    per_feature = losses / p
-    sem = jnp.std(per_feature, ddof=1) / jnp.sqrt(plan.n_batches) if plan.n_batches > 1 else jnp.nan
-    return Estimate(
-        jnp.mean(per_feature),
-        jnp.asarray(sem, jnp.float32),
-        jnp.int32(plan.n_batches * plan.batch_size),
-        jnp.sum(nonempty),
-    )
+def exactly_one_loss_per_feature(
+    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]
+) -> Float[Array, ""]:
+    """Exact L/p on exactly-one data (paper §4 variant; experiments 6 and 8).
+
+    The feature rate of exactly-one data is 1/n, so L/p = n c_1. (The paper code
+    divides by p = 0.01 = 1/n for n = 100.)
+    """
+    return params.w_in.shape[0] * one_feature_loss(params, scaled_mixing)
 
 
 def naive_loss_per_feature(n_features: int = 100, d_mlp: int = 50) -> float:
     """L/p of the naive model on clean labels: ``(n - d)/n · 1/6`` (paper §5), 0.0833."""
     return (n_features - d_mlp) / n_features / 6.0
+
+
+def binomial_weights(p_values: Sequence[float], n_features: int) -> np.ndarray:
+    """``Binom(k; n, p)`` for k = 0..n (columns) at each p (rows), in float64."""
+    p = np.asarray(p_values, np.float64)[:, None]
+    k = np.arange(n_features + 1, dtype=np.float64)[None, :]
+    log_choose = (
+        math.lgamma(n_features + 1) - np.vectorize(math.lgamma)(k + 1) - np.vectorize(math.lgamma)(n_features - k + 1)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_successes = np.where(k > 0, k * np.log(p), 0.0)
+        log_failures = np.where(k < n_features, (n_features - k) * np.log1p(-p), 0.0)
+        log_w = log_choose + log_successes + log_failures
+    return np.exp(log_w)
+
+
+def loss_bound_slope(params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]) -> Float[Array, ""]:
+    """A slope B with ``c_k <= k B`` for every k.
+
+    ``|f(x)| <= ||W_in|| ||W_out|| |x|`` (ReLU is 1-Lipschitz and f(0) = 0),
+    ``|y| <= (1 + ||s M||) |x|``, and ``E|x|^2 = k/3`` given k actives.
+    """
+    n_features = params.w_in.shape[0]
+    spectral = lambda a: jnp.linalg.norm(a, ord=2)  # noqa: E731
+    slope = spectral(params.w_in) * spectral(params.w_out) + 1.0 + spectral(scaled_mixing)
+    return slope**2 / (3.0 * n_features)
+
+
+class _Exact(NamedTuple):
+    c1: Float[Array, " model"]
+    unit_sq: Float[Array, "model 2 n_features"]
+    bound_slope: Float[Array, " model"]
+    c1_second_moment: Float[Array, " model"]
+
+
+def _exact_parts(params: FeatureMLP, scaled_mixing) -> _Exact:
+    def one(params, scaled_mixing):
+        n = params.w_in.shape[0]
+        unit_sq = unit_squared_errors(params, scaled_mixing)
+        # E[loss^2 | k = 1] = E[v^4; v > 0] mean_j |e_j|^4 / n^2, with E[v^4; v > 0] = 1/10.
+        second = jnp.sum(unit_sq**2) / (10.0 * n**3)
+        return _Exact(one_feature_loss(params, scaled_mixing), unit_sq, loss_bound_slope(params, scaled_mixing), second)
+
+    return jax.vmap(one)(params, scaled_mixing)
+
+
+N_STATS = 7  # u, a, u^2, a^2, u a, r, r^2 (see _chunk_stats)
+
+
+def _chunk_stats(
+    params: FeatureMLP,
+    scaled_mixing: Float[Array, "model n_features n_features"],
+    exact: _Exact,
+    beta: Float[Array, "model k"],
+    shift: Float[Array, "model k"],
+    counts: Int[Array, " chunk"],
+    key: PRNGKeyArray,
+) -> Float[Array, "model 7 k"]:
+    """Per-k sums over one chunk of exactly-k samples, for every model.
+
+    With ``loss`` the sample's L and ``A`` its additive loss: ``u = loss - shift_k``,
+    ``a = A - k c_1`` and ``r = u - beta_k a``; returns the sums of u, a, u², a², u a,
+    r and r² over the samples of each k (k = 0 holds the padding).
+    """
+    n_features = params.w_in.shape[1]
+    x = sample_exactly_k(key, counts, n_features)
+    one_hot = jax.nn.one_hot(counts, n_features + 1, dtype=jnp.float32)
+    relu_sq, neg_sq = jax.nn.relu(x) ** 2, jax.nn.relu(-x) ** 2
+
+    def one(params, scaled_mixing, exact, beta, shift):
+        loss = jnp.mean((forward(params, x) - labels(x, scaled_mixing)) ** 2, axis=1)
+        additive = (matmul(relu_sq, exact.unit_sq[0]) + matmul(neg_sq, exact.unit_sq[1])) / n_features
+        u = loss - shift[counts]
+        a = additive - counts * exact.c1
+        r = u - beta[counts] * a
+        stats = jnp.stack([u, a, u * u, a * a, u * a, r, r * r])
+        return matmul(stats, one_hot)
+
+    return jax.vmap(one)(params, scaled_mixing, exact, beta, shift)
+
+
+_chunk_stats_jit = jax.jit(_chunk_stats)
+_exact_parts_jit = jax.jit(_exact_parts)
+
+
+class LossCurve(NamedTuple):
+    """L/p at each requested p for a stack of models, with its ingredients.
+
+    Leading ``models`` axes are those of the params passed in. ``c`` holds ``c_k``
+    for k = 0..n (``c_0 = 0``; NaN for skipped k), ``c_sem`` its standard error
+    (0 where exact). ``samples[k]`` is the number of exactly-k samples behind ``c_k``
+    (shared by all models); ``n_evaluations`` counts every sample the model was run
+    on, pilot and chunk padding included.
+    ``truncation_bound[i]`` bounds the L/p that skipped k could add at ``p[i]``.
+    ``loss_variance`` is Var(L | k) (pilot estimates; exact at k = 1), used to predict
+    the standard error of direct Monte Carlo (:func:`direct_sem`).
+    """
+
+    p: np.ndarray  # (P,)
+    loss_per_feature: np.ndarray  # (*models, P)
+    sem: np.ndarray  # (*models, P)
+    c: np.ndarray  # (*models, n + 1)
+    c_sem: np.ndarray  # (*models, n + 1)
+    loss_variance: np.ndarray  # (*models, n + 1)
+    samples: np.ndarray  # (n + 1,)
+    n_evaluations: int
+    truncation_bound: np.ndarray  # (P,)
+    seconds: float
+
+
+class _Moments:
+    """Running float64 sums of the chunk statistics, per model and k."""
+
+    def __init__(self, n_models: int, n_k: int):
+        self.sums = np.zeros((n_models, N_STATS, n_k))
+        self.count = np.zeros(n_k, np.int64)
+
+    def add(self, stats: np.ndarray, counts: np.ndarray):
+        self.sums += stats
+        self.count += np.bincount(counts, minlength=self.count.size)
+
+    def mean(self, index: int) -> np.ndarray:
+        return self.sums[:, index] / np.maximum(self.count, 1)
+
+
+def _check_p(p_values) -> np.ndarray:
+    p = np.atleast_1d(np.asarray(p_values, np.float64))
+    if p.ndim != 1 or p.size == 0:
+        raise ValueError(f"p must be a non-empty 1-D list of probabilities, got shape {p.shape}")
+    if not np.all(np.isfinite(p)) or np.any(p <= 0.0) or np.any(p > 1.0):
+        raise ValueError(f"every p must be in (0, 1], got {p.tolist()}")
+    return p
+
+
+def _check_models(params: FeatureMLP, scaled_mixing) -> tuple[tuple[int, ...], int, int]:
+    w_in, w_out, mixing = np.shape(params.w_in), np.shape(params.w_out), np.shape(scaled_mixing)
+    if len(w_in) < 3:
+        raise ValueError(
+            f"params must be stacked with a leading model axis, got W_in of shape {w_in}; "
+            "for one model use jax.tree.map(lambda a: a[None], params)"
+        )
+    lead, (n_features, d_mlp) = w_in[:-2], w_in[-2:]
+    if w_out != lead + (d_mlp, n_features):
+        raise ValueError(f"W_out has shape {w_out}, expected {lead + (d_mlp, n_features)} to match W_in {w_in}")
+    if mixing != lead + (n_features, n_features):
+        raise ValueError(f"scaled_mixing has shape {mixing}, expected {lead + (n_features, n_features)}")
+    return lead, n_features, d_mlp
+
+
+def loss_curve(
+    params: FeatureMLP,
+    scaled_mixing: Float[Array, "*models n_features n_features"],
+    p_values: Sequence[float],
+    key: PRNGKeyArray,
+    *,
+    rel_sem: float | Sequence[float] = DEFAULT_REL_SEM,
+    pilot_samples: int = PILOT_SAMPLES,
+    min_samples: int = MIN_SAMPLES,
+    max_samples_per_k: int = 4_000_000,
+    truncation_tolerance: float = TRUNCATION_TOLERANCE,
+    chunk_size: int = CHUNK_SIZE,
+    devices: Sequence[jax.Device] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> LossCurve:
+    """L/p at every p of ``p_values`` for stacked models, each to ``rel_sem`` relative SE.
+
+    ``rel_sem`` is one target for every p, or one per p.
+    ``params`` and ``scaled_mixing`` (the label map ``s M`` of each model) carry the
+    same leading model axes. Every model sees the same samples (common random numbers),
+    so differences between models are estimated more precisely than each value.
+    ``on_progress(done, planned)`` is called after each chunk with sample counts.
+    """
+    start = time.perf_counter()
+    p = _check_p(p_values)
+    lead, n_features, _ = _check_models(params, scaled_mixing)
+    rel_sem = np.asarray(rel_sem, np.float64)
+    if rel_sem.shape not in ((), p.shape) or not np.all(rel_sem > 0):
+        raise ValueError(f"rel_sem must be positive: one number, or one per p ({p.size}); got {rel_sem.tolist()}")
+    rel_sem = np.broadcast_to(rel_sem, p.shape)
+    for name, value in (("pilot_samples", pilot_samples), ("min_samples", min_samples), ("chunk_size", chunk_size)):
+        if int(value) < 2:
+            raise ValueError(f"{name} must be an integer >= 2, got {value!r}")
+
+    n_models = math.prod(lead)
+    devices, _, sharding = model_sharding(devices, n_models)
+    padded = -(-n_models // len(devices)) * len(devices)
+
+    def put(flat):
+        return jax.device_put(pad_models(np.asarray(flat, np.float32), padded), sharding)
+
+    def put_stacked(array):
+        return put(np.reshape(array, (n_models,) + np.shape(array)[len(lead) :]))
+
+    params = jax.tree.map(put_stacked, params)
+    scaled_mixing = put_stacked(scaled_mixing)
+    exact = _exact_parts_jit(params, scaled_mixing)
+    c1, bound_slope = (np.asarray(a, np.float64)[:n_models] for a in (exact.c1, exact.bound_slope))
+
+    # Which k to estimate: skipping k adds at most w_k k B / p to L/p; skip only k whose
+    # worst case over the requested p's is below tolerance / n, so all skipped add <= tolerance.
+    weights = binomial_weights(p, n_features)  # (P, n + 1)
+    worst = weights * np.arange(n_features + 1) * bound_slope.max() / p[:, None]
+    estimated = np.zeros(n_features + 1, bool)
+    estimated[2:] = worst[:, 2:].max(axis=0) > truncation_tolerance / n_features
+    truncation_bound = (worst * ~estimated)[:, 2:].sum(axis=1)
+    ks = np.flatnonzero(estimated)
+
+    replicated = NamedSharding(sharding.mesh, PartitionSpec())
+    chunk_index = [0]
+    done = [0]
+
+    def run(counts_per_k: np.ndarray, beta: np.ndarray, shift: np.ndarray, moments: _Moments, planned: int):
+        counts = np.repeat(np.arange(n_features + 1), counts_per_k).astype(np.int32)
+        counts = np.concatenate([counts, np.zeros(-len(counts) % chunk_size, np.int32)])
+        beta_d, shift_d = put(beta), put(shift)
+        for chunk in counts.reshape(-1, chunk_size):
+            chunk_key = jax.random.fold_in(key, chunk_index[0])
+            chunk_index[0] += 1
+            stats = _chunk_stats_jit(
+                params, scaled_mixing, exact, beta_d, shift_d, jax.device_put(chunk, replicated), chunk_key
+            )
+            moments.add(np.asarray(stats, np.float64)[:n_models], chunk)
+            done[0] += int(np.count_nonzero(chunk))
+            if on_progress is not None:
+                on_progress(done[0], planned)
+
+    # Pilot: variances and control-variate coefficients.
+    k_grid = np.arange(n_features + 1)
+    pilot = _Moments(n_models, n_features + 1)
+    pilot_shift = c1[:, None] * k_grid[None, :]
+    run(np.where(estimated, pilot_samples, 0), np.zeros_like(pilot_shift), pilot_shift, pilot, len(ks) * pilot_samples)
+    n_pilot = np.maximum(pilot.count, 2)
+    mean_u, mean_a = pilot.mean(0), pilot.mean(1)
+    var_u = (pilot.mean(2) - mean_u**2) * n_pilot / (n_pilot - 1)
+    var_a = (pilot.mean(3) - mean_a**2) * n_pilot / (n_pilot - 1)
+    cov = (pilot.mean(4) - mean_u * mean_a) * n_pilot / (n_pilot - 1)
+    beta = np.where(var_a > 1e-30, cov / np.where(var_a > 1e-30, var_a, 1.0), 0.0) * estimated
+    shift = pilot_shift + mean_u * estimated  # the pilot's c_k, to centre the main run's sums
+    residual_var = np.maximum(var_u - 2 * beta * cov + beta**2 * var_a, 0.0)
+    c_pilot = shift.copy()
+    loss_variance = np.where(estimated, np.maximum(var_u, 0.0), 0.0)
+
+    main = _Moments(n_models, n_features + 1)
+    for _ in range(MAX_ROUNDS):
+        # L(p) in L units from the current c_k, and the variance each p may have.
+        interaction = (c_pilot - c1[:, None] * k_grid) * estimated
+        loss = p[None, :] * n_features * c1[:, None] + interaction @ weights.T  # (models, P)
+        allowed_var = np.maximum((SAFETY * rel_sem[None, :] * loss) ** 2, 1e-300)
+        sigma = np.sqrt(residual_var) * estimated  # (models, n + 1)
+        weighted = weights[None, :, :] * sigma[:, None, :]  # (models, P, n + 1)
+        needed = weighted * weighted.sum(axis=2, keepdims=True) / allowed_var[:, :, None]
+        target = np.ceil(needed.max(axis=(0, 1)))
+        target = np.where(estimated, np.clip(target, min_samples, max_samples_per_k), 0).astype(np.int64)
+        deficit = np.maximum(target - main.count, 0)
+        if deficit.sum() == 0:
+            break
+        run(deficit, beta, shift, main, int(main.count.sum() + deficit.sum()))
+        n_main = np.maximum(main.count, 2)
+        mean_r = main.mean(5)
+        residual_var = np.where(estimated, np.maximum(main.mean(6) - mean_r**2, 0.0) * n_main / (n_main - 1), 0.0)
+        c_pilot = np.where(estimated, shift + mean_r, c_pilot)
+
+    n_main = np.maximum(main.count, 2)
+    mean_r = main.mean(5)
+    var_r = np.maximum((main.mean(6) - mean_r**2) * n_main / (n_main - 1), 0.0)
+    c = np.where(estimated, shift + mean_r, np.nan)
+    c[:, 0], c[:, 1] = 0.0, c1
+    c_var = np.where(estimated, var_r / n_main, 0.0)
+    interaction = np.where(estimated, c - c1[:, None] * k_grid, 0.0)
+    loss = p[None, :] * n_features * c1[:, None] + interaction @ weights.T
+    loss_sem = np.sqrt(c_var @ (weights**2).T)
+    loss_variance[:, 1] = np.asarray(exact.c1_second_moment, np.float64)[:n_models] - c1**2
+
+    def shaped(array):
+        return array.reshape(lead + array.shape[1:])
+
+    return LossCurve(
+        p=p,
+        loss_per_feature=shaped(loss / p),
+        sem=shaped(loss_sem / p),
+        c=shaped(c),
+        c_sem=shaped(np.sqrt(c_var)),
+        loss_variance=shaped(loss_variance),
+        samples=np.where(k_grid > 0, main.count, 0),
+        n_evaluations=int(main.count.sum() + pilot.count.sum()),
+        truncation_bound=truncation_bound,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def loss_per_feature(
+    params: FeatureMLP,
+    scaled_mixing: Float[Array, "*models n_features n_features"],
+    p: float,
+    key: PRNGKeyArray,
+    **options,
+) -> Estimate:
+    """L/p at one p for stacked models (:func:`loss_curve` with a single p)."""
+    curve = loss_curve(params, scaled_mixing, [p], key, **options)
+    shape = curve.loss_per_feature.shape[:-1]
+    evaluations = np.full(shape, curve.n_evaluations)
+    return Estimate(curve.loss_per_feature[..., 0], curve.sem[..., 0], evaluations, evaluations)
+
+
+def direct_sem(curve: LossCurve, n_nonempty: float = 1e6) -> np.ndarray:
+    """The standard error of L/p that direct Bernoulli-p Monte Carlo with ``n_nonempty``
+    non-empty samples per p (the paper's estimator) would have, at each p of ``curve``.
+
+    From the c_k and Var(L | k) of the curve: the direct estimate averages L over all
+    ``n_nonempty / (1 - (1-p)^n)`` samples, empty ones included.
+    """
+    n_features = curve.c.shape[-1] - 1
+    weights = binomial_weights(curve.p, n_features)
+    c = np.nan_to_num(curve.c)
+    second = curve.loss_variance + c**2
+    mean = c @ weights.T
+    variance = second @ weights.T - mean**2
+    total = n_nonempty / (1.0 - weights[:, 0])
+    return np.sqrt(np.maximum(variance, 0.0) / total) / curve.p

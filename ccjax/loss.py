@@ -102,6 +102,21 @@ def _row_layout(batch: SparseBatch, batch_size: int, multi_capacity: int) -> _Ro
     return _RowLayout(count, slot, jnp.sum(starts))
 
 
+def unit_squared_errors(
+    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]
+) -> Float[Array, "2 n_features"]:
+    """``|f(±e_j) - y(±e_j)|^2`` for the unit inputs ``+e_j`` (row 0) and ``-e_j`` (row 1).
+
+    Along one feature the model is linear on each side of 0, so an input ``v e_j`` has
+    squared error ``v^2`` times row 0 (v > 0) or row 1 (v < 0) at column j.
+    """
+    n_features = params.w_in.shape[0]
+    mixing_columns = scaled_mixing.T  # row j is M[:, j], the label a unit x_j adds
+    both_signs = jax.nn.relu(jnp.concatenate([params.w_in, -params.w_in]))  # rows j, then n + j
+    unit_label = jnp.concatenate([jnp.eye(n_features) + mixing_columns, -mixing_columns])
+    return jnp.sum((matmul(both_signs, params.w_out) - unit_label) ** 2, axis=1).reshape(2, n_features)
+
+
 def dense_sse(
     params: FeatureMLP, x: Float[Array, "batch n_features"], scaled_mixing: Float[Array, "n_features n_features"]
 ) -> Float[Array, ""]:
@@ -121,10 +136,7 @@ def _sparse_sse(
     mixing_columns = scaled_mixing.T  # row f is M[:, f], the label a unit x_f adds
 
     # One active feature f with value v: error = |v| * (relu(±W_in[f]) W_out - label[f, ±]).
-    both_signs = jax.nn.relu(jnp.concatenate([params.w_in, -params.w_in]))  # rows f, then n + f
-    unit_label = jnp.concatenate([jnp.eye(n_features) + mixing_columns, -mixing_columns])
-    unit_sq = jnp.sum((matmul(both_signs, params.w_out) - unit_label) ** 2, axis=1)
-    unit_sq = unit_sq[jnp.where(v > 0, f, n_features + f)]
+    unit_sq = unit_squared_errors(params, scaled_mixing).reshape(-1)[jnp.where(v > 0, f, n_features + f)]
     single_sse = jnp.sum(jnp.where(layout.count == 1, v * v * unit_sq, 0.0))
 
     # Two or more active features: gather them into compact rows and run the MLP.

@@ -158,3 +158,157 @@ def plot_history(
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend()
     return ax.figure
+
+
+def plot_loss_curves(
+    p_eval,
+    curves,
+    labels,
+    *,
+    sem=None,
+    dots=None,
+    naive: float | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """L/p against the evaluation probability p (log x axis), one line per model.
+
+    The figure of paper experiments 1 and 2. ``p_eval`` has shape (P,) and ``curves``
+    (C, P), or (C, K, P) for K seeds (drawn as the mean with a ±1 SEM band). ``sem``
+    (C, P) gives the band explicitly instead. ``dots`` holds one ``(p, L/p)`` point per
+    curve (or None), e.g. each model at its training p, marked in its curve's colour.
+    ``naive`` draws the naive model's L/p as a dashed line.
+    """
+    p_eval, order = _sorted(p_eval)
+    curves = np.asarray(curves, dtype=np.float64)
+    if curves.ndim not in (2, 3) or curves.shape[-1] != len(p_eval):
+        raise ValueError(
+            f"curves must have shape (curves, {len(p_eval)}) or (curves, seeds, {len(p_eval)}), got {curves.shape}"
+        )
+    n_curves = curves.shape[0]
+    if len(labels) != n_curves:
+        raise ValueError(f"got {len(labels)} labels for {n_curves} curves")
+    if curves.ndim == 3:
+        if sem is not None:
+            raise ValueError("give either seed curves (curves, seeds, p) or sem, not both")
+        means, sems = zip(*(_mean_sem(seeds) for seeds in curves), strict=True)
+        curves = np.stack(means)
+        sem = None if sems[0] is None else np.stack(sems)
+    if sem is not None:
+        sem = np.asarray(sem, dtype=np.float64)
+        if sem.shape != curves.shape:
+            raise ValueError(f"sem must have the shape of curves {curves.shape}, got {sem.shape}")
+        sem = sem[:, order]
+    if dots is not None and len(dots) != n_curves:
+        raise ValueError(f"got {len(dots)} dots for {n_curves} curves")
+    curves = curves[:, order]
+    ax = _axes(ax)
+    for c in range(n_curves):
+        (line,) = ax.plot(p_eval, curves[c], label=labels[c], zorder=2)
+        if sem is not None:
+            low, high = curves[c] - sem[c], curves[c] + sem[c]
+            ax.fill_between(p_eval, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        if dots is not None and dots[c] is not None:
+            p, value = dots[c]
+            ax.plot([p], [value], "o", color=line.get_color(), ms=6, zorder=3)
+    _naive_line(ax, naive)
+    ax.set_xscale("log")
+    ax.set(xlabel="feature probability p", ylabel="loss per feature L/p", title=title)
+    ax.legend()
+    return ax.figure
+
+
+def _feature_colorbar(ax: Axes, cmap, n_features: int) -> None:
+    mappable = plt.cm.ScalarMappable(cmap=cmap, norm=matplotlib.colors.Normalize(0, max(n_features - 1, 1)))
+    ax.figure.colorbar(mappable, ax=ax, label="feature index")
+
+
+def plot_response_curves(
+    values,
+    responses,
+    *,
+    features=None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Each feature's output against its input value, with relu(v) as a black dashed line.
+
+    Paper experiment 1's input–output figure (nb1a). ``values`` has shape (V,) and
+    ``responses`` (V, n_features), as from :func:`ccjax.responses.feature_response`.
+    ``features`` picks the features to draw (default all); lines are coloured by
+    feature index.
+    """
+    values, order = _sorted(values)
+    responses = np.asarray(responses, dtype=np.float64)
+    if responses.ndim != 2 or responses.shape[0] != len(values):
+        raise ValueError(f"responses must have shape ({len(values)}, n_features), got {responses.shape}")
+    n_features = responses.shape[1]
+    features = np.arange(n_features) if features is None else np.asarray(features, dtype=int).reshape(-1)
+    if features.size and (features.min() < 0 or features.max() >= n_features):
+        raise ValueError(f"features must be indices below {n_features}, got {features.tolist()}")
+    ax = _axes(ax)
+    cmap = plt.get_cmap("viridis")
+    for f in features:
+        ax.plot(values, responses[order, f], color=cmap(f / max(n_features - 1, 1)), linewidth=0.8, alpha=0.8)
+    ax.plot(values, np.maximum(values, 0.0), color="k", linestyle="--", linewidth=1.5, label="relu(v)", zorder=3)
+    _feature_colorbar(ax, cmap, n_features)
+    ax.set(xlabel="input value v (one feature active)", ylabel="output of that feature", title=title)
+    ax.legend()
+    return ax.figure
+
+
+def plot_neuron_bars(contributions, *, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Per neuron, stacked bars of its contributions ``W_in[i, h] W_out[h, i]`` to each feature i.
+
+    Paper experiment 1's weight bars (nb1b), with neurons on the x axis. ``contributions``
+    has shape (d_mlp, n_features), as from :func:`ccjax.responses.neuron_contributions`.
+    Positive contributions stack upward from 0, negative ones downward, one segment per
+    non-zero entry, coloured by feature index.
+    """
+    contributions = np.asarray(contributions, dtype=np.float64)
+    if contributions.ndim != 2:
+        raise ValueError(f"contributions must have shape (d_mlp, n_features), got {contributions.shape}")
+    d_mlp, n_features = contributions.shape
+    neurons = np.arange(d_mlp)
+    positive, negative = np.clip(contributions, 0.0, None), np.clip(contributions, None, 0.0)
+    # Each segment starts where the previous features' parts of the same sign ended.
+    top = np.cumsum(positive, axis=1) - positive
+    bottom = np.cumsum(negative, axis=1) - negative
+    ax = _axes(ax)
+    cmap = plt.get_cmap("viridis")
+    for i in range(n_features):
+        color = cmap(i / max(n_features - 1, 1))
+        for part, base in ((positive[:, i], top[:, i]), (negative[:, i], bottom[:, i])):
+            drawn = part != 0
+            if drawn.any():
+                ax.bar(neurons[drawn], part[drawn], bottom=base[drawn], color=color, width=0.8, linewidth=0)
+    ax.axhline(0.0, color="0.3", linewidth=0.8)
+    _feature_colorbar(ax, cmap, n_features)
+    ax.set(xlabel="neuron", ylabel=r"$W_{in}[i, h]\, W_{out}[h, i]$ stacked over features i", title=title)
+    return ax.figure
+
+
+def plot_one_hot_heatmaps(plus, minus, *, fig: Figure | None = None, title: str | None = None) -> Figure:
+    """Side-by-side heatmaps of the model's outputs for +1 and −1 one-hot inputs.
+
+    Paper experiment 1's interference heatmaps (nb1c). ``plus`` and ``minus`` have shape
+    (n_features, n_features), row i the output for ``±e_i``, as from
+    :func:`ccjax.responses.one_hot_response`. A diverging colour map centred at 0 with
+    shared symmetric limits and one colour bar. ``fig`` (an empty figure or subfigure)
+    receives the two panels; without it a new figure is made.
+    """
+    plus, minus = np.asarray(plus, dtype=np.float64), np.asarray(minus, dtype=np.float64)
+    if plus.ndim != 2 or plus.shape[0] != plus.shape[1] or minus.shape != plus.shape:
+        raise ValueError(f"plus and minus must be square and of equal shape, got {plus.shape} and {minus.shape}")
+    if fig is None:
+        fig = plt.figure(figsize=(10.0, 4.4), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    limit = float(max(np.abs(plus).max(initial=0.0), np.abs(minus).max(initial=0.0))) or 1.0
+    for ax, response, name in zip(axes, (plus, minus), ("+1", "−1"), strict=True):
+        image = ax.imshow(response, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set(title=f"input {name} on one feature", xlabel="output feature")
+    axes[0].set_ylabel("active input feature")
+    fig.colorbar(image, ax=list(axes), label="output value")
+    if title is not None:
+        fig.suptitle(title)
+    return fig

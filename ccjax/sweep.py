@@ -23,10 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, PartitionSpec
 
-from .evaluate import Estimate, loss_per_feature, plan_evaluation
+from .direct import Estimate
+from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
 from .model import FeatureMLP
+from .sharding import MODEL_AXIS, model_sharding, pad_models
 from .train import (
     SWEEPABLE,
     History,
@@ -41,7 +43,6 @@ from .train import (
     shapes_for,
 )
 
-MODEL_AXIS = "model"  # mesh axis the models are sharded over
 GROUP_AXIS = "group"  # vmap axis of the models run together on one device
 
 
@@ -109,10 +110,6 @@ def make_grid(axes: Mapping[str, Sequence]) -> Grid:
     return Grid(tuple(names), tuple(values))
 
 
-def _pad(array: np.ndarray, size: int) -> np.ndarray:
-    return np.concatenate([array, np.repeat(array[-1:], size - len(array), axis=0)])
-
-
 def _flat_hyper(config: TrainConfig, grid: Grid, padded: int) -> Hyper:
     columns = []
     for name in Hyper._fields:
@@ -120,7 +117,7 @@ def _flat_hyper(config: TrainConfig, grid: Grid, padded: int) -> Hyper:
             column = grid.flat(name).astype(np.float32)
         else:
             column = np.full(grid.size, getattr(config, name), np.float32)
-        columns.append(_pad(column, padded))
+        columns.append(pad_models(column, padded))
     return Hyper(*columns)
 
 
@@ -200,13 +197,10 @@ class SweepResult(NamedTuple):
     run_seconds: float
     n_devices: int
 
-
-def _model_sharding(devices, n_models: int) -> tuple[list, Mesh, NamedSharding]:
-    """Devices to use (at most one per model, so none idles on padding), their 1-D mesh
-    and the sharding of a leading model axis over it."""
-    devices = list(jax.devices() if devices is None else devices)[:n_models]
-    mesh = Mesh(np.array(devices), (MODEL_AXIS,))
-    return devices, mesh, NamedSharding(mesh, PartitionSpec(MODEL_AXIS))
+    @property
+    def scaled_mixing(self) -> np.ndarray:
+        """The label map ``s M`` of every model, (*grid, n, n)."""
+        return np.asarray(self.scale)[..., None, None] * self.mixing
 
 
 def sweep(
@@ -228,7 +222,7 @@ def sweep(
     grid = make_grid(axes)
     if "p" in grid.names and config.scale_steps_for_sparsity:
         raise ValueError("sweeping p with scale_steps_for_sparsity is not supported: steps are shared")
-    devices, mesh, sharding = _model_sharding(devices, grid.size)
+    devices, mesh, sharding = model_sharding(devices, grid.size)
     n_devices = len(devices)
     per_device = -(-grid.size // n_devices)
     group_size = group_size or default_group_size(devices[0].platform) or per_device
@@ -240,7 +234,7 @@ def sweep(
     n_logs = config.n_logs
     chunk_intervals = chunk_intervals or max(1, -(-n_logs // 20))
 
-    seeds = jax.device_put(_pad(grid.flat("seed").astype(np.uint32), padded), sharding)
+    seeds = jax.device_put(pad_models(grid.flat("seed").astype(np.uint32), padded), sharding)
     hyper = jax.device_put(_flat_hyper(config, grid, padded), sharding)
 
     start = time.perf_counter()
@@ -280,54 +274,51 @@ def sweep(
     )
 
 
-EVAL_STREAM = 0x5EED  # fold_in constant: evaluation data never overlaps a training stream
+EVAL_SEED = 0x5EED  # key of the evaluation samples (shared by all models; never a training key's stream)
 
 
-def _evaluate_all(path, plan, params, scaled_mixing, seeds, p):
-    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), EVAL_STREAM))(seeds)
-    run = lambda *a: loss_per_feature(*a, plan, path=path, axis_name=MODEL_AXIS)  # noqa: E731
-    return jax.vmap(run, axis_name=MODEL_AXIS)(params, scaled_mixing, keys, p)
+def evaluation_key() -> jax.Array:
+    """The default key of :func:`evaluate_sweep` and :func:`sweep_curves`."""
+    return jax.random.fold_in(jax.random.key(0), EVAL_SEED)
 
 
-_evaluate_jit = jax.jit(_evaluate_all, static_argnums=(0, 1))
+def sweep_curves(
+    result: SweepResult, p_values: Sequence[float], *, key: jax.Array | None = None, **options
+) -> LossCurve:
+    """L/p at every p of ``p_values`` for every model of a sweep (grid-shaped fields).
+
+    :func:`ccjax.evaluate.loss_curve` on the sweep's params and label maps ``s M``;
+    ``options`` go to it (``rel_sem``, ``devices``, ``on_progress``, ...).
+    """
+    key = evaluation_key() if key is None else key
+    return loss_curve(result.params, result.scaled_mixing, p_values, key, **options)
 
 
 def evaluate_sweep(
     result: SweepResult,
     p: float | None = None,
     *,
-    min_nonempty: float = 1e6,
-    devices: Sequence[jax.Device] | None = None,
+    rel_sem: float = DEFAULT_REL_SEM,
+    key: jax.Array | None = None,
+    **options,
 ) -> Estimate:
     """L/p of every model of a sweep, at ``p`` (default: each model's training p).
 
-    Each model sees at least ``min_nonempty`` non-empty samples, drawn from a stream
-    that depends only on its seed (so scales of one seed share evaluation data).
-    Returns an :class:`~ccjax.evaluate.Estimate` whose fields have the grid's shape.
+    Uses :func:`sweep_curves` at the distinct p's, to a relative standard error of
+    ``rel_sem``. Returns an :class:`~ccjax.direct.Estimate` whose fields have the
+    grid's shape; its sample counts are the exactly-k evaluations behind each value.
     """
     grid, config = result.grid, result.config
-    if p is not None and not 0.0 < p <= 1.0:
-        raise ValueError(f"p must be in (0, 1], got {p!r}")
     if p is None:
         p_flat = grid.flat("p") if "p" in grid.names else np.full(grid.size, config.p)
     else:
         p_flat = np.full(grid.size, p)
-    p_flat = p_flat.astype(np.float32)
-    devices, _, sharding = _model_sharding(devices, grid.size)
-    padded = -(-grid.size // len(devices)) * len(devices)
+    distinct, column = np.unique(p_flat, return_inverse=True)
+    curve = sweep_curves(result, distinct, key=key, rel_sem=rel_sem, **options)
 
-    def flat(array):
-        array = np.asarray(array).reshape((grid.size,) + np.shape(array)[len(grid.shape) :])
-        return jax.device_put(_pad(array, padded), sharding)
+    def pick(array):
+        flat = np.asarray(array).reshape(grid.size, len(distinct))
+        return flat[np.arange(grid.size), column].reshape(grid.shape)
 
-    plan = plan_evaluation(float(p_flat.min()), float(p_flat.max()), config.n_features, min_nonempty)
-    scaled = result.scale[..., None, None] * result.mixing
-    estimate = _evaluate_jit(
-        config.resolved_input_path(),
-        plan,
-        jax.tree.map(flat, result.params),
-        flat(scaled),
-        flat(grid.flat("seed").astype(np.uint32)),
-        flat(p_flat),
-    )
-    return Estimate(*(np.asarray(field)[: grid.size].reshape(grid.shape) for field in estimate))
+    evaluations = np.full(grid.shape, curve.n_evaluations)
+    return Estimate(pick(curve.loss_per_feature), pick(curve.sem), evaluations, evaluations)

@@ -46,9 +46,8 @@ ARRAYS = {
     "scales": "(S,) mixing scales",
     "seeds": "(K,) seeds; a seed fixes W_E, M, the initial weights and the data stream",
     "loss_per_feature": "(K, S) L/p at the training p",
-    "loss_per_feature_sem": "(K, S) Monte Carlo standard error of loss_per_feature (NaN for one batch)",
-    "n_samples": "(K, S) evaluation samples",
-    "n_nonempty": "(K, S) evaluation samples with at least one active feature",
+    "loss_per_feature_sem": "(K, S) Monte Carlo standard error of loss_per_feature",
+    "n_evaluations": "(K, S) exactly-k samples the evaluation ran each model on",
     "history_step": "(K, S, n_logs) training step of each log",
     "history_train_loss": "(K, S, n_logs) mean training L/p over each logging interval",
     "history_relu_term": "(K, S, n_logs) ReLU term of L/p on a fresh batch at the logged step",
@@ -132,11 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     advanced = parser.add_argument_group("advanced")
     advanced.add_argument(
-        "--eval-samples",
+        "--eval-rel-sem",
         type=positive_float,
-        default="1e6",
-        metavar="N",
-        help="minimum non-empty evaluation samples per model (the paper's 1e6; lower only for quick checks)",
+        default="0.001",
+        metavar="R",
+        help="relative standard error of each model's L/p (the evaluation samples are allocated to reach it)",
     )
     return parser
 
@@ -175,7 +174,7 @@ def check_outputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             parser.error(f"{what} {path} exists and is not a directory")
 
 
-def train_and_evaluate(config: ccjax.TrainConfig, seeds, scales, eval_samples: float, argv: list[str]):
+def train_and_evaluate(config: ccjax.TrainConfig, seeds, scales, eval_rel_sem: float, argv: list[str]):
     """Run the sweep and its evaluation; return the arrays and manifest to save."""
     start = time.perf_counter()
     environment = ccjax.environment_info()
@@ -195,10 +194,10 @@ def train_and_evaluate(config: ccjax.TrainConfig, seeds, scales, eval_samples: f
         progress.close()
     say(
         f"trained in {format_duration(result.run_seconds)} (+{result.compile_seconds:.1f}s compile); "
-        f"evaluating L/p at p = {config.p:g} on >= {eval_samples:,.0f} non-empty samples per model ..."
+        f"evaluating L/p at p = {config.p:g} to a relative standard error of {eval_rel_sem:g} ..."
     )
     eval_start = time.perf_counter()
-    estimate = ccjax.evaluate_sweep(result, min_nonempty=eval_samples)
+    estimate = ccjax.evaluate_sweep(result, rel_sem=eval_rel_sem)
     eval_seconds = time.perf_counter() - eval_start
     say(f"evaluated in {format_duration(eval_seconds)}")
 
@@ -208,16 +207,13 @@ def train_and_evaluate(config: ccjax.TrainConfig, seeds, scales, eval_samples: f
         "seeds": np.asarray(seeds, np.int64),
         "loss_per_feature": estimate.loss_per_feature,
         "loss_per_feature_sem": estimate.sem,
-        "n_samples": estimate.n_samples,
-        "n_nonempty": estimate.n_nonempty,
+        "n_evaluations": estimate.n_samples,
         **{f"history_{name}": getattr(history, name) for name in history._fields},
         "final_scale": result.scale,
         "w_in": result.params.w_in,
         "w_out": result.params.w_out,
         "mixing": result.mixing,
     }
-    # The same plan evaluate_sweep makes for a single p, recorded for the manifest.
-    plan = ccjax.plan_evaluation(config.p, config.p, config.n_features, eval_samples)
     manifest = {
         "experiment": EXPERIMENT,
         "description": "L/p against the mixing scale; labels relu(x) + scale * M x",
@@ -233,9 +229,9 @@ def train_and_evaluate(config: ccjax.TrainConfig, seeds, scales, eval_samples: f
         "input_path": config.resolved_input_path(),
         "evaluation": {
             "p": config.p,
-            "min_nonempty": eval_samples,
-            "plan": plan._asdict(),
-            "data": "fresh Bernoulli-p batches from a stream fixed by the seed (shared by its scales)",
+            "rel_sem": eval_rel_sem,
+            "method": "L(p) = sum_k Binom(k; n, p) c_k with exact c_1 and Monte Carlo c_k (ccjax.evaluate)",
+            "data": "exactly-k samples from ccjax.evaluation_key(), shared by every model",
         },
         "naive_loss_per_feature": ccjax.naive_loss_per_feature(config.n_features, config.d_mlp),
         "n_devices": result.n_devices,
@@ -284,7 +280,7 @@ def summary(arrays: dict, manifest: dict) -> str:
             f"{describe_run(manifest)}; naive L/p = {naive:.4f}",
             format_table(headers, rows),
             f"L/p: mean over {count(len(arrays['seeds']), 'seed')} at p = {config['p']:g}, each from "
-            f">= {int(arrays['n_nonempty'].min()):,} non-empty samples (MC SEM: mean per-model standard error).",
+            f"{int(arrays['n_evaluations'].min()):,} exactly-k evaluations (MC SEM: mean per-model standard error).",
             f"ReLU + mixing term: the training split of L/p over the last {TAIL_FRACTION:.0%} of steps "
             "(noisier than L/p).",
         ]
@@ -371,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         config = config_from_args(args, parser)
         try:
-            arrays, manifest = train_and_evaluate(config, args.seeds, args.scales, args.eval_samples, argv)
+            arrays, manifest = train_and_evaluate(config, args.seeds, args.scales, args.eval_rel_sem, argv)
         except KeyboardInterrupt:
             say("interrupted; nothing was saved")
             return 130

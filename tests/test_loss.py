@@ -93,7 +93,7 @@ def _naive(n, d):
 
 @functools.partial(jax.jit, static_argnums=(4, 5))
 def _loss_per_feature(params, scaled_mixing, key, p, plan, path):
-    return ccjax.loss_per_feature(params, scaled_mixing, key, p, plan, path=path)
+    return ccjax.direct_loss_per_feature(params, scaled_mixing, key, p, plan, path=path)
 
 
 def test_naive_loss_per_feature_analytic():

@@ -10,7 +10,7 @@ def test_api_tour_runs():
     text = README.read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     tour = next(block for block in blocks if "import jax, ccjax" in block)
-    shorter = {"steps=2000": "steps=100", "range(5)": "range(2)", "(result)": "(result, min_nonempty=1e4)"}
+    shorter = {"steps=2000": "steps=100", "range(5)": "range(2)", "(result)": "(result, rel_sem=0.01)"}
     for long, short in shorter.items():
         assert long in tour  # each shortening must apply
         tour = tour.replace(long, short)

@@ -1,0 +1,104 @@
+"""Direct Monte Carlo L/p at one p: the paper's estimator (paper-spec.md §4).
+
+Plain Monte Carlo over fresh Bernoulli-p batches, computed exactly along the sparse or
+dense path of :func:`ccjax.loss.batch_loss`. Written for one model; ``vmap`` it over
+stacked models. :mod:`ccjax.evaluate` is the faster, exact-where-possible engine; this
+one is the reference it is tested and benchmarked against.
+"""
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ._types import Array, Float, Int, PRNGKeyArray
+from .data import default_capacity, row_starts, sample_sparse
+from .loss import InputPath, batch_loss, default_multi_capacity
+from .model import FeatureMLP
+
+EVAL_BATCH_SIZE = 8192
+
+
+class Estimate(NamedTuple):
+    """A Monte Carlo estimate of L/p with its standard error and the samples behind it.
+
+    ``n_nonempty`` counts samples with at least one active feature (the paper's unit).
+    """
+
+    loss_per_feature: Float[Array, ""]
+    sem: Float[Array, ""]
+    n_samples: Int[Array, ""]
+    n_nonempty: Int[Array, ""]
+
+
+class EvalPlan(NamedTuple):
+    """Static sizes of an evaluation: batches of ``batch_size`` rows, sparse capacities."""
+
+    n_batches: int
+    batch_size: int
+    capacity: int
+    multi_capacity: int
+
+
+def plan_evaluation(
+    p_min: float, p_max: float, n_features: int, min_nonempty: float = 1e6, batch_size: int = EVAL_BATCH_SIZE
+) -> EvalPlan:
+    """Enough batches that every p in [p_min, p_max] sees ≥ ``min_nonempty`` non-empty
+    samples with overwhelming probability (expected count minus 6 standard deviations)."""
+    q = 1.0 - (1.0 - p_min) ** n_features  # P(sample non-empty) at the smallest p
+    n_batches = 1
+    while True:
+        total = n_batches * batch_size
+        if total * q - 6.0 * math.sqrt(total * q * (1.0 - q)) >= min_nonempty:
+            break
+        n_batches = max(n_batches + 1, int(n_batches * 1.1))
+    return EvalPlan(
+        n_batches,
+        batch_size,
+        default_capacity(batch_size, n_features, p_max),
+        default_multi_capacity(batch_size, n_features, p_max),
+    )
+
+
+def direct_loss_per_feature(
+    params: FeatureMLP,
+    scaled_mixing: Float[Array, "n_features n_features"],
+    key: PRNGKeyArray,
+    p,
+    plan: EvalPlan,
+    *,
+    path: InputPath = "sparse",
+    axis_name: str | None = None,
+) -> Estimate:
+    """L/p against labels ``relu(x) + (s M) x`` at feature probability ``p``.
+
+    The SEM is over ``plan.n_batches`` independent batches.
+    """
+    n_features = params.w_in.shape[0]
+
+    def one_batch(_, batch_key):
+        batch = sample_sparse(batch_key, plan.batch_size, n_features, p, plan.capacity)
+        loss = batch_loss(
+            params,
+            batch,
+            scaled_mixing,
+            batch_size=plan.batch_size,
+            path=path,
+            multi_capacity=plan.multi_capacity,
+            axis_name=axis_name,
+        )
+        nonempty = jnp.sum(row_starts(batch, plan.batch_size))
+        return None, (loss, nonempty)
+
+    _, (losses, nonempty) = lax.scan(one_batch, None, jax.random.split(key, plan.n_batches))
+    p = jnp.asarray(p, jnp.float32)
+    per_feature = losses / p
+    sem = jnp.std(per_feature, ddof=1) / jnp.sqrt(plan.n_batches) if plan.n_batches > 1 else jnp.nan
+    return Estimate(
+        jnp.mean(per_feature),
+        jnp.asarray(sem, jnp.float32),
+        jnp.int32(plan.n_batches * plan.batch_size),
+        jnp.sum(nonempty),
+    )
