@@ -38,6 +38,7 @@ from ._cli import (
     seed_list,
     use_every_cpu_core,
 )
+from ._experiment import load_saved, save_figure
 
 EXPERIMENT = "scale_sweep"
 PAPER = ccjax.TrainConfig()  # the paper's training setup (paper-spec.md §4)
@@ -342,14 +343,6 @@ def make_figure(arrays: dict, manifest: dict):
     return figure
 
 
-def save_figure(figure, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -357,13 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     use_every_cpu_core()
     check_outputs(args, parser)
     if args.plot_only:
-        try:
-            arrays, manifest = ccjax.load_results(args.out)
-        except (FileNotFoundError, ccjax.ResultsError) as error:
-            parser.error(f"--plot-only: {error} (run without --plot-only first)")
-        if manifest.get("experiment") != EXPERIMENT:
-            parser.error(f"--plot-only: {args.out} holds results of {manifest.get('experiment')!r}, not {EXPERIMENT}")
-        say(f"re-plotting from {args.out} (no training)")
+        arrays, manifest = load_saved(args.out, EXPERIMENT, parser)
     else:
         config = config_from_args(args, parser)
         try:
@@ -375,7 +362,6 @@ def main(argv: list[str] | None = None) -> int:
         say(f"wrote {args.out / ccjax.io.RESULTS_FILE} and {args.out / ccjax.io.MANIFEST_FILE}")
     print(summary(arrays, manifest), flush=True)
     save_figure(make_figure(arrays, manifest), args.figure)
-    say(f"wrote {args.figure}")
     return 0
 
 

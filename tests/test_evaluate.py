@@ -180,3 +180,15 @@ def test_bad_arguments_get_clear_errors(trained, change, message):
     arguments = dict(p_values=[0.1, 0.2], rel_sem=0.01) | change
     with pytest.raises(ValueError, match=message):
         ccjax.loss_curve(params, mixing, key=jax.random.key(0), **arguments)
+
+
+def test_sample_exactly_k_counts_support_and_values():
+    counts = jnp.asarray(np.repeat([0, 1, 3, N], 20_000).astype(np.int32))
+    x = np.asarray(ccjax.sample_exactly_k(jax.random.key(11), counts, N))
+    np.testing.assert_array_equal((x != 0).sum(axis=1), counts)
+    # Uniform support: with k = 3 each feature is active with probability 3/N.
+    active = (x[counts == 3] != 0).mean(axis=0)
+    np.testing.assert_allclose(active, 3 / N, atol=4 * np.sqrt(3 / N / 20_000))
+    values = x[x != 0]
+    assert values.min() >= -1 and values.max() <= 1 and abs(values.mean()) < 0.01
+    assert np.mean(values**2) == pytest.approx(1 / 3, rel=0.01)

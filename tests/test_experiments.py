@@ -1,0 +1,85 @@
+"""The issue-3 experiment CLIs run end to end on tiny settings and re-plot from disk."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ccjax
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", f"experiments.{module}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def sparsity_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sparsity")
+    args = ["--p-train", "0.01,0.5", "--steps", "60", "--seeds", "2", "--eval-points", "12", "--eval-rel-sem", "0.02"]
+    done = run("sparsity_regimes", *args, "--out", str(tmp / "out"), "--figures", str(tmp / "fig"))
+    assert done.returncode == 0, done.stderr
+    return tmp, done
+
+
+def test_sparsity_regimes_results(sparsity_run):
+    tmp, done = sparsity_run
+    arrays, manifest = ccjax.load_results(tmp / "out")
+    assert arrays["loss_per_feature"].shape == (2, 2, 12)
+    assert arrays["at_train_p"].shape == (2, 2)
+    np.testing.assert_array_equal(arrays["p_train"], [0.01, 0.5])
+    # Step scaling: 60 / (1 - 0.99^100) = 94.9 steps at p = 0.01; none at p = 0.5.
+    np.testing.assert_array_equal(arrays["steps"], [94, 60])
+    assert np.all(arrays["loss_per_feature_sem"] <= 0.02 * arrays["loss_per_feature"])
+    assert manifest["mixing"] == {"name": "asymmetric", "formula": manifest["mixing"]["formula"], "scale": 0.02}
+    assert "0.0758" in done.stdout  # the published value at p = 0.01 is printed next to ours
+    for name in ("sparsity_regimes.png", "sparsity_regimes_models.png"):
+        assert (tmp / "fig" / name).stat().st_size > 10_000
+
+
+def test_sparsity_regimes_plot_only(sparsity_run):
+    tmp, _ = sparsity_run
+    for name in ("sparsity_regimes.png", "sparsity_regimes_models.png"):
+        (tmp / "fig" / name).unlink()
+    done = run("sparsity_regimes", "--plot-only", "--out", str(tmp / "out"), "--figures", str(tmp / "fig"))
+    assert done.returncode == 0, done.stderr
+    assert "re-plotting" in done.stderr and (tmp / "fig" / "sparsity_regimes_models.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--p-train", "0.5,2"], "every p must be in"),
+        (["--p-train", "0,,a"], "--p-train"),
+        (["--seeds", "0"], "--seeds"),
+        (["--scale", "-1"], "--scale"),
+        (["--mixing", "diagonal"], "--mixing"),
+        (["--plot-only", "--out", "/nonexistent/results"], "--plot-only"),
+    ],
+)
+def test_sparsity_regimes_bad_input(args, message):
+    done = run("sparsity_regimes", *args, timeout=120)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_eval_benchmark_smoke(tmp_path):
+    args = ["--scales", "2", "--seeds", "1", "--train-steps", "50", "--points", "8", "--rel-sem", "0.02"]
+    args += ["--direct-p", "0.05", "--direct-nonempty", "5000", "--out", str(tmp_path)]
+    done = run("eval_benchmark", *args)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "eval_benchmark.json").read_text())
+    assert report["n_models"] == 2 and report["n_p"] == 8
+    assert report["engine_target"]["max_rel_sem"] <= 0.02
+    assert report["paper_sampling"]["evaluations_per_model"] == 8e6
+    assert report["direct_measured"][0]["nonempty_per_model"] >= 5000
+    assert "fewer" in done.stdout
