@@ -6,6 +6,7 @@ Pure functions on pytrees: sample data, build mixing matrices, train one model w
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import baselines
 from ._linalg import MATMUL_PRECISION_NAME, matmul
 from .data import (
     SparseBatch,
@@ -68,6 +69,7 @@ except PackageNotFoundError:  # running from a checkout without installing
     __version__ = "0.1.0"
 
 __all__ = [
+    "baselines",
     "MATMUL_PRECISION_NAME",
     "MIXING_NAMES",
     "Estimate",

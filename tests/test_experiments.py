@@ -83,3 +83,19 @@ def test_eval_benchmark_smoke(tmp_path):
     assert report["paper_sampling"]["evaluations_per_model"] == 8e6
     assert report["direct_measured"][0]["nonempty_per_model"] >= 5000
     assert "fewer" in done.stdout
+
+
+def test_dense_offset_end_to_end(tmp_path):
+    args = ["--p-train", "0.1,1", "--steps", "60", "--seeds", "2", "--eval-points", "10", "--eval-rel-sem", "0.02"]
+    done = run("dense_offset", *args, "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig"))
+    assert done.returncode == 0, done.stderr
+    arrays, manifest = ccjax.load_results(tmp_path / "out")
+    assert arrays["loss_per_feature"].shape == (2, 2, 10) and arrays["train_offset_loss"].shape == (2, 10)
+    # The closed form (b* = 0.0194, L/p = 0.0531 at p = 1) and the engine's check of it.
+    assert arrays["train_offset"][1] == pytest.approx(0.0194, abs=1e-4)
+    np.testing.assert_allclose(arrays["engine_offset_loss"], [0.0813, 0.0531], atol=2e-4)
+    assert np.all(arrays["best_offset_loss"] <= manifest["naive_loss_per_feature"] + 1e-12)
+    assert "paper ~0.052" in done.stdout and (tmp_path / "fig" / "dense_offset.png").exists()
+    replot = run("dense_offset", "--plot-only", "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig"))
+    assert replot.returncode == 0, replot.stderr
+    assert "naive+b* (exact)" in replot.stdout

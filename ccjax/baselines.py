@@ -1,0 +1,251 @@
+"""Hand-built baselines: zero, naive, naive + offset, SVD and semi-NMF (paper-spec.md §5).
+
+Every baseline is a :class:`~ccjax.model.FeatureMLP`, the pytree of a trained model, so
+every evaluation and analysis applies to it unchanged.
+
+The linear baselines (SVD, semi-NMF) factorise the *target map* ``T``: the linear map the
+labels ``relu(x) + s M x`` apply to non-negative inputs. For row vectors, ``x ≥ 0`` gives
+``y = x + x (s M)^T = x (I + s M)^T``, so the faithful target is ``(I + s M)^T``. The
+paper's code factorises ``I + s M`` (``"paper-code"``); the two agree when M = M^T
+(paper-spec.md §5, orientation caveat). A model ``relu(x W_in) W_out`` with ``W_in ≥ 0``
+computes ``x W_in W_out`` on such inputs, hence the factorisation ``T ≈ W_in W_out``.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ._linalg import matmul
+from ._types import Array, Float, PRNGKeyArray
+from .model import FeatureMLP
+
+ORIENTATIONS: tuple[str, ...] = ("faithful", "paper-code")
+
+# Lee–Seung denominators: keeps 0/0 finite; small against the entries of |I + s M| (≈1).
+_NMF_EPS = 1e-10
+
+
+# --- zero, naive, naive + offset ------------------------------------------------------
+
+
+def zero_model(n_features: int = 100, d_mlp: int = 50) -> FeatureMLP:
+    """All-zero weights: L/p = 1/6 on clean labels (paper-spec.md §5)."""
+    return FeatureMLP(
+        w_in=jnp.zeros((n_features, d_mlp), jnp.float32),
+        w_out=jnp.zeros((d_mlp, n_features), jnp.float32),
+    )
+
+
+def naive_model(n_features: int = 100, d_mlp: int = 50, offset=0.0) -> FeatureMLP:
+    """The naive model, optionally with an offset (paper-spec.md §5).
+
+    ``W_in[f, f] = W_out[f, f] = 1`` for ``f < d_mlp``: each neuron computes one feature's
+    ReLU exactly and the rest are dropped (L/p = (n − d)/n · 1/6 on clean labels). With
+    ``offset = b`` every neuron also writes b into every unrepresented feature,
+    ``W_out[:, d_mlp:] = b`` ("naive + offset"). ``offset`` may be traced (vmappable).
+    """
+    eye = jnp.eye(n_features, d_mlp, dtype=jnp.float32)
+    unrepresented = (jnp.arange(n_features) >= d_mlp).astype(jnp.float32)
+    w_out = eye.T + jnp.asarray(offset, jnp.float32) * jnp.broadcast_to(unrepresented, (d_mlp, n_features))
+    return FeatureMLP(w_in=eye, w_out=w_out)
+
+
+def _offset_coefficients(p, scaled_mixing, n_features: int, d_mlp: int):
+    """``(constant, linear, quadratic)`` with ``n L/p = constant − b linear + b² quadratic``."""
+    n, d = n_features, d_mlp
+    quadratic = (n - d) * (d / 6.0 + d * (d - 1) * p / 16.0)
+    if scaled_mixing is None:
+        return (n - d) / 6.0, (n - d) * d * p / 8.0, quadratic
+    m = jnp.asarray(scaled_mixing, jnp.float32)
+    constant = jnp.sum(m**2) / 3.0 + (n - d) / 6.0 + jnp.trace(m[d:, d:]) / 3.0
+    linear = (n - d) * d * p / 8.0 + jnp.sum(m[d:, :d]) / 3.0
+    return constant, linear, quadratic
+
+
+def offset_loss_per_feature(b, p, scaled_mixing=None, n_features: int = 100, d_mlp: int = 50):
+    """Exact L/p of naive + offset b at feature probability p, for labels ``relu(x) + s M x`` (§5).
+
+    Features are independent with ``E x = 0``, ``E x^2 = p/3``, ``E relu(x) = p/4`` and
+    ``E relu(x)^2 = E relu(x) x = p/6``. A represented feature j < d has error
+    ``-(s M x)_j``; an unrepresented one ``b S - relu(x_j) - (s M x)_j`` with
+    ``S = Σ_{i<d} relu(x_i)``. Taking expectations, with ``A = s M``:
+
+        n L/p = Σ_jk A_jk²/3 + Σ_{j≥d} [1/6 + A_jj/3 + b² (d/6 + d(d−1)p/16)
+                                        − b (d p/8 + Σ_{i<d} A_ji / 3)].
+
+    ``scaled_mixing=None`` means clean labels; for n = 100, d = 50 that is the paper's
+    ``½[1/6 − 6.25 p b + b² (25/3 + 153.125 p)]``. Elementwise in ``b`` and ``p``.
+    """
+    constant, linear, quadratic = _offset_coefficients(p, scaled_mixing, n_features, d_mlp)
+    return (constant - b * linear + b**2 * quadratic) / n_features
+
+
+def optimal_offset(p, scaled_mixing=None, n_features: int = 100, d_mlp: int = 50):
+    """The best offset b*(p) and its exact L/p, for clean labels or any ``s M`` (§5).
+
+    :func:`offset_loss_per_feature` is a quadratic in b, so ``b* = linear / (2 quadratic)``.
+    On clean labels ``b* = 3p / (8 + 3(d−1)p)``: at n = 100, d = 50, b* ≈ 0.0194 with
+    L/p ≈ 0.0531 at p = 1, and 0.0132 with 0.0813 at p = 0.1 (the paper's numbers).
+    Elementwise in ``p``.
+    """
+    constant, linear, quadratic = _offset_coefficients(p, scaled_mixing, n_features, d_mlp)
+    b_star = linear / (2.0 * quadratic)
+    return b_star, offset_loss_per_feature(b_star, p, scaled_mixing, n_features, d_mlp)
+
+
+# --- the target map and the SVD baseline ---------------------------------------------
+
+
+def target_map(
+    mixing: Float[Array, "n_features n_features"], scale=1.0, orientation: str = "faithful"
+) -> Float[Array, "n_features n_features"]:
+    """The label map on non-negative row inputs, ``y = x T`` (§5, module docstring).
+
+    ``"faithful"``: ``T = (I + s M)^T``, what the labels actually apply. ``"paper-code"``:
+    ``T = I + s M``, what the paper's code factorises (``np.eye(n) + Mscaled`` in
+    ``paper_code/nb7_semi_nmf_solution.py``).
+    """
+    if orientation not in ORIENTATIONS:
+        raise ValueError(f"unknown orientation {orientation!r}; choose one of {', '.join(ORIENTATIONS)}")
+    n_features = mixing.shape[0]
+    column_map = jnp.eye(n_features, dtype=jnp.float32) + scale * mixing.astype(jnp.float32)
+    return column_map.T if orientation == "faithful" else column_map
+
+
+def flip_neuron_signs(params: FeatureMLP) -> FeatureMLP:
+    """Negate each neuron whose W_in column has its largest-|entry| negative (§5).
+
+    Negating W_in column j and W_out row j together leaves ``W_in W_out`` unchanged but
+    makes the neuron fire on its dominant feature (paper code ``flip_negative_weights``).
+    """
+    d_mlp = params.w_in.shape[1]
+    dominant = params.w_in[jnp.argmax(jnp.abs(params.w_in), axis=0), jnp.arange(d_mlp)]
+    sign = jnp.where(dominant < 0, -1.0, 1.0).astype(params.w_in.dtype)
+    return FeatureMLP(w_in=params.w_in * sign[None, :], w_out=params.w_out * sign[:, None])
+
+
+def svd_model(target: Float[Array, "n_features n_features"], d_mlp: int = 50, flip_signs: bool = True) -> FeatureMLP:
+    """Top-``d_mlp`` SVD of ``T = U S V^T``: ``W_in = U_d S_d``, ``W_out = V_d^T`` (§5).
+
+    ``W_in W_out`` is the best rank-d approximation of T; the singular values sit on W_in
+    as in the paper code (``get_svd_model``). With ``flip_signs`` the neurons are
+    sign-normalised by :func:`flip_neuron_signs`.
+    """
+    u, s, vt = jnp.linalg.svd(target.astype(jnp.float32), full_matrices=False)
+    params = FeatureMLP(w_in=u[:, :d_mlp] * s[None, :d_mlp], w_out=vt[:d_mlp])
+    return flip_neuron_signs(params) if flip_signs else params
+
+
+# --- NMF and semi-NMF ----------------------------------------------------------------
+
+
+def nmf(
+    x: Float[Array, "n m"], rank: int, key: PRNGKeyArray, iterations: int = 2000
+) -> tuple[Float[Array, "n rank"], Float[Array, "rank m"]]:
+    """Non-negative ``x ≈ W H`` by Lee–Seung multiplicative updates (Frobenius loss).
+
+    Initialised like scikit-learn's ``init="random"``: ``|N(0, 1)| · sqrt(mean(x)/rank)``
+    for both factors. The paper used scikit-learn's ``NMF(init="random", max_iter=5000)``
+    (coordinate descent); this pure-JAX stand-in reaches a comparable local optimum, not
+    the same one, and only seeds :func:`semi_nmf`. Deterministic given ``key``. Returns
+    ``(W, H)``.
+    """
+    x = x.astype(jnp.float32)
+    w_key, h_key = jax.random.split(key)
+    avg = jnp.sqrt(jnp.mean(x) / rank)
+    w = avg * jnp.abs(jax.random.normal(w_key, (x.shape[0], rank), jnp.float32))
+    h = avg * jnp.abs(jax.random.normal(h_key, (rank, x.shape[1]), jnp.float32))
+
+    def update(_, wh):
+        w, h = wh
+        h = h * matmul(w.T, x) / (matmul(matmul(w.T, w), h) + _NMF_EPS)
+        w = w * matmul(x, h.T) / (matmul(w, matmul(h, h.T)) + _NMF_EPS)
+        return w, h
+
+    return lax.fori_loop(0, iterations, update, (w, h))
+
+
+def _pinv_solve(u: Float[Array, "n k"], target: Float[Array, "n m"]) -> Float[Array, "k m"]:
+    """``pinv(u) @ target`` via the SVD, with every matmul at float32 HIGHEST precision.
+
+    Singular values below ``max(n, k) · eps · s_max`` are dropped, as in ``jnp.linalg.pinv``.
+    The QR-iteration SVD (LAPACK gesvd) is used because the default divide-and-conquer
+    one (gesdd) slowed down about 50× on a CPU shared with other busy processes, and it
+    runs 500 times per :func:`semi_nmf`.
+    """
+    q, s, wt = lax.linalg.svd(u, full_matrices=False, algorithm=lax.linalg.SvdAlgorithm.QR)
+    cutoff = max(u.shape) * jnp.finfo(u.dtype).eps * s[0]
+    s_inv = jnp.where(s > cutoff, 1.0 / jnp.where(s > cutoff, s, 1.0), 0.0)
+    return matmul(wt.T * s_inv[None, :], matmul(q.T, target))
+
+
+class SemiNMF(NamedTuple):
+    """``T ≈ U V`` with ``U ≥ 0``; ``errors[i] = ‖T − U V‖_F`` after outer iteration i."""
+
+    u: Float[Array, "n rank"]
+    v: Float[Array, "rank m"]
+    errors: Float[Array, " outer_iterations"]
+
+
+def semi_nmf(
+    target: Float[Array, "n m"],
+    rank: int,
+    key: PRNGKeyArray,
+    *,
+    outer_iterations: int = 500,
+    inner_steps: int = 5,
+    lr_start=0.1,
+    lr_end=0.001,
+    floor=1e-8,
+    nmf_iterations: int = 2000,
+) -> SemiNMF:
+    """Semi-NMF ``T ≈ U V`` with ``U ≥ 0`` and V free, the paper's algorithm (§5).
+
+    U starts as the W factor of :func:`nmf` of ``|T|``. Each outer iteration i sets
+    ``V = pinv(U) T`` (exact least squares), then takes ``inner_steps`` projected-gradient
+    steps ``U ← max(U − η (U V − T) V^T, floor)`` with η cosine-annealed from ``lr_start``
+    to ``lr_end`` (``η = lr_end + ½(lr_start − lr_end)(1 + cos(π i / outer_iterations))``).
+    ``errors[i]`` is ``‖T − U V‖_F`` of the U after those steps and the V they used.
+
+    The returned V is re-solved from the final U (``V = pinv(U) T``), so (U, V) is a
+    consistent pair whose error is at most ``errors[-1]``. The paper code
+    (``paper_code/nb7_semi_nmf_solution.py``) instead returns the V from before its last
+    U steps; at the final step size (0.001) the two differ negligibly. The paper code also
+    runs in float64 and skips the V solve when ``cond(U) ≥ 1e12``; here everything is
+    float32 and the pseudo-inverse drops tiny singular values instead. Jittable with
+    ``rank`` and the iteration counts static.
+    """
+    target = target.astype(jnp.float32)
+    u0, _ = nmf(jnp.abs(target), rank, key, nmf_iterations)
+
+    def outer(u, iteration):
+        progress = iteration / outer_iterations
+        step = lr_end + 0.5 * (lr_start - lr_end) * (1.0 + jnp.cos(jnp.pi * progress))
+        v = _pinv_solve(u, target)
+
+        def inner(_, u):
+            grad = matmul(matmul(u, v) - target, v.T)
+            return jnp.maximum(u - step * grad, floor)
+
+        u = lax.fori_loop(0, inner_steps, inner, u)
+        return u, jnp.linalg.norm(target - matmul(u, v))
+
+    u, errors = lax.scan(outer, u0, jnp.arange(outer_iterations, dtype=jnp.float32))
+    return SemiNMF(u=u, v=_pinv_solve(u, target), errors=errors)
+
+
+def semi_nmf_model(
+    mixing: Float[Array, "n_features n_features"],
+    scale,
+    key: PRNGKeyArray,
+    *,
+    d_mlp: int = 50,
+    orientation: str = "faithful",
+    **semi_nmf_options,
+) -> FeatureMLP:
+    """The SNMF baseline: ``W_in = U ≥ 0``, ``W_out = V`` from :func:`semi_nmf` of the
+    target map (:func:`target_map` with ``orientation``) at rank ``d_mlp`` (§5)."""
+    factors = semi_nmf(target_map(mixing, scale, orientation), d_mlp, key, **semi_nmf_options)
+    return FeatureMLP(w_in=factors.u, w_out=factors.v)
