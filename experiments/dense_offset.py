@@ -157,7 +157,7 @@ def summary(arrays: dict, manifest: dict) -> str:
             [
                 f"{p:g}",
                 f"{arrays['steps'][i]:,}",
-                f"{mean[i]:.4f} +- {sem[i]:.4f}" if np.isfinite(sem[i]) else f"{mean[i]:.4f}",
+                f"{mean[i]:.4f} +- {sem[i]:.5f}" if np.isfinite(sem[i]) else f"{mean[i]:.4f}",
                 f"{arrays['train_offset'][i]:.4f}",
                 f"{arrays['engine_offset_loss'][i]:.4f}",
                 f"{offset_here:.4f}",
@@ -174,7 +174,7 @@ def summary(arrays: dict, manifest: dict) -> str:
     if p_one.any():
         i = int(np.flatnonzero(p_one)[0])
         lines.append(
-            f"at p_eval = 1: trained at p = 1 {p1_mean[i]:.4f} +- {p1_sem[i]:.4f} "
+            f"at p_eval = 1: trained at p = 1 {p1_mean[i]:.4f} +- {p1_sem[i]:.5f} "
             f"(paper ~{PUBLISHED['trained_p1_at_p1']}), "
             f"naive + offset {arrays['best_offset_loss'][at_one]:.4f} with b* = {arrays['best_offset'][at_one]:.4f} "
             f"(paper ~{PUBLISHED['offset_at_p1']}; closed form 0.0531 at b* = 0.0194)"
@@ -205,7 +205,8 @@ def figure(arrays: dict, manifest: dict):
         ax=right,
         title=f"clean labels: trained models vs naive + offset ({count(len(arrays['seeds']), 'seed')})",
     )
-    colors = [line.get_color() for line in right.get_lines()[: len(labels)]]
+    color_of = {line.get_label(): line.get_color() for line in right.get_lines()}
+    colors = [color_of[label] for label in labels]
     for color, p, loss in zip(colors, arrays["p_train"], arrays["train_offset_loss"], strict=True):
         right.plot(p_eval, loss, color=color, linestyle=":", linewidth=1.2, label=f"naive + b*({p:g})")
     right.plot(p_eval, arrays["best_offset_loss"], color="k", linestyle="-.", linewidth=1.2, label="naive + b*(p)")
