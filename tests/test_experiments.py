@@ -99,3 +99,69 @@ def test_dense_offset_end_to_end(tmp_path):
     replot = run("dense_offset", "--plot-only", "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig"))
     assert replot.returncode == 0, replot.stderr
     assert "naive+b* (exact)" in replot.stdout
+
+
+@pytest.fixture(scope="module")
+def snmf_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("snmf")
+    args = ["--sigmas", "0.02,0", "--seeds", "2", "--steps", "40", "--outer-iterations", "20"]
+    done = run("snmf_sweep", *args, "--out", str(tmp / "out"), "--figures", str(tmp / "fig"))
+    assert done.returncode == 0, done.stderr
+    return tmp, done
+
+
+def test_snmf_sweep_results(snmf_run):
+    tmp, done = snmf_run
+    arrays, manifest = ccjax.load_results(tmp / "out")
+    np.testing.assert_array_equal(arrays["sigmas"], [0, 0.02])  # sorted
+    assert list(arrays["families"]) == ["asymmetric", "symmetric"]
+    assert list(arrays["orientations"]) == ["faithful", "paper-code"]
+    assert arrays["snmf_loss"].shape == (2, 2, 2, 2) and arrays["trained_loss"].shape == (2, 2, 2)
+    # sigma = 0: the target is I, whose rank-50 semi-NMF is the naive model (L/p = 1/12).
+    np.testing.assert_allclose(arrays["snmf_loss"][:, :, 0], 1 / 12, atol=2e-4)
+    np.testing.assert_allclose(arrays["naive_loss"][:, :, 0], 1 / 12, rtol=1e-5)
+    # A symmetric M has one target for both orientations; an asymmetric one does not.
+    symmetric = arrays["snmf_loss"][1]
+    np.testing.assert_array_equal(symmetric[..., 0], symmetric[..., 1])
+    assert np.all(np.abs(arrays["snmf_loss"][0, :, 1, 0] - arrays["snmf_loss"][0, :, 1, 1]) > 1e-3)
+    # The stored losses are those of the stored factors on the stored M.
+    w_in, w_out = arrays["snmf_w_in"][0, 1, 1, 1], arrays["snmf_w_out"][0, 1, 1, 1]
+    recomputed = ccjax.exactly_one_loss_per_feature(
+        ccjax.FeatureMLP(w_in=w_in, w_out=w_out), 0.02 * arrays["mixing"][0, 1]
+    )
+    np.testing.assert_allclose(recomputed, arrays["snmf_loss"][0, 1, 1, 1], rtol=1e-5)
+    assert manifest["published"]["orientation"] == "paper-code"
+    assert "0.0817" in done.stdout  # the published sigma = 0.02 value is printed next to ours
+    assert (tmp / "fig" / "snmf_sweep.png").stat().st_size > 10_000
+
+
+def test_snmf_sweep_plot_only(snmf_run):
+    tmp, _ = snmf_run
+    (tmp / "fig" / "snmf_sweep.png").unlink()
+    done = run("snmf_sweep", "--plot-only", "--out", str(tmp / "out"), "--figures", str(tmp / "fig"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp / "fig" / "snmf_sweep.png").exists() and "SNMF paper-code" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--sigmas", "0,,a"], "--sigmas"),
+        (["--sigmas", "-0.1"], "--sigmas"),
+        (["--families", "embedding"], "unknown family"),
+        (["--outer-iterations", "0"], "--outer-iterations"),
+        (["--seeds", "0"], "--seeds"),
+    ],
+)
+def test_snmf_sweep_bad_input(args, message):
+    done = run("snmf_sweep", *args, timeout=120)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_snmf_sweep_without_training(tmp_path):
+    args = ["--no-train", "--families", "symmetric", "--sigmas", "0.01", "--seeds", "1", "--outer-iterations", "5"]
+    done = run("snmf_sweep", *args, "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig"))
+    assert done.returncode == 0, done.stderr
+    arrays, manifest = ccjax.load_results(tmp_path / "out")
+    assert "trained_loss" not in arrays and manifest["trained"] is False
+    assert "not run (--no-train)" in done.stdout

@@ -1,0 +1,406 @@
+"""Paper experiment 6: the semi-NMF baseline's L/p against the mixing magnitude sigma (paper-spec.md §5, §6.6).
+
+For each Gaussian mixing family, trains one sweep over (seed x sigma) on exactly-one data,
+then factorises the target map of *the same* M (``SweepResult.mixing``) with the paper's
+semi-NMF, in both target orientations (faithful ``(I + sigma M)^T`` and the paper code's
+``I + sigma M``), and adds the naive and SVD models as references. Every model's L/p on
+exactly-one data is exact (:func:`ccjax.exactly_one_loss_per_feature`, L/p = n c_1), so
+no sampling is involved. Prints the table next to the published SNMF values (asymmetric
+M, code orientation) and draws one panel per family.
+
+    python -m experiments.snmf_sweep                 # the paper's sigmas, 3 seeds, trained models too
+    python -m experiments.snmf_sweep --no-train      # SNMF, SVD and naive only (about a minute)
+    python -m experiments.snmf_sweep --plot-only
+"""
+
+import argparse
+import dataclasses
+import functools
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import ccjax
+from ccjax import baselines
+from ccjax.train import hyper_from_config, init_run
+
+from ._cli import (
+    MIXING_FORMULAS,
+    MIXING_LABELS,
+    HelpFormatter,
+    count,
+    format_duration,
+    format_table,
+    mean_and_sem,
+    positive_int,
+    say,
+    scale_list,
+    seed_list,
+    use_every_cpu_core,
+)
+from ._experiment import add_output_arguments, base_manifest, check_output_paths, load_saved, save_figure, train_sweep
+
+EXPERIMENT = "snmf_sweep"
+FAMILIES = ("asymmetric", "symmetric")
+PAPER = ccjax.TrainConfig(data="exactly-one", mixing="asymmetric")
+PAPER_SIGMAS = "0,0.005,0.008,0.01,0.015,0.02,0.03,0.04"
+PAPER_OUTER_ITERATIONS = 500
+# SNMF L/p on exactly-one data, asymmetric M, the paper code's orientation (I + sigma M),
+# read off the published figure (paper-spec.md §5; about +-0.001).
+PUBLISHED = {0.0: 0.0835, 0.005: 0.0798, 0.008: 0.0787, 0.01: 0.0778, 0.015: 0.0785, 0.02: 0.0817}
+PUBLISHED |= {0.03: 0.0924, 0.04: 0.1150}
+PUBLISHED_FAMILY, PUBLISHED_ORIENTATION = "asymmetric", "paper-code"
+# The NMF that seeds each semi-NMF draws from fold_in(key(seed), NMF_KEY_TAG): one key per
+# seed, shared by every sigma and both orientations (common random numbers), and distinct
+# from the training run's split of key(seed).
+NMF_KEY_TAG = 6
+ARRAYS = {
+    "families": "(F,) mixing families",
+    "sigmas": "(S,) mixing magnitudes sigma (the labels are relu(x) + sigma M x)",
+    "seeds": "(K,) seeds; a seed fixes M, the NMF initialisation and the trained model's init and data",
+    "orientations": "(O,) SNMF target orientations: faithful (I + sigma M)^T, paper-code I + sigma M",
+    "snmf_loss": "(F, K, S, O) exact exactly-one L/p of the SNMF model",
+    "snmf_fit_error": "(F, K, S, O) ||T_o - W_in W_out||_F against the orientation's own target T_o",
+    "svd_loss": "(F, K, S) exact exactly-one L/p of the top-50 SVD of the faithful target",
+    "naive_loss": "(F, K, S) exact exactly-one L/p of the naive model on these labels",
+    "snmf_w_in": "(F, K, S, O, n_features, d_mlp) SNMF W_in (= U >= 0)",
+    "snmf_w_out": "(F, K, S, O, d_mlp, n_features) SNMF W_out (= V)",
+    "mixing": "(F, K, n_features, n_features) unscaled M of each seed (shared by every sigma)",
+    "trained_loss": "(F, K, S) exact exactly-one L/p of the trained model (absent with --no-train)",
+    "final_train_loss": "(F, K, S) training L/p over the last logging interval (absent with --no-train)",
+    "w_in": "(F, K, S, n_features, d_mlp) trained W_in (absent with --no-train)",
+    "w_out": "(F, K, S, d_mlp, n_features) trained W_out (absent with --no-train)",
+}
+
+DESCRIPTION = """\
+Paper experiment 6 (SNMF vs sigma): the semi-NMF baseline's L/p against the mixing magnitude.
+
+The semi-NMF model factorises the labels' linear map on positive inputs, T ~ U V with
+U >= 0 (W_in = U, W_out = V). Like the trained models it beats the naive model
+(L/p = 0.0833) for moderate sigma and loses for large sigma, without any computation in
+superposition. Both target orientations are fitted: the faithful (I + sigma M)^T and the
+paper code's I + sigma M (they agree for symmetric M). Trained models on the same
+exactly-one data, the SVD model and the naive model are shown for comparison.
+"""
+
+
+def family_list(text: str) -> list[str]:
+    entries = [entry.strip() for entry in text.split(",")]
+    if not text.strip() or "" in entries:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of families, got {text!r}")
+    unknown = [entry for entry in entries if entry not in FAMILIES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown family {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
+    if len(set(entries)) != len(entries):
+        raise argparse.ArgumentTypeError(f"repeated family in {text!r}")
+    return entries
+
+
+def sigma_list(text: str) -> list[float]:
+    return sorted(scale_list(text))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument("--sigmas", type=sigma_list, default=PAPER_SIGMAS, metavar="LIST", help="mixing magnitudes (>= 0)")
+    run.add_argument(
+        "--families", type=family_list, default=",".join(FAMILIES), metavar="LIST", help="Gaussian mixing families"
+    )
+    run.add_argument("--seeds", type=seed_list, default="3", metavar="N|LIST", help="a count N or a list of seeds")
+    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps (exactly-one data)")
+    run.add_argument("--no-train", action="store_true", help="only the SNMF, SVD and naive models (no training)")
+    run.add_argument(
+        "--outer-iterations",
+        type=positive_int,
+        default=PAPER_OUTER_ITERATIONS,
+        help="semi-NMF outer iterations (V solve + 5 projected-gradient steps on U each)",
+    )
+    add_output_arguments(parser, EXPERIMENT)
+    return parser
+
+
+def seed_mixing(family: str, seeds) -> np.ndarray:
+    """(K, n, n): the unscaled M that the training run of each seed draws (via :func:`init_run`)."""
+    config = dataclasses.replace(PAPER, mixing=family)
+    hyper = hyper_from_config(config)
+    return np.stack([np.asarray(init_run(config, jax.random.key(int(seed)), hyper).mixing) for seed in seeds])
+
+
+def nmf_keys(seeds) -> jax.Array:
+    """(K,) keys of the NMF initialisation, one per seed."""
+    return jnp.stack([jax.random.fold_in(jax.random.key(int(seed)), NMF_KEY_TAG) for seed in seeds])
+
+
+@functools.partial(jax.jit, static_argnames=("d_mlp", "outer_iterations"))
+def _snmf_batch(targets, keys, *, d_mlp: int, outer_iterations: int):
+    def one(target, key):
+        factors = baselines.semi_nmf(target, d_mlp, key, outer_iterations=outer_iterations)
+        return ccjax.FeatureMLP(w_in=factors.u, w_out=factors.v)
+
+    return jax.vmap(one)(targets, keys)
+
+
+@jax.jit
+def _exactly_one_losses(params: ccjax.FeatureMLP, scaled_mixing):
+    return jax.vmap(ccjax.exactly_one_loss_per_feature)(params, scaled_mixing)
+
+
+def snmf_models(
+    mixing: np.ndarray, sigmas, keys, *, d_mlp: int = 50, outer_iterations: int = PAPER_OUTER_ITERATIONS
+) -> tuple[ccjax.FeatureMLP, np.ndarray]:
+    """SNMF of every (seed, sigma, orientation) target: params with leading axes (K, S, O) and
+    ``||T_o - W_in W_out||_F``, (K, S, O). ``mixing`` is (K, n, n), ``keys`` (K,)."""
+    sigmas = np.asarray(sigmas, np.float32)
+    n_seeds, n = mixing.shape[0], mixing.shape[-1]
+    shape = (n_seeds, len(sigmas), len(baselines.ORIENTATIONS))
+    targets = jnp.stack(
+        [
+            jnp.stack([jnp.stack([baselines.target_map(m, s, o) for o in baselines.ORIENTATIONS]) for s in sigmas])
+            for m in jnp.asarray(mixing)
+        ]
+    )
+    flat_keys = jnp.repeat(keys, shape[1] * shape[2])
+    params = _snmf_batch(targets.reshape(-1, n, n), flat_keys, d_mlp=d_mlp, outer_iterations=outer_iterations)
+    params = jax.tree.map(lambda leaf: np.asarray(leaf).reshape(*shape, *leaf.shape[1:]), params)
+    fit_error = np.linalg.norm(np.asarray(targets) - params.w_in @ params.w_out, axis=(-2, -1))
+    return params, fit_error
+
+
+def exact_losses(params: ccjax.FeatureMLP, scaled_mixing: np.ndarray) -> np.ndarray:
+    """Exact exactly-one L/p of models with any leading axes (those of ``scaled_mixing[..., :, :]``)."""
+    lead = scaled_mixing.shape[:-2]
+    n = scaled_mixing.shape[-1]
+    flat = jax.tree.map(lambda leaf: jnp.asarray(leaf).reshape(-1, *leaf.shape[len(lead) :]), params)
+    losses = _exactly_one_losses(flat, jnp.asarray(scaled_mixing, jnp.float32).reshape(-1, n, n))
+    return np.asarray(losses, np.float64).reshape(lead)
+
+
+@functools.partial(jax.jit, static_argnames=("d_mlp",))
+def _svd_batch(targets, *, d_mlp: int):
+    return jax.vmap(lambda target: baselines.svd_model(target, d_mlp))(targets)
+
+
+def reference_models(mixing: np.ndarray, sigmas, d_mlp: int = 50) -> tuple[ccjax.FeatureMLP, ccjax.FeatureMLP]:
+    """The naive and faithful-target SVD models for every (seed, sigma), leading axes (K, S)."""
+    n_seeds, n = mixing.shape[0], mixing.shape[-1]
+    shape = (n_seeds, len(sigmas))
+    targets = jnp.stack([baselines.target_map(m, s, "faithful") for m in jnp.asarray(mixing) for s in sigmas])
+    svd = jax.tree.map(lambda leaf: np.asarray(leaf).reshape(*shape, *leaf.shape[1:]), _svd_batch(targets, d_mlp=d_mlp))
+    naive = baselines.naive_model(n, d_mlp)
+    naive = jax.tree.map(lambda leaf: np.broadcast_to(np.asarray(leaf), (*shape, *leaf.shape)), naive)
+    return naive, svd
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
+    sigmas, seeds, families = args.sigmas, args.seeds, args.families
+    base = dataclasses.replace(PAPER, steps=args.steps)
+    n, d = base.n_features, base.d_mlp
+    n_snmf = len(families) * len(seeds) * len(sigmas) * len(baselines.ORIENTATIONS)
+    family_count = f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}"
+    plan = f"{family_count} x {count(len(seeds), 'seed')} x {count(len(sigmas), 'sigma')}: "
+    plan += f"{n_snmf} semi-NMFs ({args.outer_iterations} outer iterations)"
+    if not args.no_train:
+        plan += f", {len(families) * len(seeds) * len(sigmas)} models x {base.total_steps:,} steps"
+    say(plan)
+    timings = {"train_seconds": {}, "snmf_seconds": {}}
+    out = {name: [] for name in ("mixing", "snmf", "fit", "snmf_loss", "svd_loss", "naive_loss")}
+    trained = {name: [] for name in ("trained_loss", "final_train_loss", "w_in", "w_out")}
+    sigma_grid = np.asarray(sigmas, np.float64)
+    for family in families:
+        config = dataclasses.replace(base, mixing=family)
+        if args.no_train:
+            mixing = seed_mixing(family, seeds)
+        else:
+            start = time.perf_counter()
+            result = train_sweep(config, {"seed": seeds, "scale": sigmas}, f"{MIXING_LABELS[family]}, exactly-one")
+            timings["train_seconds"][family] = time.perf_counter() - start
+            # Every sigma of a seed shares its M; the SNMF factorises exactly that M.
+            if not np.array_equal(result.mixing, np.broadcast_to(result.mixing[:, :1], result.mixing.shape)):
+                raise AssertionError("the sweep's M differs between sigmas of one seed")
+            mixing = np.asarray(result.mixing[:, 0])
+            trained["trained_loss"].append(exact_losses(result.params, result.scaled_mixing))
+            trained["final_train_loss"].append(np.asarray(result.history.train_loss[..., -1]))
+            trained["w_in"].append(np.asarray(result.params.w_in))
+            trained["w_out"].append(np.asarray(result.params.w_out))
+        scaled = sigma_grid[None, :, None, None] * mixing[:, None]  # (K, S, n, n)
+        say(f"{MIXING_LABELS[family]}: {n_snmf // len(families)} semi-NMFs ...")
+        start = time.perf_counter()
+        snmf, fit = snmf_models(mixing, sigmas, nmf_keys(seeds), d_mlp=d, outer_iterations=args.outer_iterations)
+        timings["snmf_seconds"][family] = time.perf_counter() - start
+        say(f"done in {format_duration(timings['snmf_seconds'][family])}")
+        naive, svd = reference_models(mixing, sigmas, d)
+        orientations = len(baselines.ORIENTATIONS)
+        out["mixing"].append(mixing)
+        out["snmf"].append(snmf)
+        out["fit"].append(fit)
+        out["snmf_loss"].append(exact_losses(snmf, np.repeat(scaled[:, :, None], orientations, axis=2)))
+        out["svd_loss"].append(exact_losses(svd, scaled))
+        out["naive_loss"].append(exact_losses(naive, scaled))
+
+    arrays = {
+        "families": np.asarray(families),
+        "sigmas": sigma_grid,
+        "seeds": np.asarray(seeds),
+        "orientations": np.asarray(baselines.ORIENTATIONS),
+        "snmf_loss": np.stack(out["snmf_loss"]),
+        "snmf_fit_error": np.stack(out["fit"]),
+        "svd_loss": np.stack(out["svd_loss"]),
+        "naive_loss": np.stack(out["naive_loss"]),
+        "snmf_w_in": np.stack([params.w_in for params in out["snmf"]]),
+        "snmf_w_out": np.stack([params.w_out for params in out["snmf"]]),
+        "mixing": np.stack(out["mixing"]),
+    }
+    if not args.no_train:
+        arrays |= {name: np.stack(values) for name, values in trained.items()}
+    manifest = base_manifest(EXPERIMENT, "semi-NMF L/p against the mixing magnitude sigma, exactly-one data", argv)
+    manifest |= {
+        "config": dataclasses.asdict(base),
+        "trained": not args.no_train,
+        "axes": {"family": list(families), "seed": list(seeds), "sigma": list(sigmas)},
+        "orientations": {
+            "faithful": "T = (I + sigma M)^T, the map the labels apply to row inputs",
+            "paper-code": "T = I + sigma M, what the paper code factorises (paper_code/nb7_semi_nmf_solution.py)",
+        },
+        "mixing": {family: MIXING_FORMULAS[family] for family in families},
+        "semi_nmf": {
+            "rank": d,
+            "outer_iterations": args.outer_iterations,
+            "inner_steps": 5,
+            "step_size": "cosine-annealed 0.1 -> 0.001",
+            "init": "U from NMF of |T| (Lee-Seung, 2000 iterations), V = pinv(U) T",
+            "key": f"fold_in(key(seed), {NMF_KEY_TAG}), shared by every sigma and orientation",
+        },
+        "references": {
+            "svd": "top-50 SVD of the faithful target, neuron signs flipped (baselines.svd_model)",
+            "naive": "W_in[f, f] = W_out[f, f] = 1 for f < 50, evaluated on these labels",
+        },
+        "evaluation": "exact: L/p = n c_1 on exactly-one data (ccjax.exactly_one_loss_per_feature)",
+        "published": {
+            "family": PUBLISHED_FAMILY,
+            "orientation": PUBLISHED_ORIENTATION,
+            "snmf_loss": {str(sigma): value for sigma, value in PUBLISHED.items()},
+            "note": "read off the published figure (about +-0.001)",
+        },
+        "naive_loss_per_feature": ccjax.naive_loss_per_feature(n, d),
+        "timings": timings,
+        "arrays": ARRAYS,
+    }
+    return arrays, manifest
+
+
+def _cell(values) -> str:
+    mean, sem = mean_and_sem(values)
+    return f"{mean:.4f}" if not np.isfinite(sem) else f"{mean:.4f} +- {sem:.4f}"
+
+
+def summary(arrays: dict, manifest: dict) -> str:
+    families = [str(family) for family in arrays["families"]]
+    orientations = [str(orientation) for orientation in arrays["orientations"]]
+    faithful, code = orientations.index("faithful"), orientations.index("paper-code")
+    trained = "trained_loss" in arrays
+    n_seeds = len(arrays["seeds"])
+    lines = [
+        f"semi-NMF vs sigma, exactly-one data; {count(n_seeds, 'seed')} (mean +- SEM); "
+        f"{manifest['semi_nmf']['outer_iterations']} outer iterations; naive L/p on clean labels = "
+        f"{manifest['naive_loss_per_feature']:.4f}",
+    ]
+    headers = ["sigma", "SNMF faithful", "SNMF paper-code", "trained", "SVD", "naive", "paper", "code - paper"]
+    headers.append("faithful - paper")
+    for f, family in enumerate(families):
+        rows = []
+        for s, sigma in enumerate(arrays["sigmas"]):
+            snmf = arrays["snmf_loss"][f, :, s]
+            published = PUBLISHED.get(float(sigma)) if family == PUBLISHED_FAMILY else None
+            row = [f"{sigma:g}", _cell(snmf[:, faithful]), _cell(snmf[:, code])]
+            row.append(_cell(arrays["trained_loss"][f, :, s]) if trained else "-")
+            row += [_cell(arrays["svd_loss"][f, :, s]), _cell(arrays["naive_loss"][f, :, s])]
+            if published is None:
+                row += ["-", "-", "-"]
+            else:
+                row += [f"{published:.4f}", f"{snmf[:, code].mean() - published:+.4f}"]
+                row.append(f"{snmf[:, faithful].mean() - published:+.4f}")
+            rows.append(row)
+        lines += ["", MIXING_LABELS[family], format_table(headers, rows)]
+        if family == "symmetric":
+            gap = np.abs(arrays["snmf_loss"][f, ..., faithful] - arrays["snmf_loss"][f, ..., code]).max()
+            lines.append(f"(symmetric M: the two orientations are the same target; max |difference| {gap:.1e})")
+    lines.append("")
+    lines.append(
+        "paper: SNMF of I + sigma M (code orientation), asymmetric M, read off the published figure (about +-0.001)."
+    )
+    if not trained:
+        lines.append("trained models: not run (--no-train).")
+    return "\n".join(lines)
+
+
+def _band(ax, sigmas, values, **style):
+    mean, sem = mean_and_sem(values)
+    line = ax.plot(sigmas, mean, **style)[0]
+    if np.all(np.isfinite(sem)):
+        ax.fill_between(sigmas, mean - sem, mean + sem, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def figure(arrays: dict, manifest: dict):
+    import matplotlib.pyplot as plt
+
+    from ccjax.plot import NAIVE_STYLE
+
+    families = [str(family) for family in arrays["families"]]
+    orientations = [str(orientation) for orientation in arrays["orientations"]]
+    fig, axes = plt.subplots(
+        1, len(families), figsize=(6.4 * len(families), 4.8), layout="constrained", sharey=True, squeeze=False
+    )
+    sigmas = arrays["sigmas"]
+    naive = manifest["naive_loss_per_feature"]
+    labels = {"faithful": "SNMF of (I + sigma M)^T (faithful)", "paper-code": "SNMF of I + sigma M (paper code)"}
+    for f, (family, ax) in enumerate(zip(families, axes[0], strict=True)):
+        for o, orientation in enumerate(orientations):
+            style = {"marker": "o", "ms": 4} if orientation == "faithful" else {"marker": "s", "ms": 3, "ls": "--"}
+            _band(ax, sigmas, arrays["snmf_loss"][f, :, :, o], label=labels[orientation], color=f"C{o}", **style)
+        if "trained_loss" in arrays:
+            _band(ax, sigmas, arrays["trained_loss"][f], label="trained (exactly-one data)", color="C2", marker="^")
+        _band(ax, sigmas, arrays["svd_loss"][f], label="SVD of (I + sigma M)^T", color="C4", marker=".", lw=1)
+        _band(ax, sigmas, arrays["naive_loss"][f], label="naive model on these labels", color="0.5", ls=":", lw=1.2)
+        ax.axhline(naive, **NAIVE_STYLE, label=f"naive, clean labels ({naive:.4f})", zorder=1)
+        if family == PUBLISHED_FAMILY:
+            published = np.array(sorted(PUBLISHED.items()))
+            ax.plot(*published.T, "kx", ms=7, mew=1.5, label="paper: SNMF of I + sigma M (read off)", zorder=4)
+        ax.set(xlabel="mixing magnitude sigma", title=MIXING_LABELS[family])
+        ax.legend(fontsize=8)
+    axes[0, 0].set_ylabel("L/p on exactly-one data (exact)")
+    low = min(arrays["snmf_loss"].min(), arrays.get("trained_loss", arrays["snmf_loss"]).min())
+    axes[0, 0].set_ylim(low - 0.005, max(0.125, PUBLISHED[0.04] + 0.005))
+    n_seeds = len(arrays["seeds"])
+    fig.suptitle(f"semi-NMF vs mixing magnitude ({count(n_seeds, 'seed')}, mean +- SEM bands)")
+    return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    use_every_cpu_core()
+    check_output_paths(args, parser)
+    if args.plot_only:
+        arrays, manifest = load_saved(args.out, EXPERIMENT, parser)
+    else:
+        try:
+            arrays, manifest = run(args, argv)
+        except KeyboardInterrupt:
+            say("interrupted; nothing was saved")
+            return 130
+        ccjax.save_results(args.out, arrays, manifest)
+        say(f"wrote {args.out}")
+    print(summary(arrays, manifest), flush=True)
+    save_figure(figure(arrays, manifest), args.figures / f"{EXPERIMENT}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
