@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import baselines
 from ._linalg import MATMUL_PRECISION_NAME, matmul
+from .analysis import effective_rank
 from .data import (
     SparseBatch,
     default_capacity,
@@ -70,6 +71,7 @@ except PackageNotFoundError:  # running from a checkout without installing
 
 __all__ = [
     "baselines",
+    "effective_rank",
     "MATMUL_PRECISION_NAME",
     "MIXING_NAMES",
     "Estimate",

@@ -24,15 +24,17 @@ import jax
 import jax.numpy as jnp
 
 from ._linalg import matmul
-from ._types import Array, Float, PRNGKeyArray
+from ._types import Array, Float, Int, PRNGKeyArray
 
-MixingName = Literal["none", "embedding", "embedding-code-sign", "symmetric", "asymmetric"]
+MixingName = Literal["none", "embedding", "embedding-code-sign", "symmetric", "asymmetric", "low-rank", "low-rank-flat"]
 MIXING_NAMES: tuple[str, ...] = (
     "none",
     "embedding",
     "embedding-code-sign",
     "symmetric",
     "asymmetric",
+    "low-rank",
+    "low-rank-flat",
 )
 
 
@@ -65,41 +67,61 @@ def symmetric_gaussian(key: PRNGKeyArray, n_features: int) -> Float[Array, "n_fe
 
 
 def low_rank(
-    key: PRNGKeyArray, n_features: int, rank: int, flat_spectrum: bool = False
+    key: PRNGKeyArray, n_features: int, rank: int | Int[Array, ""], flat_spectrum: bool = False
 ) -> Float[Array, "n_features n_features"]:
     """``U V^T`` with U, V ~ N(0, 1) of shape (n_features, rank) (paper §3, experiment 8).
 
     With ``flat_spectrum`` U and V are replaced by the Q factors of their QR
-    decompositions, so all ``rank`` non-zero singular values equal 1.
+    decompositions, so all ``rank`` non-zero singular values equal 1. ``rank`` may be a
+    traced integer (so a sweep can vary it): U and V are drawn (n_features, n_features)
+    and their columns from ``rank`` on are zeroed. The first r columns of the Q factor
+    of a square Gaussian matrix are the Q factor of its first r columns, so both
+    variants have the stated distribution for every rank.
     """
     u_key, v_key = jax.random.split(key)
-    u = jax.random.normal(u_key, (n_features, rank), jnp.float32)
-    v = jax.random.normal(v_key, (n_features, rank), jnp.float32)
+    u = jax.random.normal(u_key, (n_features, n_features), jnp.float32)
+    v = jax.random.normal(v_key, (n_features, n_features), jnp.float32)
     if flat_spectrum:
         u, v = jnp.linalg.qr(u)[0], jnp.linalg.qr(v)[0]
-    return matmul(u, v.T)
+    kept = (jnp.arange(n_features) < rank).astype(jnp.float32)
+    return matmul(u * kept[None, :], v.T)
 
 
 def make_mixing(
-    name: str, key: PRNGKeyArray, n_features: int, d_embed: int
+    name: str | Int[Array, ""],
+    key: PRNGKeyArray,
+    n_features: int,
+    d_embed: int,
+    rank: int | Int[Array, ""] | None = None,
 ) -> tuple[Float[Array, "n_features n_features"], Float[Array, "n_features d_embed"]]:
     """The mixing matrix of a named family, and the embedding W_E it came from.
 
-    W_E is returned for every family (drawn from ``key`` either way) so that the
-    full residual model and the reduced model can share one code path.
+    ``name`` is one of :data:`MIXING_NAMES`, or its index there as a (possibly traced)
+    integer, so that a sweep can vary the family; ``rank`` is the rank of the low-rank
+    families (required for them, may be traced). W_E is returned for every family
+    (drawn from ``key`` either way) so that the full residual model and the reduced
+    model can share one code path.
     """
+    if isinstance(name, str):
+        if name not in MIXING_NAMES:
+            raise ValueError(f"unknown mixing {name!r}; choose one of {', '.join(MIXING_NAMES)}")
+        if name.startswith("low-rank") and rank is None:
+            raise ValueError(f"mixing {name!r} needs a rank")
+        index = MIXING_NAMES.index(name)
+    else:
+        index = name
+    rank = n_features if rank is None else rank
     embed_key, gauss_key = jax.random.split(key)
     w_e = embedding(embed_key, n_features, d_embed)
-    if name == "none":
-        mixing = jnp.zeros((n_features, n_features), jnp.float32)
-    elif name == "embedding":
-        mixing = embedding_mixing(w_e)
-    elif name == "embedding-code-sign":
-        mixing = embedding_mixing(w_e, code_sign=True)
-    elif name == "symmetric":
-        mixing = symmetric_gaussian(gauss_key, n_features)
-    elif name == "asymmetric":
-        mixing = asymmetric_gaussian(gauss_key, n_features)
-    else:
-        raise ValueError(f"unknown mixing {name!r}; choose one of {', '.join(MIXING_NAMES)}")
-    return mixing, w_e
+    branches = [
+        lambda: jnp.zeros((n_features, n_features), jnp.float32),
+        lambda: embedding_mixing(w_e),
+        lambda: embedding_mixing(w_e, code_sign=True),
+        lambda: symmetric_gaussian(gauss_key, n_features),
+        lambda: asymmetric_gaussian(gauss_key, n_features),
+        lambda: low_rank(gauss_key, n_features, rank),
+        lambda: low_rank(gauss_key, n_features, rank, flat_spectrum=True),
+    ]
+    if isinstance(index, int):
+        return branches[index](), w_e
+    return jax.lax.switch(index, branches), w_e

@@ -27,6 +27,7 @@ from jax.sharding import Mesh, PartitionSpec
 
 from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
+from .mixing import MIXING_NAMES
 from .model import FeatureMLP
 from .sharding import MODEL_AXIS, model_sharding, pad_models
 from .train import (
@@ -38,6 +39,7 @@ from .train import (
     TrainConfig,
     current_scale,
     feature_params,
+    hyper_values,
     init_run,
     run_intervals,
     shapes_for,
@@ -66,16 +68,22 @@ class Grid(NamedTuple):
         return np.array([point[index] for point in itertools.product(*self.values)])
 
 
-# What each swept scalar allows; TrainConfig checks the same for single runs.
+# What each swept value allows; TrainConfig checks the same for single runs.
 _ALLOWED = {
     "p": (lambda v: (v > 0) & (v <= 1), "in (0, 1]"),
     "lr": (lambda v: v > 0, "positive"),
     "weight_decay": (lambda v: v >= 0, "non-negative"),
     "scale": (lambda v: np.ones_like(v, bool), "finite"),
+    "mixing_rank": (lambda v: (v >= 1) & (v == np.round(v)), "a positive integer"),
 }
 
 
 def _check_swept_values(name: str, array: np.ndarray) -> None:
+    if name == "mixing":
+        unknown = [value for value in array.tolist() if value not in MIXING_NAMES]
+        if unknown:
+            raise ValueError(f"axis 'mixing' has unknown families {unknown}; choose from {', '.join(MIXING_NAMES)}")
+        return
     try:
         values = array.astype(np.float64)
     except (TypeError, ValueError):
@@ -90,7 +98,7 @@ def _check_swept_values(name: str, array: np.ndarray) -> None:
 
 
 def make_grid(axes: Mapping[str, Sequence]) -> Grid:
-    """Validate named axes: ``seed`` (non-negative ints) first, then swept scalars."""
+    """Validate named axes: ``seed`` (non-negative ints) first, then swept values."""
     if "seed" not in axes:
         raise ValueError("a sweep needs a 'seed' axis")
     names = ["seed", *[name for name in axes if name != "seed"]]
@@ -110,14 +118,18 @@ def make_grid(axes: Mapping[str, Sequence]) -> Grid:
     return Grid(tuple(names), tuple(values))
 
 
+def _check_grid_fits_config(config: TrainConfig, grid: Grid) -> None:
+    if "mixing_rank" in grid.names and grid.flat("mixing_rank").max() > config.n_features:
+        raise ValueError(f"axis 'mixing_rank' exceeds n_features ({config.n_features})")
+    if "mixing" in grid.names and config.full_model and set(grid.flat("mixing")) != {"embedding"}:
+        raise ValueError("full_model realises only the faithful embedding mixing; do not sweep 'mixing'")
+
+
 def _flat_hyper(config: TrainConfig, grid: Grid, padded: int) -> Hyper:
     columns = []
     for name in Hyper._fields:
-        if name in grid.names:
-            column = grid.flat(name).astype(np.float32)
-        else:
-            column = np.full(grid.size, getattr(config, name), np.float32)
-        columns.append(pad_models(column, padded))
+        values = grid.flat(name) if name in grid.names else np.full(grid.size, getattr(config, name))
+        columns.append(pad_models(hyper_values(name, values), padded))
     return Hyper(*columns)
 
 
@@ -220,6 +232,7 @@ def sweep(
     are vmapped together on each device (default :func:`default_group_size`).
     """
     grid = make_grid(axes)
+    _check_grid_fits_config(config, grid)
     if "p" in grid.names and config.scale_steps_for_sparsity:
         raise ValueError("sweeping p with scale_steps_for_sparsity is not supported: steps are shared")
     devices, mesh, sharding = model_sharding(devices, grid.size)

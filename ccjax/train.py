@@ -2,7 +2,7 @@
 
 ``train(config, key) -> (params, history)`` is one pure, jittable function. Shapes and
 structure come from the (hashable, static) :class:`TrainConfig`; the swept scalars
-(p, lr, weight decay, mixing scale) travel as a traced :class:`Hyper`, so a sweep can
+(p, lr, weight decay, mixing scale, mixing family and rank) travel as a traced :class:`Hyper`, so a sweep can
 ``vmap`` one run over them. The sweep (:mod:`ccjax.sweep`) reuses the pieces below
 (:func:`init_run`, :func:`run_intervals`) to run in host-visible chunks.
 
@@ -17,10 +17,11 @@ from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 
-from ._types import Array, Float, PRNGKeyArray
+from ._types import Array, Float, Int, PRNGKeyArray
 from .data import SparseBatch, default_capacity, sample_exactly_one, sample_sparse, to_dense
 from .loss import InputPath, batch_loss, default_multi_capacity, loss_terms
 from .mixing import MIXING_NAMES, make_mixing
@@ -66,6 +67,7 @@ class TrainConfig:
     data: Literal["bernoulli", "exactly-one"] = "bernoulli"
     mixing: str = "embedding"
     scale: float = 1.0
+    mixing_rank: int = 10
     learn_scale: bool = False
     scale_init: float = 0.01
     full_model: bool = False
@@ -73,10 +75,14 @@ class TrainConfig:
     input_path: Literal["auto", "sparse", "dense"] = "auto"
 
     def __post_init__(self):
-        for name in ("n_features", "d_mlp", "d_embed", "batch_size", "steps", "log_every"):
+        for name in ("n_features", "d_mlp", "d_embed", "batch_size", "steps", "log_every", "mixing_rank"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
         _check(self.d_mlp <= self.n_features, f"d_mlp ({self.d_mlp}) must not exceed n_features ({self.n_features})")
+        _check(
+            self.mixing_rank <= self.n_features,
+            f"mixing_rank ({self.mixing_rank}) must not exceed n_features ({self.n_features})",
+        )
         _check(0.0 < self.p <= 1.0, f"p must be in (0, 1], got {self.p!r}")
         for name in ("lr", "eps"):
             _check(
@@ -136,20 +142,35 @@ class TrainConfig:
 
 
 class Hyper(NamedTuple):
-    """Per-model scalars that may differ under ``vmap`` (traced, not static)."""
+    """Per-model values that may differ under ``vmap`` (traced, not static).
+
+    ``mixing`` is the family's index in :data:`ccjax.MIXING_NAMES`; ``mixing_rank`` the
+    rank of the low-rank families.
+    """
 
     p: Float[Array, ""]
     lr: Float[Array, ""]
     weight_decay: Float[Array, ""]
     scale: Float[Array, ""]
+    mixing: Int[Array, ""]
+    mixing_rank: Int[Array, ""]
 
 
 SWEEPABLE = Hyper._fields
 
 
+def hyper_values(name: str, values) -> np.ndarray:
+    """Config values of the swept field ``name`` as the array :class:`Hyper` holds."""
+    if name == "mixing":
+        return np.array([MIXING_NAMES.index(value) for value in np.atleast_1d(values)], np.int32)
+    if name == "mixing_rank":
+        return np.asarray(np.atleast_1d(values), np.int32)
+    return np.asarray(np.atleast_1d(values), np.float32)
+
+
 def hyper_from_config(config: TrainConfig) -> Hyper:
-    """The config's own values of the swept scalars."""
-    return Hyper(*(jnp.float32(getattr(config, name)) for name in Hyper._fields))
+    """The config's own values of the swept fields."""
+    return Hyper(*(jnp.asarray(hyper_values(name, getattr(config, name))[0]) for name in Hyper._fields))
 
 
 class Shapes(NamedTuple):
@@ -169,7 +190,9 @@ def shapes_for(config: TrainConfig, p_max: float | None = None) -> Shapes:
     else:
         capacity = default_capacity(config.batch_size, config.n_features, p_max)
         multi_capacity = default_multi_capacity(config.batch_size, config.n_features, p_max)
-    neutral = dataclasses.replace(config, lr=1.0, weight_decay=0.0, scale=1.0, p=p_max, input_path="auto")
+    neutral = dataclasses.replace(
+        config, lr=1.0, weight_decay=0.0, scale=1.0, p=p_max, mixing="embedding", mixing_rank=1, input_path="auto"
+    )
     return Shapes(neutral, capacity, multi_capacity, config.resolved_input_path(p_max))
 
 
@@ -233,7 +256,7 @@ def feature_params(state: RunState) -> FeatureMLP:
 def init_run(config: TrainConfig, key: PRNGKeyArray, hyper: Hyper) -> RunState:
     """Mixing matrix, initial weights, optimizer state and data key for one run."""
     mixing_key, init_key, data_key = jax.random.split(key, 3)
-    mixing, w_e = make_mixing(config.mixing, mixing_key, config.n_features, config.d_embed)
+    mixing, w_e = make_mixing(hyper.mixing, mixing_key, config.n_features, config.d_embed, hyper.mixing_rank)
     params: FeatureMLP | ResidualMLP
     if config.full_model:
         params = init_residual_mlp(init_key, config.n_features, config.d_mlp, config.d_embed)

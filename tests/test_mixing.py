@@ -3,6 +3,7 @@
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -119,7 +120,7 @@ def test_make_mixing_families():
     assert np.all(np.asarray(zero) == 0) and zero.shape == (n, n)
     assert w_e.shape == (n, d)
     for name in ccjax.MIXING_NAMES:
-        m, w = ccjax.make_mixing(name, key, n, d)
+        m, w = ccjax.make_mixing(name, key, n, d, rank=3)
         assert m.shape == (n, n) and w.shape == (n, d)
         # W_E is drawn from the same key for every family.
         np.testing.assert_array_equal(np.asarray(w), np.asarray(w_e))
@@ -129,6 +130,26 @@ def test_make_mixing_families():
     assert not np.allclose(np.asarray(asym), np.asarray(asym).T)
     emb, _ = ccjax.make_mixing("embedding", key, n, d)
     np.testing.assert_allclose(np.asarray(emb), np.asarray(ccjax.embedding_mixing(w_e)))
+
+
+def test_make_mixing_by_traced_index_and_rank():
+    # Sweeps pass the family as its (traced) index and the rank as a traced integer.
+    key, n, d = jax.random.key(3), 16, 30
+    by_index = jax.jit(lambda index, rank: ccjax.make_mixing(index, key, n, d, rank)[0])
+    for index, name in enumerate(ccjax.MIXING_NAMES):
+        named, _ = ccjax.make_mixing(name, key, n, d, rank=5)
+        # (jit may fuse the embedding's normalisation differently: float32 rounding only)
+        np.testing.assert_allclose(np.asarray(by_index(index, 5)), np.asarray(named), atol=1e-6)
+    ranks = jnp.arange(1, 5)
+    stacked = jax.vmap(lambda r: ccjax.low_rank(key, n, r, flat_spectrum=True))(ranks)
+    for rank, m in zip(ranks.tolist(), np.asarray(stacked, np.float64), strict=True):
+        np.testing.assert_allclose(np.linalg.svd(m, compute_uv=False)[:rank], 1.0, atol=1e-5)
+        np.testing.assert_allclose(m, np.asarray(ccjax.low_rank(key, n, rank, flat_spectrum=True)), atol=1e-6)
+
+
+def test_make_mixing_low_rank_needs_a_rank():
+    with pytest.raises(ValueError, match="needs a rank"):
+        ccjax.make_mixing("low-rank", jax.random.key(0), 10, 20)
 
 
 def test_make_mixing_rejects_unknown_name():

@@ -128,6 +128,30 @@ def test_sweep_learned_scale_and_full_model(changes):
     _assert_params_close(jax.tree.map(lambda a: a[0], result.params), params)
 
 
+def test_mixing_family_and_rank_axes_equal_separate_sweeps():
+    # One call over (family, rank) trains the same models as one call per (family, rank).
+    one = jax.devices()[:1]
+    families, ranks = ["asymmetric", "low-rank", "low-rank-flat"], [2, 7]
+    axes = {"seed": [0, 1], "mixing": families, "mixing_rank": ranks, "scale": [0.3]}
+    swept = ccjax.sweep(SMALL, axes, devices=one)
+    assert swept.grid.shape == (2, 3, 2, 1)
+    for f, family in enumerate(families):
+        for r, rank in enumerate(ranks):
+            alone = ccjax.sweep(small(mixing=family, mixing_rank=rank, scale=0.3), {"seed": [0, 1]}, devices=one)
+            np.testing.assert_array_equal(swept.mixing[:, f, r, 0], alone.mixing)
+            _assert_params_close(jax.tree.map(lambda a, f=f, r=r: a[:, f, r, 0], swept.params), alone.params)
+            if family != "asymmetric":
+                singular = np.linalg.svd(alone.mixing[0].astype(np.float64), compute_uv=False)
+                assert np.sum(singular > 1e-4 * singular[0]) == rank
+
+
+def test_sweep_rejects_rank_above_n_features_and_swept_full_model_mixing():
+    with pytest.raises(ValueError, match="exceeds n_features"):
+        ccjax.sweep(SMALL, {"seed": [0], "mixing_rank": [SMALL.n_features + 1]})
+    with pytest.raises(ValueError, match="full_model"):
+        ccjax.sweep(small(full_model=True), {"seed": [0], "mixing": ["embedding", "none"]})
+
+
 def test_sharded_sweep_equals_one_device(one_device):
     sharded = ccjax.sweep(SMALL, AXES)  # 12 models over 8 devices: padded to 16
     assert sharded.n_devices == 8
@@ -185,7 +209,9 @@ def test_make_grid_order_and_flat():
     [
         ({"scale": [0.0, 1.0]}, "needs a 'seed' axis"),
         ({"seed": [0], "d_mlp": [5]}, "cannot sweep 'd_mlp'"),
-        ({"seed": [0], "mixing": ["none"]}, "cannot sweep 'mixing'"),
+        ({"seed": [0], "mixing": ["none", "gaussian"]}, "unknown families"),
+        ({"seed": [0], "mixing_rank": [0, 3]}, "positive integer"),
+        ({"seed": [0], "mixing_rank": [2.5]}, "positive integer"),
         ({"seed": [0, -1]}, "non-negative integers"),
         ({"seed": [0.5]}, "non-negative integers"),
         ({"seed": []}, "non-empty"),

@@ -108,8 +108,11 @@ def test_quarter_cosine_and_constant_schedules():
 
 
 def test_hyper_from_config():
-    hyper = ccjax.hyper_from_config(small(lr=0.01, weight_decay=0.5, scale=0.25, p=0.2))
-    np.testing.assert_allclose(np.asarray(hyper), [0.2, 0.01, 0.5, 0.25])
+    config = small(lr=0.01, weight_decay=0.5, scale=0.25, p=0.2, mixing="low-rank", mixing_rank=3)
+    hyper = ccjax.hyper_from_config(config)
+    np.testing.assert_allclose([float(value) for value in hyper], [0.2, 0.01, 0.5, 0.25, 5, 3])
+    assert hyper.mixing.dtype == hyper.mixing_rank.dtype == np.int32
+    assert ccjax.MIXING_NAMES[int(hyper.mixing)] == "low-rank"
 
 
 # --- training ---------------------------------------------------------------------
