@@ -1,0 +1,101 @@
+"""Comparing saved results with the paper's published numbers (paper-spec.md §2, §5–6).
+
+A :class:`Comparison` is one published number next to ours. Values read off the
+paper's figures carry a reading error of about ±0.001 (paper-spec.md: "≈ marks a value
+read off a plot"); a number agrees when it is within two combined standard errors,
+``2 sqrt(SEM² + reading error²)``, of ours.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+READ_ERROR = 0.001  # values read off the paper's figures
+AGREEMENT_SIGMAS = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """One published number next to ours; ``agrees`` is None where nothing is compared."""
+
+    experiment: str
+    quantity: str
+    published: str
+    ours: str
+    agrees: bool | None
+    note: str = ""
+
+
+def mean_sem(values) -> tuple[float, float, int]:
+    """Mean, standard error (nan for one value) and count of the finite ``values``."""
+    values = np.asarray(values, np.float64).ravel()
+    values = values[np.isfinite(values)]
+    n = values.size
+    if n == 0:
+        return math.nan, math.nan, 0
+    sem = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return float(values.mean()), sem, n
+
+
+def format_estimate(mean: float, sem: float, n: int, digits: int = 4, unit: str = "seed") -> str:
+    if n == 0:
+        return "no finite values"
+    text = f"{mean:.{digits}f}"
+    if math.isfinite(sem):
+        text += f" ± {sem:.{digits}f}"
+    return f"{text} ({n} {unit}{'s' if n != 1 else ''})"
+
+
+def compare_value(
+    experiment: str,
+    quantity: str,
+    published: float,
+    values,
+    *,
+    read_error: float = READ_ERROR,
+    approximate: bool = True,
+    note: str = "",
+    digits: int = 4,
+    exact: bool = False,
+) -> Comparison:
+    """``values`` (one per seed) against a published number, within two combined SEs.
+
+    ``exact``: ours is a closed-form value, not a mean over seeds.
+    """
+    mean, sem, n = mean_sem(values)
+    spread = math.hypot(sem if math.isfinite(sem) else 0.0, read_error)
+    agrees = bool(abs(mean - published) <= AGREEMENT_SIGMAS * spread) if n else False
+    shown = f"{'≈' if approximate else ''}{published:.{digits}g}"
+    ours = f"{mean:.{digits}f} (exact)" if exact else format_estimate(mean, sem, n, digits)
+    return Comparison(experiment, quantity, shown, ours, agrees, note)
+
+
+def compare_range(
+    experiment: str,
+    quantity: str,
+    low: float,
+    high: float,
+    estimate: float,
+    uncertainty: float,
+    *,
+    ours: str | None = None,
+    read_error: float = 0.0,
+    note: str = "",
+) -> Comparison:
+    """An estimate with its uncertainty against a published interval [low, high]."""
+    slack = AGREEMENT_SIGMAS * math.hypot(uncertainty if math.isfinite(uncertainty) else 0.0, read_error)
+    agrees = bool(math.isfinite(estimate) and low - slack <= estimate <= high + slack)
+    text = ours or (f"{estimate:.4f} ± {uncertainty:.4f}" if math.isfinite(uncertainty) else f"{estimate:.4f}")
+    return Comparison(experiment, quantity, f"{low:g}–{high:g}", text, agrees, note)
+
+
+def verdict(comparison: Comparison) -> str:
+    return {True: "yes", False: "**no**", None: "–"}[comparison.agrees]
+
+
+def markdown_table(comparisons: list[Comparison]) -> str:
+    lines = ["| quantity | paper | ours (mean ± SEM) | agrees | note |", "| --- | --- | --- | --- | --- |"]
+    for c in comparisons:
+        lines.append(f"| {c.quantity} | {c.published} | {c.ours} | {verdict(c)} | {c.note} |")
+    return "\n".join(lines)

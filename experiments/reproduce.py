@@ -1,0 +1,191 @@
+"""Reproduce the whole paper: every experiment at paper scale, all figures, and REPRODUCTION.md.
+
+    python -m experiments.reproduce               # paper scale; figures/ and REPRODUCTION.md
+    python -m experiments.reproduce --quick       # a small smoke version (results/reproduce-quick/)
+    python -m experiments.reproduce --only sigma_sweep,transplant
+    python -m experiments.reproduce --report-only # rebuild REPRODUCTION.md from saved results
+
+Each stage is one experiment CLI (``python -m experiments.<name>``), run in its own
+process with its paper defaults, writing ``<out>/<stage>/`` and its figures. A stage whose
+saved results were made by the same command is reused, so an interrupted reproduction
+continues where it stopped (``--rerun`` retrains everything). The report compares every
+number the paper publishes (paper-spec.md §2, §5–6) with ours and lists the errata.
+"""
+
+import argparse
+import dataclasses
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ccjax
+
+from ._cli import HelpFormatter, format_duration, say
+from .reproduction_report import write_report
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One experiment run: ``python -m experiments.<module> <args>`` into ``<out>/<name>``."""
+
+    name: str
+    module: str
+    paper_args: tuple[str, ...] = ()
+    quick_args: tuple[str, ...] = ()
+    figure_flag: str = "--figures"  # scale_sweep takes one --figure file instead
+
+    def argv(self, quick: bool, out: Path, figures: Path) -> list[str]:
+        args = list(self.quick_args if quick else self.paper_args)
+        figure = figures / f"{self.name}.png" if self.figure_flag == "--figure" else figures
+        return [*args, "--out", str(out / self.name), self.figure_flag, str(figure)]
+
+
+QUICK_TRAIN = ("--seeds", "2", "--steps", "200")
+STAGES = (
+    Stage("scale_sweep", "scale_sweep", (), ("--scales", "0,1", *QUICK_TRAIN), figure_flag="--figure"),
+    Stage(
+        "scale_sweep_full_model",
+        "scale_sweep",
+        ("--full-model", "--scales", "1", "--seeds", "3"),
+        ("--full-model", "--scales", "1", "--seeds", "1", "--steps", "100"),
+        figure_flag="--figure",
+    ),
+    Stage(
+        "sparsity_regimes",
+        "sparsity_regimes",
+        (),
+        ("--p-train", "0.01,0.5", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
+    ),
+    Stage(
+        "mixing_types",
+        "mixing_types",
+        (),
+        (*QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
+    ),
+    Stage(
+        "sigma_sweep",
+        "sigma_sweep",
+        (),
+        ("--sigmas", "0,0.02,0.04,0.06,0.08", *QUICK_TRAIN, "--eval-rel-sem", "0.01"),
+    ),
+    Stage("transplant", "transplant", (), ("--seeds", "2", "--steps", "200", "--finetune-steps", "200")),
+    Stage("eigen_subspace", "eigen_subspace", (), QUICK_TRAIN),
+    Stage("snmf_sweep", "snmf_sweep", (), ("--sigmas", "0,0.02", *QUICK_TRAIN, "--outer-iterations", "50")),
+    Stage(
+        "dense_offset",
+        "dense_offset",
+        (),
+        ("--p-train", "0.1,1", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
+    ),
+    Stage("rank_sweep", "rank_sweep", (), ("--ranks", "1,20,100", *QUICK_TRAIN)),
+)
+STAGE_NAMES = tuple(stage.name for stage in STAGES)
+
+
+def stage_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    unknown = [name for name in names if name not in STAGE_NAMES]
+    if not text.strip() or "" in names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of stages from {', '.join(STAGE_NAMES)}, got {text!r}"
+        )
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.reproduce",
+        description=__doc__.split("\n\n")[0],
+        epilog="stages: " + ", ".join(STAGE_NAMES),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="small smoke version of every stage (minutes)")
+    parser.add_argument("--only", type=stage_list, metavar="LIST", help="run only these stages")
+    parser.add_argument("--skip", type=stage_list, default=[], metavar="LIST", help="leave out these stages")
+    parser.add_argument("--rerun", action="store_true", help="rerun stages even if their saved results match")
+    parser.add_argument("--report-only", action="store_true", help="only rebuild the report from saved results")
+    parser.add_argument("--out", type=Path, help="results root (default results/, or results/reproduce-quick)")
+    parser.add_argument("--figures", type=Path, help="figure folder (default figures/, or <out>/figures with --quick)")
+    parser.add_argument("--report", type=Path, help="report file (default REPRODUCTION.md, or <out>/ with --quick)")
+    return parser
+
+
+OUTPUT_FLAGS = ("--out", "--figures", "--figure")
+
+
+def without_output_flags(argv: list[str]) -> list[str]:
+    """``argv`` less the output options (where results go does not change them)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in OUTPUT_FLAGS:
+            skip = True
+        elif not arg.startswith(tuple(f"{flag}=" for flag in OUTPUT_FLAGS)):
+            kept.append(arg)
+    return kept
+
+
+def saved_run_matches(directory: Path, argv: list[str]) -> bool:
+    """Whether ``directory`` holds finished results of the command ``argv`` (output flags aside)."""
+    try:
+        _, manifest = ccjax.load_results(directory)
+    except (FileNotFoundError, ccjax.ResultsError):
+        return False
+    return without_output_flags(manifest.get("argv", [])) == without_output_flags(argv)
+
+
+def run_stage(stage: Stage, argv: list[str], log: dict) -> bool:
+    """Run one stage in its own process; True on success. Its output goes to the terminal."""
+    command = [sys.executable, "-m", f"experiments.{stage.module}", *argv]
+    say(f"$ {shlex.join(['python', '-m', f'experiments.{stage.module}', *argv])}")
+    start = time.perf_counter()
+    done = subprocess.run(command, check=False)
+    seconds = time.perf_counter() - start
+    log[stage.name] = {"argv": argv, "seconds": seconds, "returncode": done.returncode, "finished": time.time()}
+    return done.returncode == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    # At paper scale the stages write where each experiment writes by default (results/<name>),
+    # so runs made one experiment at a time are reused.
+    out = args.out or (Path("results") / "reproduce-quick" if args.quick else Path("results"))
+    figures = args.figures or (out / "figures" if args.quick else Path("figures"))
+    report = args.report or (out / "REPRODUCTION.md" if args.quick else Path("REPRODUCTION.md"))
+    selected = [s for s in STAGES if (args.only is None or s.name in args.only) and s.name not in args.skip]
+    log_path = out / "reproduce.json"
+    log = json.loads(log_path.read_text()) if log_path.exists() else {}
+    failed = []
+    if not args.report_only:
+        out.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        for index, stage in enumerate(selected, 1):
+            stage_argv = stage.argv(args.quick, out, figures)
+            prefix = f"[{index}/{len(selected)}] {stage.name}"
+            if not args.rerun and saved_run_matches(out / stage.name, stage_argv):
+                say(f"{prefix}: saved results match this command; reusing them (--rerun to retrain)")
+                continue
+            say(f"{prefix} ...")
+            ok = run_stage(stage, stage_argv, log)
+            log_path.write_text(json.dumps(log, indent=2))
+            if not ok:
+                say(f"{prefix} FAILED (exit code {log[stage.name]['returncode']}); continuing with the rest")
+                failed.append(stage.name)
+            else:
+                say(f"{prefix} done in {format_duration(log[stage.name]['seconds'])}")
+        say(f"stages took {format_duration(time.perf_counter() - start)} in this invocation")
+    write_report(report, out, [stage.name for stage in STAGES], log, quick=args.quick)
+    say(f"wrote {report}")
+    if failed:
+        say(f"failed stages: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
