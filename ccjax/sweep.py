@@ -247,11 +247,14 @@ def sweep(
     n_logs = config.n_logs
     chunk_intervals = chunk_intervals or max(1, -(-n_logs // 20))
 
-    seeds = jax.device_put(pad_models(grid.flat("seed").astype(np.uint32), padded), sharding)
-    hyper = jax.device_put(_flat_hyper(config, grid, padded), sharding)
+    seeds = pad_models(grid.flat("seed").astype(np.uint32), padded)
+    hyper = _flat_hyper(config, grid, padded)
 
     start = time.perf_counter()
+    # Initialise on one device, then shard: XLA:CPU deadlocked running the QR of the
+    # flat-spectrum mixing family on several CPU devices at once (jax 0.10.2).
     state = jax.device_put(_init_jit(shapes, seeds, hyper), sharding)
+    hyper = jax.device_put(hyper, sharding)
     compiled = _chunk_jit.lower(shapes, chunk_intervals, group_size, mesh, state, hyper, jnp.int32(0)).compile()
     compile_seconds = time.perf_counter() - start
 

@@ -4,6 +4,8 @@ import dataclasses
 import importlib
 import itertools
 import math
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -143,6 +145,29 @@ def test_mixing_family_and_rank_axes_equal_separate_sweeps():
             if family != "asymmetric":
                 singular = np.linalg.svd(alone.mixing[0].astype(np.float64), compute_uv=False)
                 assert np.sum(singular > 1e-4 * singular[0]) == rank
+
+
+FLAT_SPECTRUM_ON_TWO_DEVICES = """
+import jax
+jax.config.update("jax_num_cpu_devices", 2)
+import numpy as np
+import ccjax
+config = ccjax.TrainConfig(n_features=100, d_mlp=50, d_embed=100, batch_size=32, steps=2, log_every=1)
+result = ccjax.sweep(config, {"seed": [0, 1], "mixing": ["low-rank-flat"], "mixing_rank": [5, 50]})
+singular = np.linalg.svd(result.mixing[1, 0, 1].astype(np.float64), compute_uv=False)
+print(result.n_devices, round(float(singular[:50].min()), 4), round(float(singular[50]), 4))
+"""
+
+
+def test_sharded_sweep_with_flat_spectrum_mixing_at_paper_width_finishes():
+    # Regression: initialising the models sharded over 2 CPU devices deadlocked XLA:CPU
+    # on the QR of a 100 x 100 flat-spectrum M (jax 0.10.2, 2 cores); init now runs on
+    # one device and is then sharded. A fresh process gets exactly 2 devices.
+    done = subprocess.run(
+        [sys.executable, "-c", FLAT_SPECTRUM_ON_TWO_DEVICES], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2", "1.0", "0.0"]
 
 
 def test_sweep_rejects_rank_above_n_features_and_swept_full_model_mixing():
