@@ -8,7 +8,23 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import baselines
 from ._linalg import MATMUL_PRECISION_NAME, matmul
-from .analysis import effective_rank
+from .analysis import (
+    EigenBasis,
+    EigenProjections,
+    EntryFit,
+    SingularBasis,
+    SubspaceShare,
+    column_target,
+    effective_rank,
+    eigen_alignment,
+    eigen_projections,
+    eigenbasis,
+    entry_correlation,
+    linear_map,
+    subspace_share,
+    svd_alignment,
+    svd_basis,
+)
 from .data import (
     SparseBatch,
     default_capacity,
@@ -72,6 +88,20 @@ except PackageNotFoundError:  # running from a checkout without installing
 __all__ = [
     "baselines",
     "effective_rank",
+    "EigenBasis",
+    "EigenProjections",
+    "EntryFit",
+    "SingularBasis",
+    "SubspaceShare",
+    "column_target",
+    "eigen_alignment",
+    "eigen_projections",
+    "eigenbasis",
+    "entry_correlation",
+    "linear_map",
+    "subspace_share",
+    "svd_alignment",
+    "svd_basis",
     "MATMUL_PRECISION_NAME",
     "MIXING_NAMES",
     "Estimate",

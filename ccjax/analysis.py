@@ -1,12 +1,228 @@
-"""Mechanism analyses of one model against its mixing matrix (paper-spec.md §6.5, §6.8).
+"""Mechanism analyses of one model against its label map (paper-spec.md §6.5, §6.8).
 
-Each function takes one model (and its label map) and returns arrays; ``vmap`` over
-stacked params for a sweep.
+Each function takes one model and its scaled mixing matrix ``sM`` (or the target map)
+and returns arrays. All are pure and jittable; ``vmap`` over stacked params for a sweep,
+e.g. ``jax.vmap(eigen_alignment, in_axes=(0, None))(stacked, scaled_mixing)``.
+
+Conventions. ccjax uses ROW vectors: ``FeatureMLP(w_in: (n_features, d_mlp),
+w_out: (d_mlp, n_features))``, ``f(x) = relu(x @ w_in) @ w_out``, labels
+``relu(x) + x @ (s M).T``. The paper writes COLUMN vectors (PyTorch ``nn.Linear``
+weights), so in its notation:
+
+* the label map is ``s M`` (column j is the effect of feature j), and the linear target
+  map on non-negative inputs is ``I + s M`` (:func:`column_target`);
+* the model's ``W_out W_in`` is ours ``A = (w_in @ w_out).T`` (:func:`linear_map`).
+
+Every analysis here is in the column convention, so ``A`` is compared with ``s M`` entry
+by entry, as in the paper's figures. Eigen- and singular vectors are columns, ordered by
+descending eigen- / singular value, with the sign fixed so that each vector's
+largest-|entry| is positive (seeds can then be averaged).
+
+Per-model response analyses (each feature's input–output curve, ``W_out ⊙ W_in`` per
+neuron, ±1 one-hot response heatmaps) live in :mod:`ccjax.responses`.
 """
 
-import jax.numpy as jnp
+from typing import NamedTuple
 
-from ._types import Array, Float
+import jax.numpy as jnp
+from jax.scipy.special import entr
+
+from ._linalg import matmul
+from ._types import Array, Float, Int
+from .model import FeatureMLP
+
+
+class EigenBasis(NamedTuple):
+    """Eigenvalues (descending) and unit eigenvectors (columns, same order)."""
+
+    values: Float[Array, " n_features"]
+    vectors: Float[Array, "n_features n_features"]
+
+
+class SingularBasis(NamedTuple):
+    """``T = left @ diag(values) @ right.T``: singular vectors as columns, values descending."""
+
+    left: Float[Array, "n_features n_features"]
+    values: Float[Array, " n_features"]
+    right: Float[Array, "n_features n_features"]
+
+
+class EigenProjections(NamedTuple):
+    """Entry (i, h): ``<E_i, w_in[:, h]>`` and ``<E_i, w_out[h, :]>``."""
+
+    w_in: Float[Array, "n_features d_mlp"]
+    w_out: Float[Array, "n_features d_mlp"]
+
+
+class SubspaceShare(NamedTuple):
+    """Share of ``‖W_in‖_F²`` and of ``‖W_out‖_F²`` inside the top-k eigen-subspace."""
+
+    w_in: Float[Array, ""]
+    w_out: Float[Array, ""]
+
+
+class EntryFit(NamedTuple):
+    """``A_ij ≈ off_diagonal_slope · sM_ij`` (i ≠ j); ``A_ii ≈ diagonal_slope · sM_ii + diagonal_intercept``."""
+
+    off_diagonal_slope: Float[Array, ""]
+    diagonal_slope: Float[Array, ""]
+    diagonal_intercept: Float[Array, ""]
+
+
+def _positive_largest_entry(vectors: Float[Array, "n k"]) -> Float[Array, " k"]:
+    """±1 per column, making each column's largest-|entry| (first on ties) positive."""
+    largest = vectors[jnp.argmax(jnp.abs(vectors), axis=0), jnp.arange(vectors.shape[1])]
+    return jnp.where(largest < 0, -1.0, 1.0).astype(vectors.dtype)
+
+
+def _image_cosines(
+    vectors: Float[Array, "n k"], linear: Float[Array, "n n"], inputs: Float[Array, "n k"]
+) -> Float[Array, " k"]:
+    """``cos(vectors_i, linear @ inputs_i)`` for unit columns; 0 where the image vanishes.
+
+    An image at rounding level, ``‖A v‖ ≤ n · eps · ‖A‖_F``, counts as zero: its direction
+    is float32 noise (a direction in A's null space would otherwise get a random cosine
+    of order 0.1 instead of 0).
+    """
+    image = matmul(linear, inputs)
+    norms = jnp.linalg.norm(image, axis=0)
+    floor = linear.shape[0] * jnp.finfo(jnp.float32).eps * jnp.linalg.norm(linear)
+    kept = norms > floor
+    return jnp.where(kept, jnp.sum(vectors * image, axis=0) / jnp.where(kept, norms, 1.0), 0.0)
+
+
+def linear_map(params: FeatureMLP) -> Float[Array, "n_features n_features"]:
+    """``A = (w_in @ w_out).T``, the paper's ``W_out W_in`` in column convention (§6.5).
+
+    Column j is the model's output for the input ``e_j`` when ReLU passes every neuron,
+    e.g. ``forward(params, e_j) = A[:, j]`` whenever ``w_in[j] ≥ 0``. ReLU blocks negative
+    pre-activations, so in general A is not what the model computes; the paper
+    nonetheless analyses this product, and so do we.
+    """
+    return matmul(params.w_in, params.w_out).T
+
+
+def column_target(scaled_mixing: Float[Array, "n_features n_features"]) -> Float[Array, "n_features n_features"]:
+    """``I + sM``: the label map on non-negative inputs in column convention (§5).
+
+    Equals ``baselines.target_map(M, s, "faithful").T`` (that one is the ROW-convention
+    matrix ``(I + sM)^T`` with ``y = x T``), and numerically also
+    ``target_map(M, s, "paper-code")``. :func:`linear_map` of a model that fits the
+    labels on non-negative inputs exactly equals this matrix.
+    """
+    n_features = scaled_mixing.shape[0]
+    return jnp.eye(n_features, dtype=jnp.float32) + scaled_mixing.astype(jnp.float32)
+
+
+def eigenbasis(scaled_mixing: Float[Array, "n_features n_features"]) -> EigenBasis:
+    """Eigenvalues (descending) and eigenvectors E of ``(sM + sM^T)/2`` (§6.5).
+
+    Each eigenvector's largest-|entry| is positive. The eigenvectors of ``I + sM``'s
+    symmetric part are the same, so this is also the target map's eigenbasis.
+    """
+    m = scaled_mixing.astype(jnp.float32)
+    values, vectors = jnp.linalg.eigh(0.5 * (m + m.T))
+    values, vectors = values[::-1], vectors[:, ::-1]  # eigh sorts ascending
+    return EigenBasis(values=values, vectors=vectors * _positive_largest_entry(vectors)[None, :])
+
+
+def svd_basis(target: Float[Array, "n_features n_features"]) -> SingularBasis:
+    """SVD ``T = U S V^T`` of a (column-convention) target map, e.g. :func:`column_target`.
+
+    Each pair (U_i, V_i) is negated together so that U_i's largest-|entry| is positive.
+    """
+    u, s, vt = jnp.linalg.svd(target.astype(jnp.float32), full_matrices=False)
+    sign = _positive_largest_entry(u)
+    return SingularBasis(left=u * sign[None, :], values=s, right=vt.T * sign[None, :])
+
+
+def eigen_alignment(
+    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]
+) -> Float[Array, " n_features"]:
+    """``cos(E_i, A E_i)`` for every eigenvector E_i of ``(sM + sM^T)/2`` (§6.5).
+
+    ``A`` is :func:`linear_map`; i runs in descending-eigenvalue order. The paper
+    (asymmetric σ = 0.03, 20k steps) finds ≈0.97 for i ≲ 20, ≈0.89 at 40, a collapse
+    near i = d_mlp = 50 and ≈0–0.1 for i ≥ 70. 0 where ``A E_i`` is 0 (to rounding).
+    """
+    vectors = eigenbasis(scaled_mixing).vectors
+    return _image_cosines(vectors, linear_map(params), vectors)
+
+
+def svd_alignment(params: FeatureMLP, target: Float[Array, "n_features n_features"]) -> Float[Array, " n_features"]:
+    """``cos(U_i, A V_i)`` for the SVD ``T = U S V^T`` of the target map (§6.5).
+
+    ``target`` is in column convention, ``I + sM`` (:func:`column_target`), not the
+    ROW-convention ``baselines.target_map(M, s, "faithful")``: pass that one transposed.
+    Since ``T V_i = S_i U_i``, a model with ``A = T`` scores 1 everywhere, and the SVD
+    baseline ``svd_model(target_map(M, s, "faithful"), d)`` (for which A is T's best
+    rank-d approximation) scores 1 for i < d and 0 beyond. 0 where ``A V_i`` is 0 (to rounding).
+    """
+    basis = svd_basis(target)
+    return _image_cosines(basis.left, linear_map(params), basis.right)
+
+
+def eigen_projections(params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]) -> EigenProjections:
+    """``E·W_in`` and ``E·W_out``: each neuron's weights in M's eigenbasis (§6.5 heatmaps).
+
+    Row i is eigenvector E_i (descending eigenvalue), column h is neuron h: entries
+    ``<E_i, w_in[:, h]>`` (input weights) and ``<E_i, w_out[h, :]>`` (output weights).
+    """
+    vectors = eigenbasis(scaled_mixing).vectors
+    return EigenProjections(w_in=matmul(vectors.T, params.w_in), w_out=matmul(vectors.T, params.w_out.T))
+
+
+def subspace_share(
+    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"], k: int | Int[Array, ""] | None = None
+) -> SubspaceShare:
+    """Share of ``‖W_in‖_F²`` and of ``‖W_out‖_F²`` in the span of the top-k eigenvectors.
+
+    The eigenvectors are those of :func:`eigenbasis`; ``k`` defaults to d_mlp (the paper's
+    claim, §6: the learned neurons live in the top-50 eigen-subspace) and may be traced.
+    A zero weight matrix has share 0.
+    """
+    n_features, d_mlp = params.w_in.shape
+    k = d_mlp if k is None else k
+    projections = eigen_projections(params, scaled_mixing)
+    kept = (jnp.arange(n_features) < k).astype(jnp.float32)
+
+    def share(projected, weights):
+        total = jnp.sum(jnp.square(weights))
+        inside = jnp.sum(jnp.square(projected) * kept[:, None])
+        return jnp.where(total > 0, inside / jnp.where(total > 0, total, 1.0), 0.0)
+
+    return SubspaceShare(w_in=share(projections.w_in, params.w_in), w_out=share(projections.w_out, params.w_out))
+
+
+def entry_correlation(params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]) -> EntryFit:
+    """Least-squares fits of A's entries against sM's (the §6.5 scatter; A = :func:`linear_map`).
+
+    * Off-diagonal: slope through the origin, ``Σ A_ij sM_ij / Σ sM_ij²`` over i ≠ j
+      (paper, asymmetric σ = 0.03: ≈1.86); nan if sM's off-diagonal is zero.
+    * Diagonal: ``diag(A) ≈ a · diag(sM) + b`` (paper: ≈3.38x + 0.62). If diag(sM) is
+      constant up to rounding (e.g. the embedding M, whose diagonal is 0) the slope is
+      undetermined: it is nan, and the intercept is the best constant, ``mean(diag(A))``.
+    """
+    a = linear_map(params)
+    m = scaled_mixing.astype(jnp.float32)
+    n_features = m.shape[0]
+    off = 1.0 - jnp.eye(n_features, dtype=jnp.float32)
+    off_norm = jnp.sum(jnp.square(m) * off)
+    off_slope = jnp.where(off_norm > 0, jnp.sum(a * m * off) / jnp.where(off_norm > 0, off_norm, 1.0), jnp.nan)
+
+    x, y = jnp.diagonal(m), jnp.diagonal(a)
+    x_centred = x - jnp.mean(x)
+    spread = jnp.sum(jnp.square(x_centred))
+    # A spread at rounding level (relative to M's largest entry) would give a huge,
+    # meaningless slope, so it counts as degenerate. The zero M gives 0 <= 0.
+    degenerate = spread <= n_features * jnp.square(jnp.finfo(jnp.float32).eps * jnp.max(jnp.abs(m)))
+    slope = jnp.sum(x_centred * (y - jnp.mean(y))) / jnp.where(degenerate, 1.0, spread)
+    intercept = jnp.mean(y) - jnp.where(degenerate, 0.0, slope) * jnp.mean(x)
+    return EntryFit(
+        off_diagonal_slope=off_slope,
+        diagonal_slope=jnp.where(degenerate, jnp.nan, slope),
+        diagonal_intercept=intercept,
+    )
 
 
 def effective_rank(matrix: Float[Array, "rows cols"]) -> Float[Array, ""]:
@@ -16,6 +232,4 @@ def effective_rank(matrix: Float[Array, "rows cols"]) -> Float[Array, ""]:
     values, 1 for a rank-one matrix; 0/0 (the zero matrix) gives nan.
     """
     singular = jnp.linalg.svd(matrix.astype(jnp.float32), compute_uv=False)
-    weights = singular / jnp.sum(singular)
-    entropy = -jnp.sum(jnp.where(weights > 0, weights * jnp.log(jnp.where(weights > 0, weights, 1.0)), 0.0))
-    return jnp.exp(entropy)
+    return jnp.exp(jnp.sum(entr(singular / jnp.sum(singular))))

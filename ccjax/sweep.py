@@ -37,6 +37,7 @@ from .train import (
     RunState,
     Shapes,
     TrainConfig,
+    check_initial_params,
     current_scale,
     feature_params,
     hyper_values,
@@ -133,9 +134,21 @@ def _flat_hyper(config: TrainConfig, grid: Grid, padded: int) -> Hyper:
     return Hyper(*columns)
 
 
-def _init_all(shapes: Shapes, seeds, hyper: Hyper) -> RunState:
+def _init_all(shapes: Shapes, seeds, hyper: Hyper, initial_params: FeatureMLP | None = None) -> RunState:
     keys = jax.vmap(jax.random.key)(seeds)
-    return jax.vmap(lambda k, h: init_run(shapes.config, k, h))(keys, hyper)
+    return jax.vmap(lambda k, h, w: init_run(shapes.config, k, h, w))(keys, hyper, initial_params)
+
+
+def _flat_initial_params(config: TrainConfig, grid: Grid, padded: int, initial_params: FeatureMLP) -> FeatureMLP:
+    """Grid-shaped initial weights, checked, on the padded model axis (like the seeds)."""
+    check_initial_params(config, initial_params, grid.shape)
+    lead = len(grid.shape)
+
+    def flat(leaf):
+        leaf = np.asarray(leaf, np.float32)
+        return pad_models(leaf.reshape((grid.size,) + leaf.shape[lead:]), padded)
+
+    return jax.tree.map(flat, initial_params)
 
 
 def _chunk(
@@ -223,6 +236,7 @@ def sweep(
     devices: Sequence[jax.Device] | None = None,
     group_size: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    initial_params: FeatureMLP | None = None,
 ) -> SweepResult:
     """Train every grid point of ``axes`` under ``config`` in one jitted computation.
 
@@ -230,6 +244,10 @@ def sweep(
     ``chunk_intervals`` logging intervals run per compiled call (default: about 20
     chunks per run). ``devices`` defaults to all visible devices. ``group_size`` models
     are vmapped together on each device (default :func:`default_group_size`).
+    ``initial_params`` (a :class:`FeatureMLP` with leading axes ``grid.shape``) starts
+    every model from given weights instead of the random init, e.g. to fine-tune the
+    models of an earlier sweep (``result.params``); see :func:`ccjax.train.init_run`.
+    Not supported with ``config.full_model``.
     """
     grid = make_grid(axes)
     _check_grid_fits_config(config, grid)
@@ -249,11 +267,13 @@ def sweep(
 
     seeds = pad_models(grid.flat("seed").astype(np.uint32), padded)
     hyper = _flat_hyper(config, grid, padded)
+    if initial_params is not None:
+        initial_params = _flat_initial_params(config, grid, padded, initial_params)
 
     start = time.perf_counter()
     # Initialise on one device, then shard: XLA:CPU deadlocked running the QR of the
     # flat-spectrum mixing family on several CPU devices at once (jax 0.10.2).
-    state = jax.device_put(_init_jit(shapes, seeds, hyper), sharding)
+    state = jax.device_put(_init_jit(shapes, seeds, hyper, initial_params), sharding)
     hyper = jax.device_put(hyper, sharding)
     compiled = _chunk_jit.lower(shapes, chunk_intervals, group_size, mesh, state, hyper, jnp.int32(0)).compile()
     compile_seconds = time.perf_counter() - start

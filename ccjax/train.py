@@ -44,8 +44,11 @@ def _check(condition: bool, message: str) -> None:
 class TrainConfig:
     """Everything that defines a training run. Defaults are the paper's (§4).
 
+    ``zero_diagonal`` zeroes M's diagonal after drawing it (the paper code's low-rank
+    experiment does, ``paper_code/nb6_mixing_matrix_rank.py``; the spec's M keep theirs).
     ``scale`` multiplies the mixing matrix in the labels; with ``learn_scale`` it is
-    instead trained by the same AdamW, starting at ``scale_init``. ``full_model``
+    instead trained by the same AdamW, starting at ``scale_init``, and the labels use its
+    magnitude |scale| (paper-spec.md §3, as the authors' code does). ``full_model``
     trains Braun et al.'s residual MLP (d_embed wide) through the fixed W_E instead of
     the reduced feature-space MLP. ``input_path`` picks how the loss touches the sparse
     inputs ("auto": sparse on CPU, dense on GPU/TPU); both are exact.
@@ -68,6 +71,7 @@ class TrainConfig:
     mixing: str = "embedding"
     scale: float = 1.0
     mixing_rank: int = 10
+    zero_diagonal: bool = False
     learn_scale: bool = False
     scale_init: float = 0.01
     full_model: bool = False
@@ -244,8 +248,9 @@ def _optimizer(config: TrainConfig, hyper: Hyper) -> optax.GradientTransformatio
 
 
 def current_scale(config: TrainConfig, hyper: Hyper, state: RunState) -> Float[Array, ""]:
-    """The mixing scale in the labels: learned (signed) or the fixed ``hyper.scale``."""
-    return state.trainable["scale"] if config.learn_scale else hyper.scale
+    """The mixing scale in the labels: the fixed ``hyper.scale``, or the magnitude of the
+    learned one (paper-spec.md §3; the authors' ``mlpinsoup.py`` puts |scale| in the labels)."""
+    return jnp.abs(state.trainable["scale"]) if config.learn_scale else hyper.scale
 
 
 def feature_params(state: RunState) -> FeatureMLP:
@@ -253,12 +258,47 @@ def feature_params(state: RunState) -> FeatureMLP:
     return to_feature_space(state.trainable["params"], state.w_e)
 
 
-def init_run(config: TrainConfig, key: PRNGKeyArray, hyper: Hyper) -> RunState:
-    """Mixing matrix, initial weights, optimizer state and data key for one run."""
+def check_initial_params(config: TrainConfig, initial_params: FeatureMLP, lead: tuple[int, ...] = ()) -> None:
+    """Raise a ValueError unless ``initial_params`` fits ``config`` with leading axes ``lead``.
+
+    Only feature-space weights (:class:`FeatureMLP`) can start a run, so ``full_model``
+    configs are rejected. Shapes are static, so this also works on traced weights.
+    """
+    if config.full_model:
+        raise ValueError(
+            "initial_params is not supported with full_model=True (only feature-space FeatureMLP weights can "
+            "start a run); train the reduced model (full_model=False) to fine-tune"
+        )
+    if not isinstance(initial_params, FeatureMLP):
+        raise ValueError(f"initial_params must be a ccjax.FeatureMLP, got {type(initial_params).__name__}")
+    n, d = config.n_features, config.d_mlp
+    for name, tail, what in (("w_in", (n, d), "(n_features, d_mlp)"), ("w_out", (d, n), "(d_mlp, n_features)")):
+        actual, expected = tuple(np.shape(getattr(initial_params, name))), (*lead, *tail)
+        if actual != expected:
+            where = f"the grid shape {lead} + {what}" if lead else what
+            raise ValueError(f"initial_params.{name} has shape {actual}; expected {expected}, {where}")
+
+
+def init_run(
+    config: TrainConfig, key: PRNGKeyArray, hyper: Hyper, initial_params: FeatureMLP | None = None
+) -> RunState:
+    """Mixing matrix, initial weights, optimizer state and data key for one run.
+
+    ``initial_params`` (a :class:`FeatureMLP`) replaces the random initial weights, so a
+    run can continue from given weights (fine-tuning); the optimizer state is fresh and
+    the mixing matrix and data key are still drawn from ``key``. A learned scale still
+    starts at ``scale_init``. Not supported with ``full_model``.
+    """
     mixing_key, init_key, data_key = jax.random.split(key, 3)
     mixing, w_e = make_mixing(hyper.mixing, mixing_key, config.n_features, config.d_embed, hyper.mixing_rank)
+    if config.zero_diagonal:
+        mixing = mixing * (1.0 - jnp.eye(config.n_features, dtype=mixing.dtype))
     params: FeatureMLP | ResidualMLP
-    if config.full_model:
+    if initial_params is not None:
+        check_initial_params(config, initial_params)
+        params = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.float32), initial_params)
+        w_e = None
+    elif config.full_model:
         params = init_residual_mlp(init_key, config.n_features, config.d_mlp, config.d_embed)
     else:
         params = init_feature_mlp(init_key, config.n_features, config.d_mlp)
@@ -284,7 +324,7 @@ def _train_step(shapes: Shapes, hyper: Hyper, state: RunState, step, axis_name):
 
     def loss_fn(trainable):
         params = to_feature_space(trainable["params"], state.w_e)
-        scale = trainable["scale"] if config.learn_scale else hyper.scale
+        scale = jnp.abs(trainable["scale"]) if config.learn_scale else hyper.scale
         return batch_loss(
             params,
             batch,
@@ -357,16 +397,19 @@ def run_intervals(
 
 
 def train(
-    config: TrainConfig, key: PRNGKeyArray, hyper: Hyper | None = None
+    config: TrainConfig, key: PRNGKeyArray, hyper: Hyper | None = None, initial_params: FeatureMLP | None = None
 ) -> tuple[FeatureMLP | ResidualMLP, History]:
     """Train one model from ``key``; returns the trained weights and the loss history.
 
     Pure and jittable with ``config`` static: ``jax.jit(train, static_argnums=0)``.
     ``hyper`` overrides the config's p, lr, weight decay and scale with traced values.
-    For many models use :func:`ccjax.sweep.sweep`, which also shards and shows progress.
+    ``initial_params`` starts from given feature-space weights instead of the random
+    init (fine-tuning; fresh optimizer state, M and data still from ``key``; see
+    :func:`init_run`). For many models use :func:`ccjax.sweep.sweep`, which also shards
+    and shows progress.
     """
     hyper = hyper_from_config(config) if hyper is None else hyper
     shapes = shapes_for(config)
-    state = init_run(config, key, hyper)
+    state = init_run(config, key, hyper, initial_params)
     state, history = run_intervals(shapes, hyper, state, 0, config.n_logs)
     return state.trainable["params"], history

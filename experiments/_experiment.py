@@ -1,13 +1,16 @@
 """The parts every experiment CLI shares: output options, --plot-only loading, the
-manifest's common fields, training with a progress bar, and saving figures."""
+manifest's common fields, training with a progress bar, saving figures, and the
+run-or-reload-then-report flow of ``main`` (:func:`run_cli`)."""
 
 import argparse
 import shlex
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import ccjax
 
-from ._cli import ProgressBar, count, format_duration, say
+from ._cli import ProgressBar, count, format_duration, say, use_every_cpu_core
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, experiment: str) -> None:
@@ -77,3 +80,36 @@ def save_figure(figure, path: Path) -> None:
     figure.savefig(path, dpi=150)
     plt.close(figure)
     say(f"wrote {path}")
+
+
+Results = tuple[dict, dict]  # (arrays, manifest)
+
+
+def run_cli(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    experiment: str,
+    run: Callable[[argparse.Namespace, list[str]], Results],
+    summary: Callable[[dict, dict], str],
+    figures: dict[str, Callable[[dict, dict], object]],
+) -> int:
+    """An experiment's ``main``: parse ``argv``, run (or ``--plot-only``: reload), save the
+    results, print the summary and write each ``figures[file name](arrays, manifest)``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    use_every_cpu_core()
+    check_output_paths(args, parser)
+    if args.plot_only:
+        arrays, manifest = load_saved(args.out, experiment, parser)
+    else:
+        try:
+            arrays, manifest = run(args, argv)
+        except KeyboardInterrupt:
+            say("interrupted; nothing was saved")
+            return 130
+        ccjax.save_results(args.out, arrays, manifest)
+        say(f"wrote {args.out}")
+    print(summary(arrays, manifest), flush=True)
+    for name, make in figures.items():
+        save_figure(make(arrays, manifest), args.figures / name)
+    return 0

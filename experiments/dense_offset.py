@@ -32,9 +32,8 @@ from ._cli import (
     positive_int,
     say,
     seed_list,
-    use_every_cpu_core,
 )
-from ._experiment import add_output_arguments, base_manifest, check_output_paths, load_saved, save_figure, train_sweep
+from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
 from .sparsity_regimes import probability_list
 
 EXPERIMENT = "dense_offset"
@@ -215,24 +214,7 @@ def figure(arrays: dict, manifest: dict):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    use_every_cpu_core()
-    check_output_paths(args, parser)
-    if args.plot_only:
-        arrays, manifest = load_saved(args.out, EXPERIMENT, parser)
-    else:
-        try:
-            arrays, manifest = run(args, argv)
-        except KeyboardInterrupt:
-            say("interrupted; nothing was saved")
-            return 130
-        ccjax.save_results(args.out, arrays, manifest)
-        say(f"wrote {args.out}")
-    print(summary(arrays, manifest), flush=True)
-    save_figure(figure(arrays, manifest), args.figures / f"{EXPERIMENT}.png")
-    return 0
+    return run_cli(build_parser(), argv, EXPERIMENT, run, summary, {f"{EXPERIMENT}.png": figure})
 
 
 if __name__ == "__main__":

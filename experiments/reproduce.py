@@ -81,6 +81,12 @@ STAGES = (
         ("--p-train", "0.1,1", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
     ),
     Stage("rank_sweep", "rank_sweep", (), ("--ranks", "1,20,100", *QUICK_TRAIN)),
+    Stage(
+        "rank_sweep_paper_code",
+        "rank_sweep",
+        ("--convention", "paper-code"),
+        ("--convention", "paper-code", "--ranks", "5,50", *QUICK_TRAIN),
+    ),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
@@ -149,6 +155,16 @@ def run_stage(stage: Stage, argv: list[str], log: dict) -> bool:
     return done.returncode == 0
 
 
+def record_stage(log_path: Path, stage: str, entry: dict) -> None:
+    """Add one stage's entry to the log on disk (re-read first: another invocation may have
+    written since), atomically."""
+    log = json.loads(log_path.read_text()) if log_path.exists() else {}
+    log[stage] = entry
+    temporary = log_path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(log, indent=2))
+    temporary.replace(log_path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -172,13 +188,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             say(f"{prefix} ...")
             ok = run_stage(stage, stage_argv, log)
-            log_path.write_text(json.dumps(log, indent=2))
+            record_stage(log_path, stage.name, log[stage.name])
             if not ok:
                 say(f"{prefix} FAILED (exit code {log[stage.name]['returncode']}); continuing with the rest")
                 failed.append(stage.name)
             else:
                 say(f"{prefix} done in {format_duration(log[stage.name]['seconds'])}")
         say(f"stages took {format_duration(time.perf_counter() - start)} in this invocation")
+    log = json.loads(log_path.read_text()) if log_path.exists() else {}
     write_report(report, out, [stage.name for stage in STAGES], log, quick=args.quick)
     say(f"wrote {report}")
     if failed:

@@ -35,9 +35,8 @@ from ._cli import (
     say,
     scale_list,
     seed_list,
-    use_every_cpu_core,
 )
-from ._experiment import add_output_arguments, base_manifest, check_output_paths, load_saved, save_figure, train_sweep
+from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
 
 EXPERIMENT = "sparsity_regimes"
 PAPER = ccjax.TrainConfig(mixing="asymmetric", scale=0.02, scale_steps_for_sparsity=True)
@@ -247,24 +246,8 @@ def models_figure(arrays: dict, manifest: dict):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    use_every_cpu_core()
-    check_output_paths(args, parser)
-    if args.plot_only:
-        arrays, manifest = load_saved(args.out, EXPERIMENT, parser)
-    else:
-        try:
-            arrays, manifest = run(args, parser, argv)
-        except KeyboardInterrupt:
-            say("interrupted; nothing was saved")
-            return 130
-        ccjax.save_results(args.out, arrays, manifest)
-        say(f"wrote {args.out}")
-    print(summary(arrays, manifest), flush=True)
-    save_figure(curves_figure(arrays, manifest), args.figures / f"{EXPERIMENT}.png")
-    save_figure(models_figure(arrays, manifest), args.figures / f"{EXPERIMENT}_models.png")
-    return 0
+    figures = {f"{EXPERIMENT}.png": curves_figure, f"{EXPERIMENT}_models.png": models_figure}
+    return run_cli(parser, argv, EXPERIMENT, lambda args, argv: run(args, parser, argv), summary, figures)
 
 
 if __name__ == "__main__":

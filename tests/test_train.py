@@ -166,3 +166,82 @@ def test_full_model_trains():
     loss = np.asarray(history.train_loss)
     assert np.all(np.isfinite(loss))
     assert loss[-1] < 0.85 * loss[0]
+
+
+# --- initial_params: continuing a run from given weights -------------------------------
+
+
+def test_run_continued_from_its_final_params_differs_from_a_fresh_run(trained_small):
+    final, history = trained_small
+    continued, continued_history = train_jit(SMALL, jax.random.key(0), None, final)
+    assert isinstance(continued, ccjax.FeatureMLP)
+    # Same key, so same M and data stream as the fresh run; only the start differs.
+    assert np.abs(np.asarray(continued.w_in) - np.asarray(final.w_in)).max() > 1e-3
+    assert np.abs(np.asarray(continued.w_in) - np.asarray(final.w_in)).max() < np.abs(np.asarray(final.w_in)).max()
+    loss, continued_loss = np.asarray(history.train_loss), np.asarray(continued_history.train_loss)
+    assert continued_loss[0] < 0.95 * loss[0]  # starts where the first run ended
+    assert continued_loss[-1] <= 1.05 * loss[-1]
+
+
+def test_fine_tuning_with_tiny_lr_stays_at_the_initial_params(trained_small):
+    final, _ = trained_small
+    tuned, _ = train_jit(small(lr=1e-9, scale=0.0), jax.random.key(3), None, final)
+    for a, b in zip(jax.tree.leaves(tuned), jax.tree.leaves(final), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6, rtol=0)
+
+
+def test_init_run_with_initial_params():
+    from ccjax.train import init_run
+
+    config = small(learn_scale=True, scale_init=0.02)
+    hyper = ccjax.hyper_from_config(config)
+    key = jax.random.key(5)
+    initial = ccjax.init_feature_mlp(jax.random.key(99), config.n_features, config.d_mlp)
+    fresh = init_run(config, key, hyper)
+    state = init_run(config, key, hyper, initial)
+    np.testing.assert_array_equal(np.asarray(state.trainable["params"].w_in), np.asarray(initial.w_in))
+    np.testing.assert_array_equal(np.asarray(state.trainable["params"].w_out), np.asarray(initial.w_out))
+    assert float(state.trainable["scale"]) == pytest.approx(0.02)  # the learned scale starts afresh
+    # M and the data key still come from ``key``; the optimizer state is fresh.
+    np.testing.assert_array_equal(np.asarray(state.mixing), np.asarray(fresh.mixing))
+    np.testing.assert_array_equal(jax.random.key_data(state.data_key), jax.random.key_data(fresh.data_key))
+    for leaf in jax.tree.leaves(state.opt_state):
+        np.testing.assert_array_equal(np.asarray(leaf), 0)
+
+
+@pytest.mark.parametrize(
+    "config, initial, message",
+    [
+        (SMALL, ccjax.FeatureMLP(w_in=jnp.zeros((10, 20)), w_out=jnp.zeros((20, 10))), r"expected \(20, 10\)"),
+        (SMALL, ccjax.FeatureMLP(w_in=jnp.zeros((20, 10)), w_out=jnp.zeros((10, 21))), "initial_params.w_out"),
+        (small(full_model=True), ccjax.FeatureMLP(w_in=jnp.zeros((20, 10)), w_out=jnp.zeros((10, 20))), "full_model"),
+    ],
+)
+def test_train_rejects_bad_initial_params(config, initial, message):
+    with pytest.raises(ValueError, match=message):
+        ccjax.train(config, jax.random.key(0), initial_params=initial)
+
+
+def test_zero_diagonal_zeroes_only_the_diagonal_of_m():
+    # The paper code's rank experiment draws M, then zeroes its diagonal (nb6_mixing_matrix_rank.py).
+    one = jax.devices()[:1]
+    plain = ccjax.sweep(small(mixing="low-rank", mixing_rank=3, steps=10), {"seed": [4]}, devices=one).mixing[0]
+    config = small(mixing="low-rank", mixing_rank=3, steps=10, zero_diagonal=True)
+    zeroed = ccjax.sweep(config, {"seed": [4]}, devices=one).mixing[0]
+    np.testing.assert_array_equal(np.diag(zeroed), 0.0)
+    off = ~np.eye(plain.shape[0], dtype=bool)
+    np.testing.assert_array_equal(zeroed[off], plain[off])
+    assert np.abs(np.diag(plain)).min() > 0
+
+
+def test_learned_scale_enters_the_labels_as_its_magnitude():
+    # paper-spec.md §3: |scale| is used. Starting at -s0 or +s0 then gives the same labels,
+    # the same weight updates, and a mirrored scale: identical models and |scale|.
+    one = jax.devices()[:1]
+    runs = [
+        ccjax.sweep(small(learn_scale=True, scale_init=init, mixing="asymmetric", steps=30), {"seed": [1]}, devices=one)
+        for init in (0.05, -0.05)
+    ]
+    np.testing.assert_array_equal(runs[0].params.w_in, runs[1].params.w_in)
+    np.testing.assert_array_equal(runs[0].scale, runs[1].scale)
+    assert runs[0].scale[0] > 0

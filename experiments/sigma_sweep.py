@@ -1,0 +1,520 @@
+"""Paper experiment 3: L/p at p = 0.01 against the mixing magnitude sigma (paper-spec.md §6.3).
+
+The right panel of the paper's main figure. Labels are ``relu(x) + sigma M x`` with a
+symmetric or asymmetric Gaussian M; every (seed, family, sigma) model -- 5 x 2 x 41 = 410
+by default -- is trained in ONE jitted sweep over the axes seed x mixing x scale, then
+evaluated at p = 0.01 with :func:`ccjax.evaluate_sweep`. A seed fixes the unscaled M, the
+initial weights and the data stream, so the sigmas of a seed differ only in sigma.
+
+The curve is U-shaped. The analysis (pure numpy, below) locates the minimum of the
+seed-mean curve with a parabola fitted around its lowest grid point, finds where the
+mean curve rises back through the naive line L/p = 1/12 (linear interpolation between
+grid points), and puts bootstrap-over-seeds uncertainties on both.
+
+    python -m experiments.sigma_sweep                          # 41 sigmas x 2 families x 5 seeds
+    python -m experiments.sigma_sweep --points 21 --seeds 3 --steps 2000
+    python -m experiments.sigma_sweep --plot-only
+"""
+
+import argparse
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+import ccjax
+
+from ._cli import (
+    MIXING_FORMULAS,
+    MIXING_LABELS,
+    HelpFormatter,
+    count,
+    format_duration,
+    format_table,
+    mean_and_sem,
+    positive_float,
+    positive_int,
+    say,
+    scale_list,
+    seed_list,
+)
+from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
+
+EXPERIMENT = "sigma_sweep"
+FAMILIES = ("symmetric", "asymmetric")
+PAPER = ccjax.TrainConfig(mixing=FAMILIES[0])  # p = 0.01, 10,000 steps (paper-spec.md §4)
+PAPER_SIGMA_MAX = 0.08
+PAPER_POINTS = 41  # sigma in linspace(0, 0.08, 41)
+P_EVAL = PAPER.p
+HALF_WIDTH = 3  # grid points on each side of the lowest one in the parabola fit
+BOOTSTRAP = 2000
+BOOTSTRAP_SEED = 0
+INTERVAL = (16.0, 84.0)  # percentiles of the bootstrap interval (about +-1 sigma)
+# Read off the published figure (paper-spec.md §6.3; one seed per sigma, about +-0.001).
+PUBLISHED = {
+    "symmetric": {"min_value": 0.065, "argmin": (0.028, 0.036), "crossing": 0.064},
+    "asymmetric": {"min_value": 0.075, "argmin": (0.02, 0.028), "crossing": 0.047},
+}
+PUBLISHED_AT_ZERO = 0.083
+ARRAYS = {
+    "families": "(F,) Gaussian mixing families",
+    "sigmas": "(S,) mixing magnitudes sigma (ascending; the labels are relu(x) + sigma M x)",
+    "seeds": "(K,) seeds; a seed fixes M, the initial weights and the data stream (shared by every sigma)",
+    "loss_per_feature": "(F, K, S) L/p at p = 0.01",
+    "loss_per_feature_sem": "(F, K, S) its Monte Carlo standard error",
+    "final_train_loss": "(F, K, S) training L/p over the last logging interval",
+    "history_step": "(T,) step at the end of each logging interval",
+    "train_loss_history": "(F, K, S, T) training L/p per logging interval",
+    "mixing": "(F, K, n_features, n_features) unscaled M of each seed (shared by every sigma)",
+    "w_in": "(F, K, S, n_features, d_mlp) trained W_in",
+    "w_out": "(F, K, S, d_mlp, n_features) trained W_out",
+    "n_evaluations": "() exactly-k samples behind every L/p (shared by every model)",
+}
+
+DESCRIPTION = """\
+Paper experiment 3 (sigma sweep): L/p at p = 0.01 against the mixing magnitude sigma.
+
+Labels are relu(x) + sigma M x with a symmetric or asymmetric Gaussian M. At sigma = 0
+the trained models sit on the naive line (L/p = 0.0833); moderate sigma takes them below
+it, large sigma above it. Every (seed, family, sigma) model is trained in one jitted
+sweep. The summary gives the minimum of the seed-mean curve (parabola fit) and where it
+crosses the naive line again, with bootstrap-over-seeds uncertainties.
+"""
+
+
+# --- analysis of a curve over sigma (pure numpy) ---------------------------------------------
+
+
+class Minimum(NamedTuple):
+    """The lowest point of a curve: ``sigma`` and ``value`` from the parabola fit when
+    ``fitted``, else the lowest grid point (``index``)."""
+
+    sigma: float
+    value: float
+    index: int
+    fitted: bool
+
+
+def _check_curve(x, y) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.size == 0:
+        raise ValueError(f"x and y must be 1-D of equal, non-zero length, got {x.shape} and {y.shape}")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("x must be strictly increasing")
+    return x, y
+
+
+def curve_minimum(x, y, half_width: int = HALF_WIDTH) -> Minimum:
+    """The minimum of the curve ``y(x)``: a least-squares parabola through the lowest grid
+    point and ``half_width`` neighbours on each side (fewer at the grid's ends).
+
+    The vertex is used when the parabola opens upwards and its vertex lies within the
+    fitted points; otherwise (too few points, a monotone stretch) the lowest grid point.
+    """
+    x, y = _check_curve(x, y)
+    i = int(np.argmin(y))
+    lo, hi = max(0, i - half_width), min(x.size, i + half_width + 1)
+    if hi - lo >= 3:
+        dx = x[lo:hi] - x[i]  # centred, for conditioning
+        a, b, c = np.polyfit(dx, y[lo:hi], 2)
+        if a > 0:
+            vertex = -b / (2.0 * a)
+            if dx[0] <= vertex <= dx[-1]:
+                return Minimum(float(x[i] + vertex), float(c - b * b / (4.0 * a)), i, True)
+    return Minimum(float(x[i]), float(y[i]), i, False)
+
+
+def upper_crossing(x, y, level: float) -> float:
+    """Where ``y`` rises back to ``level`` above its lowest grid point, by linear
+    interpolation between the two grid points around it.
+
+    NaN when the curve never goes below ``level`` or stays below it to the end of the grid.
+    """
+    x, y = _check_curve(x, y)
+    i = int(np.argmin(y))
+    if not y[i] < level:
+        return math.nan
+    above = np.flatnonzero(y[i:] >= level)
+    if above.size == 0:
+        return math.nan
+    j = i + int(above[0])
+    x0, x1, y0, y1 = x[j - 1], x[j], y[j - 1], y[j]
+    return float(x0 + (level - y0) * (x1 - x0) / (y1 - y0))
+
+
+def bootstrap_seeds(
+    values, statistic: Callable[[np.ndarray], tuple[float, ...]], n_boot: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED
+) -> np.ndarray:
+    """``statistic`` of the seed-mean curve of each of ``n_boot`` resamples of the seeds.
+
+    ``values`` is (K seeds, S); each resample draws K seeds with replacement. Returns
+    (n_boot, len(statistic's tuple)).
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim != 2 or values.shape[0] < 1:
+        raise ValueError(f"values must be (seeds, points), got {values.shape}")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, values.shape[0], size=(n_boot, values.shape[0]))
+    means = values[picks].mean(axis=1)  # (n_boot, S)
+    return np.array([statistic(mean) for mean in means], np.float64).reshape(n_boot, -1)
+
+
+class Spread(NamedTuple):
+    """Bootstrap spread of one statistic: the SD of its finite resamples, their
+    ``INTERVAL`` percentiles, and the fraction of resamples where it is defined (finite)."""
+
+    se: float
+    low: float
+    high: float
+    defined: float
+
+
+def spread(samples, n_seeds: int) -> Spread:
+    """:class:`Spread` of bootstrap ``samples``; all NaN for one seed (no resampling spread)."""
+    samples = np.asarray(samples, np.float64)
+    finite = samples[np.isfinite(samples)]
+    defined = finite.size / samples.size if samples.size else math.nan
+    if n_seeds < 2 or finite.size < 2:
+        return Spread(math.nan, math.nan, math.nan, defined)
+    low, high = np.percentile(finite, INTERVAL)
+    return Spread(float(finite.std(ddof=1)), float(low), float(high), defined)
+
+
+def analyse_family(sigmas, values, level: float, *, n_boot: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> dict:
+    """Minimum and naive-line crossing of the seed-mean curve of ``values`` (K, S), with
+    bootstrap-over-seeds spreads, plus the mean +- SEM at sigma = 0 (if on the grid)."""
+    sigmas, values = np.asarray(sigmas, np.float64), np.asarray(values, np.float64)
+    mean = values.mean(axis=0)
+    n_seeds = values.shape[0]
+    minimum = curve_minimum(sigmas, mean)
+    crossing = upper_crossing(sigmas, mean, level)
+
+    def statistic(curve):
+        m = curve_minimum(sigmas, curve)
+        return m.sigma, m.value, upper_crossing(sigmas, curve, level)
+
+    samples = bootstrap_seeds(values, statistic, n_boot, seed)
+    out = {
+        "min_sigma": minimum.sigma,
+        "min_value": minimum.value,
+        "min_fitted": minimum.fitted,
+        "grid_min_sigma": float(sigmas[minimum.index]),
+        "grid_min_value": float(mean[minimum.index]),
+        "crossing": crossing,
+        "level": level,
+        "n_seeds": n_seeds,
+        "n_boot": n_boot,
+    }
+    for name, column in (("min_sigma", 0), ("min_value", 1), ("crossing", 2)):
+        s = spread(samples[:, column], n_seeds)
+        out |= {f"{name}_se": s.se, f"{name}_low": s.low, f"{name}_high": s.high, f"{name}_defined": s.defined}
+    zero = np.flatnonzero(sigmas == 0.0)
+    if zero.size:
+        at_zero, at_zero_sem = mean_and_sem(values[:, zero[0]])
+        out |= {"at_zero": float(at_zero), "at_zero_sem": float(at_zero_sem)}
+    return out
+
+
+# --- the CLI ----------------------------------------------------------------------------------
+
+
+def sigma_list(text: str) -> list[float]:
+    return sorted(scale_list(text))
+
+
+def family_list(text: str) -> list[str]:
+    entries = [entry.strip() for entry in text.split(",")]
+    if not text.strip() or "" in entries:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of families, got {text!r}")
+    unknown = [entry for entry in entries if entry not in FAMILIES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown family {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
+    if len(set(entries)) != len(entries):
+        raise argparse.ArgumentTypeError(f"repeated family in {text!r}")
+    return [family for family in FAMILIES if family in entries]  # canonical order
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
+    )
+    run = parser.add_argument_group("run")
+    grid = run.add_mutually_exclusive_group()
+    grid.add_argument("--sigmas", type=sigma_list, metavar="LIST", help="mixing magnitudes (>= 0); overrides --points")
+    grid.add_argument(
+        "--points", type=positive_int, default=PAPER_POINTS, help=f"sigmas evenly spaced in [0, {PAPER_SIGMA_MAX:g}]"
+    )
+    run.add_argument(
+        "--families", type=family_list, default=",".join(FAMILIES), metavar="LIST", help="Gaussian mixing families"
+    )
+    run.add_argument("--seeds", type=seed_list, default="5", metavar="N|LIST", help="a count N or a list of seeds")
+    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps at p = 0.01")
+    run.add_argument(
+        "--eval-rel-sem",
+        type=positive_float,
+        default=0.001,
+        help="relative standard error of each model's L/p at p = 0.01 (well below the spread over seeds)",
+    )
+    run.add_argument(
+        "--bootstrap", type=positive_int, default=BOOTSTRAP, help="bootstrap resamples of the seeds for the analysis"
+    )
+    add_output_arguments(parser, EXPERIMENT)
+    return parser
+
+
+def sigma_grid(args: argparse.Namespace) -> list[float]:
+    if args.sigmas is not None:
+        return args.sigmas
+    return np.linspace(0.0, PAPER_SIGMA_MAX, args.points).tolist()
+
+
+def _by_family(array) -> np.ndarray:
+    """A sweep's (K, F, ...) as (F, K, ...)."""
+    return np.swapaxes(np.asarray(array), 0, 1)
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
+    sigmas, seeds, families = sigma_grid(args), args.seeds, args.families
+    base = dataclasses.replace(PAPER, steps=args.steps, mixing=families[0])
+    n, d = base.n_features, base.d_mlp
+    n_models = len(seeds) * len(families) * len(sigmas)
+    family_count = f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}"
+    say(
+        f"{count(len(seeds), 'seed')} x {family_count} x {count(len(sigmas), 'sigma')}: "
+        f"{n_models} models x {base.total_steps:,} steps in one sweep"
+    )
+    start = time.perf_counter()
+    axes = {"seed": seeds, "mixing": families, "scale": sigmas}
+    result = train_sweep(base, axes, "Gaussian M, fixed sigma")
+    train_seconds = time.perf_counter() - start
+    # Every sigma of a (seed, family) shares its M.
+    mixing = np.asarray(result.mixing)
+    if not np.array_equal(mixing, np.broadcast_to(mixing[:, :, :1], mixing.shape)):
+        raise AssertionError("the sweep's M differs between sigmas of one seed")
+
+    say(f"evaluating {count(n_models, 'model')} at p = {P_EVAL:g} to {args.eval_rel_sem:g} relative SE ...")
+    eval_start = time.perf_counter()
+    estimate = ccjax.evaluate_sweep(result, P_EVAL, rel_sem=args.eval_rel_sem)
+    eval_seconds = time.perf_counter() - eval_start
+    n_evaluations = int(np.asarray(estimate.n_samples).flat[0])
+    say(f"evaluated in {format_duration(eval_seconds)} on {n_evaluations:,} exactly-k samples")
+
+    arrays = {
+        "families": np.asarray(families),
+        "sigmas": np.asarray(sigmas, np.float64),
+        "seeds": np.asarray(seeds),
+        "loss_per_feature": _by_family(estimate.loss_per_feature),
+        "loss_per_feature_sem": _by_family(estimate.sem),
+        "final_train_loss": _by_family(result.history.train_loss[..., -1]),
+        "history_step": np.asarray(result.history.step)[0, 0, 0],
+        "train_loss_history": _by_family(result.history.train_loss),
+        "mixing": _by_family(mixing[:, :, 0]),
+        "w_in": _by_family(result.params.w_in),
+        "w_out": _by_family(result.params.w_out),
+        "n_evaluations": np.asarray(n_evaluations),
+    }
+    naive = ccjax.naive_loss_per_feature(n, d)
+    manifest = base_manifest(EXPERIMENT, "L/p at p = 0.01 against the mixing magnitude sigma", argv)
+    manifest |= {
+        "config": dataclasses.asdict(base),
+        "axes": {"seed": list(seeds), "mixing": list(families), "scale": list(sigmas)},
+        "mixing": {family: MIXING_FORMULAS[family] for family in families},
+        "evaluation": {
+            "p": P_EVAL,
+            "rel_sem": args.eval_rel_sem,
+            "method": "ccjax.evaluate_sweep: L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k",
+        },
+        "analysis_method": {
+            "minimum": f"least-squares parabola through the lowest grid point of the seed-mean curve and "
+            f"{HALF_WIDTH} neighbours on each side; its vertex (else the lowest grid point)",
+            "crossing": "first sigma above the lowest grid point where the seed-mean curve reaches the naive "
+            "L/p, by linear interpolation between grid points",
+            "n_boot": args.bootstrap,
+            "uncertainty": f"bootstrap over seeds ({args.bootstrap} resamples, numpy seed {BOOTSTRAP_SEED}): "
+            f"SD and {INTERVAL[0]:g}/{INTERVAL[1]:g} percentiles; 'defined' is the fraction of resamples "
+            "whose curve crosses",
+        },
+        "naive_loss_per_feature": naive,
+        "published": {
+            **PUBLISHED,
+            "at_zero": PUBLISHED_AT_ZERO,
+            "note": "read off the published figure (about +-0.001); one seed per sigma",
+        },
+        "timings": {
+            "train_seconds": train_seconds,
+            "eval_seconds": eval_seconds,
+            "sweep_run_seconds": result.run_seconds,
+            "compile_seconds": result.compile_seconds,
+            "n_devices": result.n_devices,
+        },
+        "arrays": ARRAYS,
+    }
+    manifest["analysis"] = analyses(arrays, manifest)
+    return arrays, manifest
+
+
+def analyses(arrays: dict, manifest: dict) -> dict:
+    """:func:`analyse_family` of every family, from the saved arrays (deterministic, so
+    ``--plot-only`` reproduces the numbers)."""
+    n_boot = manifest["analysis_method"]["n_boot"]
+    naive = manifest["naive_loss_per_feature"]
+    return {
+        str(family): analyse_family(arrays["sigmas"], arrays["loss_per_feature"][f], naive, n_boot=n_boot)
+        for f, family in enumerate(arrays["families"])
+    }
+
+
+def _cell(values, digits: int = 4) -> str:
+    mean, sem = mean_and_sem(values)
+    return f"{mean:.{digits}f}" if not np.isfinite(sem) else f"{mean:.{digits}f} +- {sem:.{digits}f}"
+
+
+def _pm(value: float, se: float, digits: int = 4) -> str:
+    if not math.isfinite(value):
+        return "-"
+    return f"{value:.{digits}f}" if not math.isfinite(se) else f"{value:.{digits}f} +- {se:.{digits}f}"
+
+
+def _interval(low: float, high: float, digits: int = 4) -> str:
+    return "" if not (math.isfinite(low) and math.isfinite(high)) else f" [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def analysis_rows(family: str, stats: dict, sigma_max: float) -> list[list[str]]:
+    """The summary rows of one family: quantity, ours, paper."""
+    paper = PUBLISHED[family]
+    rows = []
+    if "at_zero" in stats:
+        rows.append(["L/p at sigma = 0", _pm(stats["at_zero"], stats["at_zero_sem"]), f"~{PUBLISHED_AT_ZERO}"])
+    fit = "parabola vertex" if stats["min_fitted"] else "lowest grid point"
+    value = _pm(stats["min_value"], stats["min_value_se"]) + _interval(stats["min_value_low"], stats["min_value_high"])
+    rows.append([f"minimum L/p ({fit})", value, f"~{paper['min_value']}"])
+    where = _pm(stats["min_sigma"], stats["min_sigma_se"]) + _interval(stats["min_sigma_low"], stats["min_sigma_high"])
+    low, high = paper["argmin"]
+    rows.append(["sigma at the minimum", where, f"~{low}-{high}"])
+    rows.append(
+        [
+            "lowest grid point of the mean (sigma, L/p)",
+            f"{stats['grid_min_sigma']:.4f}, {stats['grid_min_value']:.4f}",
+            "-",
+        ]
+    )
+    if math.isfinite(stats["crossing"]):
+        crossing = _pm(stats["crossing"], stats["crossing_se"]) + _interval(
+            stats["crossing_low"], stats["crossing_high"]
+        )
+    elif stats["grid_min_value"] >= stats["level"]:
+        crossing = "never below naive on the grid"
+    else:
+        crossing = f"does not cross within the grid (sigma <= {sigma_max:g})"
+    defined = stats["crossing_defined"]
+    if stats["n_seeds"] > 1 and math.isfinite(defined) and 0 < defined < 1:
+        crossing += f" (crosses in {100 * defined:.0f}% of resamples)"
+    rows.append([f"sigma where it crosses naive {stats['level']:.4f} again", crossing, f"~{paper['crossing']}"])
+    return rows
+
+
+def summary(arrays: dict, manifest: dict) -> str:
+    families = [str(family) for family in arrays["families"]]
+    sigmas = arrays["sigmas"]
+    naive = manifest["naive_loss_per_feature"]
+    n_seeds = len(arrays["seeds"])
+    lines = [
+        f"sigma sweep: L/p at p = {manifest['evaluation']['p']:g}, {manifest['config']['steps']:,} steps; "
+        f"{count(n_seeds, 'seed')} (mean +- SEM over seeds); evaluation rel. SE "
+        f"{manifest['evaluation']['rel_sem']:g}; naive L/p = {naive:.4f}",
+        "",
+    ]
+    headers = ["sigma", *(MIXING_LABELS[family] for family in families)]
+    rows = [
+        [f"{sigma:.3f}", *(_cell(arrays["loss_per_feature"][f, :, s]) for f in range(len(families)))]
+        for s, sigma in enumerate(sigmas)
+    ]
+    lines.append(format_table(headers, rows))
+    n_boot = manifest["analysis_method"]["n_boot"]
+    for family, stats in analyses(arrays, manifest).items():
+        lines += ["", f"{MIXING_LABELS[family]}:"]
+        lines.append(format_table(["quantity", "ours", "paper"], analysis_rows(family, stats, float(sigmas.max()))))
+    lines += [
+        "",
+        f"ours: seed-mean curve; +- bootstrap SD over seeds ({n_boot} resamples), "
+        f"[{INTERVAL[0]:g}th, {INTERVAL[1]:g}th percentile]. paper: one seed per sigma, read off the figure "
+        "(about +-0.001).",
+    ]
+    return "\n".join(lines)
+
+
+def figure(arrays: dict, manifest: dict):
+    import matplotlib.pyplot as plt
+
+    from ccjax.plot import NAIVE_STYLE
+
+    families = [str(family) for family in arrays["families"]]
+    sigmas = arrays["sigmas"]
+    naive = manifest["naive_loss_per_feature"]
+    fig, ax = plt.subplots(figsize=(8.0, 5.4), layout="constrained")
+    all_stats = analyses(arrays, manifest)
+    for f, family in enumerate(families):
+        color = f"C{FAMILIES.index(family) + 2}"  # the paper's colours: green symmetric, red asymmetric
+        values = arrays["loss_per_feature"][f]
+        mean, sem = mean_and_sem(values)
+        ax.plot(np.broadcast_to(sigmas, values.shape).ravel(), values.ravel(), ".", color=color, alpha=0.25, ms=3)
+        ax.plot(sigmas, mean, "o-", ms=3, color=color, label=f"{MIXING_LABELS[family]} (mean +- SEM)")
+        if np.all(np.isfinite(sem)):
+            ax.fill_between(sigmas, mean - sem, mean + sem, color=color, alpha=0.25, linewidth=0)
+        stats = all_stats[family]
+
+        def error(name, stats=stats):
+            return stats[f"{name}_se"] if math.isfinite(stats[f"{name}_se"]) else None
+
+        label = f"{family}: minimum {stats['min_value']:.4f} at sigma {stats['min_sigma']:.4f}"
+        marker = {"color": color, "mec": "k", "mew": 0.6, "capsize": 3, "zorder": 4}
+        ax.errorbar(
+            stats["min_sigma"],
+            stats["min_value"],
+            xerr=error("min_sigma"),
+            yerr=error("min_value"),
+            fmt="*",
+            ms=12,
+            label=label,
+            **marker,
+        )
+        if math.isfinite(stats["crossing"]):
+            label = f"{family}: crosses naive at sigma {stats['crossing']:.4f}"
+            ax.errorbar(stats["crossing"], naive, xerr=error("crossing"), fmt="D", ms=6, label=label, **marker)
+        paper = PUBLISHED[family]
+        low, high = paper["argmin"]
+        ax.errorbar(
+            (low + high) / 2,
+            paper["min_value"],
+            xerr=(high - low) / 2,
+            fmt="x",
+            ms=8,
+            mew=1.5,
+            color=color,
+            capsize=4,
+            alpha=0.7,
+            zorder=3,
+            label=f"paper, {family}: minimum ~{paper['min_value']} at sigma {low}-{high}",
+        )
+        ax.plot([paper["crossing"]], [naive], "x", ms=8, mew=1.5, color=color, alpha=0.7, zorder=3)
+    ax.axhline(naive, **NAIVE_STYLE, label=f"naive ({naive:.4f}); x on it: paper's crossings", zorder=1)
+    ax.set(
+        xlabel="mixing magnitude sigma",
+        ylabel=f"loss per feature L/p at p = {manifest['evaluation']['p']:g}",
+        title=f"sigma sweep ({count(len(arrays['seeds']), 'seed')}; dots: single seeds)",
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7.5)
+    return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(build_parser(), argv, EXPERIMENT, run, summary, {f"{EXPERIMENT}.png": figure})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
