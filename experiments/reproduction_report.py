@@ -269,14 +269,17 @@ def compare_rank_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
     convention = manifest.get("convention", "spec")
     rows = []
     for family, stats in manifest["trend"].items():
-        if stats is None:
+        if not isinstance(stats, dict):  # a family with one rank, or the "definition" text
             continue
         slope, sem = stats["slope"], stats["slope_sem"]
         agrees = bool(math.isfinite(sem) and slope > 2 * sem)
         ours = f"slope {slope:+.4f} ± {sem:.4f} per e-fold of eff. rank ({stats['n_seeds']} seeds)"
         note = f"Spearman(rank, L/p) {stats['spearman']:+.2f}"
         if convention != "paper-code":
-            note += "; M = U Vᵀ as the spec states (diagonal kept): see the paper-code stage"
+            # Not the convention the paper's figure was made with: shown, not counted (erratum 5).
+            verdict = "the same direction" if agrees else "the OPPOSITE direction"
+            note += f"; M = U Vᵀ as the text states (diagonal kept) gives {verdict}: see erratum 5"
+            agrees = None
         quantity = f"{convention} convention, {family}: lower rank gives lower L/p"
         rows.append(Comparison("rank_sweep", quantity, "yes (qualitative)", ours, agrees, note))
     return rows
@@ -427,7 +430,7 @@ def _errata_rank(saved: dict) -> list[str]:
         if saved.get(stage) is None:
             continue
         for family, stats in saved[stage][1]["trend"].items():
-            if stats is not None:
+            if isinstance(stats, dict):
                 slope = f"{stats['slope']:+.4f} ± {stats['slope_sem']:.4f}"
                 rows.append(f"   | {label}, {family} | {slope} | {stats['spearman']:+.2f} |")
     if rows:
@@ -497,7 +500,8 @@ def write_report(path: Path, out: Path, stages: list[str], log: dict, *, quick: 
         f"{datetime.date.today().isoformat()}. Published values are from paper-spec.md (≈: read off a figure,",
         "±0.001). A value agrees when |ours − paper| ≤ 2·sqrt(SEM² + reading error²).",
         "",
-        f"**{n_agree} of {n_checked} published numbers agree.**",
+        f"**{n_agree} of {n_checked} published numbers agree** under the conventions the paper's figures were",
+        "made with (the authors' code); where the text and the code differ, both are shown (see Errata).",
     ]
     if environment:
         device = f"{environment.get('device_count')} × {environment.get('device_kind')} ({environment.get('backend')})"

@@ -1,4 +1,4 @@
-"""Paper-scale checks of experiments 1, 6 and 7 (paper-spec.md §5, §6): ``pytest -m slow``.
+"""Paper-scale checks of experiments 1, 2, 5, 6 and 7 (paper-spec.md §5, §6): ``pytest -m slow``.
 
 Each runs the experiment's CLI with its paper defaults on a subset of its grid (one or two
 seeds), so the whole module takes a few minutes on a 2-core CPU. Published values are read
@@ -59,3 +59,22 @@ def test_snmf_code_orientation_matches_the_published_curve(tmp_path):
     # The faithful orientation does better for asymmetric M once sigma is not tiny.
     faithful = arrays["snmf_loss"][0, :, :, list(arrays["orientations"]).index("faithful")].mean(axis=0)
     assert np.all(faithful[arrays["sigmas"] >= 0.01] < ours[arrays["sigmas"] >= 0.01] - 0.001)
+
+
+def test_mixing_types_at_p_train(tmp_path):
+    """Experiment 2: L/p at p = 0.01 of each mixing family and the learned scales (one seed)."""
+    from experiments.mixing_types import PUBLISHED, PUBLISHED_SCALE
+
+    arrays, _ = run_experiment("mixing_types", tmp_path, "--seeds", "1", "--eval-points", "10")
+    for f, family in enumerate(str(name) for name in arrays["families"]):
+        assert abs(arrays["at_p_train"][f, 0] - PUBLISHED[family]) < 0.002, family
+        if family in PUBLISHED_SCALE:
+            assert abs(arrays["abs_scale"][f, 0] - PUBLISHED_SCALE[family]) < 0.004, family
+
+
+def test_eigen_subspace_alignment(tmp_path):
+    """Experiment 5, asymmetric sigma = 0.03, 20k steps, one seed."""
+    arrays, _ = run_experiment("eigen_subspace", tmp_path, "--seeds", "1")
+    cos = arrays["eigen_cos"][1, 0]
+    assert abs(cos[:20].mean() - 0.97) < 0.02 and abs(cos[38:43].mean() - 0.89) < 0.04 and cos[69:].mean() < 0.1
+    assert abs(arrays["off_diagonal_slope"][1, 0] - 1.86) < 0.1

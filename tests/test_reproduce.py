@@ -1,0 +1,73 @@
+"""experiments.reproduce: stage reuse, the report, and its comparison rules."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments import reproduce
+from experiments._published import compare_range, compare_value
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.reproduce", *args], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+
+
+def test_output_flags_do_not_count_when_matching_a_saved_command():
+    argv = ["--seeds", "2", "--out", "a", "--figures=b", "--figure", "c.png"]
+    assert reproduce.without_output_flags(argv) == ["--seeds", "2"]
+
+
+def test_every_stage_names_an_experiment_module():
+    for stage in reproduce.STAGES:
+        assert (ROOT / "experiments" / f"{stage.module}.py").exists(), stage
+    assert len(set(reproduce.STAGE_NAMES)) == len(reproduce.STAGE_NAMES)
+
+
+def test_compare_value_uses_two_combined_standard_errors():
+    assert compare_value("x", "q", 0.0700, [0.0715, 0.0717, 0.0713]).agrees  # 0.0015 < 2 sqrt(SEM² + 0.001²)
+    assert not compare_value("x", "q", 0.0700, [0.0730, 0.0731, 0.0729]).agrees
+    assert compare_value("x", "q", 1 / 6, [1 / 6], exact=True, read_error=1e-6).ours.endswith("(exact)")
+    assert compare_range("x", "q", 0.02, 0.028, 0.029, 0.001).agrees
+    assert not compare_range("x", "q", 0.02, 0.028, 0.035, 0.001).agrees
+    assert not compare_range("x", "q", 0.02, 0.028, math.nan, 0.001).agrees
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    done = run("--quick", "--only", "transplant", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
+def test_quick_stages_write_results_figures_and_report(quick):
+    out, _ = quick
+    assert (out / "transplant" / "manifest.json").exists()
+    assert (out / "figures" / "transplant.png").exists()
+    report = (out / "REPRODUCTION.md").read_text()
+    assert "quick smoke run: NOT paper scale" in report
+    assert "Experiment 4: transplant / fine-tune" in report and "Errata" in report
+    assert "Not run: no results" in report  # the stages left out
+    log = json.loads((out / "reproduce.json").read_text())
+    assert set(log) == {"transplant"} and log["transplant"]["returncode"] == 0
+
+
+def test_a_second_invocation_reuses_matching_results(quick):
+    out, _ = quick
+    again = run("--quick", "--only", "transplant", "--out", str(out))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "reusing them" in again.stderr
+
+
+@pytest.mark.parametrize("args", [["--only", "sigma"], ["--skip", ""], ["--only", "transplant,,dense_offset"]])
+def test_bad_stage_lists_are_refused(args):
+    done = run(*args)
+    assert done.returncode == 2 and "stages from" in done.stderr and "Traceback" not in done.stderr
