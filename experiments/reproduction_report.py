@@ -507,7 +507,13 @@ def write_report(path: Path, out: Path, stages: list[str], log: dict, *, quick: 
         device = f"{environment.get('device_count')} × {environment.get('device_kind')} ({environment.get('backend')})"
         jax_version = environment.get("versions", {}).get("jax", "?")
         lines += ["", f"Device: {device}, {environment.get('platform')}; jax {jax_version}."]
-    lines += ["", "## Wall time", ""] + _stage_time_lines(log, stages, saved)
+    lines += ["", "## Wall time", ""]
+    lines += [
+        "As measured for each stage; stages run at the same time as other work (or each other) share",
+        "the machine's cores, so these are upper bounds.",
+        "",
+    ]
+    lines += _stage_time_lines(log, stages, saved)
     lines += ["", "## Baselines (closed form, paper-spec.md §5)", "", markdown_table(comparisons["baselines"])]
     for stage in stages:
         lines += ["", f"## {TITLES.get(stage, stage)}", ""]
