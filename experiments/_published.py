@@ -87,15 +87,22 @@ def compare_range(
     slack = AGREEMENT_SIGMAS * math.hypot(uncertainty if math.isfinite(uncertainty) else 0.0, read_error)
     agrees = bool(math.isfinite(estimate) and low - slack <= estimate <= high + slack)
     text = ours or (f"{estimate:.4f} ± {uncertainty:.4f}" if math.isfinite(uncertainty) else f"{estimate:.4f}")
-    return Comparison(experiment, quantity, f"{low:g}–{high:g}", text, agrees, note)
+    published = f"≈{low:g}" if low == high else f"{low:g}–{high:g}"
+    return Comparison(experiment, quantity, published, text, agrees, note)
 
 
 def verdict(comparison: Comparison) -> str:
     return {True: "yes", False: "**no**", None: "–"}[comparison.agrees]
 
 
+def _cell(text: str) -> str:
+    """Markdown table cell text: a literal ``|`` (as in |s|) would end the cell."""
+    return text.replace("|", "\\|")
+
+
 def markdown_table(comparisons: list[Comparison]) -> str:
     lines = ["| quantity | paper | ours (mean ± SEM) | agrees | note |", "| --- | --- | --- | --- | --- |"]
     for c in comparisons:
-        lines.append(f"| {c.quantity} | {c.published} | {c.ours} | {verdict(c)} | {c.note} |")
+        cells = [_cell(text) for text in (c.quantity, c.published, c.ours, verdict(c), c.note)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
