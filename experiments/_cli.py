@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 import numpy as np
@@ -79,6 +79,23 @@ def _entries(text: str) -> list[str]:
     if "" in entries:
         raise argparse.ArgumentTypeError(f"empty entry in the list {text!r}")
     return entries
+
+
+def choice_list(allowed: Sequence[str], what: str = "family") -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated, repeat-free subset of ``allowed``, in ``allowed``'s order."""
+
+    def parse(text: str) -> list[str]:
+        entries = [entry.strip() for entry in text.split(",")]
+        if not text.strip() or "" in entries:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what} names, got {text!r}")
+        unknown = [entry for entry in entries if entry not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {what} {unknown[0]!r}; choose from {', '.join(allowed)}")
+        if len(set(entries)) != len(entries):
+            raise argparse.ArgumentTypeError(f"repeated {what} in {text!r}")
+        return [name for name in allowed if name in entries]
+
+    return parse
 
 
 def scale_list(text: str) -> list[float]:

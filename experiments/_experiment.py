@@ -91,12 +91,14 @@ def run_cli(
     experiment: str,
     run: Callable[[argparse.Namespace, list[str]], Results],
     summary: Callable[[dict, dict], str],
-    figures: dict[str, Callable[[dict, dict], object]],
+    figures: dict[str | Callable[[dict], str], Callable[[dict, dict], object]],
+    resolve: Callable[[argparse.Namespace], argparse.Namespace] = lambda args: args,
 ) -> int:
-    """An experiment's ``main``: parse ``argv``, run (or ``--plot-only``: reload), save the
-    results, print the summary and write each ``figures[file name](arrays, manifest)``."""
+    """An experiment's ``main``: parse ``argv`` (then ``resolve`` option defaults that depend
+    on other options), run (or ``--plot-only``: reload), save the results, print the summary
+    and write each ``figures[name](arrays, manifest)``; a name may be a function of the manifest."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
+    args = resolve(parser.parse_args(argv))
     use_every_cpu_core()
     check_output_paths(args, parser)
     if args.plot_only:
@@ -111,5 +113,5 @@ def run_cli(
         say(f"wrote {args.out}")
     print(summary(arrays, manifest), flush=True)
     for name, make in figures.items():
-        save_figure(make(arrays, manifest), args.figures / name)
+        save_figure(make(arrays, manifest), args.figures / (name if isinstance(name, str) else name(manifest)))
     return 0

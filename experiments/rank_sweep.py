@@ -44,8 +44,17 @@ import numpy as np
 import ccjax
 from ccjax import baselines
 
-from ._cli import HelpFormatter, count, format_table, mean_and_sem, positive_int, say, seed_list, use_every_cpu_core
-from ._experiment import add_output_arguments, base_manifest, check_output_paths, load_saved, save_figure, train_sweep
+from ._cli import (
+    HelpFormatter,
+    choice_list,
+    count,
+    format_table,
+    mean_and_sem,
+    positive_int,
+    say,
+    seed_list,
+)
+from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
 
 EXPERIMENT = "rank_sweep"
 FAMILIES = ("low-rank", "low-rank-flat")
@@ -196,18 +205,6 @@ def rank_list(text: str) -> list[int]:
     return sorted(values)
 
 
-def family_list(text: str) -> list[str]:
-    entries = [entry.strip() for entry in text.split(",")]
-    if not text.strip() or "" in entries:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of families, got {text!r}")
-    unknown = [entry for entry in entries if entry not in FAMILIES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown family {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
-    if len(set(entries)) != len(entries):
-        raise argparse.ArgumentTypeError(f"repeated family in {text!r}")
-    return [family for family in FAMILIES if family in entries]  # canonical order
-
-
 def finite_float(text: str) -> float:
     try:
         value = float(text)
@@ -239,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--families",
-        type=family_list,
+        type=choice_list(FAMILIES),
         metavar="LIST",
         help=f"low-rank mixing families; default {','.join(FAMILIES)} (spec) or low-rank (paper-code)",
     )
@@ -672,23 +669,7 @@ def _scale_history_panel(ax, arrays: dict, families: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = resolve_defaults(parser.parse_args(argv))
-    use_every_cpu_core()
-    check_output_paths(args, parser)
-    if args.plot_only:
-        arrays, manifest = load_saved(args.out, EXPERIMENT, parser)
-    else:
-        try:
-            arrays, manifest = run(args, argv)
-        except KeyboardInterrupt:
-            say("interrupted; nothing was saved")
-            return 130
-        ccjax.save_results(args.out, arrays, manifest)
-        say(f"wrote {args.out}")
-    print(summary(arrays, manifest), flush=True)
-    save_figure(figure(arrays, manifest), args.figures / figure_name(manifest))
-    return 0
+    return run_cli(parser, argv, EXPERIMENT, run, summary, {figure_name: figure}, resolve=resolve_defaults)
 
 
 if __name__ == "__main__":

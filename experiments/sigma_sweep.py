@@ -32,6 +32,7 @@ from ._cli import (
     MIXING_FORMULAS,
     MIXING_LABELS,
     HelpFormatter,
+    choice_list,
     count,
     format_duration,
     format_table,
@@ -226,18 +227,6 @@ def sigma_list(text: str) -> list[float]:
     return sorted(scale_list(text))
 
 
-def family_list(text: str) -> list[str]:
-    entries = [entry.strip() for entry in text.split(",")]
-    if not text.strip() or "" in entries:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of families, got {text!r}")
-    unknown = [entry for entry in entries if entry not in FAMILIES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown family {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
-    if len(set(entries)) != len(entries):
-        raise argparse.ArgumentTypeError(f"repeated family in {text!r}")
-    return [family for family in FAMILIES if family in entries]  # canonical order
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
@@ -249,7 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--points", type=positive_int, default=PAPER_POINTS, help=f"sigmas evenly spaced in [0, {PAPER_SIGMA_MAX:g}]"
     )
     run.add_argument(
-        "--families", type=family_list, default=",".join(FAMILIES), metavar="LIST", help="Gaussian mixing families"
+        "--families",
+        type=choice_list(FAMILIES),
+        default=",".join(FAMILIES),
+        metavar="LIST",
+        help="Gaussian mixing families",
     )
     run.add_argument("--seeds", type=seed_list, default="5", metavar="N|LIST", help="a count N or a list of seeds")
     run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps at p = 0.01")

@@ -31,6 +31,7 @@ from ._cli import (
     MIXING_FORMULAS,
     MIXING_LABELS,
     HelpFormatter,
+    choice_list,
     count,
     format_duration,
     format_table,
@@ -86,18 +87,6 @@ exactly-one data, the SVD model and the naive model are shown for comparison.
 """
 
 
-def family_list(text: str) -> list[str]:
-    entries = [entry.strip() for entry in text.split(",")]
-    if not text.strip() or "" in entries:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of families, got {text!r}")
-    unknown = [entry for entry in entries if entry not in FAMILIES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown family {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
-    if len(set(entries)) != len(entries):
-        raise argparse.ArgumentTypeError(f"repeated family in {text!r}")
-    return entries
-
-
 def sigma_list(text: str) -> list[float]:
     return sorted(scale_list(text))
 
@@ -109,7 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("run")
     run.add_argument("--sigmas", type=sigma_list, default=PAPER_SIGMAS, metavar="LIST", help="mixing magnitudes (>= 0)")
     run.add_argument(
-        "--families", type=family_list, default=",".join(FAMILIES), metavar="LIST", help="Gaussian mixing families"
+        "--families",
+        type=choice_list(FAMILIES),
+        default=",".join(FAMILIES),
+        metavar="LIST",
+        help="Gaussian mixing families",
     )
     run.add_argument("--seeds", type=seed_list, default="3", metavar="N|LIST", help="a count N or a list of seeds")
     run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps (exactly-one data)")
