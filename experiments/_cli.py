@@ -109,6 +109,11 @@ def scale_list(text: str) -> list[float]:
     return values
 
 
+def sigma_list(text: str) -> list[float]:
+    """Mixing magnitudes: a :func:`scale_list`, sorted ascending."""
+    return sorted(scale_list(text))
+
+
 def seed_list(text: str) -> list[int]:
     """``"5"`` → seeds 0..4; ``"3,7"`` → seeds 3 and 7 (non-negative, no repeats)."""
     entries = _entries(text)

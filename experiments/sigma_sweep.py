@@ -40,8 +40,8 @@ from ._cli import (
     positive_float,
     positive_int,
     say,
-    scale_list,
     seed_list,
+    sigma_list,
 )
 from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
 
@@ -221,10 +221,6 @@ def analyse_family(sigmas, values, level: float, *, n_boot: int = BOOTSTRAP, see
 
 
 # --- the CLI ----------------------------------------------------------------------------------
-
-
-def sigma_list(text: str) -> list[float]:
-    return sorted(scale_list(text))
 
 
 def build_parser() -> argparse.ArgumentParser:

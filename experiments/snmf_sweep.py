@@ -38,8 +38,8 @@ from ._cli import (
     mean_and_sem,
     positive_int,
     say,
-    scale_list,
     seed_list,
+    sigma_list,
 )
 from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
 
@@ -85,10 +85,6 @@ superposition. Both target orientations are fitted: the faithful (I + sigma M)^T
 paper code's I + sigma M (they agree for symmetric M). Trained models on the same
 exactly-one data, the SVD model and the naive model are shown for comparison.
 """
-
-
-def sigma_list(text: str) -> list[float]:
-    return sorted(scale_list(text))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,9 @@ at conftest import time, before any test module touches a device.
 
 import dataclasses
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 
@@ -59,3 +62,12 @@ SMALL = ccjax.TrainConfig(
 def small(**changes) -> ccjax.TrainConfig:
     """The small config with some fields changed."""
     return dataclasses.replace(SMALL, **changes)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_module(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m experiments.<module> <args>`` from the repository root, output captured."""
+    command = [sys.executable, "-m", f"experiments.{module}", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)

@@ -1,26 +1,15 @@
 """The eigen_subspace experiment (paper experiment 5) runs end to end and re-plots from disk."""
 
-import subprocess
-import sys
-from pathlib import Path
+import functools
 
 import numpy as np
 import pytest
+from conftest import run_module
 
 import ccjax
 from ccjax import analysis
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.eigen_subspace", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+run = functools.partial(run_module, "eigen_subspace")
 
 
 @pytest.fixture(scope="module")

@@ -1,26 +1,12 @@
 """The issue-3 experiment CLIs run end to end on tiny settings and re-plot from disk."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_module as run
 
 import ccjax
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", f"experiments.{module}", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")

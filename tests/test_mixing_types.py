@@ -1,21 +1,15 @@
 """Paper experiment 2 (mixing types): the CLI end to end on tiny settings, and re-plotting."""
 
-import subprocess
-import sys
-from pathlib import Path
+import functools
 
 import numpy as np
 import pytest
+from conftest import run_module
 
 import ccjax
 from experiments.mixing_types import FAMILIES, LEARNED
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "experiments.mixing_types", *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+run = functools.partial(run_module, "mixing_types")
 
 
 @pytest.fixture(scope="module")

@@ -1,26 +1,18 @@
 """The rank-of-M experiment (paper experiment 8) runs end to end on tiny settings."""
 
-import subprocess
-import sys
+import functools
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_module
 
 import ccjax
 
-ROOT = Path(__file__).resolve().parents[1]
 RANKS = [1, 20]
 
 
-def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.rank_sweep", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+run = functools.partial(run_module, "rank_sweep")
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,16 @@
 """experiments.reproduce: stage reuse, the report, and its comparison rules."""
 
+import functools
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_module
 
 from experiments import reproduce
 from experiments._published import compare_range, compare_value
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.reproduce", *args], cwd=ROOT, capture_output=True, text=True, timeout=900
-    )
+run = functools.partial(run_module, "reproduce", timeout=900)
 
 
 def test_output_flags_do_not_count_when_matching_a_saved_command():

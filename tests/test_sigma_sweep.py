@@ -1,19 +1,17 @@
 """Paper experiment 3 (sigma sweep): the curve analysis on synthetic curves with known
 answers, and the CLI end to end on tiny settings."""
 
+import functools
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_module
 
 import ccjax
 from experiments import sigma_sweep
 from experiments.sigma_sweep import analyse_family, bootstrap_seeds, curve_minimum, spread, upper_crossing
 
-ROOT = Path(__file__).resolve().parents[1]
 SIGMAS = np.linspace(0.0, 0.08, 41)
 NAIVE = 1.0 / 12.0
 
@@ -130,9 +128,7 @@ def test_analyse_family_recovers_a_known_u_curve():
 # --- the CLI ------------------------------------------------------------------------------
 
 
-def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "experiments.sigma_sweep", *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+run = functools.partial(run_module, "sigma_sweep")
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,19 @@
 """The transplant experiment (paper experiment 4) runs end to end on tiny settings, fine-tunes
 the same models it trained, re-plots from disk, and rejects bad input cleanly."""
 
-import subprocess
-import sys
-from pathlib import Path
+import functools
 
 import jax
 import numpy as np
 import pytest
+from conftest import run_module
 
 import ccjax
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "40", "--finetune-steps", "40", "--seeds", "2", "--eval-rel-sem", "0.005"]
 
 
-def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "experiments.transplant", *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+run = functools.partial(run_module, "transplant")
 
 
 @pytest.fixture(scope="module")
