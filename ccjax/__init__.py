@@ -25,6 +25,7 @@ from .analysis import (
     svd_alignment,
     svd_basis,
 )
+from .checkpoint import CheckpointError, SweepCheckpoint
 from .data import (
     SparseBatch,
     default_capacity,
@@ -46,7 +47,15 @@ from .evaluate import (
     naive_loss_per_feature,
     one_feature_loss,
 )
-from .io import ResultsError, environment_info, load_results, save_results
+from .io import (
+    RESULTS_FORMAT_VERSION,
+    ResultsError,
+    environment_info,
+    load_checkpoint,
+    load_results,
+    save_checkpoint,
+    save_results,
+)
 from .loss import LossTerms, batch_loss, dense_sse, labels, loss_terms, mse, residual_labels, unit_squared_errors
 from .mixing import (
     MIXING_NAMES,
@@ -67,7 +76,17 @@ from .model import (
     to_feature_space,
 )
 from .responses import feature_response, neuron_contributions, one_hot_response
-from .sweep import Grid, Progress, SweepResult, evaluate_sweep, evaluation_key, make_grid, sweep, sweep_curves
+from .sweep import (
+    Grid,
+    Progress,
+    SweepResult,
+    auto_models_per_call,
+    evaluate_sweep,
+    evaluation_key,
+    make_grid,
+    sweep,
+    sweep_curves,
+)
 from .train import History, Hyper, TrainConfig, hyper_from_config, lr_factor, train
 
 
@@ -104,6 +123,12 @@ __all__ = [
     "svd_basis",
     "MATMUL_PRECISION_NAME",
     "MIXING_NAMES",
+    "RESULTS_FORMAT_VERSION",
+    "CheckpointError",
+    "SweepCheckpoint",
+    "auto_models_per_call",
+    "load_checkpoint",
+    "save_checkpoint",
     "Estimate",
     "EvalPlan",
     "FeatureMLP",

@@ -230,6 +230,54 @@ def _check_models(params: FeatureMLP, scaled_mixing) -> tuple[tuple[int, ...], i
     return lead, n_features, d_mlp
 
 
+def _finite_models(params: FeatureMLP, scaled_mixing, n_models: int) -> np.ndarray:
+    """(n_models,) True where every weight and mixing entry of the model is finite."""
+    leaves = [*jax.tree.leaves(params), scaled_mixing]
+    return np.all([np.isfinite(np.asarray(leaf)).reshape(n_models, -1).all(axis=1) for leaf in leaves], axis=0)
+
+
+def _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options) -> "LossCurve":
+    """:func:`loss_curve` of the finite models only, NaN for the others (e.g. diverged
+    training runs), so that one bad model cannot corrupt the shared sample allocation."""
+    n_models = len(finite)
+
+    def select(array):
+        array = np.asarray(array)
+        return array.reshape((n_models,) + array.shape[len(lead) :])[finite]
+
+    n_features = scaled_mixing.shape[-1]
+    if finite.any():
+        curve = loss_curve(jax.tree.map(select, params), select(scaled_mixing), p, key, **options)
+    else:
+        nan = np.full((0, n_features + 1), np.nan)
+        curve = LossCurve(
+            p,
+            np.full((0, p.size), np.nan),
+            np.full((0, p.size), np.nan),
+            nan,
+            nan,
+            nan,
+            np.zeros(n_features + 1, np.int64),
+            0,
+            np.zeros(p.size),
+            0.0,
+        )
+
+    def scatter(array):
+        full = np.full((n_models,) + array.shape[1:], np.nan)
+        full[finite] = array
+        return full.reshape(lead + array.shape[1:])
+
+    return curve._replace(
+        loss_per_feature=scatter(curve.loss_per_feature),
+        sem=scatter(curve.sem),
+        c=scatter(curve.c),
+        c_sem=scatter(curve.c_sem),
+        loss_variance=scatter(curve.loss_variance),
+        seconds=time.perf_counter() - start,
+    )
+
+
 def loss_curve(
     params: FeatureMLP,
     scaled_mixing: Float[Array, "*models n_features n_features"],
@@ -252,6 +300,8 @@ def loss_curve(
     same leading model axes. Every model sees the same samples (common random numbers),
     so differences between models are estimated more precisely than each value.
     ``on_progress(done, planned)`` is called after each chunk with sample counts.
+    Models with non-finite weights or mixing (diverged runs) get NaN and do not take
+    part in the sample allocation.
     """
     start = time.perf_counter()
     p = _check_p(p_values)
@@ -265,6 +315,12 @@ def loss_curve(
             raise ValueError(f"{name} must be an integer >= 2, got {value!r}")
 
     n_models = math.prod(lead)
+    finite = _finite_models(params, scaled_mixing, n_models)
+    if not finite.all():
+        options = dict(rel_sem=rel_sem, pilot_samples=pilot_samples, min_samples=min_samples, chunk_size=chunk_size)
+        options |= dict(max_samples_per_k=max_samples_per_k, truncation_tolerance=truncation_tolerance)
+        options |= dict(devices=devices, on_progress=on_progress)
+        return _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options)
     devices, _, sharding = model_sharding(devices, n_models)
     padded = -(-n_models // len(devices)) * len(devices)
 

@@ -7,10 +7,14 @@ This is the only ccjax module that touches files. Each file is written atomicall
 temporary file in the same directory, then ``os.replace``), so an interrupted run never
 leaves a half-written file under the final name. The two files are replaced one after
 the other, arrays first; a crash between the two replacements can pair new arrays with an
-old manifest, and the manifest's ``date`` tells which run wrote it.
+old manifest. The manifest therefore records the sha256 of the exact ``results.npz`` bytes,
+each array's shape and dtype, and a hash of its config (the ``results_format`` block), and
+:func:`load_results` checks them all, so such a pair, a corrupt or partial file or an
+edited manifest gives a clear :class:`ResultsError` instead of silently wrong results.
 """
 
 import datetime
+import hashlib
 import io
 import json
 import math
@@ -28,9 +32,12 @@ import jax
 import numpy as np
 
 from ._linalg import MATMUL_PRECISION_NAME
+from .checkpoint import CheckpointError, SweepCheckpoint, checkpoint_arrays, checkpoint_from_arrays
 
 RESULTS_FILE = "results.npz"
 MANIFEST_FILE = "manifest.json"
+RESULTS_FORMAT_KEY = "results_format"  # the manifest's block that ties it to its results.npz
+RESULTS_FORMAT_VERSION = 1  # the newest results format this ccjax writes and reads
 VERSIONED_PACKAGES = ("ccjax", "jax", "jaxlib", "optax", "equinox", "numpy", "matplotlib")
 
 
@@ -72,12 +79,36 @@ def _replace_atomically(path: Path, payload: bytes) -> None:
         raise
 
 
+def _sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _config_sha256(config: Any) -> str:
+    """sha256 of ``config`` as canonical JSON (sorted keys, no whitespace).
+
+    ``config`` goes through :func:`_jsonable` first, so a config hashed before it is written
+    and the same config read back from the manifest hash alike.
+    """
+    canonical = json.dumps(_jsonable(config), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return _sha256(canonical.encode())
+
+
+def _describe_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """``{name: {"shape": [...], "dtype": "float32"}}``, as the manifest records them."""
+    return {name: {"shape": list(array.shape), "dtype": str(array.dtype)} for name, array in arrays.items()}
+
+
 def save_results(directory: str | os.PathLike, arrays: Mapping[str, Any], manifest: Mapping[str, Any]) -> Path:
     """Write ``arrays`` to ``directory/results.npz`` and ``manifest`` to ``manifest.json``.
 
     Arrays must be numeric, boolean or string (they are loaded back without pickle).
     Both files are serialised in memory first, so a bad value fails before anything is
-    written. Returns the directory.
+    written. The written manifest gains a ``results_format`` block (``manifest`` itself is
+    not modified; a block it already holds, e.g. from :func:`load_results`, is replaced):
+    the format ``version``, each array's ``shape`` and ``dtype``, the sha256 of the exact
+    ``results.npz`` bytes (``results_sha256``) and of the canonical JSON of
+    ``manifest["config"]`` (``config_sha256``; of ``null`` when there is no config), which
+    :func:`load_results` checks. Returns the directory.
     """
     directory = Path(directory)
     converted = {}
@@ -86,24 +117,99 @@ def save_results(directory: str | os.PathLike, arrays: Mapping[str, Any], manife
         if array.dtype == object:
             raise TypeError(f"array {name!r} has dtype object; results hold numeric arrays only")
         converted[name] = array
-    try:
-        text = json.dumps(_jsonable(manifest), indent=2, allow_nan=False)
-    except TypeError as error:
-        raise TypeError(f"the manifest must be JSON-serialisable: {error}") from None
     buffer = io.BytesIO()
     np.savez(buffer, **converted)
+    payload = buffer.getvalue()
+    try:
+        written = _jsonable(manifest)
+        written.pop(RESULTS_FORMAT_KEY, None)
+        written[RESULTS_FORMAT_KEY] = {
+            "version": RESULTS_FORMAT_VERSION,
+            "arrays": _describe_arrays(converted),
+            "results_sha256": _sha256(payload),
+            "config_sha256": _config_sha256(written.get("config")),
+        }
+        text = json.dumps(written, indent=2, allow_nan=False)
+    except TypeError as error:
+        raise TypeError(f"the manifest must be JSON-serialisable: {error}") from None
 
     directory.mkdir(parents=True, exist_ok=True)
-    _replace_atomically(directory / RESULTS_FILE, buffer.getvalue())
+    _replace_atomically(directory / RESULTS_FILE, payload)
     _replace_atomically(directory / MANIFEST_FILE, (text + "\n").encode())
     return directory
+
+
+def _remedy(manifest: Mapping[str, Any]) -> str:
+    """What to do about results that fail a check: write them again."""
+    command = manifest.get("command")
+    how = f": {command}" if isinstance(command, str) and command else ""
+    return f"rerun the command that produced them to write both files again{how}"
+
+
+def _format_block(manifest: Mapping[str, Any], manifest_path: Path) -> dict[str, Any] | None:
+    """The manifest's ``results_format`` block, validated; None for results saved before it existed."""
+    if RESULTS_FORMAT_KEY not in manifest:
+        return None
+    block = manifest[RESULTS_FORMAT_KEY]
+
+    def malformed(detail: str) -> ResultsError:
+        return ResultsError(
+            f"cannot read {manifest_path}: its {RESULTS_FORMAT_KEY!r} block is malformed ({detail}); the manifest"
+            f" was edited or not written by ccjax; {_remedy(manifest)}"
+        )
+
+    if not isinstance(block, dict):
+        raise malformed(f"expected a JSON object, got {type(block).__name__}")
+    format_version = block.get("version")
+    if not isinstance(format_version, int) or isinstance(format_version, bool) or format_version < 1:
+        raise malformed(f"unknown format version {format_version!r}")
+    if format_version > RESULTS_FORMAT_VERSION:
+        raise ResultsError(
+            f"cannot read {manifest_path}: the results use format version {format_version}, but this ccjax"
+            f" ({_package_version('ccjax')}) reads versions up to {RESULTS_FORMAT_VERSION}; upgrade ccjax to"
+            " load them"
+        )
+    for key in ("results_sha256", "config_sha256"):
+        if not isinstance(block.get(key), str):
+            raise malformed(f"{key!r} is missing or not a string")
+    arrays = block.get("arrays")
+    if not isinstance(arrays, dict) or not all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("shape"), list)
+        and all(isinstance(size, int) for size in entry["shape"])
+        and isinstance(entry.get("dtype"), str)
+        for entry in arrays.values()
+    ):
+        raise malformed("'arrays' must map each name to its 'shape' (a list of ints) and 'dtype' (a string)")
+    return block
+
+
+def _array_problems(arrays: Mapping[str, np.ndarray], recorded: Mapping[str, Any]) -> list[str]:
+    """How ``arrays`` differ from the shapes and dtypes the manifest ``recorded``."""
+    problems = [f"{name!r} is recorded but missing" for name in recorded if name not in arrays]
+    problems += [f"{name!r} is not recorded" for name in arrays if name not in recorded]
+    for name, actual in _describe_arrays(arrays).items():
+        expected = recorded.get(name)
+        if expected is None:
+            continue
+        for field in ("shape", "dtype"):
+            if actual[field] != expected[field]:
+                problems.append(f"{name!r} has {field} {actual[field]}, the manifest records {expected[field]}")
+    return problems
 
 
 def load_results(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read the ``(arrays, manifest)`` that :func:`save_results` wrote to ``directory``.
 
     Raises ``FileNotFoundError`` when a file is missing and :class:`ResultsError` when
-    one is unreadable; both messages name the file.
+    one is unreadable or the two do not belong together; every message names the file.
+    The manifest's ``results_format`` block is checked, in this order: its format version
+    is one this ccjax reads (a newer one asks to upgrade ccjax); ``results.npz`` has the
+    recorded sha256 (else the files come from different runs, or one was modified or
+    partially written); the arrays are exactly the recorded names, shapes and dtypes; the
+    config hashes to the recorded ``config_sha256`` (else the config was edited). A
+    manifest without the block (results saved by a ccjax before it existed) loads
+    unchecked. The returned manifest includes the block.
     """
     directory = Path(directory)
     results_path, manifest_path = directory / RESULTS_FILE, directory / MANIFEST_FILE
@@ -111,9 +217,8 @@ def load_results(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], d
         if not path.is_file():
             raise FileNotFoundError(f"no results at {directory}: {path.name} is missing")
     try:
-        with np.load(results_path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        payload = results_path.read_bytes()
+    except OSError as error:
         raise ResultsError(f"cannot read {results_path}: {error}") from None
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -121,6 +226,35 @@ def load_results(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], d
         raise ResultsError(f"cannot read {manifest_path}: {error}") from None
     if not isinstance(manifest, dict):
         raise ResultsError(f"cannot read {manifest_path}: expected a JSON object, got {type(manifest).__name__}")
+
+    block = _format_block(manifest, manifest_path)
+    if block is not None and _sha256(payload) != block["results_sha256"]:
+        raise ResultsError(
+            f"cannot read {results_path}: it does not match {manifest_path} (its sha256 is"
+            f" {_sha256(payload)[:16]}..., the manifest records {block['results_sha256'][:16]}...): the files come"
+            f" from different runs (e.g. a run interrupted between writing them), or one was modified or"
+            f" partially written; {_remedy(manifest)}"
+        )
+    try:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ResultsError(f"cannot read {results_path}: {error}") from None
+    if block is None:
+        return arrays, manifest
+
+    problems = _array_problems(arrays, block["arrays"])
+    if problems:
+        raise ResultsError(
+            f"cannot read {manifest_path}: the arrays it records do not match {results_path.name}"
+            f" ({'; '.join(problems)}); the manifest was modified after it was written; {_remedy(manifest)}"
+        )
+    if _config_sha256(manifest.get("config")) != block["config_sha256"]:
+        raise ResultsError(
+            f"cannot read {manifest_path}: its config does not hash to the recorded config_sha256, so it was"
+            f" edited after the results were saved and they may not come from it; to get results for a changed"
+            f" config, run the experiment with it; otherwise {_remedy(manifest)}"
+        )
     return arrays, manifest
 
 
@@ -169,3 +303,35 @@ def environment_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def save_checkpoint(path: str | os.PathLike, checkpoint: SweepCheckpoint) -> Path:
+    """Write a sweep checkpoint to the ``.npz`` file ``path``, atomically: a kill at any
+    moment leaves either the previous checkpoint or this one, never a partial file."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **checkpoint_arrays(checkpoint))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace_atomically(path, buffer.getvalue())
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> SweepCheckpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises ``FileNotFoundError`` when it is missing and :class:`~ccjax.checkpoint.CheckpointError`
+    when it is unreadable (corrupt, truncated, another format). Whether it fits the sweep
+    being resumed is checked by :func:`ccjax.sweep` (``resume=``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise CheckpointError(f"cannot read the checkpoint {path}: {error}") from None
+    try:
+        return checkpoint_from_arrays(arrays)
+    except CheckpointError as error:
+        raise CheckpointError(f"cannot read the checkpoint {path}: {error}") from None

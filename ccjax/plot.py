@@ -12,6 +12,7 @@ Jupyter does).
 
 import os
 import sys
+import warnings
 from collections.abc import Mapping
 
 import matplotlib
@@ -57,11 +58,16 @@ def _sorted(x) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mean_sem(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Mean over the seed axis and its standard error (None for a single seed)."""
-    mean = values.mean(axis=0)
-    if values.shape[0] < 2:
-        return mean, None
-    return mean, values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
+    """Mean over the seed axis and its standard error (None for a single seed), over the
+    finite entries only: a diverged model (NaN or inf) is left out, not averaged in."""
+    values = np.where(np.isfinite(values), values, np.nan)
+    n = np.isfinite(values).sum(axis=0)
+    with warnings.catch_warnings():  # all-NaN columns are NaN, which plots as a gap
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0)
+        if values.shape[0] < 2:
+            return mean, None
+        return mean, np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)
 
 
 def _naive_line(ax: Axes, naive: float | None) -> None:

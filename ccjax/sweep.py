@@ -15,6 +15,7 @@ is reported separately from run time.
 """
 
 import itertools
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
@@ -25,6 +26,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
+from .checkpoint import SweepCheckpoint, host_leaves, is_key, restore_state, sweep_fingerprint
 from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
 from .mixing import MIXING_NAMES
@@ -40,6 +42,7 @@ from .train import (
     check_initial_params,
     current_scale,
     feature_params,
+    hyper_from_config,
     hyper_values,
     init_run,
     run_intervals,
@@ -62,6 +65,15 @@ class Grid(NamedTuple):
     @property
     def size(self) -> int:
         return int(np.prod(self.shape))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.names)
+
+    def point(self, index: int) -> dict:
+        """The axis values of flat model ``index`` (row-major), as plain Python values."""
+        coords = np.unravel_index(index, self.shape)
+        return {name: values[i].item() for name, values, i in zip(self.names, self.values, coords, strict=True)}
 
     def flat(self, name: str) -> np.ndarray:
         """The value of axis ``name`` for every model, in model-axis order."""
@@ -135,20 +147,15 @@ def _flat_hyper(config: TrainConfig, grid: Grid, padded: int) -> Hyper:
 
 
 def _init_all(shapes: Shapes, seeds, hyper: Hyper, initial_params: FeatureMLP | None = None) -> RunState:
-    keys = jax.vmap(jax.random.key)(seeds)
-    return jax.vmap(lambda k, h, w: init_run(shapes.config, k, h, w))(keys, hyper, initial_params)
+    """Every model's initial state, one model at a time (``lax.map``, not ``vmap``): a
+    batched matmul's rounding can depend on the batch size, and a model's start must not
+    depend on how many models share the call."""
 
+    def one(model):
+        seed, hyper, weights = model
+        return init_run(shapes.config, jax.random.key(seed), hyper, weights)
 
-def _flat_initial_params(config: TrainConfig, grid: Grid, padded: int, initial_params: FeatureMLP) -> FeatureMLP:
-    """Grid-shaped initial weights, checked, on the padded model axis (like the seeds)."""
-    check_initial_params(config, initial_params, grid.shape)
-    lead = len(grid.shape)
-
-    def flat(leaf):
-        leaf = np.asarray(leaf, np.float32)
-        return pad_models(leaf.reshape((grid.size,) + leaf.shape[lead:]), padded)
-
-    return jax.tree.map(flat, initial_params)
+    return lax.map(one, (seeds, hyper, initial_params))
 
 
 def _chunk(
@@ -207,10 +214,17 @@ class Progress(NamedTuple):
     compile_seconds: float
     run_seconds: float
     history: History  # the chunk's history, (n_models, intervals)
+    diverged: tuple[dict, ...] = ()  # models that diverged in this chunk (:meth:`Grid.point` + "step")
+    n_diverged: int = 0  # models diverged so far
 
 
 class SweepResult(NamedTuple):
-    """Trained models and histories, with leading grid axes ``grid.shape``."""
+    """Trained models and histories, with leading grid axes ``grid.shape``.
+
+    ``diverged_step`` is the first logged step at which a model's loss or weights were
+    NaN or infinite, and -1 for models that stayed finite. A diverged model's weights
+    and history are kept as they are (non-finite); the other models are unaffected.
+    """
 
     config: TrainConfig
     grid: Grid
@@ -221,11 +235,114 @@ class SweepResult(NamedTuple):
     compile_seconds: float
     run_seconds: float
     n_devices: int
+    diverged_step: np.ndarray  # (*grid,), -1 where the model stayed finite
+    models_per_call: int
 
     @property
     def scaled_mixing(self) -> np.ndarray:
         """The label map ``s M`` of every model, (*grid, n, n)."""
         return np.asarray(self.scale)[..., None, None] * self.mixing
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """(*grid,) True where the model's loss became NaN or infinite."""
+        return self.diverged_step >= 0
+
+    def diverged_points(self) -> list[dict]:
+        """Grid coordinates (and ``step``) of every diverged model, in grid order."""
+        return diverged_points(self.grid, self.diverged_step.reshape(-1))
+
+
+def diverged_points(grid: Grid, diverged_step: np.ndarray) -> list[dict]:
+    """``grid.point(i) | {"step": s}`` for every flat model ``i`` with ``diverged_step[i] >= 0``."""
+    return [grid.point(index) | {"step": int(diverged_step[index])} for index in np.flatnonzero(diverged_step >= 0)]
+
+
+def _first_non_finite_step(history: History) -> np.ndarray:
+    """Per model, the step of the first log with a non-finite value (-1 if none)."""
+    bad = ~np.isfinite(history.train_loss) | ~np.isfinite(history.relu_term) | ~np.isfinite(history.mixing_term)
+    bad |= ~np.isfinite(history.scale)
+    first = np.argmax(bad, axis=1)
+    return np.where(bad.any(axis=1), np.asarray(history.step)[np.arange(len(first)), first], -1).astype(np.int64)
+
+
+# Auto chunking: the share of free memory a call may use, and a rough count of the
+# (batch, width) float32 arrays live at once in one model's training step.
+MEMORY_FRACTION = 0.5
+STEP_ARRAYS = 8
+
+
+def free_memory_bytes(devices: Sequence[jax.Device]) -> int | None:
+    """Free memory the model axis can use: on GPU/TPU the devices' free memory, on CPU
+    the host's available memory (all CPU devices share it); None if unknown."""
+    if devices[0].platform != "cpu":
+        stats = devices[0].memory_stats() or {}
+        if "bytes_limit" not in stats:
+            return None
+        return len(devices) * (stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def estimate_model_bytes(shapes: Shapes) -> tuple[int, int]:
+    """(resident, step): bytes a model's training state holds for the whole call (state
+    in and out plus the host copy), and bytes its training step needs while it runs."""
+    config = shapes.config
+    abstract = jax.eval_shape(lambda key: init_run(config, key, hyper_from_config(config)), jax.random.key(0))
+    state = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(abstract) if hasattr(leaf, "size"))
+    width = 2 * config.n_features + config.d_mlp + (2 * config.d_embed if config.full_model else 0)
+    return 3 * state, STEP_ARRAYS * config.batch_size * width * 4
+
+
+def auto_models_per_call(shapes: Shapes, devices: Sequence[jax.Device], n_models: int, group_size: int | None) -> int:
+    """How many models one call may train so that it fits in ``MEMORY_FRACTION`` of the
+    free memory (:func:`free_memory_bytes`); all ``n_models`` when memory is unknown.
+
+    On CPU a device runs ``group_size`` models at a time, so only those need step memory;
+    elsewhere every model of the call does. A rough estimate: pass
+    ``max_models_per_call`` to override it.
+    """
+    free = free_memory_bytes(devices)
+    if free is None:
+        return n_models
+    resident, step = estimate_model_bytes(shapes)
+    budget = MEMORY_FRACTION * free
+    if group_size is not None:  # fixed groups: step memory for n_devices * group_size models only
+        fitting = (budget - len(devices) * group_size * step) // resident
+    else:
+        fitting = budget // (resident + step)
+    return int(max(1, min(n_models, fitting)))
+
+
+class _Call(NamedTuple):
+    """One model chunk: which flat models it trains, and its (padded) inputs."""
+
+    models: slice
+    seeds: np.ndarray
+    hyper: Hyper
+    initial_params: FeatureMLP | None
+
+
+def _take(leaf, models: slice, padded: int):
+    """Models ``models`` of a stacked host leaf, padded to ``padded`` (key arrays too)."""
+    if is_key(leaf):
+        return jax.random.wrap_key_data(pad_models(np.asarray(jax.random.key_data(leaf))[models], padded))
+    return pad_models(np.asarray(leaf)[models], padded)
+
+
+def _split_calls(grid: Grid, per_call: int, padded: int, seeds, hyper: Hyper, initial_params) -> list[_Call]:
+    calls = []
+    for start in range(0, grid.size, per_call):
+        models = slice(start, min(start + per_call, grid.size))
+
+        def take(array, models=models):
+            return pad_models(np.asarray(array)[models], padded)
+
+        init = None if initial_params is None else jax.tree.map(take, initial_params)
+        calls.append(_Call(models, take(seeds), Hyper(*(take(column) for column in hyper)), init))
+    return calls
 
 
 def sweep(
@@ -235,7 +352,10 @@ def sweep(
     chunk_intervals: int | None = None,
     devices: Sequence[jax.Device] | None = None,
     group_size: int | None = None,
+    max_models_per_call: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    on_checkpoint: Callable[[SweepCheckpoint], None] | None = None,
+    resume: SweepCheckpoint | None = None,
     initial_params: FeatureMLP | None = None,
 ) -> SweepResult:
     """Train every grid point of ``axes`` under ``config`` in one jitted computation.
@@ -244,6 +364,18 @@ def sweep(
     ``chunk_intervals`` logging intervals run per compiled call (default: about 20
     chunks per run). ``devices`` defaults to all visible devices. ``group_size`` models
     are vmapped together on each device (default :func:`default_group_size`).
+
+    ``max_models_per_call`` caps the models trained by one compiled call; a larger grid
+    is trained in equal model chunks, one after another within each chunk of steps.
+    By default the cap comes from the free memory (:func:`auto_models_per_call`).
+    Results do not depend on it, nor on the number of devices.
+
+    ``on_checkpoint`` receives a :class:`~ccjax.checkpoint.SweepCheckpoint` (host
+    arrays) after every chunk of steps; pass one back as ``resume`` to continue from it
+    with the same final results as an uninterrupted run. Models whose loss turns NaN or
+    infinite are reported in ``Progress.diverged`` and ``SweepResult.diverged_step``;
+    the others train on unaffected.
+
     ``initial_params`` (a :class:`FeatureMLP` with leading axes ``grid.shape``) starts
     every model from given weights instead of the random init, e.g. to fine-tune the
     models of an earlier sweep (``result.params``); see :func:`ccjax.train.init_run`.
@@ -253,60 +385,137 @@ def sweep(
     _check_grid_fits_config(config, grid)
     if "p" in grid.names and config.scale_steps_for_sparsity:
         raise ValueError("sweeping p with scale_steps_for_sparsity is not supported: steps are shared")
-    devices, mesh, sharding = model_sharding(devices, grid.size)
+    for name, value in (("chunk_intervals", chunk_intervals), ("group_size", group_size)):
+        if value is not None and (not isinstance(value, int | np.integer) or value < 1):
+            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    if max_models_per_call is not None and (
+        not isinstance(max_models_per_call, int | np.integer) or max_models_per_call < 1
+    ):
+        raise ValueError(f"max_models_per_call must be a positive integer or None, got {max_models_per_call!r}")
+    fingerprint = sweep_fingerprint(config, grid, initial_params)
+    if initial_params is not None:
+        check_initial_params(config, initial_params, grid.shape)
+        initial_params = jax.tree.map(
+            lambda leaf: np.asarray(leaf, np.float32).reshape((grid.size,) + np.shape(leaf)[grid.ndim :]),
+            initial_params,
+        )
+    p_max = float(np.max(grid.flat("p"))) if "p" in grid.names else config.p
+    shapes = shapes_for(config, p_max)
+    all_devices = list(jax.devices() if devices is None else devices)
+    cpu_group = group_size or default_group_size(all_devices[0].platform)
+    per_call = max_models_per_call or auto_models_per_call(shapes, all_devices, grid.size, cpu_group)
+    n_calls = -(-grid.size // min(per_call, grid.size))
+    per_call = -(-grid.size // n_calls)  # equal chunks
+    devices, mesh, sharding = model_sharding(all_devices, per_call)
     n_devices = len(devices)
-    per_device = -(-grid.size // n_devices)
+    per_device = -(-per_call // n_devices)
     group_size = group_size or default_group_size(devices[0].platform) or per_device
     n_groups = -(-per_device // group_size)
     group_size = -(-per_device // n_groups)  # spread models evenly over the groups
     padded = n_devices * n_groups * group_size
-    p_max = float(np.max(grid.flat("p"))) if "p" in grid.names else config.p
-    shapes = shapes_for(config, p_max)
     n_logs = config.n_logs
     chunk_intervals = chunk_intervals or max(1, -(-n_logs // 20))
 
-    seeds = pad_models(grid.flat("seed").astype(np.uint32), padded)
-    hyper = _flat_hyper(config, grid, padded)
-    if initial_params is not None:
-        initial_params = _flat_initial_params(config, grid, padded, initial_params)
+    seeds = grid.flat("seed").astype(np.uint32)
+    calls = _split_calls(grid, per_call, padded, seeds, _flat_hyper(config, grid, grid.size), initial_params)
 
     start = time.perf_counter()
-    # Initialise on one device, then shard: XLA:CPU deadlocked running the QR of the
-    # flat-spectrum mixing family on several CPU devices at once (jax 0.10.2).
-    state = jax.device_put(_init_jit(shapes, seeds, hyper, initial_params), sharding)
-    hyper = jax.device_put(hyper, sharding)
-    compiled = _chunk_jit.lower(shapes, chunk_intervals, group_size, mesh, state, hyper, jnp.int32(0)).compile()
+
+    def initial_state(call: _Call):
+        # Initialise on one device, then shard: XLA:CPU deadlocked running the QR of the
+        # flat-spectrum mixing family on several CPU devices at once (jax 0.10.2).
+        return jax.device_put(_init_jit(shapes, call.seeds, call.hyper, call.initial_params), sharding)
+
+    if resume is None:
+        states = [None] * n_calls
+        histories, first_interval = [], 0
+        diverged_step = np.full(grid.size, -1, np.int64)
+    else:
+        template = jax.eval_shape(lambda: _init_jit(shapes, calls[0].seeds, calls[0].hyper, calls[0].initial_params))
+        restored = restore_state(resume, template, fingerprint, grid.size)
+        states = [jax.tree.map(lambda leaf, c=c: _take(leaf, c.models, padded), restored) for c in calls]
+        histories, first_interval = [resume.history], resume.intervals_done
+        diverged_step = _first_non_finite_step(resume.history)
+    states[0] = initial_state(calls[0]) if states[0] is None else jax.device_put(states[0], sharding)
+    hypers = [jax.device_put(call.hyper, sharding) for call in calls]
+    compiled = _chunk_jit.lower(shapes, chunk_intervals, group_size, mesh, states[0], hypers[0], jnp.int32(0)).compile()
     compile_seconds = time.perf_counter() - start
 
-    histories = []
+    def host_state():
+        return tuple(
+            np.concatenate(parts)
+            for parts in zip(
+                *(
+                    host_leaves(state, call.models.stop - call.models.start)
+                    for state, call in zip(states, calls, strict=True)
+                ),
+                strict=True,
+            )
+        )
+
     run_start = time.perf_counter()
-    for first in range(0, n_logs, chunk_intervals):
-        state, history = compiled(state, hyper, jnp.int32(first))
-        history = jax.device_get(history)
+    for first in range(first_interval, n_logs, chunk_intervals):
+        chunk_history = []
+        for index, call in enumerate(calls):
+            state = states[index]
+            state = initial_state(call) if state is None else jax.device_put(state, sharding)
+            state, history = compiled(state, hypers[index], jnp.int32(first))
+            # One call keeps its state on the devices; several take turns, parked on the host.
+            states[index] = state if n_calls == 1 else jax.device_get(state)
+            count = call.models.stop - call.models.start
+            chunk_history.append(jax.tree.map(lambda a, n=count: np.asarray(a)[:n], jax.device_get(history)))
+        kept = min(chunk_intervals, n_logs - first)
+        history = History(*(np.concatenate(field, axis=0)[:, :kept] for field in zip(*chunk_history, strict=True)))
         histories.append(history)
+        new_step = np.where(diverged_step < 0, _first_non_finite_step(history), -1)
+        diverged_step = np.where(new_step >= 0, new_step, diverged_step)
         if on_progress is not None:
             steps_done = min((first + chunk_intervals) * config.log_every, config.total_steps)
             elapsed = time.perf_counter() - run_start
-            on_progress(Progress(steps_done, config.total_steps, grid.size, compile_seconds, elapsed, history))
+            newly = tuple(diverged_points(grid, new_step))
+            n_diverged = int(np.count_nonzero(diverged_step >= 0))
+            on_progress(
+                Progress(
+                    steps_done, config.total_steps, grid.size, compile_seconds, elapsed, history, newly, n_diverged
+                )
+            )
+        if on_checkpoint is not None:
+            full = History(*(np.concatenate(field, axis=1) for field in zip(*histories, strict=True)))
+            on_checkpoint(SweepCheckpoint(fingerprint, first + kept, host_state(), full))
     run_seconds = time.perf_counter() - run_start
 
+    params_parts, mixing_parts, scale_parts = [], [], []
+    for index, call in enumerate(calls):
+        state = jax.device_put(states[index], sharding) if states[index] is not None else initial_state(call)
+        count = call.models.stop - call.models.start
+        params = jax.vmap(feature_params)(state)
+        scales = jax.vmap(lambda s, h: current_scale(shapes.config, h, s))(state, hypers[index])
+        params_parts.append(jax.tree.map(lambda a, n=count: np.asarray(a)[:n], params))
+        mixing_parts.append(np.asarray(state.mixing)[:count])
+        scale_parts.append(np.asarray(scales)[:count])
+
     def to_grid(array):
-        array = np.asarray(array)[: grid.size]
+        array = np.asarray(array)
         return array.reshape(grid.shape + array.shape[1:])
 
+    params = jax.tree.map(lambda *parts: to_grid(np.concatenate(parts)), *params_parts)
+    weights_finite = np.all(
+        [np.isfinite(leaf).reshape(grid.size, -1).all(axis=1) for leaf in jax.tree.leaves(params)], axis=0
+    )
     history = History(*(np.concatenate(field, axis=1)[:, :n_logs] for field in zip(*histories, strict=True)))
-    params = jax.vmap(feature_params)(state)
-    scales = jax.vmap(lambda s, h: current_scale(shapes.config, h, s))(state, hyper)
+    diverged_step = np.where((diverged_step < 0) & ~weights_finite, config.total_steps, diverged_step)
     return SweepResult(
         config=config,
         grid=grid,
-        params=jax.tree.map(to_grid, params),
-        mixing=to_grid(state.mixing),
-        scale=to_grid(scales),
+        params=params,
+        mixing=to_grid(np.concatenate(mixing_parts)),
+        scale=to_grid(np.concatenate(scale_parts)),
         history=History(*(to_grid(field) for field in history)),
         compile_seconds=compile_seconds,
         run_seconds=run_seconds,
         n_devices=n_devices,
+        diverged_step=to_grid(diverged_step),
+        models_per_call=per_call,
     )
 
 
@@ -324,10 +533,13 @@ def sweep_curves(
     """L/p at every p of ``p_values`` for every model of a sweep (grid-shaped fields).
 
     :func:`ccjax.evaluate.loss_curve` on the sweep's params and label maps ``s M``;
-    ``options`` go to it (``rel_sem``, ``devices``, ``on_progress``, ...).
+    ``options`` go to it (``rel_sem``, ``devices``, ``on_progress``, ...). Diverged
+    models (``result.diverged``) get NaN.
     """
     key = evaluation_key() if key is None else key
-    return loss_curve(result.params, result.scaled_mixing, p_values, key, **options)
+    diverged = result.diverged[..., None, None]
+    params = jax.tree.map(lambda leaf: np.where(diverged, np.nan, leaf), result.params)  # NaN: excluded
+    return loss_curve(params, result.scaled_mixing, p_values, key, **options)
 
 
 def evaluate_sweep(

@@ -159,11 +159,37 @@ def probability(text: str) -> float:
 
 
 def mean_and_sem(values, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over ``axis`` and its standard error (NaN for a single entry)."""
+    """Mean over ``axis`` and its standard error, over the finite entries only.
+
+    Non-finite entries (diverged models) are excluded, not averaged; the SEM is NaN
+    where fewer than two entries remain, and the mean where none does.
+    """
     values = np.asarray(values, dtype=np.float64)
-    n = values.shape[axis]
-    sem = values.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.full(np.delete(values.shape, axis), np.nan)
-    return values.mean(axis=axis), sem
+    finite = np.isfinite(values)
+    n = finite.sum(axis=axis)
+    filled = np.where(finite, values, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = filled.sum(axis=axis) / n
+        deviation = np.where(finite, values - np.expand_dims(mean, axis), 0.0)
+        sem = np.sqrt((deviation**2).sum(axis=axis) / (n - 1) / n)
+    mean = np.where(n > 0, mean, np.nan)
+    sem = np.where(n > 1, sem, np.nan)
+    return (mean[()], sem[()]) if mean.ndim == 0 else (mean, sem)
+
+
+def finite_mean(values, axis: int = 0) -> np.ndarray:
+    """The mean over ``axis`` of the finite entries (NaN where there are none)."""
+    return mean_and_sem(values, axis)[0]
+
+
+def describe_point(point: dict) -> str:
+    """``seed=1, lr=1e+06 (step 10)`` for a diverged-model record."""
+    coords = ", ".join(
+        f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+        for name, value in point.items()
+        if name not in ("sweep", "step")
+    )
+    return f"{coords} (step {point['step']:,})"
 
 
 def count(n: int, noun: str) -> str:
@@ -230,7 +256,7 @@ class ProgressBar:
         history = progress.history
         step = np.asarray(history.step)[0]
         last = int(np.argmax(step))
-        loss = float(np.mean(np.asarray(history.train_loss)[: progress.n_models, last]))
+        loss = float(finite_mean(np.asarray(history.train_loss)[: progress.n_models, last]))
         filled = round(self.width * fraction)
         bar = "[" + "#" * filled + "." * (self.width - filled) + "]"
         timing = f"done in {format_duration(seconds)}" if done >= total else f"ETA {format_duration(eta)}"
@@ -238,12 +264,22 @@ class ProgressBar:
             f"{bar} {100 * fraction:3.0f}%  {done}/{total} steps  {progress.n_models} models  "
             f"{rate:,.0f} model-steps/s  train L/p {loss:.4f}  "
             f"compile {progress.compile_seconds:.1f}s  {timing}"
+            + (f"  {progress.n_diverged} diverged" if progress.n_diverged else "")
         )
 
     def __call__(self, progress) -> None:
         fraction = progress.steps_done / progress.total_steps
         finished = progress.steps_done >= progress.total_steps
         text = self.describe(progress)
+        if progress.diverged:
+            self.close()
+            for point in progress.diverged:
+                print(
+                    f"warning: model {describe_point(point)} diverged (loss NaN or inf); "
+                    "it is excluded from summaries, the other models go on",
+                    file=self.stream,
+                    flush=True,
+                )
         if self.tty:
             self.stream.write("\r" + text.ljust(self._drawn))
             self._drawn = len(text)

@@ -1,20 +1,59 @@
-"""The parts every experiment CLI shares: output options, --plot-only loading, the
-manifest's common fields, training with a progress bar, saving figures, and the
-run-or-reload-then-report flow of ``main`` (:func:`run_cli`)."""
+"""The parts every experiment CLI shares: output and run options, --plot-only loading,
+the manifest's common fields, training with a progress bar, checkpoints and --resume,
+diverged models, saving figures, and the run-or-reload-then-report flow of ``main``
+(:func:`run_cli`).
+
+Results directory layout: ``<out>/results.npz`` and ``<out>/manifest.json`` once a run
+is complete; while it runs, ``<out>/checkpoints/`` holds ``run.json`` (the command) and
+one ``sweep-<fingerprint>.npz`` per training sweep, rewritten atomically after every
+chunk of steps and removed when the results are saved.
+"""
 
 import argparse
+import dataclasses
+import json
 import shlex
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import ccjax
+from ccjax.checkpoint import sweep_fingerprint
 
-from ._cli import ProgressBar, count, format_duration, say, use_every_cpu_core
+from ._cli import ProgressBar, count, describe_point, format_duration, positive_int, say, use_every_cpu_core
+
+CHECKPOINTS = "checkpoints"
+RUN_FILE = "run.json"
+# Options that do not change a run's results: where outputs go, how the work is split,
+# and the run-control flags themselves (value-taking ones first).
+NEUTRAL_OPTIONS = ("--out", "--figures", "--figure", "--max-models-per-call")
+NEUTRAL_FLAGS = ("--resume", "--overwrite", "--plot-only")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--resume``, ``--overwrite`` and ``--max-models-per-call``."""
+    control = parser.add_argument_group("interruptions and memory")
+    control.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from the checkpoints in --out (same options; the results equal an "
+        "uninterrupted run's); with finished results there, just report them; with nothing there, start afresh",
+    )
+    control.add_argument(
+        "--overwrite", action="store_true", help="replace the results (and any checkpoints) already in --out"
+    )
+    control.add_argument(
+        "--max-models-per-call",
+        type=positive_int,
+        metavar="N",
+        help="train at most N models per compiled call (default: as many as fit in half the free memory); "
+        "results do not depend on it",
+    )
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, experiment: str) -> None:
-    """``--out``, ``--figures`` and ``--plot-only``."""
+    """``--out``, ``--figures`` and ``--plot-only``, and :func:`add_run_arguments`."""
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, default=Path("results") / experiment, help="results directory")
     output.add_argument(
@@ -25,6 +64,7 @@ def add_output_arguments(parser: argparse.ArgumentParser, experiment: str) -> No
         action="store_true",
         help="redraw the figures and table from the results in --out, without training (other options are ignored)",
     )
+    add_run_arguments(parser)
 
 
 def check_output_paths(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -32,6 +72,21 @@ def check_output_paths(args: argparse.Namespace, parser: argparse.ArgumentParser
     for path, what in ((args.out, "--out"), (args.figures, "--figures")):
         if path.exists() and not path.is_dir():
             parser.error(f"{what} {path} exists and is not a directory")
+
+
+def result_identity(argv: list[str]) -> list[str]:
+    """``argv`` without the options that do not change the results (:data:`NEUTRAL_OPTIONS`
+    with their values, :data:`NEUTRAL_FLAGS`): two commands with equal identities compute
+    the same results."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in NEUTRAL_OPTIONS:
+            skip = True
+        elif arg not in NEUTRAL_FLAGS and not arg.startswith(tuple(f"{option}=" for option in NEUTRAL_OPTIONS)):
+            kept.append(arg)
+    return kept
 
 
 def load_saved(out: Path, experiment: str, parser: argparse.ArgumentParser) -> tuple[dict, dict]:
@@ -46,6 +101,97 @@ def load_saved(out: Path, experiment: str, parser: argparse.ArgumentParser) -> t
     return arrays, manifest
 
 
+@dataclasses.dataclass
+class Session:
+    """One CLI run's checkpoint folder, resume flag and memory cap, and the models that
+    diverged in its sweeps (filled by :func:`train_sweep`)."""
+
+    checkpoints: Path | None = None
+    resume: bool = False
+    max_models_per_call: int | None = None
+    diverged: list[dict] = dataclasses.field(default_factory=list)
+    run_record: dict | None = None  # written to checkpoints/run.json when training starts
+    discard: bool = False  # remove the old checkpoints first (--overwrite)
+
+    def start(self) -> None:
+        """Make the checkpoint folder (once, just before the first training), so that a run
+        that fails its checks leaves ``--out`` untouched."""
+        if self.checkpoints is None or self.run_record is None:
+            return
+        if self.discard:
+            shutil.rmtree(self.checkpoints, ignore_errors=True)
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        (self.checkpoints / RUN_FILE).write_text(json.dumps(self.run_record))
+        self.run_record = None
+
+
+def prepare_output(args: argparse.Namespace, parser: argparse.ArgumentParser, experiment: str, argv: list[str]):
+    """Decide what a run may do with ``--out``: a :class:`Session` to train with, or the
+    saved ``(arrays, manifest)`` when ``--resume`` finds the same command already done.
+
+    Refuses (a usage error) to replace results without ``--overwrite``, to touch another
+    experiment's results, or to ignore an interrupted run's checkpoints.
+    """
+    out, identity = args.out, result_identity(argv)
+    checkpoints, discard = out / CHECKPOINTS, False
+    rerun = "pass --overwrite to replace them"
+    if (out / ccjax.io.MANIFEST_FILE).exists():
+        try:
+            arrays, manifest = ccjax.load_results(out)
+        except (FileNotFoundError, ccjax.ResultsError) as error:
+            if not args.overwrite:
+                parser.error(f"--out {out} holds unreadable results ({error}); {rerun}")
+        else:
+            if manifest.get("experiment") != experiment:
+                parser.error(
+                    f"--out {out} holds results of the experiment {manifest.get('experiment')!r}, not {experiment}; "
+                    "choose another --out (results of another experiment are never replaced)"
+                )
+            same = result_identity(manifest.get("argv", [])) == identity
+            if args.resume and same:
+                say(f"--resume: {out} already holds the finished results of this command; reporting them")
+                shutil.rmtree(checkpoints, ignore_errors=True)
+                return arrays, manifest
+            if not args.overwrite:
+                parser.error(
+                    f"--out {out} already holds results of {experiment} ({manifest.get('command', '?')}); "
+                    f"{rerun}, --plot-only to redraw them, or choose another --out"
+                )
+    if checkpoints.exists():
+        previous = _read_run_file(checkpoints)
+        if previous.get("experiment", experiment) != experiment:
+            parser.error(
+                f"--out {out} holds checkpoints of the experiment {previous['experiment']!r}, not {experiment}; "
+                "choose another --out"
+            )
+        same = result_identity(previous.get("argv", [])) == identity
+        if args.resume and not same and not args.overwrite:
+            parser.error(
+                f"--resume: the checkpoints in {checkpoints} belong to another command "
+                f"({previous.get('command', 'unknown')}); resume with that command's options, "
+                "or pass --overwrite (without --resume) to discard them"
+            )
+        if not (args.resume and same):
+            if not args.overwrite:
+                parser.error(
+                    f"--out {out} holds checkpoints of an interrupted run ({previous.get('command', 'unknown')}); "
+                    "pass --resume to continue it or --overwrite to discard it"
+                )
+            discard = True
+    elif args.resume:
+        say(f"--resume: no checkpoints in {out}; starting afresh")
+    command = shlex.join(["python", "-m", f"experiments.{experiment}", *argv])
+    record = {"experiment": experiment, "argv": argv, "command": command}
+    return Session(checkpoints, args.resume, args.max_models_per_call, run_record=record, discard=discard)
+
+
+def _read_run_file(checkpoints: Path) -> dict:
+    try:
+        return json.loads((checkpoints / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def base_manifest(experiment: str, description: str, argv: list[str]) -> dict:
     """The fields every manifest starts with: what ran, how to rerun it, and where."""
     return {
@@ -57,27 +203,71 @@ def base_manifest(experiment: str, description: str, argv: list[str]) -> dict:
     }
 
 
-def train_sweep(config: ccjax.TrainConfig, axes: dict, what: str) -> ccjax.SweepResult:
-    """:func:`ccjax.sweep` with a progress bar and a status line before and after."""
-    n_models = 1
-    for values in axes.values():
-        n_models *= len(values)
-    say(f"training {count(n_models, 'model')} ({what}) for {config.total_steps:,} steps; compiling first ...")
+def train_sweep(
+    config: ccjax.TrainConfig,
+    axes: dict,
+    what: str,
+    session: Session | None = None,
+    initial_params: ccjax.FeatureMLP | None = None,
+) -> ccjax.SweepResult:
+    """:func:`ccjax.sweep` with a progress bar and a status line before and after.
+
+    With a ``session`` it checkpoints after every chunk of steps to
+    ``<checkpoints>/sweep-<fingerprint>.npz``, continues from that file under
+    ``--resume``, and records diverged models in ``session.diverged``.
+    """
+    session = session or Session()
+    grid = ccjax.make_grid(axes)
+    path, resume = None, None
+    if session.checkpoints is not None:
+        path = session.checkpoints / f"sweep-{sweep_fingerprint(config, grid, initial_params)[:16]}.npz"
+        if session.resume and path.exists():
+            resume = ccjax.load_checkpoint(path)
+            done = min(resume.intervals_done * config.log_every, config.total_steps)
+            say(f"resuming {what} from its checkpoint at step {done:,} of {config.total_steps:,}")
+    session.start()
+    say(f"training {count(grid.size, 'model')} ({what}) for {config.total_steps:,} steps; compiling first ...")
     progress = ProgressBar()
     try:
-        result = ccjax.sweep(config, axes, on_progress=progress)
+        result = ccjax.sweep(
+            config,
+            axes,
+            on_progress=progress,
+            on_checkpoint=None if path is None else lambda checkpoint: ccjax.save_checkpoint(path, checkpoint),
+            resume=resume,
+            max_models_per_call=session.max_models_per_call,
+            initial_params=initial_params,
+        )
     finally:
         progress.close()
     say(f"trained in {format_duration(result.run_seconds)} (+{result.compile_seconds:.1f}s compile)")
+    points = result.diverged_points()
+    if points:
+        say(f"warning: {count(len(points), 'model')} of {grid.size} diverged ({what}); excluded from summaries")
+    session.diverged.extend({"sweep": what, **point} for point in points)
     return result
 
 
-def save_figure(figure, path: Path) -> None:
-    """Write ``figure`` to ``path`` (creating its folder) and close it."""
+def diverged_note(manifest: dict) -> str | None:
+    """The note printed under the table and drawn on the figures when models diverged."""
+    points = manifest.get("diverged_models") or []
+    if not points:
+        return None
+    listed = "; ".join(describe_point(point) for point in points[:8]) + ("; ..." if len(points) > 8 else "")
+    return (
+        f"note: {count(len(points), 'model')} diverged (loss NaN or inf) and "
+        f"{'is' if len(points) == 1 else 'are'} excluded from every mean and fit: {listed}"
+    )
+
+
+def save_figure(figure, path: Path, note: str | None = None) -> None:
+    """Write ``figure`` to ``path`` (creating its folder), with ``note`` along its foot, and close it."""
     import matplotlib.pyplot as plt
 
+    if note:  # below the axes; the tight bounding box grows the canvas to hold it
+        figure.text(0.01, -0.01, note, fontsize=8, color="firebrick", ha="left", va="top")
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
+    figure.savefig(path, dpi=150, **({"bbox_inches": "tight"} if note else {}))
     plt.close(figure)
     say(f"wrote {path}")
 
@@ -93,25 +283,48 @@ def run_cli(
     summary: Callable[[dict, dict], str],
     figures: dict[str | Callable[[dict], str], Callable[[dict, dict], object]],
     resolve: Callable[[argparse.Namespace], argparse.Namespace] = lambda args: args,
+    check_outputs: Callable[[argparse.Namespace, argparse.ArgumentParser], None] = check_output_paths,
+    figure_path: Callable[[argparse.Namespace, str], Path] = lambda args, name: args.figures / name,
 ) -> int:
     """An experiment's ``main``: parse ``argv`` (then ``resolve`` option defaults that depend
     on other options), run (or ``--plot-only``: reload), save the results, print the summary
-    and write each ``figures[name](arrays, manifest)``; a name may be a function of the manifest."""
+    and write each ``figures[name](arrays, manifest)``; a name may be a function of the manifest.
+
+    ``run`` reads ``args.session`` (a :class:`Session`) for checkpoints and diverged
+    models; the latter land in the manifest (``diverged_models``), under the table and on
+    every figure.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     args = resolve(parser.parse_args(argv))
     use_every_cpu_core()
-    check_output_paths(args, parser)
+    check_outputs(args, parser)
     if args.plot_only:
         arrays, manifest = load_saved(args.out, experiment, parser)
     else:
-        try:
-            arrays, manifest = run(args, argv)
-        except KeyboardInterrupt:
-            say("interrupted; nothing was saved")
-            return 130
-        ccjax.save_results(args.out, arrays, manifest)
-        say(f"wrote {args.out}")
+        prepared = prepare_output(args, parser, experiment, argv)
+        if isinstance(prepared, Session):
+            args.session = prepared
+            try:
+                arrays, manifest = run(args, argv)
+            except KeyboardInterrupt:
+                say(
+                    f"interrupted; continue with the same command plus --resume (checkpoints in {prepared.checkpoints})"
+                )
+                return 130
+            except ccjax.CheckpointError as error:
+                print(f"{parser.prog}: error: {error}", file=sys.stderr)
+                return 2
+            manifest["diverged_models"] = prepared.diverged
+            ccjax.save_results(args.out, arrays, manifest)
+            shutil.rmtree(prepared.checkpoints, ignore_errors=True)
+            say(f"wrote {args.out}")
+        else:
+            arrays, manifest = prepared
     print(summary(arrays, manifest), flush=True)
+    note = diverged_note(manifest)
+    if note:
+        print(note, flush=True)
     for name, make in figures.items():
-        save_figure(make(arrays, manifest), args.figures / (name if isinstance(name, str) else name(manifest)))
+        name = name if isinstance(name, str) else name(manifest)
+        save_figure(make(arrays, manifest), figure_path(args, name), note)
     return 0

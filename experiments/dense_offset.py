@@ -90,7 +90,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     base = dataclasses.replace(PAPER, steps=args.steps, scale_steps_for_sparsity=not args.no_step_scaling)
     n, d = base.n_features, base.d_mlp
     configs = [dataclasses.replace(base, p=p) for p in args.p_train]
-    results = [train_sweep(config, {"seed": args.seeds}, f"clean labels, p = {config.p:g}") for config in configs]
+    results = [
+        train_sweep(config, {"seed": args.seeds}, f"clean labels, p = {config.p:g}", args.session) for config in configs
+    ]
     train_seconds = time.perf_counter() - start
 
     params = jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))

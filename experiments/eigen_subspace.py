@@ -125,7 +125,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     timings = {}
     for family, scale in CASES:
         config = dataclasses.replace(PAPER, steps=args.steps, mixing=family, scale=scale)
-        result = train_sweep(config, {"seed": seeds}, f"{MIXING_LABELS[family]}, s = {scale:g}")
+        result = train_sweep(config, {"seed": seeds}, f"{MIXING_LABELS[family]}, s = {scale:g}", args.session)
         timings[f"train_seconds_{family}"] = result.run_seconds + result.compile_seconds
         scaled = np.asarray(result.scaled_mixing)
         values = analyse(result.params, scaled)

@@ -126,8 +126,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     )
     start = time.perf_counter()
     results = [
-        train_sweep(fixed, {"seed": seeds, "mixing": FIXED}, "embedding and clean labels, scale 1"),
-        train_sweep(learned, {"seed": seeds, "mixing": LEARNED}, "Gaussian M, learned scale"),
+        train_sweep(fixed, {"seed": seeds, "mixing": FIXED}, "embedding and clean labels, scale 1", args.session),
+        train_sweep(learned, {"seed": seeds, "mixing": LEARNED}, "Gaussian M, learned scale", args.session),
     ]
     train_seconds = time.perf_counter() - start
 

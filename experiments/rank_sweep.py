@@ -356,10 +356,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
             say("note: the flat-spectrum family is not in the authors' nb6 code (it zeroes its diagonal here too)")
     start = time.perf_counter()
     axes = {"seed": seeds, "mixing": families, "mixing_rank": ranks}
-    result = train_sweep(base, axes, f"low-rank M, learned scale, exactly-one, {convention} convention")
+    result = train_sweep(base, axes, f"low-rank M, learned scale, exactly-one, {convention} convention", args.session)
     full = None
     if full_config is not None:
-        full = train_sweep(full_config, {"seed": seeds}, f"full-rank M, learned scale, {convention} convention")
+        full = train_sweep(
+            full_config, {"seed": seeds}, f"full-rank M, learned scale, {convention} convention", args.session
+        )
     train_seconds = time.perf_counter() - start
 
     def by_family(array):  # the sweep's (K, F, R, ...) -> (F, K, R, ...)

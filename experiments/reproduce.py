@@ -24,6 +24,7 @@ from pathlib import Path
 import ccjax
 
 from ._cli import HelpFormatter, format_duration, say
+from ._experiment import result_identity
 from .reproduction_report import write_report
 
 
@@ -119,29 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-OUTPUT_FLAGS = ("--out", "--figures", "--figure")
-
-
-def without_output_flags(argv: list[str]) -> list[str]:
-    """``argv`` less the output options (where results go does not change them)."""
-    kept, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in OUTPUT_FLAGS:
-            skip = True
-        elif not arg.startswith(tuple(f"{flag}=" for flag in OUTPUT_FLAGS)):
-            kept.append(arg)
-    return kept
-
-
 def saved_run_matches(directory: Path, argv: list[str]) -> bool:
     """Whether ``directory`` holds finished results of the command ``argv`` (output flags aside)."""
     try:
         _, manifest = ccjax.load_results(directory)
     except (FileNotFoundError, ccjax.ResultsError):
         return False
-    return without_output_flags(manifest.get("argv", [])) == without_output_flags(argv)
+    return result_identity(manifest.get("argv", [])) == result_identity(argv)
 
 
 def run_stage(stage: Stage, argv: list[str], log: dict) -> bool:
@@ -187,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"{prefix}: saved results match this command; reusing them (--rerun to retrain)")
                 continue
             say(f"{prefix} ...")
-            ok = run_stage(stage, stage_argv, log)
+            # Replace stale results; continue an interrupted run of this stage unless told to rerun.
+            control = ["--overwrite"] if args.rerun else ["--resume", "--overwrite"]
+            ok = run_stage(stage, [*stage_argv, *control], log)
             record_stage(log_path, stage.name, log[stage.name])
             if not ok:
                 say(f"{prefix} FAILED (exit code {log[stage.name]['returncode']}); continuing with the rest")

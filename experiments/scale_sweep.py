@@ -25,8 +25,8 @@ from ._cli import (
     MIXING_FORMULAS,
     MIXING_LABELS,
     HelpFormatter,
-    ProgressBar,
     count,
+    finite_mean,
     format_duration,
     format_table,
     mean_and_sem,
@@ -36,9 +36,8 @@ from ._cli import (
     say,
     scale_list,
     seed_list,
-    use_every_cpu_core,
 )
-from ._experiment import load_saved, save_figure
+from ._experiment import Session, add_run_arguments, run_cli, train_sweep
 
 EXPERIMENT = "scale_sweep"
 PAPER = ccjax.TrainConfig()  # the paper's training setup (paper-spec.md §4)
@@ -55,6 +54,7 @@ ARRAYS = {
     "history_mixing_term": "(K, S, n_logs) mixing term of L/p on the same batch",
     "history_scale": "(K, S, n_logs) |mixing scale| in use",
     "final_scale": "(K, S) mixing scale in the labels at the end (fixed here)",
+    "diverged_step": "(K, S) first logged step with a NaN/inf loss (-1: the model stayed finite)",
     "w_in": "(K, S, n_features, d_mlp) trained feature-space W_in (full models mapped through W_E)",
     "w_out": "(K, S, d_mlp, n_features) trained feature-space W_out",
     "mixing": "(K, S, n_features, n_features) unscaled mixing matrix M",
@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="redraw the figure and table from the results in --out, without training (training options are ignored)",
     )
+    add_run_arguments(parser)
     advanced = parser.add_argument_group("advanced")
     advanced.add_argument(
         "--eval-rel-sem",
@@ -175,28 +176,22 @@ def check_outputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             parser.error(f"{what} {path} exists and is not a directory")
 
 
-def train_and_evaluate(config: ccjax.TrainConfig, seeds, scales, eval_rel_sem: float, argv: list[str]):
+def train_and_evaluate(
+    config: ccjax.TrainConfig, seeds, scales, eval_rel_sem: float, argv: list[str], session: Session | None = None
+):
     """Run the sweep and its evaluation; return the arrays and manifest to save."""
     start = time.perf_counter()
     environment = ccjax.environment_info()
     n_models = len(seeds) * len(scales)
     say(
-        f"training {count(n_models, 'model')} ({count(len(seeds), 'seed')} x {count(len(scales), 'scale')}, "
-        f"{config.mixing} mixing"
-        f"{', full residual model' if config.full_model else ''}) for {config.total_steps:,} steps on "
-        f"{environment['device_count']} {environment['device_kind']} device(s); compiling first ..."
+        f"{count(n_models, 'model')} ({count(len(seeds), 'seed')} x {count(len(scales), 'scale')}, "
+        f"{config.mixing} mixing{', full residual model' if config.full_model else ''}) on "
+        f"{environment['device_count']} {environment['device_kind']} device(s)"
     )
     if config.mixing == "none" and len(scales) > 1:
         say("note: --mixing none has M = 0, so every scale trains the same clean model")
-    progress = ProgressBar()
-    try:
-        result = ccjax.sweep(config, {"seed": seeds, "scale": scales}, on_progress=progress)
-    finally:
-        progress.close()
-    say(
-        f"trained in {format_duration(result.run_seconds)} (+{result.compile_seconds:.1f}s compile); "
-        f"evaluating L/p at p = {config.p:g} to a relative standard error of {eval_rel_sem:g} ..."
-    )
+    result = train_sweep(config, {"seed": seeds, "scale": scales}, "seed x scale", session)
+    say(f"evaluating L/p at p = {config.p:g} to a relative standard error of {eval_rel_sem:g} ...")
     eval_start = time.perf_counter()
     estimate = ccjax.evaluate_sweep(result, rel_sem=eval_rel_sem)
     eval_seconds = time.perf_counter() - eval_start
@@ -211,6 +206,7 @@ def train_and_evaluate(config: ccjax.TrainConfig, seeds, scales, eval_rel_sem: f
         "n_evaluations": estimate.n_samples,
         **{f"history_{name}": getattr(history, name) for name in history._fields},
         "final_scale": result.scale,
+        "diverged_step": result.diverged_step,
         "w_in": result.params.w_in,
         "w_out": result.params.w_out,
         "mixing": result.mixing,
@@ -259,14 +255,29 @@ def tail_mean(history_field: np.ndarray, steps: np.ndarray, total_steps: int) ->
     return history_field[..., in_tail].mean(axis=-1)
 
 
+def excluding_diverged(arrays: dict) -> dict:
+    """``arrays`` with the losses and histories of diverged models set to NaN, so that every
+    mean leaves them out (results from before ``diverged_step`` existed pass unchanged)."""
+    if "diverged_step" not in arrays:
+        return arrays
+    diverged = arrays["diverged_step"] >= 0
+    masked = dict(arrays)
+    for name, value in arrays.items():
+        if name.startswith(("loss_per_feature", "history_")) and name != "history_step":
+            mask = diverged.reshape(diverged.shape + (1,) * (value.ndim - diverged.ndim))
+            masked[name] = np.where(mask, np.nan, value)
+    return masked
+
+
 def summary(arrays: dict, manifest: dict) -> str:
+    arrays = excluding_diverged(arrays)
     config = manifest["config"]
     naive = manifest["naive_loss_per_feature"]
     loss_mean, loss_sem = mean_and_sem(arrays["loss_per_feature"])
     total = int(arrays["history_step"].max())
-    relu = tail_mean(arrays["history_relu_term"], arrays["history_step"], total).mean(axis=0)
-    mixing = tail_mean(arrays["history_mixing_term"], arrays["history_step"], total).mean(axis=0)
-    mc_sem = arrays["loss_per_feature_sem"].mean(axis=0)
+    relu = finite_mean(tail_mean(arrays["history_relu_term"], arrays["history_step"], total))
+    mixing = finite_mean(tail_mean(arrays["history_mixing_term"], arrays["history_step"], total))
+    mc_sem = finite_mean(arrays["loss_per_feature_sem"])
 
     def number(value, signed=False):
         return "n/a" if not np.isfinite(value) else f"{value:+.4f}" if signed else f"{value:.4f}"
@@ -299,6 +310,7 @@ def describe_run(manifest: dict) -> str:
 
 
 def make_figure(arrays: dict, manifest: dict):
+    arrays = excluding_diverged(arrays)
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter
 
@@ -345,24 +357,21 @@ def make_figure(arrays: dict, manifest: dict):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    use_every_cpu_core()
-    check_outputs(args, parser)
-    if args.plot_only:
-        arrays, manifest = load_saved(args.out, EXPERIMENT, parser)
-    else:
+
+    def run(args: argparse.Namespace, argv: list[str]):
         config = config_from_args(args, parser)
-        try:
-            arrays, manifest = train_and_evaluate(config, args.seeds, args.scales, args.eval_rel_sem, argv)
-        except KeyboardInterrupt:
-            say("interrupted; nothing was saved")
-            return 130
-        ccjax.save_results(args.out, arrays, manifest)
-        say(f"wrote {args.out / ccjax.io.RESULTS_FILE} and {args.out / ccjax.io.MANIFEST_FILE}")
-    print(summary(arrays, manifest), flush=True)
-    save_figure(make_figure(arrays, manifest), args.figure)
-    return 0
+        return train_and_evaluate(config, args.seeds, args.scales, args.eval_rel_sem, argv, args.session)
+
+    return run_cli(
+        parser,
+        argv,
+        EXPERIMENT,
+        run,
+        summary,
+        {EXPERIMENT: make_figure},
+        check_outputs=check_outputs,
+        figure_path=lambda args, name: args.figure,
+    )
 
 
 if __name__ == "__main__":

@@ -278,7 +278,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     )
     start = time.perf_counter()
     axes = {"seed": seeds, "mixing": families, "scale": sigmas}
-    result = train_sweep(base, axes, "Gaussian M, fixed sigma")
+    result = train_sweep(base, axes, "Gaussian M, fixed sigma", args.session)
     train_seconds = time.perf_counter() - start
     # Every sigma of a (seed, family) shares its M.
     mixing = np.asarray(result.mixing)

@@ -206,7 +206,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
             mixing = seed_mixing(family, seeds)
         else:
             start = time.perf_counter()
-            result = train_sweep(config, {"seed": seeds, "scale": sigmas}, f"{MIXING_LABELS[family]}, exactly-one")
+            result = train_sweep(
+                config, {"seed": seeds, "scale": sigmas}, f"{MIXING_LABELS[family]}, exactly-one", args.session
+            )
             timings["train_seconds"][family] = time.perf_counter() - start
             # Every sigma of a seed shares its M; the SNMF factorises exactly that M.
             if not np.array_equal(result.mixing, np.broadcast_to(result.mixing[:, :1], result.mixing.shape)):

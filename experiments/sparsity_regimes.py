@@ -125,7 +125,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[st
     say(f"{count(len(configs), 'training p')} x {count(len(args.seeds), 'seed')}: {total:,} model-steps in all")
     results = []
     for config in configs:
-        results.append(train_sweep(config, {"seed": args.seeds}, f"p = {config.p:g}, {MIXING_LABELS[config.mixing]}"))
+        results.append(
+            train_sweep(config, {"seed": args.seeds}, f"p = {config.p:g}, {MIXING_LABELS[config.mixing]}", args.session)
+        )
     train_seconds = time.perf_counter() - start
 
     params = jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))

@@ -36,7 +36,6 @@ from ._cli import (
     MIXING_FORMULAS,
     MIXING_LABELS,
     HelpFormatter,
-    ProgressBar,
     count,
     format_duration,
     format_table,
@@ -48,7 +47,7 @@ from ._cli import (
     scale_list,
     seed_list,
 )
-from ._experiment import add_output_arguments, base_manifest, run_cli
+from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
 
 EXPERIMENT = "transplant"
 PAPER = ccjax.TrainConfig()  # p = 0.01, 10,000 steps, embedding M (faithful sign), scale 1
@@ -135,17 +134,6 @@ def _log_every(steps: int) -> int:
     return max(1, -(-steps // MAX_LOGS))
 
 
-def _train(config: ccjax.TrainConfig, seeds: list[int], what: str, initial_params=None) -> ccjax.SweepResult:
-    say(f"{what}: {count(len(seeds), 'model')} x {config.total_steps:,} steps; compiling first ...")
-    progress = ProgressBar()
-    try:
-        result = ccjax.sweep(config, {"seed": seeds}, on_progress=progress, initial_params=initial_params)
-    finally:
-        progress.close()
-    say(f"trained in {format_duration(result.run_seconds)} (+{result.compile_seconds:.1f}s compile)")
-    return result
-
-
 def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     seeds = list(args.seeds)
     phase2_seeds = [seed + PHASE2_SEED_OFFSET for seed in seeds]
@@ -156,8 +144,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         phase1, steps=args.finetune_steps, mixing="none", scale=0.0, log_every=_log_every(args.finetune_steps)
     )
     start = time.perf_counter()
-    first = _train(phase1, seeds, f"phase 1 ({MIXING_LABELS[args.mixing]}, scale {args.scale:g})")
-    second = _train(phase2, phase2_seeds, "phase 2 (fine-tuning the same models, clean labels)", first.params)
+    first = train_sweep(
+        phase1, {"seed": seeds}, f"phase 1 ({MIXING_LABELS[args.mixing]}, scale {args.scale:g})", args.session
+    )
+    second = train_sweep(
+        phase2,
+        {"seed": phase2_seeds},
+        "phase 2 (fine-tuning the same models, clean labels)",
+        args.session,
+        initial_params=first.params,
+    )
     train_seconds = time.perf_counter() - start
 
     # Evaluate all three stages in one call: every model sees the same samples.

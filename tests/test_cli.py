@@ -48,6 +48,7 @@ def test_results_hold_every_model(tiny_run):
         "loss_per_feature_sem": (K, S),
         "n_evaluations": (K, S),
         "final_scale": (K, S),
+        "diverged_step": (K, S),
         "w_in": (K, S, 100, 50),
         "w_out": (K, S, 50, 100),
         "mixing": (K, S, 100, 100),
@@ -57,6 +58,7 @@ def test_results_hold_every_model(tiny_run):
     np.testing.assert_array_equal(arrays["scales"], [0.0, 1.0])
     np.testing.assert_array_equal(arrays["seeds"], [0, 1])
     np.testing.assert_array_equal(arrays["final_scale"], [[0.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(arrays["diverged_step"], [[-1, -1], [-1, -1]])
     np.testing.assert_array_equal(arrays["history_step"][0, 0], [10, 20])
     assert np.all(arrays["n_evaluations"] > 0)
     assert np.all(arrays["loss_per_feature_sem"] <= 0.01 * arrays["loss_per_feature"])

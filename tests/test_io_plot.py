@@ -1,7 +1,10 @@
 """Results on disk (ccjax.io) and the plotting functions (ccjax.plot)."""
 
+import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,12 +43,27 @@ def manifest():
 
 
 def test_round_trip(tmp_path, arrays, manifest):
+    original = dict(manifest)
     ccjax.save_results(tmp_path / "run", arrays, manifest)
+    assert manifest.keys() == original.keys()  # the caller's manifest gains no block
     loaded, loaded_manifest = ccjax.load_results(tmp_path / "run")
     assert loaded.keys() == arrays.keys()
     for name, array in arrays.items():
         np.testing.assert_array_equal(loaded[name], array)
         assert loaded[name].dtype == array.dtype
+    block = loaded_manifest.pop(io.RESULTS_FORMAT_KEY)
+    assert block == {
+        "version": io.RESULTS_FORMAT_VERSION,
+        "arrays": {
+            "scales": {"shape": [3], "dtype": "float64"},
+            "seeds": {"shape": [2], "dtype": str(np.arange(2).dtype)},
+            "loss_per_feature": {"shape": [2, 3], "dtype": "float32"},
+            "n_nonempty": {"shape": [2, 3], "dtype": "int32"},
+            "flags": {"shape": [2], "dtype": "bool"},
+        },
+        "results_sha256": hashlib.sha256((tmp_path / "run" / io.RESULTS_FILE).read_bytes()).hexdigest(),
+        "config_sha256": hashlib.sha256(b'{"p":0.01,"steps":10}').hexdigest(),
+    }
     assert loaded_manifest == {
         "experiment": "test",
         "config": {"p": 0.01, "steps": 10},
@@ -110,6 +128,125 @@ def test_corrupt_results_give_a_clear_error(tmp_path, arrays, manifest, name, co
     path = tmp_path / name
     path.write_bytes(corrupt(path.read_bytes()))
     with pytest.raises(ccjax.ResultsError, match=f"cannot read .*{name}"):
+        ccjax.load_results(tmp_path)
+
+
+def edit_manifest(directory, edit):
+    """Apply ``edit`` to the JSON of ``directory``'s manifest, in place."""
+    path = directory / io.MANIFEST_FILE
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def test_results_check_survives_awkward_values_and_resaving(tmp_path):
+    config = {"tuple": (1, 2.5), "nan": float("nan"), 3: np.float32(0.1), "path": Path("x"), "nested": {"b": 1, "a": 0}}
+    arrays = {"labels": np.array(["a", "bcd"]), "scalar": np.float16(2.0), "empty": np.zeros((0, 4), np.uint8)}
+    ccjax.save_results(tmp_path / "a", arrays, {"config": config, "command": "python -m experiments.x"})
+    loaded, manifest = ccjax.load_results(tmp_path / "a")
+    assert {name: (array.shape, array.dtype) for name, array in loaded.items()} == {
+        name: (np.shape(array), np.asarray(array).dtype) for name, array in arrays.items()
+    }
+    # Loaded results (block included) can be saved again, elsewhere or with other arrays.
+    ccjax.save_results(tmp_path / "b", {**loaded, "more": np.ones(2)}, manifest)
+    assert "more" in ccjax.load_results(tmp_path / "b")[1][io.RESULTS_FORMAT_KEY]["arrays"]
+    ccjax.save_results(tmp_path / "c", loaded, {})  # no config: the hash of null
+    assert ccjax.load_results(tmp_path / "c")[1][io.RESULTS_FORMAT_KEY]["config_sha256"] == (
+        hashlib.sha256(b"null").hexdigest()
+    )
+
+
+def test_truncated_results_are_detected_by_their_hash(tmp_path, arrays, manifest):
+    ccjax.save_results(tmp_path, arrays, manifest)
+    path = tmp_path / io.RESULTS_FILE
+    path.write_bytes(path.read_bytes()[:-10])
+    pattern = f"cannot read {re.escape(str(path))}: it does not match .*partially written"
+    with pytest.raises(ccjax.ResultsError, match=pattern):
+        ccjax.load_results(tmp_path)
+
+
+def test_results_from_another_run_are_detected(tmp_path, arrays, manifest):
+    manifest = {**manifest, "command": "python -m experiments.scale_sweep --steps 10"}
+    ccjax.save_results(tmp_path / "a", arrays, manifest)
+    ccjax.save_results(tmp_path / "b", {name: array[::-1] for name, array in arrays.items()}, manifest)
+    shutil.copy(tmp_path / "b" / io.RESULTS_FILE, tmp_path / "a" / io.RESULTS_FILE)  # same names and shapes
+    with pytest.raises(ccjax.ResultsError) as caught:
+        ccjax.load_results(tmp_path / "a")
+    message = str(caught.value)
+    assert "it does not match" in message and "different runs" in message
+    assert "rerun the command" in message and manifest["command"] in message
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda block: block["arrays"]["loss_per_feature"].update(shape=[3, 2]), "'loss_per_feature' has shape"),
+        (lambda block: block["arrays"]["flags"].update(dtype="int8"), "'flags' has dtype bool, the manifest records"),
+        (lambda block: block["arrays"].pop("seeds"), "'seeds' is not recorded"),
+        (lambda block: block["arrays"].update(extra={"shape": [1], "dtype": "float64"}), "'extra' is recorded but"),
+    ],
+)
+def test_arrays_that_differ_from_the_manifest_are_detected(tmp_path, arrays, manifest, edit, expected):
+    ccjax.save_results(tmp_path, arrays, manifest)
+    edit_manifest(tmp_path, lambda data: edit(data[io.RESULTS_FORMAT_KEY]))  # the results hash still matches
+    with pytest.raises(ccjax.ResultsError, match=f"cannot read .*{io.MANIFEST_FILE}: the arrays .*{expected}"):
+        ccjax.load_results(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda data: data["config"].update(steps=11),
+        lambda data: data.pop("config"),
+        lambda data: data["config"].update(extra=None),
+    ],
+)
+def test_an_edited_config_is_detected(tmp_path, arrays, manifest, edit):
+    ccjax.save_results(tmp_path, arrays, manifest)
+    # Reordered keys and another JSON layout are not a change.
+    edit_manifest(tmp_path, lambda data: data.update(config=dict(reversed(data["config"].items()))))
+    ccjax.load_results(tmp_path)
+    edit_manifest(tmp_path, edit)
+    with pytest.raises(ccjax.ResultsError, match=f"cannot read .*{io.MANIFEST_FILE}: its config .*edited"):
+        ccjax.load_results(tmp_path)
+
+
+def test_a_newer_results_format_asks_to_upgrade(tmp_path, arrays, manifest):
+    ccjax.save_results(tmp_path, arrays, manifest)
+    edit_manifest(tmp_path, lambda data: data[io.RESULTS_FORMAT_KEY].update(version=io.RESULTS_FORMAT_VERSION + 1))
+    pattern = f"cannot read .*{io.MANIFEST_FILE}: .*version {io.RESULTS_FORMAT_VERSION + 1}.*upgrade ccjax"
+    with pytest.raises(ccjax.ResultsError, match=pattern):
+        ccjax.load_results(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda data: data.update({io.RESULTS_FORMAT_KEY: None}),
+        lambda data: data[io.RESULTS_FORMAT_KEY].update(version=0),
+        lambda data: data[io.RESULTS_FORMAT_KEY].update(version="1"),
+        lambda data: data[io.RESULTS_FORMAT_KEY].pop("results_sha256"),
+        lambda data: data[io.RESULTS_FORMAT_KEY]["arrays"].update(flags={"shape": "2", "dtype": "bool"}),
+    ],
+)
+def test_a_malformed_results_format_block_is_an_error(tmp_path, arrays, manifest, edit):
+    ccjax.save_results(tmp_path, arrays, manifest)
+    edit_manifest(tmp_path, edit)
+    with pytest.raises(ccjax.ResultsError, match=f"cannot read .*{io.MANIFEST_FILE}: .*malformed"):
+        ccjax.load_results(tmp_path)
+
+
+def test_legacy_results_without_the_block_load_unchecked(tmp_path, arrays, manifest):
+    ccjax.save_results(tmp_path, arrays, manifest)
+    edit_manifest(tmp_path, lambda data: data.pop(io.RESULTS_FORMAT_KEY))
+    edit_manifest(tmp_path, lambda data: data["config"].update(steps=11))  # nothing to check it against
+    loaded, loaded_manifest = ccjax.load_results(tmp_path)
+    assert io.RESULTS_FORMAT_KEY not in loaded_manifest and loaded_manifest["config"]["steps"] == 11
+    np.testing.assert_array_equal(loaded["loss_per_feature"], arrays["loss_per_feature"])
+    # A corrupt legacy results.npz is still caught, by its zip structure.
+    path = tmp_path / io.RESULTS_FILE
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(ccjax.ResultsError, match=f"cannot read {re.escape(str(path))}: (?!it does not match)"):
         ccjax.load_results(tmp_path)
 
 

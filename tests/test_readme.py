@@ -20,6 +20,8 @@ def test_api_tour_runs():
     assert namespace["outputs"].shape == (2, 4, 1024, 100)
     assert namespace["estimate"].loss_per_feature.shape == (2, 4)
     assert namespace["curve"].loss_per_feature.shape == (2, 4, 4)
+    assert (namespace["resumed"].params.w_in == namespace["partial"].params.w_in).all()
+    assert namespace["result"].diverged_points() == []
     assert abs(float(ccjax_exactly_one(namespace)) - 1 / 12) < 1e-6
 
 

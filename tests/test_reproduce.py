@@ -8,14 +8,16 @@ import pytest
 from conftest import ROOT, run_module
 
 from experiments import reproduce
+from experiments._experiment import result_identity
 from experiments._published import compare_range, compare_value
 
 run = functools.partial(run_module, "reproduce", timeout=900)
 
 
-def test_output_flags_do_not_count_when_matching_a_saved_command():
-    argv = ["--seeds", "2", "--out", "a", "--figures=b", "--figure", "c.png"]
-    assert reproduce.without_output_flags(argv) == ["--seeds", "2"]
+def test_output_and_run_control_flags_do_not_count_when_matching_a_saved_command():
+    argv = ["--seeds", "2", "--out", "a", "--figures=b", "--figure", "c.png", "--resume", "--overwrite"]
+    argv += ["--max-models-per-call", "3"]
+    assert result_identity(argv) == ["--seeds", "2"]
 
 
 def test_every_stage_names_an_experiment_module():

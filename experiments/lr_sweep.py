@@ -1,0 +1,182 @@
+"""Loss per feature against the peak learning rate (a robustness check of paper-spec.md §4).
+
+The paper trains every model at one learning rate, 3e-3. This sweep trains the CC model
+(embedding mixing, scale 1, p = 0.01 by default) at several peak learning rates, for
+each seed, in one :func:`ccjax.sweep` call, and evaluates L/p at the training p. A
+learning rate far too large makes a model diverge (its loss turns NaN or inf): the run
+reports which (seed, lr) models did, trains the others on, and leaves the diverged ones
+out of every mean, with a note under the table, in the manifest and on the figure.
+
+    python -m experiments.lr_sweep --lrs 1e-3,3e-3,1e-2,3e-2
+    python -m experiments.lr_sweep --plot-only
+"""
+
+import argparse
+import dataclasses
+import sys
+import time
+
+import numpy as np
+
+import ccjax
+
+from ._cli import (
+    MIXING_FORMULAS,
+    HelpFormatter,
+    format_table,
+    mean_and_sem,
+    positive_float,
+    positive_int,
+    probability,
+    say,
+    scale_list,
+    seed_list,
+)
+from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
+from .transplant import scale_value
+
+EXPERIMENT = "lr_sweep"
+PAPER = ccjax.TrainConfig()  # lr 3e-3, half-cosine decay, AdamW weight decay 0.01 (§4)
+ARRAYS = {
+    "lrs": "(L,) peak learning rates",
+    "seeds": "(K,) seeds; a seed fixes W_E, M, the initial weights and the data stream",
+    "loss_per_feature": "(K, L) L/p at the training p (NaN for diverged models)",
+    "loss_per_feature_sem": "(K, L) its Monte Carlo standard error",
+    "diverged_step": "(K, L) first logged step with a NaN/inf loss (-1: the model stayed finite)",
+    "history_step": "(n_logs,) training step of each log",
+    "history_train_loss": "(K, L, n_logs) mean training L/p over each logging interval",
+    "w_in": "(K, L, n_features, d_mlp) trained feature-space W_in",
+    "w_out": "(K, L, d_mlp, n_features) trained feature-space W_out",
+}
+DESCRIPTION = """\
+L/p of the CC model against the peak AdamW learning rate (the paper uses 3e-3).
+
+Labels are relu(x) + scale * M x with the chosen mixing family. Every (seed, lr) model
+is trained in one vectorised sweep. Models that diverge are reported and excluded.
+"""
+
+
+def learning_rates(text: str) -> list[float]:
+    """A :func:`scale_list` of positive learning rates, ascending."""
+    values = scale_list(text)
+    if min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"learning rates must be > 0, got {min(values):g}")
+    return sorted(values)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
+    )
+    run = parser.add_argument_group("run (other settings are the paper's)")
+    run.add_argument(
+        "--lrs", type=learning_rates, default="1e-3,3e-3,1e-2,3e-2", metavar="LIST", help="peak learning rates"
+    )
+    run.add_argument("--seeds", type=seed_list, default="3", metavar="N|LIST", help="a count N or a list of seeds")
+    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps")
+    run.add_argument("--p", type=probability, default=PAPER.p, help="feature probability p in (0, 1]")
+    run.add_argument("--batch-size", type=positive_int, default=PAPER.batch_size, help="fresh samples per step")
+    run.add_argument("--mixing", choices=ccjax.MIXING_NAMES, default=PAPER.mixing, help="the mixing family")
+    run.add_argument("--scale", type=scale_value, default=PAPER.scale, help="mixing scale s (>= 0)")
+    run.add_argument(
+        "--eval-rel-sem", type=positive_float, default=0.001, help="relative standard error of every evaluated L/p"
+    )
+    add_output_arguments(parser, EXPERIMENT)
+    return parser
+
+
+def run(args: argparse.Namespace, argv: list[str], parser: argparse.ArgumentParser) -> tuple[dict, dict]:
+    try:
+        config = dataclasses.replace(
+            PAPER, steps=args.steps, p=args.p, batch_size=args.batch_size, mixing=args.mixing, scale=args.scale
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    start = time.perf_counter()
+    result = train_sweep(config, {"seed": args.seeds, "lr": args.lrs}, f"seed x lr, {config.mixing}", args.session)
+    train_seconds = time.perf_counter() - start
+    say(f"evaluating L/p at p = {config.p:g} ...")
+    estimate = ccjax.evaluate_sweep(result, rel_sem=args.eval_rel_sem)
+    arrays = {
+        "lrs": np.asarray(args.lrs),
+        "seeds": np.asarray(args.seeds),
+        "loss_per_feature": estimate.loss_per_feature,
+        "loss_per_feature_sem": estimate.sem,
+        "diverged_step": result.diverged_step,
+        "history_step": result.history.step.reshape(-1, result.history.step.shape[-1])[0],
+        "history_train_loss": result.history.train_loss,
+        "w_in": result.params.w_in,
+        "w_out": result.params.w_out,
+    }
+    manifest = base_manifest(EXPERIMENT, "L/p against the peak learning rate", argv)
+    manifest |= {
+        "config": dataclasses.asdict(config),
+        "axes": {"seed": list(args.seeds), "lr": list(args.lrs)},
+        "mixing": {"name": config.mixing, "formula": MIXING_FORMULAS.get(config.mixing, config.mixing)},
+        "evaluation": {"p": config.p, "rel_sem": args.eval_rel_sem},
+        "naive_loss_per_feature": ccjax.naive_loss_per_feature(config.n_features, config.d_mlp),
+        "timings": {"train_seconds": train_seconds, "total_seconds": time.perf_counter() - start},
+        "arrays": ARRAYS,
+    }
+    return arrays, manifest
+
+
+def _finite_losses(arrays: dict) -> np.ndarray:
+    """L/p with diverged models set to NaN (left out of every mean)."""
+    return np.where(arrays["diverged_step"] >= 0, np.nan, arrays["loss_per_feature"])
+
+
+def summary(arrays: dict, manifest: dict) -> str:
+    naive = manifest["naive_loss_per_feature"]
+    losses = _finite_losses(arrays)
+    mean, sem = mean_and_sem(losses)
+    used = np.isfinite(losses).sum(axis=0)
+    rows = []
+    for lr, m, s, n in zip(arrays["lrs"], mean, sem, used, strict=True):
+        cells = ("n/a", "n/a", "n/a") if n == 0 else (f"{m:.4f}", f"{s:.4f}", f"{m - naive:+.4f}")
+        rows.append([f"{lr:g}", *cells, f"{n}/{len(arrays['seeds'])}"])
+    config = manifest["config"]
+    return "\n".join(
+        [
+            f"L/p against the learning rate: {config['mixing']} mixing, scale {config['scale']:g}, "
+            f"p = {config['p']:g}, {config['steps']:,} steps; naive L/p = {naive:.4f}",
+            format_table(["lr", "L/p", "SEM seeds", "L/p - naive", "models used"], rows),
+            "models used: seeds whose training stayed finite (diverged ones are excluded, see the note).",
+        ]
+    )
+
+
+def figure(arrays: dict, manifest: dict):
+    import matplotlib.pyplot as plt
+
+    from ccjax import plot
+
+    naive = manifest["naive_loss_per_feature"]
+    losses = _finite_losses(arrays)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    plot.plot_scale_sweep(
+        arrays["lrs"], losses, naive=naive, title="L/p at the training p", xlabel="peak learning rate", ax=left
+    )
+    left.set_xscale("log")
+    history = np.where((arrays["diverged_step"] >= 0)[..., None], np.nan, arrays["history_train_loss"])
+    curves = {f"lr = {lr:g}": history[:, j] for j, lr in enumerate(arrays["lrs"])}
+    plot.plot_history(arrays["history_step"], curves, naive=naive, title="training loss (mean over seeds)", ax=right)
+    right.set_yscale("log")
+    fig.suptitle(f"{EXPERIMENT}: {manifest['config']['mixing']} mixing, scale {manifest['config']['scale']:g}")
+    return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    return run_cli(
+        parser,
+        argv,
+        EXPERIMENT,
+        lambda args, argv: run(args, argv, parser),
+        summary,
+        {f"{EXPERIMENT}.png": figure},
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

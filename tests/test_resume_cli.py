@@ -1,0 +1,175 @@
+"""Issue 5 through the experiment CLIs: a killed run resumes to identical results,
+results are never silently replaced, diverged models are reported and excluded, and bad
+input is a one-line usage error."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT, run_module
+
+import ccjax
+from experiments import lr_sweep, scale_sweep
+
+# About 20 checkpointed chunks of 200 steps: long enough to kill the run mid-way.
+LONG = ["--scales", "0,1", "--seeds", "2", "--steps", "4000", "--batch-size", "64", "--d-embed", "50"]
+LONG += ["--log-every", "10", "--eval-rel-sem", "0.01"]
+
+
+def outputs(tmp, name: str) -> list[str]:
+    return ["--out", str(tmp / name), "--figure", str(tmp / f"{name}.png")]
+
+
+def test_a_killed_sweep_resumes_to_identical_results(tmp_path):
+    reference = run_module("scale_sweep", *LONG, *outputs(tmp_path, "reference"))
+    assert reference.returncode == 0, reference.stderr
+
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "experiments.scale_sweep", *LONG, *outputs(tmp_path, "killed")]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list((out / "checkpoints").glob("sweep-*.npz")) and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # no chance to clean up: like a preempted machine
+    process.wait()
+    assert not (out / ccjax.io.RESULTS_FILE).exists()
+    checkpoint = ccjax.load_checkpoint(next((out / "checkpoints").glob("sweep-*.npz")))
+    assert 0 < checkpoint.intervals_done < 400  # it really stopped mid-run
+
+    again = run_module("scale_sweep", *LONG, *outputs(tmp_path, "killed"))
+    assert again.returncode == 2 and "checkpoints of an interrupted run" in again.stderr and "--resume" in again.stderr
+
+    resumed = run_module("scale_sweep", *LONG, *outputs(tmp_path, "killed"), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming seed x scale from its checkpoint at step" in resumed.stderr
+    assert not (out / "checkpoints").exists()  # removed once the results are saved
+
+    expected, _ = ccjax.load_results(tmp_path / "reference")
+    arrays, manifest = ccjax.load_results(out)
+    assert sorted(arrays) == sorted(expected)
+    for name in expected:
+        assert np.array_equal(arrays[name], expected[name]), name
+    assert "--resume" in manifest["argv"]
+
+
+TINY_LR = ["--lrs", "3e-3,1e6", "--seeds", "1", "--steps", "30", "--batch-size", "64", "--eval-rel-sem", "0.02"]
+
+
+def lr_run(tmp_path, *extra: str) -> int:
+    argv = [*TINY_LR, "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "figures"), *extra]
+    try:
+        return lr_sweep.main(argv)
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
+@pytest.fixture(scope="module")
+def diverged_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lr_sweep")
+    done = run_module("lr_sweep", *TINY_LR, "--out", str(tmp / "out"), "--figures", str(tmp / "figures"))
+    assert done.returncode == 0, done.stderr
+    return tmp, done
+
+
+def test_a_diverging_learning_rate_is_reported_and_excluded(diverged_run):
+    tmp, done = diverged_run
+    assert "warning: model seed=0, lr=1e+06 (step 30) diverged" in done.stderr
+    arrays, manifest = ccjax.load_results(tmp / "out")
+    assert manifest["diverged_models"] == [{"sweep": "seed x lr, embedding", "seed": 0, "lr": 1e6, "step": 30}]
+    assert arrays["diverged_step"].tolist() == [[-1, 30]]
+    assert np.isfinite(arrays["loss_per_feature"][0, 0]) and np.isnan(arrays["loss_per_feature"][0, 1])
+    table = done.stdout.splitlines()
+    row = next(line for line in table if line.strip().startswith("1e+06"))
+    assert "n/a" in row and row.strip().endswith("0/1")
+    assert any(line.startswith("note: 1 model diverged") and "seed=0, lr=1e+06" in line for line in table)
+    assert (tmp / "figures" / "lr_sweep.png").stat().st_size > 0
+
+
+def test_the_diverged_note_is_kept_when_replotting(diverged_run, capsys):
+    tmp, _ = diverged_run
+    assert lr_sweep.main(["--plot-only", "--out", str(tmp / "out"), "--figures", str(tmp / "replot")]) == 0
+    assert "note: 1 model diverged" in capsys.readouterr().out
+
+
+def test_results_are_never_replaced_without_overwrite(tmp_path, capsys):
+    assert lr_run(tmp_path) == 0
+    first = (tmp_path / "out" / ccjax.io.MANIFEST_FILE).read_text()
+    capsys.readouterr()
+
+    assert lr_run(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "already holds results of lr_sweep" in err and "--overwrite" in err and "Traceback" not in err
+    assert (tmp_path / "out" / ccjax.io.MANIFEST_FILE).read_text() == first
+
+    assert lr_run(tmp_path, "--resume") == 0  # finished: reported, not retrained
+    captured = capsys.readouterr()
+    assert "already holds the finished results" in captured.err and "training" not in captured.err
+    assert "1e+06" in captured.out
+
+    assert lr_run(tmp_path, "--overwrite") == 0
+    assert json.loads((tmp_path / "out" / ccjax.io.MANIFEST_FILE).read_text())["argv"][-1] == "--overwrite"
+
+
+def test_another_experiments_results_are_never_replaced(diverged_run, capsys):
+    tmp, _ = diverged_run
+    argv = ["--out", str(tmp / "out"), "--figure", str(tmp / "x.png"), "--overwrite"]
+    with pytest.raises(SystemExit) as exit_info:
+        scale_sweep.main(argv)
+    assert exit_info.value.code == 2
+    assert "holds results of the experiment 'lr_sweep', not scale_sweep" in capsys.readouterr().err
+
+
+def test_unreadable_results_need_overwrite(tmp_path, capsys):
+    assert lr_run(tmp_path) == 0
+    (tmp_path / "out" / ccjax.io.RESULTS_FILE).write_bytes(b"not a zip file")
+    capsys.readouterr()
+    assert lr_run(tmp_path) == 2
+    assert "holds unreadable results" in capsys.readouterr().err
+    assert lr_run(tmp_path, "--overwrite") == 0
+    ccjax.load_results(tmp_path / "out")
+
+
+def test_resume_refuses_checkpoints_of_another_command(tmp_path, capsys):
+    checkpoints = tmp_path / "out" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    other = {
+        "experiment": "lr_sweep",
+        "argv": ["--lrs", "1e-2"],
+        "command": "python -m experiments.lr_sweep --lrs 1e-2",
+    }
+    (checkpoints / "run.json").write_text(json.dumps(other))
+    assert lr_run(tmp_path, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "belong to another command" in err and "--lrs 1e-2" in err
+    assert (checkpoints / "run.json").exists()  # nothing was discarded
+
+
+BAD = [
+    (["--lrs", "0,1e-3"], "learning rates must be > 0"),
+    (["--lrs", ""], "empty string"),
+    (["--lrs", "1e-3,,1e-2"], "empty entry"),
+    (["--lrs", "1e-3,inf"], "not a finite number"),
+    (["--scale", "-1"], ">= 0"),
+    (["--scale", "nan"], "finite"),
+    (["--p", "0"], "(0, 1]"),
+    (["--p", "2"], "(0, 1]"),
+    (["--steps", "0"], "positive integer"),
+    (["--batch-size", "-3"], "positive integer"),
+    (["--seeds", "0"], ">= 1"),
+    (["--mixing", "gaussian"], "invalid choice"),
+    (["--max-models-per-call", "0"], "positive integer"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD, ids=[" ".join(argv) for argv, _ in BAD])
+def test_bad_input_is_a_one_line_usage_error(argv, message, tmp_path, capsys):
+    assert lr_run(tmp_path, *argv) == 2
+    err = capsys.readouterr().err
+    error_lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(error_lines) == 1 and message in error_lines[0], err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
