@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ._checks import check_finite, check_width
 from ._linalg import matmul
 from ._types import Array, Float, PRNGKeyArray
 from .model import FeatureMLP
@@ -32,6 +33,7 @@ _NMF_EPS = 1e-10
 
 def zero_model(n_features: int = 100, d_mlp: int = 50) -> FeatureMLP:
     """All-zero weights: L/p = 1/6 on clean labels (paper-spec.md §5)."""
+    check_width(d_mlp, n_features)
     return FeatureMLP(
         w_in=jnp.zeros((n_features, d_mlp), jnp.float32),
         w_out=jnp.zeros((d_mlp, n_features), jnp.float32),
@@ -46,6 +48,8 @@ def naive_model(n_features: int = 100, d_mlp: int = 50, offset=0.0) -> FeatureML
     ``offset = b`` every neuron also writes b into every unrepresented feature,
     ``W_out[:, d_mlp:] = b`` ("naive + offset"). ``offset`` may be traced (vmappable).
     """
+    check_width(d_mlp, n_features)
+    check_finite("offset", offset)
     eye = jnp.eye(n_features, d_mlp, dtype=jnp.float32)
     unrepresented = (jnp.arange(n_features) >= d_mlp).astype(jnp.float32)
     w_out = eye.T + jnp.asarray(offset, jnp.float32) * jnp.broadcast_to(unrepresented, (d_mlp, n_features))

@@ -23,8 +23,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
+from ._checks import check_probability, check_size, is_concrete
 from ._types import Array, Bool, Float, Int, PRNGKeyArray
 
 
@@ -77,6 +79,10 @@ def sample_sparse(key: PRNGKeyArray, batch_size: int, n_features: int, p, capaci
     ``p`` may be traced (it can differ per model under ``vmap``); the shapes depend only
     on ``capacity``. See the module docstring for why this is exact.
     """
+    check_size("batch_size", batch_size)
+    check_size("n_features", n_features)
+    check_size("capacity", capacity)
+    check_probability("p", p)
     total = batch_size * n_features
     p = jnp.asarray(p, jnp.float32)
     gap_key, value_key, tail_key = jax.random.split(key, 3)
@@ -102,6 +108,8 @@ def sample_sparse(key: PRNGKeyArray, batch_size: int, n_features: int, p, capaci
 
 def sample_exactly_one(key: PRNGKeyArray, batch_size: int, n_features: int) -> SparseBatch:
     """Rows with exactly one active feature (uniform), value U[-1, 1] (paper §4 variant)."""
+    check_size("batch_size", batch_size)
+    check_size("n_features", n_features)
     feature_key, value_key, tail_key = jax.random.split(key, 3)
     total = batch_size * n_features
     return SparseBatch(
@@ -124,6 +132,9 @@ def sample_exactly_k(
     entries of a random permutation, so ties cannot add actives); values are U[-1, 1].
     This is the conditional distribution of Bernoulli-p data given k actives, for any p.
     """
+    check_size("n_features", n_features)
+    if is_concrete(counts) and not np.all((np.asarray(counts) >= 0) & (np.asarray(counts) <= n_features)):
+        raise ValueError(f"counts must be in [0, n_features = {n_features}], got {np.asarray(counts).tolist()}")
     order_key, value_key = jax.random.split(key)
     batch = counts.shape[0]
     order = jnp.argsort(jax.random.uniform(order_key, (batch, n_features)), axis=1)
@@ -166,6 +177,7 @@ def sample_inputs(
     key: PRNGKeyArray, batch_size: int, n_features: int, p, capacity: int | None = None
 ) -> Float[Array, "batch n_features"]:
     """A dense Bernoulli-p × U[-1, 1] batch (same draws as :func:`sample_sparse`)."""
+    check_probability("p", p)
     if capacity is None:
         capacity = default_capacity(batch_size, n_features, float(p))
     return to_dense(sample_sparse(key, batch_size, n_features, p, capacity), batch_size, n_features)

@@ -39,13 +39,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from ._checks import check_width
 from ._linalg import matmul
 from ._types import Array, Float, Int, PRNGKeyArray
 from .data import sample_exactly_k
 from .direct import Estimate
 from .loss import labels, unit_squared_errors
 from .model import FeatureMLP, forward
-from .sharding import model_sharding, pad_models
+from .sharding import MEMORY_FRACTION, free_memory_bytes, model_sharding, models_per_call, pad_models
 
 DEFAULT_REL_SEM = 0.003  # the issue's target: SE <= 0.3% of L/p at every p
 PILOT_SAMPLES = 256  # per k, to fit beta_k and the variance the allocation uses
@@ -80,6 +81,7 @@ def exactly_one_loss_per_feature(
 
 def naive_loss_per_feature(n_features: int = 100, d_mlp: int = 50) -> float:
     """L/p of the naive model on clean labels: ``(n - d)/n · 1/6`` (paper §5), 0.0833."""
+    check_width(d_mlp, n_features)
     return (n_features - d_mlp) / n_features / 6.0
 
 
@@ -278,6 +280,23 @@ def _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options) -
     )
 
 
+# A rough count of the (chunk_size, width) float32 arrays one model's chunk statistics hold.
+EVAL_ARRAYS = 6
+
+
+def auto_eval_models_per_call(
+    n_features: int, d_mlp: int, chunk_size: int, devices: Sequence[jax.Device], n_models: int
+) -> int:
+    """How many models one evaluation call may hold within ``MEMORY_FRACTION`` of the free
+    memory (all ``n_models`` when it is unknown): each model's forward pass over a chunk
+    of ``chunk_size`` samples is vmapped together with the others of the call."""
+    free = free_memory_bytes(devices)
+    if free is None:
+        return n_models
+    per_model = EVAL_ARRAYS * chunk_size * (n_features + d_mlp) * 4
+    return int(max(1, min(n_models, MEMORY_FRACTION * free // per_model)))
+
+
 def loss_curve(
     params: FeatureMLP,
     scaled_mixing: Float[Array, "*models n_features n_features"],
@@ -291,6 +310,7 @@ def loss_curve(
     truncation_tolerance: float = TRUNCATION_TOLERANCE,
     chunk_size: int = CHUNK_SIZE,
     devices: Sequence[jax.Device] | None = None,
+    max_models_per_call: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> LossCurve:
     """L/p at every p of ``p_values`` for stacked models, each to ``rel_sem`` relative SE.
@@ -301,11 +321,13 @@ def loss_curve(
     so differences between models are estimated more precisely than each value.
     ``on_progress(done, planned)`` is called after each chunk with sample counts.
     Models with non-finite weights or mixing (diverged runs) get NaN and do not take
-    part in the sample allocation.
+    part in the sample allocation. ``max_models_per_call`` caps the models evaluated
+    together (default: :func:`auto_eval_models_per_call`, from the free memory); the
+    others wait their turn on the same samples, so only float rounding depends on it.
     """
     start = time.perf_counter()
     p = _check_p(p_values)
-    lead, n_features, _ = _check_models(params, scaled_mixing)
+    lead, n_features, d_mlp = _check_models(params, scaled_mixing)
     rel_sem = np.asarray(rel_sem, np.float64)
     if rel_sem.shape not in ((), p.shape) or not np.all(rel_sem > 0):
         raise ValueError(f"rel_sem must be positive: one number, or one per p ({p.size}); got {rel_sem.tolist()}")
@@ -319,21 +341,31 @@ def loss_curve(
     if not finite.all():
         options = dict(rel_sem=rel_sem, pilot_samples=pilot_samples, min_samples=min_samples, chunk_size=chunk_size)
         options |= dict(max_samples_per_k=max_samples_per_k, truncation_tolerance=truncation_tolerance)
-        options |= dict(devices=devices, on_progress=on_progress)
+        options |= dict(devices=devices, max_models_per_call=max_models_per_call, on_progress=on_progress)
         return _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options)
-    devices, _, sharding = model_sharding(devices, n_models)
-    padded = -(-n_models // len(devices)) * len(devices)
+    devices = list(jax.devices() if devices is None else devices)
+    per_call = max_models_per_call or auto_eval_models_per_call(n_features, d_mlp, chunk_size, devices, n_models)
+    n_calls, per_call = models_per_call(n_models, per_call)
+    devices, _, sharding = model_sharding(devices, per_call)
+    padded = -(-per_call // len(devices)) * len(devices)
+    calls = [slice(start, min(start + per_call, n_models)) for start in range(0, n_models, per_call)]
 
-    def put(flat):
-        return jax.device_put(pad_models(np.asarray(flat, np.float32), padded), sharding)
+    def put(flat, rows: slice):
+        return jax.device_put(pad_models(np.asarray(flat, np.float32)[rows], padded), sharding)
 
-    def put_stacked(array):
-        return put(np.reshape(array, (n_models,) + np.shape(array)[len(lead) :]))
+    def flat_models(array):
+        return np.reshape(array, (n_models,) + np.shape(array)[len(lead) :])
 
-    params = jax.tree.map(put_stacked, params)
-    scaled_mixing = put_stacked(scaled_mixing)
-    exact = _exact_parts_jit(params, scaled_mixing)
-    c1, bound_slope = (np.asarray(a, np.float64)[:n_models] for a in (exact.c1, exact.bound_slope))
+    params, scaled_mixing = jax.tree.map(flat_models, params), flat_models(scaled_mixing)
+    # Models take turns in calls of ``per_call``, each call holding its share on the devices.
+    call_params = [jax.tree.map(lambda leaf, rows=rows: put(leaf, rows), params) for rows in calls]
+    call_mixing = [put(scaled_mixing, rows) for rows in calls]
+    # The exact parts (an SVD per model) on one device, then split: XLA:CPU deadlocked
+    # running decompositions on several CPU devices at once (jax 0.10.2; see ccjax.sweep).
+    exact = jax.device_get(_exact_parts_jit(params, scaled_mixing))
+    call_exact = [jax.tree.map(lambda leaf, rows=rows: put(leaf, rows), exact) for rows in calls]
+
+    c1, bound_slope = (np.asarray(a, np.float64) for a in (exact.c1, exact.bound_slope))
 
     # Which k to estimate: skipping k adds at most w_k k B / p to L/p; skip only k whose
     # worst case over the requested p's is below tolerance / n, so all skipped add <= tolerance.
@@ -351,14 +383,18 @@ def loss_curve(
     def run(counts_per_k: np.ndarray, beta: np.ndarray, shift: np.ndarray, moments: _Moments, planned: int):
         counts = np.repeat(np.arange(n_features + 1), counts_per_k).astype(np.int32)
         counts = np.concatenate([counts, np.zeros(-len(counts) % chunk_size, np.int32)])
-        beta_d, shift_d = put(beta), put(shift)
+        beta_d, shift_d = [put(beta, rows) for rows in calls], [put(shift, rows) for rows in calls]
         for chunk in counts.reshape(-1, chunk_size):
             chunk_key = jax.random.fold_in(key, chunk_index[0])
             chunk_index[0] += 1
-            stats = _chunk_stats_jit(
-                params, scaled_mixing, exact, beta_d, shift_d, jax.device_put(chunk, replicated), chunk_key
-            )
-            moments.add(np.asarray(stats, np.float64)[:n_models], chunk)
+            chunk_d = jax.device_put(chunk, replicated)
+            inputs = zip(call_params, call_mixing, call_exact, beta_d, shift_d, calls, strict=True)
+            # One call at a time, each finished before the next starts (see above).
+            stats = [
+                np.asarray(_chunk_stats_jit(*call, chunk_d, chunk_key), np.float64)[: rows.stop - rows.start]
+                for *call, rows in inputs
+            ]
+            moments.add(np.concatenate(stats), chunk)
             done[0] += int(np.count_nonzero(chunk))
             if on_progress is not None:
                 on_progress(done[0], planned)
@@ -408,7 +444,7 @@ def loss_curve(
     interaction = np.where(estimated, c - c1[:, None] * k_grid, 0.0)
     loss = p[None, :] * n_features * c1[:, None] + interaction @ weights.T
     loss_sem = np.sqrt(c_var @ (weights**2).T)
-    loss_variance[:, 1] = np.asarray(exact.c1_second_moment, np.float64)[:n_models] - c1**2
+    loss_variance[:, 1] = np.asarray(exact.c1_second_moment, np.float64) - c1**2
 
     def shaped(array):
         return array.reshape(lead + array.shape[1:])

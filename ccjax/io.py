@@ -1,4 +1,5 @@
-"""Results on disk: a directory with ``results.npz`` (arrays) and ``manifest.json``.
+"""Results on disk: a directory with ``results.npz`` (arrays) and ``manifest.json``;
+and sweep checkpoints (:func:`save_checkpoint`, one ``.npz`` per sweep).
 
 The manifest makes a result directory explain itself: the full config, the command, the
 package versions, the devices and the git commit that produced the arrays.

@@ -23,6 +23,7 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
+from ._checks import check_size, is_concrete
 from ._linalg import matmul
 from ._types import Array, Float, Int, PRNGKeyArray
 
@@ -40,6 +41,8 @@ MIXING_NAMES: tuple[str, ...] = (
 
 def embedding(key: PRNGKeyArray, n_features: int, d_embed: int) -> Float[Array, "n_features d_embed"]:
     """W_E of Braun et al.: standard normal rows scaled to unit norm (paper §1)."""
+    check_size("n_features", n_features)
+    check_size("d_embed", d_embed)
     w = jax.random.normal(key, (n_features, d_embed), jnp.float32)
     return w / jnp.linalg.norm(w, axis=1, keepdims=True)
 
@@ -110,6 +113,10 @@ def make_mixing(
         index = MIXING_NAMES.index(name)
     else:
         index = name
+        if is_concrete(index) and not 0 <= int(index) < len(MIXING_NAMES):
+            raise ValueError(f"mixing index {int(index)} is out of range; there are {len(MIXING_NAMES)} families")
+    if rank is not None and is_concrete(rank) and not 0 <= int(rank) <= n_features:
+        raise ValueError(f"rank must be in [0, n_features = {n_features}], got {int(rank)}")
     rank = n_features if rank is None else rank
     embed_key, gauss_key = jax.random.split(key)
     w_e = embedding(embed_key, n_features, d_embed)

@@ -14,6 +14,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._checks import check_size
 from ._linalg import matmul
 from ._types import Array, Float, PRNGKeyArray
 
@@ -38,6 +39,8 @@ def _uniform(key, shape, bound):
 
 def init_feature_mlp(key: PRNGKeyArray, n_features: int, d_mlp: int) -> FeatureMLP:
     """The paper code's init: W_in ~ U(±sqrt(6/d_mlp)), W_out ~ U(±sqrt(6/n_features))."""
+    check_size("n_features", n_features)
+    check_size("d_mlp", d_mlp)
     in_key, out_key = jax.random.split(key)
     return FeatureMLP(
         w_in=_uniform(in_key, (n_features, d_mlp), (6.0 / d_mlp) ** 0.5),
@@ -51,6 +54,9 @@ def init_residual_mlp(key: PRNGKeyArray, n_features: int, d_mlp: int, d_embed: i
     Because W_E has unit-norm rows, ``W_E W_in`` and ``W_out W_E^T`` then have the same
     entry variance as the reduced model's init, so both forms start alike.
     """
+    check_size("n_features", n_features)
+    check_size("d_mlp", d_mlp)
+    check_size("d_embed", d_embed)
     in_key, out_key = jax.random.split(key)
     return ResidualMLP(
         w_in=_uniform(in_key, (d_embed, d_mlp), (6.0 / d_mlp) ** 0.5),

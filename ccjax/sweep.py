@@ -15,7 +15,6 @@ is reported separately from run time.
 """
 
 import itertools
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
@@ -31,7 +30,7 @@ from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
 from .mixing import MIXING_NAMES
 from .model import FeatureMLP
-from .sharding import MODEL_AXIS, model_sharding, pad_models
+from .sharding import MEMORY_FRACTION, MODEL_AXIS, free_memory_bytes, model_sharding, models_per_call, pad_models
 from .train import (
     SWEEPABLE,
     History,
@@ -86,7 +85,7 @@ _ALLOWED = {
     "p": (lambda v: (v > 0) & (v <= 1), "in (0, 1]"),
     "lr": (lambda v: v > 0, "positive"),
     "weight_decay": (lambda v: v >= 0, "non-negative"),
-    "scale": (lambda v: np.ones_like(v, bool), "finite"),
+    "scale": (lambda v: np.ones_like(v, bool), "a real number"),
     "mixing_rank": (lambda v: (v >= 1) & (v == np.round(v)), "a positive integer"),
 }
 
@@ -266,24 +265,8 @@ def _first_non_finite_step(history: History) -> np.ndarray:
     return np.where(bad.any(axis=1), np.asarray(history.step)[np.arange(len(first)), first], -1).astype(np.int64)
 
 
-# Auto chunking: the share of free memory a call may use, and a rough count of the
-# (batch, width) float32 arrays live at once in one model's training step.
-MEMORY_FRACTION = 0.5
+# A rough count of the (batch, width) float32 arrays live at once in one model's training step.
 STEP_ARRAYS = 8
-
-
-def free_memory_bytes(devices: Sequence[jax.Device]) -> int | None:
-    """Free memory the model axis can use: on GPU/TPU the devices' free memory, on CPU
-    the host's available memory (all CPU devices share it); None if unknown."""
-    if devices[0].platform != "cpu":
-        stats = devices[0].memory_stats() or {}
-        if "bytes_limit" not in stats:
-            return None
-        return len(devices) * (stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def estimate_model_bytes(shapes: Shapes) -> tuple[int, int]:
@@ -404,8 +387,7 @@ def sweep(
     all_devices = list(jax.devices() if devices is None else devices)
     cpu_group = group_size or default_group_size(all_devices[0].platform)
     per_call = max_models_per_call or auto_models_per_call(shapes, all_devices, grid.size, cpu_group)
-    n_calls = -(-grid.size // min(per_call, grid.size))
-    per_call = -(-grid.size // n_calls)  # equal chunks
+    n_calls, per_call = models_per_call(grid.size, per_call)
     devices, mesh, sharding = model_sharding(all_devices, per_call)
     n_devices = len(devices)
     per_device = -(-per_call // n_devices)

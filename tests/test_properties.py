@@ -432,8 +432,10 @@ def _assert_family_invariants(name, m, w_e, rank):
 @given(shape=st.sampled_from(MIXING_SHAPES), seed=seeds, data=st.data())
 def test_make_mixing_by_name_matches_traced_index(shape, seed, data):
     n_features, d_embed = shape
-    rank = data.draw(st.integers(0, n_features + 1), label="rank")
+    rank = data.draw(st.integers(0, n_features), label="rank")
     key = jax.random.key(seed)
+    with pytest.raises(ValueError, match=r"rank must be in \[0, n_features"):
+        ccjax.make_mixing("low-rank", key, n_features, d_embed, rank=n_features + 1)
     w_first = None
     for index, name in enumerate(ccjax.MIXING_NAMES):
         m, w_e = _np(ccjax.make_mixing(name, key, n_features, d_embed, rank=rank))

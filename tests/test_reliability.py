@@ -180,3 +180,60 @@ def test_a_loss_curve_of_only_non_finite_models_is_nan():
     params = jax.tree.map(lambda leaf: np.full((2, *leaf.shape), np.nan, np.float32), params)
     curve = ccjax.loss_curve(params, np.zeros((2, 20, 20), np.float32), [0.1], jax.random.key(1))
     assert curve.loss_per_feature.shape == (2, 1) and np.isnan(curve.loss_per_feature).all()
+
+
+def stacked_models(n_models: int):
+    keys = jax.random.split(jax.random.key(3), n_models)
+    params = jax.vmap(lambda k: ccjax.init_feature_mlp(k, 20, 10))(keys)
+    mixing = 0.05 * jax.vmap(lambda k: ccjax.make_mixing("symmetric", k, 20, 50)[0])(keys)
+    return params, np.asarray(mixing)
+
+
+def test_the_evaluation_splits_models_into_calls_on_the_same_samples(monkeypatch):
+    params, mixing = stacked_models(5)
+    evaluate_module = importlib.import_module("ccjax.evaluate")
+    whole = ccjax.loss_curve(params, mixing, [0.01, 0.3], jax.random.key(1), rel_sem=0.01)
+    split = ccjax.loss_curve(params, mixing, [0.01, 0.3], jax.random.key(1), rel_sem=0.01, max_models_per_call=2)
+    assert split.n_evaluations == whole.n_evaluations
+    np.testing.assert_allclose(split.loss_per_feature, whole.loss_per_feature, rtol=1e-6)
+    per_model = evaluate_module.EVAL_ARRAYS * evaluate_module.CHUNK_SIZE * 30 * 4
+    monkeypatch.setattr(evaluate_module, "free_memory_bytes", lambda devices: 4 * per_model)
+    assert evaluate_module.auto_eval_models_per_call(20, 10, evaluate_module.CHUNK_SIZE, jax.devices(), 5) == 2
+    auto = ccjax.loss_curve(params, mixing, [0.01, 0.3], jax.random.key(1), rel_sem=0.01)
+    np.testing.assert_allclose(auto.loss_per_feature, whole.loss_per_feature, rtol=1e-6)
+
+
+KEY = jax.random.key(0)
+BAD_ARGUMENTS = [
+    (lambda: ccjax.sample_sparse(KEY, 8, 10, 0.0, 16), r"p must be in \(0, 1\], got 0.0"),
+    (lambda: ccjax.sample_sparse(KEY, 8, 10, 1.5, 16), r"p must be in \(0, 1\]"),
+    (lambda: ccjax.sample_inputs(KEY, 8, 10, float("nan")), r"p must be in \(0, 1\], got nan"),
+    (lambda: ccjax.sample_sparse(KEY, 0, 10, 0.5, 16), "batch_size must be an integer >= 1, got 0"),
+    (lambda: ccjax.sample_sparse(KEY, 8, 10, 0.5, 0), "capacity must be an integer >= 1"),
+    (lambda: ccjax.sample_exactly_one(KEY, 8, -1), "n_features must be an integer >= 1"),
+    (lambda: ccjax.sample_exactly_k(KEY, np.array([11]), 10), r"counts must be in \[0, n_features = 10\]"),
+    (lambda: ccjax.embedding(KEY, 10, 0), "d_embed must be an integer >= 1"),
+    (lambda: ccjax.make_mixing("gaussian", KEY, 10, 20), "unknown mixing 'gaussian'; choose one of none"),
+    (lambda: ccjax.make_mixing("low-rank", KEY, 10, 20, 11), r"rank must be in \[0, n_features = 10\]"),
+    (lambda: ccjax.make_mixing(np.int32(9), KEY, 10, 20), "mixing index 9 is out of range"),
+    (lambda: ccjax.init_feature_mlp(KEY, 10, 2.5), "d_mlp must be an integer"),
+    (lambda: ccjax.baselines.naive_model(10, 20), r"d_mlp \(20\) must not exceed n_features \(10\)"),
+    (lambda: ccjax.naive_loss_per_feature(10, 20), r"d_mlp \(20\) must not exceed n_features \(10\)"),
+    (lambda: ccjax.TrainConfig(d_mlp=101), r"d_mlp \(101\) must not exceed n_features \(100\)"),
+    (lambda: ccjax.TrainConfig(steps=0), "steps must be a positive integer, got 0"),
+    (lambda: ccjax.sweep(CONFIG, {"seed": [0], "scale": [float("inf")]}), "axis 'scale' has non-finite"),
+    (lambda: ccjax.sweep(CONFIG, {"seed": [0], "p": [0.0]}), r"axis 'p' .* in \(0, 1\]"),
+    (lambda: ccjax.sweep(CONFIG, {"seed": [-1]}), "seeds must be non-negative integers"),
+    (lambda: ccjax.sweep(CONFIG, {"seed": [0], "mixing": ["gauss"]}), "unknown families"),
+]
+
+
+@pytest.mark.parametrize("call, message", BAD_ARGUMENTS, ids=[m for _, m in BAD_ARGUMENTS])
+def test_bad_arguments_are_a_clear_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_traced_arguments_pass_unchecked_inside_jit_and_vmap():
+    sample = jax.vmap(lambda p: ccjax.sample_inputs(KEY, 8, 10, p, 16))
+    assert sample(np.array([0.1, 0.5], np.float32)).shape == (2, 8, 10)
