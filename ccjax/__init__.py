@@ -57,6 +57,7 @@ from .io import (
     save_results,
 )
 from .loss import LossTerms, batch_loss, dense_sse, labels, loss_terms, mse, residual_labels, unit_squared_errors
+from .memory import auto_eval_models_per_call, auto_models_per_call
 from .mixing import (
     MIXING_NAMES,
     asymmetric_gaussian,
@@ -80,7 +81,6 @@ from .sweep import (
     Grid,
     Progress,
     SweepResult,
-    auto_models_per_call,
     evaluate_sweep,
     evaluation_key,
     make_grid,
@@ -126,6 +126,7 @@ __all__ = [
     "RESULTS_FORMAT_VERSION",
     "CheckpointError",
     "SweepCheckpoint",
+    "auto_eval_models_per_call",
     "auto_models_per_call",
     "load_checkpoint",
     "save_checkpoint",

@@ -45,8 +45,9 @@ from ._types import Array, Float, Int, PRNGKeyArray
 from .data import sample_exactly_k
 from .direct import Estimate
 from .loss import labels, unit_squared_errors
+from .memory import auto_eval_models_per_call, models_per_call
 from .model import FeatureMLP, forward
-from .sharding import MEMORY_FRACTION, free_memory_bytes, model_sharding, models_per_call, pad_models
+from .sharding import model_sharding, pad_models
 
 DEFAULT_REL_SEM = 0.003  # the issue's target: SE <= 0.3% of L/p at every p
 PILOT_SAMPLES = 256  # per k, to fit beta_k and the variance the allocation uses
@@ -278,23 +279,6 @@ def _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options) -
         loss_variance=scatter(curve.loss_variance),
         seconds=time.perf_counter() - start,
     )
-
-
-# A rough count of the (chunk_size, width) float32 arrays one model's chunk statistics hold.
-EVAL_ARRAYS = 6
-
-
-def auto_eval_models_per_call(
-    n_features: int, d_mlp: int, chunk_size: int, devices: Sequence[jax.Device], n_models: int
-) -> int:
-    """How many models one evaluation call may hold within ``MEMORY_FRACTION`` of the free
-    memory (all ``n_models`` when it is unknown): each model's forward pass over a chunk
-    of ``chunk_size`` samples is vmapped together with the others of the call."""
-    free = free_memory_bytes(devices)
-    if free is None:
-        return n_models
-    per_model = EVAL_ARRAYS * chunk_size * (n_features + d_mlp) * 4
-    return int(max(1, min(n_models, MEMORY_FRACTION * free // per_model)))
 
 
 def loss_curve(

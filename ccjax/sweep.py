@@ -28,9 +28,10 @@ from jax.sharding import Mesh, PartitionSpec
 from .checkpoint import SweepCheckpoint, host_leaves, is_key, restore_state, sweep_fingerprint
 from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
+from .memory import auto_models_per_call, models_per_call
 from .mixing import MIXING_NAMES
 from .model import FeatureMLP
-from .sharding import MEMORY_FRACTION, MODEL_AXIS, free_memory_bytes, model_sharding, models_per_call, pad_models
+from .sharding import MODEL_AXIS, model_sharding, pad_models
 from .train import (
     SWEEPABLE,
     History,
@@ -41,7 +42,6 @@ from .train import (
     check_initial_params,
     current_scale,
     feature_params,
-    hyper_from_config,
     hyper_values,
     init_run,
     run_intervals,
@@ -263,40 +263,6 @@ def _first_non_finite_step(history: History) -> np.ndarray:
     bad |= ~np.isfinite(history.scale)
     first = np.argmax(bad, axis=1)
     return np.where(bad.any(axis=1), np.asarray(history.step)[np.arange(len(first)), first], -1).astype(np.int64)
-
-
-# A rough count of the (batch, width) float32 arrays live at once in one model's training step.
-STEP_ARRAYS = 8
-
-
-def estimate_model_bytes(shapes: Shapes) -> tuple[int, int]:
-    """(resident, step): bytes a model's training state holds for the whole call (state
-    in and out plus the host copy), and bytes its training step needs while it runs."""
-    config = shapes.config
-    abstract = jax.eval_shape(lambda key: init_run(config, key, hyper_from_config(config)), jax.random.key(0))
-    state = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(abstract) if hasattr(leaf, "size"))
-    width = 2 * config.n_features + config.d_mlp + (2 * config.d_embed if config.full_model else 0)
-    return 3 * state, STEP_ARRAYS * config.batch_size * width * 4
-
-
-def auto_models_per_call(shapes: Shapes, devices: Sequence[jax.Device], n_models: int, group_size: int | None) -> int:
-    """How many models one call may train so that it fits in ``MEMORY_FRACTION`` of the
-    free memory (:func:`free_memory_bytes`); all ``n_models`` when memory is unknown.
-
-    On CPU a device runs ``group_size`` models at a time, so only those need step memory;
-    elsewhere every model of the call does. A rough estimate: pass
-    ``max_models_per_call`` to override it.
-    """
-    free = free_memory_bytes(devices)
-    if free is None:
-        return n_models
-    resident, step = estimate_model_bytes(shapes)
-    budget = MEMORY_FRACTION * free
-    if group_size is not None:  # fixed groups: step memory for n_devices * group_size models only
-        fitting = (budget - len(devices) * group_size * step) // resident
-    else:
-        fitting = budget // (resident + step)
-    return int(max(1, min(n_models, fitting)))
 
 
 class _Call(NamedTuple):

@@ -13,6 +13,7 @@ from conftest import small
 import ccjax
 
 sweep_module = importlib.import_module("ccjax.sweep")  # ccjax.sweep is the function
+memory = importlib.import_module("ccjax.memory")
 
 CONFIG = small(steps=40, log_every=10)
 AXES = {"seed": [0, 1, 2], "scale": [0.0, 1.0]}
@@ -62,9 +63,9 @@ def test_a_model_does_not_depend_on_its_neighbours(reference):
 
 
 def test_auto_chunking_splits_a_sweep_that_does_not_fit(reference, monkeypatch):
-    resident, step = sweep_module.estimate_model_bytes(sweep_module.shapes_for(CONFIG))
+    resident, step = memory.estimate_model_bytes(sweep_module.shapes_for(CONFIG))
     budget = 2 * resident + 8 * step  # 8 devices each stepping one model, and two models' state ...
-    monkeypatch.setattr(sweep_module, "free_memory_bytes", lambda devices: int(budget / sweep_module.MEMORY_FRACTION))
+    monkeypatch.setattr(memory, "free_memory_bytes", lambda devices: int(budget / memory.MEMORY_FRACTION))
     result = ccjax.sweep(CONFIG, AXES)
     assert result.models_per_call == 2  # ... so 6 models take 3 calls
     assert same(outcome(result), outcome(reference))
@@ -196,9 +197,9 @@ def test_the_evaluation_splits_models_into_calls_on_the_same_samples(monkeypatch
     split = ccjax.loss_curve(params, mixing, [0.01, 0.3], jax.random.key(1), rel_sem=0.01, max_models_per_call=2)
     assert split.n_evaluations == whole.n_evaluations
     np.testing.assert_allclose(split.loss_per_feature, whole.loss_per_feature, rtol=1e-6)
-    per_model = evaluate_module.EVAL_ARRAYS * evaluate_module.CHUNK_SIZE * 30 * 4
-    monkeypatch.setattr(evaluate_module, "free_memory_bytes", lambda devices: 4 * per_model)
-    assert evaluate_module.auto_eval_models_per_call(20, 10, evaluate_module.CHUNK_SIZE, jax.devices(), 5) == 2
+    per_model = memory.EVAL_ARRAYS * evaluate_module.CHUNK_SIZE * 30 * 4
+    monkeypatch.setattr(memory, "free_memory_bytes", lambda devices: 4 * per_model)
+    assert memory.auto_eval_models_per_call(20, 10, evaluate_module.CHUNK_SIZE, jax.devices(), 5) == 2
     auto = ccjax.loss_curve(params, mixing, [0.01, 0.3], jax.random.key(1), rel_sem=0.01)
     np.testing.assert_allclose(auto.loss_per_feature, whole.loss_per_feature, rtol=1e-6)
 

@@ -1,0 +1,88 @@
+"""How many models one compiled call may hold: free memory, rough per-model costs for
+training and for evaluation, and equal splits of the model axis.
+
+The estimates are deliberately rough (a few arrays per model); ``max_models_per_call``
+(:func:`ccjax.sweep`, :func:`ccjax.loss_curve`, ``--max-models-per-call``) overrides them.
+How models are split never changes results beyond float rounding (training: bitwise).
+"""
+
+import os
+from collections.abc import Sequence
+
+import jax
+
+from .train import Shapes, hyper_from_config, init_run
+
+MEMORY_FRACTION = 0.5  # the share of free memory one call may plan to use
+
+
+def free_memory_bytes(devices: Sequence[jax.Device]) -> int | None:
+    """Free memory the model axis can use: on GPU/TPU the devices' free memory, on CPU
+    the host's available memory (all CPU devices share it); None if unknown."""
+    if devices[0].platform != "cpu":
+        stats = devices[0].memory_stats() or {}
+        if "bytes_limit" not in stats:
+            return None
+        return len(devices) * (stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def models_per_call(n_models: int, per_call: int | None) -> tuple[int, int]:
+    """``(calls, models per call)``: ``n_models`` split into equal calls of at most ``per_call``."""
+    per_call = min(per_call or n_models, n_models)
+    calls = -(-n_models // per_call)
+    return calls, -(-n_models // calls)
+
+
+# A rough count of the (batch, width) float32 arrays live at once in one model's training step.
+STEP_ARRAYS = 8
+
+
+def estimate_model_bytes(shapes: Shapes) -> tuple[int, int]:
+    """(resident, step): bytes a model's training state holds for the whole call (state
+    in and out plus the host copy), and bytes its training step needs while it runs."""
+    config = shapes.config
+    abstract = jax.eval_shape(lambda key: init_run(config, key, hyper_from_config(config)), jax.random.key(0))
+    state = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(abstract) if hasattr(leaf, "size"))
+    width = 2 * config.n_features + config.d_mlp + (2 * config.d_embed if config.full_model else 0)
+    return 3 * state, STEP_ARRAYS * config.batch_size * width * 4
+
+
+def auto_models_per_call(shapes: Shapes, devices: Sequence[jax.Device], n_models: int, group_size: int | None) -> int:
+    """How many models one call may train so that it fits in ``MEMORY_FRACTION`` of the
+    free memory (:func:`free_memory_bytes`); all ``n_models`` when memory is unknown.
+
+    On CPU a device runs ``group_size`` models at a time, so only those need step memory;
+    elsewhere every model of the call does. A rough estimate: pass
+    ``max_models_per_call`` to override it.
+    """
+    free = free_memory_bytes(devices)
+    if free is None:
+        return n_models
+    resident, step = estimate_model_bytes(shapes)
+    budget = MEMORY_FRACTION * free
+    if group_size is not None:  # fixed groups: step memory for n_devices * group_size models only
+        fitting = (budget - len(devices) * group_size * step) // resident
+    else:
+        fitting = budget // (resident + step)
+    return int(max(1, min(n_models, fitting)))
+
+
+# A rough count of the (chunk_size, width) float32 arrays one model's chunk statistics hold.
+EVAL_ARRAYS = 6
+
+
+def auto_eval_models_per_call(
+    n_features: int, d_mlp: int, chunk_size: int, devices: Sequence[jax.Device], n_models: int
+) -> int:
+    """How many models one evaluation call may hold within ``MEMORY_FRACTION`` of the free
+    memory (all ``n_models`` when it is unknown): each model's forward pass over a chunk
+    of ``chunk_size`` samples is vmapped together with the others of the call."""
+    free = free_memory_bytes(devices)
+    if free is None:
+        return n_models
+    per_model = EVAL_ARRAYS * chunk_size * (n_features + d_mlp) * 4
+    return int(max(1, min(n_models, MEMORY_FRACTION * free // per_model)))
