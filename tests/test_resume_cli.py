@@ -24,7 +24,7 @@ def outputs(tmp, name: str) -> list[str]:
     return ["--out", str(tmp / name), "--figure", str(tmp / f"{name}.png")]
 
 
-def test_a_killed_sweep_resumes_to_identical_results(tmp_path):
+def test_a_killed_sweep_resumes_to_identical_results(tmp_path, capsys):
     reference = run_module("scale_sweep", *LONG, *outputs(tmp_path, "reference"))
     assert reference.returncode == 0, reference.stderr
 
@@ -41,8 +41,11 @@ def test_a_killed_sweep_resumes_to_identical_results(tmp_path):
     checkpoint = ccjax.load_checkpoint(next((out / "checkpoints").glob("sweep-*.npz")))
     assert 0 < checkpoint.intervals_done < 400  # it really stopped mid-run
 
-    again = run_module("scale_sweep", *LONG, *outputs(tmp_path, "killed"))
-    assert again.returncode == 2 and "checkpoints of an interrupted run" in again.stderr and "--resume" in again.stderr
+    with pytest.raises(SystemExit) as refused:
+        scale_sweep.main([*LONG, *outputs(tmp_path, "killed")])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert "checkpoints of an interrupted run" in err and "--resume" in err
 
     resumed = run_module("scale_sweep", *LONG, *outputs(tmp_path, "killed"), "--resume")
     assert resumed.returncode == 0, resumed.stderr
