@@ -48,6 +48,7 @@ from ._cli import (
     HelpFormatter,
     choice_list,
     count,
+    finite_mean,
     format_table,
     mean_and_sem,
     positive_int,
@@ -455,7 +456,7 @@ def trend(arrays: dict) -> dict:
         rhos = np.array([_spearman(np.asarray(arrays["ranks"]), y) for y in loss])
         slope, slope_sem = mean_and_sem(slopes)
         rho, rho_sem = mean_and_sem(rhos)
-        steps = np.diff(loss.mean(axis=0))
+        steps = np.diff(finite_mean(loss))
         out[family] = {
             "slope": float(slope),
             "slope_sem": float(slope_sem),
@@ -593,7 +594,7 @@ def figure(arrays: dict, manifest: dict):
     for f, family in enumerate(families):
         color = f"C{f}"
         effective = arrays["effective_rank"][f]  # (K, R)
-        x = effective.mean(axis=0)
+        x = finite_mean(effective)
         for i, (ax, (name, _, _)) in enumerate(zip(axes, panels, strict=True)):
             values = arrays[name][f]
             ax.scatter(effective.ravel(), values.ravel(), s=10, color=color, alpha=0.35, linewidths=0)
@@ -601,7 +602,7 @@ def figure(arrays: dict, manifest: dict):
             ax.plot(x, mean, "o-", ms=4, color=color, label=FAMILY_LABELS[family])
             if i == 0 and np.all(np.isfinite(sem)):  # the log-scale panels show the seeds' points only
                 ax.fill_between(x, mean - sem, mean + sem, color=color, alpha=0.2, linewidth=0)
-        naive_mean = arrays["naive_loss"][f].mean(axis=0)
+        naive_mean = finite_mean(arrays["naive_loss"][f])
         axes[0].plot(x, naive_mean, ls=":", lw=1.2, color=color, label="naive model on these labels")
     losses = [arrays["loss"].ravel()]
     if has_full:

@@ -34,6 +34,7 @@ from ._cli import (
     HelpFormatter,
     choice_list,
     count,
+    finite_mean,
     format_duration,
     format_table,
     mean_and_sem,
@@ -160,7 +161,7 @@ def bootstrap_seeds(
         raise ValueError(f"values must be (seeds, points), got {values.shape}")
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, values.shape[0], size=(n_boot, values.shape[0]))
-    means = values[picks].mean(axis=1)  # (n_boot, S)
+    means = finite_mean(values[picks], axis=1)  # (n_boot, S); diverged models (NaN) left out
     return np.array([statistic(mean) for mean in means], np.float64).reshape(n_boot, -1)
 
 
@@ -189,7 +190,7 @@ def analyse_family(sigmas, values, level: float, *, n_boot: int = BOOTSTRAP, see
     """Minimum and naive-line crossing of the seed-mean curve of ``values`` (K, S), with
     bootstrap-over-seeds spreads, plus the mean +- SEM at sigma = 0 (if on the grid)."""
     sigmas, values = np.asarray(sigmas, np.float64), np.asarray(values, np.float64)
-    mean = values.mean(axis=0)
+    mean = finite_mean(values)  # diverged models (NaN) are left out
     n_seeds = values.shape[0]
     minimum = curve_minimum(sigmas, mean)
     crossing = upper_crossing(sigmas, mean, level)
