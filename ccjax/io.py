@@ -144,7 +144,7 @@ def _remedy(manifest: Mapping[str, Any]) -> str:
     """What to do about results that fail a check: write them again."""
     command = manifest.get("command")
     how = f": {command}" if isinstance(command, str) and command else ""
-    return f"rerun the command that produced them to write both files again{how}"
+    return f"rerun the command that produced them (experiment CLIs: add --overwrite) to write both files again{how}"
 
 
 def _format_block(manifest: Mapping[str, Any], manifest_path: Path) -> dict[str, Any] | None:

@@ -121,7 +121,9 @@ class Session:
         if self.discard:
             shutil.rmtree(self.checkpoints, ignore_errors=True)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
-        (self.checkpoints / RUN_FILE).write_text(json.dumps(self.run_record))
+        temporary = self.checkpoints / f".{RUN_FILE}.tmp"  # then a rename: never a half-written run.json
+        temporary.write_text(json.dumps(self.run_record))
+        temporary.replace(self.checkpoints / RUN_FILE)
         self.run_record = None
 
 
