@@ -314,7 +314,7 @@ def run_cli(
                 )
                 return 130
             except ccjax.CheckpointError as error:
-                print(f"{parser.prog}: error: {error}", file=sys.stderr)
+                print(f"{parser.prog}: error: {error}; pass --overwrite to discard the checkpoints", file=sys.stderr)
                 return 2
             manifest["diverged_models"] = prepared.diverged
             ccjax.save_results(args.out, arrays, manifest)

@@ -2,6 +2,7 @@
 results are never silently replaced, diverged models are reported and excluded, and bad
 input is a one-line usage error."""
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from conftest import ROOT, run_module
 
 import ccjax
+from ccjax.checkpoint import sweep_fingerprint
 from experiments import lr_sweep, scale_sweep
 
 # About 20 checkpointed chunks of 200 steps: long enough to kill the run mid-way.
@@ -176,3 +178,18 @@ def test_bad_input_is_a_one_line_usage_error(argv, message, tmp_path, capsys):
     error_lines = [line for line in err.splitlines() if "error:" in line]
     assert len(error_lines) == 1 and message in error_lines[0], err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
+    argv = [*TINY_LR, "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "figures")]
+    command = "python -m experiments.lr_sweep " + " ".join(argv)
+    checkpoints = tmp_path / "out" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "run.json").write_text(json.dumps({"experiment": "lr_sweep", "argv": argv, "command": command}))
+    config = dataclasses.replace(lr_sweep.PAPER, steps=30, batch_size=64)
+    grid = ccjax.make_grid({"seed": [0], "lr": [3e-3, 1e6]})
+    (checkpoints / f"sweep-{sweep_fingerprint(config, grid)[:16]}.npz").write_bytes(b"PK\x03\x04 truncated")
+    assert lr_run(tmp_path, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "cannot read the checkpoint" in err and "--overwrite" in err and "Traceback" not in err
+    assert lr_run(tmp_path, "--overwrite") == 0
