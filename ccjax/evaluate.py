@@ -45,7 +45,7 @@ from ._types import Array, Float, Int, PRNGKeyArray
 from .data import sample_exactly_k
 from .direct import Estimate
 from .loss import labels, unit_squared_errors
-from .memory import auto_eval_models_per_call, models_per_call
+from .memory import auto_eval_models_per_call, call_slices
 from .model import FeatureMLP, forward
 from .sharding import model_sharding, pad_models
 
@@ -329,10 +329,10 @@ def loss_curve(
         return _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options)
     devices = list(jax.devices() if devices is None else devices)
     per_call = max_models_per_call or auto_eval_models_per_call(n_features, d_mlp, chunk_size, devices, n_models)
-    n_calls, per_call = models_per_call(n_models, per_call)
+    calls = call_slices(n_models, per_call)
+    per_call = calls[0].stop
     devices, _, sharding = model_sharding(devices, per_call)
     padded = -(-per_call // len(devices)) * len(devices)
-    calls = [slice(start, min(start + per_call, n_models)) for start in range(0, n_models, per_call)]
 
     def put(flat, rows: slice):
         return jax.device_put(pad_models(np.asarray(flat, np.float32)[rows], padded), sharding)

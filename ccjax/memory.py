@@ -30,11 +30,13 @@ def free_memory_bytes(devices: Sequence[jax.Device]) -> int | None:
         return None
 
 
-def models_per_call(n_models: int, per_call: int | None) -> tuple[int, int]:
-    """``(calls, models per call)``: ``n_models`` split into equal calls of at most ``per_call``."""
+def call_slices(n_models: int, per_call: int | None) -> list[slice]:
+    """``n_models`` split into equal consecutive calls of at most ``per_call`` models (one
+    call when ``per_call`` is None)."""
     per_call = min(per_call or n_models, n_models)
     calls = -(-n_models // per_call)
-    return calls, -(-n_models // calls)
+    size = -(-n_models // calls)
+    return [slice(start, min(start + size, n_models)) for start in range(0, n_models, size)]
 
 
 # A rough count of the (batch, width) float32 arrays live at once in one model's training step.

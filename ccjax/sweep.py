@@ -28,7 +28,7 @@ from jax.sharding import Mesh, PartitionSpec
 from .checkpoint import SweepCheckpoint, host_leaves, is_key, restore_state, sweep_fingerprint
 from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
-from .memory import auto_models_per_call, models_per_call
+from .memory import auto_models_per_call, call_slices
 from .mixing import MIXING_NAMES
 from .model import FeatureMLP
 from .sharding import MODEL_AXIS, model_sharding, pad_models
@@ -137,11 +137,12 @@ def _check_grid_fits_config(config: TrainConfig, grid: Grid) -> None:
         raise ValueError("full_model realises only the faithful embedding mixing; do not sweep 'mixing'")
 
 
-def _flat_hyper(config: TrainConfig, grid: Grid, padded: int) -> Hyper:
+def _flat_hyper(config: TrainConfig, grid: Grid) -> Hyper:
+    """Every model's swept values (the config's where an axis is not swept), in grid order."""
     columns = []
     for name in Hyper._fields:
         values = grid.flat(name) if name in grid.names else np.full(grid.size, getattr(config, name))
-        columns.append(pad_models(hyper_values(name, values), padded))
+        columns.append(hyper_values(name, values))
     return Hyper(*columns)
 
 
@@ -281,10 +282,9 @@ def _take(leaf, models: slice, padded: int):
     return pad_models(np.asarray(leaf)[models], padded)
 
 
-def _split_calls(grid: Grid, per_call: int, padded: int, seeds, hyper: Hyper, initial_params) -> list[_Call]:
+def _split_calls(slices: list[slice], padded: int, seeds, hyper: Hyper, initial_params) -> list[_Call]:
     calls = []
-    for start in range(0, grid.size, per_call):
-        models = slice(start, min(start + per_call, grid.size))
+    for models in slices:
 
         def take(array, models=models):
             return pad_models(np.asarray(array)[models], padded)
@@ -351,13 +351,14 @@ def sweep(
     p_max = float(np.max(grid.flat("p"))) if "p" in grid.names else config.p
     shapes = shapes_for(config, p_max)
     all_devices = list(jax.devices() if devices is None else devices)
-    cpu_group = group_size or default_group_size(all_devices[0].platform)
-    per_call = max_models_per_call or auto_models_per_call(shapes, all_devices, grid.size, cpu_group)
-    n_calls, per_call = models_per_call(grid.size, per_call)
+    fixed_group = group_size or default_group_size(all_devices[0].platform)  # None: all of a device's models
+    per_call = max_models_per_call or auto_models_per_call(shapes, all_devices, grid.size, fixed_group)
+    slices = call_slices(grid.size, per_call)
+    n_calls, per_call = len(slices), slices[0].stop
     devices, mesh, sharding = model_sharding(all_devices, per_call)
     n_devices = len(devices)
     per_device = -(-per_call // n_devices)
-    group_size = group_size or default_group_size(devices[0].platform) or per_device
+    group_size = fixed_group or per_device
     n_groups = -(-per_device // group_size)
     group_size = -(-per_device // n_groups)  # spread models evenly over the groups
     padded = n_devices * n_groups * group_size
@@ -365,7 +366,7 @@ def sweep(
     chunk_intervals = chunk_intervals or max(1, -(-n_logs // 20))
 
     seeds = grid.flat("seed").astype(np.uint32)
-    calls = _split_calls(grid, per_call, padded, seeds, _flat_hyper(config, grid, grid.size), initial_params)
+    calls = _split_calls(slices, padded, seeds, _flat_hyper(config, grid), initial_params)
 
     start = time.perf_counter()
 
@@ -434,7 +435,7 @@ def sweep(
 
     params_parts, mixing_parts, scale_parts = [], [], []
     for index, call in enumerate(calls):
-        state = jax.device_put(states[index], sharding) if states[index] is not None else initial_state(call)
+        state = jax.device_put(states[index], sharding)  # every call ran (or was resumed) at least once
         count = call.models.stop - call.models.start
         params = jax.vmap(feature_params)(state)
         scales = jax.vmap(lambda s, h: current_scale(shapes.config, h, s))(state, hypers[index])

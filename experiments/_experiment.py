@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 import ccjax
 from ccjax.checkpoint import sweep_fingerprint
 
@@ -248,6 +250,20 @@ def train_sweep(
         say(f"warning: {count(len(points), 'model')} of {grid.size} diverged ({what}); excluded from summaries")
     session.diverged.extend({"sweep": what, **point} for point in points)
     return result
+
+
+def excluding_diverged(arrays: dict) -> dict:
+    """``arrays`` with the losses and histories of diverged models set to NaN, so that every
+    mean leaves them out (results from before ``diverged_step`` existed pass unchanged)."""
+    if "diverged_step" not in arrays:
+        return arrays
+    diverged = arrays["diverged_step"] >= 0
+    masked = dict(arrays)
+    for name, value in arrays.items():
+        if name.startswith(("loss_per_feature", "history_")) and name != "history_step":
+            mask = diverged.reshape(diverged.shape + (1,) * (value.ndim - diverged.ndim))
+            masked[name] = np.where(mask, np.nan, value)
+    return masked
 
 
 def diverged_note(manifest: dict) -> str | None:

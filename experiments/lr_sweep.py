@@ -32,7 +32,7 @@ from ._cli import (
     scale_list,
     seed_list,
 )
-from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
+from ._experiment import add_output_arguments, base_manifest, excluding_diverged, run_cli, train_sweep
 from .transplant import scale_value
 
 EXPERIMENT = "lr_sweep"
@@ -121,14 +121,9 @@ def run(args: argparse.Namespace, argv: list[str], parser: argparse.ArgumentPars
     return arrays, manifest
 
 
-def _finite_losses(arrays: dict) -> np.ndarray:
-    """L/p with diverged models set to NaN (left out of every mean)."""
-    return np.where(arrays["diverged_step"] >= 0, np.nan, arrays["loss_per_feature"])
-
-
 def summary(arrays: dict, manifest: dict) -> str:
     naive = manifest["naive_loss_per_feature"]
-    losses = _finite_losses(arrays)
+    losses = excluding_diverged(arrays)["loss_per_feature"]
     mean, sem = mean_and_sem(losses)
     used = np.isfinite(losses).sum(axis=0)
     rows = []
@@ -152,14 +147,14 @@ def figure(arrays: dict, manifest: dict):
     from ccjax import plot
 
     naive = manifest["naive_loss_per_feature"]
-    losses = _finite_losses(arrays)
+    arrays = excluding_diverged(arrays)
+    losses = arrays["loss_per_feature"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
     plot.plot_scale_sweep(
         arrays["lrs"], losses, naive=naive, title="L/p at the training p", xlabel="peak learning rate", ax=left
     )
     left.set_xscale("log")
-    history = np.where((arrays["diverged_step"] >= 0)[..., None], np.nan, arrays["history_train_loss"])
-    curves = {f"lr = {lr:g}": history[:, j] for j, lr in enumerate(arrays["lrs"])}
+    curves = {f"lr = {lr:g}": arrays["history_train_loss"][:, j] for j, lr in enumerate(arrays["lrs"])}
     plot.plot_history(arrays["history_step"], curves, naive=naive, title="training loss (mean over seeds)", ax=right)
     right.set_yscale("log")
     fig.suptitle(f"{EXPERIMENT}: {manifest['config']['mixing']} mixing, scale {manifest['config']['scale']:g}")

@@ -37,7 +37,7 @@ from ._cli import (
     scale_list,
     seed_list,
 )
-from ._experiment import Session, add_run_arguments, run_cli, train_sweep
+from ._experiment import Session, add_run_arguments, excluding_diverged, run_cli, train_sweep
 
 EXPERIMENT = "scale_sweep"
 PAPER = ccjax.TrainConfig()  # the paper's training setup (paper-spec.md §4)
@@ -253,20 +253,6 @@ def tail_mean(history_field: np.ndarray, steps: np.ndarray, total_steps: int) ->
     in_tail = steps[0, 0] >= (1.0 - TAIL_FRACTION) * total_steps
     in_tail[-1] = True
     return history_field[..., in_tail].mean(axis=-1)
-
-
-def excluding_diverged(arrays: dict) -> dict:
-    """``arrays`` with the losses and histories of diverged models set to NaN, so that every
-    mean leaves them out (results from before ``diverged_step`` existed pass unchanged)."""
-    if "diverged_step" not in arrays:
-        return arrays
-    diverged = arrays["diverged_step"] >= 0
-    masked = dict(arrays)
-    for name, value in arrays.items():
-        if name.startswith(("loss_per_feature", "history_")) and name != "history_step":
-            mask = diverged.reshape(diverged.shape + (1,) * (value.ndim - diverged.ndim))
-            masked[name] = np.where(mask, np.nan, value)
-    return masked
 
 
 def summary(arrays: dict, manifest: dict) -> str:
