@@ -1,4 +1,4 @@
-"""Mechanism analyses of one model against its label map (paper-spec.md §6.5, §6.8).
+"""Mechanism analyses of one model against its label map (docs/paper.md §6.5, §6.8).
 
 Each function takes one model and its scaled mixing matrix ``sM`` (or the target map)
 and returns arrays. All are pure and jittable; ``vmap`` over stacked params for a sweep,

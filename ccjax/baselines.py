@@ -1,4 +1,4 @@
-"""Hand-built baselines: zero, naive, naive + offset, SVD and semi-NMF (paper-spec.md §5).
+"""Hand-built baselines: zero, naive, naive + offset, SVD and semi-NMF (docs/paper.md §5).
 
 Every baseline is a :class:`~ccjax.model.FeatureMLP`, the pytree of a trained model, so
 every evaluation and analysis applies to it unchanged.
@@ -7,7 +7,7 @@ The linear baselines (SVD, semi-NMF) factorise the *target map* ``T``: the linea
 labels ``relu(x) + s M x`` apply to non-negative inputs. For row vectors, ``x ≥ 0`` gives
 ``y = x + x (s M)^T = x (I + s M)^T``, so the faithful target is ``(I + s M)^T``. The
 paper's code factorises ``I + s M`` (``"paper-code"``); the two agree when M = M^T
-(paper-spec.md §5, orientation caveat). A model ``relu(x W_in) W_out`` with ``W_in ≥ 0``
+(docs/paper.md §5, orientation caveat). A model ``relu(x W_in) W_out`` with ``W_in ≥ 0``
 computes ``x W_in W_out`` on such inputs, hence the factorisation ``T ≈ W_in W_out``.
 """
 
@@ -32,7 +32,7 @@ _NMF_EPS = 1e-10
 
 
 def zero_model(n_features: int = 100, d_mlp: int = 50) -> FeatureMLP:
-    """All-zero weights: L/p = 1/6 on clean labels (paper-spec.md §5)."""
+    """All-zero weights: L/p = 1/6 on clean labels (docs/paper.md §5)."""
     check_width(d_mlp, n_features)
     return FeatureMLP(
         w_in=jnp.zeros((n_features, d_mlp), jnp.float32),
@@ -41,7 +41,7 @@ def zero_model(n_features: int = 100, d_mlp: int = 50) -> FeatureMLP:
 
 
 def naive_model(n_features: int = 100, d_mlp: int = 50, offset=0.0) -> FeatureMLP:
-    """The naive model, optionally with an offset (paper-spec.md §5).
+    """The naive model, optionally with an offset (docs/paper.md §5).
 
     ``W_in[f, f] = W_out[f, f] = 1`` for ``f < d_mlp``: each neuron computes one feature's
     ReLU exactly and the rest are dropped (L/p = (n − d)/n · 1/6 on clean labels). With

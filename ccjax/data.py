@@ -1,4 +1,4 @@
-"""Sparse inputs of the CC model (paper-spec.md §4).
+"""Sparse inputs of the CC model (docs/paper.md §4).
 
 Each of ``n_features`` features is active independently with probability ``p`` and an
 active feature takes a value drawn from U[-1, 1]. At the paper's p = 0.01 a row holds

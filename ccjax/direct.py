@@ -1,4 +1,4 @@
-"""Direct Monte Carlo L/p at one p: the paper's estimator (paper-spec.md §4).
+"""Direct Monte Carlo L/p at one p: the paper's estimator (docs/paper.md §4).
 
 Plain Monte Carlo over fresh Bernoulli-p batches, computed exactly along the sparse or
 dense path of :func:`ccjax.loss.batch_loss`. Written for one model; ``vmap`` it over

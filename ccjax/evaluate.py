@@ -1,6 +1,6 @@
-"""Loss per feature L/p over whole curves of p, exact where possible (paper-spec.md §4).
+"""Loss per feature L/p over whole curves of p, exact where possible (docs/paper.md §4).
 
-With no biases an all-zero input has zero loss, so (design.md, "Evaluation")
+With no biases an all-zero input has zero loss, so (docs/paper.md, "Evaluation by the number of active features")
 
     L(p) = sum_k Binom(k; n, p) c_k,
 

@@ -1,6 +1,6 @@
 """Labels, the MSE objective, and its split into a ReLU term and a mixing term.
 
-Labels (paper-spec.md §2–3): ``y = relu(x) + scale * M x``, written ``x @ M.T`` for row
+Labels (docs/paper.md §2–3): ``y = relu(x) + scale * M x``, written ``x @ M.T`` for row
 vectors. The loss L is the mean over batch and features of ``(f(x) - y)^2``; the paper
 reports L/p, the *loss per feature*.
 

@@ -1,4 +1,4 @@
-"""Mixing matrices M: the labels are ``relu(x) + scale * M x`` (paper-spec.md §2–3).
+"""Mixing matrices M: the labels are ``relu(x) + scale * M x`` (docs/paper.md §2–3).
 
 Sign and orientation, derived once. The CC model of Braun et al. computes, for a row
 vector x, ``out = (x W_E + relu(x W_E W_in) W_out) W_E^T`` and is trained on

@@ -1,4 +1,4 @@
-"""The two forms of the CC model and the weight map between them (paper-spec.md §1–2).
+"""The two forms of the CC model and the weight map between them (docs/paper.md §1–2).
 
 * :class:`FeatureMLP`: the reduced 100 → 50 → 100 bias-free MLP ``relu(x W_in) W_out``
   that the paper studies.

@@ -1,6 +1,6 @@
 """Per-model response analyses: what one model does to single-feature inputs.
 
-These are paper experiment 1's per-model figures (paper-spec.md §6.1; the paper code's
+These are paper experiment 1's per-model figures (docs/paper.md §6.1; the paper code's
 ``nb1a_input_output_behaviour``, ``nb1b_weight_bars`` and ``nb1c_interference_heatmaps``):
 
 * :func:`feature_response`: each feature's input–output curve, to compare with relu(v);

@@ -1,4 +1,4 @@
-"""Training one CC model: a frozen config and a pure training run (paper-spec.md §4).
+"""Training one CC model: a frozen config and a pure training run (docs/paper.md §4).
 
 ``train(config, key) -> (params, history)`` is one pure, jittable function. Shapes and
 structure come from the (hashable, static) :class:`TrainConfig`; the swept scalars
@@ -48,7 +48,7 @@ class TrainConfig:
     experiment does, ``paper_code/nb6_mixing_matrix_rank.py``; the spec's M keep theirs).
     ``scale`` multiplies the mixing matrix in the labels; with ``learn_scale`` it is
     instead trained by the same AdamW, starting at ``scale_init``, and the labels use its
-    magnitude |scale| (paper-spec.md §3, as the authors' code does). ``full_model``
+    magnitude |scale| (docs/paper.md §3, as the authors' code does). ``full_model``
     trains Braun et al.'s residual MLP (d_embed wide) through the fixed W_E instead of
     the reduced feature-space MLP. ``input_path`` picks how the loss touches the sparse
     inputs ("auto": sparse on CPU, dense on GPU/TPU); both are exact.
@@ -249,7 +249,7 @@ def _optimizer(config: TrainConfig, hyper: Hyper) -> optax.GradientTransformatio
 
 def current_scale(config: TrainConfig, hyper: Hyper, state: RunState) -> Float[Array, ""]:
     """The mixing scale in the labels: the fixed ``hyper.scale``, or the magnitude of the
-    learned one (paper-spec.md §3; the authors' ``mlpinsoup.py`` puts |scale| in the labels)."""
+    learned one (docs/paper.md §3; the authors' ``mlpinsoup.py`` puts |scale| in the labels)."""
     return jnp.abs(state.trainable["scale"]) if config.learn_scale else hyper.scale
 
 

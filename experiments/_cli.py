@@ -15,7 +15,7 @@ from typing import TextIO
 
 import numpy as np
 
-# Labels of the mixing families (paper-spec.md §2–3); the formula is recorded in every
+# Labels of the mixing families (docs/paper.md §2–3); the formula is recorded in every
 # manifest because the sign of the embedding mixing changes the result.
 MIXING_FORMULAS = {
     "none": "M = 0 (clean labels relu(x))",

@@ -1,7 +1,7 @@
-"""Comparing saved results with the paper's published numbers (paper-spec.md §2, §5–6).
+"""Comparing saved results with the paper's published numbers (docs/paper.md §2, §5–6).
 
 A :class:`Comparison` is one published number next to ours. Values read off the
-paper's figures carry a reading error of about ±0.001 (paper-spec.md: "≈ marks a value
+paper's figures carry a reading error of about ±0.001 (docs/paper.md: "≈ marks a value
 read off a plot"); a number agrees when it is within two combined standard errors,
 ``2 sqrt(SEM² + reading error²)``, of ours.
 """

@@ -1,4 +1,4 @@
-"""Paper experiment 7: in the dense regime, trained models are the naive model plus an offset (paper-spec.md §6.7).
+"""Paper experiment 7: in the dense regime, trained models are the naive model plus an offset (docs/paper.md §6.7).
 
 Trains on clean labels at each p_train (with the paper's step scaling), evaluates L/p
 over 100 values of p, and compares with the naive + offset baseline: the naive model
@@ -38,7 +38,7 @@ from .sparsity_regimes import probability_list
 
 EXPERIMENT = "dense_offset"
 PAPER = ccjax.TrainConfig(mixing="none", scale=0.0, scale_steps_for_sparsity=True)
-# paper-spec.md §5-6: at p_eval = 1, the model trained at p = 1 reaches about 0.052 and
+# docs/paper.md §5-6: at p_eval = 1, the model trained at p = 1 reaches about 0.052 and
 # naive + offset about 0.053 (read off the figure); b* = 0.0194 (L/p 0.0531) at p = 1
 # and 0.0132 (0.0813) at p = 0.1 from the closed form.
 PUBLISHED = {"trained_p1_at_p1": 0.052, "offset_at_p1": 0.053}

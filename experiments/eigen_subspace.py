@@ -1,4 +1,4 @@
-"""Paper experiment 5: the trained neurons live in the top eigen-subspace of M (paper-spec.md §6.5).
+"""Paper experiment 5: the trained neurons live in the top eigen-subspace of M (docs/paper.md §6.5).
 
 Trains models on the embedding M (faithful sign, scale 1) and on an asymmetric Gaussian M
 with σ = 0.03, for 20,000 steps at p = 0.01, and analyses each against its label map sM
@@ -39,7 +39,7 @@ from ._experiment import add_output_arguments, base_manifest, run_cli, train_swe
 EXPERIMENT = "eigen_subspace"
 PAPER = ccjax.TrainConfig(steps=20_000)
 CASES = (("embedding", 1.0), ("asymmetric", 0.03))  # (mixing family, scale)
-# Read off the paper's figures for asymmetric sigma = 0.03 (paper-spec.md §6.5; about +-0.01).
+# Read off the paper's figures for asymmetric sigma = 0.03 (docs/paper.md §6.5; about +-0.01).
 PUBLISHED = {
     "cos_top20": 0.97,  # cos(E_i, A E_i) for i <~ 20
     "cos_at_40": 0.89,

@@ -37,7 +37,7 @@ from ._cli import HelpFormatter, format_duration, format_table, positive_float, 
 from ._experiment import train_sweep
 
 EXPERIMENT = "eval_benchmark"
-PAPER_NONEMPTY = 1e6  # paper-spec.md §4: about 1e6 non-empty samples per p
+PAPER_NONEMPTY = 1e6  # docs/paper.md §4: about 1e6 non-empty samples per p
 
 
 def build_parser() -> argparse.ArgumentParser:

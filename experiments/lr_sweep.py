@@ -1,4 +1,4 @@
-"""Loss per feature against the peak learning rate (a robustness check of paper-spec.md §4).
+"""Loss per feature against the peak learning rate (a robustness check of docs/paper.md §4).
 
 The paper trains every model at one learning rate, 3e-3. This sweep trains the CC model
 (embedding mixing, scale 1, p = 0.01 by default) at several peak learning rates, for

@@ -1,4 +1,4 @@
-"""Paper experiment 2: L/p over p_eval for each kind of mixing matrix (paper-spec.md §6.2).
+"""Paper experiment 2: L/p over p_eval for each kind of mixing matrix (docs/paper.md §6.2).
 
 The left panel of the paper's main figure. Trains at p = 0.01 on labels
 ``relu(x) + s M x`` with five kinds of M: the embedding mixing of the CC model (faithful
@@ -39,12 +39,12 @@ from ._cli import (
 from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
 
 EXPERIMENT = "mixing_types"
-PAPER = ccjax.TrainConfig()  # p = 0.01, 10,000 steps, the paper's optimiser (paper-spec.md §4)
+PAPER = ccjax.TrainConfig()  # p = 0.01, 10,000 steps, the paper's optimiser (docs/paper.md §4)
 FIXED = ("embedding", "embedding-code-sign", "none")  # scale 1 (M = 0 for "none")
 LEARNED = ("asymmetric", "symmetric")  # scale learned, from PAPER.scale_init
 FAMILIES = FIXED + LEARNED
 P_TRAIN = PAPER.p
-# L/p at p_eval = 0.01 (paper-spec.md §2, §6.2; read off the figure, about +-0.001). The
+# L/p at p_eval = 0.01 (docs/paper.md §2, §6.2; read off the figure, about +-0.001). The
 # published curve used the code's sign; the faithful value is the spec's (§2).
 PUBLISHED = {
     "embedding": 0.067,
@@ -53,7 +53,7 @@ PUBLISHED = {
     "asymmetric": 0.0753,
     "symmetric": 0.0651,
 }
-PUBLISHED_SCALE = {"asymmetric": 0.025, "symmetric": 0.033}  # learned |scale| (paper-spec.md §6.2)
+PUBLISHED_SCALE = {"asymmetric": 0.025, "symmetric": 0.033}  # learned |scale| (docs/paper.md §6.2)
 SHORT_LABELS = {
     "embedding": "embedding (faithful)",
     "embedding-code-sign": "embedding (code sign)",
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         ],
         "mixing": {family: MIXING_FORMULAS[family] for family in FAMILIES},
         "labels": "relu(x) + s M x; s = 1 for the embedding and clean families; for the Gaussian ones s = |scale|, "
-        "the magnitude of a scale learned by the same AdamW (paper-spec.md §3; the paper's code also puts |scale| "
+        "the magnitude of a scale learned by the same AdamW (docs/paper.md §3; the paper's code also puts |scale| "
         "in the labels)",
         "evaluation": {
             "rel_sem": args.eval_rel_sem,
@@ -248,11 +248,11 @@ def summary(arrays: dict, manifest: dict) -> str:
         )
         lines.append(
             f"faithful - code sign (paired over seeds, same W_E): {_cell(difference)} "
-            f"(paper-spec: ~0.067 - ~0.0644 = +0.0026)"
+            f"(docs/paper.md: ~0.067 - ~0.0644 = +0.0026)"
         )
     lines.append(
         "paper: read off the published figure (about +-0.001), 1 seed; it used the code sign; the faithful-sign "
-        "value ~0.067 is the spec's (paper-spec.md §2)."
+        "value ~0.067 is the spec's (docs/paper.md §2)."
     )
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Paper experiment 8: L/p against the rank of the mixing matrix M (paper-spec.md §3, §6.8).
+"""Paper experiment 8: L/p against the rank of the mixing matrix M (docs/paper.md §3, §6.8).
 
 Trains, on exactly-one data with a learned mixing scale, one model per (seed, family,
 rank), where M = U V^T with U, V ~ N(0, 1) of shape (100, r) (``low-rank``) or their QR
@@ -10,7 +10,7 @@ seed are a paired comparison. Every L/p is exact on exactly-one data
 
 Two conventions (``--convention``):
 
-* ``spec`` (default): paper-spec.md §3-4. M keeps its diagonal; AdamW lr 3e-3 with a
+* ``spec`` (default): docs/paper.md §3-4. M keeps its diagonal; AdamW lr 3e-3 with a
   half-cosine decay, batch 2048, 10,000 steps; both families, ranks 1..100.
 * ``paper-code``: the authors' public code (``paper_code/nb6_mixing_matrix_rank.py`` with
   ``mlpinsoup.py``) as closely as ccjax allows. M's diagonal is zeroed after forming
@@ -78,7 +78,7 @@ DEFAULT_RANKS = {"spec": "1,2,5,10,20,30,50,75,100", "paper-code": "5,7,10,15,20
 DEFAULT_FAMILIES = {"spec": FAMILIES, "paper-code": ("low-rank",)}
 DEFAULT_FULL_RANK = {"spec": False, "paper-code": True}
 CONVENTION_LABELS = {
-    "spec": "spec (paper-spec.md §3-4)",
+    "spec": "spec (docs/paper.md §3-4)",
     "paper-code": "paper-code (the authors' paper_code/nb6_mixing_matrix_rank.py)",
 }
 FAMILY_LABELS = {
@@ -91,7 +91,7 @@ FAMILY_FORMULAS = {
 }
 FULL_RANK_FORMULA = "M ~ N(0, 1) i.i.d., n_features x n_features (ccjax mixing 'asymmetric'; the code's 'full rank')"
 FULL_RANK_LABEL = "full rank: M ~ N(0, 1) i.i.d."
-PAPER_CLAIM = "lower rank gives lower loss (paper-spec.md §6.8; no numbers are published)"
+PAPER_CLAIM = "lower rank gives lower loss (docs/paper.md §6.8; no numbers are published)"
 TREND_SEMS = 2.0  # a trend is called when the mean slope is this many SEMs from zero
 
 # What the authors' code does (Stefan-Heimersheim/toy-model-of-computation-in-superposition),
@@ -105,7 +105,7 @@ PAPER_CODE_MATCHED = (
     "then M's diagonal is set to 0 (zero_diagonal=True)",
     "labels relu(x) + |s| x M^T: the code's einsum 'n_out n_in, batch n_in -> batch n_out' is ccjax's x @ M.T",
     "the labels use the magnitude |s| of the learned scale (mlpinsoup.py NoisyDataset._generate_labels; ccjax's "
-    "learn_scale does the same, paper-spec.md §3), so the runs agree also where s crosses 0",
+    "learn_scale does the same, docs/paper.md §3), so the runs agree also where s crosses 0",
     "the learned scale multiplies only the M x term of the labels, and it is trained by the same AdamW as the "
     "weights, weight decay included (one parameter group)",
     "AdamW lr 1e-3 constant (no scheduler), weight decay 1e-2, betas 0.9/0.999, eps 1e-8 (torch defaults), "
@@ -177,7 +177,7 @@ as the authors' code does). Data: exactly one active feature per sample. The pap
 that lower rank gives lower loss; this run measures L/p (exact), the learned |s| and the
 effective rank exp(entropy of normalised singular values).
 
---convention spec (default) follows paper-spec.md: M keeps its diagonal; lr 3e-3 with a
+--convention spec (default) follows docs/paper.md: M keeps its diagonal; lr 3e-3 with a
 half-cosine decay, batch 2048, 10,000 steps; families low-rank and low-rank-flat, ranks
 1,2,5,10,20,30,50,75,100. --convention paper-code follows the authors' nb6 code: M's
 diagonal zeroed, lr 1e-3 constant, batch 1024, 30,000 steps; family low-rank, ranks
@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--convention",
         choices=CONVENTIONS,
         default="spec",
-        help="spec: paper-spec.md's M and training; paper-code: the authors' nb6 code (zero diagonal, lr 1e-3 "
+        help="spec: docs/paper.md's M and training; paper-code: the authors' nb6 code (zero diagonal, lr 1e-3 "
         "constant, batch 1024, 30,000 steps, its ranks and a full-rank point)",
     )
     run.add_argument(
@@ -391,7 +391,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         | ({"full_rank": FULL_RANK_FORMULA} if full_config else {}),
         "zero_diagonal": base.zero_diagonal,
         "labels": "relu(x) + |s| M x (row vectors: x @ M.T): the magnitude of a scale s learned by the same AdamW "
-        "(from scale_init), as paper-spec.md §3 and the authors' code (mlpinsoup.py)",
+        "(from scale_init), as docs/paper.md §3 and the authors' code (mlpinsoup.py)",
         "effective_rank": "exp(-sum_i w_i ln w_i), w = singular values of the unscaled M / their sum "
         "(ccjax.effective_rank; the same for s M)",
         "evaluation": "exact: L/p = n c_1 on exactly-one data (ccjax.exactly_one_loss_per_feature)",

@@ -9,7 +9,7 @@ Each stage is one experiment CLI (``python -m experiments.<name>``), run in its 
 process with its paper defaults, writing ``<out>/<stage>/`` and its figures. A stage whose
 saved results were made by the same command is reused, so an interrupted reproduction
 continues where it stopped (``--rerun`` retrains everything). The report compares every
-number the paper publishes (paper-spec.md §2, §5–6) with ours and lists the errata.
+number the paper publishes (docs/paper.md §2, §5–6) with ours and lists the errata.
 """
 
 import argparse

@@ -1,4 +1,4 @@
-"""Loss per feature against the mixing scale (paper-spec.md §2–3, §6).
+"""Loss per feature against the mixing scale (docs/paper.md §2–3, §6).
 
 Trains every (seed, scale) model in one :func:`ccjax.sweep` call, evaluates L/p at the
 training p with :func:`ccjax.evaluate_sweep`, prints a table, writes
@@ -40,7 +40,7 @@ from ._cli import (
 from ._experiment import Session, add_run_arguments, excluding_diverged, run_cli, train_sweep
 
 EXPERIMENT = "scale_sweep"
-PAPER = ccjax.TrainConfig()  # the paper's training setup (paper-spec.md §4)
+PAPER = ccjax.TrainConfig()  # the paper's training setup (docs/paper.md §4)
 TAIL_FRACTION = 0.1  # the ReLU/mixing split is averaged over the last 10% of training logs
 ARRAYS = {
     "scales": "(S,) mixing scales",

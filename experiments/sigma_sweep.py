@@ -1,4 +1,4 @@
-"""Paper experiment 3: L/p at p = 0.01 against the mixing magnitude sigma (paper-spec.md §6.3).
+"""Paper experiment 3: L/p at p = 0.01 against the mixing magnitude sigma (docs/paper.md §6.3).
 
 The right panel of the paper's main figure. Labels are ``relu(x) + sigma M x`` with a
 symmetric or asymmetric Gaussian M; every (seed, family, sigma) model -- 5 x 2 x 41 = 410
@@ -48,7 +48,7 @@ from ._experiment import add_output_arguments, base_manifest, run_cli, train_swe
 
 EXPERIMENT = "sigma_sweep"
 FAMILIES = ("symmetric", "asymmetric")
-PAPER = ccjax.TrainConfig(mixing=FAMILIES[0])  # p = 0.01, 10,000 steps (paper-spec.md §4)
+PAPER = ccjax.TrainConfig(mixing=FAMILIES[0])  # p = 0.01, 10,000 steps (docs/paper.md §4)
 PAPER_SIGMA_MAX = 0.08
 PAPER_POINTS = 41  # sigma in linspace(0, 0.08, 41)
 P_EVAL = PAPER.p
@@ -56,7 +56,7 @@ HALF_WIDTH = 3  # grid points on each side of the lowest one in the parabola fit
 BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
 INTERVAL = (16.0, 84.0)  # percentiles of the bootstrap interval (about +-1 sigma)
-# Read off the published figure (paper-spec.md §6.3; one seed per sigma, about +-0.001).
+# Read off the published figure (docs/paper.md §6.3; one seed per sigma, about +-0.001).
 PUBLISHED = {
     "symmetric": {"min_value": 0.065, "argmin": (0.028, 0.036), "crossing": 0.064},
     "asymmetric": {"min_value": 0.075, "argmin": (0.02, 0.028), "crossing": 0.047},

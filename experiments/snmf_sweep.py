@@ -1,4 +1,4 @@
-"""Paper experiment 6: the semi-NMF baseline's L/p against the mixing magnitude sigma (paper-spec.md §5, §6.6).
+"""Paper experiment 6: the semi-NMF baseline's L/p against the mixing magnitude sigma (docs/paper.md §5, §6.6).
 
 For each Gaussian mixing family, trains one sweep over (seed x sigma) on exactly-one data,
 then factorises the target map of *the same* M (``SweepResult.mixing``) with the paper's
@@ -49,7 +49,7 @@ PAPER = ccjax.TrainConfig(data="exactly-one", mixing="asymmetric")
 PAPER_SIGMAS = "0,0.005,0.008,0.01,0.015,0.02,0.03,0.04"
 PAPER_OUTER_ITERATIONS = 500
 # SNMF L/p on exactly-one data, asymmetric M, the paper code's orientation (I + sigma M),
-# read off the published figure (paper-spec.md §5; about +-0.001).
+# read off the published figure (docs/paper.md §5; about +-0.001).
 PUBLISHED = {0.0: 0.0835, 0.005: 0.0798, 0.008: 0.0787, 0.01: 0.0778, 0.015: 0.0785, 0.02: 0.0817}
 PUBLISHED |= {0.03: 0.0924, 0.04: 0.1150}
 PUBLISHED_FAMILY, PUBLISHED_ORIENTATION = "asymmetric", "paper-code"

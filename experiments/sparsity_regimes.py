@@ -1,4 +1,4 @@
-"""Paper experiment 1: models trained at ten feature probabilities, evaluated over 100 (paper-spec.md §6.1).
+"""Paper experiment 1: models trained at ten feature probabilities, evaluated over 100 (docs/paper.md §6.1).
 
 Trains one sweep over seeds per training p (the step count depends on p through the
 paper's ``1/(1 - (1-p)^n)`` scaling, so each p is its own compiled call), evaluates
@@ -41,7 +41,7 @@ from ._experiment import add_output_arguments, base_manifest, run_cli, train_swe
 EXPERIMENT = "sparsity_regimes"
 PAPER = ccjax.TrainConfig(mixing="asymmetric", scale=0.02, scale_steps_for_sparsity=True)
 PAPER_P_TRAIN = "0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1"
-# L/p at p_eval = p_train read off the paper's figure (paper-spec.md §6.1; ±0.001).
+# L/p at p_eval = p_train read off the paper's figure (docs/paper.md §6.1; ±0.001).
 PUBLISHED = {0.001: 0.072, 0.002: 0.0727, 0.005: 0.0744, 0.01: 0.0758, 0.02: 0.0776, 0.05: 0.0796}
 PUBLISHED |= {0.1: 0.0802, 0.2: 0.0791, 0.5: 0.072, 1.0: 0.054}
 RESPONSE_VALUES = np.linspace(-1.0, 1.0, 101)

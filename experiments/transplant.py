@@ -1,4 +1,4 @@
-"""Paper experiment 4: train with mixing, then fine-tune the same models on clean labels (paper-spec.md §6.4).
+"""Paper experiment 4: train with mixing, then fine-tune the same models on clean labels (docs/paper.md §6.4).
 
 Phase 1 trains K models on labels ``relu(x) + s M x`` (default: the CC model's own
 embedding mixing, faithful sign ``M = I - W_E W_E^T``, s = 1; p = 0.01, 10,000 steps).
@@ -53,7 +53,7 @@ EXPERIMENT = "transplant"
 PAPER = ccjax.TrainConfig()  # p = 0.01, 10,000 steps, embedding M (faithful sign), scale 1
 PHASE2_SEED_OFFSET = 2**31  # phase 2 of seed k runs with key(k + 2**31): a fresh data stream
 MAX_LOGS = 100  # history entries per phase at most (log_every = steps / 100, at least 1)
-# paper-spec.md §2, §6.2, §6.4 (p = 0.01, read off figures, about +-0.001): after
+# docs/paper.md §2, §6.2, §6.4 (p = 0.01, read off figures, about +-0.001): after
 # fine-tuning on clean labels the loss returns to ~0.083; a model trained on the embedding
 # M reaches ~0.067 with the faithful sign and ~0.0644 with the paper code's sign.
 PUBLISHED_P = 0.01

@@ -1,4 +1,4 @@
-"""Mixing matrices M (paper-spec.md §2–3)."""
+"""Mixing matrices M (docs/paper.md §2–3)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Paper-scale checks of experiments 1, 2, 5, 6 and 7 (paper-spec.md §5, §6): ``pytest -m slow``.
+"""Paper-scale checks of experiments 1, 2, 5, 6 and 7 (docs/paper.md §5, §6): ``pytest -m slow``.
 
 Each runs the experiment's CLI with its paper defaults on a subset of its grid (one or two
 seeds), so the whole module takes a few minutes on a 2-core CPU. Published values are read

@@ -1,4 +1,4 @@
-"""Paper-scale checks of the published numbers (paper-spec.md §2, §6): ``pytest -m slow``.
+"""Paper-scale checks of the published numbers (docs/paper.md §2, §6): ``pytest -m slow``.
 
 Each run goes through the scale-sweep CLI with its paper defaults (p = 0.01, 10,000
 steps, batch 2048, AdamW 3e-3 / 1e-2, half-cosine, d_embed 1000, ≥ 1e6 non-empty

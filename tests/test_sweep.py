@@ -124,7 +124,7 @@ def test_sweep_learned_scale_and_full_model(changes):
         params = ccjax.to_feature_space(params, w_e)
         np.testing.assert_array_equal(result.scale, [config.scale])
     else:
-        # The labels use the learned scale's magnitude (paper-spec.md §3): so do ``scale`` and the history.
+        # The labels use the learned scale's magnitude (docs/paper.md §3): so do ``scale`` and the history.
         assert abs(result.scale[0] - config.scale_init) > 1e-3 and result.scale[0] >= 0
         np.testing.assert_allclose(result.scale[0], history.scale[-1], rtol=1e-5)
     _assert_params_close(jax.tree.map(lambda a: a[0], result.params), params)

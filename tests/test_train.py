@@ -235,7 +235,7 @@ def test_zero_diagonal_zeroes_only_the_diagonal_of_m():
 
 
 def test_learned_scale_enters_the_labels_as_its_magnitude():
-    # paper-spec.md §3: |scale| is used. Starting at -s0 or +s0 then gives the same labels,
+    # docs/paper.md §3: |scale| is used. Starting at -s0 or +s0 then gives the same labels,
     # the same weight updates, and a mirrored scale: identical models and |scale|.
     one = jax.devices()[:1]
     runs = [
