@@ -183,7 +183,10 @@ def spread(samples, n_seeds: int) -> Spread:
     if n_seeds < 2 or finite.size < 2:
         return Spread(math.nan, math.nan, math.nan, defined)
     low, high = np.percentile(finite, INTERVAL)
-    return Spread(float(finite.std(ddof=1)), float(low), float(high), defined)
+    # Identical samples have no spread by definition; numpy's two-pass std of equal values
+    # can round to ~1e-18 rather than 0, depending on its version and SIMD kernels.
+    deviation = 0.0 if finite.min() == finite.max() else float(finite.std(ddof=1))
+    return Spread(deviation, float(low), float(high), defined)
 
 
 def analyse_family(sigmas, values, level: float, *, n_boot: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> dict:

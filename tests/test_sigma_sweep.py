@@ -103,6 +103,12 @@ def test_bootstrap_of_identical_seeds_has_no_spread_and_one_seed_has_none_define
     assert all(math.isnan(v) for v in spread(samples[:, 0], n_seeds=1)[:3])
 
 
+def test_spread_of_identical_values_is_exactly_zero_whatever_numpy_rounds():
+    # numpy 2.4's std(ddof=1) of 50 copies of 0.03 gave 3.5e-18, not 0 (issue 11).
+    for value in (0.03, 0.1, 1 / 3, 0.0707):
+        assert spread([value] * 50, n_seeds=5).se == 0.0
+
+
 def test_spread_counts_resamples_without_a_crossing():
     result = spread([0.05, 0.06, np.nan, 0.07], n_seeds=5)
     assert result.defined == 0.75 and result.se == pytest.approx(0.01)
