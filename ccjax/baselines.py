@@ -171,15 +171,32 @@ def nmf(
     return lax.fori_loop(0, iterations, update, (w, h))
 
 
+def _thin_svd(u: Float[Array, "n k"]):
+    """``(q, s, w^T)`` of ``u``, by the algorithm that suits the platform it is lowered for.
+
+    On TPU XLA implements only the POLAR SVD (its default), so it takes the default.
+    Elsewhere it takes the QR-iteration SVD (LAPACK gesvd on CPU): the default
+    divide-and-conquer one (gesdd) slowed down about 50× on a CPU shared with other busy
+    processes, and the SVD runs 500 times per :func:`semi_nmf`.
+    """
+
+    def qr_svd(u):
+        return tuple(lax.linalg.svd(u, full_matrices=False, algorithm=lax.linalg.SvdAlgorithm.QR))
+
+    def platform_svd(u):
+        return tuple(lax.linalg.svd(u, full_matrices=False))
+
+    return lax.platform_dependent(u, tpu=platform_svd, default=qr_svd)
+
+
 def _pinv_solve(u: Float[Array, "n k"], target: Float[Array, "n m"]) -> Float[Array, "k m"]:
     """``pinv(u) @ target`` via the SVD, with every matmul at float32 HIGHEST precision.
 
     Singular values below ``max(n, k) · eps · s_max`` are dropped, as in ``jnp.linalg.pinv``.
-    The QR-iteration SVD (LAPACK gesvd) is used because the default divide-and-conquer
-    one (gesdd) slowed down about 50× on a CPU shared with other busy processes, and it
-    runs 500 times per :func:`semi_nmf`.
+    The SVD algorithm is chosen when the function is lowered for a platform
+    (:func:`_thin_svd`).
     """
-    q, s, wt = lax.linalg.svd(u, full_matrices=False, algorithm=lax.linalg.SvdAlgorithm.QR)
+    q, s, wt = _thin_svd(u)
     cutoff = max(u.shape) * jnp.finfo(u.dtype).eps * s[0]
     s_inv = jnp.where(s > cutoff, 1.0 / jnp.where(s > cutoff, s, 1.0), 0.0)
     return matmul(wt.T * s_inv[None, :], matmul(q.T, target))

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .keys import KEY_IMPL
 from .train import History
 
 CHECKPOINT_FORMAT_VERSION = 1
@@ -85,7 +86,7 @@ def restore_state(checkpoint: SweepCheckpoint, template, fingerprint: str, n_mod
             raise CheckpointError(
                 f"state array {index} has shape {saved.shape} and dtype {saved.dtype}; expected {want} {shape.dtype}"
             )
-        restored.append(jax.random.wrap_key_data(saved) if is_key(expected) else saved)
+        restored.append(jax.random.wrap_key_data(saved, impl=KEY_IMPL) if is_key(expected) else saved)
     history_shape = (n_models, checkpoint.intervals_done)
     for name, field in zip(History._fields, checkpoint.history, strict=True):
         if np.shape(field) != history_shape:

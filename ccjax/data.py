@@ -137,7 +137,7 @@ def sample_exactly_k(
         raise ValueError(f"counts must be in [0, n_features = {n_features}], got {np.asarray(counts).tolist()}")
     order_key, value_key = jax.random.split(key)
     batch = counts.shape[0]
-    order = jnp.argsort(jax.random.uniform(order_key, (batch, n_features)), axis=1)
+    order = jnp.argsort(jax.random.uniform(order_key, (batch, n_features), jnp.float32), axis=1)
     # Each feature's position in the random order (one sort and a scatter: half the
     # cost of ranking by a second argsort on CPU).
     positions = jnp.broadcast_to(jnp.arange(n_features, dtype=jnp.int32), (batch, n_features))
@@ -162,7 +162,7 @@ def _fill_tail(x: Float[Array, "batch n_features"], batch: SparseBatch):
     """Draw the positions from ``tail_start`` on as fresh Bernoulli-p × U[-1, 1]."""
     active_key, value_key = jax.random.split(batch.tail_key)
     positions = jnp.arange(x.size, dtype=jnp.int32).reshape(x.shape)
-    active = (jax.random.uniform(active_key, x.shape) < batch.p) & (positions >= batch.tail_start)
+    active = (jax.random.uniform(active_key, x.shape, jnp.float32) < batch.p) & (positions >= batch.tail_start)
     values = jax.random.uniform(value_key, x.shape, jnp.float32, -1.0, 1.0)
     return jnp.where(active, values, x)
 

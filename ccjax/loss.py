@@ -113,7 +113,7 @@ def unit_squared_errors(
     n_features = params.w_in.shape[0]
     mixing_columns = scaled_mixing.T  # row j is M[:, j], the label a unit x_j adds
     both_signs = jax.nn.relu(jnp.concatenate([params.w_in, -params.w_in]))  # rows j, then n + j
-    unit_label = jnp.concatenate([jnp.eye(n_features) + mixing_columns, -mixing_columns])
+    unit_label = jnp.concatenate([jnp.eye(n_features, dtype=params.w_out.dtype) + mixing_columns, -mixing_columns])
     return jnp.sum((matmul(both_signs, params.w_out) - unit_label) ** 2, axis=1).reshape(2, n_features)
 
 
@@ -140,9 +140,10 @@ def _sparse_sse(
     single_sse = jnp.sum(jnp.where(layout.count == 1, v * v * unit_sq, 0.0))
 
     # Two or more active features: gather them into compact rows and run the MLP.
-    d_mlp = params.w_in.shape[1]
-    pre = jnp.zeros((multi_capacity, d_mlp)).at[layout.slot].add(v[:, None] * params.w_in[f], mode="drop")
-    target = jnp.zeros((multi_capacity, n_features)).at[layout.slot].add(v[:, None] * mixing_columns[f], mode="drop")
+    d_mlp, dtype = params.w_in.shape[1], params.w_in.dtype
+    pre = jnp.zeros((multi_capacity, d_mlp), dtype).at[layout.slot].add(v[:, None] * params.w_in[f], mode="drop")
+    target = jnp.zeros((multi_capacity, n_features), dtype)
+    target = target.at[layout.slot].add(v[:, None] * mixing_columns[f], mode="drop")
     target = target.at[layout.slot, f].add(jax.nn.relu(v), mode="drop")
     multi_sse = jnp.sum((matmul(jax.nn.relu(pre), params.w_out) - target) ** 2)
     return single_sse + multi_sse

@@ -7,27 +7,67 @@ How models are split never changes results beyond float rounding (training: bitw
 """
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import jax
 
+from .keys import seed_key
 from .train import Shapes, hyper_from_config, init_run
 
 MEMORY_FRACTION = 0.5  # the share of free memory one call may plan to use
 
 
+def _device_free_bytes(device: jax.Device) -> int | None:
+    """``bytes_limit - bytes_in_use`` of one accelerator; None if it does not report them."""
+    try:
+        stats = device.memory_stats()
+    except (NotImplementedError, RuntimeError):  # backends without allocator statistics
+        stats = None
+    if not stats or "bytes_limit" not in stats:
+        return None
+    return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+
+
 def free_memory_bytes(devices: Sequence[jax.Device]) -> int | None:
-    """Free memory the model axis can use: on GPU/TPU the devices' free memory, on CPU
-    the host's available memory (all CPU devices share it); None if unknown."""
+    """Free memory the model axis can use; None if unknown.
+
+    On GPU/TPU the model axis is split evenly over ``devices``, so the device with the
+    least free memory bounds every device's share: the minimum free memory times the
+    device count (unknown if any device reports none). On CPU the host's available
+    memory, which all CPU devices share.
+    """
     if devices[0].platform != "cpu":
-        stats = devices[0].memory_stats() or {}
-        if "bytes_limit" not in stats:
+        free = [_device_free_bytes(device) for device in devices]
+        if any(bytes_ is None for bytes_ in free):
             return None
-        return len(devices) * (stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+        return len(devices) * min(free)
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+# Assumed free memory per device (per host on CPU) when it is unknown: half of the
+# smallest accelerator memory ccjax's users run on (8 GiB, a TPU v2 core).
+UNKNOWN_FREE_BYTES = 4 * 2**30
+
+
+def planning_memory_bytes(devices: Sequence[jax.Device]) -> int:
+    """:func:`free_memory_bytes`, or with a warning :data:`UNKNOWN_FREE_BYTES` per device
+    (one share for all CPU devices) when the devices do not report it."""
+    free = free_memory_bytes(devices)
+    if free is not None:
+        return free
+    shares = 1 if devices[0].platform == "cpu" else len(devices)
+    warnings.warn(
+        f"{devices[0].platform} devices report no free memory (memory_stats() is empty); planning with "
+        f"{UNKNOWN_FREE_BYTES / 2**30:.0f} GiB per device. Set max_models_per_call "
+        "(--max-models-per-call) to size the calls yourself",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return shares * UNKNOWN_FREE_BYTES
 
 
 def call_slices(n_models: int, per_call: int | None) -> list[slice]:
@@ -47,7 +87,7 @@ def estimate_model_bytes(shapes: Shapes) -> tuple[int, int]:
     """(resident, step): bytes a model's training state holds for the whole call (state
     in and out plus the host copy), and bytes its training step needs while it runs."""
     config = shapes.config
-    abstract = jax.eval_shape(lambda key: init_run(config, key, hyper_from_config(config)), jax.random.key(0))
+    abstract = jax.eval_shape(lambda key: init_run(config, key, hyper_from_config(config)), seed_key(0))
     state = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(abstract) if hasattr(leaf, "size"))
     width = 2 * config.n_features + config.d_mlp + (2 * config.d_embed if config.full_model else 0)
     return 3 * state, STEP_ARRAYS * config.batch_size * width * 4
@@ -55,15 +95,13 @@ def estimate_model_bytes(shapes: Shapes) -> tuple[int, int]:
 
 def auto_models_per_call(shapes: Shapes, devices: Sequence[jax.Device], n_models: int, group_size: int | None) -> int:
     """How many models one call may train so that it fits in ``MEMORY_FRACTION`` of the
-    free memory (:func:`free_memory_bytes`); all ``n_models`` when memory is unknown.
+    free memory (:func:`planning_memory_bytes`).
 
     On CPU a device runs ``group_size`` models at a time, so only those need step memory;
     elsewhere every model of the call does. A rough estimate: pass
     ``max_models_per_call`` to override it.
     """
-    free = free_memory_bytes(devices)
-    if free is None:
-        return n_models
+    free = planning_memory_bytes(devices)
     resident, step = estimate_model_bytes(shapes)
     budget = MEMORY_FRACTION * free
     if group_size is not None:  # fixed groups: step memory for n_devices * group_size models only
@@ -81,10 +119,8 @@ def auto_eval_models_per_call(
     n_features: int, d_mlp: int, chunk_size: int, devices: Sequence[jax.Device], n_models: int
 ) -> int:
     """How many models one evaluation call may hold within ``MEMORY_FRACTION`` of the free
-    memory (all ``n_models`` when it is unknown): each model's forward pass over a chunk
-    of ``chunk_size`` samples is vmapped together with the others of the call."""
-    free = free_memory_bytes(devices)
-    if free is None:
-        return n_models
+    memory (:func:`planning_memory_bytes`): each model's forward pass over a chunk of
+    ``chunk_size`` samples is vmapped together with the others of the call."""
+    free = planning_memory_bytes(devices)
     per_model = EVAL_ARRAYS * chunk_size * (n_features + d_mlp) * 4
     return int(max(1, min(n_models, MEMORY_FRACTION * free // per_model)))

@@ -2,7 +2,7 @@
 
 Named axes (``seed`` and any of ``p``, ``lr``, ``weight_decay``, ``scale``) are
 flattened onto one *model* axis, in row-major grid order. ``seed`` picks the run's key
-(``jax.random.key(seed)``), so runs that share a seed share W_E, M, the initial weights
+(:func:`~ccjax.keys.seed_key`: threefry), so runs that share a seed share W_E, M, the initial weights
 and the data stream; seeds share nothing. The model axis is padded to a multiple of
 the device count and sharded over a 1-D mesh ``("model",)`` with ``NamedSharding``;
 inside the compiled call each device (``shard_map``) runs its models in ``vmap``-ed
@@ -28,6 +28,7 @@ from jax.sharding import Mesh, PartitionSpec
 from .checkpoint import SweepCheckpoint, host_leaves, is_key, restore_state, sweep_fingerprint
 from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
+from .keys import seed_key
 from .memory import auto_models_per_call, call_slices
 from .mixing import MIXING_NAMES
 from .model import FeatureMLP
@@ -153,7 +154,7 @@ def _init_all(shapes: Shapes, seeds, hyper: Hyper, initial_params: FeatureMLP | 
 
     def one(model):
         seed, hyper, weights = model
-        return init_run(shapes.config, jax.random.key(seed), hyper, weights)
+        return init_run(shapes.config, seed_key(seed), hyper, weights)
 
     return lax.map(one, (seeds, hyper, initial_params))
 
@@ -278,7 +279,8 @@ class _Call(NamedTuple):
 def _take(leaf, models: slice, padded: int):
     """Models ``models`` of a stacked host leaf, padded to ``padded`` (key arrays too)."""
     if is_key(leaf):
-        return jax.random.wrap_key_data(pad_models(np.asarray(jax.random.key_data(leaf))[models], padded))
+        data = pad_models(np.asarray(jax.random.key_data(leaf))[models], padded)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
     return pad_models(np.asarray(leaf)[models], padded)
 
 
@@ -473,7 +475,7 @@ EVAL_SEED = 0x5EED  # key of the evaluation samples (shared by all models; never
 
 def evaluation_key() -> jax.Array:
     """The default key of :func:`evaluate_sweep` and :func:`sweep_curves`."""
-    return jax.random.fold_in(jax.random.key(0), EVAL_SEED)
+    return jax.random.fold_in(seed_key(0), EVAL_SEED)
 
 
 def sweep_curves(

@@ -25,6 +25,7 @@ import numpy as np
 
 import ccjax
 from ccjax import baselines
+from ccjax.keys import seed_key
 from ccjax.train import hyper_from_config, init_run
 
 from ._cli import (
@@ -117,12 +118,12 @@ def seed_mixing(family: str, seeds) -> np.ndarray:
     """(K, n, n): the unscaled M that the training run of each seed draws (via :func:`init_run`)."""
     config = dataclasses.replace(PAPER, mixing=family)
     hyper = hyper_from_config(config)
-    return np.stack([np.asarray(init_run(config, jax.random.key(int(seed)), hyper).mixing) for seed in seeds])
+    return np.stack([np.asarray(init_run(config, seed_key(int(seed)), hyper).mixing) for seed in seeds])
 
 
 def nmf_keys(seeds) -> jax.Array:
     """(K,) keys of the NMF initialisation, one per seed."""
-    return jnp.stack([jax.random.fold_in(jax.random.key(int(seed)), NMF_KEY_TAG) for seed in seeds])
+    return jnp.stack([jax.random.fold_in(seed_key(int(seed)), NMF_KEY_TAG) for seed in seeds])
 
 
 @functools.partial(jax.jit, static_argnames=("d_mlp", "outer_iterations"))
