@@ -10,21 +10,23 @@ from experiments import device_check
 TINY = ["--n-features", "20", "--d-mlp", "10", "--batch-size", "64", "--check-models", "4", "--check-steps", "20"]
 
 
-def out_of_memory_from(k_min, real):
-    """``time_sweep`` that raises XLA's out-of-memory error for one-call sweeps of ``k_min`` or more models."""
+def limited_memory(real, split_k, out_of_memory_k):
+    """``time_sweep`` on a device where the sweep splits ``split_k`` models into two calls
+    and a one-call sweep of ``out_of_memory_k`` or more models runs out of memory."""
 
     def time_sweep(config, k, devices, max_models_per_call=None):
-        if max_models_per_call is not None and max_models_per_call >= k_min:
+        if max_models_per_call is not None and max_models_per_call >= out_of_memory_k:
             raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00GiB.")
-        return real(config, k, devices, max_models_per_call)
+        timing = real(config, k, devices, max_models_per_call)
+        return timing._replace(models_per_call=k // 2) if k == split_k and max_models_per_call is None else timing
 
     return time_sweep
 
 
 def test_device_check_reports_and_passes(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(device_check, "time_sweep", out_of_memory_from(8, device_check.time_sweep))
-    argv = [*TINY, "--paths", "dense", "--ks", "1,4", "--chunk-steps", "5", "--max-k", "32", "--out", str(tmp_path)]
-    assert device_check.main(argv) == 0
+    monkeypatch.setattr(device_check, "time_sweep", limited_memory(device_check.time_sweep, 4, 8))
+    argv = [*TINY, "--paths", "dense", "--ks", "1,4", "--chunk-steps", "5", "--probe-steps", "5", "--max-k", "32"]
+    assert device_check.main([*argv, "--out", str(tmp_path)]) == 0
 
     report = json.loads((tmp_path / "report.json").read_text())
     env = report["environment"]
@@ -38,10 +40,11 @@ def test_device_check_reports_and_passes(tmp_path, monkeypatch, capsys):
     assert [(row["path"], row["k"], row["status"]) for row in rows] == [("dense", 1, "ok"), ("dense", 4, "ok")]
     assert all(row["model_steps_per_s"] > 0 and row["fraction_of_fp32_peak"] is None for row in rows)
     assert rows[0]["model_tflops_per_s"] == pytest.approx(rows[0]["model_steps_per_s"] * 12 * 64 * 20 * 10 / 1e12)
-    # K = 8 ran out of memory (injected), so 16 and 32 were not tried.
+    # K = 4 was split into two calls, so it is probed in one; K = 8 ran out of memory
+    # (both injected), so 16 and 32 were not tried.
     fit = report["largest_k"]
+    assert [(probe["k"], probe["status"]) for probe in fit["probes"]] == [(4, "ok"), (8, "out of memory")]
     assert fit["largest_fitting_k"] == 4 and fit["limited_by"] == "out of memory at K=8"
-    assert fit["probes"] == [{"k": 8, "status": "out of memory"}]
     assert report["memory"]["peak_bytes_in_use"] is None  # CPU: not reported
     assert report["goals"]["torch_ratio"]["status"].startswith("not measured")
     assert report["goals"]["fp32_roofline"]["status"].startswith("unknown device")
