@@ -1,0 +1,604 @@
+"""One-command device check: correctness against the host CPU, throughput, memory.
+
+    python -m experiments.device_check                     # under 5 min on a GPU/TPU
+    python -m experiments.device_check --torch-baseline STEPS_PER_S  # the authors' loop, timed apart
+    python -m experiments.device_check --ks 1,4 --check-models 4 --check-steps 100  # smaller
+
+It reports, as a table and as ``<out>/report.json``:
+
+1. the platform: device kind and count, jax/jaxlib versions, matmul precision, PRNG, date;
+2. **correctness**: a sweep (default 16 models, 500 steps, paper shapes) trained on the
+   default devices in the accelerator layout (all of a device's models vmapped), against
+   the same sweep trained on the host CPU (``jax.devices("cpu")``, one model at a time),
+   on the dense and the sparse loss path. Every model's final training loss and weights
+   must agree to ``--rtol`` (see :data:`DEFAULT_RTOL` for why 1e-4). PASS or FAIL; the
+   exit status is 1 on FAIL. On a CPU-only machine both sides run on the CPU, so the
+   check compares the two layouts;
+3. **throughput**: model-steps/s at K models (default 1, 64, 256, 1024 on an
+   accelerator), dense and sparse, timed over steady-state chunks after a warm-up chunk
+   (compile excluded), and the largest K whose dense sweep fits in one call (K doubles
+   until the device runs out of memory or ``--max-k``);
+4. **peak device memory** (``memory_stats()["peak_bytes_in_use"]``; "not reported" on CPU);
+5. the **goals** of ccjax issue 12: at K >= 256 at least 200x the model-steps/s of the
+   authors' PyTorch loop on the same device (that loop is not run here: time it
+   separately and pass ``--torch-baseline STEPS_PER_S``), and on the dense path at least
+   40% of the device's fp32 peak (:data:`FP32_PEAKS`) in model matmul FLOPs
+   (:func:`model_flops_per_step`).
+
+On CPU the defaults are smaller (8 models x 200 steps, K = 1, 16, no search for the
+largest K), so that the check finishes in a few minutes there too.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import gc
+import json
+import math
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+import ccjax
+from ccjax.io import environment_info
+
+from ._cli import HelpFormatter, format_duration, format_table, positive_float, positive_int, say, use_every_cpu_core
+
+PATHS = ("dense", "sparse")
+REPORT_NAME = "report.json"
+
+# Correctness tolerance, relative, on every model's final training loss and on each of its
+# weight matrices (Frobenius norm of the difference over the norm of the reference).
+# Calibrated on CPU at paper shapes (16 models, 500 steps): training along the other loss
+# path (dense vs sparse: other operations and reduction orders, the same maths) moved the
+# weights by at most 3.9e-6 and the final loss by 1.6e-7, while rounding every matmul
+# input (forward and backward) to TF32 (10-bit mantissa) moved the weights
+# of every model by at least 1.4e-3 and its loss by at least 4.3e-4 (bfloat16: 8.6e-3 and
+# 3.4e-3). 1e-4 sits 25x above the float32 reordering noise that may differ between
+# platforms, and 4x below the effect of a TF32 matmul that slipped in.
+DEFAULT_RTOL = 1e-4
+
+GOAL_TORCH_RATIO = 200.0  # issue 12: >= 200x the authors' PyTorch loop ...
+GOAL_TORCH_MIN_K = 256  # ... at 256 or more models
+GOAL_PEAK_FRACTION = 0.4  # issue 12: >= 40% of the fp32 roofline on the dense path
+
+
+class Peak(NamedTuple):
+    pattern: str  # regular expression matched against the lower-case device_kind
+    tflops: float  # float32 matmul peak of one JAX device, TFLOP/s
+    source: str
+
+
+# fp32 peak per JAX device, first match wins. GPUs: the vendor's datasheet FP32 (non-tensor)
+# figure; ccjax asks for Precision.HIGHEST, which keeps GPU matmuls off TF32 tensor cores.
+# TPUs publish no fp32 figure: on TPU, HIGHEST runs each float32 matmul as 6 bfloat16 MXU
+# passes, so the fp32 peak is taken as the published bf16 peak / 6 (an assumption).
+FP32_PEAKS = (
+    Peak(r"h100.*pcie", 51.0, "NVIDIA H100 datasheet, PCIe: 51 TFLOP/s FP32"),
+    Peak(r"h100.*nvl", 60.0, "NVIDIA H100 datasheet, NVL: 60 TFLOP/s FP32"),
+    Peak(r"h100", 67.0, "NVIDIA H100 datasheet, SXM: 67 TFLOP/s FP32"),
+    Peak(r"h200.*nvl", 60.0, "NVIDIA H200 datasheet, NVL: 60 TFLOP/s FP32"),
+    Peak(r"h200", 67.0, "NVIDIA H200 datasheet, SXM (the H100's GH100 chip): 67 TFLOP/s FP32"),
+    Peak(r"a100", 19.5, "NVIDIA A100 datasheet: 19.5 TFLOP/s FP32"),
+    Peak(r"\bl4\b", 30.3, "NVIDIA L4 datasheet: 30.3 TFLOP/s FP32"),
+    Peak(r"\bt4\b", 8.1, "NVIDIA T4 datasheet: 8.1 TFLOP/s FP32"),
+    Peak(r"tpu v5 ?lite|tpu v5e", 197.0 / 6, "Cloud TPU v5e: 197 TFLOP/s bf16 per chip, / 6 passes for fp32"),
+    Peak(r"tpu v6 ?lite|tpu v6e", 918.0 / 6, "Cloud TPU v6e: 918 TFLOP/s bf16 per chip, / 6 passes for fp32"),
+    Peak(r"tpu v5", 459.0 / 6, "Cloud TPU v5p: 459 TFLOP/s bf16 per chip, / 6 passes for fp32"),
+    Peak(r"tpu v4", 275.0 / 6, "Cloud TPU v4: 275 TFLOP/s bf16 per chip, / 6 passes for fp32"),
+)
+
+
+def fp32_peak(device_kind: str) -> Peak | None:
+    """The fp32 peak of one device of ``device_kind`` (:data:`FP32_PEAKS`), None if unknown."""
+    kind = device_kind.lower()
+    return next((peak for peak in FP32_PEAKS if re.search(peak.pattern, kind)), None)
+
+
+def model_flops_per_step(config: ccjax.TrainConfig) -> int:
+    """Matmul FLOPs of one model's training step: forward and backward of the n -> d -> n MLP.
+
+    Each of the two matmuls (``x W_in`` and ``relu(.) W_out``, B x n x d each) costs
+    2 B n d FLOPs per pass, and training makes 3 passes: the forward, and in the backward
+    the gradient with respect to the matmul's input and to its weight. 3 x 2 x 2 B n d =
+    12 B n d (123 MFLOP at paper shapes). This is the usual model-FLOP count: what XLA
+    executes on the dense path differs slightly (autodiff skips the input gradient of
+    the first layer, -2 B n d, and the labels' ``x M^T`` adds 2 B n^2), and the sparse
+    path executes far fewer.
+    """
+    return 12 * config.batch_size * config.n_features * config.d_mlp
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for a device (XLA ``RESOURCE_EXHAUSTED``) or host out-of-memory error."""
+    if isinstance(error, MemoryError):
+        return True
+    text = str(error)
+    return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
+
+
+def peak_memory_bytes(devices: Sequence[jax.Device]) -> int | None:
+    """The largest ``peak_bytes_in_use`` over ``devices`` (a running maximum over the
+    process); None where the platform does not report it (CPU)."""
+    peaks = [(device.memory_stats() or {}).get("peak_bytes_in_use") for device in devices]
+    return None if any(peak is None for peak in peaks) else max(peaks)
+
+
+def memory_limit_bytes(devices: Sequence[jax.Device]) -> int | None:
+    limits = [(device.memory_stats() or {}).get("bytes_limit") for device in devices]
+    return None if any(limit is None for limit in limits) else min(limits)
+
+
+# --- correctness -----------------------------------------------------------------------
+
+
+def train_check_sweep(
+    config: ccjax.TrainConfig, n_models: int, devices: Sequence[jax.Device], group_size: int | None
+) -> ccjax.SweepResult:
+    """``n_models`` seeds of ``config`` trained on ``devices``; ``group_size`` as in
+    :func:`ccjax.sweep` (``n_models``: all of a device's models vmapped together)."""
+    return ccjax.sweep(config, {"seed": list(range(n_models))}, devices=devices, group_size=group_size)
+
+
+def relative_differences(result: ccjax.SweepResult, reference: ccjax.SweepResult) -> dict[str, np.ndarray]:
+    """Per model: |final loss - reference| / |reference|, and for each weight matrix
+    ||W - W_ref||_F / ||W_ref||_F (NaN/inf where either side is not finite)."""
+    n_models = reference.grid.size
+
+    def per_model(array):
+        return np.asarray(array, np.float64).reshape(n_models, -1)
+
+    loss, loss_ref = per_model(result.history.train_loss)[:, -1], per_model(reference.history.train_loss)[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        differences = {"final_loss": np.abs(loss - loss_ref) / np.abs(loss_ref)}
+        for name in ("w_in", "w_out"):
+            weights, weights_ref = per_model(getattr(result.params, name)), per_model(getattr(reference.params, name))
+            norm = np.linalg.norm(weights_ref, axis=1)
+            differences[name] = np.linalg.norm(weights - weights_ref, axis=1) / norm
+    return differences
+
+
+def check_path(
+    config: ccjax.TrainConfig,
+    n_models: int,
+    devices: Sequence[jax.Device],
+    reference_devices: Sequence[jax.Device],
+    rtol: float,
+) -> dict:
+    """Train on ``devices`` (accelerator layout) and on ``reference_devices`` (their
+    platform's default layout, initialised there too) and compare."""
+    start = time.perf_counter()
+    result = train_check_sweep(config, n_models, devices, group_size=n_models)
+    with jax.default_device(reference_devices[0]):
+        reference = train_check_sweep(config, n_models, reference_devices, group_size=None)
+    differences = relative_differences(result, reference)
+    worst = {name: float(np.max(values)) for name, values in differences.items()}
+    passed = all(bool(np.all(values <= rtol)) for values in differences.values())  # NaN fails
+    return {
+        "status": "PASS" if passed else "FAIL",
+        "max_relative_difference": worst,
+        "per_model_relative_difference": {name: values.tolist() for name, values in differences.items()},
+        "seconds": time.perf_counter() - start,
+    }
+
+
+# --- throughput ------------------------------------------------------------------------
+
+
+class Timing(NamedTuple):
+    model_steps_per_s: float
+    compile_seconds: float
+    models_per_call: int
+
+
+def time_sweep(
+    config: ccjax.TrainConfig, k: int, devices: Sequence[jax.Device], max_models_per_call: int | None = None
+) -> Timing:
+    """Model-steps/s of a ``k``-model sweep: one chunk of ``config.log_every`` steps per
+    compiled call, timed from the end of the first (warm-up) chunk to the end of the
+    last; compile time apart. ``max_models_per_call`` as in :func:`ccjax.sweep`."""
+    marks = []
+
+    def on_progress(progress):
+        marks.append((progress.steps_done, time.perf_counter()))
+
+    result = ccjax.sweep(
+        config,
+        {"seed": list(range(k))},
+        chunk_intervals=1,
+        devices=devices,
+        max_models_per_call=max_models_per_call,
+        on_progress=on_progress,
+    )
+    (first_steps, first_time), (last_steps, last_time) = marks[0], marks[-1]
+    rate = k * (last_steps - first_steps) / (last_time - first_time)
+    return Timing(rate, result.compile_seconds, result.models_per_call)
+
+
+def throughput_row(config: ccjax.TrainConfig, path: str, k: int, timing: Timing | None, peak: Peak | None) -> dict:
+    row = {"path": path, "k": k, "status": "ok" if timing else "out of memory"}
+    if timing is None:
+        return row
+    rate = timing.model_steps_per_s
+    row |= {
+        "model_steps_per_s": rate,
+        "ms_per_step": 1e3 * k / rate,  # wall time of one step of all K models
+        "compile_s": timing.compile_seconds,
+        "models_per_call": timing.models_per_call,
+    }
+    if path == "dense":  # model FLOPs describe the dense computation only
+        achieved = rate * model_flops_per_step(config)
+        row["model_tflops_per_s"] = achieved / 1e12
+        row["fraction_of_fp32_peak"] = None if peak is None else achieved / (peak.tflops * 1e12)
+    return row
+
+
+def try_time_sweep(config, k, devices, max_models_per_call=None) -> Timing | None:
+    """:func:`time_sweep`, or None when the device (or host) ran out of memory."""
+    try:
+        return time_sweep(config, k, devices, max_models_per_call)
+    except Exception as error:  # XLA's error type differs between jax versions
+        if not is_out_of_memory(error):
+            raise
+    gc.collect()  # drop the failed call's buffers before the next one
+    return None
+
+
+# --- progress --------------------------------------------------------------------------
+
+
+class Plan:
+    """Counts runs and prints each one's start with the elapsed time and a rough ETA
+    (the mean time of the runs so far, times the runs left)."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.start = total, 0, time.perf_counter()
+
+    def begin(self, what: str) -> None:
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.done * (self.total - self.done) if self.done else math.nan
+        say(f"[{self.done + 1}/{self.total}] {what}  (elapsed {format_duration(elapsed)}, ETA ~{format_duration(eta)})")
+
+    def end(self) -> None:
+        self.done += 1
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+# --- report ----------------------------------------------------------------------------
+
+
+def environment(devices: Sequence[jax.Device]) -> dict:
+    info = environment_info()
+    return {
+        "platform": devices[0].platform,
+        "device_kind": devices[0].device_kind,
+        "device_count": len(devices),
+        "jax": jax.__version__,
+        "jaxlib": info["versions"].get("jaxlib"),
+        "matmul_precision": ccjax.MATMUL_PRECISION_NAME,
+        "prng_impl": str(jax.config.jax_default_prng_impl),
+        "memory_limit_bytes": memory_limit_bytes(devices),
+        "host_cpu_devices": len(jax.devices("cpu")),
+        "git": info["git"],
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def goals(rows: list[dict], peak: Peak | None, torch_baseline: float | None) -> dict:
+    """The issue's two throughput goals, judged on the measured rows."""
+    timed = [row for row in rows if row["status"] == "ok"]
+    large = [row for row in timed if row["k"] >= GOAL_TORCH_MIN_K]
+    if not large:
+        torch = {"status": f"not measured (no K >= {GOAL_TORCH_MIN_K} timed)"}
+    else:
+        best = max(large, key=lambda row: row["model_steps_per_s"])
+        torch = {"best_model_steps_per_s": best["model_steps_per_s"], "path": best["path"], "k": best["k"]}
+        if torch_baseline is None:
+            torch["status"] = "not measured (time the authors' PyTorch loop on this device, pass --torch-baseline)"
+        else:
+            ratio = best["model_steps_per_s"] / torch_baseline
+            torch |= {"ratio": ratio, "status": "met" if ratio >= GOAL_TORCH_RATIO else "not met"}
+    torch |= {"goal": f">= {GOAL_TORCH_RATIO:g}x at K >= {GOAL_TORCH_MIN_K}", "torch_baseline": torch_baseline}
+
+    dense = [row for row in timed if row["path"] == "dense"]
+    roofline = {"goal": f">= {GOAL_PEAK_FRACTION:.0%} of the fp32 peak, dense path"}
+    if peak is None:
+        roofline["status"] = "unknown device (no fp32 peak in the table)"
+    elif not dense:
+        roofline["status"] = "not measured (no dense row)"
+    else:
+        best = max(dense, key=lambda row: row["model_steps_per_s"])
+        fraction = best["fraction_of_fp32_peak"]
+        roofline |= {
+            "peak_tflops": peak.tflops,
+            "peak_source": peak.source,
+            "best_fraction": fraction,
+            "k": best["k"],
+            "status": "met" if fraction >= GOAL_PEAK_FRACTION else "not met",
+        }
+    return {"torch_ratio": torch, "fp32_roofline": roofline}
+
+
+def format_memory(value: int | None) -> str:
+    return "not reported" if value is None else f"{value / 2**30:.2f} GiB"
+
+
+def print_report(report: dict) -> None:
+    env, check = report["environment"], report["correctness"]
+    print(
+        f"device check {env['date']}: {env['platform']}, {env['device_kind']} x{env['device_count']}, "
+        f"jax {env['jax']} / jaxlib {env['jaxlib']}, matmul precision {env['matmul_precision']}, "
+        f"PRNG {env['prng_impl']}"
+    )
+    print(
+        f"\ncorrectness: {check['n_models']} models x {check['steps']} steps, {check['shapes']}, against the host CPU "
+        f"(x{env['host_cpu_devices']}); tolerance rtol {check['rtol']:g} on each model's final loss and weights"
+    )
+    table = [
+        [path, f"{entry['max_relative_difference']['final_loss']:.2e}"]
+        + [f"{max(entry['max_relative_difference']['w_in'], entry['max_relative_difference']['w_out']):.2e}"]
+        + [f"{entry['seconds']:.0f}", entry["status"]]
+        for path, entry in check["paths"].items()
+    ]
+    print(format_table(["path", "max rel. loss diff", "max rel. weight diff", "s", "status"], table))
+    throughput = report["throughput"]
+    if throughput["rows"]:
+        print(
+            f"\nthroughput: {throughput['shapes']}, {throughput['timed_steps']} timed steps after "
+            f"{throughput['warmup_steps']} warm-up steps, compile excluded"
+        )
+        table = []
+        for row in throughput["rows"]:
+            if row["status"] != "ok":
+                table.append([row["path"], row["k"], row["status"], "", "", "", "", ""])
+                continue
+            fraction = row.get("fraction_of_fp32_peak")
+            table.append(
+                [
+                    row["path"],
+                    row["k"],
+                    f"{row['model_steps_per_s']:,.0f}",
+                    f"{row['ms_per_step']:.3f}",
+                    f"{row['model_tflops_per_s']:.2f}" if "model_tflops_per_s" in row else "-",
+                    "-" if fraction is None else f"{100 * fraction:.1f}%",
+                    f"{row['compile_s']:.1f}",
+                    row["models_per_call"],
+                ]
+            )
+        headers = ["path", "K", "model-steps/s", "ms per step", "TFLOP/s", "of fp32 peak", "compile s", "models/call"]
+        print(format_table(headers, table))
+    fit = report["largest_k"]
+    if fit is not None:
+        print(f"\nlargest K in one dense call: {fit['largest_fitting_k']} ({fit['limited_by']})")
+    print(f"peak device memory: {format_memory(report['memory']['peak_bytes_in_use'])}")
+    for name, goal in report["goals"].items():
+        detail = f", ratio {goal['ratio']:.0f}x" if "ratio" in goal else ""
+        if "best_fraction" in goal:
+            detail = f", {100 * goal['best_fraction']:.1f}% of {goal['peak_tflops']:.1f} TFLOP/s at K={goal['k']}"
+        print(f"goal {name} ({goal['goal']}): {goal['status']}{detail}")
+    print(f"\ncorrectness: {report['status']}  ({format_duration(report['elapsed_s'])} in all)")
+
+
+# --- command line ----------------------------------------------------------------------
+
+
+def k_list(text: str) -> list[int]:
+    values = [positive_int(entry.strip()) for entry in text.split(",")]
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"repeated K in {text!r}")
+    return sorted(values)
+
+
+def path_list(text: str) -> list[str]:
+    entries = [entry.strip() for entry in text.split(",")]
+    if not entries or any(entry not in PATHS for entry in entries) or len(set(entries)) != len(entries):
+        raise argparse.ArgumentTypeError(f"expected a comma list of {', '.join(PATHS)}, got {text!r}")
+    return entries
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def probe_ks(ks: Sequence[int], max_k: int) -> list[int]:
+    """The K's of the largest-K search: doubling from twice the largest timed K up to ``max_k``."""
+    probes, k = [], 2 * max(ks)
+    while k <= max_k:
+        probes.append(k)
+        k *= 2
+    return probes
+
+
+def parse_args(argv, accelerator: bool) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.device_check", description=__doc__, formatter_class=HelpFormatter
+    )
+    default = "accelerator / CPU default"
+    parser.add_argument("--out", default="results/device_check", help=f"directory for {REPORT_NAME}")
+    parser.add_argument("--paths", type=path_list, default=",".join(PATHS), help="loss paths to check and time")
+    parser.add_argument("--n-features", type=positive_int, default=100, help="features n (the paper's)")
+    parser.add_argument("--d-mlp", type=positive_int, default=50, help="hidden neurons d_mlp (the paper's)")
+    parser.add_argument("--batch-size", type=positive_int, default=2048, help="training batch size (the paper's)")
+    parser.add_argument("--check-models", type=positive_int, help=f"models of the correctness sweep ({default}: 16/8)")
+    parser.add_argument("--check-steps", type=positive_int, help=f"steps of the correctness sweep ({default}: 500/200)")
+    parser.add_argument(
+        "--rtol", type=non_negative_float, default=DEFAULT_RTOL, help="relative tolerance of the correctness check"
+    )
+    parser.add_argument("--ks", type=k_list, help=f"model counts K to time ({default}: 1,64,256,1024 / 1,16)")
+    parser.add_argument("--skip-throughput", action="store_true", help="run only the correctness check")
+    parser.add_argument("--chunk-steps", type=positive_int, default=100, help="steps per compiled call when timing")
+    parser.add_argument(
+        "--timed-chunks", type=positive_int, help=f"chunks timed after the warm-up chunk ({default}: 2 / 1)"
+    )
+    parser.add_argument(
+        "--max-k",
+        type=positive_int,
+        help=f"cap of the largest-K search, which doubles K past the largest --ks ({default}: 32768 / largest --ks)",
+    )
+    parser.add_argument(
+        "--probe-steps", type=positive_int, default=10, help="steps per chunk of a largest-K probe (2 chunks)"
+    )
+    parser.add_argument(
+        "--torch-baseline",
+        type=positive_float,
+        metavar="STEPS_PER_S",
+        help="steps/s of the authors' PyTorch loop timed separately on the same device (for the 200x goal)",
+    )
+    args = parser.parse_args(argv)
+    if args.d_mlp > args.n_features:
+        parser.error("--d-mlp must not exceed --n-features")
+    defaults = (
+        {"check_models": 16, "check_steps": 500, "ks": [1, 64, 256, 1024], "timed_chunks": 2, "max_k": 32768}
+        if accelerator
+        else {"check_models": 8, "check_steps": 200, "ks": [1, 16], "timed_chunks": 1, "max_k": None}
+    )
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.max_k is None:
+        args.max_k = max(args.ks)
+    return args
+
+
+def largest_k_search(args, config, devices, plan: Plan, rows: list[dict]) -> dict:
+    """The largest K whose dense sweep runs in one call: the timed K's that ran in one call,
+    then K's that the sweep split into several calls, probed in one call, then K doubling
+    past the largest ``--ks`` up to ``--max-k``, until one runs out of memory."""
+    dense = [row for row in rows if row["path"] == "dense"]
+    fitted = [row["k"] for row in dense if row["status"] == "ok" and row["models_per_call"] == row["k"]]
+    failed = [row["k"] for row in dense if row["status"] != "ok"]
+    split = sorted(row["k"] for row in dense if row["status"] == "ok" and row["k"] not in fitted)
+    doubling = probe_ks(args.ks, args.max_k)
+    plan.total += len(split)  # the plan counted the doubling probes only
+    probe_config = dataclasses.replace(
+        config, input_path="dense", steps=2 * args.probe_steps, log_every=args.probe_steps
+    )
+    probes = []
+    for k in split + doubling:
+        if failed:
+            plan.total -= 1  # not run: a smaller K already ran out of memory
+            continue
+        plan.begin(f"largest K: dense sweep of K={k} in one call")
+        timing = try_time_sweep(probe_config, k, devices, max_models_per_call=k)
+        plan.end()
+        probe = {"k": k, "status": "ok" if timing else "out of memory"}
+        if timing is not None:
+            probe["model_steps_per_s"] = timing.model_steps_per_s  # one short chunk: rough
+        probes.append(probe)
+        (fitted if timing else failed).append(k)
+    if failed:
+        limited_by = f"out of memory at K={min(failed)}"
+    elif not doubling:
+        limited_by = f"not searched past the timed K's: --max-k {args.max_k} is not above them"
+    else:
+        limited_by = f"--max-k {args.max_k} reached without running out of memory"
+    largest = max((k for k in fitted if not failed or k < min(failed)), default=None)
+    return {"path": "dense", "largest_fitting_k": largest, "limited_by": limited_by, "probes": probes}
+
+
+def main(argv=None) -> int:
+    use_every_cpu_core()
+    devices = jax.devices()
+    reference_devices = jax.devices("cpu")
+    args = parse_args(argv, accelerator=devices[0].platform != "cpu")
+    config = ccjax.TrainConfig(n_features=args.n_features, d_mlp=args.d_mlp, batch_size=args.batch_size)
+    shapes = f"batch {config.batch_size}, {config.n_features} -> {config.d_mlp} -> {config.n_features}, p {config.p}"
+    env = environment(devices)
+    peak = fp32_peak(env["device_kind"])
+    say(f"device: {env['device_kind']} x{env['device_count']}, reference: host CPU x{len(reference_devices)}")
+
+    n_probes = 0 if args.skip_throughput or "dense" not in args.paths else len(probe_ks(args.ks, args.max_k))
+    plan = Plan(len(args.paths) * (1 + (0 if args.skip_throughput else len(args.ks))) + n_probes)
+
+    check_config = dataclasses.replace(config, steps=args.check_steps, log_every=min(100, args.check_steps))
+    correctness = {}
+    for path in args.paths:
+        plan.begin(f"correctness, {path} path: {args.check_models} models x {args.check_steps} steps, device and CPU")
+        correctness[path] = check_path(
+            dataclasses.replace(check_config, input_path=path), args.check_models, devices, reference_devices, args.rtol
+        )
+        plan.end()
+        worst = correctness[path]["max_relative_difference"]
+        say(f"  {path}: {correctness[path]['status']}, max relative differences {worst}")
+    status = "PASS" if all(entry["status"] == "PASS" for entry in correctness.values()) else "FAIL"
+
+    rows, fit = [], None
+    total_steps = args.chunk_steps * (1 + args.timed_chunks)
+    timing_config = dataclasses.replace(config, steps=total_steps, log_every=args.chunk_steps)
+    if not args.skip_throughput:
+        for path in args.paths:
+            for k in args.ks:
+                plan.begin(f"throughput, {path} path, K={k}")
+                timing = try_time_sweep(dataclasses.replace(timing_config, input_path=path), k, devices)
+                plan.end()
+                rows.append(throughput_row(config, path, k, timing, peak))
+                if timing is None:
+                    say(f"  out of memory at K={k}")
+                    continue
+                say(f"  {timing.model_steps_per_s:,.0f} model-steps/s (compile {timing.compile_seconds:.1f} s)")
+        throughput_peak = peak_memory_bytes(devices)
+        if "dense" in args.paths:
+            fit = largest_k_search(args, timing_config, devices, plan, rows)
+
+    report = {
+        "format": "ccjax-device-check/1",
+        "status": status,
+        "environment": env,
+        "correctness": {
+            "status": status,
+            "rtol": args.rtol,
+            "tolerance": "relative, on each model's final training loss and on ||W - W_cpu|| / ||W_cpu|| for W_in "
+            "and W_out; float32 matmuls at 'highest' precision. The default 1e-4 is 25x above the largest "
+            "difference that training along the other loss path (other reduction orders) made on CPU, and 4x "
+            "below the smallest difference that TF32 matmul inputs made",
+            "n_models": args.check_models,
+            "steps": args.check_steps,
+            "shapes": shapes,
+            "device_layout": "all of a device's models vmapped (the accelerator layout)",
+            "reference": f"host CPU x{len(reference_devices)}, the CPU's default layout (one model at a time)",
+            "paths": correctness,
+        },
+        "throughput": {
+            "shapes": shapes,
+            "warmup_steps": args.chunk_steps,
+            "timed_steps": args.chunk_steps * args.timed_chunks,
+            "model_flops_per_step": model_flops_per_step(config),
+            "fp32_peak_tflops": None if peak is None else peak.tflops,
+            "fp32_peak_source": None if peak is None else peak.source,
+            "rows": rows,
+        },
+        "largest_k": fit,
+        "memory": {
+            "peak_bytes_in_use": peak_memory_bytes(devices),
+            "peak_bytes_in_use_after_throughput": None if args.skip_throughput else throughput_peak,
+            "note": "running maximum over the process, largest over devices; not reported on CPU",
+        },
+        "goals": goals(rows, peak, args.torch_baseline),
+        "options": vars(args),
+        "elapsed_s": plan.elapsed,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / REPORT_NAME).write_text(json.dumps(report, indent=2))
+    print_report(report)
+    print(f"wrote {out / REPORT_NAME}")
+    return 0 if status == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
