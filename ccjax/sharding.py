@@ -111,6 +111,14 @@ def agreed_min(value: int) -> int:
     return int(np.min(multihost_utils.process_allgather(np.int64(value))))
 
 
+def same_on_every_process(value: int) -> bool:
+    """Whether every process holds the same ``value`` (every process must call this)."""
+    if jax.process_count() == 1:
+        return True
+    values = multihost_utils.process_allgather(np.int64(value))
+    return bool(np.all(values == values[0]))
+
+
 def plan_models_per_call(
     fits: Callable[[Sequence[jax.Device], int], int], devices: Sequence[jax.Device], n_models: int
 ) -> int:

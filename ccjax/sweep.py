@@ -27,7 +27,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
-from .checkpoint import SweepCheckpoint, host_leaves, is_key, restore_state, sweep_fingerprint
+from .checkpoint import CheckpointError, SweepCheckpoint, host_leaves, is_key, restore_state, sweep_fingerprint
 from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
 from .memory import auto_models_per_call, call_slices
@@ -41,6 +41,7 @@ from .sharding import (
     plan_models_per_call,
     process_rows,
     put_models,
+    same_on_every_process,
     to_host,
 )
 from .train import (
@@ -406,6 +407,11 @@ def sweep(
         states = [jax.tree.map(lambda leaf, c=c: _take(leaf, c.models, padded)[rows], restored) for c in calls]
         histories, first_interval = [resume.history], resume.intervals_done
         diverged_step = _first_non_finite_step(resume.history)
+    if not same_on_every_process(first_interval):
+        raise CheckpointError(
+            "the processes would resume from different checkpoints (or none): every process must read the same "
+            "checkpoint, so keep them on a file system that all processes see"
+        )
     states[0] = initial_state(calls[0]) if states[0] is None else on_devices(states[0])
     hypers = [put_models(call.hyper, sharding, padded) for call in calls]
     compiled = _chunk_jit.lower(shapes, chunk_intervals, group_size, mesh, states[0], hypers[0], jnp.int32(0)).compile()
