@@ -14,11 +14,15 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 from conftest import ROOT
 
 import ccjax
+from ccjax.sharding import local_models, model_sharding, process_rows, put_models, to_host
+from experiments import scale_sweep
+from experiments._experiment import result_identity
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="gloo CPU collectives are tested on Linux")
 
@@ -94,7 +98,6 @@ def reference(tmp_path_factory):
     return out
 
 
-@pytest.mark.slow
 def test_two_processes_give_the_results_of_one(reference, tmp_path):
     # Two model chunks per step: each process parks its own models on its host between turns.
     (code0, err0), (code1, err1) = finish(start_pair(tmp_path / "pair", "--max-models-per-call", "2"))
@@ -105,7 +108,6 @@ def test_two_processes_give_the_results_of_one(reference, tmp_path):
     assert_same_results(tmp_path / "pair", reference)
 
 
-@pytest.mark.slow
 def test_a_dead_process_stops_the_other_and_resume_finishes(reference, tmp_path):
     out = tmp_path / "pair"
     processes = start_pair(out)
@@ -129,3 +131,39 @@ def test_a_dead_process_stops_the_other_and_resume_finishes(reference, tmp_path)
     assert "resuming seed x scale from its checkpoint at step" in err1
     assert not (out / "checkpoints").exists()
     assert_same_results(out, reference)
+
+
+def test_one_process_holds_every_row_and_round_trips_keys():
+    devices, _, sharding = model_sharding(None, 8)
+    assert len(devices) == 8 and process_rows(sharding, 8) == slice(0, 8)
+    tree = {"x": np.arange(16, dtype=np.float32).reshape(8, 2), "key": jax.random.split(jax.random.key(3), 8)}
+    placed = put_models(tree, sharding, 8)
+    assert placed["x"].sharding == sharding and placed["key"].sharding == sharding
+    back = local_models(placed, slice(0, 8))
+    np.testing.assert_array_equal(back["x"], tree["x"])
+    np.testing.assert_array_equal(jax.random.key_data(back["key"]), jax.random.key_data(tree["key"]))
+    np.testing.assert_array_equal(to_host(placed["x"]), tree["x"])
+
+
+DISTRIBUTED_USAGE = [
+    (["--coordinator", "localhost:1234", "--num-processes", "2"], "go together"),
+    (["--coordinator", "localhost", "--num-processes", "2", "--process-id", "0"], "is not HOST:PORT"),
+    (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"], "must be below --num-processes"),
+    (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "-1"], "non-negative integer"),
+]
+
+
+@pytest.mark.parametrize("argv, message", DISTRIBUTED_USAGE, ids=[" ".join(a) for a, _ in DISTRIBUTED_USAGE])
+def test_bad_distributed_options_are_usage_errors(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        scale_sweep.main([*argv, "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_processes_of_one_run_share_its_identity():
+    """--resume accepts checkpoints of any process (and of another process count)."""
+    base = ["--seeds", "2", "--out", "x"]
+    zero = [*base, "--coordinator", "h:1", "--num-processes", "2", "--process-id", "0"]
+    assert result_identity(zero) == result_identity([*base, "--process-id", "1", "--distributed"]) == ["--seeds", "2"]
