@@ -48,12 +48,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_pair(out, *extra: str) -> list[subprocess.Popen]:
-    """Two processes of one run, with two CPU devices each."""
+def start_pair(out, *extra: str, out_1=None) -> list[subprocess.Popen]:
+    """Two processes of one run, with two CPU devices each (process 1 writing to ``out_1``
+    if given, else to ``out`` too)."""
     coordinator = ["--coordinator", f"localhost:{free_port()}", "--num-processes", "2"]
     return [
         subprocess.Popen(
-            command(out, *coordinator, "--process-id", str(index), *extra),
+            command(out if index == 0 or out_1 is None else out_1, *coordinator, "--process-id", str(index), *extra),
             cwd=ROOT,
             env=environment(2),
             stdout=subprocess.PIPE,
@@ -124,6 +125,11 @@ def test_a_dead_process_stops_the_other_and_resume_finishes(reference, tmp_path)
     assert not (out / ccjax.io.RESULTS_FILE).exists()
     checkpoint = ccjax.load_checkpoint(next((out / "checkpoints").glob("sweep-*.npz")))
     assert 0 < checkpoint.intervals_done < 20  # it really stopped mid-run
+
+    # A process that cannot see the checkpoint (here: another --out) must not train from scratch.
+    for code, err in finish(start_pair(out, "--resume", out_1=tmp_path / "elsewhere")):
+        assert code == 2 and "every process must read the same checkpoint" in err, err
+    assert not (tmp_path / "elsewhere").exists()
 
     (code0, err0), (code1, err1) = finish(start_pair(out, "--resume"))
     assert code0 == 0, err0
