@@ -341,6 +341,11 @@ def sweep(
     every model from given weights instead of the random init, e.g. to fine-tune the
     models of an earlier sweep (``result.params``); see :func:`ccjax.train.init_run`.
     Not supported with ``config.full_model``.
+
+    Under ``jax.distributed`` (``devices`` default to every process's), every process
+    calls this with the same arguments; each initialises and trains only the models on
+    its own devices, ``on_progress`` and ``on_checkpoint`` run on every process with the
+    whole (gathered) values, and every process gets the whole result.
     """
     grid = make_grid(axes)
     _check_grid_fits_config(config, grid)

@@ -156,6 +156,7 @@ DISTRIBUTED_USAGE = [
     (["--coordinator", "localhost", "--num-processes", "2", "--process-id", "0"], "is not HOST:PORT"),
     (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"], "must be below --num-processes"),
     (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "-1"], "non-negative integer"),
+    (["--distributed"], "could not join the multi-process run"),  # no cluster here (and JAX has started)
 ]
 
 
