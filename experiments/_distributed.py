@@ -112,8 +112,9 @@ def stop_on_failure(run: Callable) -> Callable:
             traceback.print_exc()
             say(
                 f"error: process {jax.process_index()} of {jax.process_count()} stopped (above); if it says a "
-                "connection was closed or a task is unhealthy, another process of this run died. Every process "
-                "stops: rerun all of them with the same command plus --resume to continue from the last checkpoint"
+                "connection was closed or reset, or a task is unhealthy, another process of this run died. Every "
+                "process stops: rerun all of them with the same command plus --resume to continue from the last "
+                "checkpoint"
             )
             sys.stdout.flush()
             sys.stderr.flush()
