@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .keys import KEY_IMPL
+from .sharding import to_host
 from .train import History
 
 CHECKPOINT_FORMAT_VERSION = 1
@@ -60,9 +61,10 @@ def is_key(leaf) -> bool:
 
 
 def host_leaves(state, n_models: int) -> tuple[np.ndarray, ...]:
-    """The leaves of a stacked state as host arrays of its first ``n_models`` models."""
+    """The leaves of a stacked state as host arrays of its first ``n_models`` models
+    (gathered from every process when the state spans several; all must call this)."""
     leaves = [jax.random.key_data(leaf) if is_key(leaf) else leaf for leaf in jax.tree.leaves(state)]
-    return tuple(np.asarray(leaf)[:n_models] for leaf in jax.device_get(leaves))
+    return tuple(to_host(leaf)[:n_models] for leaf in leaves)
 
 
 def restore_state(checkpoint: SweepCheckpoint, template, fingerprint: str, n_models: int):

@@ -26,7 +26,9 @@ costs little more than one p.
 
 The evaluation is host-driven (a pilot, then allocated rounds of fixed-size compiled
 chunks), like :func:`ccjax.sweep.sweep`; each chunk is one jitted call for all models,
-with the model axis sharded over the devices.
+with the model axis sharded over the devices. Under ``jax.distributed`` the devices of
+every process share the models; each chunk's statistics are gathered to every process,
+which all run the same host-side allocation.
 """
 
 import math
@@ -47,7 +49,7 @@ from .direct import Estimate
 from .loss import labels, unit_squared_errors
 from .memory import auto_eval_models_per_call, call_slices
 from .model import FeatureMLP, forward
-from .sharding import model_sharding, pad_models
+from .sharding import model_sharding, pad_models, plan_models_per_call, to_host
 
 DEFAULT_REL_SEM = 0.003  # the issue's target: SE <= 0.3% of L/p at every p
 PILOT_SAMPLES = 256  # per k, to fit beta_k and the variance the allocation uses
@@ -328,7 +330,11 @@ def loss_curve(
         options |= dict(devices=devices, max_models_per_call=max_models_per_call, on_progress=on_progress)
         return _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options)
     devices = list(jax.devices() if devices is None else devices)
-    per_call = max_models_per_call or auto_eval_models_per_call(n_features, d_mlp, chunk_size, devices, n_models)
+    per_call = max_models_per_call or plan_models_per_call(
+        lambda devices, n_models: auto_eval_models_per_call(n_features, d_mlp, chunk_size, devices, n_models),
+        devices,
+        n_models,
+    )
     calls = call_slices(n_models, per_call)
     per_call = calls[0].stop
     devices, _, sharding = model_sharding(devices, per_call)
@@ -375,7 +381,7 @@ def loss_curve(
             inputs = zip(call_params, call_mixing, call_exact, beta_d, shift_d, calls, strict=True)
             # One call at a time, each finished before the next starts (see above).
             stats = [
-                np.asarray(_chunk_stats_jit(*call, chunk_d, chunk_key), np.float64)[: rows.stop - rows.start]
+                np.asarray(to_host(_chunk_stats_jit(*call, chunk_d, chunk_key)), np.float64)[: rows.stop - rows.start]
                 for *call, rows in inputs
             ]
             moments.add(np.concatenate(stats), chunk)

@@ -12,6 +12,9 @@ old manifest. The manifest therefore records the sha256 of the exact ``results.n
 each array's shape and dtype, and a hash of its config (the ``results_format`` block), and
 :func:`load_results` checks them all, so such a pair, a corrupt or partial file or an
 edited manifest gives a clear :class:`ResultsError` instead of silently wrong results.
+
+In a multi-process run (``jax.distributed``) every process may call the save functions
+with the same (gathered) values; only process 0 writes.
 """
 
 import datetime
@@ -109,7 +112,8 @@ def save_results(directory: str | os.PathLike, arrays: Mapping[str, Any], manife
     the format ``version``, each array's ``shape`` and ``dtype``, the sha256 of the exact
     ``results.npz`` bytes (``results_sha256``) and of the canonical JSON of
     ``manifest["config"]`` (``config_sha256``; of ``null`` when there is no config), which
-    :func:`load_results` checks. Returns the directory.
+    :func:`load_results` checks. Returns the directory. Only process 0 of a multi-process
+    run writes (after the same checks).
     """
     directory = Path(directory)
     converted = {}
@@ -134,6 +138,8 @@ def save_results(directory: str | os.PathLike, arrays: Mapping[str, Any], manife
     except TypeError as error:
         raise TypeError(f"the manifest must be JSON-serialisable: {error}") from None
 
+    if jax.process_index() != 0:
+        return directory
     directory.mkdir(parents=True, exist_ok=True)
     _replace_atomically(directory / RESULTS_FILE, payload)
     _replace_atomically(directory / MANIFEST_FILE, (text + "\n").encode())
@@ -299,6 +305,7 @@ def environment_info() -> dict[str, Any]:
         "backend": jax.default_backend(),
         "device_kind": devices[0].device_kind,
         "device_count": len(devices),
+        "process_count": jax.process_count(),
         "matmul_precision": MATMUL_PRECISION_NAME,
         "git": git_info(),
         "platform": platform.platform(),
@@ -308,10 +315,13 @@ def environment_info() -> dict[str, Any]:
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: SweepCheckpoint) -> Path:
     """Write a sweep checkpoint to the ``.npz`` file ``path``, atomically: a kill at any
-    moment leaves either the previous checkpoint or this one, never a partial file."""
+    moment leaves either the previous checkpoint or this one, never a partial file. Only
+    process 0 of a multi-process run writes."""
     path = Path(path)
     buffer = io.BytesIO()
     np.savez(buffer, **checkpoint_arrays(checkpoint))
+    if jax.process_index() != 0:
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     _replace_atomically(path, buffer.getvalue())
     return path

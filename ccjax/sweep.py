@@ -6,7 +6,9 @@ flattened onto one *model* axis, in row-major grid order. ``seed`` picks the run
 and the data stream; seeds share nothing. The model axis is padded to a multiple of
 the device count and sharded over a 1-D mesh ``("model",)`` with ``NamedSharding``;
 inside the compiled call each device (``shard_map``) runs its models in ``vmap``-ed
-groups (:func:`default_group_size`).
+groups (:func:`default_group_size`). Under ``jax.distributed`` the mesh spans every
+process's devices: each process initialises and trains only its own models, and the
+host-side results (history, checkpoints, trained models) are gathered to every process.
 
 Training runs in chunks: one compiled call runs ``chunk_intervals`` logging intervals
 for every model, and the host reports progress between calls. The chunk function is
@@ -25,14 +27,24 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
-from .checkpoint import SweepCheckpoint, host_leaves, is_key, restore_state, sweep_fingerprint
+from .checkpoint import CheckpointError, SweepCheckpoint, host_leaves, is_key, restore_state, sweep_fingerprint
 from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
 from .keys import seed_key
 from .memory import auto_models_per_call, call_slices
 from .mixing import MIXING_NAMES
 from .model import FeatureMLP
-from .sharding import MODEL_AXIS, model_sharding, pad_models
+from .sharding import (
+    MODEL_AXIS,
+    local_models,
+    model_sharding,
+    pad_models,
+    plan_models_per_call,
+    process_rows,
+    put_models,
+    same_on_every_process,
+    to_host,
+)
 from .train import (
     SWEEPABLE,
     History,
@@ -331,6 +343,11 @@ def sweep(
     every model from given weights instead of the random init, e.g. to fine-tune the
     models of an earlier sweep (``result.params``); see :func:`ccjax.train.init_run`.
     Not supported with ``config.full_model``.
+
+    Under ``jax.distributed`` (``devices`` default to every process's), every process
+    calls this with the same arguments; each initialises and trains only the models on
+    its own devices, ``on_progress`` and ``on_checkpoint`` run on every process with the
+    whole (gathered) values, and every process gets the whole result.
     """
     grid = make_grid(axes)
     _check_grid_fits_config(config, grid)
@@ -354,7 +371,9 @@ def sweep(
     shapes = shapes_for(config, p_max)
     all_devices = list(jax.devices() if devices is None else devices)
     fixed_group = group_size or default_group_size(all_devices[0].platform)  # None: all of a device's models
-    per_call = max_models_per_call or auto_models_per_call(shapes, all_devices, grid.size, fixed_group)
+    per_call = max_models_per_call or plan_models_per_call(
+        lambda devices, n_models: auto_models_per_call(shapes, devices, n_models, fixed_group), all_devices, grid.size
+    )
     slices = call_slices(grid.size, per_call)
     n_calls, per_call = len(slices), slices[0].stop
     devices, mesh, sharding = model_sharding(all_devices, per_call)
@@ -364,6 +383,7 @@ def sweep(
     n_groups = -(-per_device // group_size)
     group_size = -(-per_device // n_groups)  # spread models evenly over the groups
     padded = n_devices * n_groups * group_size
+    rows = process_rows(sharding, padded)  # the models this process's devices hold (all on one process)
     n_logs = config.n_logs
     chunk_intervals = chunk_intervals or max(1, -(-n_logs // 20))
 
@@ -373,9 +393,16 @@ def sweep(
     start = time.perf_counter()
 
     def initial_state(call: _Call):
-        # Initialise on one device, then shard: XLA:CPU deadlocked running the QR of the
-        # flat-spectrum mixing family on several CPU devices at once (jax 0.10.2).
-        return jax.device_put(_init_jit(shapes, call.seeds, call.hyper, call.initial_params), sharding)
+        # This process's models, initialised on one device, then sharded: XLA:CPU deadlocked
+        # running the QR of the flat-spectrum mixing family on several CPU devices at once (jax 0.10.2).
+        own = jax.tree.map(lambda leaf: leaf[rows], (call.seeds, call.hyper, call.initial_params))
+        return put_models(_init_jit(shapes, *own), sharding, padded, rows)
+
+    def on_devices(state):
+        """A call's state on the mesh: as it is, or from this process's parked rows."""
+        if all(isinstance(leaf, jax.Array) and leaf.sharding == sharding for leaf in jax.tree.leaves(state)):
+            return state
+        return put_models(state, sharding, padded, rows)
 
     if resume is None:
         states = [None] * n_calls
@@ -384,20 +411,27 @@ def sweep(
     else:
         template = jax.eval_shape(lambda: _init_jit(shapes, calls[0].seeds, calls[0].hyper, calls[0].initial_params))
         restored = restore_state(resume, template, fingerprint, grid.size)
-        states = [jax.tree.map(lambda leaf, c=c: _take(leaf, c.models, padded), restored) for c in calls]
+        states = [jax.tree.map(lambda leaf, c=c: _take(leaf, c.models, padded)[rows], restored) for c in calls]
         histories, first_interval = [resume.history], resume.intervals_done
         diverged_step = _first_non_finite_step(resume.history)
-    states[0] = initial_state(calls[0]) if states[0] is None else jax.device_put(states[0], sharding)
-    hypers = [jax.device_put(call.hyper, sharding) for call in calls]
+    if not same_on_every_process(first_interval):
+        raise CheckpointError(
+            "the processes would resume from different checkpoints (or none): every process must read the same "
+            "checkpoint, so keep them on a file system that all processes see"
+        )
+    states[0] = initial_state(calls[0]) if states[0] is None else on_devices(states[0])
+    hypers = [put_models(call.hyper, sharding, padded) for call in calls]
     compiled = _chunk_jit.lower(shapes, chunk_intervals, group_size, mesh, states[0], hypers[0], jnp.int32(0)).compile()
     compile_seconds = time.perf_counter() - start
 
     def host_state():
+        # Parked rows of one process are not the whole state: gather them through the mesh.
+        whole = rows == slice(0, padded)
         return tuple(
             np.concatenate(parts)
             for parts in zip(
                 *(
-                    host_leaves(state, call.models.stop - call.models.start)
+                    host_leaves(state if whole else on_devices(state), call.models.stop - call.models.start)
                     for state, call in zip(states, calls, strict=True)
                 ),
                 strict=True,
@@ -409,12 +443,12 @@ def sweep(
         chunk_history = []
         for index, call in enumerate(calls):
             state = states[index]
-            state = initial_state(call) if state is None else jax.device_put(state, sharding)
+            state = initial_state(call) if state is None else on_devices(state)
             state, history = compiled(state, hypers[index], jnp.int32(first))
             # One call keeps its state on the devices; several take turns, parked on the host.
-            states[index] = state if n_calls == 1 else jax.device_get(state)
+            states[index] = state if n_calls == 1 else local_models(state, rows)
             count = call.models.stop - call.models.start
-            chunk_history.append(jax.tree.map(lambda a, n=count: np.asarray(a)[:n], jax.device_get(history)))
+            chunk_history.append(jax.tree.map(lambda a, n=count: to_host(a)[:n], history))
         kept = min(chunk_intervals, n_logs - first)
         history = History(*(np.concatenate(field, axis=0)[:, :kept] for field in zip(*chunk_history, strict=True)))
         histories.append(history)
@@ -437,13 +471,13 @@ def sweep(
 
     params_parts, mixing_parts, scale_parts = [], [], []
     for index, call in enumerate(calls):
-        state = jax.device_put(states[index], sharding)  # every call ran (or was resumed) at least once
+        state = on_devices(states[index])  # every call ran (or was resumed) at least once
         count = call.models.stop - call.models.start
         params = jax.vmap(feature_params)(state)
         scales = jax.vmap(lambda s, h: current_scale(shapes.config, h, s))(state, hypers[index])
-        params_parts.append(jax.tree.map(lambda a, n=count: np.asarray(a)[:n], params))
-        mixing_parts.append(np.asarray(state.mixing)[:count])
-        scale_parts.append(np.asarray(scales)[:count])
+        params_parts.append(jax.tree.map(lambda a, n=count: to_host(a)[:n], params))
+        mixing_parts.append(to_host(state.mixing)[:count])
+        scale_parts.append(to_host(scales)[:count])
 
     def to_grid(array):
         array = np.asarray(array)

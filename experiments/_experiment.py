@@ -23,6 +23,7 @@ import numpy as np
 import ccjax
 from ccjax.checkpoint import sweep_fingerprint
 
+from . import _distributed
 from ._cli import ProgressBar, count, describe_point, format_duration, positive_int, say, use_every_cpu_core
 
 CHECKPOINTS = "checkpoints"
@@ -31,10 +32,12 @@ RUN_FILE = "run.json"
 # and the run-control flags themselves (value-taking ones first).
 NEUTRAL_OPTIONS = ("--out", "--figures", "--figure", "--max-models-per-call")
 NEUTRAL_FLAGS = ("--resume", "--overwrite", "--plot-only")
+NEUTRAL_OPTIONS += _distributed.NEUTRAL_OPTIONS
+NEUTRAL_FLAGS += _distributed.NEUTRAL_FLAGS
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--resume``, ``--overwrite`` and ``--max-models-per-call``."""
+    """``--resume``, ``--overwrite`` and ``--max-models-per-call`` (and the multi-process options)."""
     control = parser.add_argument_group("interruptions and memory")
     control.add_argument(
         "--resume",
@@ -52,6 +55,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="train at most N models per compiled call (default: as many as fit in half the free memory); "
         "results do not depend on it",
     )
+    _distributed.add_distributed_arguments(parser)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, experiment: str) -> None:
@@ -118,7 +122,7 @@ class Session:
     def start(self) -> None:
         """Make the checkpoint folder (once, just before the first training), so that a run
         that fails its checks leaves ``--out`` untouched."""
-        if self.checkpoints is None or self.run_record is None:
+        if self.checkpoints is None or self.run_record is None or not _distributed.is_writer():
             return
         if self.discard:
             shutil.rmtree(self.checkpoints, ignore_errors=True)
@@ -282,6 +286,9 @@ def save_figure(figure, path: Path, note: str | None = None) -> None:
     """Write ``figure`` to ``path`` (creating its folder), with ``note`` along its foot, and close it."""
     import matplotlib.pyplot as plt
 
+    if not _distributed.is_writer():  # one process writes
+        plt.close(figure)
+        return
     if note:  # below the axes; the tight bounding box grows the canvas to hold it
         figure.text(0.01, -0.01, note, fontsize=8, color="firebrick", ha="left", va="top")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -314,16 +321,18 @@ def run_cli(
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     args = resolve(parser.parse_args(argv))
+    _distributed.initialize(args, parser)
     use_every_cpu_core()
     check_outputs(args, parser)
     if args.plot_only:
         arrays, manifest = load_saved(args.out, experiment, parser)
     else:
         prepared = prepare_output(args, parser, experiment, argv)
+        _distributed.synchronize("output checked")  # before process 0 writes to --out
         if isinstance(prepared, Session):
             args.session = prepared
             try:
-                arrays, manifest = run(args, argv)
+                arrays, manifest = _distributed.stop_on_failure(run)(args, argv)
             except KeyboardInterrupt:
                 say(
                     f"interrupted; continue with the same command plus --resume (checkpoints in {prepared.checkpoints})"
@@ -333,9 +342,10 @@ def run_cli(
                 print(f"{parser.prog}: error: {error}; pass --overwrite to discard the checkpoints", file=sys.stderr)
                 return 2
             manifest["diverged_models"] = prepared.diverged
-            ccjax.save_results(args.out, arrays, manifest)
-            shutil.rmtree(prepared.checkpoints, ignore_errors=True)
-            say(f"wrote {args.out}")
+            if _distributed.is_writer():
+                ccjax.save_results(args.out, arrays, manifest)
+                shutil.rmtree(prepared.checkpoints, ignore_errors=True)
+                say(f"wrote {args.out}")
         else:
             arrays, manifest = prepared
     print(summary(arrays, manifest), flush=True)

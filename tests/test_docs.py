@@ -41,7 +41,8 @@ def test_every_paper_citation_names_an_existing_section():
     cited = set()
     for path in tracked_text_files():
         if path.is_file():
-            for group in re.findall(r"docs/paper\.md,? ((?:§[0-9.]+[–-]?[0-9.]*(?:, )?)+)", path.read_text(errors="replace")):
+            text = path.read_text(errors="replace")
+            for group in re.findall(r"docs/paper\.md,? ((?:§[0-9.]+[–-]?[0-9.]*(?:, )?)+)", text):
                 for number in re.findall(r"(\d+(?:\.\d+)?)", group):
                     cited.add((number, str(path.relative_to(ROOT))))
     assert cited, "no citations found: the pattern is broken"

@@ -1,0 +1,133 @@
+"""One experiment over several processes (hosts): JAX's multi-controller runtime,
+``jax.distributed``.
+
+Every process runs the same command, with its own ``--process-id`` (or, with
+``--distributed``, an id the environment gives it: TPU pod slices, SLURM, ...). They
+train one sweep together: the model axis is sharded over every process's devices
+(:mod:`ccjax.sharding`). Each process prints progress; only process 0 writes results,
+manifests, figures and checkpoints. ``--out`` must be a folder every process can read
+(a shared file system) for ``--resume``: each process reads the checkpoint.
+
+If a process dies, the others fail at their next collective (a dead peer closes its
+connections; the coordinator's heartbeat catches what that misses) and stop with an
+error that says so; rerunning every process with ``--resume`` finishes the job.
+"""
+
+import argparse
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+
+from ccjax.checkpoint import CheckpointError
+
+from ._cli import positive_int, say
+
+# Options that do not change the results (``_experiment.result_identity``): the processes
+# of one run differ in --process-id, and a run may resume with another process count.
+NEUTRAL_OPTIONS = ("--coordinator", "--num-processes", "--process-id")
+NEUTRAL_FLAGS = ("--distributed",)
+
+
+def _address(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return text
+
+
+def _process_id(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+    return int(text)
+
+
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--coordinator``, ``--num-processes``, ``--process-id`` and ``--distributed``."""
+    group = parser.add_argument_group("more than one host (jax.distributed; see the README)")
+    group.add_argument(
+        "--coordinator",
+        type=_address,
+        metavar="HOST:PORT",
+        help="join a multi-process run whose process 0 listens at HOST:PORT (with --num-processes, --process-id)",
+    )
+    group.add_argument("--num-processes", type=positive_int, metavar="N", help="processes in the run")
+    group.add_argument("--process-id", type=_process_id, metavar="I", help="this process's index, 0 .. N-1")
+    group.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join the multi-process run the environment describes (TPU pod slice, SLURM, ...): "
+        "jax.distributed.initialize() with no arguments",
+    )
+
+
+def initialize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Join the multi-process run that ``args`` ask for (nothing when they ask for none).
+
+    Must run before JAX starts its backends. CPU processes exchange data over gloo.
+    """
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed and all(value is None for value in explicit):
+        return
+    if not args.distributed and any(value is None for value in explicit):
+        parser.error("--coordinator, --num-processes and --process-id go together (or use --distributed)")
+    if args.num_processes is not None and args.process_id is not None and args.process_id >= args.num_processes:
+        parser.error(f"--process-id {args.process_id} must be below --num-processes {args.num_processes}")
+    import jax
+
+    if jax.config.jax_cpu_collectives_implementation in (None, "none"):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator, num_processes=args.num_processes, process_id=args.process_id
+        )
+    except (RuntimeError, ValueError) as error:
+        parser.error(f"could not join the multi-process run: {error}")
+
+
+def is_writer() -> bool:
+    """True in the process that writes files: process 0 (the only one without jax.distributed)."""
+    import jax
+
+    return jax.process_index() == 0
+
+
+def stop_on_failure(run: Callable) -> Callable:
+    """``run``; but in a multi-process run, an error (often a collective that failed because
+    another process died) stops this process at once with a message, rather than waiting at
+    exit for a process that will never come."""
+
+    @functools.wraps(run)
+    def guarded(*args, **kwargs):
+        try:
+            return run(*args, **kwargs)
+        except CheckpointError:
+            raise  # the same in every process, and reported as a usage error
+        except Exception:
+            import jax
+
+            if jax.process_count() == 1:
+                raise
+            traceback.print_exc()
+            say(
+                f"error: process {jax.process_index()} of {jax.process_count()} stopped (above); if it says a "
+                "connection was closed or reset, or a task is unhealthy, another process of this run died. Every "
+                "process stops: rerun all of them with the same command plus --resume to continue from the last "
+                "checkpoint"
+            )
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)  # not sys.exit: jax.distributed's exit barrier would wait for the dead process
+
+    return guarded
+
+
+def synchronize(name: str) -> None:
+    """Wait until every process of a multi-process run gets here (nothing in one process)."""
+    import jax
+
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
