@@ -1,12 +1,13 @@
 """Training throughput: K models in one jitted sweep vs one after another.
 
-    python -m experiments.benchmark                             # K = 1, 8, 64, 256 at paper shapes
-    python -m experiments.benchmark --ks 1,8 --modes sweep      # quicker
-    python -m experiments.benchmark --torch                     # also time a PyTorch reference loop
+    python -m experiments.benchmark                                    # K = 1, 8, 64, 256, paper shapes
+    python -m experiments.benchmark --ks 1,64 --modes sweep --no-cost  # quicker
+    python -m experiments.benchmark --torch                            # also time a PyTorch loop
 
-How long: the default run took 6.5 minutes on an idle 2-core CPU (16 timings, most of it
-K = 256), and up to twice that on a busy one; ``--ks 1,8 --modes sweep`` takes about a
-minute. Progress lines with an ETA go to stderr.
+How long: the default run (16 timings, mostly K = 256) takes about 6.5 minutes on a
+2-core CPU, and several times that when other jobs share the machine: the quicker line
+above (4 timings) took 7-8 minutes with a load average of 15-20 on 2 cores. A progress
+line with an ETA goes to stderr before each timing.
 
 Reports model-steps per second (training steps of one model per second of wall time,
 compile excluded), compile time, device and matmul precision. "sequential" trains the
@@ -16,7 +17,7 @@ of its first 100-step chunk. The optional PyTorch reference is a plain single-th
 training loop written for this benchmark (same shapes, data and AdamW), standing in for
 the authors' PyTorch code; it needs ``torch`` installed.
 
-Without an accelerator it also reports what the accelerator layout (all of a device's
+It also reports, on any machine (no accelerator needed), what the accelerator layout (all of a device's
 models vmapped together, dense path) costs per model-step according to XLA's cost
 analysis of the compiled training step: FLOPs and bytes accessed, against the step's
 matmul minimum, and the model-steps/s those imply at the published fp32 peaks of an
@@ -247,7 +248,7 @@ def main(argv=None) -> int:
         "--cost",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="report XLA's cost analysis of the accelerator layout's training step (about 10 s)",
+        help="report XLA's cost analysis of the accelerator layout's training step (compiling it takes 10-30 s)",
     )
     parser.add_argument("--out", default="results/benchmark", help="directory for benchmark.json")
     args = parser.parse_args(argv)
