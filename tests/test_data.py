@@ -4,7 +4,6 @@ import functools
 import math
 
 import jax
-import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -286,8 +285,11 @@ def _unconditional_random_draws(jaxpr) -> int:
             draws += 1
         if eqn.primitive.name == "cond":
             continue
-        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-            draws += _unconditional_random_draws(sub)
+        for value in eqn.params.values():  # scan, while, pjit, custom_vjp ... bodies
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                sub = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr's Jaxpr
+                if hasattr(sub, "eqns"):
+                    draws += _unconditional_random_draws(sub)
     return draws
 
 
