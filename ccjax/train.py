@@ -418,8 +418,9 @@ def train(
     To ``vmap`` it over models yourself, name the axis and pass the same name, e.g.
     ``jax.vmap(functools.partial(train, config, axis_name="models"), axis_name="models")``:
     the models then share the decision to take a rare branch (a batch that overflowed its
-    sparse capacity), which otherwise runs on every step under ``vmap`` (about 18x slower
-    on CPU with 4 models). Results are the same either way.
+    sparse capacity), which otherwise runs on every step under ``vmap`` (4 models at paper
+    shapes on CPU: 4x the CPU time per step on the sparse path, 1.8x on the dense path).
+    Results are the same either way.
     """
     hyper = hyper_from_config(config) if hyper is None else hyper
     shapes = shapes_for(config)
