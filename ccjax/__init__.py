@@ -76,6 +76,7 @@ from .model import (
     residual_forward,
     to_feature_space,
 )
+from .progress import describe_progress, print_progress
 from .responses import feature_response, neuron_contributions, one_hot_response
 from .sweep import (
     Grid,
@@ -155,7 +156,9 @@ __all__ = [
     "embedding_mixing",
     "entries_to_dense",
     "environment_info",
+    "describe_progress",
     "evaluate_sweep",
+    "print_progress",
     "evaluation_key",
     "exactly_one_loss_per_feature",
     "feature_response",

@@ -167,10 +167,30 @@ def _fill_tail(x: Float[Array, "batch n_features"], batch: SparseBatch):
     return jnp.where(active, values, x)
 
 
-def to_dense(batch: SparseBatch, batch_size: int, n_features: int) -> Float[Array, "batch n_features"]:
-    """The exact dense batch: the entries plus, after an overflow, the Bernoulli tail."""
+def any_across(flag: Bool[Array, ""], axis_name: str | None) -> Bool[Array, ""]:
+    """``flag`` or'ed over the named ``vmap`` axis ``axis_name`` (``flag`` itself if None).
+
+    A ``lax.cond`` whose predicate differs between the models of a ``vmap`` becomes a
+    select that runs both branches for every model. Deciding a rare branch once for all
+    models (take it if any model needs it) keeps it a real branch, so the common case
+    pays nothing for it.
+    """
+    if axis_name is None:
+        return flag
+    return lax.pmax(flag.astype(jnp.int32), axis_name) > 0
+
+
+def to_dense(
+    batch: SparseBatch, batch_size: int, n_features: int, axis_name: str | None = None
+) -> Float[Array, "batch n_features"]:
+    """The exact dense batch: the entries plus, after an overflow, the Bernoulli tail.
+
+    Under ``vmap(..., axis_name=axis_name)`` the tail is drawn for every model when any
+    model overflowed (a model that did not overflow gets no tail positions, so its batch
+    is unchanged); without the axis name the rare tail draw runs on every step under vmap.
+    """
     x = entries_to_dense(batch, batch_size, n_features)
-    return lax.cond(batch.overflow, _fill_tail, lambda x, _: x, x, batch)
+    return lax.cond(any_across(batch.overflow, axis_name), _fill_tail, lambda x, _: x, x, batch)
 
 
 def sample_inputs(

@@ -30,7 +30,7 @@ from jax import lax
 
 from ._linalg import matmul
 from ._types import Array, Float, Int
-from .data import SparseBatch, row_starts, to_dense
+from .data import SparseBatch, any_across, row_starts, to_dense
 from .model import FeatureMLP, forward
 
 InputPath = Literal["sparse", "dense"]
@@ -163,14 +163,15 @@ def batch_loss(
 
     Both paths give the same value to float rounding. The sparse path falls back to the
     exact dense computation when the batch overflowed its capacity. Under
-    ``vmap(..., axis_name=axis_name)`` the fallback is taken by all models together,
-    so it stays a real branch rather than a select that computes both sides.
+    ``vmap(..., axis_name=axis_name)`` the fallback (and the dense path's overflow
+    tail, :func:`~ccjax.data.to_dense`) is taken by all models together, so it stays a
+    real branch rather than a select that computes both sides on every step.
     """
     n_features = params.w_in.shape[0]
     normaliser = batch_size * n_features
 
     def dense(_):
-        return dense_sse(params, to_dense(batch, batch_size, n_features), scaled_mixing)
+        return dense_sse(params, to_dense(batch, batch_size, n_features, axis_name), scaled_mixing)
 
     if path == "dense":
         return dense(None) / normaliser
@@ -180,7 +181,6 @@ def batch_loss(
         multi_capacity = batch_size
     layout = _row_layout(batch, batch_size, multi_capacity)
     fallback = batch.overflow | (layout.n_multi > multi_capacity)
-    if axis_name is not None:
-        fallback = lax.pmax(fallback.astype(jnp.int32), axis_name) > 0
+    fallback = any_across(fallback, axis_name)
     sse = lax.cond(fallback, dense, lambda _: _sparse_sse(params, batch, scaled_mixing, layout, multi_capacity), None)
     return sse / normaliser

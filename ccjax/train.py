@@ -347,12 +347,12 @@ def _feature_rate(config: TrainConfig, hyper: Hyper):
     return jnp.float32(1.0 / config.n_features) if config.data == "exactly-one" else hyper.p
 
 
-def _log_terms(shapes: Shapes, hyper: Hyper, state: RunState, step):
+def _log_terms(shapes: Shapes, hyper: Hyper, state: RunState, step, axis_name):
     """ReLU and mixing terms (L/p) on a fresh dense batch at ``step``."""
     config = shapes.config
     log_key = jax.random.fold_in(jax.random.fold_in(state.data_key, step), 1)
     batch = sample_batch(shapes, log_key, hyper.p)
-    x = to_dense(batch, config.batch_size, config.n_features)
+    x = to_dense(batch, config.batch_size, config.n_features, axis_name)
     scale = current_scale(config, hyper, state)
     terms = loss_terms(feature_params(state), x, state.mixing, scale)
     rate = _feature_rate(config, hyper)
@@ -370,7 +370,9 @@ def run_intervals(
     """Run ``n_intervals`` logging intervals of ``log_every`` steps from ``first_interval``.
 
     Steps at or past ``total_steps`` are skipped (so a fixed-size chunk can end a run);
-    the skip is a real branch because the step counter is shared by all models.
+    the skip is a real branch because the step counter is shared by all models. Pass the
+    ``vmap`` axis name when the run is vmapped over models, so the rare data branches
+    stay real branches too (:func:`ccjax.data.any_across`).
     """
     config = shapes.config
     total = config.total_steps
@@ -388,7 +390,7 @@ def run_intervals(
         state, losses = lax.scan(step_body, state, steps)
         n_run = jnp.clip(total - start, 0, config.log_every)
         last = jnp.minimum(start + config.log_every, total)
-        relu_term, mixing_term, scale = _log_terms(shapes, hyper, state, last)
+        relu_term, mixing_term, scale = _log_terms(shapes, hyper, state, last, axis_name)
         train_loss = jnp.sum(losses) / jnp.maximum(n_run, 1) / _feature_rate(config, hyper)
         return state, History(last.astype(jnp.float32), train_loss, relu_term, mixing_term, scale)
 
@@ -397,7 +399,12 @@ def run_intervals(
 
 
 def train(
-    config: TrainConfig, key: PRNGKeyArray, hyper: Hyper | None = None, initial_params: FeatureMLP | None = None
+    config: TrainConfig,
+    key: PRNGKeyArray,
+    hyper: Hyper | None = None,
+    initial_params: FeatureMLP | None = None,
+    *,
+    axis_name: str | None = None,
 ) -> tuple[FeatureMLP | ResidualMLP, History]:
     """Train one model from ``key``; returns the trained weights and the loss history.
 
@@ -407,9 +414,16 @@ def train(
     init (fine-tuning; fresh optimizer state, M and data still from ``key``; see
     :func:`init_run`). For many models use :func:`ccjax.sweep.sweep`, which also shards
     and shows progress.
+
+    To ``vmap`` it over models yourself, name the axis and pass the same name, e.g.
+    ``jax.vmap(functools.partial(train, config, axis_name="models"), axis_name="models")``:
+    the models then share the decision to take a rare branch (a batch that overflowed its
+    sparse capacity), which otherwise runs on every step under ``vmap`` (4 models at paper
+    shapes on CPU: 4x the CPU time per step on the sparse path, 1.8x on the dense path).
+    Results are the same either way.
     """
     hyper = hyper_from_config(config) if hyper is None else hyper
     shapes = shapes_for(config)
     state = init_run(config, key, hyper, initial_params)
-    state, history = run_intervals(shapes, hyper, state, 0, config.n_logs)
+    state, history = run_intervals(shapes, hyper, state, 0, config.n_logs, axis_name)
     return state.trainable["params"], history

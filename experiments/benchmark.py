@@ -1,8 +1,13 @@
 """Training throughput: K models in one jitted sweep vs one after another.
 
-    python -m experiments.benchmark                       # K = 1, 8, 64, 256 at paper shapes
-    python -m experiments.benchmark --ks 1,8 --steps 100  # quicker
-    python -m experiments.benchmark --torch               # also time a PyTorch reference loop
+    python -m experiments.benchmark                                    # K = 1, 8, 64, 256, paper shapes
+    python -m experiments.benchmark --ks 1,64 --modes sweep --no-cost  # quicker
+    python -m experiments.benchmark --torch                            # also time a PyTorch loop
+
+How long: the default run (16 timings, mostly K = 256) takes about 6.5 minutes on a
+2-core CPU, and several times that when other jobs share the machine: the quicker line
+above (4 timings) took 7-8 minutes with a load average of 15-20 on 2 cores. A progress
+line with an ETA goes to stderr before each timing.
 
 Reports model-steps per second (training steps of one model per second of wall time,
 compile excluded), compile time, device and matmul precision. "sequential" trains the
@@ -11,6 +16,12 @@ same K models one after another, each with the per-model jitted ``ccjax.train``
 of its first 100-step chunk. The optional PyTorch reference is a plain single-threaded
 training loop written for this benchmark (same shapes, data and AdamW), standing in for
 the authors' PyTorch code; it needs ``torch`` installed.
+
+It also reports, on any machine (no accelerator needed), what the accelerator layout (all of a device's
+models vmapped together, dense path) costs per model-step according to XLA's cost
+analysis of the compiled training step: FLOPs and bytes accessed, against the step's
+matmul minimum, and the model-steps/s those imply at the published fp32 peaks of an
+H100 and a TPU v5e. A regression that adds work to every step shows up here.
 """
 
 import argparse
@@ -19,14 +30,138 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 import ccjax
 from ccjax.io import environment_info
-from experiments._cli import HelpFormatter, positive_int, use_every_cpu_core
+from ccjax.sweep import GROUP_AXIS
+from ccjax.train import _train_step, hyper_from_config, init_run, shapes_for
+from experiments._cli import HelpFormatter, format_duration, positive_int, use_every_cpu_core
 
 MODES = ("sweep", "sequential")
+COST_MODELS = 64  # models vmapped together in the step whose cost is analysed
+
+
+class Peak(NamedTuple):
+    """A chip's published peak fp32 matmul rate and memory bandwidth."""
+
+    flops_per_s: float
+    bytes_per_s: float
+    source: str
+
+
+PEAKS = {
+    # NVIDIA H100 SXM5 datasheet (https://www.nvidia.com/en-us/data-center/h100/): FP32
+    # 67 TFLOP/s on the CUDA cores (ccjax asks for Precision.HIGHEST, which on GPU is
+    # plain fp32, not TF32 tensor cores), HBM3 3.35 TB/s.
+    "H100 SXM": Peak(67e12, 3.35e12, "fp32 67 TFLOP/s, 3.35 TB/s"),
+    # Google Cloud TPU v5e (https://cloud.google.com/tpu/docs/v5e): 197 TFLOP/s bf16 per
+    # chip, HBM2 819 GB/s. No fp32 matmul peak is published; Precision.HIGHEST on TPU
+    # runs each fp32 matmul as 6 bf16 passes (jax.lax.Precision's documentation), so
+    # the fp32 peak is taken as 197 / 6 = 32.8 TFLOP/s (an upper bound: the non-matmul
+    # FLOPs run on the slower vector unit).
+    "TPU v5e": Peak(197e12 / 6, 819e9, "bf16 197 TFLOP/s / 6 passes for fp32, 819 GB/s"),
+}
+
+
+def mlp_matmul_flops(batch_size: int, n_features: int, d_mlp: int) -> int:
+    """Forward + backward matmul FLOPs of one step of the n -> d -> n MLP (2 per multiply-add).
+
+    Forward: x W_in and relu(.) W_out, 2 B n d each. Backward: dW_out = hᵀ dy, dh = dy W_outᵀ
+    and dW_in = xᵀ dpre, 2 B n d each (no gradient flows into the input x). In all
+    10 B n d: 102.4 MFLOP at B = 2048, n = 100, d = 50.
+    """
+    return 10 * batch_size * n_features * d_mlp
+
+
+def label_matmul_flops(batch_size: int, n_features: int) -> int:
+    """FLOPs of the labels' mixing term x (sM)ᵀ: 2 B n², 41.0 MFLOP at paper shapes."""
+    return 2 * batch_size * n_features**2
+
+
+def step_matmul_minimum(config: ccjax.TrainConfig) -> int:
+    """The dense step's unavoidable matmul FLOPs: the MLP's forward and backward plus the labels."""
+    return mlp_matmul_flops(config.batch_size, config.n_features, config.d_mlp) + label_matmul_flops(
+        config.batch_size, config.n_features
+    )
+
+
+def accelerator_step_cost(config: ccjax.TrainConfig, n_models: int = COST_MODELS) -> dict:
+    """XLA's cost analysis of one training step of the accelerator layout, per model-step.
+
+    The step is the library's own (``ccjax.train._train_step``: sample, loss and gradient,
+    AdamW update) on the dense path, vmapped over ``n_models`` models with the sweep's
+    axis name, as :func:`ccjax.sweep` runs a device's models on GPU/TPU. It is compiled
+    for this machine's backend; a ``cond`` counts as its costlier branch.
+    """
+    config = dataclasses.replace(config, input_path="dense")
+    shapes = shapes_for(config)
+    hyper = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (n_models,)), hyper_from_config(config))
+    keys = jax.random.split(jax.random.key(0), n_models)
+    state = jax.eval_shape(jax.vmap(lambda key, h: init_run(config, key, h)), keys, hyper)
+
+    def step(state, hyper, step):
+        one = lambda s, h: _train_step(shapes, h, s, step, GROUP_AXIS)  # noqa: E731
+        return jax.vmap(one, axis_name=GROUP_AXIS)(state, hyper)
+
+    cost = jax.jit(step).lower(state, hyper, jnp.int32(0)).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # a list of one dict in older jax
+    flops, bytes_accessed = cost["flops"] / n_models, cost["bytes accessed"] / n_models
+    minimum = step_matmul_minimum(config)
+    implied = {
+        name: {
+            "compute_bound": peak.flops_per_s / flops,
+            "memory_bound": peak.bytes_per_s / bytes_accessed,
+            "roofline": min(peak.flops_per_s / flops, peak.bytes_per_s / bytes_accessed),
+            "peak": peak.source,
+        }
+        for name, peak in PEAKS.items()
+    }
+    return {
+        "n_models": n_models,
+        "flops_per_model_step": flops,
+        "bytes_per_model_step": bytes_accessed,
+        "mlp_matmul_flops": mlp_matmul_flops(config.batch_size, config.n_features, config.d_mlp),
+        "label_matmul_flops": label_matmul_flops(config.batch_size, config.n_features),
+        "matmul_minimum_flops": minimum,
+        "flops_over_minimum": flops / minimum,
+        "implied_model_steps_per_s": implied,
+    }
+
+
+def print_cost(cost: dict) -> None:
+    print(
+        f"accelerator layout ({cost['n_models']} models vmapped, dense path), XLA cost analysis per model-step: "
+        f"{cost['flops_per_model_step'] / 1e6:.1f} MFLOP, {cost['bytes_per_model_step'] / 1e6:.1f} MB accessed"
+    )
+    print(
+        f"  matmul minimum {cost['matmul_minimum_flops'] / 1e6:.1f} MFLOP (MLP forward+backward "
+        f"{cost['mlp_matmul_flops'] / 1e6:.1f} + labels {cost['label_matmul_flops'] / 1e6:.1f}): "
+        f"step does {cost['flops_over_minimum']:.2f}x the minimum"
+    )
+    for name, rates in cost["implied_model_steps_per_s"].items():
+        print(
+            f"  at {name} peaks ({rates['peak']}): {rates['compute_bound']:,.0f} model-steps/s compute-bound, "
+            f"{rates['memory_bound']:,.0f} memory-bound, roofline {rates['roofline']:,.0f}"
+        )
+
+
+def _job_work(k: int, steps: int, mode: str) -> float:
+    """Rough cost of one timing in model-steps, for the ETA: the sequential mode trains one
+    extra warm-up model, and compiling costs about as much as 3,000 model-steps."""
+    return (k + (mode == "sequential")) * steps + 3000
+
+
+def say_progress(done: int, total: int, work_done: float, work_total: float, elapsed: float, what: str) -> None:
+    eta = elapsed / work_done * (work_total - work_done) if work_done else float("nan")
+    print(
+        f"[{done}/{total}] {what}; elapsed {format_duration(elapsed)}, ETA {format_duration(eta)}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _sweep_rate(config, k, input_path, group_size):
@@ -109,6 +244,12 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default="sweep,sequential", help="comma list of sweep,sequential (default both)")
     parser.add_argument("--group-size", type=int, default=None, help="models vmapped together per device")
     parser.add_argument("--torch", action="store_true", help="also time a single-threaded PyTorch reference loop")
+    parser.add_argument(
+        "--cost",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="report XLA's cost analysis of the accelerator layout's training step (compiling it takes 10-30 s)",
+    )
     parser.add_argument("--out", default="results/benchmark", help="directory for benchmark.json")
     args = parser.parse_args(argv)
     use_every_cpu_core()
@@ -127,17 +268,26 @@ def main(argv=None) -> int:
         f"{config.total_steps} steps per model"
     )
     rows = []
+    jobs = [(path, k, mode) for path in paths for k in args.ks for mode in modes]
+    work_total = sum(_job_work(k, config.total_steps, mode) for _, k, mode in jobs)
+    work_done, start = 0.0, time.perf_counter()
     print(f"{'path':>6} {'mode':>10} {'K':>5} {'model-steps/s':>14} {'ms/model-step':>14} {'compile s':>10}")
-    for path in paths:
-        for k in args.ks:
-            for mode in modes:
-                if mode == "sweep":
-                    rate, compile_s = _sweep_rate(config, k, path, args.group_size)
-                else:
-                    rate, compile_s = _sequential_rate(config, k, path)
-                rows.append({"path": path, "mode": mode, "k": k, "model_steps_per_s": rate, "compile_s": compile_s})
-                print(f"{path:>6} {mode:>10} {k:>5} {rate:>14.0f} {1e3 / rate:>14.3f} {compile_s:>10.1f}", flush=True)
+    for index, (path, k, mode) in enumerate(jobs):
+        say_progress(
+            index, len(jobs), work_done, work_total, time.perf_counter() - start, f"timing {path} {mode} K={k}"
+        )
+        if mode == "sweep":
+            rate, compile_s = _sweep_rate(config, k, path, args.group_size)
+        else:
+            rate, compile_s = _sequential_rate(config, k, path)
+        work_done += _job_work(k, config.total_steps, mode)
+        rows.append({"path": path, "mode": mode, "k": k, "model_steps_per_s": rate, "compile_s": compile_s})
+        print(f"{path:>6} {mode:>10} {k:>5} {rate:>14.0f} {1e3 / rate:>14.3f} {compile_s:>10.1f}", flush=True)
+    say_progress(len(jobs), len(jobs), work_done, work_total, time.perf_counter() - start, "timings done")
     report = {"environment": env, "steps": config.total_steps, "rows": rows}
+    if args.cost:
+        report["accelerator_step_cost"] = cost = accelerator_step_cost(config)
+        print_cost(cost)
     if args.torch:
         ms = torch_reference_ms_per_step(args.steps)
         report["torch_reference_ms_per_step"] = ms

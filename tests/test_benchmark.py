@@ -24,6 +24,15 @@ def test_benchmark_smoke(tmp_path):
     assert all(row["model_steps_per_s"] > 0 and row["compile_s"] > 0 for row in rows.values())
     assert report["environment"]["matmul_precision"] == "highest"
     assert "model-steps/s" in done.stdout
+    # Progress with an ETA on stderr, one line per timing and one at the end.
+    progress = [line for line in done.stderr.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in progress] == ["[0/2", "[1/2", "[2/2"]
+    assert all("ETA" in line for line in progress)
+    # The accelerator layout's cost analysis, against the matmul minimum and two chips' peaks.
+    cost = report["accelerator_step_cost"]
+    assert cost["flops_per_model_step"] >= cost["matmul_minimum_flops"] == 143_360_000
+    assert set(cost["implied_model_steps_per_s"]) == {"H100 SXM", "TPU v5e"}
+    assert "matmul minimum" in done.stdout
 
 
 def test_benchmark_rejects_bad_input():

@@ -270,3 +270,72 @@ def test_capacities_cover_the_mean():
     # At the limits: p = 1 needs every position and every row.
     assert default_capacity(4, 5, 1.0) == 20
     assert default_multi_capacity(4, 5, 1.0) == 4
+
+
+# Under vmap a lax.cond with a per-model predicate runs both branches for every model.
+# With the vmap axis named, the rare overflow branch is decided once for all models.
+_RANDOM_PRIMITIVES = ("random_bits", "threefry2x32")
+
+
+def _unconditional_random_draws(jaxpr) -> int:
+    """Random-bit draws of a jaxpr outside ``cond`` branches (those always run)."""
+    draws = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in _RANDOM_PRIMITIVES:
+            draws += 1
+        if eqn.primitive.name == "cond":
+            continue
+        for value in eqn.params.values():  # scan, while, pjit, custom_vjp ... bodies
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                sub = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr's Jaxpr
+                if hasattr(sub, "eqns"):
+                    draws += _unconditional_random_draws(sub)
+    return draws
+
+
+@functools.partial(jax.jit, static_argnames="axis_name")
+def _vmapped_to_dense(keys, axis_name):
+    def one(key, p):
+        batch = ccjax.sample_sparse(key, 16, 5, p, 8)  # 8 entries: p = 0.3 overflows, p = 0.01 does not
+        return batch.overflow, ccjax.to_dense(batch, 16, 5, axis_name)
+
+    return jax.vmap(one, axis_name=axis_name)(keys, _MIXED_P)
+
+
+_MIXED_P = np.array([0.3, 0.01], np.float32)
+
+
+def test_vmapped_to_dense_shares_the_overflow_branch():
+    keys = jax.random.split(jax.random.key(3), 2)
+    shared = jax.make_jaxpr(functools.partial(_vmapped_to_dense.__wrapped__, axis_name="models"))(keys).jaxpr
+    per_model = jax.make_jaxpr(functools.partial(_vmapped_to_dense.__wrapped__, axis_name=None))(keys).jaxpr
+    single = jax.make_jaxpr(lambda key, p: ccjax.sample_inputs(key, 16, 5, p, 8))(keys[0], _MIXED_P[0]).jaxpr
+    # The tail's two draws run on every call only when the decision is per model.
+    assert _unconditional_random_draws(shared) == _unconditional_random_draws(single)
+    assert _unconditional_random_draws(per_model) > _unconditional_random_draws(shared)
+    # Same batches either way, and each equals the model's own to_dense.
+    overflow, dense = _vmapped_to_dense(keys, "models")
+    np.testing.assert_array_equal(np.asarray(overflow), [True, False])
+    np.testing.assert_array_equal(dense, _vmapped_to_dense(keys, None)[1])
+    for index in range(2):
+        one = jax.jit(ccjax.sample_inputs, static_argnums=(1, 2, 4))(keys[index], 16, 5, _MIXED_P[index], 8)
+        np.testing.assert_array_equal(dense[index], one)
+
+
+@pytest.mark.parametrize("path", ["sparse", "dense"])
+def test_user_vmapped_train_with_axis_name_has_no_per_step_tail_draws(path):
+    config = ccjax.TrainConfig(
+        n_features=8, d_mlp=4, d_embed=16, mixing_rank=4, batch_size=16, steps=6, log_every=3, p=0.1, input_path=path
+    )
+    keys = jax.random.split(jax.random.key(0), 2)
+    named = jax.vmap(functools.partial(ccjax.train, config, axis_name="models"), axis_name="models")
+    unnamed = jax.vmap(functools.partial(ccjax.train, config))
+    single = jax.make_jaxpr(functools.partial(ccjax.train, config))(keys[0]).jaxpr
+    assert _unconditional_random_draws(jax.make_jaxpr(named)(keys).jaxpr) == _unconditional_random_draws(single)
+    assert _unconditional_random_draws(jax.make_jaxpr(unnamed)(keys).jaxpr) > _unconditional_random_draws(single)
+    # The same models as trained one at a time (to float rounding).
+    params, history = jax.jit(named)(keys)
+    for index in range(len(keys)):
+        one_params, one_history = jax.jit(ccjax.train, static_argnums=0)(config, keys[index])
+        np.testing.assert_allclose(params.w_in[index], one_params.w_in, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(history.train_loss[index], one_history.train_loss, rtol=1e-5)
