@@ -68,7 +68,7 @@ def put_models(tree, sharding: NamedSharding, n_models: int, rows: slice | None 
 
     def put(leaf):
         if _is_key(leaf):
-            return jax.random.wrap_key_data(put(jax.random.key_data(leaf)))
+            return jax.random.wrap_key_data(put(jax.random.key_data(leaf)), impl=jax.random.key_impl(leaf))
         host = np.asarray(leaf)
 
         def shard(index):
@@ -86,7 +86,7 @@ def local_models(tree, rows: slice):
 
     def get(leaf):
         if _is_key(leaf):
-            return jax.random.wrap_key_data(get(jax.random.key_data(leaf)))
+            return jax.random.wrap_key_data(get(jax.random.key_data(leaf)), impl=jax.random.key_impl(leaf))
         host = np.empty((rows.stop - rows.start, *leaf.shape[1:]), leaf.dtype)
         for shard in leaf.addressable_shards:
             start, stop = _span(shard.index, leaf.shape[0])
