@@ -16,7 +16,19 @@ import ccjax
 from ccjax import baselines
 
 from ._cli import format_duration
-from ._published import Comparison, compare_range, compare_value, format_estimate, markdown_table, mean_sem
+from ._published import (
+    NOT_REACHED,
+    Comparison,
+    as_float,
+    compare_range,
+    compare_value,
+    format_estimate,
+    format_number,
+    format_pm,
+    is_missing,
+    markdown_table,
+    mean_sem,
+)
 
 NAIVE = 1.0 / 12.0
 READ_ERROR = 0.001
@@ -167,11 +179,12 @@ def compare_sigma_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
                 value,
                 se,
                 read_error=READ_ERROR,
-                ours=f"{value:.4f} ± {se:.4f} ({n} seeds, bootstrap)",
+                ours=f"{format_pm(value, se)} ({n} seeds, bootstrap)",
                 note="parabola vertex of the seed-mean curve",
             )
         )
         low, high = published["argmin"]
+        interval = f"{format_number(analysed['min_sigma_low'])}–{format_number(analysed['min_sigma_high'])}"
         rows.append(
             compare_range(
                 "sigma_sweep",
@@ -180,20 +193,18 @@ def compare_sigma_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
                 high,
                 analysed["min_sigma"],
                 analysed["min_sigma_se"],
-                note=f"bootstrap 16–84%: {analysed['min_sigma_low']:.4f}–{analysed['min_sigma_high']:.4f}",
+                note=f"bootstrap 16–84%: {interval}",
             )
         )
-        crossing = analysed["crossing"]
         rows.append(
             compare_range(
                 "sigma_sweep",
                 f"{family}: σ where L/p crosses naive",
                 published["crossing"],
                 published["crossing"],
-                crossing,
+                analysed["crossing"],
                 analysed["crossing_se"],
                 read_error=0.002,
-                ours=f"{crossing:.4f} ± {analysed['crossing_se']:.4f}" if math.isfinite(crossing) else "no crossing",
                 note="paper: one seed per σ, read off (±0.002)",
             )
         )
@@ -276,9 +287,12 @@ def compare_rank_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
         if not isinstance(stats, dict):  # a family with one rank, or the "definition" text
             continue
         slope, sem = stats["slope"], stats["slope_sem"]
-        agrees = bool(math.isfinite(sem) and slope > 2 * sem)
-        ours = f"slope {slope:+.4f} ± {sem:.4f} per e-fold of eff. rank ({stats['n_seeds']} seeds)"
-        note = f"Spearman(rank, L/p) {stats['spearman']:+.2f}"
+        agrees = not is_missing(slope) and not is_missing(sem) and as_float(slope) > 2 * as_float(sem)
+        if is_missing(slope):
+            ours = format_number(slope)
+        else:
+            ours = f"slope {format_pm(slope, sem, sign='+')} per e-fold of eff. rank ({stats['n_seeds']} seeds)"
+        note = f"Spearman(rank, L/p) {format_number(stats['spearman'], 2, sign='+')}"
         if convention != "paper-code":
             # Not the convention the paper's figure was made with: shown, not counted (erratum 5).
             verdict = "the same direction" if agrees else "the OPPOSITE direction"
@@ -403,6 +417,14 @@ def _errata_transplant(saved: dict) -> list[str]:
     return lines
 
 
+def _grid_minimum(sigmas, curve) -> str:
+    """The grid σ where ``curve`` is lowest, ignoring diverged (NaN) points; "not reached" if none."""
+    curve = np.asarray(curve, np.float64)
+    if not np.any(np.isfinite(curve)):
+        return NOT_REACHED
+    return f"{sigmas[np.nanargmin(curve)]:g}"
+
+
 def _errata_seeds(saved: dict) -> list[str]:
     lines = [
         "4. **Wall-clock-seeded data.** The paper's code seeds its data stream from the clock, so no",
@@ -416,10 +438,11 @@ def _errata_seeds(saved: dict) -> list[str]:
         lines += ["", "   | family | σ at the minimum, one seed per run (the paper's protocol) | mean of all seeds |"]
         lines.append("   | --- | --- | --- |")
         for f, family in enumerate(str(x) for x in arrays["families"]):
-            per_seed = arrays["sigmas"][np.argmin(arrays["loss_per_feature"][f], axis=1)]
-            mean_curve = arrays["sigmas"][np.argmin(arrays["loss_per_feature"][f].mean(axis=0))]
-            spread = ", ".join(f"{x:g}" for x in per_seed)
-            lines.append(f"   | {family} | {spread} | {mean_curve:g} (grid point) |")
+            loss = np.asarray(arrays["loss_per_feature"][f], np.float64)  # (K, S)
+            with np.errstate(all="ignore"):
+                mean_curve = np.nanmean(loss, axis=0)
+            spread = ", ".join(_grid_minimum(arrays["sigmas"], curve) for curve in loss)
+            lines.append(f"   | {family} | {spread} | {_grid_minimum(arrays['sigmas'], mean_curve)} (grid point) |")
     return lines
 
 
@@ -435,8 +458,8 @@ def _errata_rank(saved: dict) -> list[str]:
             continue
         for family, stats in saved[stage][1]["trend"].items():
             if isinstance(stats, dict):
-                slope = f"{stats['slope']:+.4f} ± {stats['slope_sem']:.4f}"
-                rows.append(f"   | {label}, {family} | {slope} | {stats['spearman']:+.2f} |")
+                slope = format_pm(stats["slope"], stats["slope_sem"], sign="+")
+                rows.append(f"   | {label}, {family} | {slope} | {format_number(stats['spearman'], 2, sign='+')} |")
     if rows:
         lines += ["", "   | M | d(L/p)/d ln(effective rank) | Spearman(rank, L/p) |", "   | --- | --- | --- |", *rows]
     return lines
