@@ -1,11 +1,16 @@
 """experiments.reproduction_report: a missing value of ours (None in a manifest's JSON, or
 NaN) is shown as "not reached" and does not agree; no comparer fails on one."""
 
+import importlib
+import json
 import math
+import time
 
 import numpy as np
 import pytest
 
+import ccjax
+from experiments import reproduce
 from experiments import reproduction_report as report
 from experiments._published import NOT_REACHED, compare_range, compare_value, markdown_table
 
@@ -84,3 +89,104 @@ def test_seed_errata_skip_diverged_points_and_show_an_all_diverged_seed_as_not_r
     }
     (row,) = [line for line in report._errata_seeds(saved) if line.startswith("   | asymmetric")]
     assert row == f"   | asymmetric | 0.1, 0.2, {NOT_REACHED} | 0.1 (grid point) |"
+
+
+def rank_stage(convention: str, zero_diagonal: bool, slope: float, steps: int) -> tuple[dict, dict]:
+    config = {"lr": 1e-3, "schedule": "constant", "batch_size": 1024, "steps": steps}
+    stats = {"slope": slope, "slope_sem": 0.0004, "spearman": 0.9 if slope > 0 else -0.9, "n_seeds": 3}
+    manifest = {"convention": convention, "zero_diagonal": zero_diagonal, "config": config}
+    return {}, manifest | {"trend": {"definition": "text", "low-rank": stats}}
+
+
+def test_rank_erratum_pairs_the_diagonals_under_each_recipe_and_names_the_commits():
+    saved = {
+        "rank_sweep_paper_code": rank_stage("paper-code", True, 0.0071, 30_000),
+        "rank_sweep_paper_code_diagonal_kept": rank_stage("paper-code", False, -0.0030, 30_000),
+        "rank_sweep": rank_stage("spec", False, -0.0035, 10_000),
+    }
+    lines = report._errata_rank(saved)
+    text = "\n".join(lines)
+    for commit in ("046b67a", "29c3ec5", "c8eead4", "5b72674"):
+        assert commit in text
+    recipe = "lr 0.001 constant, batch 1,024, 30,000 steps"
+    assert f"   | paper-code: {recipe} | low-rank | -0.0030 ± 0.0004 (ρ -0.90) | +0.0071 ± 0.0004 (ρ +0.90) |" in lines
+    assert (
+        "   | spec: lr 0.001 constant, batch 1,024, 10,000 steps | low-rank | -0.0035 ± 0.0004 (ρ -0.90) | not run |"
+        in lines
+    )
+    # Only the figure's M (the authors' recipe, diagonal zeroed) is counted against the paper.
+    counted = {stage: [row.agrees for row in report.compare_rank_sweep(*saved[stage])] for stage in saved}
+    assert counted == {
+        "rank_sweep_paper_code": [True],
+        "rank_sweep_paper_code_diagonal_kept": [None],
+        "rank_sweep": [None],
+    }
+
+
+def test_the_jb_scripts_hand_set_effective_ranks_are_those_of_a_zeroed_diagonal():
+    # nb6_mixing_matrix_rank_jb.py plots ranks 1000, 70, 30, 20, 9 at effective ranks 80, 60, 40, 30, 20.
+    zeroed, kept = report.jb_effective_ranks(True), report.jb_effective_ranks(False)
+    np.testing.assert_allclose(zeroed, report.JB_PLOTTED_AT, atol=2.5)
+    assert np.all(np.asarray(kept[1:]) < np.asarray(report.JB_PLOTTED_AT[1:]) - 4)
+
+
+# --- `reproduce --quick` through to a written report, in this process -----------------------
+
+
+def run_stage_in_process(stage, argv: list[str], log: dict) -> bool:
+    """reproduce.run_stage, but ``experiments.<module>.main(argv)`` in this process: one JAX
+    start-up for all stages instead of one per stage."""
+    module = importlib.import_module(f"experiments.{stage.module}")
+    start = time.perf_counter()
+    try:
+        returncode = module.main(argv)
+    except SystemExit as error:  # an argparse error
+        returncode = error.code
+    seconds = time.perf_counter() - start
+    log[stage.name] = {"argv": argv, "seconds": seconds, "returncode": returncode, "finished": time.time()}
+    return returncode == 0
+
+
+def test_quick_reproduction_writes_a_report_where_a_crossing_never_reached_is_not_reached(tmp_path, monkeypatch):
+    # The σ sweep of a smoke run never comes back up to naive ("crossing": null in its
+    # manifest), which crashed the report after every stage had trained. Its own tinier grid here.
+    tiny = reproduce.Stage(
+        "sigma_sweep", "sigma_sweep", (), ("--sigmas", "0,0.02,0.04", "--seeds", "2", "--steps", "20")
+    )
+    stages = tuple(tiny if stage.name == "sigma_sweep" else stage for stage in reproduce.STAGES)
+    monkeypatch.setattr(reproduce, "STAGES", stages)
+    monkeypatch.setattr(reproduce, "run_stage", run_stage_in_process)
+    out = tmp_path / "quick"
+    assert reproduce.main(["--quick", "--only", "sigma_sweep", "--out", str(out)]) == 0
+
+    _, manifest = ccjax.load_results(out / "sigma_sweep")
+    assert all(analysed["crossing"] is None for analysed in manifest["analysis"].values())
+    text = (out / "REPRODUCTION.md").read_text()
+    assert text.startswith("# Reproduction of Bhagat et al. 2025 with ccjax (quick smoke run: NOT paper scale)")
+    for family in ("symmetric", "asymmetric"):
+        assert f"| {family}: σ where L/p crosses naive | ≈0.0" in text
+    crossings = [line for line in text.splitlines() if "σ where L/p crosses naive" in line]
+    assert len(crossings) == 2 and all("| not reached | **no** |" in line for line in crossings)
+    assert "Command: `python -m experiments.sigma_sweep --sigmas 0,0.02,0.04" in text
+    assert f"Not run: no results in `{out / 'transplant'}`." in text
+    assert "5. **The diagonal of the low-rank M (experiment 8) decides the trend.**" in text
+    assert json.loads((out / "reproduce.json").read_text())["sigma_sweep"]["returncode"] == 0
+
+
+@pytest.mark.slow
+def test_quick_reproduction_of_every_stage_writes_the_whole_report(tmp_path, monkeypatch):
+    """``python -m experiments.reproduce --quick`` as the README gives it, stages in this process."""
+    monkeypatch.setattr(reproduce, "run_stage", run_stage_in_process)
+    out = tmp_path / "quick"
+    assert reproduce.main(["--quick", "--out", str(out)]) == 0
+    text = (out / "REPRODUCTION.md").read_text()
+    assert "Not run" not in text and "not run |" not in text.split("## Errata")[0]
+    for stage in reproduce.STAGE_NAMES:
+        assert (out / stage / "manifest.json").exists(), stage
+        assert f"`python -m experiments.{dict((s.name, s.module) for s in reproduce.STAGES)[stage]} " in text
+    assert "| not reached | **no** |" in text  # the 200-step σ curves do not cross naive again
+    # Erratum 5 pairs both recipes' diagonals from the four rank stages.
+    paired = [
+        line for line in text.splitlines() if line.startswith("   | spec: ") or line.startswith("   | paper-code: ")
+    ]
+    assert len(paired) == 3 and not any("not run" in line for line in paired)
