@@ -300,8 +300,8 @@ def compare_rank_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
         note = f"Spearman(rank, L/p) {format_number(stats['spearman'], 2, sign='+')}"
         if not counted:
             # Not the M of the paper's figure: shown, not counted (erratum 5).
-            verdict = "the same direction" if agrees else "NOT the paper's direction"
-            note += f"; {diagonal} under the {convention} recipe gives {verdict}: see erratum 5"
+            verdict = "the paper's direction" if agrees else "NOT the paper's direction"
+            note += f"; {diagonal} under the {convention} recipe: {verdict} (see erratum 5)"
             agrees = None
         quantity = f"{convention} recipe, {diagonal}, {family}: lower rank gives lower L/p"
         rows.append(Comparison("rank_sweep", quantity, "yes (qualitative)", ours, agrees, note))
@@ -465,7 +465,7 @@ def _errata_seeds(saved: dict) -> list[str]:
 # it trains and the effective ranks it plots them at (set by hand in the script).
 JB_RANKS = (1000, 70, 30, 20, 9)
 JB_PLOTTED_AT = (80, 60, 40, 30, 20)
-JB_DRAWS = 20
+JB_DRAWS = 5  # as the _jb script's 5 runs per rank
 
 
 def jb_effective_ranks(zero_diagonal: bool, draws: int = JB_DRAWS, seed: int = 0) -> list[float]:
@@ -479,7 +479,7 @@ def jb_effective_ranks(zero_diagonal: bool, draws: int = JB_DRAWS, seed: int = 0
     means = []
     for rank in JB_RANKS:
         u, v = rng.standard_normal((2, draws, 100, rank))
-        mixing = np.einsum("kir,kjr->kij", u, v)
+        mixing = u @ np.swapaxes(v, -1, -2)
         if zero_diagonal:
             mixing[:, np.arange(100), np.arange(100)] = 0.0
         weights = np.linalg.svd(mixing, compute_uv=False)
@@ -502,7 +502,8 @@ ERRATUM_RANK_HISTORY = """\
      1000, 70, 30, 20, 9, plotted at the hand-set effective ranks 80, 60, 40, 30, 20.
    - The current `nb6_mixing_matrix_rank.py` (c8eead4) sets `zero_diagonal=False` (a symmetrised
      flat-spectrum M, 10,000 steps at lr 3e-3 with a cosine decay, batch 2048), and since 5b72674
-     `NoisyDataset`'s default keeps the diagonal, so the `_jb` script run today would keep it too.
+     `NoisyDataset`'s default keeps the diagonal, so the `_jb` script run at the current commit would
+     keep it too (and train with today's defaults, lr 3e-3 with a cosine decay, batch 2048).
 
    **Which figure used which.** The `_jb` script's hand-set effective ranks match M with its diagonal
    zeroed, not kept (effective rank of U Vᵀ, U and V ~ N(0, 1) of shape 100 × r, mean of {draws} draws,
@@ -526,11 +527,13 @@ ERRATUM_RANK_AUTHORS = """\
 
 
 def _recipe(config: dict) -> str:
-    return f"lr {config['lr']:g} {config['schedule']}, batch {config['batch_size']:,}, {config['steps']:,} steps"
+    """``lr 3e-3 half-cosine, batch 2,048, 10,000 steps``: a rank_sweep run's training recipe."""
+    lr = np.format_float_scientific(config["lr"], trim="-", exp_digits=1)
+    return f"lr {lr} {config['schedule']}, batch {config['batch_size']:,}, {config['steps']:,} steps"
 
 
 def _errata_rank(saved: dict) -> list[str]:
-    from .rank_sweep import convention_of, zero_diagonal_of
+    from .rank_sweep import convention_of, output_stem, zero_diagonal_of
 
     lines = ERRATUM_RANK_HISTORY.format(draws=JB_DRAWS).splitlines()
     lines += ["", "   | r (the `_jb` script) | " + " | ".join(str(r) for r in JB_RANKS) + " |"]
@@ -539,22 +542,24 @@ def _errata_rank(saved: dict) -> list[str]:
     for zero, label in ((True, "diagonal zeroed"), (False, "diagonal kept")):
         lines.append(f"   | {label} | " + " | ".join(f"{x:.1f}" for x in jb_effective_ranks(zero)) + " |")
     lines += ["", *ERRATUM_RANK_PAIRED.splitlines()]
-    rows: dict[tuple[str, str], dict[bool, str]] = {}  # (recipe, family) -> {zero diagonal: slope text}
+    rows: dict[tuple[str, str, str], dict[bool, str]] = {}  # (convention, recipe, family) -> {zeroed: slope}
     for stage in RANK_STAGES:
         if saved.get(stage) is None:
             continue
         manifest = saved[stage][1]
-        recipe = f"{convention_of(manifest)}: {_recipe(manifest['config'])}"
+        key = (convention_of(manifest), _recipe(manifest["config"]))
         for family, stats in manifest["trend"].items():
             if isinstance(stats, dict):
                 rho = format_number(stats["spearman"], 2, sign="+")
                 text = f"{format_pm(stats['slope'], stats['slope_sem'], sign='+')} (ρ {rho})"
-                rows.setdefault((recipe, family), {})[zero_diagonal_of(manifest)] = text
+                rows.setdefault((*key, family), {})[zero_diagonal_of(manifest)] = text
     lines += ["", "   | recipe | family | diagonal kept (the text's U Vᵀ) | diagonal zeroed (the figure's) |"]
     lines.append("   | --- | --- | --- | --- |")
-    for (recipe, family), by_diagonal in rows.items():
-        kept, zeroed = by_diagonal.get(False, "not run"), by_diagonal.get(True, "not run")
-        lines.append(f"   | {recipe} | {family} | {kept} | {zeroed} |")
+    for (convention, recipe, family), by_diagonal in rows.items():
+        kept, zeroed = (
+            by_diagonal.get(zero, f"not run (stage `{output_stem(convention, zero)}`)") for zero in (False, True)
+        )
+        lines.append(f"   | {convention}: {recipe} | {family} | {kept} | {zeroed} |")
     if not rows:
         lines.append("   | (no rank_sweep results) | | | |")
     return [*lines, "", *ERRATUM_RANK_AUTHORS.splitlines()]
