@@ -503,7 +503,7 @@ ERRATUM_RANK_HISTORY = """\
    - The current `nb6_mixing_matrix_rank.py` (c8eead4) sets `zero_diagonal=False` (a symmetrised
      flat-spectrum M, 10,000 steps at lr 3e-3 with a cosine decay, batch 2048), and since 5b72674
      `NoisyDataset`'s default keeps the diagonal, so the `_jb` script run at the current commit would
-     keep it too (and train with today's defaults, lr 3e-3 with a cosine decay, batch 2048).
+     keep it too (and train with those same defaults).
 
    **Which figure used which.** The `_jb` script's hand-set effective ranks match M with its diagonal
    zeroed, not kept (effective rank of U Vᵀ, U and V ~ N(0, 1) of shape 100 × r, mean of {draws} draws,
