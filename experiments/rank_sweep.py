@@ -138,12 +138,14 @@ PAPER_CODE_NOT_MATCHED = (
     "not trained here: the code's extra fixed-scale reference (full-rank M at scale 0.035, not learned)",
 )
 PAPER_CODE_VERSIONS = (
-    "paper_code/nb6_mixing_matrix_rank_jb.py (5 runs per rank, the only version with seeds, as in the paper) "
-    "uses scale init 0.05 and ranks 1000, 70, 30, 20, 9 (U V^T with zero diagonal; plotted at hand-set effective "
-    "ranks 80, 60, 40, 30, 20, close to the measured ones), 30,000 steps, lr 1e-3 constant, batch 1024. The "
-    "latest nb6_mixing_matrix_rank.py (commit c8eead4) instead trains a symmetrised flat-spectrum M with its "
-    "diagonal kept, ranks 10, 20, 50, 100 and full, 10,000 steps at lr 3e-3 (cosine), batch 2048. This run "
-    "follows the first version; --scale-init 0.05 --ranks 9,20,30,70 comes close to the _jb run"
+    "paper_code/nb6_mixing_matrix_rank_jb.py (commit 18f361a; 5 runs per rank, the only version with seeds, as in "
+    "the paper) uses the library defaults of its time (M's diagonal zeroed, lr 1e-3 constant, batch 1024), scale "
+    "init 0.05, 30,000 steps and ranks 1000, 70, 30, 20, 9, plotted at hand-set effective ranks 80, 60, 40, 30, 20 "
+    "(those of the zeroed-diagonal M). 29c3ec5 zeroes the diagonal through NoisyDataset's default of the time and "
+    "trains 25,000 steps. The latest nb6_mixing_matrix_rank.py (commit c8eead4) sets zero_diagonal=False: a "
+    "symmetrised flat-spectrum M with its diagonal kept, ranks 10, 20, 50, 100 and full, 10,000 steps at lr 3e-3 "
+    "(cosine), batch 2048; since 5b72674 NoisyDataset's default keeps the diagonal. This run follows the first "
+    "version (046b67a); --scale-init 0.05 --ranks 9,20,30,70 comes close to the _jb run"
 )
 PAPER_CODE_DIFFERENCES = (
     "the first version of the authors' paper_code/nb6_mixing_matrix_rank.py (commit 046b67a) zeroes M's diagonal "
