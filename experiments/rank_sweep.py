@@ -382,7 +382,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     family_count = f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}"
     plus_full = f" + {count(len(seeds), 'full-rank model')}" if full_config else ""
     say(
-        f"{run_label(convention, base.zero_diagonal)}: {describe_config(dataclasses.asdict(base))}\n"
+        f"convention {convention}: {describe_config(dataclasses.asdict(base))}\n"
         f"{family_count} x {count(len(seeds), 'seed')} x {count(len(ranks), 'rank')}{plus_full}: "
         f"{n_models} models x {base.total_steps:,} steps"
     )
