@@ -119,7 +119,7 @@ PAPER_CODE_MATCHED = (
     "batch 1024 of fresh samples, 30,000 steps, learned scale from 0.01",
     "exactly one active feature per sample (uniform), value U[-1, 1]; loss: mean squared error over batch and features",
     "W_in, W_out: kaiming-uniform, U(+-sqrt(6/50)) and U(+-sqrt(6/100)), as ccjax's init",
-    "x axis: effective rank exp(entropy of the normalised singular values) of the (zero-diagonal) M",
+    "x axis: effective rank exp(entropy of the normalised singular values) of the M the labels use",
 )
 PAPER_CODE_DIAGONAL = {
     True: "then M's diagonal is set to 0, as in the first version (046b67a: M.fill_diagonal_(0))",
