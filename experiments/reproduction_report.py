@@ -522,7 +522,7 @@ ERRATUM_RANK_PAIRED = """\
 ERRATUM_RANK_AUTHORS = """\
    The authors' own code shows the same: changing only the diagonal (the same recipe, U, V and
    initial weights) flips the trend, and ccjax agrees with it within about 0.0005 in L/p per rank
-   with the diagonal kept and zeroed.
+   with the diagonal kept and zeroed. README.md (Rank of M) gives a smaller paired run in ccjax.
 """
 
 
