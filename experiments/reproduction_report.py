@@ -1,8 +1,9 @@
 """REPRODUCTION.md: every published number next to ours, from the saved results of each stage.
 
 Each ``compare_<stage>(arrays, manifest)`` reads one experiment's saved results and returns
-its :class:`~experiments._published.Comparison` rows; the errata section shows the four
-places where the paper's code, figures or text disagree, with our numbers both ways.
+its :class:`~experiments._published.Comparison` rows; the errata section shows the five
+places where the paper's code, figures or text disagree, with our numbers both ways. A
+missing value of ours (None or NaN) is shown as "not reached" and does not agree.
 """
 
 import datetime
