@@ -149,7 +149,10 @@ def test_quick_reproduction_writes_a_report_where_a_crossing_never_reached_is_no
     # The σ sweep of a smoke run never comes back up to naive ("crossing": null in its
     # manifest), which crashed the report after every stage had trained. Its own tinier grid here.
     tiny = reproduce.Stage(
-        "sigma_sweep", "sigma_sweep", (), ("--sigmas", "0,0.02,0.04", "--seeds", "2", "--steps", "20")
+        "sigma_sweep",
+        "sigma_sweep",
+        (),
+        ("--sigmas", "0,0.02,0.04", "--seeds", "2", "--steps", "20", "--eval-rel-sem", "0.05", "--bootstrap", "50"),
     )
     stages = tuple(tiny if stage.name == "sigma_sweep" else stage for stage in reproduce.STAGES)
     monkeypatch.setattr(reproduce, "STAGES", stages)
