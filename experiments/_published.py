@@ -4,6 +4,10 @@ A :class:`Comparison` is one published number next to ours. Values read off the
 paper's figures carry a reading error of about ±0.001 (docs/paper.md: "≈ marks a value
 read off a plot"); a number agrees when it is within two combined standard errors,
 ``2 sqrt(SEM² + reading error²)``, of ours.
+
+A missing value of ours (None, which is how a manifest's JSON stores NaN, or NaN itself:
+a σ curve that never crosses naive, the SEM of one seed) is shown as "not reached" and
+does not agree; a missing uncertainty is left out.
 """
 
 import dataclasses
@@ -13,6 +17,7 @@ import numpy as np
 
 READ_ERROR = 0.001  # values read off the paper's figures
 AGREEMENT_SIGMAS = 2.0
+NOT_REACHED = "not reached"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +32,30 @@ class Comparison:
     note: str = ""
 
 
+def as_float(value) -> float:
+    """``value`` as a float; a missing value (None) is NaN."""
+    return math.nan if value is None else float(value)
+
+
+def is_missing(value) -> bool:
+    """Whether ``value`` is None or not a finite number."""
+    return not math.isfinite(as_float(value))
+
+
+def format_number(value, digits: int = 4, sign: str = "") -> str:
+    """``value`` with ``digits`` decimals (``sign="+"`` forces one), or "not reached" if missing."""
+    return NOT_REACHED if is_missing(value) else f"{as_float(value):{sign}.{digits}f}"
+
+
+def format_pm(value, uncertainty, digits: int = 4, sign: str = "") -> str:
+    """``value ± uncertainty``; just the value when the uncertainty is missing, "not reached"
+    when the value is."""
+    text = format_number(value, digits, sign)
+    if is_missing(value) or is_missing(uncertainty):
+        return text
+    return f"{text} ± {as_float(uncertainty):.{digits}f}"
+
+
 def mean_sem(values) -> tuple[float, float, int]:
     """Mean, standard error (nan for one value) and count of the finite ``values``."""
     values = np.asarray(values, np.float64).ravel()
@@ -39,12 +68,9 @@ def mean_sem(values) -> tuple[float, float, int]:
 
 
 def format_estimate(mean: float, sem: float, n: int, digits: int = 4, unit: str = "seed") -> str:
-    if n == 0:
-        return "no finite values"
-    text = f"{mean:.{digits}f}"
-    if math.isfinite(sem):
-        text += f" ± {sem:.{digits}f}"
-    return f"{text} ({n} {unit}{'s' if n != 1 else ''})"
+    if n == 0 or is_missing(mean):
+        return NOT_REACHED
+    return f"{format_pm(mean, sem, digits)} ({n} {unit}{'s' if n != 1 else ''})"
 
 
 def compare_value(
@@ -67,7 +93,10 @@ def compare_value(
     spread = math.hypot(sem if math.isfinite(sem) else 0.0, read_error)
     agrees = bool(abs(mean - published) <= AGREEMENT_SIGMAS * spread) if n else False
     shown = f"{'≈' if approximate else ''}{published:.{digits}g}"
-    ours = f"{mean:.{digits}f} (exact)" if exact else format_estimate(mean, sem, n, digits)
+    if exact:
+        ours = NOT_REACHED if n == 0 else f"{mean:.{digits}f} (exact)"
+    else:
+        ours = format_estimate(mean, sem, n, digits)
     return Comparison(experiment, quantity, shown, ours, agrees, note)
 
 
@@ -83,10 +112,18 @@ def compare_range(
     read_error: float = 0.0,
     note: str = "",
 ) -> Comparison:
-    """An estimate with its uncertainty against a published interval [low, high]."""
-    slack = AGREEMENT_SIGMAS * math.hypot(uncertainty if math.isfinite(uncertainty) else 0.0, read_error)
-    agrees = bool(math.isfinite(estimate) and low - slack <= estimate <= high + slack)
-    text = ours or (f"{estimate:.4f} ± {uncertainty:.4f}" if math.isfinite(uncertainty) else f"{estimate:.4f}")
+    """An estimate with its uncertainty against a published interval [low, high].
+
+    ``ours``: the text shown for the estimate (default ``estimate ± uncertainty``); a missing
+    estimate is shown as "not reached" whatever ``ours`` says.
+    """
+    if is_missing(estimate):
+        agrees, text = False, NOT_REACHED
+    else:
+        spread = 0.0 if is_missing(uncertainty) else as_float(uncertainty)
+        slack = AGREEMENT_SIGMAS * math.hypot(spread, read_error)
+        agrees = bool(low - slack <= as_float(estimate) <= high + slack)
+        text = ours or format_pm(estimate, uncertainty)
     published = f"≈{low:g}" if low == high else f"{low:g}–{high:g}"
     return Comparison(experiment, quantity, published, text, agrees, note)
 

@@ -21,12 +21,20 @@ Two conventions (``--convention``):
   (so it shares each seed's initial weights and data). What ccjax cannot match is listed
   in the manifest and printed.
 
+``--zero-diagonal`` / ``--no-zero-diagonal`` set M's diagonal independently of the
+training recipe (default: the convention's own choice, kept for ``spec`` and zeroed for
+``paper-code``), so the two Ms can be compared in pairs: the same recipe and seeds (the
+same U, V, initial weights and data), only the diagonal differs. A run whose diagonal is
+not its convention's own writes ``rank_sweep_zero_diagonal`` (spec recipe, zeroed) or
+``rank_sweep_paper_code_diagonal_kept`` (paper-code recipe, kept).
+
 The paper publishes only the qualitative claim "lower rank gives lower loss", so the
 summary measures that trend: the slope of L/p against ln(effective rank) and Spearman's
 rank correlation, per seed, with their mean and SEM over seeds.
 
     python -m experiments.rank_sweep                     # 2 families x 9 ranks x 5 seeds
     python -m experiments.rank_sweep --convention paper-code   # 7 ranks + full rank, 5 seeds
+    python -m experiments.rank_sweep --convention paper-code --no-zero-diagonal  # its pair: diagonal kept
     python -m experiments.rank_sweep --ranks 1,10,50 --seeds 2 --steps 2000
     python -m experiments.rank_sweep --plot-only
 """
@@ -101,8 +109,7 @@ PAPER_CODE_SOURCE = (
     "(first version, commit 046b67a) with paper_code/mlpinsoup.py (NoisyDataset, train, evaluate)"
 )
 PAPER_CODE_MATCHED = (
-    "M = U V^T with U, V ~ N(0, 1) of shape (n, r), or an i.i.d. N(0, 1) n x n matrix for 'full rank'; "
-    "then M's diagonal is set to 0 (zero_diagonal=True)",
+    "M = U V^T with U, V ~ N(0, 1) of shape (n, r), or an i.i.d. N(0, 1) n x n matrix for 'full rank'",
     "labels relu(x) + |s| x M^T: the code's einsum 'n_out n_in, batch n_in -> batch n_out' is ccjax's x @ M.T",
     "the labels use the magnitude |s| of the learned scale (mlpinsoup.py NoisyDataset._generate_labels; ccjax's "
     "learn_scale does the same, docs/paper.md §3), so the runs agree also where s crosses 0",
@@ -112,8 +119,13 @@ PAPER_CODE_MATCHED = (
     "batch 1024 of fresh samples, 30,000 steps, learned scale from 0.01",
     "exactly one active feature per sample (uniform), value U[-1, 1]; loss: mean squared error over batch and features",
     "W_in, W_out: kaiming-uniform, U(+-sqrt(6/50)) and U(+-sqrt(6/100)), as ccjax's init",
-    "x axis: effective rank exp(entropy of the normalised singular values) of the (zero-diagonal) M",
+    "x axis: effective rank exp(entropy of the normalised singular values) of the M the labels use",
 )
+PAPER_CODE_DIAGONAL = {
+    True: "then M's diagonal is set to 0, as in the first version (046b67a: M.fill_diagonal_(0))",
+    False: "NOT the first version's diagonal: M's diagonal is kept here (--no-zero-diagonal), while 046b67a "
+    "zeroes it (M.fill_diagonal_(0)); the current nb6_mixing_matrix_rank.py (c8eead4) keeps it",
+}
 PAPER_CODE_NOT_MATCHED = (
     "random draws: the code draws each rank's M, initial weights and data independently (data seeded from the "
     "clock); here a seed's ranks share U and V (the rank-r M uses their first r columns), the initial weights and "
@@ -126,17 +138,20 @@ PAPER_CODE_NOT_MATCHED = (
     "not trained here: the code's extra fixed-scale reference (full-rank M at scale 0.035, not learned)",
 )
 PAPER_CODE_VERSIONS = (
-    "paper_code/nb6_mixing_matrix_rank_jb.py (5 runs per rank, the only version with seeds, as in the paper) "
-    "uses scale init 0.05 and ranks 1000, 70, 30, 20, 9 (U V^T with zero diagonal; plotted at hand-set effective "
-    "ranks 80, 60, 40, 30, 20, close to the measured ones), 30,000 steps, lr 1e-3 constant, batch 1024. The "
-    "latest nb6_mixing_matrix_rank.py (commit c8eead4) instead trains a symmetrised flat-spectrum M with its "
-    "diagonal kept, ranks 10, 20, 50, 100 and full, 10,000 steps at lr 3e-3 (cosine), batch 2048. This run "
-    "follows the first version; --scale-init 0.05 --ranks 9,20,30,70 comes close to the _jb run"
+    "paper_code/nb6_mixing_matrix_rank_jb.py (commit 18f361a; 5 runs per rank, the only version with seeds, as in "
+    "the paper) uses the library defaults of its time (M's diagonal zeroed, lr 1e-3 constant, batch 1024), scale "
+    "init 0.05, 30,000 steps and ranks 1000, 70, 30, 20, 9, plotted at hand-set effective ranks 80, 60, 40, 30, 20 "
+    "(those of the zeroed-diagonal M). 29c3ec5 zeroes the diagonal through NoisyDataset's default of the time and "
+    "trains 25,000 steps. The latest nb6_mixing_matrix_rank.py (commit c8eead4) sets zero_diagonal=False: a "
+    "symmetrised flat-spectrum M with its diagonal kept, ranks 10, 20, 50, 100 and full, 10,000 steps at lr 3e-3 "
+    "(cosine), batch 2048; since 5b72674 NoisyDataset's default keeps the diagonal. This run follows the first "
+    "version (046b67a); --scale-init 0.05 --ranks 9,20,30,70 comes close to the _jb run"
 )
 PAPER_CODE_DIFFERENCES = (
-    "the authors' code (paper_code/nb6_mixing_matrix_rank.py) zeroes M's diagonal after forming U V^T (so its "
-    "'rank r' M is full rank) and trains 30,000 steps at a constant lr 1e-3 with batch 1024; see --convention "
-    "paper-code"
+    "the first version of the authors' paper_code/nb6_mixing_matrix_rank.py (commit 046b67a) zeroes M's diagonal "
+    "after forming U V^T (so its 'rank r' M is full rank) and trains 30,000 steps at a constant lr 1e-3 with batch "
+    "1024 (--convention paper-code); 29c3ec5 zeroes it through NoisyDataset's default of the time; the current "
+    "version (c8eead4) keeps it (zero_diagonal=False). --zero-diagonal zeroes it under any recipe"
 )
 MODEL_ARRAYS = {  # name: (trailing axes, meaning); per model of the family sweep (F, K, R) or full-rank point (K)
     "loss": ("", "exact exactly-one L/p of the trained model on its labels relu(x) + |s| M x"),
@@ -183,8 +198,14 @@ half-cosine decay, batch 2048, 10,000 steps; families low-rank and low-rank-flat
 diagonal zeroed, lr 1e-3 constant, batch 1024, 30,000 steps; family low-rank, ranks
 5,7,10,15,20,50,100, plus a full-rank point (i.i.d. N(0, 1) M, zero diagonal). --ranks,
 --families, --steps, --scale-init and --full-rank override a convention's defaults.
-Default --out: results/rank_sweep, or results/rank_sweep_paper_code; the figure is
-rank_sweep.png, or rank_sweep_paper_code.png.
+
+--zero-diagonal / --no-zero-diagonal set M's diagonal independently of the recipe
+(default: the convention's own), for the paired comparison of the two Ms: the same seeds
+give the same U, V, initial weights and data, so only the diagonal differs.
+
+Default --out: results/<stem>, and the figure is <stem>.png, where <stem> is rank_sweep
+(spec) or rank_sweep_paper_code, plus _zero_diagonal or _diagonal_kept when the diagonal
+is not the convention's own.
 """
 
 
@@ -244,8 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--full-rank",
         action=argparse.BooleanOptionalAction,
-        help="also train the full-rank point (i.i.d. N(0, 1) M, the convention's diagonal rule) over the same "
+        help="also train the full-rank point (i.i.d. N(0, 1) M, the run's diagonal rule) over the same "
         "seeds; default: on for paper-code, off for spec",
+    )
+    run.add_argument(
+        "--zero-diagonal",
+        action=argparse.BooleanOptionalAction,
+        help="set M's diagonal to 0 after forming it (the low-rank Ms and the full-rank point), whatever the "
+        "training recipe; default: the convention's own (kept for spec, zeroed for paper-code)",
     )
     run.add_argument("--seeds", type=seed_list, default="5", metavar="N|LIST", help="a count N or a list of seeds")
     run.add_argument(
@@ -263,16 +290,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def output_stem(convention: str) -> str:
-    """``rank_sweep`` (spec) or ``rank_sweep_paper_code``: the default --out folder and the figure name."""
-    return EXPERIMENT if convention == "spec" else f"{EXPERIMENT}_{convention.replace('-', '_')}"
+def output_stem(convention: str, zero_diagonal: bool | None = None) -> str:
+    """The default --out folder and the figure name: ``rank_sweep`` (spec) or ``rank_sweep_paper_code``,
+    plus ``_zero_diagonal`` or ``_diagonal_kept`` when ``zero_diagonal`` is not the convention's own."""
+    stem = EXPERIMENT if convention == "spec" else f"{EXPERIMENT}_{convention.replace('-', '_')}"
+    if zero_diagonal is None or zero_diagonal == CONFIGS[convention].zero_diagonal:
+        return stem
+    return f"{stem}_{'zero_diagonal' if zero_diagonal else 'diagonal_kept'}"
 
 
 def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
     """Fill the options left unset with the convention's defaults."""
     convention = args.convention
+    if args.zero_diagonal is None:
+        args.zero_diagonal = CONFIGS[convention].zero_diagonal
     if args.out is None:
-        args.out = Path("results") / output_stem(convention)
+        args.out = Path("results") / output_stem(convention, args.zero_diagonal)
     if args.ranks is None:
         args.ranks = rank_list(DEFAULT_RANKS[convention])
     if args.families is None:
@@ -340,7 +373,9 @@ def model_arrays(result: ccjax.SweepResult) -> dict:
 
 def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     ranks, seeds, families, convention = args.ranks, args.seeds, args.families, args.convention
-    base = dataclasses.replace(CONFIGS[convention], steps=args.steps, scale_init=args.scale_init)
+    base = dataclasses.replace(
+        CONFIGS[convention], steps=args.steps, scale_init=args.scale_init, zero_diagonal=args.zero_diagonal
+    )
     full_config = dataclasses.replace(base, mixing=FULL_RANK_FAMILY) if args.full_rank else None
     n, d = base.n_features, base.d_mlp
     n_models = len(families) * len(seeds) * len(ranks) + (len(seeds) if full_config else 0)
@@ -354,15 +389,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     if convention == "paper-code":
         say("what ccjax cannot match in the authors' code is listed after the table (and in the manifest)")
         if "low-rank-flat" in families:
-            say("note: the flat-spectrum family is not in the authors' nb6 code (it zeroes its diagonal here too)")
+            diagonal = "zeroes" if base.zero_diagonal else "keeps"
+            say(f"note: the flat-spectrum family is not in the authors' nb6 code (it {diagonal} its diagonal here too)")
     start = time.perf_counter()
     axes = {"seed": seeds, "mixing": families, "mixing_rank": ranks}
-    result = train_sweep(base, axes, f"low-rank M, learned scale, exactly-one, {convention} convention", args.session)
+    label = run_label(convention, base.zero_diagonal)
+    result = train_sweep(base, axes, f"low-rank M, learned scale, exactly-one, {label}", args.session)
     full = None
     if full_config is not None:
-        full = train_sweep(
-            full_config, {"seed": seeds}, f"full-rank M, learned scale, {convention} convention", args.session
-        )
+        full = train_sweep(full_config, {"seed": seeds}, f"full-rank M, learned scale, {label}", args.session)
     train_seconds = time.perf_counter() - start
 
     def by_family(array):  # the sweep's (K, F, R, ...) -> (F, K, R, ...)
@@ -390,6 +425,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         "mixing": {family: FAMILY_FORMULAS[family] for family in families}
         | ({"full_rank": FULL_RANK_FORMULA} if full_config else {}),
         "zero_diagonal": base.zero_diagonal,
+        "convention_zero_diagonal": CONFIGS[convention].zero_diagonal,
+        "diagonal": DIAGONAL_TEXT[base.zero_diagonal]
+        + (
+            " (the convention's own)"
+            if base.zero_diagonal == CONFIGS[convention].zero_diagonal
+            else f" ({run_label(convention, base.zero_diagonal)}: not the convention's own)"
+        ),
         "labels": "relu(x) + |s| M x (row vectors: x @ M.T): the magnitude of a scale s learned by the same AdamW "
         "(from scale_init), as docs/paper.md §3 and the authors' code (mlpinsoup.py)",
         "effective_rank": "exp(-sum_i w_i ln w_i), w = singular values of the unscaled M / their sum "
@@ -411,10 +453,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         "arrays": documented,
     }
     if convention == "paper-code":
+        diagonal = PAPER_CODE_DIAGONAL[base.zero_diagonal]
         manifest["paper_code"] = {
             "source": PAPER_CODE_SOURCE,
-            "matched": list(PAPER_CODE_MATCHED),
-            "not_matched": list(PAPER_CODE_NOT_MATCHED),
+            "matched": [*PAPER_CODE_MATCHED, *([diagonal] if base.zero_diagonal else [])],
+            "not_matched": [*([] if base.zero_diagonal else [diagonal]), *PAPER_CODE_NOT_MATCHED],
             "other_versions": PAPER_CODE_VERSIONS,
         }
     else:
@@ -425,6 +468,23 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
 def convention_of(manifest: dict) -> str:
     """The run's convention (results saved before conventions existed are spec)."""
     return manifest.get("convention", "spec")
+
+
+def zero_diagonal_of(manifest: dict) -> bool:
+    """Whether the run zeroed M's diagonal (results saved before the switch: the convention's own)."""
+    return bool(manifest.get("zero_diagonal", CONFIGS[convention_of(manifest)].zero_diagonal))
+
+
+DIAGONAL_TEXT = {True: "M's diagonal zeroed", False: "M's diagonal kept"}
+
+
+def run_label(convention: str, zero_diagonal: bool, *, long: bool = False) -> str:
+    """``convention spec`` etc. (``long``: with what it follows), plus the diagonal when it is not
+    the convention's own."""
+    label = f"convention {CONVENTION_LABELS[convention] if long else convention}"
+    if zero_diagonal != CONFIGS[convention].zero_diagonal:
+        label += f", {DIAGONAL_TEXT[zero_diagonal]} (--{'' if zero_diagonal else 'no-'}zero-diagonal)"
+    return label
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -522,7 +582,7 @@ def summary(arrays: dict, manifest: dict) -> str:
     convention = convention_of(manifest)
     has_full = "full_rank_loss" in arrays
     lines = [
-        f"rank of M, convention {CONVENTION_LABELS[convention]}",
+        f"rank of M, {run_label(convention, zero_diagonal_of(manifest), long=True)}",
         f"  {describe_config(manifest['config'])}",
         f"learned scale, exactly-one data; {count(n_seeds, 'seed')} (mean +- SEM); L/p exact; naive L/p on clean "
         f"labels = {manifest['naive_loss_per_feature']:.4f}",
@@ -573,8 +633,8 @@ def summary(arrays: dict, manifest: dict) -> str:
 
 
 def figure_name(manifest: dict) -> str:
-    """``rank_sweep.png`` (spec) or ``rank_sweep_paper_code.png``: each convention its own file."""
-    return f"{output_stem(convention_of(manifest))}.png"
+    """``<output_stem>.png``: each convention and diagonal its own file."""
+    return f"{output_stem(convention_of(manifest), zero_diagonal_of(manifest))}.png"
 
 
 def figure(arrays: dict, manifest: dict):
@@ -631,7 +691,8 @@ def figure(arrays: dict, manifest: dict):
     n_seeds = len(arrays["seeds"])
     convention = convention_of(manifest)
     fig.suptitle(
-        f"rank of M, convention {CONVENTION_LABELS[convention]}\n{describe_config(manifest['config'])}; "
+        f"rank of M, {run_label(convention, zero_diagonal_of(manifest), long=True)}"
+        f"\n{describe_config(manifest['config'])}; "
         f"exactly-one data\n({count(n_seeds, 'seed')}: points at each seed's own effective rank; lines: seed "
         "means; L/p band: +- SEM)"
     )

@@ -81,12 +81,25 @@ STAGES = (
         (),
         ("--p-train", "0.1,1", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
     ),
+    # Experiment 8 twice over: each recipe with M's diagonal kept and zeroed, paired by seed (erratum 5).
     Stage("rank_sweep", "rank_sweep", (), ("--ranks", "1,20,100", *QUICK_TRAIN)),
+    Stage(
+        "rank_sweep_zero_diagonal",
+        "rank_sweep",
+        ("--zero-diagonal",),
+        ("--zero-diagonal", "--ranks", "1,20,100", *QUICK_TRAIN),
+    ),
     Stage(
         "rank_sweep_paper_code",
         "rank_sweep",
         ("--convention", "paper-code"),
         ("--convention", "paper-code", "--ranks", "5,50", *QUICK_TRAIN),
+    ),
+    Stage(
+        "rank_sweep_paper_code_diagonal_kept",
+        "rank_sweep",
+        ("--convention", "paper-code", "--no-zero-diagonal"),
+        ("--convention", "paper-code", "--no-zero-diagonal", "--ranks", "5,50", *QUICK_TRAIN),
     ),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)

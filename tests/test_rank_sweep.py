@@ -244,3 +244,77 @@ def test_rank_sweep_plot_only_rejects_other_results(tmp_path):
 def test_rank_sweep_bad_input(args, message):
     done = run(*args, timeout=120)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_zero_diagonal_defaults_to_the_conventions_own_and_names_the_output():
+    from experiments import rank_sweep
+
+    parser = rank_sweep.build_parser()
+
+    def resolved(*argv):
+        return rank_sweep.resolve_defaults(parser.parse_args(list(argv)))
+
+    assert not resolved().zero_diagonal and resolved("--convention", "paper-code").zero_diagonal
+    spec_zeroed = resolved("--zero-diagonal")
+    code_kept = resolved("--convention", "paper-code", "--no-zero-diagonal")
+    assert spec_zeroed.zero_diagonal and spec_zeroed.out == Path("results/rank_sweep_zero_diagonal")
+    assert not code_kept.zero_diagonal and code_kept.out == Path("results/rank_sweep_paper_code_diagonal_kept")
+    # The recipe does not follow the diagonal.
+    assert (spec_zeroed.steps, code_kept.steps) == (10_000, 30_000) and code_kept.full_rank
+    # Asking for the convention's own diagonal changes nothing.
+    assert resolved("--no-zero-diagonal").out == Path("results/rank_sweep")
+    assert resolved("--convention", "paper-code", "--zero-diagonal").out == Path("results/rank_sweep_paper_code")
+
+
+def test_zero_diagonal_switch_pairs_the_two_ms_under_one_recipe(tmp_path, rank_run, paper_code_run, capsys):
+    """--zero-diagonal under the spec recipe, --no-zero-diagonal under the paper-code recipe: the
+    same seeds draw the same U V^T as the convention's own run; only the diagonal differs."""
+    from experiments import rank_sweep
+
+    # One seed (seed 0, as in the fixtures), two steps: M does not depend on training.
+    tiny = ["--seeds", "1", "--steps", "2", "--figures", str(tmp_path / "fig")]
+    spec = ["--zero-diagonal", "--families", "low-rank", "--ranks", "1,20"]
+    assert rank_sweep.main([*spec, *tiny, "--out", str(tmp_path / "zeroed")]) == 0
+    zeroed_stdout = capsys.readouterr().out
+    code = ["--convention", "paper-code", "--no-zero-diagonal", "--ranks", "5,20"]
+    assert rank_sweep.main([*code, *tiny, "--out", str(tmp_path / "kept")]) == 0
+    kept_stdout = capsys.readouterr().out
+
+    spec_kept, _ = ccjax.load_results(rank_run[0] / "out")
+    spec_zeroed, zeroed_manifest = ccjax.load_results(tmp_path / "zeroed")
+    code_zeroed, _ = ccjax.load_results(paper_code_run[0] / "out")
+    code_kept, kept_manifest = ccjax.load_results(tmp_path / "kept")
+
+    def diagonal(m):
+        return np.diagonal(m, axis1=-2, axis2=-1)
+
+    def assert_same_off_diagonal(a, b):  # the fixtures ran in other processes, maybe compiled differently
+        off = ~np.eye(100, dtype=bool)
+        np.testing.assert_allclose(a[..., off], b[..., off], rtol=1e-5, atol=1e-6)
+
+    # spec recipe, diagonal zeroed: the M used is the spec run's M (low-rank, seed 0) with a zero diagonal.
+    assert zeroed_manifest["zero_diagonal"] and zeroed_manifest["config"]["zero_diagonal"]
+    assert not zeroed_manifest["convention_zero_diagonal"] and "not the convention's own" in zeroed_manifest["diagonal"]
+    assert zeroed_manifest["config"]["lr"] == 3e-3 and zeroed_manifest["config"]["schedule"] == "half-cosine"
+    assert np.all(diagonal(spec_zeroed["mixing"]) == 0)
+    assert_same_off_diagonal(spec_zeroed["mixing"][0, 0], spec_kept["mixing"][0, 0])
+    assert np.all(spec_zeroed["effective_rank"][0, 0] > spec_kept["effective_rank"][0, 0])
+
+    # paper-code recipe, diagonal kept: the code run's M with its diagonal back; the full-rank point too.
+    assert not kept_manifest["zero_diagonal"] and not kept_manifest["config"]["zero_diagonal"]
+    assert not kept_manifest["full_rank_config"]["zero_diagonal"] and kept_manifest["convention_zero_diagonal"]
+    assert kept_manifest["config"]["lr"] == 1e-3 and kept_manifest["config"]["batch_size"] == 1024
+    assert np.all(np.abs(diagonal(code_kept["mixing"])) > 0)
+    assert np.all(np.abs(diagonal(code_kept["full_rank_mixing"])) > 0)
+    assert_same_off_diagonal(code_kept["mixing"][0, 0], code_zeroed["mixing"][0, 0])
+    assert_same_off_diagonal(code_kept["full_rank_mixing"][0], code_zeroed["full_rank_mixing"][0])
+    # A kept diagonal is not what the authors' first version does: listed as not matched.
+    paper_code = kept_manifest["paper_code"]
+    assert "diagonal is kept" in paper_code["not_matched"][0]
+    assert not any("set to 0" in item for item in paper_code["matched"])
+
+    # Labelled: the printed table and the figure's name say which diagonal.
+    assert "M's diagonal zeroed (--zero-diagonal)" in zeroed_stdout
+    assert "M's diagonal kept (--no-zero-diagonal)" in kept_stdout
+    figures = sorted(path.name for path in (tmp_path / "fig").iterdir())
+    assert figures == ["rank_sweep_paper_code_diagonal_kept.png", "rank_sweep_zero_diagonal.png"]
