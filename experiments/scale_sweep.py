@@ -22,8 +22,6 @@ import ccjax
 from ccjax.train import INPUT_PATHS
 
 from ._cli import (
-    MIXING_FORMULAS,
-    MIXING_LABELS,
     HelpFormatter,
     count,
     finite_mean,
@@ -220,7 +218,7 @@ def train_and_evaluate(
         "axes": {"seed": list(seeds), "scale": list(scales)},
         "mixing": {
             "name": config.mixing,
-            "formula": MIXING_FORMULAS[config.mixing],
+            "formula": ccjax.MIXING_FAMILIES[config.mixing].formula,
             "labels": "relu(x) + scale * M x, for row vectors x @ M.T",
         },
         "input_path": config.resolved_input_path(),
@@ -292,7 +290,7 @@ def describe_run(manifest: dict) -> str:
     parts = [f"p = {config['p']:g}", f"{config['steps']:,} steps", count(len(manifest["axes"]["seed"]), "seed")]
     if config["mixing"].startswith("embedding") or config["full_model"]:
         parts.append(f"d_embed = {config['d_embed']}")
-    return f"{model}, {MIXING_LABELS[config['mixing']]}: " + ", ".join(parts)
+    return f"{model}, {ccjax.MIXING_FAMILIES[config['mixing']].label}: " + ", ".join(parts)
 
 
 def make_figure(arrays: dict, manifest: dict):
