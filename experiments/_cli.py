@@ -78,6 +78,7 @@ def choice_list(allowed: Sequence[str], what: str = "family") -> Callable[[str],
             raise argparse.ArgumentTypeError(f"repeated {what} in {text!r}")
         return [name for name in allowed if name in entries]
 
+    parse.choices = tuple(allowed)  # what --help and tests/test_every_choice.py offer
     return parse
 
 
