@@ -219,11 +219,11 @@ def interrupted(out, options: dict, argv: list[str]) -> None:
 def test_resume_accepts_the_same_options_spelt_differently(tmp_path, capsys):
     out = tmp_path / "out"
     assert scale_run(out, "--scales", "0,0.5,1,2") == 0
-    options = ccjax.load_results(out)[1]["options"]
-    assert options["--scales"] == [0.0, 0.5, 1.0, 2.0] and options["--seeds"] == [0]
     capsys.readouterr()
     assert scale_run(out, "--resume") == 0  # --scales left at its default: the same values
     assert "already holds the finished results of this run" in capsys.readouterr().err
+    options = ccjax.load_results(out)[1]["options"]
+    assert options["--scales"] == [0.0, 0.5, 1.0, 2.0] and options["--seeds"] == [0]
 
     interrupted(out, options, [*TINY_SCALES, "--scales", "0,0.5,1,2"])
     assert scale_run(out, "--resume", "--lr", "0.003") == 0  # the default lr, given
