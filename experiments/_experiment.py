@@ -12,6 +12,7 @@ chunk of steps and removed when the results are saved.
 
 import argparse
 import dataclasses
+import functools
 import json
 import shlex
 import shutil
@@ -124,24 +125,27 @@ def _option_name(action: argparse.Action) -> str:
     return max(action.option_strings, key=len)
 
 
-def option_differences(saved: dict, current: dict, defaults: dict) -> list[str]:
-    """``--scales: [0.0, 1.0] there, [0.0, 0.5, 1.0, 2.0] now`` for each option whose value
-    differs. An option the saved run did not record (added since) had its default."""
+def option_differences(saved: dict, current: dict, defaults: Callable[[], dict]) -> list[str]:
+    """``--scales: 0,1 there, 0,0.5,1,2 now`` for each option whose value differs. An option
+    the saved run did not record (added since) had its default (``defaults()``)."""
     differences = []
     for name, value in current.items():
-        before = saved.get(name, defaults.get(name))
+        before = saved[name] if name in saved else defaults().get(name)
         if before != value:
             differences.append(f"{name}: {_show(before)} there, {_show(value)} now")
     return differences
 
 
 def _show(value) -> str:
+    """An option value as a command line would spell it (floats short, but never rounded)."""
     if isinstance(value, list):
-        return ",".join(f"{entry:g}" if isinstance(entry, float) else str(entry) for entry in value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
+        return ",".join(_show(entry) for entry in value)
+    if isinstance(value, float):
+        return f"{value:g}" if float(f"{value:g}") == value else repr(value)
+    return str(value)
 
 
-def _same_run(saved: dict, argv: list[str], options: dict, defaults: dict) -> tuple[bool, list[str]]:
+def _same_run(saved: dict, argv: list[str], options: dict, defaults: Callable[[], dict]) -> tuple[bool, list[str]]:
     """Whether a saved run (manifest or run.json) is this run, and the options that differ.
     Runs saved before the resolved options were recorded are compared by command line."""
     if "options" not in saved:
@@ -197,18 +201,18 @@ def prepare_output(
     parser: argparse.ArgumentParser,
     experiment: str,
     argv: list[str],
-    defaults: dict | None = None,
+    defaults: Callable[[], dict] | None = None,
 ):
     """Decide what a run may do with ``--out``: a :class:`Session` to train with, or the
     saved ``(arrays, manifest)`` when ``--resume`` finds the same run already done.
 
-    "The same run" means equal :func:`run_options` (``defaults``: the resolved options of
-    a run with no arguments, for options the saved run did not record). Refuses (a usage
+    "The same run" means equal :func:`run_options` (``defaults()``: the resolved options
+    of a run with no arguments, for options the saved run did not record). Refuses (a usage
     error, naming the options that differ) to replace results without ``--overwrite``, to
     touch another experiment's results, or to ignore an interrupted run's checkpoints.
     """
     out, options = args.out, run_options(args, parser)
-    defaults = options if defaults is None else defaults
+    defaults = defaults or (lambda: {})
     checkpoints, discard = out / CHECKPOINTS, False
     rerun = "pass --overwrite to replace them"
     if (out / ccjax.io.MANIFEST_FILE).exists():
@@ -394,7 +398,7 @@ def run_cli(
     if args.plot_only:
         arrays, manifest = load_saved(args.out, experiment, parser)
     else:
-        defaults = run_options(resolve(parser.parse_args([])), parser)
+        defaults = functools.cache(lambda: run_options(resolve(parser.parse_args([])), parser))
         prepared = prepare_output(args, parser, experiment, argv, defaults)
         if isinstance(prepared, Session):
             args.session = prepared

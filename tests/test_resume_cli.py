@@ -244,3 +244,17 @@ def test_resume_with_another_value_names_the_option_and_both_values(tmp_path, ca
     err = capsys.readouterr().err
     assert "belong to another command" in err and "--p: 0.01 there, 0.02 now" in err
     assert (out / "checkpoints" / "run.json").exists()  # nothing was discarded
+
+
+def test_an_option_added_since_a_run_was_saved_counts_as_its_default():
+    from experiments._experiment import option_differences
+
+    saved = {"--lr": 0.003, "--scales": [0.0, 1.0]}
+    defaults = lambda: {"--zero-diagonal": False}  # noqa: E731
+    assert option_differences(saved, {**saved, "--zero-diagonal": False}, defaults) == []
+    assert option_differences(saved, {**saved, "--zero-diagonal": True}, defaults) == [
+        "--zero-diagonal: False there, True now"
+    ]
+    assert option_differences(saved, {**saved, "--lr": 0.0030000001}, defaults) == [
+        "--lr: 0.003 there, 0.0030000001 now"  # never rounded to look equal
+    ]
