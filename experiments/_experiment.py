@@ -5,9 +5,8 @@ diverged models, saving figures, and the run-or-reload-then-report flow of ``mai
 
 Results directory layout: ``<out>/results.npz`` and ``<out>/manifest.json`` once a run
 is complete; while it runs, ``<out>/checkpoints/`` holds ``run.json`` (the command and its
-resolved options) and
-one ``sweep-<fingerprint>.npz`` per training sweep, rewritten atomically after every
-chunk of steps and removed when the results are saved.
+resolved options) and one ``sweep-<fingerprint>.npz`` per training sweep, rewritten
+atomically after every chunk of steps and removed when the results are saved.
 """
 
 import argparse
@@ -117,12 +116,13 @@ def run_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> di
         if not action.option_strings or set(action.option_strings) & {*NEUTRAL_OPTIONS, *NEUTRAL_FLAGS}:
             continue
         if hasattr(args, action.dest):  # not --help
-            options[_option_name(action)] = getattr(args, action.dest)
+            options[option_name(action)] = getattr(args, action.dest)
     return json.loads(json.dumps(options, default=str))
 
 
-def _option_name(action: argparse.Action) -> str:
-    return max(action.option_strings, key=len)
+def option_name(action: argparse.Action) -> str:
+    """``--seeds`` (the first long spelling: ``--full-rank``, not ``--no-full-rank``)."""
+    return next((name for name in action.option_strings if name.startswith("--")), action.option_strings[0])
 
 
 def option_differences(saved: dict, current: dict, defaults: Callable[[], dict]) -> list[str]:

@@ -17,6 +17,7 @@ import pytest
 
 import ccjax
 import experiments
+from experiments._experiment import option_name
 
 # A tiny command line per experiment that offers choices: few steps, one seed, one grid
 # point, a coarse evaluation. The choice under test is appended (and wins over a value here).
@@ -61,7 +62,7 @@ def offered_choices(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
     for action in parser._actions:
         choices = action.choices if action.choices is not None else getattr(action.type, "choices", None)
         if action.option_strings and choices is not None:
-            pairs += [(max(action.option_strings, key=len), str(choice)) for choice in choices]
+            pairs += [(option_name(action), str(choice)) for choice in choices]
     return pairs
 
 
