@@ -10,6 +10,7 @@ experiment that offers choices but has no tiny command line in :data:`TINY` fail
 
 import argparse
 import importlib
+import inspect
 import pkgutil
 from unittest import mock
 
@@ -39,8 +40,13 @@ class _Parsed(Exception):
     """Raised in place of parsing, once an experiment's ``main`` has built its parser."""
 
 
-def parser_of(module) -> argparse.ArgumentParser:
-    """The parser that ``module.main`` builds (however it builds it), without running anything."""
+def parser_of(module) -> argparse.ArgumentParser | None:
+    """The parser of an experiment: its ``build_parser()``, or else the one its ``main``
+    builds (caught as it starts parsing, before anything runs); None without argparse."""
+    if hasattr(module, "build_parser"):
+        return module.build_parser()
+    if "ArgumentParser" not in inspect.getsource(module):
+        return None
     built = []
 
     def capture(parser, *args, **kwargs):
@@ -52,13 +58,15 @@ def parser_of(module) -> argparse.ArgumentParser:
             module.main([])
         except _Parsed:
             pass
-    assert built, f"experiments.{module.__name__} main() never parsed its arguments"
+    assert built, f"{module.__name__}.main() never parsed its arguments"
     return built[0]
 
 
-def offered_choices(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
+def offered_choices(parser: argparse.ArgumentParser | None) -> list[tuple[str, str]]:
     """(option, choice) for every choice of every option; flags and free values offer none."""
     pairs = []
+    if parser is None:
+        return pairs
     for action in parser._actions:
         choices = action.choices if action.choices is not None else getattr(action.type, "choices", None)
         if action.option_strings and choices is not None:
