@@ -59,7 +59,9 @@ from .io import (
 from .loss import LossTerms, batch_loss, dense_sse, labels, loss_terms, mse, residual_labels, unit_squared_errors
 from .memory import auto_eval_models_per_call, auto_models_per_call
 from .mixing import (
+    MIXING_FAMILIES,
     MIXING_NAMES,
+    MixingFamily,
     asymmetric_gaussian,
     embedding,
     embedding_mixing,
@@ -123,7 +125,9 @@ __all__ = [
     "svd_alignment",
     "svd_basis",
     "MATMUL_PRECISION_NAME",
+    "MIXING_FAMILIES",
     "MIXING_NAMES",
+    "MixingFamily",
     "RESULTS_FORMAT_VERSION",
     "CheckpointError",
     "SweepCheckpoint",

@@ -16,9 +16,15 @@ legend states the faithful formula; at p = 0.01 that changes L/p from ≈0.067 t
 
 ccjax writes samples as row vectors, so "M x" for a row is ``x @ M.T``: a single active
 feature f with value v adds ``v * M[:, f]`` to the label.
+
+Every family is one :class:`MixingFamily` record in :data:`MIXING_FAMILIES` (builder,
+formula, labels, whether it needs a rank); :func:`make_mixing`, the experiment CLIs'
+choices and every label and legend read it from there.
 """
 
-from typing import Literal
+import dataclasses
+import types
+from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -26,17 +32,6 @@ import jax.numpy as jnp
 from ._checks import check_size, is_concrete
 from ._linalg import matmul
 from ._types import Array, Float, Int, PRNGKeyArray
-
-MixingName = Literal["none", "embedding", "embedding-code-sign", "symmetric", "asymmetric", "low-rank", "low-rank-flat"]
-MIXING_NAMES: tuple[str, ...] = (
-    "none",
-    "embedding",
-    "embedding-code-sign",
-    "symmetric",
-    "asymmetric",
-    "low-rank",
-    "low-rank-flat",
-)
 
 
 def embedding(key: PRNGKeyArray, n_features: int, d_embed: int) -> Float[Array, "n_features d_embed"]:
@@ -90,6 +85,89 @@ def low_rank(
     return matmul(u * kept[None, :], v.T)
 
 
+MixingBuilder = Callable[
+    [PRNGKeyArray, Float[Array, "n_features d_embed"], int | Int[Array, ""]], Float[Array, "n_features n_features"]
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class MixingFamily:
+    """One mixing family: how M is drawn, and how it is named in manifests, tables and legends.
+
+    ``build(key, w_e, rank)`` returns the unscaled (n_features, n_features) M from a key of
+    its own, the embedding W_E drawn for the same model (the embedding families use it)
+    and the rank (the low-rank families use it; ``needs_rank`` says they need one).
+    ``formula`` is recorded in every manifest, ``label`` titles figures and tables, and
+    ``short_label`` names the family in a crowded legend or table column.
+    """
+
+    name: str
+    build: MixingBuilder
+    formula: str
+    label: str
+    short_label: str
+    needs_rank: bool = False
+
+
+# The registry: adding a family is one record here. Its order fixes each family's index
+# (the traced ``Hyper.mixing`` of a sweep), so append new families at the end.
+_FAMILIES = (
+    MixingFamily(
+        "none",
+        lambda key, w_e, rank: jnp.zeros((w_e.shape[0], w_e.shape[0]), jnp.float32),
+        "M = 0 (clean labels relu(x))",
+        "clean (M = 0)",
+        "clean",
+    ),
+    MixingFamily(
+        "embedding",
+        lambda key, w_e, rank: embedding_mixing(w_e),
+        "M = I - W_E W_E^T (faithful sign, equivalent to the residual CC model)",
+        "embedding M = I - W_E W_E^T",
+        "embedding (faithful)",
+    ),
+    MixingFamily(
+        "embedding-code-sign",
+        lambda key, w_e, rank: embedding_mixing(w_e, code_sign=True),
+        "M = W_E W_E^T - I (the sign in the paper's code)",
+        "embedding M = W_E W_E^T - I (code sign)",
+        "embedding (code sign)",
+    ),
+    MixingFamily(
+        "symmetric",
+        lambda key, w_e, rank: symmetric_gaussian(key, w_e.shape[0]),
+        "M = symmetrised N(0, 1) (upper triangle mirrored)",
+        "symmetric Gaussian M",
+        "symmetric",
+    ),
+    MixingFamily(
+        "asymmetric",
+        lambda key, w_e, rank: asymmetric_gaussian(key, w_e.shape[0]),
+        "M ~ N(0, 1) i.i.d.",
+        "asymmetric Gaussian M",
+        "asymmetric",
+    ),
+    MixingFamily(
+        "low-rank",
+        lambda key, w_e, rank: low_rank(key, w_e.shape[0], rank),
+        "M = U V^T, U and V ~ N(0, 1) of shape (n_features, r)",
+        "low-rank M = U V^T (Gaussian spectrum)",
+        "low-rank",
+        needs_rank=True,
+    ),
+    MixingFamily(
+        "low-rank-flat",
+        lambda key, w_e, rank: low_rank(key, w_e.shape[0], rank, flat_spectrum=True),
+        "M = Q_U Q_V^T, the Q factors of the QR decompositions of U and V (r singular values 1)",
+        "low-rank M, flat spectrum",
+        "low-rank, flat",
+        needs_rank=True,
+    ),
+)
+MIXING_FAMILIES: Mapping[str, MixingFamily] = types.MappingProxyType({family.name: family for family in _FAMILIES})
+MIXING_NAMES: tuple[str, ...] = tuple(MIXING_FAMILIES)
+
+
 def make_mixing(
     name: str | Int[Array, ""],
     key: PRNGKeyArray,
@@ -100,15 +178,16 @@ def make_mixing(
     """The mixing matrix of a named family, and the embedding W_E it came from.
 
     ``name`` is one of :data:`MIXING_NAMES`, or its index there as a (possibly traced)
-    integer, so that a sweep can vary the family; ``rank`` is the rank of the low-rank
-    families (required for them, may be traced). W_E is returned for every family
-    (drawn from ``key`` either way) so that the full residual model and the reduced
-    model can share one code path.
+    integer, so that a sweep can vary the family (a ``lax.switch`` over
+    :data:`MIXING_FAMILIES`); ``rank`` is the rank of the low-rank families (required
+    for them, may be traced). W_E is returned for every family (drawn from ``key``
+    either way) so that the full residual model and the reduced model can share one
+    code path.
     """
     if isinstance(name, str):
-        if name not in MIXING_NAMES:
+        if name not in MIXING_FAMILIES:
             raise ValueError(f"unknown mixing {name!r}; choose one of {', '.join(MIXING_NAMES)}")
-        if name.startswith("low-rank") and rank is None:
+        if MIXING_FAMILIES[name].needs_rank and rank is None:
             raise ValueError(f"mixing {name!r} needs a rank")
         index = MIXING_NAMES.index(name)
     else:
@@ -118,17 +197,9 @@ def make_mixing(
     if rank is not None and is_concrete(rank) and not 0 <= int(rank) <= n_features:
         raise ValueError(f"rank must be in [0, n_features = {n_features}], got {int(rank)}")
     rank = n_features if rank is None else rank
-    embed_key, gauss_key = jax.random.split(key)
+    embed_key, family_key = jax.random.split(key)
     w_e = embedding(embed_key, n_features, d_embed)
-    branches = [
-        lambda: jnp.zeros((n_features, n_features), jnp.float32),
-        lambda: embedding_mixing(w_e),
-        lambda: embedding_mixing(w_e, code_sign=True),
-        lambda: symmetric_gaussian(gauss_key, n_features),
-        lambda: asymmetric_gaussian(gauss_key, n_features),
-        lambda: low_rank(gauss_key, n_features, rank),
-        lambda: low_rank(gauss_key, n_features, rank, flat_spectrum=True),
-    ]
+    branches = [lambda family=family: family.build(family_key, w_e, rank) for family in MIXING_FAMILIES.values()]
     if isinstance(index, int):
         return branches[index](), w_e
     return jax.lax.switch(index, branches), w_e

@@ -28,6 +28,7 @@ if (
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 NAIVE_STYLE = {"color": "0.4", "linestyle": "--", "linewidth": 1.2}
@@ -282,12 +283,18 @@ def plot_neuron_bars(contributions, *, ax: Axes | None = None, title: str | None
     bottom = np.cumsum(negative, axis=1) - negative
     ax = _axes(ax)
     cmap = plt.get_cmap("viridis")
-    for i in range(n_features):
-        color = cmap(i / max(n_features - 1, 1))
-        for part, base in ((positive[:, i], top[:, i]), (negative[:, i], bottom[:, i])):
-            drawn = part != 0
-            if drawn.any():
-                ax.bar(neurons[drawn], part[drawn], bottom=base[drawn], color=color, width=0.8, linewidth=0)
+    # One collection of rectangles, not one bar patch per segment: d_mlp * n_features
+    # patches took about 10 s to add and draw at paper shapes (now about 1 s).
+    rectangles, colors = [], []
+    for part, base in ((positive, top), (negative, bottom)):
+        neuron, feature = np.nonzero(part)
+        left, right = neurons[neuron] - 0.4, neurons[neuron] + 0.4  # bar width 0.8
+        low, high = base[neuron, feature], base[neuron, feature] + part[neuron, feature]
+        x, y = np.stack([left, left, right, right], -1), np.stack([low, high, high, low], -1)
+        rectangles.append(np.stack([x, y], -1))
+        colors.append(cmap(feature / max(n_features - 1, 1)))
+    ax.add_collection(PolyCollection(np.concatenate(rectangles), facecolors=np.concatenate(colors), linewidths=0))
+    ax.autoscale_view()
     ax.axhline(0.0, color="0.3", linewidth=0.8)
     _feature_colorbar(ax, cmap, n_features)
     ax.set(xlabel="neuron", ylabel=r"$W_{in}[i, h]\, W_{out}[h, i]$ stacked over features i", title=title)

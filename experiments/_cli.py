@@ -15,23 +15,6 @@ from typing import TextIO
 
 import numpy as np
 
-# Labels of the mixing families (docs/paper.md §2–3); the formula is recorded in every
-# manifest because the sign of the embedding mixing changes the result.
-MIXING_FORMULAS = {
-    "none": "M = 0 (clean labels relu(x))",
-    "embedding": "M = I - W_E W_E^T (faithful sign, equivalent to the residual CC model)",
-    "embedding-code-sign": "M = W_E W_E^T - I (the sign in the paper's code)",
-    "symmetric": "M = symmetrised N(0, 1) (upper triangle mirrored)",
-    "asymmetric": "M ~ N(0, 1) i.i.d.",
-}
-MIXING_LABELS = {
-    "none": "clean (M = 0)",
-    "embedding": "embedding M = I - W_E W_E^T",
-    "embedding-code-sign": "embedding M = W_E W_E^T - I (code sign)",
-    "symmetric": "symmetric Gaussian M",
-    "asymmetric": "asymmetric Gaussian M",
-}
-
 
 def use_every_cpu_core() -> None:
     """Expose one JAX CPU device per core, so a CPU sweep shards its models over all cores.
@@ -95,6 +78,7 @@ def choice_list(allowed: Sequence[str], what: str = "family") -> Callable[[str],
             raise argparse.ArgumentTypeError(f"repeated {what} in {text!r}")
         return [name for name in allowed if name in entries]
 
+    parse.choices = tuple(allowed)  # what --help and tests/test_every_choice.py offer
     return parse
 
 

@@ -4,13 +4,14 @@ diverged models, saving figures, and the run-or-reload-then-report flow of ``mai
 (:func:`run_cli`).
 
 Results directory layout: ``<out>/results.npz`` and ``<out>/manifest.json`` once a run
-is complete; while it runs, ``<out>/checkpoints/`` holds ``run.json`` (the command) and
-one ``sweep-<fingerprint>.npz`` per training sweep, rewritten atomically after every
-chunk of steps and removed when the results are saved.
+is complete; while it runs, ``<out>/checkpoints/`` holds ``run.json`` (the command and its
+resolved options) and one ``sweep-<fingerprint>.npz`` per training sweep, rewritten
+atomically after every chunk of steps and removed when the results are saved.
 """
 
 import argparse
 import dataclasses
+import functools
 import json
 import shlex
 import shutil
@@ -34,6 +35,7 @@ NEUTRAL_OPTIONS = ("--out", "--figures", "--figure", "--max-models-per-call")
 NEUTRAL_FLAGS = ("--resume", "--overwrite", "--plot-only")
 NEUTRAL_OPTIONS += _distributed.NEUTRAL_OPTIONS
 NEUTRAL_FLAGS += _distributed.NEUTRAL_FLAGS
+FIGURES = Path("figures")  # the committed figures: written only by runs into the default --out
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,12 +60,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     _distributed.add_distributed_arguments(parser)
 
 
-def add_output_arguments(parser: argparse.ArgumentParser, experiment: str) -> None:
-    """``--out``, ``--figures`` and ``--plot-only``, and :func:`add_run_arguments`."""
+def add_output_arguments(parser: argparse.ArgumentParser, experiment: str) -> argparse._ArgumentGroup:
+    """``--out``, ``--figures`` and ``--plot-only``, and :func:`add_run_arguments`; returns
+    the "output" group (for an experiment's own output options)."""
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, default=Path("results") / experiment, help="results directory")
     output.add_argument(
-        "--figures", type=Path, default=Path("figures"), help=f"folder for the figures ({experiment}*.png)"
+        "--figures",
+        type=Path,
+        help=f"folder for the figures ({experiment}*.png); default: {FIGURES}/ with the default --out, "
+        "else --out itself (a custom --out never overwrites the committed figures)",
     )
     output.add_argument(
         "--plot-only",
@@ -71,6 +77,15 @@ def add_output_arguments(parser: argparse.ArgumentParser, experiment: str) -> No
         help="redraw the figures and table from the results in --out, without training (other options are ignored)",
     )
     add_run_arguments(parser)
+    return output
+
+
+def resolve_figures(args: argparse.Namespace, default_out: bool) -> argparse.Namespace:
+    """Fill ``--figures`` when it was not given: the committed :data:`FIGURES` folder for a
+    run into the default ``--out``, else ``--out`` itself, beside the results."""
+    if args.figures is None:
+        args.figures = FIGURES if default_out else args.out
+    return args
 
 
 def check_output_paths(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -93,6 +108,58 @@ def result_identity(argv: list[str]) -> list[str]:
         elif arg not in NEUTRAL_FLAGS and not arg.startswith(tuple(f"{option}=" for option in NEUTRAL_OPTIONS)):
             kept.append(arg)
     return kept
+
+
+def run_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """The resolved value of every option that can change the results (all but
+    :data:`NEUTRAL_OPTIONS` and :data:`NEUTRAL_FLAGS`), by option name, as JSON values:
+    two runs with equal options compute the same results, however the options were spelt
+    (``--seeds 3`` or ``--seeds 0,1,2``, a default or the same value given)."""
+    options = {}
+    for action in parser._actions:
+        if not action.option_strings or set(action.option_strings) & {*NEUTRAL_OPTIONS, *NEUTRAL_FLAGS}:
+            continue
+        if hasattr(args, action.dest):  # not --help
+            options[option_name(action)] = getattr(args, action.dest)
+    return json.loads(json.dumps(options, default=str))
+
+
+def option_name(action: argparse.Action) -> str:
+    """``--seeds`` (the first long spelling: ``--full-rank``, not ``--no-full-rank``)."""
+    return next((name for name in action.option_strings if name.startswith("--")), action.option_strings[0])
+
+
+def option_differences(saved: dict, current: dict, defaults: Callable[[], dict]) -> list[str]:
+    """``--scales: 0,1 there, 0,0.5,1,2 now`` for each option whose value differs. An option
+    the saved run did not record (added since) had its default (``defaults()``)."""
+    differences = []
+    for name, value in current.items():
+        before = saved[name] if name in saved else defaults().get(name)
+        if before != value:
+            differences.append(f"{name}: {_show(before)} there, {_show(value)} now")
+    return differences
+
+
+def _show(value) -> str:
+    """An option value as a command line would spell it (floats short, but never rounded)."""
+    if isinstance(value, list):
+        return ",".join(_show(entry) for entry in value)
+    if isinstance(value, float):
+        return f"{value:g}" if float(f"{value:g}") == value else repr(value)
+    return str(value)
+
+
+def _same_run(saved: dict, argv: list[str], options: dict, defaults: Callable[[], dict]) -> tuple[bool, list[str]]:
+    """Whether a saved run (manifest or run.json) is this run, and the options that differ.
+    Runs saved before the resolved options were recorded are compared by command line."""
+    if "options" not in saved:
+        return result_identity(saved.get("argv", [])) == result_identity(argv), []
+    differences = option_differences(saved["options"], options, defaults)
+    return not differences, differences
+
+
+def _differing(differences: list[str]) -> str:
+    return f"; the options differ: {'; '.join(differences)}" if differences else ""
 
 
 def load_saved(out: Path, experiment: str, parser: argparse.ArgumentParser) -> tuple[dict, dict]:
@@ -133,14 +200,23 @@ class Session:
         self.run_record = None
 
 
-def prepare_output(args: argparse.Namespace, parser: argparse.ArgumentParser, experiment: str, argv: list[str]):
+def prepare_output(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    experiment: str,
+    argv: list[str],
+    defaults: Callable[[], dict] | None = None,
+):
     """Decide what a run may do with ``--out``: a :class:`Session` to train with, or the
-    saved ``(arrays, manifest)`` when ``--resume`` finds the same command already done.
+    saved ``(arrays, manifest)`` when ``--resume`` finds the same run already done.
 
-    Refuses (a usage error) to replace results without ``--overwrite``, to touch another
-    experiment's results, or to ignore an interrupted run's checkpoints.
+    "The same run" means equal :func:`run_options` (``defaults()``: the resolved options
+    of a run with no arguments, for options the saved run did not record). Refuses (a usage
+    error, naming the options that differ) to replace results without ``--overwrite``, to
+    touch another experiment's results, or to ignore an interrupted run's checkpoints.
     """
-    out, identity = args.out, result_identity(argv)
+    out, options = args.out, run_options(args, parser)
+    defaults = defaults or (lambda: {})
     checkpoints, discard = out / CHECKPOINTS, False
     rerun = "pass --overwrite to replace them"
     if (out / ccjax.io.MANIFEST_FILE).exists():
@@ -155,15 +231,15 @@ def prepare_output(args: argparse.Namespace, parser: argparse.ArgumentParser, ex
                     f"--out {out} holds results of the experiment {manifest.get('experiment')!r}, not {experiment}; "
                     "choose another --out (results of another experiment are never replaced)"
                 )
-            same = result_identity(manifest.get("argv", [])) == identity
+            same, differences = _same_run(manifest, argv, options, defaults)
             if args.resume and same:
-                say(f"--resume: {out} already holds the finished results of this command; reporting them")
+                say(f"--resume: {out} already holds the finished results of this run; reporting them")
                 shutil.rmtree(checkpoints, ignore_errors=True)
                 return arrays, manifest
             if not args.overwrite:
                 parser.error(
-                    f"--out {out} already holds results of {experiment} ({manifest.get('command', '?')}); "
-                    f"{rerun}, --plot-only to redraw them, or choose another --out"
+                    f"--out {out} already holds results of {experiment} ({manifest.get('command', '?')})"
+                    f"{_differing(differences)}; {rerun}, --plot-only to redraw them, or choose another --out"
                 )
     if checkpoints.exists():
         previous = _read_run_file(checkpoints)
@@ -172,12 +248,12 @@ def prepare_output(args: argparse.Namespace, parser: argparse.ArgumentParser, ex
                 f"--out {out} holds checkpoints of the experiment {previous['experiment']!r}, not {experiment}; "
                 "choose another --out"
             )
-        same = result_identity(previous.get("argv", [])) == identity
+        same, differences = _same_run(previous, argv, options, defaults)
         if args.resume and not same and not args.overwrite:
             parser.error(
                 f"--resume: the checkpoints in {checkpoints} belong to another command "
-                f"({previous.get('command', 'unknown')}); resume with that command's options, "
-                "or pass --overwrite (without --resume) to discard them"
+                f"({previous.get('command', 'unknown')}){_differing(differences)}; resume with that command's "
+                "options, or pass --overwrite (without --resume) to discard them"
             )
         if not (args.resume and same):
             if not args.overwrite:
@@ -189,7 +265,7 @@ def prepare_output(args: argparse.Namespace, parser: argparse.ArgumentParser, ex
     elif args.resume:
         say(f"--resume: no checkpoints in {out}; starting afresh")
     command = shlex.join(["python", "-m", f"experiments.{experiment}", *argv])
-    record = {"experiment": experiment, "argv": argv, "command": command}
+    record = {"experiment": experiment, "argv": argv, "command": command, "options": options}
     return Session(checkpoints, args.resume, args.max_models_per_call, run_record=record, discard=discard)
 
 
@@ -312,7 +388,8 @@ def run_cli(
     figure_path: Callable[[argparse.Namespace, str], Path] = lambda args, name: args.figures / name,
 ) -> int:
     """An experiment's ``main``: parse ``argv`` (then ``resolve`` option defaults that depend
-    on other options), run (or ``--plot-only``: reload), save the results, print the summary
+    on other options, and :func:`resolve_figures`), run (or ``--plot-only``: reload), save
+    the results (the manifest records the resolved :func:`run_options`), print the summary
     and write each ``figures[name](arrays, manifest)``; a name may be a function of the manifest.
 
     ``run`` reads ``args.session`` (a :class:`Session`) for checkpoints and diverged
@@ -320,14 +397,17 @@ def run_cli(
     every figure.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = resolve(parser.parse_args(argv))
+    parsed = parser.parse_args(argv)
+    default_out = parsed.out == parser.get_default("out")
+    args = resolve_figures(resolve(parsed), default_out)
     _distributed.initialize(args, parser)
     use_every_cpu_core()
     check_outputs(args, parser)
     if args.plot_only:
         arrays, manifest = load_saved(args.out, experiment, parser)
     else:
-        prepared = prepare_output(args, parser, experiment, argv)
+        defaults = functools.cache(lambda: run_options(resolve(parser.parse_args([])), parser))
+        prepared = prepare_output(args, parser, experiment, argv, defaults)
         _distributed.synchronize("output checked")  # before process 0 writes to --out
         if isinstance(prepared, Session):
             args.session = prepared
@@ -342,6 +422,7 @@ def run_cli(
                 print(f"{parser.prog}: error: {error}; pass --overwrite to discard the checkpoints", file=sys.stderr)
                 return 2
             manifest["diverged_models"] = prepared.diverged
+            manifest["options"] = run_options(args, parser)
             if _distributed.is_writer():
                 ccjax.save_results(args.out, arrays, manifest)
                 shutil.rmtree(prepared.checkpoints, ignore_errors=True)

@@ -26,7 +26,6 @@ import ccjax
 from ccjax import analysis
 
 from ._cli import (
-    MIXING_LABELS,
     HelpFormatter,
     count,
     format_table,
@@ -125,7 +124,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     timings = {}
     for family, scale in CASES:
         config = dataclasses.replace(PAPER, steps=args.steps, mixing=family, scale=scale)
-        result = train_sweep(config, {"seed": seeds}, f"{MIXING_LABELS[family]}, s = {scale:g}", args.session)
+        result = train_sweep(
+            config, {"seed": seeds}, f"{ccjax.MIXING_FAMILIES[family].label}, s = {scale:g}", args.session
+        )
         timings[f"train_seconds_{family}"] = result.run_seconds + result.compile_seconds
         scaled = np.asarray(result.scaled_mixing)
         values = analyse(result.params, scaled)
@@ -178,7 +179,7 @@ def _cell(values) -> str:
 def summary(arrays: dict, manifest: dict) -> str:
     families = [str(f) for f in arrays["families"]]
     cases = zip(families, arrays["scales"], strict=True)
-    headers = ["quantity", *[f"{MIXING_LABELS[family]}, s = {scale:g}" for family, scale in cases]]
+    headers = ["quantity", *[f"{ccjax.MIXING_FAMILIES[family].label}, s = {scale:g}" for family, scale in cases]]
     headers.append("paper (asym 0.03)")
     numbers = [summary_numbers(arrays, c) for c in range(len(families))]
     labels = {
@@ -218,7 +219,7 @@ def figure(arrays: dict, manifest: dict):
     index = np.arange(1, arrays["eigen_cos"].shape[-1] + 1)
     d_mlp = arrays["projection_in"].shape[-1]
     for c, family in enumerate(families):
-        title = f"{MIXING_LABELS[family]}, s = {arrays['scales'][c]:g}"
+        title = f"{ccjax.MIXING_FAMILIES[family].label}, s = {arrays['scales'][c]:g}"
         ax = axes[0, c]
         for key, label, color in (("eigen_cos", "cos(E_i, A E_i)", "C0"), ("svd_cos", "cos(U_i, A V_i)", "C1")):
             mean, sem = mean_and_sem(arrays[key][c])
@@ -261,7 +262,11 @@ def projection_figure(arrays: dict, manifest: dict):
             data = arrays[key][c, 0]
             limit = np.abs(data).max()
             image = ax.imshow(data, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-            ax.set(xlabel="neuron", ylabel="eigenvector i (descending)", title=f"{what}: {MIXING_LABELS[family]}")
+            ax.set(
+                xlabel="neuron",
+                ylabel="eigenvector i (descending)",
+                title=f"{what}: {ccjax.MIXING_FAMILIES[family].label}",
+            )
             fig.colorbar(image, ax=ax, shrink=0.8)
     fig.suptitle(f"projections of the weights on the eigenvectors of M (seed {arrays['seeds'][0]})")
     return fig

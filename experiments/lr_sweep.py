@@ -21,7 +21,6 @@ import numpy as np
 import ccjax
 
 from ._cli import (
-    MIXING_FORMULAS,
     HelpFormatter,
     format_table,
     mean_and_sem,
@@ -112,7 +111,7 @@ def run(args: argparse.Namespace, argv: list[str], parser: argparse.ArgumentPars
     manifest |= {
         "config": dataclasses.asdict(config),
         "axes": {"seed": list(args.seeds), "lr": list(args.lrs)},
-        "mixing": {"name": config.mixing, "formula": MIXING_FORMULAS.get(config.mixing, config.mixing)},
+        "mixing": {"name": config.mixing, "formula": ccjax.MIXING_FAMILIES[config.mixing].formula},
         "evaluation": {"p": config.p, "rel_sem": args.eval_rel_sem},
         "naive_loss_per_feature": ccjax.naive_loss_per_feature(config.n_features, config.d_mlp),
         "timings": {"train_seconds": train_seconds, "total_seconds": time.perf_counter() - start},

@@ -24,8 +24,6 @@ import numpy as np
 import ccjax
 
 from ._cli import (
-    MIXING_FORMULAS,
-    MIXING_LABELS,
     HelpFormatter,
     count,
     format_duration,
@@ -54,13 +52,6 @@ PUBLISHED = {
     "symmetric": 0.0651,
 }
 PUBLISHED_SCALE = {"asymmetric": 0.025, "symmetric": 0.033}  # learned |scale| (docs/paper.md §6.2)
-SHORT_LABELS = {
-    "embedding": "embedding (faithful)",
-    "embedding-code-sign": "embedding (code sign)",
-    "none": "clean",
-    "asymmetric": "asymmetric, learned s",
-    "symmetric": "symmetric, learned s",
-}
 ARRAYS = {
     "families": "(F,) mixing families: embedding, embedding-code-sign, none (scale 1), asymmetric, symmetric (learned)",
     "learned": "(F,) whether the family's scale was learned",
@@ -181,7 +172,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
                 "scale_init": learned.scale_init,
             },
         ],
-        "mixing": {family: MIXING_FORMULAS[family] for family in FAMILIES},
+        "mixing": {family: ccjax.MIXING_FAMILIES[family].formula for family in FAMILIES},
         "labels": "relu(x) + s M x; s = 1 for the embedding and clean families; for the Gaussian ones s = |scale|, "
         "the magnitude of a scale learned by the same AdamW (docs/paper.md §3; the paper's code also puts |scale| "
         "in the labels)",
@@ -224,7 +215,7 @@ def summary(arrays: dict, manifest: dict) -> str:
         published = PUBLISHED[family]
         rows.append(
             [
-                SHORT_LABELS[family],
+                ccjax.MIXING_FAMILIES[family].short_label + (", learned s" if family in LEARNED else ""),
                 scale,
                 paper_scale,
                 _cell(arrays["mixing_rms"][f]),
@@ -266,7 +257,7 @@ def figure(arrays: dict, manifest: dict):
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.2), layout="constrained", width_ratios=[1.5, 1])
     labels = []
     for f, family in enumerate(families):
-        label = MIXING_LABELS[family]
+        label = ccjax.MIXING_FAMILIES[family].label
         if arrays["learned"][f]:
             label += f", learned |s| = {arrays['abs_scale'][f].mean():.3f}"
         labels.append(label)
@@ -290,7 +281,7 @@ def figure(arrays: dict, manifest: dict):
         mean, sem = mean_and_sem(arrays["scale_history"][f])
         # Every run starts at s = scale_init (step 0, before the first log).
         mean, sem = np.append(initial, mean), np.append(0.0, sem)
-        right.plot(steps, mean, color=color, label=f"{MIXING_LABELS[family]}: learned |s|")
+        right.plot(steps, mean, color=color, label=f"{ccjax.MIXING_FAMILIES[family].label}: learned |s|")
         if np.all(np.isfinite(sem)):
             right.fill_between(steps, mean - sem, mean + sem, color=color, alpha=0.2, linewidth=0)
         if family in PUBLISHED_SCALE:

@@ -89,14 +89,6 @@ CONVENTION_LABELS = {
     "spec": "spec (docs/paper.md §3-4)",
     "paper-code": "paper-code (the authors' paper_code/nb6_mixing_matrix_rank.py)",
 }
-FAMILY_LABELS = {
-    "low-rank": "low-rank M = U V^T (Gaussian spectrum)",
-    "low-rank-flat": "low-rank M, flat spectrum",
-}
-FAMILY_FORMULAS = {
-    "low-rank": "M = U V^T, U and V ~ N(0, 1) of shape (n_features, r)",
-    "low-rank-flat": "M = Q_U Q_V^T, the Q factors of the QR decompositions of U and V (r singular values 1)",
-}
 FULL_RANK_FORMULA = "M ~ N(0, 1) i.i.d., n_features x n_features (ccjax mixing 'asymmetric'; the code's 'full rank')"
 FULL_RANK_LABEL = "full rank: M ~ N(0, 1) i.i.d."
 PAPER_CLAIM = "lower rank gives lower loss (docs/paper.md §6.8; no numbers are published)"
@@ -422,7 +414,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         "config": dataclasses.asdict(base),
         "full_rank_config": dataclasses.asdict(full_config) if full_config else None,
         "axes": {"family": list(families), "seed": list(seeds), "rank": list(ranks)},
-        "mixing": {family: FAMILY_FORMULAS[family] for family in families}
+        "mixing": {family: ccjax.MIXING_FAMILIES[family].formula for family in families}
         | ({"full_rank": FULL_RANK_FORMULA} if full_config else {}),
         "zero_diagonal": base.zero_diagonal,
         "convention_zero_diagonal": CONFIGS[convention].zero_diagonal,
@@ -659,7 +651,7 @@ def figure(arrays: dict, manifest: dict):
             values = arrays[name][f]
             ax.scatter(effective.ravel(), values.ravel(), s=10, color=color, alpha=0.35, linewidths=0)
             mean, sem = mean_and_sem(values)
-            ax.plot(x, mean, "o-", ms=4, color=color, label=FAMILY_LABELS[family])
+            ax.plot(x, mean, "o-", ms=4, color=color, label=ccjax.MIXING_FAMILIES[family].label)
             if i == 0 and np.all(np.isfinite(sem)):  # the log-scale panels show the seeds' points only
                 ax.fill_between(x, mean - sem, mean + sem, color=color, alpha=0.2, linewidth=0)
         naive_mean = finite_mean(arrays["naive_loss"][f])

@@ -22,8 +22,6 @@ import ccjax
 from ccjax.train import INPUT_PATHS
 
 from ._cli import (
-    MIXING_FORMULAS,
-    MIXING_LABELS,
     HelpFormatter,
     count,
     finite_mean,
@@ -37,7 +35,7 @@ from ._cli import (
     scale_list,
     seed_list,
 )
-from ._experiment import Session, add_run_arguments, excluding_diverged, run_cli, train_sweep
+from ._experiment import Session, add_output_arguments, excluding_diverged, run_cli, train_sweep
 
 EXPERIMENT = "scale_sweep"
 PAPER = ccjax.TrainConfig()  # the paper's training setup (docs/paper.md §4)
@@ -120,17 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=PAPER.input_path,
         help="how the loss reads sparse inputs (both exact): auto = sparse on CPU, dense on GPU/TPU",
     )
-    output = parser.add_argument_group("output")
-    output.add_argument("--out", type=Path, default=Path("results") / EXPERIMENT, help="results directory")
+    output = add_output_arguments(parser, EXPERIMENT)
     output.add_argument(
-        "--figure", type=Path, default=Path("figures") / f"{EXPERIMENT}.png", help="figure path (.png, .pdf, .svg)"
+        "--figure",
+        type=Path,
+        help=f"the figure's path (.png, .pdf, .svg); default: {EXPERIMENT}.png in the --figures folder",
     )
-    output.add_argument(
-        "--plot-only",
-        action="store_true",
-        help="redraw the figure and table from the results in --out, without training (training options are ignored)",
-    )
-    add_run_arguments(parser)
     advanced = parser.add_argument_group("advanced")
     advanced.add_argument(
         "--eval-rel-sem",
@@ -169,9 +162,10 @@ def check_outputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     from matplotlib.backend_bases import FigureCanvasBase
 
     formats = FigureCanvasBase.get_supported_filetypes()
-    if args.figure.suffix.lstrip(".").lower() not in formats:
+    if args.figure is not None and args.figure.suffix.lstrip(".").lower() not in formats:
         parser.error(f"--figure {args.figure}: unsupported file type; use one of .{', .'.join(sorted(formats))}")
-    for path, what in ((args.out, "--out"), (args.figure.parent, "--figure's folder")):
+    folder = ("--figures", args.figures) if args.figure is None else ("--figure's folder", args.figure.parent)
+    for what, path in (("--out", args.out), folder):
         if path.exists() and not path.is_dir():
             parser.error(f"{what} {path} exists and is not a directory")
 
@@ -220,7 +214,7 @@ def train_and_evaluate(
         "axes": {"seed": list(seeds), "scale": list(scales)},
         "mixing": {
             "name": config.mixing,
-            "formula": MIXING_FORMULAS[config.mixing],
+            "formula": ccjax.MIXING_FAMILIES[config.mixing].formula,
             "labels": "relu(x) + scale * M x, for row vectors x @ M.T",
         },
         "input_path": config.resolved_input_path(),
@@ -292,7 +286,7 @@ def describe_run(manifest: dict) -> str:
     parts = [f"p = {config['p']:g}", f"{config['steps']:,} steps", count(len(manifest["axes"]["seed"]), "seed")]
     if config["mixing"].startswith("embedding") or config["full_model"]:
         parts.append(f"d_embed = {config['d_embed']}")
-    return f"{model}, {MIXING_LABELS[config['mixing']]}: " + ", ".join(parts)
+    return f"{model}, {ccjax.MIXING_FAMILIES[config['mixing']].label}: " + ", ".join(parts)
 
 
 def make_figure(arrays: dict, manifest: dict):
@@ -356,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         summary,
         {EXPERIMENT: make_figure},
         check_outputs=check_outputs,
-        figure_path=lambda args, name: args.figure,
+        figure_path=lambda args, name: args.figure or args.figures / f"{name}.png",
     )
 
 

@@ -29,8 +29,6 @@ import numpy as np
 import ccjax
 
 from ._cli import (
-    MIXING_FORMULAS,
-    MIXING_LABELS,
     HelpFormatter,
     choice_list,
     count,
@@ -315,7 +313,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     manifest |= {
         "config": dataclasses.asdict(base),
         "axes": {"seed": list(seeds), "mixing": list(families), "scale": list(sigmas)},
-        "mixing": {family: MIXING_FORMULAS[family] for family in families},
+        "mixing": {family: ccjax.MIXING_FAMILIES[family].formula for family in families},
         "evaluation": {
             "p": P_EVAL,
             "rel_sem": args.eval_rel_sem,
@@ -421,7 +419,7 @@ def summary(arrays: dict, manifest: dict) -> str:
         f"{manifest['evaluation']['rel_sem']:g}; naive L/p = {naive:.4f}",
         "",
     ]
-    headers = ["sigma", *(MIXING_LABELS[family] for family in families)]
+    headers = ["sigma", *(ccjax.MIXING_FAMILIES[family].label for family in families)]
     rows = [
         [f"{sigma:.3f}", *(_cell(arrays["loss_per_feature"][f, :, s]) for f in range(len(families)))]
         for s, sigma in enumerate(sigmas)
@@ -429,7 +427,7 @@ def summary(arrays: dict, manifest: dict) -> str:
     lines.append(format_table(headers, rows))
     n_boot = manifest["analysis_method"]["n_boot"]
     for family, stats in analyses(arrays, manifest).items():
-        lines += ["", f"{MIXING_LABELS[family]}:"]
+        lines += ["", f"{ccjax.MIXING_FAMILIES[family].label}:"]
         lines.append(format_table(["quantity", "ours", "paper"], analysis_rows(family, stats, float(sigmas.max()))))
     lines += [
         "",
@@ -455,7 +453,7 @@ def figure(arrays: dict, manifest: dict):
         values = arrays["loss_per_feature"][f]
         mean, sem = mean_and_sem(values)
         ax.plot(np.broadcast_to(sigmas, values.shape).ravel(), values.ravel(), ".", color=color, alpha=0.25, ms=3)
-        ax.plot(sigmas, mean, "o-", ms=3, color=color, label=f"{MIXING_LABELS[family]} (mean +- SEM)")
+        ax.plot(sigmas, mean, "o-", ms=3, color=color, label=f"{ccjax.MIXING_FAMILIES[family].label} (mean +- SEM)")
         if np.all(np.isfinite(sem)):
             ax.fill_between(sigmas, mean - sem, mean + sem, color=color, alpha=0.25, linewidth=0)
         stats = all_stats[family]

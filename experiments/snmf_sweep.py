@@ -29,8 +29,6 @@ from ccjax.keys import seed_key
 from ccjax.train import hyper_from_config, init_run
 
 from ._cli import (
-    MIXING_FORMULAS,
-    MIXING_LABELS,
     HelpFormatter,
     choice_list,
     count,
@@ -208,7 +206,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         else:
             start = time.perf_counter()
             result = train_sweep(
-                config, {"seed": seeds, "scale": sigmas}, f"{MIXING_LABELS[family]}, exactly-one", args.session
+                config,
+                {"seed": seeds, "scale": sigmas},
+                f"{ccjax.MIXING_FAMILIES[family].label}, exactly-one",
+                args.session,
             )
             timings["train_seconds"][family] = time.perf_counter() - start
             # Every sigma of a seed shares its M; the SNMF factorises exactly that M.
@@ -220,7 +221,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
             trained["w_in"].append(np.asarray(result.params.w_in))
             trained["w_out"].append(np.asarray(result.params.w_out))
         scaled = sigma_grid[None, :, None, None] * mixing[:, None]  # (K, S, n, n)
-        say(f"{MIXING_LABELS[family]}: {n_snmf // len(families)} semi-NMFs ...")
+        say(f"{ccjax.MIXING_FAMILIES[family].label}: {n_snmf // len(families)} semi-NMFs ...")
         start = time.perf_counter()
         snmf, fit = snmf_models(mixing, sigmas, nmf_keys(seeds), d_mlp=d, outer_iterations=args.outer_iterations)
         timings["snmf_seconds"][family] = time.perf_counter() - start
@@ -258,7 +259,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
             "faithful": "T = (I + sigma M)^T, the map the labels apply to row inputs",
             "paper-code": "T = I + sigma M, what the paper code factorises (paper_code/nb7_semi_nmf_solution.py)",
         },
-        "mixing": {family: MIXING_FORMULAS[family] for family in families},
+        "mixing": {family: ccjax.MIXING_FAMILIES[family].formula for family in families},
         "semi_nmf": {
             "rank": d,
             "outer_iterations": args.outer_iterations,
@@ -317,7 +318,7 @@ def summary(arrays: dict, manifest: dict) -> str:
                 row += [f"{published:.4f}", f"{snmf[:, code].mean() - published:+.4f}"]
                 row.append(f"{snmf[:, faithful].mean() - published:+.4f}")
             rows.append(row)
-        lines += ["", MIXING_LABELS[family], format_table(headers, rows)]
+        lines += ["", ccjax.MIXING_FAMILIES[family].label, format_table(headers, rows)]
         if family == "symmetric":
             gap = np.abs(arrays["snmf_loss"][f, ..., faithful] - arrays["snmf_loss"][f, ..., code]).max()
             lines.append(f"(symmetric M: the two orientations are the same target; max |difference| {gap:.1e})")
@@ -362,7 +363,7 @@ def figure(arrays: dict, manifest: dict):
         if family == PUBLISHED_FAMILY:
             published = np.array(sorted(PUBLISHED.items()))
             ax.plot(*published.T, "kx", ms=7, mew=1.5, label="paper: SNMF of I + sigma M (read off)", zorder=4)
-        ax.set(xlabel="mixing magnitude sigma", title=MIXING_LABELS[family])
+        ax.set(xlabel="mixing magnitude sigma", title=ccjax.MIXING_FAMILIES[family].label)
         ax.legend(fontsize=8)
     axes[0, 0].set_ylabel("L/p on exactly-one data (exact)")
     low = min(arrays["snmf_loss"].min(), arrays.get("trained_loss", arrays["snmf_loss"]).min())

@@ -23,8 +23,6 @@ import numpy as np
 import ccjax
 
 from ._cli import (
-    MIXING_FORMULAS,
-    MIXING_LABELS,
     HelpFormatter,
     count,
     format_duration,
@@ -126,7 +124,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[st
     results = []
     for config in configs:
         results.append(
-            train_sweep(config, {"seed": args.seeds}, f"p = {config.p:g}, {MIXING_LABELS[config.mixing]}", args.session)
+            train_sweep(
+                config,
+                {"seed": args.seeds},
+                f"p = {config.p:g}, {ccjax.MIXING_FAMILIES[config.mixing].label}",
+                args.session,
+            )
         )
     train_seconds = time.perf_counter() - start
 
@@ -159,7 +162,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[st
     manifest = base_manifest(EXPERIMENT, "L/p over p_eval of models trained at each p_train", argv) | {
         "config": dataclasses.asdict(base),
         "axes": {"p_train": list(args.p_train), "seed": list(args.seeds)},
-        "mixing": {"name": base.mixing, "formula": MIXING_FORMULAS[base.mixing], "scale": base.scale},
+        "mixing": {"name": base.mixing, "formula": ccjax.MIXING_FAMILIES[base.mixing].formula, "scale": base.scale},
         "evaluation": {
             "rel_sem": args.eval_rel_sem,
             "method": "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve)",
@@ -187,7 +190,7 @@ def summary(arrays: dict, manifest: dict) -> str:
     mixing = manifest["mixing"]
     return "\n".join(
         [
-            f"{MIXING_LABELS[mixing['name']]}, scale {mixing['scale']:g}; "
+            f"{ccjax.MIXING_FAMILIES[mixing['name']].label}, scale {mixing['scale']:g}; "
             f"{count(len(arrays['seeds']), 'seed')}; naive L/p = {naive:.4f}",
             format_table(headers, rows),
             "paper: values read off the published figure (about +-0.001); asymmetric sigma = 0.02, 1 seed per p.",
@@ -210,7 +213,8 @@ def curves_figure(arrays: dict, manifest: dict):
         dots=dots,
         naive=manifest["naive_loss_per_feature"],
         ax=ax,
-        title=f"sparsity regimes: {MIXING_LABELS[manifest['mixing']['name']]}, scale {manifest['mixing']['scale']:g} "
+        title=f"sparsity regimes: {ccjax.MIXING_FAMILIES[manifest['mixing']['name']].label}, "
+        f"scale {manifest['mixing']['scale']:g} "
         f"({count(len(arrays['seeds']), 'seed')}; dots: p_eval = p_train)",
     )
     return figure

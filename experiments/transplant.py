@@ -33,8 +33,6 @@ import numpy as np
 import ccjax
 
 from ._cli import (
-    MIXING_FORMULAS,
-    MIXING_LABELS,
     HelpFormatter,
     count,
     format_duration,
@@ -112,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=phase1_seeds, default="5", metavar="N|LIST", help="a count N or a list of seeds")
     run.add_argument(
         "--mixing",
-        choices=tuple(MIXING_LABELS),
+        choices=ccjax.MIXING_NAMES,
         default=PAPER.mixing,
         help="phase-1 mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
         "'embedding-code-sign' W_E W_E^T - I (the paper code's sign)",
@@ -145,7 +143,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     )
     start = time.perf_counter()
     first = train_sweep(
-        phase1, {"seed": seeds}, f"phase 1 ({MIXING_LABELS[args.mixing]}, scale {args.scale:g})", args.session
+        phase1,
+        {"seed": seeds},
+        f"phase 1 ({ccjax.MIXING_FAMILIES[args.mixing].label}, scale {args.scale:g})",
+        args.session,
     )
     second = train_sweep(
         phase2,
@@ -194,7 +195,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     manifest = base_manifest(EXPERIMENT, "train with mixing, then fine-tune the same models on clean labels", argv)
     manifest |= {
         "config": {"phase1": dataclasses.asdict(phase1), "phase2": dataclasses.asdict(phase2)},
-        "mixing": {"name": args.mixing, "formula": MIXING_FORMULAS[args.mixing], "scale": args.scale},
+        "mixing": {"name": args.mixing, "formula": ccjax.MIXING_FAMILIES[args.mixing].formula, "scale": args.scale},
         "seeds": {
             "phase1": seeds,
             "phase2": phase2_seeds,
@@ -245,7 +246,8 @@ def summary(arrays: dict, manifest: dict) -> str:
         rows.append([stage, f"{step:,}", cell, f"{mean[i] - naive:+.4f}", paper])
     mixing = manifest["mixing"]
     lines = [
-        f"transplant (paper experiment 4): phase 1 on {MIXING_LABELS[mixing['name']]}, scale {mixing['scale']:g}; "
+        f"transplant (paper experiment 4): phase 1 on {ccjax.MIXING_FAMILIES[mixing['name']].label}, "
+        f"scale {mixing['scale']:g}; "
         f"phase 2 fine-tunes the same models on clean labels; p = {manifest['evaluation']['p']:g}",
         f"{count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); naive L/p = {naive:.4f}; "
         f"largest evaluation rel. SE {np.max(eval_sem / loss):.2%}",
@@ -282,7 +284,7 @@ def figure(arrays: dict, manifest: dict):
     fig, ax = plt.subplots(figsize=(8.5, 5.0), layout="constrained")
     step1 = arrays["phase1_step"]
     step2 = steps1 + arrays["phase2_step"]
-    label1 = f"phase 1: training L/p, {MIXING_LABELS[mixing['name']]} (s = {mixing['scale']:g})"
+    label1 = f"phase 1: training L/p, {ccjax.MIXING_FAMILIES[mixing['name']].label} (s = {mixing['scale']:g})"
     _band(ax, step1, arrays["phase1_train_loss"], color="C0", label=label1)
     _band(ax, step2, arrays["phase2_train_loss"], color="C1", label="phase 2: training L/p, clean labels (same models)")
     ax.axvline(steps1, color="0.6", linestyle=":", linewidth=1)

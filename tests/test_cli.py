@@ -261,3 +261,26 @@ def test_progress_bar_in_a_log_prints_occasional_lines():
 @pytest.mark.parametrize("seconds, text", [(0.4, "0s"), (59.6, "1m00s"), (3725, "1h02m05s"), (float("nan"), "?")])
 def test_format_duration(seconds, text):
     assert _cli.format_duration(seconds) == text
+
+
+def test_figures_go_with_a_custom_out_and_to_figures_only_with_the_default_out(tmp_path, monkeypatch):
+    """Issue 11, item 4: a run into another --out never replaces the committed figures/."""
+    from experiments import lr_sweep
+
+    monkeypatch.chdir(tmp_path)
+    tiny = ["--scales", "1", "--seeds", "1", "--steps", "10", "--batch-size", "32", "--d-embed", "20"]
+    tiny += ["--eval-rel-sem", "0.2"]
+    assert scale_sweep.main([*tiny, "--out", "custom"]) == 0
+    assert (tmp_path / "custom" / "scale_sweep.png").exists() and not (tmp_path / "figures").exists()
+    lr_tiny = ["--lrs", "3e-3", "--seeds", "1", "--steps", "10", "--batch-size", "32", "--eval-rel-sem", "0.2"]
+    assert lr_sweep.main([*lr_tiny, "--out", "lr"]) == 0  # the same rule for every experiment
+    assert (tmp_path / "lr" / "lr_sweep.png").exists() and not (tmp_path / "figures").exists()
+
+    assert scale_sweep.main([*tiny, "--out", "other", "--figures", "chosen"]) == 0
+    assert (tmp_path / "chosen" / "scale_sweep.png").exists() and not list((tmp_path / "other").glob("*.png"))
+    assert scale_sweep.main([*tiny, "--out", "third", "--figure", "one/file.svg"]) == 0
+    assert (tmp_path / "one" / "file.svg").exists()
+
+    assert scale_sweep.main(tiny) == 0  # the default --out: the committed figure folder
+    assert (tmp_path / "results" / "scale_sweep" / "results.npz").exists()
+    assert (tmp_path / "figures" / "scale_sweep.png").exists()

@@ -157,3 +157,25 @@ def test_make_mixing_rejects_unknown_name():
         ccjax.make_mixing("gaussian", jax.random.key(0), 10, 20)
     for name in ccjax.MIXING_NAMES:
         assert name in str(info.value)
+
+
+def test_every_family_is_one_record_of_the_registry():
+    """Issue 13, design item 2: the registry holds each family's builder, formula, labels and
+    rank need, and make_mixing (by name or by traced index) draws M through that record."""
+    assert ccjax.MIXING_NAMES == tuple(ccjax.MIXING_FAMILIES)
+    key, n, d = jax.random.key(5), 12, 30
+    w_e = ccjax.embedding(jax.random.split(key)[0], n, d)
+    for name, family in ccjax.MIXING_FAMILIES.items():
+        assert family.name == name and family.formula and family.label and family.short_label
+        m, _ = ccjax.make_mixing(name, key, n, d, rank=4)
+        np.testing.assert_array_equal(np.asarray(m), np.asarray(family.build(jax.random.split(key)[1], w_e, 4)))
+        if family.needs_rank:
+            with pytest.raises(ValueError, match="needs a rank"):
+                ccjax.make_mixing(name, key, n, d)
+        else:
+            ccjax.make_mixing(name, key, n, d)
+    for field in ("label", "short_label", "formula"):  # no two families read alike
+        values = [getattr(family, field) for family in ccjax.MIXING_FAMILIES.values()]
+        assert len(set(values)) == len(values), field
+    with pytest.raises(TypeError):
+        ccjax.MIXING_FAMILIES["new"] = ccjax.MIXING_FAMILIES["none"]  # a family is added in the source

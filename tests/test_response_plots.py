@@ -90,9 +90,9 @@ def test_neuron_bars_stack_positive_up_and_negative_down():
     figure = plot.plot_neuron_bars(contributions, title="w")
     ax = figure.axes[0]
     assert len(figure.axes) == 2
-    patches = ax.patches
-    assert len(patches) == 5  # one segment per non-zero entry
-    tops = {(round(p.get_x() + p.get_width() / 2), p.get_y(), p.get_y() + p.get_height()) for p in patches}
+    segments = [path.vertices for path in ax.collections[0].get_paths()]
+    assert len(segments) == 5  # one segment per non-zero entry
+    tops = {(round(v[:4, 0].mean()), v[0, 1], v[1, 1]) for v in segments}  # (neuron, from, to)
     # Neuron 0: 1 then 0.5 stacked upward, -0.25 downward; neuron 1: -1 then -2 downward.
     assert tops == {(0, 0.0, 1.0), (0, 1.0, 1.5), (0, 0.0, -0.25), (1, 0.0, -1.0), (1, -1.0, -3.0)}
 

@@ -4,6 +4,7 @@ input is a one-line usage error."""
 
 import dataclasses
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -193,3 +194,67 @@ def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cannot read the checkpoint" in err and "--overwrite" in err and "Traceback" not in err
     assert lr_run(tmp_path, "--overwrite") == 0
+
+
+# Issue 11, item 5: --resume compares the resolved options, not the command line.
+TINY_SCALES = ["--seeds", "1", "--steps", "10", "--batch-size", "32", "--d-embed", "20", "--eval-rel-sem", "0.2"]
+
+
+def scale_run(out, *argv: str) -> int:
+    try:
+        return scale_sweep.main([*TINY_SCALES, "--out", str(out), *argv])
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
+def interrupted(out, options: dict, argv: list[str]) -> None:
+    """Leave ``out`` as a run with these options would after an interruption (run.json only)."""
+    (out / ccjax.io.MANIFEST_FILE).unlink()
+    (out / ccjax.io.RESULTS_FILE).unlink()
+    (out / "checkpoints").mkdir()
+    record = {"experiment": "scale_sweep", "argv": argv, "command": shlex.join(argv), "options": options}
+    (out / "checkpoints" / "run.json").write_text(json.dumps(record))
+
+
+def test_resume_accepts_the_same_options_spelt_differently(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert scale_run(out, "--scales", "0,0.5,1,2") == 0
+    capsys.readouterr()
+    assert scale_run(out, "--resume") == 0  # --scales left at its default: the same values
+    assert "already holds the finished results of this run" in capsys.readouterr().err
+    options = ccjax.load_results(out)[1]["options"]
+    assert options["--scales"] == [0.0, 0.5, 1.0, 2.0] and options["--seeds"] == [0]
+
+    interrupted(out, options, [*TINY_SCALES, "--scales", "0,0.5,1,2"])
+    assert scale_run(out, "--resume", "--lr", "0.003") == 0  # the default lr, given
+    assert "belong to another command" not in capsys.readouterr().err
+
+
+def test_resume_with_another_value_names_the_option_and_both_values(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert scale_run(out, "--scales", "0,1") == 0
+    capsys.readouterr()
+    assert scale_run(out, "--resume", "--scales", "0,2", "--lr", "1e-2") == 2
+    err = capsys.readouterr().err
+    assert "--scales: 0,1 there, 0,2 now" in err and "--lr: 0.003 there, 0.01 now" in err
+    assert "--seeds" not in err.split("the options differ")[1]  # only the options that differ
+
+    interrupted(out, ccjax.load_results(out)[1]["options"], ["--scales", "0,1"])
+    assert scale_run(out, "--resume", "--p", "0.02") == 2
+    err = capsys.readouterr().err
+    assert "belong to another command" in err and "--p: 0.01 there, 0.02 now" in err
+    assert (out / "checkpoints" / "run.json").exists()  # nothing was discarded
+
+
+def test_an_option_added_since_a_run_was_saved_counts_as_its_default():
+    from experiments._experiment import option_differences
+
+    saved = {"--lr": 0.003, "--scales": [0.0, 1.0]}
+    defaults = lambda: {"--zero-diagonal": False}  # noqa: E731
+    assert option_differences(saved, {**saved, "--zero-diagonal": False}, defaults) == []
+    assert option_differences(saved, {**saved, "--zero-diagonal": True}, defaults) == [
+        "--zero-diagonal: False there, True now"
+    ]
+    assert option_differences(saved, {**saved, "--lr": 0.0030000001}, defaults) == [
+        "--lr: 0.003 there, 0.0030000001 now"  # never rounded to look equal
+    ]

@@ -1,0 +1,128 @@
+"""Every choice that an experiment's ``--help`` offers works end to end (issue 11, item 3).
+
+The experiments and their choices are discovered, not listed: every ``experiments.<name>``
+module with a ``main`` is asked for its parser, and every option with ``choices`` (an
+argparse ``choices`` list, or a :func:`experiments._cli.choice_list` type) is walked, one
+tiny in-process run per choice, through to the written results and figures. A new mixing
+family, a new choice or a new experiment is covered without editing this file; an
+experiment that offers choices but has no tiny command line in :data:`TINY` fails.
+"""
+
+import argparse
+import importlib
+import inspect
+import pkgutil
+from unittest import mock
+
+import pytest
+
+import ccjax
+import experiments
+from experiments._experiment import option_name
+
+# A tiny command line per experiment that offers choices: few steps, one seed, one grid
+# point, a coarse evaluation. The choice under test is appended (and wins over a value here).
+TINY = {
+    # scale_sweep, lr_sweep and sparsity_regimes train the same shapes here (batch 2048,
+    # p = 0.01, 10 steps, one model), so they share one compilation.
+    "scale_sweep": ["--scales", "1", "--seeds", "1", "--steps", "10", "--eval-rel-sem", "0.2"],
+    "lr_sweep": ["--lrs", "3e-3", "--seeds", "1", "--steps", "10", "--eval-rel-sem", "0.2"],
+    "sparsity_regimes": ["--p-train", "0.01", "--seeds", "1", "--steps", "10", "--no-step-scaling"]
+    + ["--eval-points", "2", "--eval-rel-sem", "0.2"],
+    "transplant": ["--seeds", "1", "--steps", "10", "--finetune-steps", "10", "--eval-rel-sem", "0.2"],
+    "rank_sweep": ["--ranks", "2", "--families", "low-rank", "--seeds", "1", "--steps", "10"],
+    "sigma_sweep": ["--sigmas", "0.02", "--seeds", "1", "--steps", "10", "--eval-rel-sem", "0.2", "--bootstrap", "2"],
+    "snmf_sweep": ["--sigmas", "0.02", "--seeds", "1", "--steps", "10", "--outer-iterations", "2"],
+}
+
+
+class _Parsed(Exception):
+    """Raised in place of parsing, once an experiment's ``main`` has built its parser."""
+
+
+def parser_of(module) -> argparse.ArgumentParser | None:
+    """The parser of an experiment: its ``build_parser()``, or else the one its ``main``
+    builds (caught as it starts parsing, before anything runs); None without argparse."""
+    if hasattr(module, "build_parser"):
+        return module.build_parser()
+    if "ArgumentParser" not in inspect.getsource(module):
+        return None
+    built = []
+
+    def capture(parser, *args, **kwargs):
+        built.append(parser)
+        raise _Parsed
+
+    with mock.patch.object(argparse.ArgumentParser, "parse_known_args", capture):
+        try:
+            module.main([])
+        except _Parsed:
+            pass
+    assert built, f"{module.__name__}.main() never parsed its arguments"
+    return built[0]
+
+
+def offered_choices(parser: argparse.ArgumentParser | None) -> list[tuple[str, str]]:
+    """(option, choice) for every choice of every option; flags and free values offer none."""
+    pairs = []
+    if parser is None:
+        return pairs
+    for action in parser._actions:
+        choices = action.choices if action.choices is not None else getattr(action.type, "choices", None)
+        if action.option_strings and choices is not None:
+            pairs += [(option_name(action), str(choice)) for choice in choices]
+    return pairs
+
+
+def experiment_modules() -> list[str]:
+    names = [info.name for info in pkgutil.iter_modules(experiments.__path__) if not info.name.startswith("_")]
+    return [name for name in names if hasattr(importlib.import_module(f"experiments.{name}"), "main")]
+
+
+PARSERS = {name: parser_of(importlib.import_module(f"experiments.{name}")) for name in experiment_modules()}
+WALK = [(name, option, choice) for name, parser in PARSERS.items() for option, choice in offered_choices(parser)]
+
+
+def runs(walk: list[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """One run per distinct command: choices that parse to the same options as another
+    (the default of one option, another's default) share its run."""
+    grouped: dict[tuple, tuple[str, list]] = {}
+    for name, option, choice in walk:
+        key: tuple = (name, option, choice)
+        if name in TINY:
+            parsed = vars(PARSERS[name].parse_args([*TINY[name], option, choice]))
+            key = (name, repr(sorted(parsed.items())))
+        grouped.setdefault(key, (name, []))[1].append((option, choice))
+    return list(grouped.values())
+
+
+RUNS = runs(WALK)
+
+
+def test_the_walk_finds_every_mixing_family_and_every_experiment_has_a_tiny_command():
+    walked = {(name, option): set() for name, option, _ in WALK}
+    for name, option, choice in WALK:
+        walked[name, option].add(choice)
+    for name in ("scale_sweep", "sparsity_regimes", "lr_sweep", "transplant"):
+        assert walked[name, "--mixing"] == set(ccjax.MIXING_NAMES)
+    assert walked["sigma_sweep", "--families"] == {"symmetric", "asymmetric"}  # a choice_list type
+    missing = sorted({name for name, _, _ in WALK} - set(TINY))
+    assert not missing, f"add a tiny command line to TINY for {missing}: they offer choices"
+    assert sum(len(pairs) for _, pairs in RUNS) == len(WALK)
+
+
+@pytest.mark.parametrize(
+    "name, pairs", RUNS, ids=[f"{name} " + " = ".join(f"{o} {c}" for o, c in pairs) for name, pairs in RUNS]
+)
+def test_every_offered_choice_runs_to_written_results_and_figures(name, pairs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # so that a stray write to figures/ or results/ would show up here
+    out = tmp_path / "out"
+    option, choice = pairs[0]
+    argv = [*TINY[name], option, choice, "--out", str(out)]
+    assert importlib.import_module(f"experiments.{name}").main(argv) == 0
+    _, manifest = ccjax.load_results(out)
+    for option, choice in pairs:  # the choice reached the run
+        recorded = manifest["options"][option]
+        assert choice in recorded if isinstance(recorded, list) else recorded == choice
+    assert list(out.glob("*.png")), "a custom --out keeps the figures with the results"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]  # nothing under figures/ or results/
