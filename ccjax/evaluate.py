@@ -10,10 +10,6 @@ costs little more than one p.
 
 * ``c_1`` is exact (:func:`one_feature_loss`): along one feature the model is linear on
   each side of 0.
-
-(These exact pieces are hooks of the default :class:`~ccjax.tasks.Task`; a task that
-does not declare one gets plain Monte Carlo on exactly-k samples in its place, see
-:mod:`ccjax.tasks`.)
 * For k >= 2, ``c_k = k c_1 + r_k``: ``k c_1`` is the expectation of the *additive*
   loss ``A(x) = sum_i loss(x_i e_i)`` (each active feature alone), and the interaction
   ``r_k`` is estimated by Monte Carlo on ``loss(x) - beta_k (A(x) - k c_1)``: a control
@@ -27,6 +23,11 @@ does not declare one gets plain Monte Carlo on exactly-k samples in its place, s
 * k's whose binomial weight is negligible at every requested p are skipped, with a
   rigorous bound on what they could add (:attr:`LossCurve.truncation_bound`), from
   ``c_k <= k (||W_in|| ||W_out|| + 1 + ||s M||)^2 / (3 n)``.
+
+The labels, the loss and these exact pieces (``c_1``, the control variate, the bound)
+come from a :class:`~ccjax.tasks.Task`, default the paper's
+:data:`~ccjax.tasks.MIXED_RELU`; a task that does not declare a piece gets plain Monte
+Carlo on exactly-k samples in its place (:mod:`ccjax.tasks`).
 
 The evaluation is host-driven (a pilot, then allocated rounds of fixed-size compiled
 chunks), like :func:`ccjax.sweep.sweep`; each chunk is one jitted call for all models,
