@@ -90,6 +90,7 @@ from .sweep import (
     sweep,
     sweep_curves,
 )
+from .tasks import MIXED_RELU, MixedReLU, OneFeature, Task
 from .train import History, Hyper, TrainConfig, hyper_from_config, lr_factor, train
 
 
@@ -149,6 +150,10 @@ __all__ = [
     "SparseBatch",
     "SweepResult",
     "TrainConfig",
+    "MIXED_RELU",
+    "MixedReLU",
+    "OneFeature",
+    "Task",
     "asymmetric_gaussian",
     "batch_loss",
     "binomial_weights",

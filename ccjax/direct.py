@@ -17,6 +17,7 @@ from ._types import Array, Float, Int, PRNGKeyArray
 from .data import default_capacity, row_starts, sample_sparse
 from .loss import InputPath, batch_loss, default_multi_capacity
 from .model import FeatureMLP
+from .tasks import MIXED_RELU, Task
 
 EVAL_BATCH_SIZE = 8192
 
@@ -71,8 +72,10 @@ def direct_loss_per_feature(
     *,
     path: InputPath = "sparse",
     axis_name: str | None = None,
+    task: Task = MIXED_RELU,
 ) -> Estimate:
-    """L/p against labels ``relu(x) + (s M) x`` at feature probability ``p``.
+    """L/p at feature probability ``p`` against the labels of ``task`` (default
+    ``relu(x) + (s M) x``), with the task's loss.
 
     The SEM is over ``plan.n_batches`` independent batches.
     """
@@ -88,6 +91,7 @@ def direct_loss_per_feature(
             path=path,
             multi_capacity=plan.multi_capacity,
             axis_name=axis_name,
+            task=task,
         )
         nonempty = jnp.sum(row_starts(batch, plan.batch_size))
         return None, (loss, nonempty)

@@ -24,6 +24,11 @@ costs little more than one p.
   rigorous bound on what they could add (:attr:`LossCurve.truncation_bound`), from
   ``c_k <= k (||W_in|| ||W_out|| + 1 + ||s M||)^2 / (3 n)``.
 
+The labels, the loss and these exact pieces (``c_1``, the control variate, the bound)
+come from a :class:`~ccjax.tasks.Task`, default the paper's
+:data:`~ccjax.tasks.MIXED_RELU`; a task that does not declare a piece gets plain Monte
+Carlo on exactly-k samples in its place (:mod:`ccjax.tasks`).
+
 The evaluation is host-driven (a pilot, then allocated rounds of fixed-size compiled
 chunks), like :func:`ccjax.sweep.sweep`; each chunk is one jitted call for all models,
 with the model axis sharded over the devices. Under ``jax.distributed`` the devices of
@@ -34,22 +39,21 @@ which all run the same host-side allocation.
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from ._checks import check_width
 from ._linalg import matmul
 from ._types import Array, Float, Int, PRNGKeyArray
 from .data import sample_exactly_k
 from .direct import Estimate
-from .loss import labels, unit_squared_errors
 from .memory import auto_eval_models_per_call, call_slices
 from .model import FeatureMLP, forward
 from .sharding import model_sharding, pad_models, plan_models_per_call, to_host
+from .tasks import MIXED_RELU, Task
 
 DEFAULT_REL_SEM = 0.003  # the issue's target: SE <= 0.3% of L/p at every p
 PILOT_SAMPLES = 256  # per k, to fit beta_k and the variance the allocation uses
@@ -60,32 +64,41 @@ SAFETY = 0.9  # aim at SAFETY * rel_sem, since the allocation uses estimated var
 MAX_ROUNDS = 4  # allocation rounds after the pilot
 
 
-def one_feature_loss(params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]) -> Float[Array, ""]:
-    """Exact ``c_1``: the expected loss L given exactly one active feature.
+def _one_feature_hook(task: Task):
+    if task.one_feature is None:
+        raise ValueError(
+            f"{type(task).__name__} declares no exact one_feature hook; estimate c_1 with loss_curve instead"
+        )
+    return task.one_feature
 
-    The feature j is uniform and its value v ~ U[-1, 1]; the squared error is ``v^2``
-    times a unit squared error (:func:`~ccjax.loss.unit_squared_errors`), and
-    ``E[v^2; v > 0] = E[v^2; v < 0] = 1/6``. L averages over the n output features.
+
+def one_feature_loss(
+    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"], task: Task = MIXED_RELU
+) -> Float[Array, ""]:
+    """Exact ``c_1``: the expected loss L given exactly one active feature, from the
+    task's ``one_feature`` hook (ValueError without one).
+
+    For the default task the feature j is uniform and its value v ~ U[-1, 1]; the
+    squared error is ``v^2`` times a unit squared error
+    (:func:`~ccjax.loss.unit_squared_errors`), and ``E[v^2; v > 0] = 1/6``.
     """
-    n_features = params.w_in.shape[0]
-    return unit_squared_errors(params, scaled_mixing).sum() / (6.0 * n_features**2)
+    return _one_feature_hook(task)(params, scaled_mixing).c1
 
 
 def exactly_one_loss_per_feature(
-    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]
+    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"], task: Task = MIXED_RELU
 ) -> Float[Array, ""]:
     """Exact L/p on exactly-one data (paper §4 variant; experiments 6 and 8).
 
     The feature rate of exactly-one data is 1/n, so L/p = n c_1. (The paper code
     divides by p = 0.01 = 1/n for n = 100.)
     """
-    return params.w_in.shape[0] * one_feature_loss(params, scaled_mixing)
+    return params.w_in.shape[0] * one_feature_loss(params, scaled_mixing, task)
 
 
 def naive_loss_per_feature(n_features: int = 100, d_mlp: int = 50) -> float:
     """L/p of the naive model on clean labels: ``(n - d)/n · 1/6`` (paper §5), 0.0833."""
-    check_width(d_mlp, n_features)
-    return (n_features - d_mlp) / n_features / 6.0
+    return MIXED_RELU.naive_loss_per_feature(n_features, d_mlp)
 
 
 def binomial_weights(p_values: Sequence[float], n_features: int) -> np.ndarray:
@@ -102,32 +115,32 @@ def binomial_weights(p_values: Sequence[float], n_features: int) -> np.ndarray:
     return np.exp(log_w)
 
 
-def loss_bound_slope(params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]) -> Float[Array, ""]:
-    """A slope B with ``c_k <= k B`` for every k.
-
-    ``|f(x)| <= ||W_in|| ||W_out|| |x|`` (ReLU is 1-Lipschitz and f(0) = 0),
-    ``|y| <= (1 + ||s M||) |x|``, and ``E|x|^2 = k/3`` given k actives.
-    """
-    n_features = params.w_in.shape[0]
-    spectral = lambda a: jnp.linalg.norm(a, ord=2)  # noqa: E731
-    slope = spectral(params.w_in) * spectral(params.w_out) + 1.0 + spectral(scaled_mixing)
-    return slope**2 / (3.0 * n_features)
+def loss_bound_slope(
+    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"], task: Task = MIXED_RELU
+) -> Float[Array, ""]:
+    """A slope B with ``c_k <= k B`` for every k: the task's ``loss_bound_slope`` hook."""
+    if task.loss_bound_slope is None:
+        raise ValueError(f"{type(task).__name__} declares no loss_bound_slope hook")
+    return task.loss_bound_slope(params, scaled_mixing)
 
 
 class _Exact(NamedTuple):
+    """Per-model exact parts; zeros (and no control-variate parts) where the task
+    declares no hook for them."""
+
     c1: Float[Array, " model"]
-    unit_sq: Float[Array, "model 2 n_features"]
+    control_variate_parts: Any
     bound_slope: Float[Array, " model"]
     c1_second_moment: Float[Array, " model"]
 
 
-def _exact_parts(params: FeatureMLP, scaled_mixing) -> _Exact:
+def _exact_parts(params: FeatureMLP, scaled_mixing, task: Task = MIXED_RELU) -> _Exact:
     def one(params, scaled_mixing):
-        n = params.w_in.shape[0]
-        unit_sq = unit_squared_errors(params, scaled_mixing)
-        # E[loss^2 | k = 1] = E[v^4; v > 0] mean_j |e_j|^4 / n^2, with E[v^4; v > 0] = 1/10.
-        second = jnp.sum(unit_sq**2) / (10.0 * n**3)
-        return _Exact(one_feature_loss(params, scaled_mixing), unit_sq, loss_bound_slope(params, scaled_mixing), second)
+        zero = jnp.zeros((), params.w_in.dtype)
+        parts = None if task.additive_loss is None else task.control_variate_parts(params, scaled_mixing)
+        c1, second = (zero, zero) if task.one_feature is None else task.one_feature(params, scaled_mixing)
+        slope = zero if task.loss_bound_slope is None else task.loss_bound_slope(params, scaled_mixing)
+        return _Exact(c1, parts, slope, second)
 
     return jax.vmap(one)(params, scaled_mixing)
 
@@ -143,23 +156,26 @@ def _chunk_stats(
     shift: Float[Array, "model k"],
     counts: Int[Array, " chunk"],
     key: PRNGKeyArray,
+    task: Task = MIXED_RELU,
 ) -> Float[Array, "model 7 k"]:
     """Per-k sums over one chunk of exactly-k samples, for every model.
 
     With ``loss`` the sample's L and ``A`` its additive loss: ``u = loss - shift_k``,
     ``a = A - k c_1`` and ``r = u - beta_k a``; returns the sums of u, a, u², a², u a,
-    r and r² over the samples of each k (k = 0 holds the padding).
+    r and r² over the samples of each k (k = 0 holds the padding). Without the task's
+    control variate, ``a = 0`` (so ``beta_k`` fits to 0 and ``r = u``).
     """
     n_features = params.w_in.shape[1]
     x = sample_exactly_k(key, counts, n_features)
     one_hot = jax.nn.one_hot(counts, n_features + 1, dtype=jnp.float32)
-    relu_sq, neg_sq = jax.nn.relu(x) ** 2, jax.nn.relu(-x) ** 2
 
     def one(params, scaled_mixing, exact, beta, shift):
-        loss = jnp.mean((forward(params, x) - labels(x, scaled_mixing)) ** 2, axis=1)
-        additive = (matmul(relu_sq, exact.unit_sq[0]) + matmul(neg_sq, exact.unit_sq[1])) / n_features
+        loss = task.sample_loss(forward(params, x), task.labels(x, scaled_mixing))
         u = loss - shift[counts]
-        a = additive - counts * exact.c1
+        if task.additive_loss is None:
+            a = jnp.zeros_like(loss)
+        else:
+            a = task.additive_loss(exact.control_variate_parts, x) - counts * exact.c1
         r = u - beta[counts] * a
         stats = jnp.stack([u, a, u * u, a * a, u * a, r, r * r])
         return matmul(stats, one_hot)
@@ -167,8 +183,8 @@ def _chunk_stats(
     return jax.vmap(one)(params, scaled_mixing, exact, beta, shift)
 
 
-_chunk_stats_jit = jax.jit(_chunk_stats)
-_exact_parts_jit = jax.jit(_exact_parts)
+_chunk_stats_jit = jax.jit(_chunk_stats, static_argnames="task")
+_exact_parts_jit = jax.jit(_exact_parts, static_argnames="task")
 
 
 class LossCurve(NamedTuple):
@@ -298,6 +314,7 @@ def loss_curve(
     devices: Sequence[jax.Device] | None = None,
     max_models_per_call: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    task: Task = MIXED_RELU,
 ) -> LossCurve:
     """L/p at every p of ``p_values`` for stacked models, each to ``rel_sem`` relative SE.
 
@@ -310,6 +327,11 @@ def loss_curve(
     part in the sample allocation. ``max_models_per_call`` caps the models evaluated
     together (default: :func:`auto_eval_models_per_call`, from the free memory); the
     others wait their turn on the same samples, so only float rounding depends on it.
+
+    ``task`` (:mod:`ccjax.tasks`) gives the labels and loss; each of its exact hooks is
+    used only if declared. Without ``one_feature``, ``c_1`` is estimated like every
+    other ``c_k``; without the control variate, ``c_k`` is plain Monte Carlo on
+    exactly-k samples; without ``loss_bound_slope``, no k of non-zero weight is skipped.
     """
     start = time.perf_counter()
     p = _check_p(p_values)
@@ -327,7 +349,7 @@ def loss_curve(
     if not finite.all():
         options = dict(rel_sem=rel_sem, pilot_samples=pilot_samples, min_samples=min_samples, chunk_size=chunk_size)
         options |= dict(max_samples_per_k=max_samples_per_k, truncation_tolerance=truncation_tolerance)
-        options |= dict(devices=devices, max_models_per_call=max_models_per_call, on_progress=on_progress)
+        options |= dict(devices=devices, max_models_per_call=max_models_per_call, on_progress=on_progress, task=task)
         return _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options)
     devices = list(jax.devices() if devices is None else devices)
     per_call = max_models_per_call or plan_models_per_call(
@@ -352,17 +374,23 @@ def loss_curve(
     call_mixing = [put(scaled_mixing, rows) for rows in calls]
     # The exact parts (an SVD per model) on one device, then split: XLA:CPU deadlocked
     # running decompositions on several CPU devices at once (jax 0.10.2; see ccjax.sweep).
-    exact = jax.device_get(_exact_parts_jit(params, scaled_mixing))
+    exact = jax.device_get(_exact_parts_jit(params, scaled_mixing, task=task))
     call_exact = [jax.tree.map(lambda leaf, rows=rows: put(leaf, rows), exact) for rows in calls]
 
     c1, bound_slope = (np.asarray(a, np.float64) for a in (exact.c1, exact.bound_slope))
+    exact_c1 = task.one_feature is not None  # else c1 = 0 here and c_1 is estimated
 
     # Which k to estimate: skipping k adds at most w_k k B / p to L/p; skip only k whose
     # worst case over the requested p's is below tolerance / n, so all skipped add <= tolerance.
     weights = binomial_weights(p, n_features)  # (P, n + 1)
-    worst = weights * np.arange(n_features + 1) * bound_slope.max() / p[:, None]
+    first = 2 if exact_c1 else 1
     estimated = np.zeros(n_features + 1, bool)
-    estimated[2:] = worst[:, 2:].max(axis=0) > truncation_tolerance / n_features
+    if task.loss_bound_slope is None:
+        worst = np.zeros_like(weights)
+        estimated[first:] = weights[:, first:].max(axis=0) > 0.0
+    else:
+        worst = weights * np.arange(n_features + 1) * bound_slope.max() / p[:, None]
+        estimated[first:] = worst[:, first:].max(axis=0) > truncation_tolerance / n_features
     truncation_bound = (worst * ~estimated)[:, 2:].sum(axis=1)
     ks = np.flatnonzero(estimated)
 
@@ -381,7 +409,9 @@ def loss_curve(
             inputs = zip(call_params, call_mixing, call_exact, beta_d, shift_d, calls, strict=True)
             # One call at a time, each finished before the next starts (see above).
             stats = [
-                np.asarray(to_host(_chunk_stats_jit(*call, chunk_d, chunk_key)), np.float64)[: rows.stop - rows.start]
+                np.asarray(to_host(_chunk_stats_jit(*call, chunk_d, chunk_key, task=task)), np.float64)[
+                    : rows.stop - rows.start
+                ]
                 for *call, rows in inputs
             ]
             moments.add(np.concatenate(stats), chunk)
@@ -429,12 +459,15 @@ def loss_curve(
     mean_r = main.mean(5)
     var_r = np.maximum((main.mean(6) - mean_r**2) * n_main / (n_main - 1), 0.0)
     c = np.where(estimated, shift + mean_r, np.nan)
-    c[:, 0], c[:, 1] = 0.0, c1
+    c[:, 0] = 0.0
+    if exact_c1:
+        c[:, 1] = c1
     c_var = np.where(estimated, var_r / n_main, 0.0)
     interaction = np.where(estimated, c - c1[:, None] * k_grid, 0.0)
     loss = p[None, :] * n_features * c1[:, None] + interaction @ weights.T
     loss_sem = np.sqrt(c_var @ (weights**2).T)
-    loss_variance[:, 1] = np.asarray(exact.c1_second_moment, np.float64) - c1**2
+    if exact_c1:
+        loss_variance[:, 1] = np.asarray(exact.c1_second_moment, np.float64) - c1**2
 
     def shaped(array):
         return array.reshape(lead + array.shape[1:])

@@ -1,0 +1,173 @@
+"""Tasks as objects (ccjax.tasks): the default task reproduces the CC computation exactly,
+a task without exact hooks takes the generic exact-k sampling path, and a task with some
+hooks uses exactly those."""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ccjax
+from ccjax import tasks as tasks_module
+from ccjax._linalg import matmul
+from ccjax.data import default_capacity, sample_sparse
+from ccjax.direct import direct_loss_per_feature, plan_evaluation
+from ccjax.loss import batch_loss, default_multi_capacity
+from ccjax.model import forward, init_feature_mlp
+
+N, D, BATCH = 8, 3, 64
+CURVE = dict(rel_sem=0.03, pilot_samples=64, min_samples=32, chunk_size=256)
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@dataclasses.dataclass(frozen=True)
+class SquaredReLU(ccjax.Task):
+    """A toy task with no exact hooks: labels relu(x)^2 plus the mixing, MSE."""
+
+    def labels(self, x, scaled_mixing):
+        return jax.nn.relu(x) ** 2 + matmul(x, scaled_mixing.T)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExactC1Only(ccjax.MixedReLU):
+    """The CC task with only its exact c_1: no control variate, bound or sparse path."""
+
+    control_variate_parts = None
+    additive_loss = None
+    loss_bound_slope = None
+    sparse_sse = None
+
+
+def _models(n_models=2, seed=0):
+    k1, k2 = jax.random.split(jax.random.key(seed))
+    params = jax.vmap(lambda k: init_feature_mlp(k, N, D))(jax.random.split(k1, n_models))
+    mixing = 0.05 * jax.random.normal(k2, (n_models, N, N))
+    return params, mixing
+
+
+def _first(tree):
+    return jax.tree.map(lambda a: a[0], tree)
+
+
+def test_default_task_is_bitwise_the_cc_computation():
+    """batch_loss (both paths, and its gradient) and the exact c_1 equal the pre-task
+    formulas written out here, bit for bit."""
+    params, mixing = _first(_models())
+    batch = sample_sparse(jax.random.key(3), BATCH, N, 0.3, default_capacity(BATCH, N, 0.3))
+    x = ccjax.to_dense(batch, BATCH, N)
+
+    def old_dense_loss(params, mixing):
+        labels = jax.nn.relu(x) + 1.0 * matmul(x, mixing.T)
+        return jnp.sum((forward(params, x) - labels) ** 2) / (BATCH * N)
+
+    old = jax.jit(jax.value_and_grad(old_dense_loss))(params, mixing)
+    new = jax.jit(jax.value_and_grad(lambda p, m: batch_loss(p, batch, m, batch_size=BATCH, path="dense")))(
+        params, mixing
+    )
+    assert np.array_equal(old[0], new[0]) and np.array_equal(old[1].w_in, new[1].w_in)
+    explicit = jax.jit(lambda p, m: batch_loss(p, batch, m, batch_size=BATCH, task=ccjax.MixedReLU()))(params, mixing)
+    default = jax.jit(lambda p, m: batch_loss(p, batch, m, batch_size=BATCH))(params, mixing)
+    assert np.array_equal(explicit, default)  # the default is the CC task, sparse hook included
+    unit_sq = ccjax.unit_squared_errors(params, mixing)
+    assert np.array_equal(ccjax.one_feature_loss(params, mixing), unit_sq.sum() / (6.0 * N**2))
+    assert ccjax.MIXED_RELU.declared_hooks() == tasks_module.HOOKS
+
+
+def _numpy_loss_per_feature(params, mixing, p, labels, n_rows=200_000, seed=0):
+    """Plain Bernoulli-p Monte Carlo of L/p in NumPy float64, independent of ccjax: the
+    mean over rows of each row's mean squared error, with its SEM."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n_rows, N)) * (rng.random((n_rows, N)) < p)
+    w_in, w_out = (np.asarray(w, np.float64) for w in (params.w_in, params.w_out))
+    row_loss = np.mean((np.maximum(x @ w_in, 0) @ w_out - labels(x, np.asarray(mixing, np.float64))) ** 2, axis=1)
+    return row_loss.mean() / p, row_loss.std(ddof=1) / np.sqrt(n_rows) / p
+
+
+def test_task_without_hooks_takes_the_generic_path(monkeypatch):
+    """No hook is declared, no CC fast path runs (a spy on the CC unit errors would
+    raise), c_1 is estimated, and L(p) agrees with plain Monte Carlo (NumPy, and
+    ccjax.direct_loss_per_feature) within the SEMs, but not with the CC labels' L(p)."""
+    task = SquaredReLU()
+    assert task.declared_hooks() == ()
+
+    def spy(*args):
+        raise AssertionError("a CC exact path ran for a task that declares none")
+
+    monkeypatch.setattr(tasks_module, "unit_squared_errors", spy)
+    params, mixing = _models(1)
+    p = 0.3
+    options = CURVE | dict(rel_sem=0.005)
+    curve = ccjax.loss_curve(params, mixing, [p], jax.random.key(1), task=task, **options)
+    assert curve.samples[1] > 0 and curve.c_sem[0, 1] > 0  # c_1 by Monte Carlo
+    assert np.all(curve.samples[1:] > 0) and curve.truncation_bound[0] == 0.0  # no k skipped
+    value, sem = curve.loss_per_feature[0, 0], curve.sem[0, 0]
+    reference, reference_sem = _numpy_loss_per_feature(
+        _first(params), mixing[0], p, lambda x, m: np.maximum(x, 0) ** 2 + x @ m.T
+    )
+    assert abs(value - reference) < 4 * np.hypot(sem, reference_sem)
+    plan = plan_evaluation(p, p, N, min_nonempty=20_000, batch_size=512)
+    direct = jax.jit(lambda prm, m: direct_loss_per_feature(prm, m, jax.random.key(2), p, plan, task=task))(
+        _first(params), mixing[0]
+    )
+    assert abs(value - direct.loss_per_feature) < 4 * np.hypot(sem, direct.sem)
+    monkeypatch.undo()
+    # The CC labels' L(p) is far off at this precision: the task's labels were used.
+    cc = ccjax.loss_curve(params, mixing, [p], jax.random.key(1), **options)
+    assert abs(cc.loss_per_feature[0, 0] - reference) > 10 * np.hypot(cc.sem[0, 0], reference_sem)
+    with pytest.raises(ValueError, match="one_feature"):
+        ccjax.one_feature_loss(_first(params), mixing[0], task)
+
+
+def test_task_with_some_hooks_uses_exactly_those():
+    """Only the exact c_1: c_1 is the exact value (0 SEM, no exactly-1 samples), k >= 2
+    are plain Monte Carlo with no k skipped, and batch_loss's sparse path is the dense one."""
+    task = ExactC1Only()
+    assert task.declared_hooks() == ("one_feature",)
+    params, mixing = _models()
+    p_values = [0.05, 0.5]
+    curve = ccjax.loss_curve(params, mixing, p_values, jax.random.key(4), task=task, **CURVE)
+    cc = ccjax.loss_curve(params, mixing, p_values, jax.random.key(4), **CURVE)
+    assert np.array_equal(curve.c[:, 1], cc.c[:, 1]) and np.all(curve.c_sem[:, 1] == 0.0)
+    assert curve.samples[1] == 0 and np.all(curve.samples[2:] > 0) and np.all(curve.truncation_bound == 0.0)
+    sem = np.hypot(curve.sem, cc.sem)
+    assert np.all(np.abs(curve.loss_per_feature - cc.loss_per_feature) < 4 * sem)
+
+    one, m = _first(params), mixing[0]
+    batch = sample_sparse(jax.random.key(5), BATCH, N, 0.3, default_capacity(BATCH, N, 0.3))
+    options = dict(batch_size=BATCH, multi_capacity=default_multi_capacity(BATCH, N, 0.3))
+    sparse = jax.jit(lambda prm, m: batch_loss(prm, batch, m, path="sparse", task=task, **options))(one, m)
+    dense = jax.jit(lambda prm, m: batch_loss(prm, batch, m, path="dense", **options))(one, m)
+    assert np.array_equal(sparse, dense)
+
+
+def test_stale_or_incomplete_hooks_are_refused():
+    """Redefining the labels or loss while inheriting exact hooks, or a control variate
+    without its known mean, is a TypeError at class creation."""
+    with pytest.raises(TypeError, match="inherits"):
+
+        class QuarticMixedReLU(ccjax.MixedReLU):
+            def sample_loss(self, prediction, target):
+                return jnp.mean((prediction - target) ** 4, axis=-1)
+
+    with pytest.raises(TypeError, match="needs one_feature"):
+
+        class ControlVariateOnly(ExactC1Only):
+            one_feature = None
+            control_variate_parts = ccjax.MixedReLU.control_variate_parts
+            additive_loss = ccjax.MixedReLU.additive_loss
+
+
+def test_readme_task_example_runs():
+    """The README's "Extend ccjax: a new task" example, as written: the naive model under
+    an L4 loss on clean ReLU labels has L/p = 0.5 · 1/10 = 0.05."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    example = next(block for block in blocks if "class QuarticReLU" in block)
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    curve = namespace["curve"]
+    assert namespace["task"].declared_hooks() == ()
+    assert np.all(np.abs(curve.loss_per_feature - 0.05) < 4 * curve.sem)
