@@ -171,7 +171,7 @@ def test_sharded_sweep_with_flat_spectrum_mixing_at_paper_width_finishes():
 
 
 def test_sweep_rejects_rank_above_n_features_and_swept_full_model_mixing():
-    with pytest.raises(ValueError, match="exceeds n_features"):
+    with pytest.raises(ValueError, match="must not exceed n_features"):
         ccjax.sweep(SMALL, {"seed": [0], "mixing_rank": [SMALL.n_features + 1]})
     with pytest.raises(ValueError, match="full_model"):
         ccjax.sweep(small(full_model=True), {"seed": [0], "mixing": ["embedding", "none"]})
