@@ -1,7 +1,8 @@
 """Sweeps: a grid of training runs as one jitted, vmapped, sharded computation.
 
-Named axes (``seed`` and any of ``p``, ``lr``, ``weight_decay``, ``scale``) are
-flattened onto one *model* axis, in row-major grid order. ``seed`` picks the run's key
+Named axes (``seed`` and any traced config field: ``p``, ``lr``, ``weight_decay``,
+``mixing``, ``scale``, ``mixing_rank``; :mod:`ccjax.axes`) are flattened onto one *model*
+axis, in row-major grid order. ``seed`` picks the run's key
 (:func:`~ccjax.keys.seed_key`: threefry), so runs that share a seed share W_E, M, the initial weights
 and the data stream; seeds share nothing. The model axis is padded to a multiple of
 the device count and sharded over a 1-D mesh ``("model",)`` with ``NamedSharding``;
@@ -14,6 +15,10 @@ Training runs in chunks: one compiled call runs ``chunk_intervals`` logging inte
 for every model, and the host reports progress between calls. The chunk function is
 compiled once per shape (the swept values are traced), ahead of time, so compile time
 is reported separately from run time.
+
+:func:`sweep` is four steps: plan (:func:`ccjax.sweep_plan.plan_sweep`, compiles
+nothing), initialise or restore (:func:`_start_or_resume`), run the chunks
+(:func:`_run_chunks`) and assemble the result (:func:`_assemble`).
 """
 
 import dataclasses
@@ -36,7 +41,20 @@ from .sharding import MODEL_AXIS, local_models, pad_models, put_models, same_on_
 from .sweep_plan import Call, Grid, SweepPlan, default_group_size, make_grid, plan_sweep
 from .train import History, Hyper, RunState, Shapes, TrainConfig, current_scale, feature_params, init_run, run_intervals
 
-__all__ = ["Grid", "default_group_size", "make_grid", "plan_sweep", "sweep", "sweep_curves", "evaluate_sweep"]
+__all__ = [  # with the planning names re-exported from ccjax.sweep_plan
+    "GROUP_AXIS",
+    "Grid",
+    "Progress",
+    "SweepResult",
+    "default_group_size",
+    "diverged_points",
+    "evaluate_sweep",
+    "evaluation_key",
+    "make_grid",
+    "plan_sweep",
+    "sweep",
+    "sweep_curves",
+]
 
 GROUP_AXIS = "group"  # vmap axis of the models run together on one device
 

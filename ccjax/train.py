@@ -81,8 +81,8 @@ class TrainConfig:
     schedule: Literal["half-cosine", "quarter-cosine", "constant"] = "half-cosine"
     scale_steps_for_sparsity: bool = False
     data: Literal["bernoulli", "exactly-one"] = "bernoulli"
+    scale: float = traced(1.0, neutral=1.0)  # before mixing: Hyper keeps its field order
     mixing: str = traced("embedding", neutral="embedding", choices=MIXING_NAMES, description="families")
-    scale: float = traced(1.0, neutral=1.0)
     mixing_rank: int = traced(10, neutral=1, allowed=positive_integer, description="a positive integer")
     zero_diagonal: bool = False
     learn_scale: bool = False
