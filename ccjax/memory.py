@@ -87,7 +87,7 @@ def estimate_model_bytes(shapes: Shapes) -> tuple[int, int]:
     """(resident, step): bytes a model's training state holds for the whole call (state
     in and out plus the host copy), and bytes its training step needs while it runs."""
     config = shapes.config
-    abstract = jax.eval_shape(lambda key: init_run(config, key, hyper_from_config(config)), seed_key(0))
+    abstract = jax.eval_shape(lambda: init_run(config, seed_key(0), hyper_from_config(config)))  # compiles nothing
     state = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(abstract) if hasattr(leaf, "size"))
     width = 2 * config.n_features + config.d_mlp + (2 * config.d_embed if config.full_model else 0)
     return 3 * state, STEP_ARRAYS * config.batch_size * width * 4

@@ -1,7 +1,8 @@
 """Sweeps: a grid of training runs as one jitted, vmapped, sharded computation.
 
-Named axes (``seed`` and any of ``p``, ``lr``, ``weight_decay``, ``scale``) are
-flattened onto one *model* axis, in row-major grid order. ``seed`` picks the run's key
+Named axes (``seed`` and any traced config field: ``p``, ``lr``, ``weight_decay``,
+``mixing``, ``scale``, ``mixing_rank``; :mod:`ccjax.axes`) are flattened onto one *model*
+axis, in row-major grid order. ``seed`` picks the run's key
 (:func:`~ccjax.keys.seed_key`: threefry), so runs that share a seed share W_E, M, the initial weights
 and the data stream; seeds share nothing. The model axis is padded to a multiple of
 the device count and sharded over a 1-D mesh ``("model",)`` with ``NamedSharding``;
@@ -14,9 +15,13 @@ Training runs in chunks: one compiled call runs ``chunk_intervals`` logging inte
 for every model, and the host reports progress between calls. The chunk function is
 compiled once per shape (the swept values are traced), ahead of time, so compile time
 is reported separately from run time.
+
+:func:`sweep` is four steps: plan (:func:`ccjax.sweep_plan.plan_sweep`, compiles
+nothing), initialise or restore (:func:`_start_or_resume`), run the chunks
+(:func:`_run_chunks`) and assemble the result (:func:`_assemble`).
 """
 
-import itertools
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
@@ -27,136 +32,31 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
-from .checkpoint import CheckpointError, SweepCheckpoint, host_leaves, is_key, restore_state, sweep_fingerprint
+from .checkpoint import CheckpointError, SweepCheckpoint, host_leaves, is_key, restore_state
 from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
 from .keys import seed_key
-from .memory import auto_models_per_call, call_slices
-from .mixing import MIXING_NAMES
 from .model import FeatureMLP
-from .sharding import (
-    MODEL_AXIS,
-    local_models,
-    model_sharding,
-    pad_models,
-    plan_models_per_call,
-    process_rows,
-    put_models,
-    same_on_every_process,
-    to_host,
-)
-from .train import (
-    SWEEPABLE,
-    History,
-    Hyper,
-    RunState,
-    Shapes,
-    TrainConfig,
-    check_initial_params,
-    current_scale,
-    feature_params,
-    hyper_values,
-    init_run,
-    run_intervals,
-    shapes_for,
-)
+from .sharding import MODEL_AXIS, local_models, pad_models, put_models, same_on_every_process, to_host
+from .sweep_plan import Call, Grid, SweepPlan, default_group_size, make_grid, plan_sweep
+from .train import History, Hyper, RunState, Shapes, TrainConfig, current_scale, feature_params, init_run, run_intervals
+
+__all__ = [  # with the planning names re-exported from ccjax.sweep_plan
+    "GROUP_AXIS",
+    "Grid",
+    "Progress",
+    "SweepResult",
+    "default_group_size",
+    "diverged_points",
+    "evaluate_sweep",
+    "evaluation_key",
+    "make_grid",
+    "plan_sweep",
+    "sweep",
+    "sweep_curves",
+]
 
 GROUP_AXIS = "group"  # vmap axis of the models run together on one device
-
-
-class Grid(NamedTuple):
-    """Named sweep axes; ``shape`` is the grid shape, row-major over ``names``."""
-
-    names: tuple[str, ...]
-    values: tuple[np.ndarray, ...]
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(len(v) for v in self.values)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    @property
-    def ndim(self) -> int:
-        return len(self.names)
-
-    def point(self, index: int) -> dict:
-        """The axis values of flat model ``index`` (row-major), as plain Python values."""
-        coords = np.unravel_index(index, self.shape)
-        return {name: values[i].item() for name, values, i in zip(self.names, self.values, coords, strict=True)}
-
-    def flat(self, name: str) -> np.ndarray:
-        """The value of axis ``name`` for every model, in model-axis order."""
-        index = self.names.index(name)
-        return np.array([point[index] for point in itertools.product(*self.values)])
-
-
-# What each swept value allows; TrainConfig checks the same for single runs.
-_ALLOWED = {
-    "p": (lambda v: (v > 0) & (v <= 1), "in (0, 1]"),
-    "lr": (lambda v: v > 0, "positive"),
-    "weight_decay": (lambda v: v >= 0, "non-negative"),
-    "scale": (lambda v: np.ones_like(v, bool), "a real number"),
-    "mixing_rank": (lambda v: (v >= 1) & (v == np.round(v)), "a positive integer"),
-}
-
-
-def _check_swept_values(name: str, array: np.ndarray) -> None:
-    if name == "mixing":
-        unknown = [value for value in array.tolist() if value not in MIXING_NAMES]
-        if unknown:
-            raise ValueError(f"axis 'mixing' has unknown families {unknown}; choose from {', '.join(MIXING_NAMES)}")
-        return
-    try:
-        values = array.astype(np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"axis {name!r} must hold numbers, got {array.tolist()}") from None
-    allowed, description = _ALLOWED[name]
-    bad = ~np.isfinite(values) | ~allowed(np.nan_to_num(values))
-    if bad.any():
-        raise ValueError(
-            f"axis {name!r} has non-finite or out-of-range values {values[bad].tolist()}: "
-            f"each must be finite and {description}"
-        )
-
-
-def make_grid(axes: Mapping[str, Sequence]) -> Grid:
-    """Validate named axes: ``seed`` (non-negative ints) first, then swept values."""
-    if "seed" not in axes:
-        raise ValueError("a sweep needs a 'seed' axis")
-    names = ["seed", *[name for name in axes if name != "seed"]]
-    values = []
-    for name in names:
-        if name != "seed" and name not in SWEEPABLE:
-            raise ValueError(f"cannot sweep {name!r}; sweepable axes are seed, {', '.join(SWEEPABLE)}")
-        array = np.asarray(list(axes[name]))
-        if array.ndim != 1 or array.size == 0:
-            raise ValueError(f"axis {name!r} must be a non-empty list of values")
-        if name == "seed":
-            if not np.issubdtype(array.dtype, np.integer) or (array < 0).any():
-                raise ValueError(f"seeds must be non-negative integers, got {array.tolist()}")
-        else:
-            _check_swept_values(name, array)
-        values.append(array)
-    return Grid(tuple(names), tuple(values))
-
-
-def _check_grid_fits_config(config: TrainConfig, grid: Grid) -> None:
-    if "mixing_rank" in grid.names and grid.flat("mixing_rank").max() > config.n_features:
-        raise ValueError(f"axis 'mixing_rank' exceeds n_features ({config.n_features})")
-    if "mixing" in grid.names and config.full_model and set(grid.flat("mixing")) != {"embedding"}:
-        raise ValueError("full_model realises only the faithful embedding mixing; do not sweep 'mixing'")
-
-
-def _flat_hyper(config: TrainConfig, grid: Grid) -> Hyper:
-    """Every model's swept values (the config's where an axis is not swept), in grid order."""
-    columns = []
-    for name in Hyper._fields:
-        values = grid.flat(name) if name in grid.names else np.full(grid.size, getattr(config, name))
-        columns.append(hyper_values(name, values))
-    return Hyper(*columns)
 
 
 def _init_all(shapes: Shapes, seeds, hyper: Hyper, initial_params: FeatureMLP | None = None) -> RunState:
@@ -205,17 +105,6 @@ def _chunk(
 _chunk.traces = 0
 _chunk_jit = jax.jit(_chunk, static_argnums=(0, 1, 2, 3), donate_argnums=(4,))
 _init_jit = jax.jit(_init_all, static_argnums=(0,))
-
-
-def default_group_size(platform: str) -> int | None:
-    """Models vmapped together per device: 1 on CPU, all of them elsewhere.
-
-    On CPU a vmapped group's arrays outgrow the cache and XLA gains no parallelism from
-    them: at paper shapes on one CPU device, K = 64 ran at 822 model-steps/s in groups of
-    1 against 655 in groups of 8 and 681 all together (2-core CPU; groups of 1 have since
-    dropped the vmap, which is faster still). GPUs and TPUs want the widest batch.
-    """
-    return 1 if platform == "cpu" else None
 
 
 class Progress(NamedTuple):
@@ -279,15 +168,6 @@ def _first_non_finite_step(history: History) -> np.ndarray:
     return np.where(bad.any(axis=1), np.asarray(history.step)[np.arange(len(first)), first], -1).astype(np.int64)
 
 
-class _Call(NamedTuple):
-    """One model chunk: which flat models it trains, and its (padded) inputs."""
-
-    models: slice
-    seeds: np.ndarray
-    hyper: Hyper
-    initial_params: FeatureMLP | None
-
-
 def _take(leaf, models: slice, padded: int):
     """Models ``models`` of a stacked host leaf, padded to ``padded`` (key arrays too)."""
     if is_key(leaf):
@@ -296,16 +176,160 @@ def _take(leaf, models: slice, padded: int):
     return pad_models(np.asarray(leaf)[models], padded)
 
 
-def _split_calls(slices: list[slice], padded: int, seeds, hyper: Hyper, initial_params) -> list[_Call]:
-    calls = []
-    for models in slices:
+@dataclasses.dataclass
+class _Training:
+    """Where training stands: each call's state (None until it first runs; parked on the
+    host between turns when there are several calls), the host history so far, the next
+    logging interval, and each model's first non-finite step (-1: none)."""
 
-        def take(array, models=models):
-            return pad_models(np.asarray(array)[models], padded)
+    states: list
+    histories: list[History]
+    first_interval: int
+    diverged_step: np.ndarray
 
-        init = None if initial_params is None else jax.tree.map(take, initial_params)
-        calls.append(_Call(models, take(seeds), Hyper(*(take(column) for column in hyper)), init))
-    return calls
+
+def _initial_state(plan: SweepPlan, call: Call) -> RunState:
+    """This process's models of ``call``, initialised on one device, then sharded: XLA:CPU
+    deadlocked running the QR of the flat-spectrum mixing family on several CPU devices at
+    once (jax 0.10.2)."""
+    own = jax.tree.map(lambda leaf: leaf[plan.rows], (call.seeds, call.hyper, call.initial_params))
+    return put_models(_init_jit(plan.shapes, *own), plan.sharding, plan.padded, plan.rows)
+
+
+def _on_devices(plan: SweepPlan, state: RunState) -> RunState:
+    """A call's state on the mesh: as it is, or from this process's parked rows."""
+    if all(isinstance(leaf, jax.Array) and leaf.sharding == plan.sharding for leaf in jax.tree.leaves(state)):
+        return state
+    return put_models(state, plan.sharding, plan.padded, plan.rows)
+
+
+def _start_or_resume(plan: SweepPlan, resume: SweepCheckpoint | None) -> _Training:
+    """Fresh training (the first call initialised), or the state of ``resume`` on the devices."""
+    if resume is None:
+        training = _Training([None] * plan.n_calls, [], 0, np.full(plan.grid.size, -1, np.int64))
+    else:
+        first = plan.calls[0]
+        template = jax.eval_shape(lambda: _init_jit(plan.shapes, first.seeds, first.hyper, first.initial_params))
+        restored = restore_state(resume, template, plan.fingerprint, plan.grid.size)
+        take = lambda leaf, c: _take(leaf, c.models, plan.padded)[plan.rows]  # noqa: E731
+        states = [jax.tree.map(lambda leaf, c=c: take(leaf, c), restored) for c in plan.calls]
+        training = _Training(states, [resume.history], resume.intervals_done, _first_non_finite_step(resume.history))
+    if not same_on_every_process(training.first_interval):
+        raise CheckpointError(
+            "the processes would resume from different checkpoints (or none): every process must read the same "
+            "checkpoint, so keep them on a file system that all processes see"
+        )
+    state = training.states[0]
+    training.states[0] = _initial_state(plan, plan.calls[0]) if state is None else _on_devices(plan, state)
+    return training
+
+
+def _compile(plan: SweepPlan, state: RunState, hyper):
+    """The chunk function of the plan's shapes, compiled ahead of time."""
+    args = (plan.shapes, plan.chunk_intervals, plan.group_size, plan.mesh, state, hyper, jnp.int32(0))
+    return _chunk_jit.lower(*args).compile()
+
+
+def _host_state(plan: SweepPlan, states: list) -> tuple[np.ndarray, ...]:
+    """Every model's state leaves as whole host arrays (for a checkpoint)."""
+    whole = plan.rows == slice(0, plan.padded)  # else parked rows of one process: gather them through the mesh
+    per_call = [
+        host_leaves(state if whole else _on_devices(plan, state), call.n_models)
+        for state, call in zip(states, plan.calls, strict=True)
+    ]
+    return tuple(np.concatenate(parts) for parts in zip(*per_call, strict=True))
+
+
+def _run_chunk(plan: SweepPlan, compiled, training: _Training, hypers: list, first: int) -> History:
+    """Every call trained for one chunk of intervals from ``first`` (``training.states``
+    updated); returns the chunk's host history, (n_models, intervals run)."""
+    parts = []
+    for index, call in enumerate(plan.calls):
+        state = training.states[index]
+        state = _initial_state(plan, call) if state is None else _on_devices(plan, state)
+        state, history = compiled(state, hypers[index], jnp.int32(first))
+        # One call keeps its state on the devices; several take turns, parked on the host.
+        training.states[index] = state if plan.n_calls == 1 else local_models(state, plan.rows)
+        parts.append(jax.tree.map(lambda a, n=call.n_models: to_host(a)[:n], history))
+    kept = min(plan.chunk_intervals, plan.config.n_logs - first)
+    return History(*(np.concatenate(field, axis=0)[:, :kept] for field in zip(*parts, strict=True)))
+
+
+def _run_chunks(
+    plan: SweepPlan,
+    compiled,
+    training: _Training,
+    hypers: list,
+    compile_seconds: float,
+    on_progress: Callable[[Progress], None] | None,
+    on_checkpoint: Callable[[SweepCheckpoint], None] | None,
+) -> float:
+    """Train to the last step, one chunk after another, reporting after each; returns the run seconds."""
+    config, grid = plan.config, plan.grid
+    run_start = time.perf_counter()
+    for first in range(training.first_interval, config.n_logs, plan.chunk_intervals):
+        history = _run_chunk(plan, compiled, training, hypers, first)
+        training.histories.append(history)
+        new_step = np.where(training.diverged_step < 0, _first_non_finite_step(history), -1)
+        training.diverged_step = np.where(new_step >= 0, new_step, training.diverged_step)
+        if on_progress is not None:
+            steps_done = min((first + plan.chunk_intervals) * config.log_every, config.total_steps)
+            elapsed = time.perf_counter() - run_start
+            newly = tuple(diverged_points(grid, new_step))
+            n_diverged = int(np.count_nonzero(training.diverged_step >= 0))
+            total = config.total_steps
+            on_progress(Progress(steps_done, total, grid.size, compile_seconds, elapsed, history, newly, n_diverged))
+        if on_checkpoint is not None:
+            full = History(*(np.concatenate(field, axis=1) for field in zip(*training.histories, strict=True)))
+            intervals_done = first + history.step.shape[1]
+            on_checkpoint(SweepCheckpoint(plan.fingerprint, intervals_done, _host_state(plan, training.states), full))
+    return time.perf_counter() - run_start
+
+
+def _final_models(plan: SweepPlan, states: list, hypers: list):
+    """Every model's feature-space weights, unscaled M and label scale, as flat host arrays."""
+    params_parts, mixing_parts, scale_parts = [], [], []
+    for state, hyper, call in zip(states, hypers, plan.calls, strict=True):
+        state = _on_devices(plan, state)  # every call ran (or was resumed) at least once
+        params = jax.vmap(feature_params)(state)
+        scales = jax.vmap(lambda s, h: current_scale(plan.shapes.config, h, s))(state, hyper)
+        params_parts.append(jax.tree.map(lambda a, n=call.n_models: to_host(a)[:n], params))
+        mixing_parts.append(to_host(state.mixing)[: call.n_models])
+        scale_parts.append(to_host(scales)[: call.n_models])
+    params = jax.tree.map(lambda *parts: np.concatenate(parts), *params_parts)
+    return params, np.concatenate(mixing_parts), np.concatenate(scale_parts)
+
+
+def _assemble(
+    plan: SweepPlan, training: _Training, hypers: list, compile_seconds: float, run_seconds: float
+) -> SweepResult:
+    """The grid-shaped result; models whose final weights are non-finite count as diverged."""
+    grid, config = plan.grid, plan.config
+    params, mixing, scale = _final_models(plan, training.states, hypers)
+
+    def to_grid(array):
+        array = np.asarray(array)
+        return array.reshape(grid.shape + array.shape[1:])
+
+    leaves = jax.tree.leaves(params)
+    weights_finite = np.all([np.isfinite(leaf).reshape(grid.size, -1).all(axis=1) for leaf in leaves], axis=0)
+    fields = zip(*training.histories, strict=True)
+    history = History(*(np.concatenate(field, axis=1)[:, : config.n_logs] for field in fields))
+    diverged = training.diverged_step
+    diverged_step = np.where((diverged < 0) & ~weights_finite, config.total_steps, diverged)
+    return SweepResult(
+        config=config,
+        grid=grid,
+        params=jax.tree.map(to_grid, params),
+        mixing=to_grid(mixing),
+        scale=to_grid(scale),
+        history=History(*(to_grid(field) for field in history)),
+        compile_seconds=compile_seconds,
+        run_seconds=run_seconds,
+        n_devices=plan.n_devices,
+        diverged_step=to_grid(diverged_step),
+        models_per_call=plan.models_per_call,
+    )
 
 
 def sweep(
@@ -349,159 +373,22 @@ def sweep(
     its own devices, ``on_progress`` and ``on_checkpoint`` run on every process with the
     whole (gathered) values, and every process gets the whole result.
     """
-    grid = make_grid(axes)
-    _check_grid_fits_config(config, grid)
-    if "p" in grid.names and config.scale_steps_for_sparsity:
-        raise ValueError("sweeping p with scale_steps_for_sparsity is not supported: steps are shared")
-    for name, value in (("chunk_intervals", chunk_intervals), ("group_size", group_size)):
-        if value is not None and (not isinstance(value, int | np.integer) or value < 1):
-            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-    if max_models_per_call is not None and (
-        not isinstance(max_models_per_call, int | np.integer) or max_models_per_call < 1
-    ):
-        raise ValueError(f"max_models_per_call must be a positive integer or None, got {max_models_per_call!r}")
-    fingerprint = sweep_fingerprint(config, grid, initial_params)
-    if initial_params is not None:
-        check_initial_params(config, initial_params, grid.shape)
-        initial_params = jax.tree.map(
-            lambda leaf: np.asarray(leaf, np.float32).reshape((grid.size,) + np.shape(leaf)[grid.ndim :]),
-            initial_params,
-        )
-    p_max = float(np.max(grid.flat("p"))) if "p" in grid.names else config.p
-    shapes = shapes_for(config, p_max)
-    all_devices = list(jax.devices() if devices is None else devices)
-    fixed_group = group_size or default_group_size(all_devices[0].platform)  # None: all of a device's models
-    per_call = max_models_per_call or plan_models_per_call(
-        lambda devices, n_models: auto_models_per_call(shapes, devices, n_models, fixed_group), all_devices, grid.size
+    plan = plan_sweep(
+        config,
+        axes,
+        chunk_intervals=chunk_intervals,
+        devices=devices,
+        group_size=group_size,
+        max_models_per_call=max_models_per_call,
+        initial_params=initial_params,
     )
-    slices = call_slices(grid.size, per_call)
-    n_calls, per_call = len(slices), slices[0].stop
-    devices, mesh, sharding = model_sharding(all_devices, per_call)
-    n_devices = len(devices)
-    per_device = -(-per_call // n_devices)
-    group_size = fixed_group or per_device
-    n_groups = -(-per_device // group_size)
-    group_size = -(-per_device // n_groups)  # spread models evenly over the groups
-    padded = n_devices * n_groups * group_size
-    rows = process_rows(sharding, padded)  # the models this process's devices hold (all on one process)
-    n_logs = config.n_logs
-    chunk_intervals = chunk_intervals or max(1, -(-n_logs // 20))
-
-    seeds = grid.flat("seed").astype(np.uint32)
-    calls = _split_calls(slices, padded, seeds, _flat_hyper(config, grid), initial_params)
-
     start = time.perf_counter()
-
-    def initial_state(call: _Call):
-        # This process's models, initialised on one device, then sharded: XLA:CPU deadlocked
-        # running the QR of the flat-spectrum mixing family on several CPU devices at once (jax 0.10.2).
-        own = jax.tree.map(lambda leaf: leaf[rows], (call.seeds, call.hyper, call.initial_params))
-        return put_models(_init_jit(shapes, *own), sharding, padded, rows)
-
-    def on_devices(state):
-        """A call's state on the mesh: as it is, or from this process's parked rows."""
-        if all(isinstance(leaf, jax.Array) and leaf.sharding == sharding for leaf in jax.tree.leaves(state)):
-            return state
-        return put_models(state, sharding, padded, rows)
-
-    if resume is None:
-        states = [None] * n_calls
-        histories, first_interval = [], 0
-        diverged_step = np.full(grid.size, -1, np.int64)
-    else:
-        template = jax.eval_shape(lambda: _init_jit(shapes, calls[0].seeds, calls[0].hyper, calls[0].initial_params))
-        restored = restore_state(resume, template, fingerprint, grid.size)
-        states = [jax.tree.map(lambda leaf, c=c: _take(leaf, c.models, padded)[rows], restored) for c in calls]
-        histories, first_interval = [resume.history], resume.intervals_done
-        diverged_step = _first_non_finite_step(resume.history)
-    if not same_on_every_process(first_interval):
-        raise CheckpointError(
-            "the processes would resume from different checkpoints (or none): every process must read the same "
-            "checkpoint, so keep them on a file system that all processes see"
-        )
-    states[0] = initial_state(calls[0]) if states[0] is None else on_devices(states[0])
-    hypers = [put_models(call.hyper, sharding, padded) for call in calls]
-    compiled = _chunk_jit.lower(shapes, chunk_intervals, group_size, mesh, states[0], hypers[0], jnp.int32(0)).compile()
+    training = _start_or_resume(plan, resume)
+    hypers = [put_models(call.hyper, plan.sharding, plan.padded) for call in plan.calls]
+    compiled = _compile(plan, training.states[0], hypers[0])
     compile_seconds = time.perf_counter() - start
-
-    def host_state():
-        # Parked rows of one process are not the whole state: gather them through the mesh.
-        whole = rows == slice(0, padded)
-        return tuple(
-            np.concatenate(parts)
-            for parts in zip(
-                *(
-                    host_leaves(state if whole else on_devices(state), call.models.stop - call.models.start)
-                    for state, call in zip(states, calls, strict=True)
-                ),
-                strict=True,
-            )
-        )
-
-    run_start = time.perf_counter()
-    for first in range(first_interval, n_logs, chunk_intervals):
-        chunk_history = []
-        for index, call in enumerate(calls):
-            state = states[index]
-            state = initial_state(call) if state is None else on_devices(state)
-            state, history = compiled(state, hypers[index], jnp.int32(first))
-            # One call keeps its state on the devices; several take turns, parked on the host.
-            states[index] = state if n_calls == 1 else local_models(state, rows)
-            count = call.models.stop - call.models.start
-            chunk_history.append(jax.tree.map(lambda a, n=count: to_host(a)[:n], history))
-        kept = min(chunk_intervals, n_logs - first)
-        history = History(*(np.concatenate(field, axis=0)[:, :kept] for field in zip(*chunk_history, strict=True)))
-        histories.append(history)
-        new_step = np.where(diverged_step < 0, _first_non_finite_step(history), -1)
-        diverged_step = np.where(new_step >= 0, new_step, diverged_step)
-        if on_progress is not None:
-            steps_done = min((first + chunk_intervals) * config.log_every, config.total_steps)
-            elapsed = time.perf_counter() - run_start
-            newly = tuple(diverged_points(grid, new_step))
-            n_diverged = int(np.count_nonzero(diverged_step >= 0))
-            on_progress(
-                Progress(
-                    steps_done, config.total_steps, grid.size, compile_seconds, elapsed, history, newly, n_diverged
-                )
-            )
-        if on_checkpoint is not None:
-            full = History(*(np.concatenate(field, axis=1) for field in zip(*histories, strict=True)))
-            on_checkpoint(SweepCheckpoint(fingerprint, first + kept, host_state(), full))
-    run_seconds = time.perf_counter() - run_start
-
-    params_parts, mixing_parts, scale_parts = [], [], []
-    for index, call in enumerate(calls):
-        state = on_devices(states[index])  # every call ran (or was resumed) at least once
-        count = call.models.stop - call.models.start
-        params = jax.vmap(feature_params)(state)
-        scales = jax.vmap(lambda s, h: current_scale(shapes.config, h, s))(state, hypers[index])
-        params_parts.append(jax.tree.map(lambda a, n=count: to_host(a)[:n], params))
-        mixing_parts.append(to_host(state.mixing)[:count])
-        scale_parts.append(to_host(scales)[:count])
-
-    def to_grid(array):
-        array = np.asarray(array)
-        return array.reshape(grid.shape + array.shape[1:])
-
-    params = jax.tree.map(lambda *parts: to_grid(np.concatenate(parts)), *params_parts)
-    weights_finite = np.all(
-        [np.isfinite(leaf).reshape(grid.size, -1).all(axis=1) for leaf in jax.tree.leaves(params)], axis=0
-    )
-    history = History(*(np.concatenate(field, axis=1)[:, :n_logs] for field in zip(*histories, strict=True)))
-    diverged_step = np.where((diverged_step < 0) & ~weights_finite, config.total_steps, diverged_step)
-    return SweepResult(
-        config=config,
-        grid=grid,
-        params=params,
-        mixing=to_grid(np.concatenate(mixing_parts)),
-        scale=to_grid(np.concatenate(scale_parts)),
-        history=History(*(to_grid(field) for field in history)),
-        compile_seconds=compile_seconds,
-        run_seconds=run_seconds,
-        n_devices=n_devices,
-        diverged_step=to_grid(diverged_step),
-        models_per_call=per_call,
-    )
+    run_seconds = _run_chunks(plan, compiled, training, hypers, compile_seconds, on_progress, on_checkpoint)
+    return _assemble(plan, training, hypers, compile_seconds, run_seconds)
 
 
 EVAL_SEED = 0x5EED  # key of the evaluation samples (shared by all models; never a training key's stream)

@@ -1,10 +1,12 @@
 """Training one CC model: a frozen config and a pure training run (docs/paper.md §4).
 
 ``train(config, key) -> (params, history)`` is one pure, jittable function. Shapes and
-structure come from the (hashable, static) :class:`TrainConfig`; the swept scalars
-(p, lr, weight decay, mixing scale, mixing family and rank) travel as a traced :class:`Hyper`, so a sweep can
-``vmap`` one run over them. The sweep (:mod:`ccjax.sweep`) reuses the pieces below
-(:func:`init_run`, :func:`run_intervals`) to run in host-visible chunks.
+structure come from the (hashable, static) :class:`TrainConfig`; its fields declared
+with :func:`~ccjax.axes.traced` (p, lr, weight decay, mixing family, mixing scale and
+rank) travel as a traced :class:`Hyper`, so a sweep can ``vmap`` one run over them. Code
+here reads the config through :class:`~ccjax.axes.RunValues`, so a field made traced is
+read from its traced value without further edits. The sweep (:mod:`ccjax.sweep`) reuses
+the pieces below (:func:`init_run`, :func:`run_intervals`) to run in host-visible chunks.
 
 Randomness: ``key`` is split into a mixing key (W_E and M), an init key and a data key;
 step t's batch uses ``fold_in(data_key, t)``. Runs that share a key share W_E, the
@@ -21,7 +23,18 @@ import numpy as np
 import optax
 from jax import lax
 
-from ._types import Array, Float, Int, PRNGKeyArray
+from ._types import Array, Float, PRNGKeyArray
+from .axes import (
+    RunValues,
+    hyper_from_config,
+    hyper_type,
+    neutral_config,
+    non_negative,
+    positive,
+    positive_integer,
+    probability,
+    traced,
+)
 from .data import SparseBatch, default_capacity, sample_exactly_one, sample_sparse, to_dense
 from .loss import InputPath, batch_loss, default_multi_capacity, loss_terms
 from .mixing import MIXING_NAMES, make_mixing
@@ -59,18 +72,18 @@ class TrainConfig:
     d_embed: int = 1000
     batch_size: int = 2048
     steps: int = 10_000
-    p: float = 0.01
-    lr: float = 3e-3
-    weight_decay: float = 1e-2
+    p: float = traced(0.01, neutral=max, allowed=probability, description="in (0, 1]")
+    lr: float = traced(3e-3, neutral=1.0, allowed=positive, description="positive")
+    weight_decay: float = traced(1e-2, neutral=0.0, allowed=non_negative, description="non-negative")
     b1: float = 0.9
     b2: float = 0.999
     eps: float = 1e-8
     schedule: Literal["half-cosine", "quarter-cosine", "constant"] = "half-cosine"
     scale_steps_for_sparsity: bool = False
     data: Literal["bernoulli", "exactly-one"] = "bernoulli"
-    mixing: str = "embedding"
-    scale: float = 1.0
-    mixing_rank: int = 10
+    scale: float = traced(1.0, neutral=1.0)  # before mixing: Hyper keeps its field order
+    mixing: str = traced("embedding", neutral="embedding", choices=MIXING_NAMES, description="families")
+    mixing_rank: int = traced(10, neutral=1, allowed=positive_integer, description="a positive integer")
     zero_diagonal: bool = False
     learn_scale: bool = False
     scale_init: float = 0.01
@@ -145,42 +158,17 @@ class TrainConfig:
         return "sparse" if jax.default_backend() == "cpu" and sparse_data else "dense"
 
 
-class Hyper(NamedTuple):
-    """Per-model values that may differ under ``vmap`` (traced, not static).
-
-    ``mixing`` is the family's index in :data:`ccjax.MIXING_NAMES`; ``mixing_rank`` the
-    rank of the low-rank families.
-    """
-
-    p: Float[Array, ""]
-    lr: Float[Array, ""]
-    weight_decay: Float[Array, ""]
-    scale: Float[Array, ""]
-    mixing: Int[Array, ""]
-    mixing_rank: Int[Array, ""]
-
-
-SWEEPABLE = Hyper._fields
-
-
-def hyper_values(name: str, values) -> np.ndarray:
-    """Config values of the swept field ``name`` as the array :class:`Hyper` holds."""
-    if name == "mixing":
-        return np.array([MIXING_NAMES.index(value) for value in np.atleast_1d(values)], np.int32)
-    if name == "mixing_rank":
-        return np.asarray(np.atleast_1d(values), np.int32)
-    return np.asarray(np.atleast_1d(values), np.float32)
-
-
-def hyper_from_config(config: TrainConfig) -> Hyper:
-    """The config's own values of the swept fields."""
-    return Hyper(*(jnp.asarray(hyper_values(name, getattr(config, name))[0]) for name in Hyper._fields))
+Hyper = hyper_type(TrainConfig)
+Hyper.__module__ = __name__
+Hyper.__doc__ = """Per-model values of :class:`TrainConfig`'s traced fields (:func:`ccjax.axes.traced`),
+which may differ under ``vmap``: p, lr, weight_decay, scale, mixing (the family's index
+in :data:`ccjax.MIXING_NAMES`) and mixing_rank (the rank of the low-rank families)."""
 
 
 class Shapes(NamedTuple):
     """The static part of a run: fixed for every model in one compiled call."""
 
-    config: TrainConfig  # with the swept scalars reset, so sweeps share compilations
+    config: TrainConfig  # traced fields at their neutral values (neutral_config): sweeps share compilations
     capacity: int
     multi_capacity: int
     path: InputPath
@@ -194,9 +182,7 @@ def shapes_for(config: TrainConfig, p_max: float | None = None) -> Shapes:
     else:
         capacity = default_capacity(config.batch_size, config.n_features, p_max)
         multi_capacity = default_multi_capacity(config.batch_size, config.n_features, p_max)
-    neutral = dataclasses.replace(
-        config, lr=1.0, weight_decay=0.0, scale=1.0, p=p_max, mixing="embedding", mixing_rank=1, input_path="auto"
-    )
+    neutral = dataclasses.replace(neutral_config(config, {"p": [p_max]}), input_path="auto")
     return Shapes(neutral, capacity, multi_capacity, config.resolved_input_path(p_max))
 
 
@@ -237,20 +223,21 @@ def lr_factor(schedule: str, step, total_steps: int):
 
 def _optimizer(config: TrainConfig, hyper: Hyper) -> optax.GradientTransformation:
     """AdamW with the schedule; built from traced values so it can differ per model."""
+    run = RunValues(config, hyper)
     total = config.total_steps
     return optax.adamw(
-        lambda count: hyper.lr * lr_factor(config.schedule, count, total),
-        b1=config.b1,
-        b2=config.b2,
-        eps=config.eps,
-        weight_decay=hyper.weight_decay,
+        lambda count: run.lr * lr_factor(config.schedule, count, total),
+        b1=run.b1,
+        b2=run.b2,
+        eps=run.eps,
+        weight_decay=run.weight_decay,
     )
 
 
 def current_scale(config: TrainConfig, hyper: Hyper, state: RunState) -> Float[Array, ""]:
     """The mixing scale in the labels: the fixed ``hyper.scale``, or the magnitude of the
     learned one (docs/paper.md §3; the authors' ``mlpinsoup.py`` puts |scale| in the labels)."""
-    return jnp.abs(state.trainable["scale"]) if config.learn_scale else hyper.scale
+    return jnp.abs(state.trainable["scale"]) if config.learn_scale else RunValues(config, hyper).scale
 
 
 def feature_params(state: RunState) -> FeatureMLP:
@@ -289,8 +276,9 @@ def init_run(
     the mixing matrix and data key are still drawn from ``key``. A learned scale still
     starts at ``scale_init``. Not supported with ``full_model``.
     """
+    run = RunValues(config, hyper)
     mixing_key, init_key, data_key = jax.random.split(key, 3)
-    mixing, w_e = make_mixing(hyper.mixing, mixing_key, config.n_features, config.d_embed, hyper.mixing_rank)
+    mixing, w_e = make_mixing(run.mixing, mixing_key, config.n_features, config.d_embed, run.mixing_rank)
     if config.zero_diagonal:
         mixing = mixing * (1.0 - jnp.eye(config.n_features, dtype=mixing.dtype))
     params: FeatureMLP | ResidualMLP
@@ -305,7 +293,7 @@ def init_run(
         w_e = None
     trainable = {"params": params}
     if config.learn_scale:
-        trainable["scale"] = jnp.float32(config.scale_init)
+        trainable["scale"] = jnp.float32(run.scale_init)
     opt_state = _optimizer(config, hyper).init(trainable)
     return RunState(trainable, opt_state, mixing, w_e, data_key)
 
@@ -320,11 +308,11 @@ def sample_batch(shapes: Shapes, key: PRNGKeyArray, p) -> SparseBatch:
 
 def _train_step(shapes: Shapes, hyper: Hyper, state: RunState, step, axis_name):
     config = shapes.config
-    batch = sample_batch(shapes, jax.random.fold_in(state.data_key, step), hyper.p)
+    batch = sample_batch(shapes, jax.random.fold_in(state.data_key, step), RunValues(config, hyper).p)
 
     def loss_fn(trainable):
         params = to_feature_space(trainable["params"], state.w_e)
-        scale = jnp.abs(trainable["scale"]) if config.learn_scale else hyper.scale
+        scale = current_scale(config, hyper, state._replace(trainable=trainable))
         return batch_loss(
             params,
             batch,
@@ -344,14 +332,14 @@ def _train_step(shapes: Shapes, hyper: Hyper, state: RunState, step, axis_name):
 
 def _feature_rate(config: TrainConfig, hyper: Hyper):
     """The per-model divisor of L in L/p (p, or 1/n for exactly-one data)."""
-    return jnp.float32(1.0 / config.n_features) if config.data == "exactly-one" else hyper.p
+    return jnp.float32(1.0 / config.n_features) if config.data == "exactly-one" else RunValues(config, hyper).p
 
 
 def _log_terms(shapes: Shapes, hyper: Hyper, state: RunState, step, axis_name):
     """ReLU and mixing terms (L/p) on a fresh dense batch at ``step``."""
     config = shapes.config
     log_key = jax.random.fold_in(jax.random.fold_in(state.data_key, step), 1)
-    batch = sample_batch(shapes, log_key, hyper.p)
+    batch = sample_batch(shapes, log_key, RunValues(config, hyper).p)
     x = to_dense(batch, config.batch_size, config.n_features, axis_name)
     scale = current_scale(config, hyper, state)
     terms = loss_terms(feature_params(state), x, state.mixing, scale)
@@ -423,6 +411,8 @@ def train(
     Results are the same either way.
     """
     hyper = hyper_from_config(config) if hyper is None else hyper
+    expected = hyper_type(type(config))._fields
+    _check(getattr(hyper, "_fields", None) == expected, f"hyper must hold the traced fields {expected}")
     shapes = shapes_for(config)
     state = init_run(config, key, hyper, initial_params)
     state, history = run_intervals(shapes, hyper, state, 0, config.n_logs, axis_name)

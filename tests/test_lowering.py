@@ -19,6 +19,7 @@ from ccjax import analysis, baselines, responses
 from ccjax.direct import direct_loss_per_feature, plan_evaluation
 from ccjax.keys import seed_key
 from ccjax.sharding import model_sharding
+from ccjax.sweep_plan import flat_hyper
 from ccjax.train import shapes_for
 
 sweep_module = importlib.import_module("ccjax.sweep")  # ccjax.sweep is the function
@@ -68,7 +69,7 @@ def test_sweep_chunk_lowers_in_the_accelerator_layout(platform, changes):
     config = dataclasses.replace(TINY, **changes)
     shapes = shapes_for(config)
     grid = sweep_module.make_grid({"seed": range(N_MODELS), "scale": [0.5]})
-    hyper = sweep_module._flat_hyper(config, grid)
+    hyper = flat_hyper(config, grid)
     seeds = np.arange(N_MODELS, dtype=np.uint32)
     _, mesh, sharding = model_sharding(jax.devices()[:2], N_MODELS)
     jax.jit(sweep_module._init_all, static_argnums=0).trace(shapes, seeds, hyper, None).lower(

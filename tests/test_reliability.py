@@ -63,7 +63,7 @@ def test_a_model_does_not_depend_on_its_neighbours(reference):
 
 
 def test_auto_chunking_splits_a_sweep_that_does_not_fit(reference, monkeypatch):
-    resident, step = memory.estimate_model_bytes(sweep_module.shapes_for(CONFIG))
+    resident, step = memory.estimate_model_bytes(sweep_module.plan_sweep(CONFIG, AXES).shapes)
     budget = 2 * resident + 8 * step  # 8 devices each stepping one model, and two models' state ...
     monkeypatch.setattr(memory, "free_memory_bytes", lambda devices: int(budget / memory.MEMORY_FRACTION))
     result = ccjax.sweep(CONFIG, AXES)

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from compiles import counting_compiles
 from conftest import SMALL, small, train_jit
 
 import ccjax
@@ -171,7 +172,7 @@ def test_sharded_sweep_with_flat_spectrum_mixing_at_paper_width_finishes():
 
 
 def test_sweep_rejects_rank_above_n_features_and_swept_full_model_mixing():
-    with pytest.raises(ValueError, match="exceeds n_features"):
+    with pytest.raises(ValueError, match="must not exceed n_features"):
         ccjax.sweep(SMALL, {"seed": [0], "mixing_rank": [SMALL.n_features + 1]})
     with pytest.raises(ValueError, match="full_model"):
         ccjax.sweep(small(full_model=True), {"seed": [0], "mixing": ["embedding", "none"]})
@@ -216,6 +217,31 @@ def test_sweep_traces_once_per_shape():
     # The runs did use their values (they are not cached results).
     assert not np.allclose(first.params.w_in[0, 1], second.params.w_in[0, 1])
     np.testing.assert_allclose(third.scale, [0.7, 0.7])
+
+
+# --- planning ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_models_per_call", [5, None])
+def test_planning_a_sweep_compiles_nothing(max_models_per_call):
+    # Planning is host arithmetic: it must not compile (or run) anything, so it is cheap
+    # and testable alone. The shapes are unique to this test, so nothing is cached.
+    config = small(n_features=13, d_mlp=5, steps=30, mixing_rank=3)
+    axes = {"seed": [0, 1, 2], "scale": [0.0, 1.0], "p": [0.05, 0.1]}
+    with counting_compiles() as compiles:
+        plan = sweep_module.plan_sweep(config, axes, max_models_per_call=max_models_per_call)
+    assert compiles == []
+    assert plan.grid.shape == (3, 2, 2) and plan.chunk_intervals == 1
+    assert plan.shapes.config.p == 0.1 and plan.shapes.config.scale == 1.0  # neutral values
+    if max_models_per_call is None:  # all 12 models in one call over 8 devices, padded to 16
+        assert [call.models for call in plan.calls] == [slice(0, 12)]
+        assert (plan.n_devices, plan.group_size, plan.padded, plan.rows) == (8, 1, 16, slice(0, 16))
+    else:  # 3 equal calls of 4 models, one per device
+        assert [call.models for call in plan.calls] == [slice(0, 4), slice(4, 8), slice(8, 12)]
+        assert (plan.n_devices, plan.group_size, plan.padded, plan.models_per_call) == (4, 1, 4, 4)
+        np.testing.assert_array_equal(plan.calls[1].seeds, [1, 1, 1, 1])
+        np.testing.assert_allclose(plan.calls[2].hyper.scale, [0.0, 0.0, 1.0, 1.0])
+        np.testing.assert_allclose(plan.calls[2].hyper.p, [0.05, 0.1, 0.05, 0.1])
 
 
 # --- grids ------------------------------------------------------------------------
