@@ -80,7 +80,7 @@ from .model import (
 )
 from .progress import describe_progress, print_progress
 from .responses import feature_response, neuron_contributions, one_hot_response
-from .sweep import (
+from ._sweep import (
     Grid,
     Progress,
     SweepResult,
@@ -90,7 +90,7 @@ from .sweep import (
     sweep,
     sweep_curves,
 )
-from .train import History, Hyper, TrainConfig, hyper_from_config, lr_factor, train
+from ._train import History, Hyper, TrainConfig, hyper_from_config, lr_factor, train
 
 
 def __getattr__(name):

@@ -5,6 +5,6 @@ Dimension names are the same everywhere: ``model``, ``batch``, ``n_features``,
 Functions are annotated for one model; ``vmap`` adds the leading ``model`` axis.
 """
 
-from jaxtyping import Array, Bool, Float, Int, Key, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, Integer, Key, PRNGKeyArray
 
-__all__ = ["Array", "Bool", "Float", "Int", "Key", "PRNGKeyArray"]
+__all__ = ["Array", "Bool", "Float", "Int", "Integer", "Key", "PRNGKeyArray"]

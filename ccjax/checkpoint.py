@@ -23,7 +23,7 @@ import numpy as np
 
 from .keys import KEY_IMPL
 from .sharding import to_host
-from .train import History
+from ._train import History
 
 CHECKPOINT_FORMAT_VERSION = 1
 

@@ -88,7 +88,7 @@ def naive_loss_per_feature(n_features: int = 100, d_mlp: int = 50) -> float:
     return (n_features - d_mlp) / n_features / 6.0
 
 
-def binomial_weights(p_values: Sequence[float], n_features: int) -> np.ndarray:
+def binomial_weights(p_values: Sequence[float] | np.ndarray, n_features: int) -> np.ndarray:
     """``Binom(k; n, p)`` for k = 0..n (columns) at each p (rows), in float64."""
     p = np.asarray(p_values, np.float64)[:, None]
     k = np.arange(n_features + 1, dtype=np.float64)[None, :]
@@ -286,7 +286,7 @@ def _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options) -
 def loss_curve(
     params: FeatureMLP,
     scaled_mixing: Float[Array, "*models n_features n_features"],
-    p_values: Sequence[float],
+    p_values: Sequence[float] | np.ndarray,
     key: PRNGKeyArray,
     *,
     rel_sem: float | Sequence[float] = DEFAULT_REL_SEM,

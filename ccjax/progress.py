@@ -12,7 +12,7 @@ import math
 import sys
 from typing import TextIO
 
-from .sweep import Progress
+from ._sweep import Progress
 
 
 def format_duration(seconds: float) -> str:

@@ -12,7 +12,7 @@ from conftest import small
 
 import ccjax
 
-sweep_module = importlib.import_module("ccjax.sweep")  # ccjax.sweep is the function
+sweep_module = importlib.import_module("ccjax._sweep")  # the implementation of ccjax.sweep
 memory = importlib.import_module("ccjax.memory")
 
 CONFIG = small(steps=40, log_every=10)

@@ -191,7 +191,7 @@ def test_fine_tuning_with_tiny_lr_stays_at_the_initial_params(trained_small):
 
 
 def test_init_run_with_initial_params():
-    from ccjax.train import init_run
+    from ccjax._train import init_run
 
     config = small(learn_scale=True, scale_init=0.02)
     hyper = ccjax.hyper_from_config(config)

@@ -45,7 +45,7 @@ from .sharding import (
     same_on_every_process,
     to_host,
 )
-from .train import (
+from ._train import (
     SWEEPABLE,
     History,
     Hyper,
@@ -513,7 +513,7 @@ def evaluation_key() -> jax.Array:
 
 
 def sweep_curves(
-    result: SweepResult, p_values: Sequence[float], *, key: jax.Array | None = None, **options
+    result: SweepResult, p_values: Sequence[float] | np.ndarray, *, key: jax.Array | None = None, **options
 ) -> LossCurve:
     """L/p at every p of ``p_values`` for every model of a sweep (grid-shaped fields).
 
