@@ -27,6 +27,21 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
+from ._train import (
+    SWEEPABLE,
+    History,
+    Hyper,
+    RunState,
+    Shapes,
+    TrainConfig,
+    check_initial_params,
+    current_scale,
+    feature_params,
+    hyper_values,
+    init_run,
+    run_intervals,
+    shapes_for,
+)
 from .checkpoint import CheckpointError, SweepCheckpoint, host_leaves, is_key, restore_state, sweep_fingerprint
 from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
@@ -44,21 +59,6 @@ from .sharding import (
     put_models,
     same_on_every_process,
     to_host,
-)
-from ._train import (
-    SWEEPABLE,
-    History,
-    Hyper,
-    RunState,
-    Shapes,
-    TrainConfig,
-    check_initial_params,
-    current_scale,
-    feature_params,
-    hyper_values,
-    init_run,
-    run_intervals,
-    shapes_for,
 )
 
 GROUP_AXIS = "group"  # vmap axis of the models run together on one device

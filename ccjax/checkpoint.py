@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._train import History
 from .keys import KEY_IMPL
 from .sharding import to_host
-from ._train import History
 
 CHECKPOINT_FORMAT_VERSION = 1
 

@@ -25,8 +25,8 @@ import numpy as np
 
 import ccjax
 from ccjax import baselines
-from ccjax.keys import seed_key
 from ccjax._train import hyper_from_config, init_run
+from ccjax.keys import seed_key
 
 from ._cli import (
     HelpFormatter,

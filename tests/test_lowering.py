@@ -16,10 +16,10 @@ import pytest
 
 import ccjax
 from ccjax import analysis, baselines, responses
+from ccjax._train import shapes_for
 from ccjax.direct import direct_loss_per_feature, plan_evaluation
 from ccjax.keys import seed_key
 from ccjax.sharding import model_sharding
-from ccjax._train import shapes_for
 
 sweep_module = importlib.import_module("ccjax._sweep")  # the implementation of ccjax.sweep
 evaluate_module = importlib.import_module("ccjax.evaluate")

@@ -11,9 +11,9 @@ import pytest
 from conftest import small
 
 import ccjax
+from ccjax._train import shapes_for
 from ccjax.data import sample_exactly_k
 from ccjax.keys import seed_key
-from ccjax._train import shapes_for
 
 sweep_module = importlib.import_module("ccjax._sweep")  # the implementation of ccjax.sweep
 memory = importlib.import_module("ccjax.memory")
