@@ -47,7 +47,7 @@ from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
 from .keys import seed_key
 from .memory import auto_models_per_call, call_slices
-from .mixing import MIXING_NAMES
+from .mixing import MIXING_FAMILIES, MIXING_NAMES
 from .model import FeatureMLP
 from .sharding import (
     MODEL_AXIS,
@@ -146,6 +146,9 @@ def make_grid(axes: Mapping[str, Sequence]) -> Grid:
 def _check_grid_fits_config(config: TrainConfig, grid: Grid) -> None:
     if "mixing_rank" in grid.names and grid.flat("mixing_rank").max() > config.n_features:
         raise ValueError(f"axis 'mixing_rank' exceeds n_features ({config.n_features})")
+    ranked = "mixing" in grid.names and any(MIXING_FAMILIES[name].needs_rank for name in set(grid.flat("mixing")))
+    if ranked and "mixing_rank" not in grid.names and config.mixing_rank > config.n_features:
+        raise ValueError(f"mixing_rank ({config.mixing_rank}) must not exceed n_features ({config.n_features})")
     if "mixing" in grid.names and config.full_model and set(grid.flat("mixing")) != {"embedding"}:
         raise ValueError("full_model realises only the faithful embedding mixing; do not sweep 'mixing'")
 

@@ -24,7 +24,7 @@ from jax import lax
 from ._types import Array, Float, Int, PRNGKeyArray
 from .data import SparseBatch, default_capacity, sample_exactly_one, sample_sparse, to_dense
 from .loss import InputPath, batch_loss, default_multi_capacity, loss_terms
-from .mixing import MIXING_NAMES, make_mixing
+from .mixing import MIXING_FAMILIES, MIXING_NAMES, make_mixing
 from .model import FeatureMLP, ResidualMLP, init_feature_mlp, init_residual_mlp, to_feature_space
 
 SCHEDULES = ("half-cosine", "quarter-cosine", "constant")
@@ -84,7 +84,7 @@ class TrainConfig:
             _check(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
         _check(self.d_mlp <= self.n_features, f"d_mlp ({self.d_mlp}) must not exceed n_features ({self.n_features})")
         _check(
-            self.mixing_rank <= self.n_features,
+            self.mixing_rank <= self.n_features or not getattr(MIXING_FAMILIES.get(self.mixing), "needs_rank", False),
             f"mixing_rank ({self.mixing_rank}) must not exceed n_features ({self.n_features})",
         )
         _check(0.0 < self.p <= 1.0, f"p must be in (0, 1], got {self.p!r}")

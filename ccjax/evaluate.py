@@ -43,7 +43,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from ._checks import check_width
 from ._linalg import matmul
-from ._types import Array, Float, Int, PRNGKeyArray
+from ._types import AnyArray, Array, Float, Int, PRNGKeyArray
 from .data import sample_exactly_k
 from .direct import Estimate
 from .loss import labels, unit_squared_errors
@@ -285,11 +285,11 @@ def _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options) -
 
 def loss_curve(
     params: FeatureMLP,
-    scaled_mixing: Float[Array, "*models n_features n_features"],
+    scaled_mixing: Float[AnyArray, "*models n_features n_features"],
     p_values: Sequence[float] | np.ndarray,
     key: PRNGKeyArray,
     *,
-    rel_sem: float | Sequence[float] = DEFAULT_REL_SEM,
+    rel_sem: float | Sequence[float] | np.ndarray = DEFAULT_REL_SEM,
     pilot_samples: int = PILOT_SAMPLES,
     min_samples: int = MIN_SAMPLES,
     max_samples_per_k: int = 4_000_000,
@@ -455,7 +455,7 @@ def loss_curve(
 
 def loss_per_feature(
     params: FeatureMLP,
-    scaled_mixing: Float[Array, "*models n_features n_features"],
+    scaled_mixing: Float[AnyArray, "*models n_features n_features"],
     p: float,
     key: PRNGKeyArray,
     **options,

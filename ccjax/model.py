@@ -16,21 +16,21 @@ import jax.numpy as jnp
 
 from ._checks import check_size
 from ._linalg import matmul
-from ._types import Array, Float, PRNGKeyArray
+from ._types import AnyArray, Array, Float, PRNGKeyArray
 
 
 class FeatureMLP(eqx.Module):
     """Feature-space MLP weights: ``W_in`` (n_features, d_mlp), ``W_out`` (d_mlp, n_features)."""
 
-    w_in: Float[Array, "*models n_features d_mlp"]
-    w_out: Float[Array, "*models d_mlp n_features"]
+    w_in: Float[AnyArray, "*models n_features d_mlp"]
+    w_out: Float[AnyArray, "*models d_mlp n_features"]
 
 
 class ResidualMLP(eqx.Module):
     """Residual-stream MLP weights: ``W_in`` (d_embed, d_mlp), ``W_out`` (d_mlp, d_embed)."""
 
-    w_in: Float[Array, "*models d_embed d_mlp"]
-    w_out: Float[Array, "*models d_mlp d_embed"]
+    w_in: Float[AnyArray, "*models d_embed d_mlp"]
+    w_out: Float[AnyArray, "*models d_mlp d_embed"]
 
 
 def _uniform(key, shape, bound):
