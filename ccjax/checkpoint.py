@@ -96,7 +96,7 @@ def restore_state(checkpoint: SweepCheckpoint, template, fingerprint: str, n_mod
     return jax.tree.unflatten(treedef, restored)
 
 
-def checkpoint_arrays(checkpoint: SweepCheckpoint) -> dict[str, np.ndarray]:
+def checkpoint_arrays(checkpoint: SweepCheckpoint) -> dict[str, np.ndarray | np.generic]:
     """The checkpoint as named arrays (for an ``.npz``)."""
     arrays = {
         "format_version": np.int64(CHECKPOINT_FORMAT_VERSION),
