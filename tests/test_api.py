@@ -55,19 +55,30 @@ def test_the_test_session_checks_annotations_at_run_time():
         ccjax.FeatureMLP(w_in=jnp.zeros((4, 2)), w_out=jnp.zeros((2, 5)))
 
 
-def test_annotations_admit_what_callers_pass():
+def test_model_weights_may_be_stacked_and_on_the_host():
+    stacked = ccjax.FeatureMLP(w_in=jnp.ones((3, 5, 4, 2)), w_out=jnp.ones((3, 5, 2, 4)))  # a grid of models
+    on_host = ccjax.FeatureMLP(w_in=np.ones((4, 2), np.float32), w_out=np.ones((2, 4), np.float32))
+    assert stacked.w_in.shape[:2] == (3, 5) and isinstance(on_host.w_in, np.ndarray)
+
+
+def test_a_feature_mlp_needs_no_embedding():
     single = ccjax.FeatureMLP(w_in=jnp.ones((4, 2)), w_out=jnp.ones((2, 4)))
-    stacked = ccjax.FeatureMLP(w_in=jnp.ones((3, 5, 4, 2)), w_out=jnp.ones((3, 5, 2, 4)))  # grid of models
-    assert stacked.w_in.shape[:2] == (3, 5)
-    assert ccjax.to_feature_space(single, None) is single  # a FeatureMLP needs no W_E
+    assert ccjax.to_feature_space(single, None) is single
+
+
+def test_seed_keys_take_unsigned_seeds():
     same_key = jax.random.key_data(seed_key(3)) == jax.random.key_data(seed_key(jnp.uint32(3)))
-    assert bool(jnp.all(same_key))  # sweeps pass unsigned seeds
-    weights = binomial_weights(np.array([0.1, 0.5]), 4)  # p as an ndarray
-    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    assert bool(jnp.all(same_key))  # sweeps pass their seeds as uint32
+
+
+def test_binomial_weights_take_p_as_an_ndarray():
+    np.testing.assert_allclose(binomial_weights(np.array([0.1, 0.5]), 4).sum(axis=1), 1.0)
 
 
 def test_sweep_curves_takes_p_values_as_an_ndarray():
-    config = ccjax.TrainConfig(n_features=6, d_mlp=3, d_embed=8, batch_size=16, steps=2, log_every=1, p=0.2)
+    config = ccjax.TrainConfig(
+        n_features=6, d_mlp=3, d_embed=8, batch_size=16, steps=2, log_every=1, p=0.2, mixing_rank=2
+    )
     result = ccjax.sweep(config, {"seed": [0]}, devices=jax.devices()[:1])
     curve = ccjax.sweep_curves(result, np.array([0.1, 0.5]), rel_sem=0.2)
     assert curve.loss_per_feature.shape == (1, 2)
