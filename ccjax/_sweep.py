@@ -82,7 +82,7 @@ class Grid(NamedTuple):
     def ndim(self) -> int:
         return len(self.names)
 
-    def point(self, index: int) -> dict:
+    def point(self, index: int | np.integer) -> dict:
         """The axis values of flat model ``index`` (row-major), as plain Python values."""
         coords = np.unravel_index(index, self.shape)
         return {name: values[i].item() for name, values, i in zip(self.names, self.values, coords, strict=True)}
