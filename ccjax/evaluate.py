@@ -60,7 +60,7 @@ SAFETY = 0.9  # aim at SAFETY * rel_sem, since the allocation uses estimated var
 MAX_ROUNDS = 4  # allocation rounds after the pilot
 
 
-def one_feature_loss(params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]) -> Float[Array, ""]:
+def one_feature_loss(params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"]) -> Float[Array, ""]:
     """Exact ``c_1``: the expected loss L given exactly one active feature.
 
     The feature j is uniform and its value v ~ U[-1, 1]; the squared error is ``v^2``
@@ -72,7 +72,7 @@ def one_feature_loss(params: FeatureMLP, scaled_mixing: Float[Array, "n_features
 
 
 def exactly_one_loss_per_feature(
-    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]
+    params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"]
 ) -> Float[Array, ""]:
     """Exact L/p on exactly-one data (paper §4 variant; experiments 6 and 8).
 
