@@ -8,6 +8,17 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import baselines
 from ._linalg import MATMUL_PRECISION_NAME, matmul
+from ._sweep import (
+    Grid,
+    Progress,
+    SweepResult,
+    evaluate_sweep,
+    evaluation_key,
+    make_grid,
+    sweep,
+    sweep_curves,
+)
+from ._train import History, Hyper, TrainConfig, hyper_from_config, lr_factor, train
 from .analysis import (
     EigenBasis,
     EigenProjections,
@@ -80,18 +91,7 @@ from .model import (
 )
 from .progress import describe_progress, print_progress
 from .responses import feature_response, neuron_contributions, one_hot_response
-from .sweep import (
-    Grid,
-    Progress,
-    SweepResult,
-    evaluate_sweep,
-    evaluation_key,
-    make_grid,
-    sweep,
-    sweep_curves,
-)
 from .tasks import MIXED_RELU, MixedReLU, OneFeature, Task
-from .train import History, Hyper, TrainConfig, hyper_from_config, lr_factor, train
 
 
 def __getattr__(name):

@@ -5,6 +5,10 @@ Dimension names are the same everywhere: ``model``, ``batch``, ``n_features``,
 Functions are annotated for one model; ``vmap`` adds the leading ``model`` axis.
 """
 
-from jaxtyping import Array, Bool, Float, Int, Key, PRNGKeyArray
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int, Integer, Key, PRNGKeyArray
 
-__all__ = ["Array", "Bool", "Float", "Int", "Key", "PRNGKeyArray"]
+# A device array or a host (NumPy) one: sweep results and loaded files hold host arrays.
+AnyArray = Array | np.ndarray
+
+__all__ = ["AnyArray", "Array", "Bool", "Float", "Int", "Integer", "Key", "PRNGKeyArray"]

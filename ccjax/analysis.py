@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from jax.scipy.special import entr
 
 from ._linalg import matmul
-from ._types import Array, Float, Int
+from ._types import AnyArray, Array, Float, Int
 from .model import FeatureMLP
 
 
@@ -102,7 +102,7 @@ def linear_map(params: FeatureMLP) -> Float[Array, "n_features n_features"]:
     return matmul(params.w_in, params.w_out).T
 
 
-def column_target(scaled_mixing: Float[Array, "n_features n_features"]) -> Float[Array, "n_features n_features"]:
+def column_target(scaled_mixing: Float[AnyArray, "n_features n_features"]) -> Float[Array, "n_features n_features"]:
     """``I + sM``: the label map on non-negative inputs in column convention (§5).
 
     Equals ``baselines.target_map(M, s, "faithful").T`` (that one is the ROW-convention
@@ -114,7 +114,7 @@ def column_target(scaled_mixing: Float[Array, "n_features n_features"]) -> Float
     return jnp.eye(n_features, dtype=jnp.float32) + scaled_mixing.astype(jnp.float32)
 
 
-def eigenbasis(scaled_mixing: Float[Array, "n_features n_features"]) -> EigenBasis:
+def eigenbasis(scaled_mixing: Float[AnyArray, "n_features n_features"]) -> EigenBasis:
     """Eigenvalues (descending) and eigenvectors E of ``(sM + sM^T)/2`` (§6.5).
 
     Each eigenvector's largest-|entry| is positive. The eigenvectors of ``I + sM``'s
@@ -126,7 +126,7 @@ def eigenbasis(scaled_mixing: Float[Array, "n_features n_features"]) -> EigenBas
     return EigenBasis(values=values, vectors=vectors * _positive_largest_entry(vectors)[None, :])
 
 
-def svd_basis(target: Float[Array, "n_features n_features"]) -> SingularBasis:
+def svd_basis(target: Float[AnyArray, "n_features n_features"]) -> SingularBasis:
     """SVD ``T = U S V^T`` of a (column-convention) target map, e.g. :func:`column_target`.
 
     Each pair (U_i, V_i) is negated together so that U_i's largest-|entry| is positive.
@@ -137,7 +137,7 @@ def svd_basis(target: Float[Array, "n_features n_features"]) -> SingularBasis:
 
 
 def eigen_alignment(
-    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]
+    params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"]
 ) -> Float[Array, " n_features"]:
     """``cos(E_i, A E_i)`` for every eigenvector E_i of ``(sM + sM^T)/2`` (§6.5).
 
@@ -149,7 +149,7 @@ def eigen_alignment(
     return _image_cosines(vectors, linear_map(params), vectors)
 
 
-def svd_alignment(params: FeatureMLP, target: Float[Array, "n_features n_features"]) -> Float[Array, " n_features"]:
+def svd_alignment(params: FeatureMLP, target: Float[AnyArray, "n_features n_features"]) -> Float[Array, " n_features"]:
     """``cos(U_i, A V_i)`` for the SVD ``T = U S V^T`` of the target map (§6.5).
 
     ``target`` is in column convention, ``I + sM`` (:func:`column_target`), not the
@@ -162,7 +162,7 @@ def svd_alignment(params: FeatureMLP, target: Float[Array, "n_features n_feature
     return _image_cosines(basis.left, linear_map(params), basis.right)
 
 
-def eigen_projections(params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]) -> EigenProjections:
+def eigen_projections(params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"]) -> EigenProjections:
     """``E·W_in`` and ``E·W_out``: each neuron's weights in M's eigenbasis (§6.5 heatmaps).
 
     Row i is eigenvector E_i (descending eigenvalue), column h is neuron h: entries
@@ -173,7 +173,7 @@ def eigen_projections(params: FeatureMLP, scaled_mixing: Float[Array, "n_feature
 
 
 def subspace_share(
-    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"], k: int | Int[Array, ""] | None = None
+    params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"], k: int | Int[Array, ""] | None = None
 ) -> SubspaceShare:
     """Share of ``‖W_in‖_F²`` and of ``‖W_out‖_F²`` in the span of the top-k eigenvectors.
 
@@ -194,7 +194,7 @@ def subspace_share(
     return SubspaceShare(w_in=share(projections.w_in, params.w_in), w_out=share(projections.w_out, params.w_out))
 
 
-def entry_correlation(params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]) -> EntryFit:
+def entry_correlation(params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"]) -> EntryFit:
     """Least-squares fits of A's entries against sM's (the §6.5 scatter; A = :func:`linear_map`).
 
     * Off-diagonal: slope through the origin, ``Σ A_ij sM_ij / Σ sM_ij²`` over i ≠ j
@@ -225,7 +225,7 @@ def entry_correlation(params: FeatureMLP, scaled_mixing: Float[Array, "n_feature
     )
 
 
-def effective_rank(matrix: Float[Array, "rows cols"]) -> Float[Array, ""]:
+def effective_rank(matrix: Float[AnyArray, "rows cols"]) -> Float[Array, ""]:
     """``exp(entropy of the normalised singular values)`` (paper experiment 8).
 
     n for any multiple of an orthogonal n×n matrix, r for r equal non-zero singular

@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._train import History
 from .keys import KEY_IMPL
 from .sharding import to_host
-from .train import History
 
 CHECKPOINT_FORMAT_VERSION = 1
 
@@ -96,7 +96,7 @@ def restore_state(checkpoint: SweepCheckpoint, template, fingerprint: str, n_mod
     return jax.tree.unflatten(treedef, restored)
 
 
-def checkpoint_arrays(checkpoint: SweepCheckpoint) -> dict[str, np.ndarray]:
+def checkpoint_arrays(checkpoint: SweepCheckpoint) -> dict[str, np.ndarray | np.generic]:
     """The checkpoint as named arrays (for an ``.npz``)."""
     arrays = {
         "format_version": np.int64(CHECKPOINT_FORMAT_VERSION),

@@ -196,8 +196,17 @@ def to_dense(
 def sample_inputs(
     key: PRNGKeyArray, batch_size: int, n_features: int, p, capacity: int | None = None
 ) -> Float[Array, "batch n_features"]:
-    """A dense Bernoulli-p × U[-1, 1] batch (same draws as :func:`sample_sparse`)."""
+    """A dense Bernoulli-p × U[-1, 1] batch (same draws as :func:`sample_sparse`).
+
+    ``capacity`` defaults to :func:`default_capacity` at ``p``; a traced ``p`` (under
+    ``jit``/``vmap``) needs an explicit ``capacity``, since shapes cannot depend on it.
+    """
     check_probability("p", p)
     if capacity is None:
+        if not is_concrete(p):
+            raise ValueError(
+                "sample_inputs: p is traced, so pass capacity= explicitly "
+                "(e.g. default_capacity(batch_size, n_features, largest p))"
+            )
         capacity = default_capacity(batch_size, n_features, float(p))
     return to_dense(sample_sparse(key, batch_size, n_features, p, capacity), batch_size, n_features)

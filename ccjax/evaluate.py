@@ -30,7 +30,7 @@ come from a :class:`~ccjax.tasks.Task`, default the paper's
 Carlo on exactly-k samples in its place (:mod:`ccjax.tasks`).
 
 The evaluation is host-driven (a pilot, then allocated rounds of fixed-size compiled
-chunks), like :func:`ccjax.sweep.sweep`; each chunk is one jitted call for all models,
+chunks), like :func:`ccjax.sweep`; each chunk is one jitted call for all models,
 with the model axis sharded over the devices. Under ``jax.distributed`` the devices of
 every process share the models; each chunk's statistics are gathered to every process,
 which all run the same host-side allocation.
@@ -47,7 +47,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ._linalg import matmul
-from ._types import Array, Float, Int, PRNGKeyArray
+from ._types import AnyArray, Array, Float, Int, PRNGKeyArray
 from .data import sample_exactly_k
 from .direct import Estimate
 from .memory import auto_eval_models_per_call, call_slices
@@ -73,7 +73,7 @@ def _one_feature_hook(task: Task):
 
 
 def one_feature_loss(
-    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"], task: Task = MIXED_RELU
+    params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"], task: Task = MIXED_RELU
 ) -> Float[Array, ""]:
     """Exact ``c_1``: the expected loss L given exactly one active feature, from the
     task's ``one_feature`` hook (ValueError without one).
@@ -86,7 +86,7 @@ def one_feature_loss(
 
 
 def exactly_one_loss_per_feature(
-    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"], task: Task = MIXED_RELU
+    params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"], task: Task = MIXED_RELU
 ) -> Float[Array, ""]:
     """Exact L/p on exactly-one data (paper §4 variant; experiments 6 and 8).
 
@@ -101,7 +101,7 @@ def naive_loss_per_feature(n_features: int = 100, d_mlp: int = 50) -> float:
     return MIXED_RELU.naive_loss_per_feature(n_features, d_mlp)
 
 
-def binomial_weights(p_values: Sequence[float], n_features: int) -> np.ndarray:
+def binomial_weights(p_values: Sequence[float] | np.ndarray, n_features: int) -> np.ndarray:
     """``Binom(k; n, p)`` for k = 0..n (columns) at each p (rows), in float64."""
     p = np.asarray(p_values, np.float64)[:, None]
     k = np.arange(n_features + 1, dtype=np.float64)[None, :]
@@ -301,11 +301,11 @@ def _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options) -
 
 def loss_curve(
     params: FeatureMLP,
-    scaled_mixing: Float[Array, "*models n_features n_features"],
-    p_values: Sequence[float],
+    scaled_mixing: Float[AnyArray, "*models n_features n_features"],
+    p_values: Sequence[float] | np.ndarray,
     key: PRNGKeyArray,
     *,
-    rel_sem: float | Sequence[float] = DEFAULT_REL_SEM,
+    rel_sem: float | Sequence[float] | np.ndarray = DEFAULT_REL_SEM,
     pilot_samples: int = PILOT_SAMPLES,
     min_samples: int = MIN_SAMPLES,
     max_samples_per_k: int = 4_000_000,
@@ -488,7 +488,7 @@ def loss_curve(
 
 def loss_per_feature(
     params: FeatureMLP,
-    scaled_mixing: Float[Array, "*models n_features n_features"],
+    scaled_mixing: Float[AnyArray, "*models n_features n_features"],
     p: float,
     key: PRNGKeyArray,
     **options,

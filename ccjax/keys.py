@@ -9,11 +9,11 @@ same bits for the same seed under any setting, with or without ``vmap``.
 
 import jax
 
-from ._types import Int, PRNGKeyArray
+from ._types import Integer, PRNGKeyArray
 
 KEY_IMPL = "threefry2x32"
 
 
-def seed_key(seed: int | Int[jax.Array, ""]) -> PRNGKeyArray:
+def seed_key(seed: int | Integer[jax.Array, ""]) -> PRNGKeyArray:
     """The threefry key of ``seed`` (traceable), whatever ``jax_default_prng_impl`` says."""
     return jax.random.key(seed, impl=KEY_IMPL)

@@ -16,21 +16,21 @@ import jax.numpy as jnp
 
 from ._checks import check_size
 from ._linalg import matmul
-from ._types import Array, Float, PRNGKeyArray
+from ._types import AnyArray, Array, Float, PRNGKeyArray
 
 
 class FeatureMLP(eqx.Module):
     """Feature-space MLP weights: ``W_in`` (n_features, d_mlp), ``W_out`` (d_mlp, n_features)."""
 
-    w_in: Float[Array, "n_features d_mlp"]
-    w_out: Float[Array, "d_mlp n_features"]
+    w_in: Float[AnyArray, "*models n_features d_mlp"]
+    w_out: Float[AnyArray, "*models d_mlp n_features"]
 
 
 class ResidualMLP(eqx.Module):
     """Residual-stream MLP weights: ``W_in`` (d_embed, d_mlp), ``W_out`` (d_mlp, d_embed)."""
 
-    w_in: Float[Array, "d_embed d_mlp"]
-    w_out: Float[Array, "d_mlp d_embed"]
+    w_in: Float[AnyArray, "*models d_embed d_mlp"]
+    w_out: Float[AnyArray, "*models d_mlp d_embed"]
 
 
 def _uniform(key, shape, bound):
@@ -64,7 +64,7 @@ def init_residual_mlp(key: PRNGKeyArray, n_features: int, d_mlp: int, d_embed: i
     )
 
 
-def to_feature_space(params: FeatureMLP | ResidualMLP, w_e: Float[Array, "n_features d_embed"]) -> FeatureMLP:
+def to_feature_space(params: FeatureMLP | ResidualMLP, w_e: Float[Array, "n_features d_embed"] | None) -> FeatureMLP:
     """The feature-space weights equivalent to ``params`` (identity for a FeatureMLP)."""
     if isinstance(params, FeatureMLP):
         return params

@@ -29,7 +29,7 @@ if (
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure, SubFigure  # noqa: E402
 
 NAIVE_STYLE = {"color": "0.4", "linestyle": "--", "linewidth": 1.2}
 
@@ -86,7 +86,7 @@ def plot_scale_sweep(
     ylabel: str = "loss per feature L/p",
     label: str = "trained",
     ax: Axes | None = None,
-) -> Figure:
+) -> Figure | SubFigure:
     """L/p against the mixing scale: seeds as dots, their mean with SEM error bars.
 
     ``scales`` has shape (S,), ``loss_per_feature`` (K, S) for K seeds (or (S,)).
@@ -119,7 +119,7 @@ def plot_loss_terms(
     xlabel: str = "mixing scale",
     ylabel: str = "contribution to L/p",
     ax: Axes | None = None,
-) -> Figure:
+) -> Figure | SubFigure:
     """The paper's decomposition L = ReLU term + mixing term, against the mixing scale.
 
     ``relu_term`` and ``mixing_term`` have shape (K, S) (or (S,)), in units of L/p. A
@@ -146,7 +146,7 @@ def plot_history(
     xlabel: str = "training step",
     ylabel: str = "loss per feature L/p",
     ax: Axes | None = None,
-) -> Figure:
+) -> Figure | SubFigure:
     """Training curves against the step, one line per entry of ``curves``.
 
     ``step`` has shape (n_logs,); each curve (K, n_logs) or (n_logs,), e.g.
@@ -177,7 +177,7 @@ def plot_loss_curves(
     naive: float | None = None,
     ax: Axes | None = None,
     title: str | None = None,
-) -> Figure:
+) -> Figure | SubFigure:
     """L/p against the evaluation probability p (log x axis), one line per model.
 
     The figure of paper experiments 1 and 2. ``p_eval`` has shape (P,) and ``curves``
@@ -237,7 +237,7 @@ def plot_response_curves(
     features=None,
     ax: Axes | None = None,
     title: str | None = None,
-) -> Figure:
+) -> Figure | SubFigure:
     """Each feature's output against its input value, with relu(v) as a black dashed line.
 
     Paper experiment 1's input–output figure (nb1a). ``values`` has shape (V,) and
@@ -264,7 +264,7 @@ def plot_response_curves(
     return ax.figure
 
 
-def plot_neuron_bars(contributions, *, ax: Axes | None = None, title: str | None = None) -> Figure:
+def plot_neuron_bars(contributions, *, ax: Axes | None = None, title: str | None = None) -> Figure | SubFigure:
     """Per neuron, stacked bars of its contributions ``W_in[i, h] W_out[h, i]`` to each feature i.
 
     Paper experiment 1's weight bars (nb1b), with neurons on the x axis. ``contributions``

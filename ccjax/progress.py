@@ -8,11 +8,12 @@ it redraws one line (``\\r``); elsewhere (logs, notebooks' captured streams) it 
 line per report. ``functools.partial(ccjax.print_progress, stream=f)`` writes elsewhere.
 """
 
+import io
 import math
 import sys
 from typing import TextIO
 
-from .sweep import Progress
+from ._sweep import Progress
 
 
 def format_duration(seconds: float) -> str:
@@ -53,7 +54,7 @@ def _describe_point(point: dict) -> str:
     return f"{coords} (step {point['step']:,})"
 
 
-def print_progress(progress: Progress, *, stream: TextIO | None = None) -> None:
+def print_progress(progress: Progress, *, stream: TextIO | io.TextIOBase | None = None) -> None:
     """An ``on_progress`` callback for :func:`ccjax.sweep` that reports to ``stream``
     (default stderr): a ``\\r``-redrawn line on a terminal, else one line per report,
     and a warning line for each model that diverged (loss or weights NaN or infinite)."""

@@ -17,11 +17,11 @@ single-feature behaviour.
 import jax
 import jax.numpy as jnp
 
-from ._types import Array, Float
+from ._types import AnyArray, Array, Float
 from .model import FeatureMLP, forward
 
 
-def feature_response(params: FeatureMLP, values: Float[Array, " n_values"]) -> Float[Array, "n_values n_features"]:
+def feature_response(params: FeatureMLP, values: Float[AnyArray, " n_values"]) -> Float[Array, "n_values n_features"]:
     """Entry [k, j]: output j for the input ``values[k] · e_j`` (only feature j active).
 
     The input–output response curves of paper experiment 1 (nb1a), one per feature; the

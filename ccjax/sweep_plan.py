@@ -4,7 +4,7 @@
 (:mod:`ccjax.axes`), flattens the grid onto one model axis (row-major), splits it into
 calls of at most ``models_per_call`` models, and lays each call out over the devices
 (padding, groups). It only computes host values (no jit, nothing compiled), so it is
-cheap and testable on its own; :func:`ccjax.sweep.sweep` runs the plan.
+cheap and testable on its own; :func:`ccjax.sweep` runs the plan.
 """
 
 import dataclasses
@@ -16,12 +16,12 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 
+from ._train import Shapes, TrainConfig, check_initial_params, shapes_for
 from .axes import hyper_type, traced_axes
 from .checkpoint import sweep_fingerprint
 from .memory import auto_models_per_call, call_slices
 from .model import FeatureMLP
 from .sharding import model_sharding, pad_models, plan_models_per_call, process_rows
-from .train import Shapes, TrainConfig, check_initial_params, shapes_for
 
 
 class Grid(NamedTuple):
@@ -42,7 +42,7 @@ class Grid(NamedTuple):
     def ndim(self) -> int:
         return len(self.names)
 
-    def point(self, index: int) -> dict:
+    def point(self, index: int | np.integer) -> dict:
         """The axis values of flat model ``index`` (row-major), as plain Python values."""
         coords = np.unravel_index(index, self.shape)
         return {name: values[i].item() for name, values, i in zip(self.names, self.values, coords, strict=True)}

@@ -36,9 +36,9 @@ import jax
 import jax.numpy as jnp
 
 import ccjax
+from ccjax._sweep import GROUP_AXIS
+from ccjax._train import _train_step, hyper_from_config, init_run, shapes_for
 from ccjax.io import environment_info
-from ccjax.sweep import GROUP_AXIS
-from ccjax.train import _train_step, hyper_from_config, init_run, shapes_for
 from experiments._cli import HelpFormatter, format_duration, positive_int, use_every_cpu_core
 
 MODES = ("sweep", "sequential")

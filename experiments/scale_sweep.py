@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import ccjax
-from ccjax.train import INPUT_PATHS
+from ccjax._train import INPUT_PATHS
 
 from ._cli import (
     HelpFormatter,

@@ -25,8 +25,8 @@ import numpy as np
 
 import ccjax
 from ccjax import baselines
+from ccjax._train import hyper_from_config, init_run
 from ccjax.keys import seed_key
-from ccjax.train import hyper_from_config, init_run
 
 from ._cli import (
     HelpFormatter,

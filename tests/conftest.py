@@ -4,6 +4,7 @@ The device count must be fixed before JAX initialises its backends, so it is set
 at conftest import time, before any test module touches a device.
 """
 
+import contextlib
 import dataclasses
 import os
 import subprocess
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import jax
+import jaxtyping
 
 # Eight host devices, so sharded sweeps run on a real 8-device mesh on any machine.
 # (``jax_num_cpu_devices`` is honoured by jax 0.10.2; it must precede backend init.)
@@ -71,3 +73,18 @@ def run_module(module: str, *args: str, timeout: int = 600) -> subprocess.Comple
     """``python -m experiments.<module> <args>`` from the repository root, output captured."""
     command = [sys.executable, "-m", f"experiments.{module}", *args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@contextlib.contextmanager
+def annotations_unchecked():
+    """Switch off the session's jaxtyping run-time checks (pyproject ``addopts``) inside.
+
+    For tests that pass deliberately ill-typed arguments to check ccjax's own error
+    messages, which users without run-time checks see.
+    """
+    previous = jaxtyping.config.jaxtyping_disable
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", previous)

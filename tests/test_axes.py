@@ -10,10 +10,10 @@ from compiles import counting_compiles
 from conftest import SMALL, small, train_jit
 
 import ccjax
+from ccjax._train import shapes_for
 from ccjax.axes import hyper_type, traced, traced_axes
-from ccjax.train import shapes_for
 
-sweep_module = importlib.import_module("ccjax.sweep")  # ccjax.sweep is the function
+sweep_module = importlib.import_module("ccjax._sweep")  # the implementation of ccjax.sweep
 ONE_DEVICE = jax.devices()[:1]
 SMALL_FIELDS = {f.name: getattr(SMALL, f.name) for f in dataclasses.fields(SMALL)}
 

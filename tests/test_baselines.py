@@ -142,11 +142,11 @@ def test_target_map_orientations():
 
 
 def test_flip_neuron_signs_by_hand():
-    params = FeatureMLP(w_in=jnp.array([[1.0, -3.0, 0.5], [-2.0, 2.0, 0.25]]), w_out=jnp.arange(9.0).reshape(3, 3))
+    params = FeatureMLP(w_in=jnp.array([[1.0, -3.0, 0.5], [-2.0, 2.0, 0.25]]), w_out=jnp.arange(6.0).reshape(3, 2))
     flipped = baselines.flip_neuron_signs(params)
     # Largest |entry| per column: -2 (flip), -3 (flip), 0.5 (keep).
     np.testing.assert_array_equal(np.asarray(flipped.w_in), [[-1.0, 3.0, 0.5], [2.0, -2.0, 0.25]])
-    np.testing.assert_array_equal(np.asarray(flipped.w_out), [[0.0, -1.0, -2.0], [-3.0, -4.0, -5.0], [6.0, 7.0, 8.0]])
+    np.testing.assert_array_equal(np.asarray(flipped.w_out), [[0.0, -1.0], [-2.0, -3.0], [4.0, 5.0]])
 
 
 def test_svd_model_reproduces_low_rank_target():

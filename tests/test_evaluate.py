@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import SMALL, small, train_jit
+from conftest import SMALL, annotations_unchecked, small, train_jit
 
 import ccjax
 from ccjax.evaluate import loss_bound_slope
@@ -178,7 +178,7 @@ def test_bad_arguments_get_clear_errors(trained, change, message):
     if "mixing_shape" in change:
         mixing = jnp.zeros(change.pop("mixing_shape"))
     arguments = dict(p_values=[0.1, 0.2], rel_sem=0.01) | change
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message), annotations_unchecked():  # loss_curve's own checks
         ccjax.loss_curve(params, mixing, key=jax.random.key(0), **arguments)
 
 

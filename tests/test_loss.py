@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import annotations_unchecked
 
 import ccjax
 from ccjax.data import default_capacity
@@ -269,5 +270,5 @@ def test_sparse_path_under_vmap_with_axis_name(p, any_overflow):
 def test_batch_loss_rejects_unknown_path():
     batch = ccjax.sample_exactly_one(jax.random.key(0), 4, N)
     params = _random_params(jax.random.key(1))
-    with pytest.raises(ValueError, match="unknown input path 'fast'"):
+    with pytest.raises(ValueError, match="unknown input path 'fast'"), annotations_unchecked():
         ccjax.batch_loss(params, batch, jnp.zeros((N, N)), batch_size=4, path="fast")

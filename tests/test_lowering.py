@@ -16,13 +16,13 @@ import pytest
 
 import ccjax
 from ccjax import analysis, baselines, responses
+from ccjax._train import shapes_for
 from ccjax.direct import direct_loss_per_feature, plan_evaluation
 from ccjax.keys import seed_key
 from ccjax.sharding import model_sharding
 from ccjax.sweep_plan import flat_hyper
-from ccjax.train import shapes_for
 
-sweep_module = importlib.import_module("ccjax.sweep")  # ccjax.sweep is the function
+sweep_module = importlib.import_module("ccjax._sweep")  # the implementation of ccjax.sweep
 evaluate_module = importlib.import_module("ccjax.evaluate")
 
 PLATFORMS = ("tpu", "cuda")

@@ -11,11 +11,11 @@ import pytest
 from conftest import small
 
 import ccjax
+from ccjax._train import shapes_for
 from ccjax.data import sample_exactly_k
 from ccjax.keys import seed_key
-from ccjax.train import shapes_for
 
-sweep_module = importlib.import_module("ccjax.sweep")  # ccjax.sweep is the function
+sweep_module = importlib.import_module("ccjax._sweep")  # the implementation of ccjax.sweep
 memory = importlib.import_module("ccjax.memory")
 
 CONFIG = small(steps=20, log_every=5)

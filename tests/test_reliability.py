@@ -8,11 +8,11 @@ import importlib
 import jax
 import numpy as np
 import pytest
-from conftest import small
+from conftest import annotations_unchecked, small
 
 import ccjax
 
-sweep_module = importlib.import_module("ccjax.sweep")  # ccjax.sweep is the function
+sweep_module = importlib.import_module("ccjax._sweep")  # the implementation of ccjax.sweep
 memory = importlib.import_module("ccjax.memory")
 
 CONFIG = small(steps=40, log_every=10)
@@ -73,7 +73,7 @@ def test_auto_chunking_splits_a_sweep_that_does_not_fit(reference, monkeypatch):
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5])
 def test_max_models_per_call_must_be_a_positive_integer(bad):
-    with pytest.raises(ValueError, match="max_models_per_call must be a positive integer"):
+    with pytest.raises(ValueError, match="max_models_per_call must be a positive integer"), annotations_unchecked():
         ccjax.sweep(CONFIG, AXES, max_models_per_call=bad)
 
 
@@ -231,7 +231,7 @@ BAD_ARGUMENTS = [
 
 @pytest.mark.parametrize("call, message", BAD_ARGUMENTS, ids=[m for _, m in BAD_ARGUMENTS])
 def test_bad_arguments_are_a_clear_value_error(call, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message), annotations_unchecked():  # ccjax's own checks
         call()
 
 

@@ -16,8 +16,8 @@ from conftest import SMALL, small, train_jit
 
 import ccjax
 
-# ``ccjax.sweep`` is the function (re-exported by the package); this is its module.
-sweep_module = importlib.import_module("ccjax.sweep")
+# ``ccjax.sweep`` is the function; it is implemented in the private module ``ccjax._sweep``.
+sweep_module = importlib.import_module("ccjax._sweep")
 
 # 3 × 2 × 2 = 12 models: on 8 devices the model axis is padded to 16.
 AXES = {"seed": [0, 1, 2], "scale": [0.0, 1.0], "lr": [3e-3, 1e-2]}

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import SMALL, small, train_jit
+from conftest import SMALL, annotations_unchecked, small, train_jit
 
 import ccjax
 
@@ -38,7 +38,7 @@ import ccjax
     ],
 )
 def test_config_validation(changes, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message), annotations_unchecked():  # TrainConfig's own checks
         small(**changes)
 
 
@@ -47,7 +47,7 @@ def test_config_error_lists_choices():
         small(mixing="gaussian")
     for name in ccjax.MIXING_NAMES:
         assert name in str(info.value)
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError) as info, annotations_unchecked():
         small(schedule="linear")
     for name in ("half-cosine", "quarter-cosine", "constant"):
         assert name in str(info.value)
@@ -191,7 +191,7 @@ def test_fine_tuning_with_tiny_lr_stays_at_the_initial_params(trained_small):
 
 
 def test_init_run_with_initial_params():
-    from ccjax.train import init_run
+    from ccjax._train import init_run
 
     config = small(learn_scale=True, scale_init=0.02)
     hyper = ccjax.hyper_from_config(config)
@@ -210,14 +210,16 @@ def test_init_run_with_initial_params():
 
 
 @pytest.mark.parametrize(
-    "config, initial, message",
+    "config, shapes, message",
     [
-        (SMALL, ccjax.FeatureMLP(w_in=jnp.zeros((10, 20)), w_out=jnp.zeros((20, 10))), r"expected \(20, 10\)"),
-        (SMALL, ccjax.FeatureMLP(w_in=jnp.zeros((20, 10)), w_out=jnp.zeros((10, 21))), "initial_params.w_out"),
-        (small(full_model=True), ccjax.FeatureMLP(w_in=jnp.zeros((20, 10)), w_out=jnp.zeros((10, 20))), "full_model"),
+        (SMALL, ((10, 20), (20, 10)), r"expected \(20, 10\)"),
+        (SMALL, ((20, 10), (10, 21)), "initial_params.w_out"),
+        (small(full_model=True), ((20, 10), (10, 20)), "full_model"),
     ],
 )
-def test_train_rejects_bad_initial_params(config, initial, message):
+def test_train_rejects_bad_initial_params(config, shapes, message):
+    with annotations_unchecked():  # an ill-shaped FeatureMLP, to test train's own check
+        initial = ccjax.FeatureMLP(*(jnp.zeros(shape) for shape in shapes))
     with pytest.raises(ValueError, match=message):
         ccjax.train(config, jax.random.key(0), initial_params=initial)
 

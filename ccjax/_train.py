@@ -37,7 +37,7 @@ from .axes import (
 )
 from .data import SparseBatch, default_capacity, sample_exactly_one, sample_sparse, to_dense
 from .loss import InputPath, batch_loss, default_multi_capacity, loss_terms
-from .mixing import MIXING_NAMES, make_mixing
+from .mixing import MIXING_FAMILIES, MIXING_NAMES, make_mixing
 from .model import FeatureMLP, ResidualMLP, init_feature_mlp, init_residual_mlp, to_feature_space
 
 SCHEDULES = ("half-cosine", "quarter-cosine", "constant")
@@ -97,7 +97,7 @@ class TrainConfig:
             _check(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
         _check(self.d_mlp <= self.n_features, f"d_mlp ({self.d_mlp}) must not exceed n_features ({self.n_features})")
         _check(
-            self.mixing_rank <= self.n_features,
+            self.mixing_rank <= self.n_features or not getattr(MIXING_FAMILIES.get(self.mixing), "needs_rank", False),
             f"mixing_rank ({self.mixing_rank}) must not exceed n_features ({self.n_features})",
         )
         _check(0.0 < self.p <= 1.0, f"p must be in (0, 1], got {self.p!r}")
@@ -400,7 +400,7 @@ def train(
     ``hyper`` overrides the config's p, lr, weight decay and scale with traced values.
     ``initial_params`` starts from given feature-space weights instead of the random
     init (fine-tuning; fresh optimizer state, M and data still from ``key``; see
-    :func:`init_run`). For many models use :func:`ccjax.sweep.sweep`, which also shards
+    :func:`init_run`). For many models use :func:`ccjax.sweep`, which also shards
     and shows progress.
 
     To ``vmap`` it over models yourself, name the axis and pass the same name, e.g.

@@ -32,6 +32,17 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
+from ._train import (
+    History,
+    Hyper,
+    RunState,
+    Shapes,
+    TrainConfig,
+    current_scale,
+    feature_params,
+    init_run,
+    run_intervals,
+)
 from .checkpoint import CheckpointError, SweepCheckpoint, host_leaves, is_key, restore_state
 from .direct import Estimate
 from .evaluate import DEFAULT_REL_SEM, LossCurve, loss_curve
@@ -39,7 +50,6 @@ from .keys import seed_key
 from .model import FeatureMLP
 from .sharding import MODEL_AXIS, local_models, pad_models, put_models, same_on_every_process, to_host
 from .sweep_plan import Call, Grid, SweepPlan, default_group_size, make_grid, plan_sweep
-from .train import History, Hyper, RunState, Shapes, TrainConfig, current_scale, feature_params, init_run, run_intervals
 
 __all__ = [  # with the planning names re-exported from ccjax.sweep_plan
     "GROUP_AXIS",
@@ -400,7 +410,7 @@ def evaluation_key() -> jax.Array:
 
 
 def sweep_curves(
-    result: SweepResult, p_values: Sequence[float], *, key: jax.Array | None = None, **options
+    result: SweepResult, p_values: Sequence[float] | np.ndarray, *, key: jax.Array | None = None, **options
 ) -> LossCurve:
     """L/p at every p of ``p_values`` for every model of a sweep (grid-shaped fields).
 
