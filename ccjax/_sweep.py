@@ -34,7 +34,7 @@ from jax.sharding import Mesh, PartitionSpec
 
 from ._train import (
     History,
-    Hyper,
+    HyperValues,
     RunState,
     Shapes,
     TrainConfig,
@@ -69,7 +69,7 @@ __all__ = [  # with the planning names re-exported from ccjax.sweep_plan
 GROUP_AXIS = "group"  # vmap axis of the models run together on one device
 
 
-def _init_all(shapes: Shapes, seeds, hyper: Hyper, initial_params: FeatureMLP | None = None) -> RunState:
+def _init_all(shapes: Shapes, seeds, hyper: HyperValues, initial_params: FeatureMLP | None = None) -> RunState:
     """Every model's initial state, one model at a time (``lax.map``, not ``vmap``): a
     batched matmul's rounding can depend on the batch size, and a model's start must not
     depend on how many models share the call."""
@@ -82,7 +82,7 @@ def _init_all(shapes: Shapes, seeds, hyper: Hyper, initial_params: FeatureMLP | 
 
 
 def _chunk(
-    shapes: Shapes, n_intervals: int, group_size: int, mesh: Mesh, state: RunState, hyper: Hyper, first_interval
+    shapes: Shapes, n_intervals: int, group_size: int, mesh: Mesh, state: RunState, hyper: HyperValues, first_interval
 ):
     """One compiled chunk for all models.
 

@@ -158,6 +158,9 @@ class TrainConfig:
         return "sparse" if jax.default_backend() == "cpu" and sparse_data else "dense"
 
 
+# Any config class's traced values (its own hyper_type NamedTuple): a config subclass
+# that declares more axes has a Hyper of its own.
+HyperValues = tuple
 Hyper = hyper_type(TrainConfig)
 Hyper.__module__ = __name__
 Hyper.__doc__ = """Per-model values of :class:`TrainConfig`'s traced fields (:func:`ccjax.axes.traced`),
@@ -221,7 +224,7 @@ def lr_factor(schedule: str, step, total_steps: int):
     return jnp.ones_like(t)
 
 
-def _optimizer(config: TrainConfig, hyper: Hyper) -> optax.GradientTransformation:
+def _optimizer(config: TrainConfig, hyper: HyperValues) -> optax.GradientTransformation:
     """AdamW with the schedule; built from traced values so it can differ per model."""
     run = RunValues(config, hyper)
     total = config.total_steps
@@ -234,7 +237,7 @@ def _optimizer(config: TrainConfig, hyper: Hyper) -> optax.GradientTransformatio
     )
 
 
-def current_scale(config: TrainConfig, hyper: Hyper, state: RunState) -> Float[Array, ""]:
+def current_scale(config: TrainConfig, hyper: HyperValues, state: RunState) -> Float[Array, ""]:
     """The mixing scale in the labels: the fixed ``hyper.scale``, or the magnitude of the
     learned one (docs/paper.md §3; the authors' ``mlpinsoup.py`` puts |scale| in the labels)."""
     return jnp.abs(state.trainable["scale"]) if config.learn_scale else RunValues(config, hyper).scale
@@ -267,7 +270,7 @@ def check_initial_params(config: TrainConfig, initial_params: FeatureMLP, lead: 
 
 
 def init_run(
-    config: TrainConfig, key: PRNGKeyArray, hyper: Hyper, initial_params: FeatureMLP | None = None
+    config: TrainConfig, key: PRNGKeyArray, hyper: HyperValues, initial_params: FeatureMLP | None = None
 ) -> RunState:
     """Mixing matrix, initial weights, optimizer state and data key for one run.
 
@@ -306,7 +309,7 @@ def sample_batch(shapes: Shapes, key: PRNGKeyArray, p) -> SparseBatch:
     return sample_sparse(key, config.batch_size, config.n_features, p, shapes.capacity)
 
 
-def _train_step(shapes: Shapes, hyper: Hyper, state: RunState, step, axis_name):
+def _train_step(shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_name):
     config = shapes.config
     batch = sample_batch(shapes, jax.random.fold_in(state.data_key, step), RunValues(config, hyper).p)
 
@@ -330,12 +333,12 @@ def _train_step(shapes: Shapes, hyper: Hyper, state: RunState, step, axis_name):
     return state._replace(trainable=trainable, opt_state=opt_state), loss
 
 
-def _feature_rate(config: TrainConfig, hyper: Hyper):
+def _feature_rate(config: TrainConfig, hyper: HyperValues):
     """The per-model divisor of L in L/p (p, or 1/n for exactly-one data)."""
     return jnp.float32(1.0 / config.n_features) if config.data == "exactly-one" else RunValues(config, hyper).p
 
 
-def _log_terms(shapes: Shapes, hyper: Hyper, state: RunState, step, axis_name):
+def _log_terms(shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_name):
     """ReLU and mixing terms (L/p) on a fresh dense batch at ``step``."""
     config = shapes.config
     log_key = jax.random.fold_in(jax.random.fold_in(state.data_key, step), 1)
@@ -349,7 +352,7 @@ def _log_terms(shapes: Shapes, hyper: Hyper, state: RunState, step, axis_name):
 
 def run_intervals(
     shapes: Shapes,
-    hyper: Hyper,
+    hyper: HyperValues,
     state: RunState,
     first_interval,
     n_intervals: int,
@@ -389,7 +392,7 @@ def run_intervals(
 def train(
     config: TrainConfig,
     key: PRNGKeyArray,
-    hyper: Hyper | None = None,
+    hyper: HyperValues | None = None,
     initial_params: FeatureMLP | None = None,
     *,
     axis_name: str | None = None,

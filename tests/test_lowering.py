@@ -88,9 +88,8 @@ def test_single_runs_lower(platform):
     and the residual model's forward pass."""
     for config in (dataclasses.replace(TINY, input_path="sparse"), dataclasses.replace(TINY, full_model=True)):
         lowers(platform, ccjax.train, config, KEY, static_argnums=0)
-    residual = ccjax.ResidualMLP(
-        w_in=jax.ShapeDtypeStruct((D_EMBED, D_MLP), jnp.float32),
-        w_out=jax.ShapeDtypeStruct((D_MLP, D_EMBED), jnp.float32),
+    residual = jax.eval_shape(  # abstract weights, made by a real constructor (annotations are checked)
+        lambda: ccjax.ResidualMLP(w_in=jnp.zeros((D_EMBED, D_MLP)), w_out=jnp.zeros((D_MLP, D_EMBED)))
     )
     embedding = jax.ShapeDtypeStruct((N_FEATURES, D_EMBED), jnp.float32)
     x = jax.ShapeDtypeStruct((16, N_FEATURES), jnp.float32)
