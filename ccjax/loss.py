@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._linalg import matmul
-from ._types import Array, Float, Int
+from ._types import AnyArray, Array, Float, Int
 from .data import SparseBatch, any_across, row_starts, to_dense
 from .model import FeatureMLP, forward
 
@@ -103,7 +103,7 @@ def _row_layout(batch: SparseBatch, batch_size: int, multi_capacity: int) -> _Ro
 
 
 def unit_squared_errors(
-    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]
+    params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"]
 ) -> Float[Array, "2 n_features"]:
     """``|f(±e_j) - y(±e_j)|^2`` for the unit inputs ``+e_j`` (row 0) and ``-e_j`` (row 1).
 
