@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import annotations_unchecked
 
 import ccjax
 from ccjax import analysis, baselines, responses
@@ -42,10 +43,11 @@ def abstract(tree, sharding=None):
 
 def models(*shape):
     """Abstract stacked feature-space weights and label maps, leading axes ``shape``."""
-    params = ccjax.FeatureMLP(
-        w_in=jax.ShapeDtypeStruct((*shape, N_FEATURES, D_MLP), jnp.float32),
-        w_out=jax.ShapeDtypeStruct((*shape, D_MLP, N_FEATURES), jnp.float32),
-    )
+    with annotations_unchecked():  # abstract weights are not arrays
+        params = ccjax.FeatureMLP(
+            w_in=jax.ShapeDtypeStruct((*shape, N_FEATURES, D_MLP), jnp.float32),
+            w_out=jax.ShapeDtypeStruct((*shape, D_MLP, N_FEATURES), jnp.float32),
+        )
     return params, jax.ShapeDtypeStruct((*shape, N_FEATURES, N_FEATURES), jnp.float32)
 
 
@@ -87,10 +89,11 @@ def test_single_runs_lower(platform):
     and the residual model's forward pass."""
     for config in (dataclasses.replace(TINY, input_path="sparse"), dataclasses.replace(TINY, full_model=True)):
         lowers(platform, ccjax.train, config, KEY, static_argnums=0)
-    residual = ccjax.ResidualMLP(
-        w_in=jax.ShapeDtypeStruct((D_EMBED, D_MLP), jnp.float32),
-        w_out=jax.ShapeDtypeStruct((D_MLP, D_EMBED), jnp.float32),
-    )
+    with annotations_unchecked():  # abstract weights are not arrays
+        residual = ccjax.ResidualMLP(
+            w_in=jax.ShapeDtypeStruct((D_EMBED, D_MLP), jnp.float32),
+            w_out=jax.ShapeDtypeStruct((D_MLP, D_EMBED), jnp.float32),
+        )
     embedding = jax.ShapeDtypeStruct((N_FEATURES, D_EMBED), jnp.float32)
     x = jax.ShapeDtypeStruct((16, N_FEATURES), jnp.float32)
     lowers(platform, ccjax.residual_forward, residual, embedding, x)
