@@ -27,7 +27,7 @@ import numpy as np
 from jax import lax
 
 from ._checks import check_probability, check_size, is_concrete
-from ._types import Array, Bool, Float, Int, PRNGKeyArray
+from ._types import AnyArray, Array, Bool, Float, Int, PRNGKeyArray
 
 
 class SparseBatch(NamedTuple):
@@ -124,7 +124,7 @@ def sample_exactly_one(key: PRNGKeyArray, batch_size: int, n_features: int) -> S
 
 
 def sample_exactly_k(
-    key: PRNGKeyArray, counts: Int[Array, " batch"], n_features: int
+    key: PRNGKeyArray, counts: Int[AnyArray, " batch"], n_features: int
 ) -> Float[Array, "batch n_features"]:
     """Dense rows where row b has exactly ``counts[b]`` active features.
 
