@@ -301,7 +301,9 @@ def plot_neuron_bars(contributions, *, ax: Axes | None = None, title: str | None
     return ax.figure
 
 
-def plot_one_hot_heatmaps(plus, minus, *, fig: Figure | None = None, title: str | None = None) -> Figure:
+def plot_one_hot_heatmaps(
+    plus, minus, *, fig: Figure | SubFigure | None = None, title: str | None = None
+) -> Figure | SubFigure:
     """Side-by-side heatmaps of the model's outputs for +1 and −1 one-hot inputs.
 
     Paper experiment 1's interference heatmaps (nb1c). ``plus`` and ``minus`` have shape

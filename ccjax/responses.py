@@ -46,7 +46,7 @@ def one_hot_response(params: FeatureMLP, sign=1.0) -> Float[Array, "n_features n
     return forward(params, sign * jnp.eye(n_features, dtype=params.w_in.dtype))
 
 
-def neuron_contributions(params: FeatureMLP) -> Float[Array, "d_mlp n_features"]:
+def neuron_contributions(params: FeatureMLP) -> Float[AnyArray, "d_mlp n_features"]:
     """Entry [h, i] = ``W_in[i, h] · W_out[h, i]``: neuron h's part of feature i's self-response.
 
     The ``W_out ⊙ W_in`` stacked bars of paper experiment 1 (nb1b). Along ``v e_i`` the

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 
 from ._checks import check_width
 from ._linalg import matmul
-from ._types import Array, Float
+from ._types import AnyArray, Array, Float
 from .model import FeatureMLP
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def mixed_relu_labels(
 
 
 def unit_squared_errors(
-    params: FeatureMLP, scaled_mixing: Float[Array, "n_features n_features"]
+    params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"]
 ) -> Float[Array, "2 n_features"]:
     """``|f(±e_j) - y(±e_j)|^2`` for the unit inputs ``+e_j`` (row 0) and ``-e_j`` (row 1).
 

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import annotations_unchecked
 
 import ccjax
 from ccjax import analysis, baselines, responses
@@ -43,10 +44,11 @@ def abstract(tree, sharding=None):
 
 def models(*shape):
     """Abstract stacked feature-space weights and label maps, leading axes ``shape``."""
-    params = ccjax.FeatureMLP(
-        w_in=jax.ShapeDtypeStruct((*shape, N_FEATURES, D_MLP), jnp.float32),
-        w_out=jax.ShapeDtypeStruct((*shape, D_MLP, N_FEATURES), jnp.float32),
-    )
+    with annotations_unchecked():  # abstract weights are not arrays
+        params = ccjax.FeatureMLP(
+            w_in=jax.ShapeDtypeStruct((*shape, N_FEATURES, D_MLP), jnp.float32),
+            w_out=jax.ShapeDtypeStruct((*shape, D_MLP, N_FEATURES), jnp.float32),
+        )
     return params, jax.ShapeDtypeStruct((*shape, N_FEATURES, N_FEATURES), jnp.float32)
 
 

@@ -8,7 +8,7 @@ import warnings
 import jax
 import numpy as np
 import pytest
-from conftest import small
+from conftest import annotations_unchecked, small
 
 import ccjax
 from ccjax._train import shapes_for
@@ -106,6 +106,13 @@ class FakeDevice:
         return self.stats
 
 
+@pytest.fixture
+def fake_devices():
+    with annotations_unchecked():  # FakeDevice stands in for jax.Device
+        yield
+
+
+@pytest.mark.usefixtures("fake_devices")
 def test_free_memory_is_the_least_free_device_times_the_count():
     gib = 2**30
     devices = [
@@ -118,6 +125,7 @@ def test_free_memory_is_the_least_free_device_times_the_count():
 
 
 @pytest.mark.parametrize("stats", [None, {}, {"bytes_in_use": 0}])
+@pytest.mark.usefixtures("fake_devices")
 def test_unknown_device_memory_warns_and_caps_the_calls(stats):
     devices = [FakeDevice(stats), FakeDevice({"bytes_limit": 2**40})]
     assert memory.free_memory_bytes(devices) is None
@@ -133,6 +141,7 @@ def test_unknown_device_memory_warns_and_caps_the_calls(stats):
     assert per_eval_call < n_models
 
 
+@pytest.mark.usefixtures("fake_devices")
 def test_known_memory_plans_without_a_warning():
     devices = [FakeDevice({"bytes_limit": 2**34})] * 2
     with warnings.catch_warnings():
