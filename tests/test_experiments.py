@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_module as run
+from conftest import run_main as run
 
 import ccjax
 
