@@ -6,6 +6,8 @@ at conftest import time, before any test module touches a device.
 
 import contextlib
 import dataclasses
+import importlib
+import io
 import os
 import subprocess
 import sys
@@ -88,3 +90,31 @@ def annotations_unchecked():
         yield
     finally:
         jaxtyping.config.update("jaxtyping_disable", previous)
+
+
+def run_main(module: str, *args: str, timeout: int | None = None) -> subprocess.CompletedProcess:
+    """``experiments.<module>.main(args)`` in this process, as :func:`run_module` would report it.
+
+    No Python or JAX start-up and no recompiles of programs an earlier test compiled. The exit
+    status is ``main``'s return value or argparse's ``SystemExit``; stdout and stderr are
+    captured as text. An unexpected exception propagates (a subprocess would exit 1 with a
+    traceback), so a test expecting success or a clean usage error still fails on it.
+    Runs from the repository root like :func:`run_module`; ``timeout`` is accepted and ignored.
+    """
+    main = importlib.import_module(f"experiments.{module}").main
+    stdout, stderr = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()  # contextlib.chdir is Python 3.11+
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                returncode = main(list(args))
+            except SystemExit as exit:
+                returncode = exit.code
+                if isinstance(returncode, str):
+                    print(returncode, file=sys.stderr)
+                    returncode = 1
+    finally:
+        os.chdir(cwd)
+    returncode = 0 if returncode is None else returncode
+    return subprocess.CompletedProcess([module, *args], returncode, stdout.getvalue(), stderr.getvalue())

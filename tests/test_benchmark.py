@@ -1,22 +1,13 @@
 """The benchmark CLI runs end to end and reports a rate for every (path, mode, K)."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import run_main
 
 
 def test_benchmark_smoke(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "experiments.benchmark", "--ks", "1", "--steps", "200"]
-        + ["--input-paths", "sparse", "--modes", "sweep,sequential", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    args = ["--ks", "1", "--steps", "200", "--input-paths", "sparse", "--modes", "sweep,sequential"]
+    done = run_main("benchmark", *args, "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "benchmark.json").read_text())
     rows = {(row["mode"], row["k"]): row for row in report["rows"]}
@@ -36,12 +27,6 @@ def test_benchmark_smoke(tmp_path):
 
 
 def test_benchmark_rejects_bad_input():
-    done = subprocess.run(
-        [sys.executable, "-m", "experiments.benchmark", "--modes", "fast"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_main("benchmark", "--modes", "fast")
     assert done.returncode == 2
     assert "--modes" in done.stderr

@@ -1,7 +1,8 @@
 """The scale-sweep CLI: a tiny end-to-end run, --plot-only, --help and bad input.
 
-The end-to-end run is one subprocess shared by the module (tiny settings, small
-evaluation); input errors are checked in-process, where they fail before any JAX work.
+The end-to-end run is one in-process ``main`` call shared by the module (tiny settings,
+small evaluation); input errors are checked in-process, where they fail before any JAX
+work, and once through the real ``python -m`` entry point.
 """
 
 import io
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_main
 
 import ccjax
 from experiments import _cli, scale_sweep
@@ -22,6 +24,10 @@ TINY += ["--log-every", "10", "--eval-rel-sem", "0.01"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return run_main("scale_sweep", *args)
+
+
+def run_entry_point(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "experiments.scale_sweep", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
@@ -197,7 +203,7 @@ def test_bad_input_is_a_one_line_usage_error(argv, message, tmp_path, capsys):
 
 
 def test_bad_input_exit_status_through_the_entry_point():
-    done = run_cli("--scales", "0,,a")
+    done = run_entry_point("--scales", "0,,a")
     assert done.returncode == 2
     assert "error: argument --scales: empty entry in the list '0,,a'" in done.stderr
     assert "Traceback" not in done.stderr

@@ -4,12 +4,12 @@ import functools
 
 import numpy as np
 import pytest
-from conftest import run_module
+from conftest import run_main
 
 import ccjax
 from ccjax import analysis
 
-run = functools.partial(run_module, "eigen_subspace")
+run = functools.partial(run_main, "eigen_subspace")
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ import functools
 
 import numpy as np
 import pytest
-from conftest import run_module
+from conftest import run_main
 
 import ccjax
 from experiments.mixing_types import FAMILIES, LEARNED
 
-run = functools.partial(run_module, "mixing_types")
+run = functools.partial(run_main, "mixing_types")
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_module
+from conftest import run_main
 
 import ccjax
 
 RANKS = [1, 20]
 
 
-run = functools.partial(run_module, "rank_sweep")
+run = functools.partial(run_main, "rank_sweep")
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +288,7 @@ def test_zero_diagonal_switch_pairs_the_two_ms_under_one_recipe(tmp_path, rank_r
     def diagonal(m):
         return np.diagonal(m, axis1=-2, axis2=-1)
 
-    def assert_same_off_diagonal(a, b):  # the fixtures ran in other processes, maybe compiled differently
+    def assert_same_off_diagonal(a, b):  # the fixtures ran other programs (ranks, steps), maybe compiled differently
         off = ~np.eye(100, dtype=bool)
         np.testing.assert_allclose(a[..., off], b[..., off], rtol=1e-5, atol=1e-6)
 

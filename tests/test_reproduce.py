@@ -5,13 +5,13 @@ import json
 import math
 
 import pytest
-from conftest import ROOT, run_module
+from conftest import ROOT, run_main
 
 from experiments import reproduce
 from experiments._experiment import result_identity
 from experiments._published import compare_range, compare_value
 
-run = functools.partial(run_module, "reproduce", timeout=900)
+run = functools.partial(run_main, "reproduce")
 
 
 def test_output_and_run_control_flags_do_not_count_when_matching_a_saved_command():

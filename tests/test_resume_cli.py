@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_module
+from conftest import ROOT, run_main, run_module
 
 import ccjax
 from ccjax.checkpoint import sweep_fingerprint
@@ -27,13 +27,16 @@ def outputs(tmp, name: str) -> list[str]:
     return ["--out", str(tmp / name), "--figure", str(tmp / f"{name}.png")]
 
 
-def test_a_killed_sweep_resumes_to_identical_results(tmp_path, capsys):
-    reference = run_module("scale_sweep", *LONG, *outputs(tmp_path, "reference"))
-    assert reference.returncode == 0, reference.stderr
-
+def test_a_killed_sweep_resumes_to_identical_results(tmp_path, capsys, request):
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "experiments.scale_sweep", *LONG, *outputs(tmp_path, "killed")]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The uninterrupted reference runs alongside, so the two start-ups overlap.
+    reference_log = tmp_path / "reference.log"
+    with reference_log.open("w") as log:
+        reference_command = [sys.executable, "-m", "experiments.scale_sweep", *LONG, *outputs(tmp_path, "reference")]
+        reference = subprocess.Popen(reference_command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    request.addfinalizer(reference.kill)  # never left running by a failed assertion
     deadline = time.monotonic() + 300
     while not list((out / "checkpoints").glob("sweep-*.npz")) and time.monotonic() < deadline:
         assert process.poll() is None, "the run ended before its first checkpoint"
@@ -52,6 +55,7 @@ def test_a_killed_sweep_resumes_to_identical_results(tmp_path, capsys):
 
     resumed = run_module("scale_sweep", *LONG, *outputs(tmp_path, "killed"), "--resume")
     assert resumed.returncode == 0, resumed.stderr
+    assert reference.wait(timeout=600) == 0, reference_log.read_text()
     assert "resuming seed x scale from its checkpoint at step" in resumed.stderr
     assert not (out / "checkpoints").exists()  # removed once the results are saved
 
@@ -77,7 +81,7 @@ def lr_run(tmp_path, *extra: str) -> int:
 @pytest.fixture(scope="module")
 def diverged_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lr_sweep")
-    done = run_module("lr_sweep", *TINY_LR, "--out", str(tmp / "out"), "--figures", str(tmp / "figures"))
+    done = run_main("lr_sweep", *TINY_LR, "--out", str(tmp / "out"), "--figures", str(tmp / "figures"))
     assert done.returncode == 0, done.stderr
     return tmp, done
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import run_module
+from conftest import run_main
 
 import ccjax
 from experiments import sigma_sweep
@@ -134,7 +134,7 @@ def test_analyse_family_recovers_a_known_u_curve():
 # --- the CLI ------------------------------------------------------------------------------
 
 
-run = functools.partial(run_module, "sigma_sweep")
+run = functools.partial(run_main, "sigma_sweep")
 
 
 @pytest.fixture(scope="module")

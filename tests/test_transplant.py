@@ -6,14 +6,14 @@ import functools
 import jax
 import numpy as np
 import pytest
-from conftest import run_module
+from conftest import run_main
 
 import ccjax
 
 TINY = ["--steps", "40", "--finetune-steps", "40", "--seeds", "2", "--eval-rel-sem", "0.005"]
 
 
-run = functools.partial(run_module, "transplant")
+run = functools.partial(run_main, "transplant")
 
 
 @pytest.fixture(scope="module")
