@@ -6,6 +6,7 @@ at conftest import time, before any test module touches a device.
 
 import contextlib
 import dataclasses
+import gc
 import importlib
 import io
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import jax
 import jaxtyping
+import pytest
 
 # Eight host devices, so sharded sweeps run on a real 8-device mesh on any machine.
 # (``jax_num_cpu_devices`` is honoured by jax 0.10.2; it must precede backend init.)
@@ -46,6 +48,21 @@ def pytest_configure(config):
             del os.environ["XLA_FLAGS"]
         else:
             os.environ["XLA_FLAGS"] = previous
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module.
+
+    Every XLA:CPU executable keeps its JIT code in a few memory mappings of its own. One
+    pytest process compiles thousands of programs, and past Linux's default limit of 65,530
+    mappings per process (``vm.max_map_count``) the next compile dies with a segmentation
+    fault (seen at about 80% of the suite). Modules share few programs, so little is
+    recompiled.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 # One jitted ``train`` shared by every test module, so equal configs share one compile.
