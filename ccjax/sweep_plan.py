@@ -81,6 +81,10 @@ def check_grid_fits_config(config: TrainConfig, grid: Grid) -> None:
     (the config's own checks, e.g. ``mixing_rank <= n_features``)."""
     if "p" in grid.names and config.scale_steps_for_sparsity:
         raise ValueError("sweeping p with scale_steps_for_sparsity is not supported: steps are shared")
+    if "mixing_rank" in grid.names:  # a swept rank is meant to be used, whatever the family
+        largest = int(np.max(grid.values[grid.names.index("mixing_rank")]))
+        if largest > config.n_features:
+            raise ValueError(f"swept mixing_rank ({largest}) must not exceed n_features ({config.n_features})")
     axes = traced_axes(type(config))
     swept = [(name, values) for name, values in zip(grid.names, grid.values, strict=True) if name != "seed"]
     columns = [[axes[name].config_value(v) for v in dict.fromkeys(values.tolist())] for name, values in swept]
