@@ -7,17 +7,25 @@ import jax
 BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # jax._src.dispatch.BACKEND_COMPILE_EVENT
 
 
+_counters: list[list[str]] = []  # the name lists of the counting_compiles blocks now open
+
+
+def _listener(event, duration, **kwargs):
+    if event == BACKEND_COMPILE_EVENT:
+        for names in _counters:
+            names.append(kwargs.get("fun_name", "?"))
+
+
+# Registered once, never removed: jax.monitoring has no unregister function at the jax floor (0.6.1).
+jax.monitoring.register_event_duration_secs_listener(_listener)
+
+
 @contextlib.contextmanager
 def counting_compiles():
     """Yields a list that collects the name of every function XLA compiles in the block."""
-    names = []
-
-    def listener(event, duration, **kwargs):
-        if event == BACKEND_COMPILE_EVENT:
-            names.append(kwargs.get("fun_name", "?"))
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
+    names: list[str] = []
+    _counters.append(names)
     try:
         yield names
     finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
+        _counters.remove(names)
