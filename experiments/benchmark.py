@@ -189,24 +189,28 @@ def _sequential_rate(config, k, input_path):
     return k * config.total_steps / (time.perf_counter() - start), compile_seconds
 
 
-def torch_reference_ms_per_step(steps: int, batch_size: int = 2048, p: float = 0.01, threads: int = 1) -> float:
-    """ms per step of a plain PyTorch training loop of the reduced CC model."""
+def torch_reference_ms_per_step(
+    steps: int, batch_size: int = 2048, p: float = 0.01, threads: int = 1, device: str = "cpu"
+) -> float:
+    """ms per step of a plain PyTorch training loop of the reduced CC model, on ``device``
+    (``"cpu"`` with ``threads`` threads, or e.g. ``"cuda"``)."""
     import torch
 
     torch.set_num_threads(threads)
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=device).manual_seed(0)
     n, d = 100, 50
-    w_e = torch.randn(n, 1000, generator=gen)
+    w_e = torch.randn(n, 1000, generator=gen, device=device)
     w_e = w_e / w_e.norm(dim=1, keepdim=True)
-    mixing = torch.eye(n) - w_e @ w_e.T
-    w_in = torch.nn.Parameter(torch.empty(n, d).uniform_(-((6 / d) ** 0.5), (6 / d) ** 0.5, generator=gen))
-    w_out = torch.nn.Parameter(torch.empty(d, n).uniform_(-((6 / n) ** 0.5), (6 / n) ** 0.5, generator=gen))
+    mixing = torch.eye(n, device=device) - w_e @ w_e.T
+    bound_in, bound_out = (6 / d) ** 0.5, (6 / n) ** 0.5
+    w_in = torch.nn.Parameter(torch.empty(n, d, device=device).uniform_(-bound_in, bound_in, generator=gen))
+    w_out = torch.nn.Parameter(torch.empty(d, n, device=device).uniform_(-bound_out, bound_out, generator=gen))
     optimizer = torch.optim.AdamW([w_in, w_out], lr=3e-3, weight_decay=1e-2)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
 
     def step():
-        active = torch.rand(batch_size, n, generator=gen) < p
-        x = torch.where(active, torch.rand(batch_size, n, generator=gen) * 2 - 1, torch.zeros(()))
+        active = torch.rand(batch_size, n, generator=gen, device=device) < p
+        x = torch.where(active, torch.rand(batch_size, n, generator=gen, device=device) * 2 - 1, 0.0)
         y = torch.relu(x) + x @ mixing.T
         loss = ((torch.relu(x @ w_in) @ w_out - y) ** 2).mean()
         optimizer.zero_grad()
@@ -214,11 +218,14 @@ def torch_reference_ms_per_step(steps: int, batch_size: int = 2048, p: float = 0
         optimizer.step()
         schedule.step()
 
+    synchronize = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
     for _ in range(20):
         step()
+    synchronize()
     start = time.perf_counter()
     for _ in range(steps):
         step()
+    synchronize()
     return (time.perf_counter() - start) / steps * 1e3
 
 
@@ -244,6 +251,9 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default="sweep,sequential", help="comma list of sweep,sequential (default both)")
     parser.add_argument("--group-size", type=int, default=None, help="models vmapped together per device")
     parser.add_argument("--torch", action="store_true", help="also time a single-threaded PyTorch reference loop")
+    parser.add_argument(
+        "--torch-device", default="cpu", help="torch device of the --torch loop (cpu: one thread; or e.g. cuda)"
+    )
     parser.add_argument(
         "--cost",
         action=argparse.BooleanOptionalAction,
@@ -289,9 +299,11 @@ def main(argv=None) -> int:
         report["accelerator_step_cost"] = cost = accelerator_step_cost(config)
         print_cost(cost)
     if args.torch:
-        ms = torch_reference_ms_per_step(args.steps)
+        ms = torch_reference_ms_per_step(args.steps, device=args.torch_device)
         report["torch_reference_ms_per_step"] = ms
-        print(f"PyTorch reference loop (1 thread): {ms:.3f} ms/step = {1e3 / ms:.0f} model-steps/s")
+        report["torch_device"] = args.torch_device
+        where = "1 thread" if args.torch_device == "cpu" else args.torch_device
+        print(f"PyTorch reference loop ({where}): {ms:.3f} ms/step = {1e3 / ms:.0f} model-steps/s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark.json").write_text(json.dumps(report, indent=2, default=str))
