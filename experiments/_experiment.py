@@ -433,7 +433,9 @@ def run_cli(
     note = diverged_note(manifest)
     if note:
         print(note, flush=True)
-    for name, make in figures.items():
+    for name, make in figures.items():  # a figure function returns None to draw nothing for these results
         name = name if isinstance(name, str) else name(manifest)
-        save_figure(make(arrays, manifest), figure_path(args, name), note)
+        figure = make(arrays, manifest)
+        if figure is not None:
+            save_figure(figure, figure_path(args, name), note)
     return 0

@@ -1,0 +1,94 @@
+"""Evaluate search-task models on fresh samples: the task's loss, MSE, the naive model's
+loss on the same samples, and how naive-like the trained solution is.
+
+Every estimate is a mean over ``batches`` independent batches, with its standard error
+over them. The naive model's loss is measured on the very samples each model sees, so
+``naive - trained`` is a paired difference.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .._types import Array, Float, PRNGKeyArray
+from ..data import default_capacity
+from .models import MODEL_FAMILIES, Params
+from .task import SearchTask
+
+
+class Estimate(NamedTuple):
+    """A Monte Carlo mean and its standard error (any leading model axes)."""
+
+    mean: Float[Array, "..."]
+    sem: Float[Array, "..."]
+
+
+class Evaluation(NamedTuple):
+    """One model's (or stacked models') evaluation at its training p."""
+
+    loss: Estimate  # the task's own loss
+    mse: Estimate  # mean squared error over outputs
+    naive_loss: Estimate  # the naive model's loss on the same samples
+    naive_like_share: Float[Array, "..."]  # output variance share of the d_mlp best-served outputs
+
+
+def _estimate(per_batch: Float[Array, " batches"]) -> Estimate:
+    return Estimate(per_batch.mean(), per_batch.std(ddof=1) / jnp.sqrt(per_batch.shape[0]))
+
+
+def naive_like_share(
+    prediction_var: Float[Array, " n_out"], error: Float[Array, " n_out"], label_var: Float[Array, " n_out"], d_mlp: int
+) -> Float[Array, ""]:
+    """The share of the outputs' variance carried by the ``d_mlp`` best-served outputs
+    (smallest error relative to the label's variance): 1 for the naive model, which
+    varies on its d_mlp computed outputs alone; ``d_mlp / n_out`` for a model that spreads
+    its outputs evenly."""
+    relative_error = error / jnp.maximum(label_var, 1e-30)
+    best = jnp.argsort(relative_error)[:d_mlp]
+    return prediction_var[best].sum() / prediction_var.sum()
+
+
+def evaluate_model(
+    task: SearchTask,
+    params: Params,
+    n_features: int,
+    d_mlp: int,
+    p,
+    key: PRNGKeyArray,
+    batches: int,
+    batch_size: int,
+    capacity: int,
+) -> Evaluation:
+    """One model's :class:`Evaluation` on ``batches`` fresh batches at feature probability
+    ``p`` (``capacity``: as in :meth:`SearchTask.sample_inputs`, for the largest p)."""
+    apply = MODEL_FAMILIES[task.family].apply
+
+    def one_batch(batch_key):
+        x = task.sample_inputs(batch_key, batch_size, n_features, p, capacity)
+        target, prediction = task.labels(x), apply(params, x)
+        naive = task.naive_predictions(target, n_features, d_mlp, p)
+        losses = (task.sample_loss(prediction, target).mean(), jnp.mean((prediction - target) ** 2))
+        moments = (prediction.mean(0), (prediction**2).mean(0), ((prediction - target) ** 2).mean(0))
+        moments += (target.mean(0), (target**2).mean(0))
+        return losses + (task.sample_loss(naive, target).mean(),), moments
+
+    (loss, mse, naive), (f1, f2, err, y1, y2) = jax.lax.map(one_batch, jax.random.split(key, batches))
+    f1, f2, err, y1, y2 = (moment.mean(0) for moment in (f1, f2, err, y1, y2))
+    share = naive_like_share(f2 - f1**2, err, y2 - y1**2, d_mlp)
+    return Evaluation(_estimate(loss), _estimate(mse), _estimate(naive), share)
+
+
+def naive_monte_carlo(
+    task: SearchTask, n_features: int, d_mlp: int, p, key: PRNGKeyArray, batches: int = 64, batch_size: int = 4096
+) -> Estimate:
+    """The naive model's expected loss by Monte Carlo, for any task (a check of
+    :meth:`SearchTask.naive_loss`, and the reference where there is no closed form)."""
+
+    capacity = default_capacity(batch_size, n_features, p)
+
+    def one_batch(batch_key):
+        target = task.labels(task.sample_inputs(batch_key, batch_size, n_features, p, capacity))
+        return task.sample_loss(task.naive_predictions(target, n_features, d_mlp, p), target).mean()
+
+    return _estimate(jax.lax.map(one_batch, jax.random.split(key, batches)))

@@ -1,0 +1,98 @@
+"""The search grid: static axes (task, n_features, d/n) one compile each, traced
+axes (seed, p, lr) ``vmap``-ped inside each, results stacked into one grid.
+
+:func:`search_grid` returns, for every model, its evaluation at its own p (the task's
+loss, MSE, the naive model's loss on the same samples, the naive-like share) and the
+naive loss in closed form where the task has one (NaN otherwise), each with shape
+``static axes + (seeds, ps, lrs)``.
+"""
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from .._train import TrainConfig
+from ..data import default_capacity
+from ..keys import seed_key
+from ..static_axes import over_static_axes
+from .evaluate import evaluate_model
+from .task import SearchTask
+from .train import train_models
+
+STATIC_AXES = ("task", "n_features", "d_ratio")  # a task names its model family
+TRACED_AXES = ("seed", "p", "lr")
+EVALUATION_SEED = 20_260_001  # one fixed evaluation stream, apart from every training seed
+
+
+class Evaluation(NamedTuple):
+    """How much each model is evaluated on: ``batches`` batches of ``batch_size`` rows."""
+
+    batches: int = 32
+    batch_size: int = 4096
+
+
+DEFAULT_EVALUATION = Evaluation()
+
+
+def d_mlp_of(n_features: int, d_ratio: float) -> int:
+    """The hidden width at ``d_mlp / n_features = d_ratio`` (rounded, at least 1)."""
+    return max(1, round(d_ratio * n_features))
+
+
+def _run_one(task: SearchTask, config: TrainConfig, traced: Mapping[str, Sequence], evaluation, on_progress):
+    """Train and evaluate every traced combination of one static combination."""
+    seeds, ps, lrs = (np.asarray(values) for values in zip(*itertools.product(*traced.values()), strict=True))
+    params, chunk_losses = train_models(task, config, seeds, ps, lrs, on_progress=on_progress)
+    n, d = config.n_features, config.d_mlp
+    capacity = default_capacity(evaluation.batch_size, n, float(np.max(ps)))
+    key = seed_key(EVALUATION_SEED)
+    batches, batch_size = evaluation
+    evaluate = jax.jit(jax.vmap(lambda q, p: evaluate_model(task, q, n, d, p, key, batches, batch_size, capacity)))
+    result = evaluate(params, np.asarray(ps, np.float32))
+    closed_form = [task.naive_loss(n, d, float(p)) for p in ps]
+    arrays = {
+        "loss": result.loss.mean,
+        "loss_sem": result.loss.sem,
+        "mse": result.mse.mean,
+        "mse_sem": result.mse.sem,
+        "naive_mc": result.naive_loss.mean,
+        "naive_mc_sem": result.naive_loss.sem,
+        "naive_closed_form": np.asarray([np.nan if value is None else value for value in closed_form]),
+        "naive_like_share": result.naive_like_share,
+        "final_train_loss": chunk_losses[:, -1],
+    }
+    shape = tuple(len(values) for values in traced.values())
+    return {name: np.asarray(value, np.float64).reshape(shape) for name, value in arrays.items()}
+
+
+def search_grid(
+    config: TrainConfig,
+    static: Mapping[str, Sequence],
+    traced: Mapping[str, Sequence],
+    tasks: Mapping[str, SearchTask],
+    evaluation: Evaluation = DEFAULT_EVALUATION,
+    on_combination: Callable[[int, int, dict], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Train and evaluate the grid ``static`` × ``traced`` (see the module docstring).
+
+    ``static`` holds "task" (names in ``tasks``; a task brings its model family) and
+    optionally "n_features" and "d_ratio" (default: ``config``'s); ``traced`` holds
+    "seed", "p" and "lr", in that order. ``config`` gives everything else (batch, steps,
+    optimizer)."""
+    unknown = set(static) - set(STATIC_AXES) | set(traced) ^ set(TRACED_AXES)
+    if unknown or list(traced) != list(TRACED_AXES) or "task" not in static:
+        raise ValueError(f"search_grid: static axes are task + any of {STATIC_AXES[1:]}, traced ones {TRACED_AXES}")
+
+    def run(combination):
+        task = tasks[combination["task"]]
+        n = combination.get("n_features", config.n_features)
+        ratio = combination.get("d_ratio", config.d_mlp / config.n_features)
+        run_config = dataclasses.replace(config, n_features=n, d_mlp=d_mlp_of(n, ratio))
+        return _run_one(task, run_config, traced, evaluation, on_progress)
+
+    return over_static_axes(static, run, on_combination)

@@ -1,0 +1,25 @@
+"""``relu``: clean CC labels ``y = relu(x)``, no mixing matrix: the control task.
+
+The paper (docs/paper.md §5–6) finds trained models here no better than naive at
+p = 0.01 (L/p = 0.0833 at n = 100, d_mlp = 50), so a search that reports an advantage
+for this task has a bug or a leak.
+"""
+
+import dataclasses
+
+import jax
+
+from .task import SearchTask
+
+
+@dataclasses.dataclass(frozen=True)
+class ReLU(SearchTask):
+    name = "relu"
+    description = "y = relu(x), x_i ~ U[-1, 1] w.p. p; MSE (the control: trained = naive)"
+
+    def labels(self, x):
+        return jax.nn.relu(x)
+
+    def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float:
+        """``(n - d)/n · p · E[relu(v)^2]`` with ``E[relu(v)^2] = 1/6`` for v ~ U[-1, 1]."""
+        return (n_features - d_mlp) / n_features * p / 6.0

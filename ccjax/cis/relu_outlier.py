@@ -1,0 +1,44 @@
+"""``relu-outlier-l4`` and ``relu-outlier-lse``: the ``relu`` task under losses that punish
+outlier errors more than MSE does (the paper's suggestion, docs/paper.md §7).
+
+L4 is the mean of ``(f - y)^4`` over outputs. The soft worst-feature loss is
+``T · (logsumexp_j(e_j^2 / T) - log n_out)`` with ``e = f - y``: about ``e_j^2 / n_out``
+for errors small against the temperature T and about ``max_j e_j^2`` for large ones, and
+0 for a perfect prediction.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from .relu import ReLU
+
+
+@dataclasses.dataclass(frozen=True)
+class QuarticReLU(ReLU):
+    name = "relu-outlier-l4"
+    description = "y = relu(x) under the L4 loss mean((f - y)^4)"
+
+    def sample_loss(self, prediction, target):
+        return jnp.mean((prediction - target) ** 4, axis=-1)
+
+    def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float:
+        """``(n - d)/n · p · E[relu(v)^4]`` with ``E[relu(v)^4] = 1/10`` for v ~ U[-1, 1]."""
+        return (n_features - d_mlp) / n_features * p / 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class WorstFeatureReLU(ReLU):
+    name = "relu-outlier-lse"
+    description = "y = relu(x) under a soft worst-feature loss T·logsumexp((f - y)^2 / T)"
+    temperature: float = 0.05
+
+    def sample_loss(self, prediction, target):
+        squared = (prediction - target) ** 2
+        log_n = jnp.log(squared.shape[-1])
+        return self.temperature * (jax.nn.logsumexp(squared / self.temperature, axis=-1) - log_n)
+
+    def naive_loss(self, n_features: int, d_mlp: int, p: float) -> None:
+        """Not in closed form (the rows' errors do not add): Monte Carlo only."""
+        return None

@@ -1,0 +1,92 @@
+"""Train many models of one search task at once: one compile per static combination.
+
+:func:`train_models` trains one model per (seed, p, lr) triple, ``vmap``-ped, with the
+paper's recipe (docs/paper.md §4: AdamW, batch 2048, fresh samples each step, a
+half-cosine learning-rate decay), taken from a :class:`ccjax.TrainConfig`: its
+``n_features``, ``d_mlp``, ``batch_size``, ``total_steps``, ``weight_decay``, betas,
+eps and schedule (its mixing fields are not used: no search task has a mixing matrix).
+The run goes in compiled chunks of ``chunk_steps`` so that ``on_progress`` can report.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._train import TrainConfig, lr_factor
+from .._types import Array, Float, Int
+from ..data import default_capacity
+from ..keys import seed_key
+from .models import MODEL_FAMILIES, Params
+from .task import SearchTask
+
+
+def _optimizer(config: TrainConfig, lr) -> optax.GradientTransformation:
+    total = config.total_steps
+    return optax.adamw(
+        lambda count: lr * lr_factor(config.schedule, count, total),
+        b1=config.b1,
+        b2=config.b2,
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+    )
+
+
+def init_model(task: SearchTask, config: TrainConfig, seed, lr):
+    """One model's parameters, optimizer state and data key, from its seed."""
+    init_key, data_key = jax.random.split(seed_key(seed))
+    n, d = config.n_features, config.d_mlp
+    params = MODEL_FAMILIES[task.family].init(init_key, n, d, task.n_outputs(n))
+    return params, _optimizer(config, lr).init(params), data_key
+
+
+def batch_loss(task: SearchTask, params: Params, x: Float[Array, "batch n_features"]) -> Float[Array, ""]:
+    """The task's training loss of ``params`` on the inputs ``x``."""
+    prediction = MODEL_FAMILIES[task.family].apply(params, x)
+    return jnp.mean(task.sample_loss(prediction, task.labels(x)))
+
+
+def train_chunk(
+    task: SearchTask, config: TrainConfig, state, p, lr, steps: Int[Array, " chunk"], capacity: int, axis_name=None
+):
+    """``len(steps)`` training steps of one model; returns the new state and each step's
+    loss. ``capacity`` and ``axis_name``: as in :meth:`SearchTask.sample_inputs`."""
+    optimizer = _optimizer(config, lr)
+
+    def step(carry, _):
+        params, opt_state, key = carry
+        key, batch_key = jax.random.split(key)
+        x = task.sample_inputs(batch_key, config.batch_size, config.n_features, p, capacity, axis_name)
+        loss, grads = jax.value_and_grad(lambda q: batch_loss(task, q, x))(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state, key), loss
+
+    return jax.lax.scan(step, state, steps)
+
+
+def train_models(
+    task: SearchTask,
+    config: TrainConfig,
+    seeds,
+    ps,
+    lrs,
+    chunk_steps: int = 1000,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[Params, np.ndarray]:
+    """Train ``len(seeds)`` models (``seeds``, ``ps``, ``lrs`` are equal-length lists, one
+    entry per model) in one ``vmap``; returns their stacked parameters and the mean
+    training loss of each chunk, shape (models, chunks)."""
+    seeds, ps, lrs = jnp.asarray(seeds), jnp.asarray(ps, jnp.float32), jnp.asarray(lrs, jnp.float32)
+    state = jax.jit(jax.vmap(lambda s, lr: init_model(task, config, s, lr)))(seeds, lrs)
+    capacity = default_capacity(config.batch_size, config.n_features, float(jnp.max(ps)))
+    one_model = lambda st, p, lr, t: train_chunk(task, config, st, p, lr, t, capacity, "model")  # noqa: E731
+    chunk = jax.jit(jax.vmap(one_model, (0, 0, 0, None), axis_name="model"))
+    losses, total = [], config.total_steps
+    for start in range(0, total, chunk_steps):
+        state, loss = chunk(state, ps, lrs, jnp.arange(start, min(start + chunk_steps, total)))
+        losses.append(np.asarray(loss.mean(axis=1)))
+        if on_progress is not None:
+            on_progress(min(start + chunk_steps, total), total)
+    return state[0], np.stack(losses, axis=1)

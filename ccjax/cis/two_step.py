@@ -1,0 +1,48 @@
+"""``two-step``: a computation in two steps (the paper's multi-step direction, docs/paper.md §7).
+
+Step 1 computes n intermediates ``h = relu(x)``; step 2 outputs ``relu(h A - θ)``, where
+the fixed sparse ``A`` (n × n) gives every output ``reads`` >= 4 intermediates with signs
+±1 (drawn once from ``structure_seed``). The labels use the clean intermediates. The
+model is two MLP layers of width d_mlp, the first writing n intermediates for the second.
+
+The naive reference computes the d_mlp outputs of largest ``E[y_j^2]`` exactly and 0 for
+the rest. It is a reference loss, not a model the two layers could build (an exact output
+needs all of its intermediates exact), and it has no closed form: Monte Carlo only.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._linalg import matmul
+from .task import SearchTask
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoStep(SearchTask):
+    name = "two-step"
+    family = "two-layer"
+    description = "y = relu(relu(x) A - θ), every output reading 4 intermediates (±1); MSE; two MLP layers"
+    reads: int = 4
+    threshold: float = 0.0
+    structure_seed: int = 1
+
+    def reading(self, n_features: int) -> np.ndarray:
+        """A: column j holds ``reads`` entries ±1 at distinct random rows."""
+        rng = np.random.default_rng(self.structure_seed)
+        matrix = np.zeros((n_features, n_features), np.float32)
+        for column in range(n_features):
+            rows = rng.choice(n_features, self.reads, replace=False)
+            matrix[rows, column] = rng.choice([-1.0, 1.0], self.reads)
+        return matrix
+
+    def labels(self, x):
+        return jax.nn.relu(matmul(jax.nn.relu(x), jnp.asarray(self.reading(x.shape[-1]))) - self.threshold)
+
+    def served_outputs(self, n_features: int, d_mlp: int):
+        """The d_mlp outputs with the most positive reads (the largest ``E[y_j^2]``)."""
+        positive = (self.reading(n_features) > 0).sum(axis=0)
+        best = np.argsort(-positive, kind="stable")[:d_mlp]
+        return jnp.asarray(np.isin(np.arange(n_features), best))

@@ -1,0 +1,48 @@
+"""Sweep axes that change shapes or code: one compiled run per combination, stacked.
+
+A traced axis (seed, p, lr, ...) is ``vmap``-ped inside one compiled call. A static axis
+(a task, a model family, ``n_features``, ``d_mlp``) cannot be: each of its values needs
+its own program. :func:`over_static_axes` runs a function once per combination of the
+static values, one after another, and stacks what each returns under one leading axis
+per static axis, so the caller gets one grid either way.
+"""
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+
+def static_combinations(static_axes: Mapping[str, Sequence]) -> list[dict]:
+    """Every combination of the static axes' values, the last axis varying fastest."""
+    names = list(static_axes)
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*static_axes.values())]
+
+
+def over_static_axes(
+    static_axes: Mapping[str, Sequence],
+    run: Callable[[dict], Mapping[str, np.ndarray]],
+    on_combination: Callable[[int, int, dict], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """``run(combination)`` for each combination of ``static_axes`` (in
+    :func:`static_combinations` order); each returned array is stacked into shape
+    ``(len(axis_1), ..., len(axis_k)) + its own shape``. Every run must return the same
+    names with the same shapes (a result whose shape depends on a static value, such as
+    weights across ``n_features``, cannot share a grid: return it elsewhere).
+    ``on_combination(i, total, combination)`` is called before each run."""
+    combinations = static_combinations(static_axes)
+    if not combinations:
+        raise ValueError("over_static_axes: every static axis needs at least one value")
+    results = []
+    for index, combination in enumerate(combinations):
+        if on_combination is not None:
+            on_combination(index, len(combinations), combination)
+        results.append({name: np.asarray(value) for name, value in run(combination).items()})
+    lead = tuple(len(values) for values in static_axes.values())
+    stacked = {}
+    for name in results[0]:
+        shapes = {result[name].shape for result in results}
+        if len(shapes) != 1:
+            raise ValueError(f"over_static_axes: {name!r} has shapes {sorted(shapes)} across combinations")
+        stacked[name] = np.stack([result[name] for result in results]).reshape(lead + results[0][name].shape)
+    return stacked
