@@ -113,6 +113,21 @@ def eval_rel_sem_option(default: float = 0.003) -> Option:
     return Option("--eval-rel-sem", positive_float, default, "relative standard error of every L/p value")
 
 
+def training_options() -> tuple[Option, ...]:
+    """``--steps`` and ``--no-step-scaling`` (config fields ``steps``, ``scale_steps_for_sparsity``)."""
+    return steps_option(), step_scaling_option()
+
+
+def mixing_options() -> tuple[Option, ...]:
+    """``--mixing`` and ``--scale`` (config fields ``mixing``, ``scale``)."""
+    return mixing_option(), scale_option()
+
+
+def loss_curve_options(points: int = 100, rel_sem: float = 0.003) -> tuple[Option, ...]:
+    """``--eval-points`` and ``--eval-rel-sem``: the p_eval grid of an L/p curve and its precision."""
+    return eval_points_option(points), eval_rel_sem_option(rel_sem)
+
+
 Results = tuple[dict, dict]
 
 

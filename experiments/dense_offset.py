@@ -23,15 +23,7 @@ from ccjax import baselines
 from ._cli import count, format_duration, format_table, mean_and_sem, probability_list, say
 from ._experiment import Session, train_sweep
 from ._published import DENSE_OFFSET as PUBLISHED
-from ._spec import (
-    Experiment,
-    Option,
-    eval_points_option,
-    eval_rel_sem_option,
-    seeds_option,
-    step_scaling_option,
-    steps_option,
-)
+from ._spec import Experiment, Option, loss_curve_options, seeds_option, training_options
 
 EXPERIMENT = "dense_offset"
 ARRAYS = {
@@ -187,10 +179,8 @@ SPEC = Experiment(
     options=(
         Option("--p-train", probability_list, "0.001,0.01,0.1,1", "training p's", metavar="LIST"),
         seeds_option(),
-        steps_option(),
-        step_scaling_option(),
-        eval_points_option(),
-        eval_rel_sem_option(),
+        *training_options(),
+        *loss_curve_options(),
     ),
     axes={"p_train": "p_train", "seed": "seeds"},
     arrays=ARRAYS,

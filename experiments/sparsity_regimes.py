@@ -23,17 +23,7 @@ import ccjax
 from ._cli import count, format_duration, format_table, mean_and_sem, probability_list, say
 from ._experiment import Session, train_sweep
 from ._published import SPARSITY_REGIMES as PUBLISHED
-from ._spec import (
-    Experiment,
-    Option,
-    eval_points_option,
-    eval_rel_sem_option,
-    mixing_option,
-    scale_option,
-    seeds_option,
-    step_scaling_option,
-    steps_option,
-)
+from ._spec import Experiment, Option, loss_curve_options, mixing_options, seeds_option, training_options
 
 EXPERIMENT = "sparsity_regimes"
 PAPER_P_TRAIN = "0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1"
@@ -191,12 +181,9 @@ SPEC = Experiment(
     options=(
         Option("--p-train", probability_list, PAPER_P_TRAIN, "training p's", metavar="LIST"),
         seeds_option(),
-        mixing_option(),
-        scale_option(),
-        steps_option(),
-        step_scaling_option(),
-        eval_points_option(),
-        eval_rel_sem_option(),
+        *mixing_options(),
+        *training_options(),
+        *loss_curve_options(),
     ),
     axes={"p_train": "p_train", "seed": "seeds"},
     arrays=ARRAYS,
