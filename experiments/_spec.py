@@ -24,8 +24,12 @@ Recipe: converting an experiment (see ``dense_offset.py`` and ``sparsity_regimes
    ``axes={"name": "args_dest"}``), the published numbers, ``naive_loss_per_feature``
    (with a config), ``timings``, ``arrays`` (the ``arrays=`` documentation),
    ``diverged_models`` and ``options``.
-4. Module tail: ``SPEC = Experiment(...)``, ``build_parser = SPEC.build_parser``,
-   ``main = SPEC.main`` and ``if __name__ == "__main__": sys.exit(main())``. Options
+4. Module tail: ``SPEC = Experiment.from_module(__name__, title=..., config=..., axes=...,
+   options=(...))`` (it takes ``EXPERIMENT``, ``DESCRIPTION``, ``run``, ``summary``,
+   ``FIGURES`` or ``figure``, ``ARRAYS`` and ``PUBLISHED`` from the module; keep the
+   options on one line, so that the declarations do not repeat each other line by line),
+   ``build_parser, main = SPEC.build_parser, SPEC.main`` and
+   ``if __name__ == "__main__": sys.exit(main())``. Options
    that depend on others go in ``resolve=``; ``check_outputs=``/``figure_path=`` are
    passed to ``run_cli`` unchanged.
 5. Check: run a tiny command before and after converting and compare ``results.npz``
@@ -42,7 +46,7 @@ from typing import Any
 
 import ccjax
 
-from ._cli import HelpFormatter, non_negative_float, positive_float, positive_int, seed_list
+from ._cli import HelpFormatter, non_negative_float, positive_float, positive_int, probability_list, seed_list
 from ._experiment import Session, add_output_arguments, base_manifest, check_output_paths, run_cli
 
 
@@ -84,6 +88,10 @@ class Option:
         return value if self.to_field is None else self.to_field(value)
 
 
+def p_train_option(default: str) -> Option:
+    return Option("--p-train", probability_list, default, "training p's", metavar="LIST")
+
+
 def seeds_option(default: str = "3") -> Option:
     return Option("--seeds", seed_list, default, "a count N or a list of seeds", metavar="N|LIST")
 
@@ -123,7 +131,7 @@ def mixing_options() -> tuple[Option, ...]:
     return mixing_option(), scale_option()
 
 
-def loss_curve_options(points: int = 100, rel_sem: float = 0.003) -> tuple[Option, ...]:
+def curve_options(points: int = 100, rel_sem: float = 0.003) -> tuple[Option, ...]:
     """``--eval-points`` and ``--eval-rel-sem``: the p_eval grid of an L/p curve and its precision."""
     return eval_points_option(points), eval_rel_sem_option(rel_sem)
 
@@ -152,6 +160,25 @@ class Experiment:
     resolve: Callable[[argparse.Namespace], argparse.Namespace] | None = None
     check_outputs: Callable[[argparse.Namespace, argparse.ArgumentParser], None] = check_output_paths
     figure_path: Callable | None = None
+
+    @classmethod
+    def from_module(cls, module_name: str, **fields) -> "Experiment":
+        """The experiment a module declares by the conventional names ``EXPERIMENT``,
+        ``DESCRIPTION``, ``run``, ``summary``, ``FIGURES`` (default: ``figure`` drawn as
+        ``<EXPERIMENT>.png``), ``ARRAYS`` and ``PUBLISHED`` (both optional); ``fields``
+        gives (or overrides) the rest."""
+        module = sys.modules[module_name]
+        name = module.EXPERIMENT
+        declared = {
+            "name": name,
+            "description": module.DESCRIPTION,
+            "run": module.run,
+            "summary": module.summary,
+            "figures": getattr(module, "FIGURES", None) or {f"{name}.png": module.figure},
+            "arrays": getattr(module, "ARRAYS", {}),
+            "published": getattr(module, "PUBLISHED", {}),
+        }
+        return cls(**(declared | fields))
 
     def build_parser(self) -> argparse.ArgumentParser:
         """The declared options by group, then the output and run-control options."""

@@ -20,10 +20,10 @@ import numpy as np
 import ccjax
 from ccjax import baselines
 
-from ._cli import count, format_duration, format_table, mean_and_sem, probability_list, say
+from ._cli import count, format_duration, format_table, mean_and_sem, say
 from ._experiment import Session, train_sweep
 from ._published import DENSE_OFFSET as PUBLISHED
-from ._spec import Experiment, Option, loss_curve_options, seeds_option, training_options
+from ._spec import Experiment, curve_options, p_train_option, seeds_option, training_options
 
 EXPERIMENT = "dense_offset"
 ARRAYS = {
@@ -171,23 +171,12 @@ def figure(arrays: dict, manifest: dict):
     return fig
 
 
-SPEC = Experiment(
-    name=EXPERIMENT,
+SPEC = Experiment.from_module(
+    __name__,
     title="trained clean models against naive + offset",
-    description=DESCRIPTION,
     config=ccjax.TrainConfig(mixing="none", scale=0.0, scale_steps_for_sparsity=True),
-    options=(
-        Option("--p-train", probability_list, "0.001,0.01,0.1,1", "training p's", metavar="LIST"),
-        seeds_option(),
-        *training_options(),
-        *loss_curve_options(),
-    ),
     axes={"p_train": "p_train", "seed": "seeds"},
-    arrays=ARRAYS,
-    published=PUBLISHED,
-    run=run,
-    summary=summary,
-    figures={f"{EXPERIMENT}.png": figure},
+    options=(p_train_option("0.001,0.01,0.1,1"), seeds_option(), *training_options(), *curve_options()),
 )
 build_parser, main = SPEC.build_parser, SPEC.main
 

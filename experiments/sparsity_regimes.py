@@ -20,10 +20,10 @@ import numpy as np
 
 import ccjax
 
-from ._cli import count, format_duration, format_table, mean_and_sem, probability_list, say
+from ._cli import count, format_duration, format_table, mean_and_sem, say
 from ._experiment import Session, train_sweep
 from ._published import SPARSITY_REGIMES as PUBLISHED
-from ._spec import Experiment, Option, loss_curve_options, mixing_options, seeds_option, training_options
+from ._spec import Experiment, curve_options, mixing_options, p_train_option, seeds_option, training_options
 
 EXPERIMENT = "sparsity_regimes"
 PAPER_P_TRAIN = "0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1"
@@ -173,25 +173,14 @@ def models_figure(arrays: dict, manifest: dict):
     return figure
 
 
-SPEC = Experiment(
-    name=EXPERIMENT,
+FIGURES = {f"{EXPERIMENT}.png": curves_figure, f"{EXPERIMENT}_models.png": models_figure}
+SPEC = Experiment.from_module(
+    __name__,
     title="L/p over p_eval of models trained at each p_train",
-    description=DESCRIPTION,
     config=ccjax.TrainConfig(mixing="asymmetric", scale=0.02, scale_steps_for_sparsity=True),
-    options=(
-        Option("--p-train", probability_list, PAPER_P_TRAIN, "training p's", metavar="LIST"),
-        seeds_option(),
-        *mixing_options(),
-        *training_options(),
-        *loss_curve_options(),
-    ),
     axes={"p_train": "p_train", "seed": "seeds"},
-    arrays=ARRAYS,
-    published=PUBLISHED,
+    options=(p_train_option(PAPER_P_TRAIN), seeds_option(), *mixing_options(), *training_options(), *curve_options()),
     published_as="published_at_train_p",
-    run=run,
-    summary=summary,
-    figures={f"{EXPERIMENT}.png": curves_figure, f"{EXPERIMENT}_models.png": models_figure},
 )
 build_parser, main = SPEC.build_parser, SPEC.main
 
