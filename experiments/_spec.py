@@ -4,17 +4,21 @@ figures; the framework builds the command line, the manifest, the results I/O, `
 
 Recipe: converting an experiment (see ``dense_offset.py`` and ``sparsity_regimes.py``)
 --------------------------------------------------------------------------------------
-1. Options. Replace ``build_parser`` by a tuple of :class:`Option` declarations. Use the
-   builders for the shared ones (:func:`seeds_option`, :func:`steps_option`,
-   :func:`step_scaling_option`, :func:`mixing_option`, :func:`scale_option`,
-   :func:`eval_points_option`, :func:`eval_rel_sem_option`); an option that sets a
-   ``ccjax.TrainConfig`` field declares ``field=`` (and ``to_field=`` if the value needs
-   converting), takes its default from ``Experiment.config`` and reaches the run as
-   ``args.config`` (invalid combinations end in a usage error before anything runs).
-   Argument types live in ``_cli.py``; never import another experiment.
+1. Options. Replace ``build_parser`` by a tuple of :class:`Option` declarations, on one
+   line where it fits. Use the builders for the shared ones (:func:`p_train_option`,
+   :func:`seeds_option`, :func:`training_options` = ``--steps``/``--no-step-scaling``,
+   :func:`mixing_options` = ``--mixing``/``--scale``, :func:`curve_options` =
+   ``--eval-points``/``--eval-rel-sem``, or their single parts); add a builder here when
+   two experiments declare the same option. An option that sets a ``ccjax.TrainConfig``
+   field declares ``field=`` (and ``to_field=`` if the value needs converting), takes its
+   default from ``config=`` and reaches the run as ``args.config`` (a combination the
+   config rejects is a usage error before anything runs). Argument types live in
+   ``_cli.py``. Never import another experiment: move what two share into ``_cli.py``
+   (options, tables), ``_experiment.py`` (training, I/O) or ``ccjax``.
 2. Published numbers. Move ``PUBLISHED`` (and any other paper values) into
-   ``_published.py`` under the experiment's name in capitals; pass it as
-   ``published=`` (stored in the manifest under ``published_as``, keys as strings).
+   ``_published.py`` under the experiment's name in capitals and import it as
+   ``PUBLISHED`` (the manifest stores it under ``published_as``, default "published",
+   keys as strings); ``reproduction_report`` reads it from ``_published`` too.
 3. Run. ``run(args, session) -> (arrays, extras)``: train with
    ``train_sweep(config, axes, what, session)``, time blocks with
    ``with session.timed("train"):`` (they land in the manifest's ``timings``), and return
