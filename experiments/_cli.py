@@ -287,3 +287,19 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = 0
+
+
+def non_negative_float(text: str) -> float:
+    """One finite number >= 0 (a mixing scale)."""
+    values = scale_list(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"expected one number, got {text}")
+    return values[0]
+
+
+def probability_list(text: str) -> list[float]:
+    """``"0.1,0.01"`` -> ``[0.01, 0.1]``: feature probabilities in (0, 1], sorted, no repeats."""
+    values = scale_list(text)
+    if any(not 0.0 < value <= 1.0 for value in values):
+        raise argparse.ArgumentTypeError(f"every p must be in (0, 1], got {text}")
+    return sorted(set(values))

@@ -10,13 +10,15 @@ atomically after every chunk of steps and removed when the results are saved.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import json
 import shlex
 import shutil
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +187,14 @@ class Session:
     diverged: list[dict] = dataclasses.field(default_factory=list)
     run_record: dict | None = None  # written to checkpoints/run.json when training starts
     discard: bool = False  # remove the old checkpoints first (--overwrite)
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)  # the manifest's "timings"
+
+    @contextlib.contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Record the seconds the ``with`` block takes as ``timings["<name>_seconds"]``."""
+        start = time.perf_counter()
+        yield
+        self.timings[f"{name}_seconds"] = time.perf_counter() - start
 
     def start(self) -> None:
         """Make the checkpoint folder (once, just before the first training), so that a run

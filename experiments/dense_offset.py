@@ -10,10 +10,8 @@ b*(p); the baseline models are also run through the evaluation engine as a check
     python -m experiments.dense_offset --plot-only
 """
 
-import argparse
 import dataclasses
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -22,26 +20,12 @@ import numpy as np
 import ccjax
 from ccjax import baselines
 
-from ._cli import (
-    HelpFormatter,
-    count,
-    format_duration,
-    format_table,
-    mean_and_sem,
-    positive_float,
-    positive_int,
-    say,
-    seed_list,
-)
-from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
-from .sparsity_regimes import probability_list
+from ._cli import count, format_duration, format_table, mean_and_sem, say
+from ._experiment import Session, train_sweep
+from ._published import DENSE_OFFSET as PUBLISHED
+from ._spec import Experiment, curve_options, p_train_option, seeds_option, training_options
 
 EXPERIMENT = "dense_offset"
-PAPER = ccjax.TrainConfig(mixing="none", scale=0.0, scale_steps_for_sparsity=True)
-# docs/paper.md §5-6: at p_eval = 1, the model trained at p = 1 reaches about 0.052 and
-# naive + offset about 0.053 (read off the figure); b* = 0.0194 (L/p 0.0531) at p = 1
-# and 0.0132 (0.0813) at p = 0.1 from the closed form.
-PUBLISHED = {"trained_p1_at_p1": 0.052, "offset_at_p1": 0.053}
 ARRAYS = {
     "p_train": "(T,) training feature probabilities",
     "seeds": "(K,) seeds",
@@ -68,53 +52,33 @@ pays off when many features are active together. b*(p) and its L/p are exact.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
-    )
-    run = parser.add_argument_group("run")
-    run.add_argument(
-        "--p-train", type=probability_list, default="0.001,0.01,0.1,1", metavar="LIST", help="training p's"
-    )
-    run.add_argument("--seeds", type=seed_list, default="3", metavar="N|LIST", help="a count N or a list of seeds")
-    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps before sparsity scaling")
-    run.add_argument("--no-step-scaling", action="store_true", help="train every p for --steps steps")
-    run.add_argument("--eval-points", type=positive_int, default=100, help="p_eval values, geometric in [1e-3, 1]")
-    run.add_argument("--eval-rel-sem", type=positive_float, default=0.003, help="relative standard error of L/p")
-    add_output_arguments(parser, EXPERIMENT)
-    return parser
-
-
-def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
-    start = time.perf_counter()
-    base = dataclasses.replace(PAPER, steps=args.steps, scale_steps_for_sparsity=not args.no_step_scaling)
-    n, d = base.n_features, base.d_mlp
-    configs = [dataclasses.replace(base, p=p) for p in args.p_train]
-    results = [
-        train_sweep(config, {"seed": args.seeds}, f"clean labels, p = {config.p:g}", args.session) for config in configs
-    ]
-    train_seconds = time.perf_counter() - start
+def run(args, session: Session) -> tuple[dict, dict]:
+    n, d = args.config.n_features, args.config.d_mlp
+    configs = [dataclasses.replace(args.config, p=p) for p in args.p_train]
+    with session.timed("train"):
+        results = [train_sweep(c, {"seed": args.seeds}, f"clean labels, p = {c.p:g}", session) for c in configs]
 
     params = jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))
     zero_mixing = np.zeros(params.w_in.shape[:2] + (n, n), np.float32)
     p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
     p_train = np.asarray(args.p_train)
     say(f"evaluating {count(params.w_in.shape[0] * params.w_in.shape[1], 'model')} at {len(p_eval)} p's ...")
-    eval_start = time.perf_counter()
-    curve = ccjax.loss_curve(
-        params, zero_mixing, np.concatenate([p_eval, p_train]), ccjax.evaluation_key(), rel_sem=args.eval_rel_sem
-    )
-
-    best_offset, best_loss = baselines.optimal_offset(p_eval, n_features=n, d_mlp=d)
-    train_offset, _ = baselines.optimal_offset(p_train, n_features=n, d_mlp=d)
-    train_offset_loss = baselines.offset_loss_per_feature(train_offset[:, None], p_eval[None, :], n_features=n, d_mlp=d)
-    # The engine on the baseline models themselves: a check of the closed form.
-    offset_models = jax.vmap(lambda b: baselines.naive_model(n, d, offset=b))(jnp.asarray(train_offset, jnp.float32))
-    engine = ccjax.loss_curve(
-        offset_models, np.zeros((len(p_train), n, n), np.float32), p_train, ccjax.evaluation_key(), rel_sem=1e-3
-    )
-    eval_seconds = time.perf_counter() - eval_start
-    say(f"evaluated in {format_duration(eval_seconds)}")
+    with session.timed("eval"):
+        curve = ccjax.loss_curve(
+            params, zero_mixing, np.concatenate([p_eval, p_train]), ccjax.evaluation_key(), rel_sem=args.eval_rel_sem
+        )
+        best_offset, best_loss = baselines.optimal_offset(p_eval, n_features=n, d_mlp=d)
+        train_offset, _ = baselines.optimal_offset(p_train, n_features=n, d_mlp=d)
+        train_offset_loss = baselines.offset_loss_per_feature(
+            train_offset[:, None], p_eval[None, :], n_features=n, d_mlp=d
+        )
+        # The engine on the baseline models themselves: a check of the closed form.
+        offsets = jnp.asarray(train_offset, jnp.float32)
+        offset_models = jax.vmap(lambda b: baselines.naive_model(n, d, offset=b))(offsets)
+        engine = ccjax.loss_curve(
+            offset_models, np.zeros((len(p_train), n, n), np.float32), p_train, ccjax.evaluation_key(), rel_sem=1e-3
+        )
+    say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
 
     n_eval, diagonal = len(p_eval), np.arange(len(p_train))
     arrays = {
@@ -134,16 +98,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         "w_in": params.w_in,
         "w_out": params.w_out,
     }
-    manifest = base_manifest(EXPERIMENT, "trained clean models against naive + offset", argv) | {
-        "config": dataclasses.asdict(base),
-        "axes": {"p_train": list(args.p_train), "seed": list(args.seeds)},
-        "evaluation": {"rel_sem": args.eval_rel_sem, "method": "ccjax.loss_curve; naive + offset in closed form"},
-        "published": PUBLISHED,
-        "naive_loss_per_feature": ccjax.naive_loss_per_feature(n, d),
-        "timings": {"train_seconds": train_seconds, "eval_seconds": eval_seconds},
-        "arrays": ARRAYS,
-    }
-    return arrays, manifest
+    method = "ccjax.loss_curve; naive + offset in closed form"
+    return arrays, {"evaluation": {"rel_sem": args.eval_rel_sem, "method": method}}
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -215,9 +171,14 @@ def figure(arrays: dict, manifest: dict):
     return fig
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(build_parser(), argv, EXPERIMENT, run, summary, {f"{EXPERIMENT}.png": figure})
-
+SPEC = Experiment.from_module(
+    __name__,
+    title="trained clean models against naive + offset",
+    config=ccjax.TrainConfig(mixing="none", scale=0.0, scale_steps_for_sparsity=True),
+    axes={"p_train": "p_train", "seed": "seeds"},
+    options=(p_train_option("0.001,0.01,0.1,1"), seeds_option(), *training_options(), *curve_options()),
+)
+build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,36 +12,21 @@ sparsest and densest model.
     python -m experiments.sparsity_regimes --plot-only
 """
 
-import argparse
 import dataclasses
 import sys
-import time
 
 import jax
 import numpy as np
 
 import ccjax
 
-from ._cli import (
-    HelpFormatter,
-    count,
-    format_duration,
-    format_table,
-    mean_and_sem,
-    positive_float,
-    positive_int,
-    say,
-    scale_list,
-    seed_list,
-)
-from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
+from ._cli import count, format_duration, format_table, mean_and_sem, say
+from ._experiment import Session, train_sweep
+from ._published import SPARSITY_REGIMES as PUBLISHED
+from ._spec import Experiment, curve_options, mixing_options, p_train_option, seeds_option, training_options
 
 EXPERIMENT = "sparsity_regimes"
-PAPER = ccjax.TrainConfig(mixing="asymmetric", scale=0.02, scale_steps_for_sparsity=True)
 PAPER_P_TRAIN = "0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1"
-# L/p at p_eval = p_train read off the paper's figure (docs/paper.md §6.1; ±0.001).
-PUBLISHED = {0.001: 0.072, 0.002: 0.0727, 0.005: 0.0744, 0.01: 0.0758, 0.02: 0.0776, 0.05: 0.0796}
-PUBLISHED |= {0.1: 0.0802, 0.2: 0.0791, 0.5: 0.072, 1.0: 0.054}
 RESPONSE_VALUES = np.linspace(-1.0, 1.0, 101)
 ARRAYS = {
     "p_train": "(T,) training feature probabilities",
@@ -69,78 +54,22 @@ is the CC model itself, --mixing none --scale 0 clean labels.
 """
 
 
-def probability_list(text: str) -> list[float]:
-    values = scale_list(text)
-    if any(not 0.0 < value <= 1.0 for value in values):
-        raise argparse.ArgumentTypeError(f"every p must be in (0, 1], got {text}")
-    return sorted(set(values))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
-    )
-    run = parser.add_argument_group("run")
-    run.add_argument("--p-train", type=probability_list, default=PAPER_P_TRAIN, metavar="LIST", help="training p's")
-    run.add_argument("--seeds", type=seed_list, default="3", metavar="N|LIST", help="a count N or a list of seeds")
-    run.add_argument("--mixing", choices=ccjax.MIXING_NAMES, default=PAPER.mixing, help="mixing family of M")
-    run.add_argument("--scale", type=positive_float_or_zero, default=PAPER.scale, help="mixing scale sigma")
-    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps before sparsity scaling")
-    run.add_argument(
-        "--no-step-scaling",
-        action="store_true",
-        help="train every p for --steps steps (the paper scales steps by 1/(1 - (1-p)^n))",
-    )
-    run.add_argument("--eval-points", type=positive_int, default=100, help="p_eval values, geometric in [1e-3, 1]")
-    run.add_argument(
-        "--eval-rel-sem", type=positive_float, default=0.003, help="relative standard error of every L/p value"
-    )
-    add_output_arguments(parser, EXPERIMENT)
-    return parser
-
-
-def positive_float_or_zero(text: str) -> float:
-    values = scale_list(text)
-    if len(values) != 1:
-        raise argparse.ArgumentTypeError(f"expected one number, got {text}")
-    return values[0]
-
-
-def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> tuple[dict, dict]:
-    start = time.perf_counter()
-    try:
-        base = dataclasses.replace(
-            PAPER,
-            mixing=args.mixing,
-            scale=args.scale,
-            steps=args.steps,
-            scale_steps_for_sparsity=not args.no_step_scaling,
-        )
-    except ValueError as error:
-        parser.error(str(error))
-    configs = [dataclasses.replace(base, p=p) for p in args.p_train]
+def run(args, session: Session) -> tuple[dict, dict]:
+    configs = [dataclasses.replace(args.config, p=p) for p in args.p_train]
     total = sum(config.total_steps for config in configs) * len(args.seeds)
     say(f"{count(len(configs), 'training p')} x {count(len(args.seeds), 'seed')}: {total:,} model-steps in all")
-    results = []
-    for config in configs:
-        results.append(
-            train_sweep(
-                config,
-                {"seed": args.seeds},
-                f"p = {config.p:g}, {ccjax.MIXING_FAMILIES[config.mixing].label}",
-                args.session,
-            )
-        )
-    train_seconds = time.perf_counter() - start
+    label = ccjax.MIXING_FAMILIES[args.config.mixing].label
+    with session.timed("train"):
+        results = [train_sweep(c, {"seed": args.seeds}, f"p = {c.p:g}, {label}", session) for c in configs]
 
     params = jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))
     scaled = np.stack([result.scaled_mixing for result in results])
     p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
     p_all = np.concatenate([p_eval, args.p_train])
     say(f"evaluating {count(len(configs) * len(args.seeds), 'model')} at {len(p_all)} p's ...")
-    eval_start = time.perf_counter()
-    curve = ccjax.loss_curve(params, scaled, p_all, ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
-    eval_seconds = time.perf_counter() - eval_start
+    with session.timed("eval"):
+        curve = ccjax.loss_curve(params, scaled, p_all, ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
+    eval_seconds = session.timings["eval_seconds"]
     say(f"evaluated in {format_duration(eval_seconds)} on {curve.n_evaluations:,} exactly-k samples")
 
     n_eval, diagonal = len(p_eval), np.arange(len(configs))
@@ -159,21 +88,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[st
         "mixing": results[0].mixing,
         "n_evaluations": np.asarray(curve.n_evaluations),
     }
-    manifest = base_manifest(EXPERIMENT, "L/p over p_eval of models trained at each p_train", argv) | {
-        "config": dataclasses.asdict(base),
-        "axes": {"p_train": list(args.p_train), "seed": list(args.seeds)},
-        "mixing": {"name": base.mixing, "formula": ccjax.MIXING_FAMILIES[base.mixing].formula, "scale": base.scale},
+    mixing = args.config.mixing
+    return arrays, {
+        "mixing": {"name": mixing, "formula": ccjax.MIXING_FAMILIES[mixing].formula, "scale": args.config.scale},
         "evaluation": {
             "rel_sem": args.eval_rel_sem,
             "method": "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve)",
             "max_truncation_bound": float(curve.truncation_bound.max()),
         },
-        "published_at_train_p": {str(p): value for p, value in PUBLISHED.items()},
-        "naive_loss_per_feature": ccjax.naive_loss_per_feature(base.n_features, base.d_mlp),
-        "timings": {"train_seconds": train_seconds, "eval_seconds": eval_seconds},
-        "arrays": ARRAYS,
     }
-    return arrays, manifest
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -250,11 +173,16 @@ def models_figure(arrays: dict, manifest: dict):
     return figure
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    figures = {f"{EXPERIMENT}.png": curves_figure, f"{EXPERIMENT}_models.png": models_figure}
-    return run_cli(parser, argv, EXPERIMENT, lambda args, argv: run(args, parser, argv), summary, figures)
-
+FIGURES = {f"{EXPERIMENT}.png": curves_figure, f"{EXPERIMENT}_models.png": models_figure}
+SPEC = Experiment.from_module(
+    __name__,
+    title="L/p over p_eval of models trained at each p_train",
+    config=ccjax.TrainConfig(mixing="asymmetric", scale=0.02, scale_steps_for_sparsity=True),
+    axes={"p_train": "p_train", "seed": "seeds"},
+    options=(p_train_option(PAPER_P_TRAIN), seeds_option(), *mixing_options(), *training_options(), *curve_options()),
+    published_as="published_at_train_p",
+)
+build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,246 @@
+"""Experiments as declarations: an :class:`Experiment` names its options, grid, analysis and
+figures; the framework builds the command line, the manifest, the results I/O, ``--plot-only``,
+``--resume``/``--overwrite`` and the output folders (through :func:`._experiment.run_cli`).
+
+Recipe: converting an experiment (see ``dense_offset.py`` and ``sparsity_regimes.py``)
+--------------------------------------------------------------------------------------
+1. Options. Replace ``build_parser`` by a tuple of :class:`Option` declarations, on one
+   line where it fits. Use the builders for the shared ones (:func:`p_train_option`,
+   :func:`seeds_option`, :func:`training_options` = ``--steps``/``--no-step-scaling``,
+   :func:`mixing_options` = ``--mixing``/``--scale``, :func:`curve_options` =
+   ``--eval-points``/``--eval-rel-sem``, or their single parts); add a builder here when
+   two experiments declare the same option. An option that sets a ``ccjax.TrainConfig``
+   field declares ``field=`` (and ``to_field=`` if the value needs converting), takes its
+   default from ``config=`` and reaches the run as ``args.config`` (a combination the
+   config rejects is a usage error before anything runs). Argument types live in
+   ``_cli.py``. Never import another experiment: move what two share into ``_cli.py``
+   (options, tables), ``_experiment.py`` (training, I/O) or ``ccjax``.
+2. Published numbers. Move ``PUBLISHED`` (and any other paper values) into
+   ``_published.py`` under the experiment's name in capitals and import it as
+   ``PUBLISHED`` (the manifest stores it under ``published_as``, default "published",
+   keys as strings); ``reproduction_report`` reads it from ``_published`` too.
+3. Run. ``run(args, session) -> (arrays, extras)``: train with
+   ``train_sweep(config, axes, what, session)``, time blocks with
+   ``with session.timed("train"):`` (they land in the manifest's ``timings``), and return
+   the arrays and only the manifest fields particular to the experiment (e.g.
+   ``evaluation``). The framework adds ``experiment``, ``description`` (``title``),
+   ``argv``, ``command``, ``environment``, ``config`` (``args.config``), ``axes`` (from
+   ``axes={"name": "args_dest"}``), the published numbers, ``naive_loss_per_feature``
+   (with a config), ``timings``, ``arrays`` (the ``arrays=`` documentation),
+   ``diverged_models`` and ``options``.
+4. Module tail: ``SPEC = Experiment.from_module(__name__, title=..., config=..., axes=...,
+   options=(...))`` (it takes ``EXPERIMENT``, ``DESCRIPTION``, ``run``, ``summary``,
+   ``FIGURES`` or ``figure``, ``ARRAYS`` and ``PUBLISHED`` from the module; keep the
+   options on one line, so that the declarations do not repeat each other line by line),
+   ``build_parser, main = SPEC.build_parser, SPEC.main`` and
+   ``if __name__ == "__main__": sys.exit(main())``. Options
+   that depend on others go in ``resolve=``; ``check_outputs=``/``figure_path=`` are
+   passed to ``run_cli`` unchanged.
+5. Check: run a tiny command before and after converting and compare ``results.npz``
+   bitwise (``np.array_equal`` per array) and the manifest's keys; run the experiment's
+   tests and ``tests/test_every_choice.py -k <name>``; ``--help`` documents every option.
+"""
+
+import argparse
+import dataclasses
+import operator
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ccjax
+
+from ._cli import HelpFormatter, non_negative_float, positive_float, positive_int, probability_list, seed_list
+from ._experiment import Session, add_output_arguments, base_manifest, check_output_paths, run_cli
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One command-line option: ``flag``, argparse ``type`` (None: a store-true flag),
+    ``default`` (None with ``field``: the experiment config's value) and ``help``.
+
+    ``field`` names the ``ccjax.TrainConfig`` field the value sets (after ``to_field``).
+    """
+
+    flag: str
+    type: Callable[[str], Any] | None
+    default: Any
+    help: str
+    metavar: str | None = None
+    choices: Sequence[str] | None = None
+    field: str | None = None
+    to_field: Callable[[Any], Any] | None = None
+    group: str = "run"
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    def add_to(self, group: argparse._ArgumentGroup, config: ccjax.TrainConfig | None) -> None:
+        if self.type is None:
+            group.add_argument(self.flag, action="store_true", help=self.help)
+            return
+        default = self.default
+        if default is None and self.field is not None and config is not None:
+            default = getattr(config, self.field)
+        group.add_argument(
+            self.flag, type=self.type, default=default, metavar=self.metavar, choices=self.choices, help=self.help
+        )
+
+    def config_value(self, args: argparse.Namespace) -> Any:
+        value = getattr(args, self.dest)
+        return value if self.to_field is None else self.to_field(value)
+
+
+def p_train_option(default: str) -> Option:
+    return Option("--p-train", probability_list, default, "training p's", metavar="LIST")
+
+
+def seeds_option(default: str = "3") -> Option:
+    return Option("--seeds", seed_list, default, "a count N or a list of seeds", metavar="N|LIST")
+
+
+def steps_option() -> Option:
+    return Option("--steps", positive_int, None, "training steps before sparsity scaling", field="steps")
+
+
+def step_scaling_option() -> Option:
+    help = "train every p for --steps steps (the paper scales steps by 1/(1 - (1-p)^n))"
+    return Option("--no-step-scaling", None, False, help, field="scale_steps_for_sparsity", to_field=operator.not_)
+
+
+def mixing_option() -> Option:
+    return Option("--mixing", str, None, "mixing family of M", choices=ccjax.MIXING_NAMES, field="mixing")
+
+
+def scale_option() -> Option:
+    return Option("--scale", non_negative_float, None, "mixing scale sigma", field="scale")
+
+
+def eval_points_option(default: int = 100) -> Option:
+    return Option("--eval-points", positive_int, default, "p_eval values, geometric in [1e-3, 1]")
+
+
+def eval_rel_sem_option(default: float = 0.003) -> Option:
+    return Option("--eval-rel-sem", positive_float, default, "relative standard error of every L/p value")
+
+
+def training_options() -> tuple[Option, ...]:
+    """``--steps`` and ``--no-step-scaling`` (config fields ``steps``, ``scale_steps_for_sparsity``)."""
+    return steps_option(), step_scaling_option()
+
+
+def mixing_options() -> tuple[Option, ...]:
+    """``--mixing`` and ``--scale`` (config fields ``mixing``, ``scale``)."""
+    return mixing_option(), scale_option()
+
+
+def curve_options(points: int = 100, rel_sem: float = 0.003) -> tuple[Option, ...]:
+    """``--eval-points`` and ``--eval-rel-sem``: the p_eval grid of an L/p curve and its precision."""
+    return eval_points_option(points), eval_rel_sem_option(rel_sem)
+
+
+Results = tuple[dict, dict]
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """An experiment CLI by declaration: ``run(args, session) -> (arrays, manifest extras)``
+    (the grid and analysis), ``summary(arrays, manifest) -> str`` and ``figures`` (file
+    name, or a function of the manifest giving it, to ``figure(arrays, manifest)``)."""
+
+    name: str
+    title: str  # the manifest's one-line description
+    description: str  # the --help text
+    run: Callable[[argparse.Namespace, Session], Results]
+    summary: Callable[[dict, dict], str]
+    figures: Mapping[Any, Callable[[dict, dict], object]]
+    options: Sequence[Option] = ()
+    config: ccjax.TrainConfig | None = None
+    axes: Mapping[str, str] = dataclasses.field(default_factory=dict)  # manifest axis -> args dest
+    arrays: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    published: Mapping = dataclasses.field(default_factory=dict)
+    published_as: str = "published"
+    resolve: Callable[[argparse.Namespace], argparse.Namespace] | None = None
+    check_outputs: Callable[[argparse.Namespace, argparse.ArgumentParser], None] = check_output_paths
+    figure_path: Callable | None = None
+
+    @classmethod
+    def from_module(cls, module_name: str, **fields) -> "Experiment":
+        """The experiment a module declares by the conventional names ``EXPERIMENT``,
+        ``DESCRIPTION``, ``run``, ``summary``, ``FIGURES`` (default: ``figure`` drawn as
+        ``<EXPERIMENT>.png``), ``ARRAYS`` and ``PUBLISHED`` (both optional); ``fields``
+        gives (or overrides) the rest."""
+        module = sys.modules[module_name]
+        name = module.EXPERIMENT
+        declared = {
+            "name": name,
+            "description": module.DESCRIPTION,
+            "run": module.run,
+            "summary": module.summary,
+            "figures": getattr(module, "FIGURES", None) or {f"{name}.png": module.figure},
+            "arrays": getattr(module, "ARRAYS", {}),
+            "published": getattr(module, "PUBLISHED", {}),
+        }
+        return cls(**(declared | fields))
+
+    def build_parser(self) -> argparse.ArgumentParser:
+        """The declared options by group, then the output and run-control options."""
+        parser = argparse.ArgumentParser(
+            prog=f"python -m experiments.{self.name}", description=self.description, formatter_class=HelpFormatter
+        )
+        groups = {}
+        for option in self.options:
+            if option.group != "output":
+                if option.group not in groups:
+                    groups[option.group] = parser.add_argument_group(option.group)
+                option.add_to(groups[option.group], self.config)
+        output = add_output_arguments(parser, self.name)
+        for option in self.options:
+            if option.group == "output":
+                option.add_to(output, self.config)
+        return parser
+
+    def main(self, argv: list[str] | None = None) -> int:
+        """Parse ``argv`` (default: ``sys.argv[1:]``), run or reload, report; the exit status."""
+        parser = self.build_parser()
+        extra = {} if self.figure_path is None else {"figure_path": self.figure_path}
+        return run_cli(
+            parser,
+            sys.argv[1:] if argv is None else argv,
+            self.name,
+            self._run,
+            self.summary,
+            self.figures,
+            resolve=lambda args: self._resolve(args, parser),
+            check_outputs=self.check_outputs,
+            **extra,
+        )
+
+    def _resolve(self, args: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
+        """The experiment's own ``resolve``, then ``args.config``: the config with the options' fields."""
+        args = self.resolve(args) if self.resolve else args
+        if self.config is not None:
+            fields = {option.field: option.config_value(args) for option in self.options if option.field}
+            try:
+                args.config = dataclasses.replace(self.config, **fields)
+            except ValueError as error:
+                parser.error(str(error))
+        return args
+
+    def _run(self, args: argparse.Namespace, argv: list[str]) -> Results:
+        session = args.session
+        arrays, extras = self.run(args, session)
+        manifest = base_manifest(self.name, self.title, argv)
+        if self.config is not None:
+            manifest["config"] = dataclasses.asdict(args.config)
+        if self.axes:
+            manifest["axes"] = {axis: list(getattr(args, dest)) for axis, dest in self.axes.items()}
+        manifest |= extras
+        if self.published:
+            manifest[self.published_as] = {str(key): value for key, value in self.published.items()}
+        if self.config is not None:
+            manifest["naive_loss_per_feature"] = ccjax.naive_loss_per_feature(args.config.n_features, args.config.d_mlp)
+        manifest["timings"] = dict(session.timings)
+        manifest["arrays"] = dict(self.arrays)
+        return arrays, manifest
