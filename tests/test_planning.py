@@ -1,8 +1,6 @@
 """Planning a loss curve or a sweep is host arithmetic: no compile (ccjax.curve_plan,
 ccjax.sweep_plan), and the runs follow their plans."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +10,7 @@ from conftest import small
 
 import ccjax
 from ccjax import curve_plan
-from ccjax.checkpoint import CheckpointError
+from ccjax.checkpoint import CheckpointError, SweepCheckpoint
 from ccjax.evaluate import loss_bound_slope
 from ccjax.sweep_plan import plan_sweep
 
@@ -95,39 +93,32 @@ def test_a_loss_curve_follows_its_plan():
 
 # --- sweeps -----------------------------------------------------------------------
 
-SWEEP_CONFIG = small(n_features=11, d_mlp=3, steps=30)  # shapes of these tests alone; 3 logging intervals
-SWEEP_OPTIONS = dict(chunk_intervals=2, max_models_per_call=2)
 
-
-@pytest.fixture(scope="module")
-def reports():
-    """The progress reports and checkpoints of a sweep of 3 models in calls of 2."""
-    progress, checkpoints = [], []
-    reporting = dict(on_progress=progress.append, on_checkpoint=checkpoints.append)
-    ccjax.sweep(SWEEP_CONFIG, {"seed": [0, 1, 2]}, **reporting, **SWEEP_OPTIONS)
-    return progress, checkpoints
-
-
-def test_a_sweep_runs_the_chunks_its_plan_fixes(reports):
+def test_a_sweep_runs_the_chunks_its_plan_fixes():
+    config, axes, options = small(n_features=11, d_mlp=3, steps=30), {"seed": [0, 1, 2]}, dict(chunk_intervals=2)
     with counting_compiles() as compiles:
-        plan = plan_sweep(SWEEP_CONFIG, {"seed": [0, 1, 2]}, **SWEEP_OPTIONS)
+        plan = plan_sweep(config, axes, max_models_per_call=2, **options)
     assert compiles == []
     assert [call.models for call in plan.calls] == [slice(0, 2), slice(2, 3)] and plan.chunk_intervals == 2
-    progress, checkpoints = reports
-    assert len(progress) == len(checkpoints) == -(-SWEEP_CONFIG.n_logs // plan.chunk_intervals) == 2
+    progress, checkpoints = [], []
+    reporting = dict(on_progress=progress.append, on_checkpoint=checkpoints.append)
+    ccjax.sweep(config, axes, max_models_per_call=2, **options, **reporting)
+    assert len(progress) == len(checkpoints) == -(-config.n_logs // plan.chunk_intervals) == 2  # 3 intervals
     assert [report.history.step.shape for report in progress] == [(3, 2), (3, 1)]
     assert {checkpoint.fingerprint for checkpoint in checkpoints} == {plan.fingerprint}
 
 
-def test_a_foreign_checkpoint_is_rejected_before_anything_compiles(reports):
+def test_a_foreign_checkpoint_is_rejected_before_anything_compiles():
     # The resume checks (fingerprint, shapes) come before the initialisation and the
-    # chunk function's compile, so a wrong checkpoint costs no compile time.
-    checkpoint = reports[1][0]
-    other = dataclasses.replace(SWEEP_CONFIG, lr=SWEEP_CONFIG.lr / 2)
-    wrong_shapes = checkpoint._replace(state_leaves=checkpoint.state_leaves[1:])
+    # chunk function's compile, so a wrong checkpoint costs no compile time. The shapes
+    # are this test's alone, so nothing of them is cached.
+    config, axes = small(n_features=9, d_mlp=2, steps=20), {"seed": [0, 1]}
+    history = ccjax.History(*[np.zeros((2, 1))] * len(ccjax.History._fields))
+    foreign = SweepCheckpoint("another sweep", 1, (np.zeros((2, 9, 2), np.float32),), history)
     with counting_compiles() as compiles:
+        wrong_shapes = foreign._replace(fingerprint=plan_sweep(config, axes).fingerprint)
         with pytest.raises(CheckpointError, match="different sweep"):
-            ccjax.sweep(other, {"seed": [0, 1, 2]}, resume=checkpoint, **SWEEP_OPTIONS)
+            ccjax.sweep(config, axes, resume=foreign)
         with pytest.raises(CheckpointError, match="state arrays"):
-            ccjax.sweep(SWEEP_CONFIG, {"seed": [0, 1, 2]}, resume=wrong_shapes, **SWEEP_OPTIONS)
+            ccjax.sweep(config, axes, resume=wrong_shapes)
     assert compiles == []
