@@ -29,11 +29,13 @@ come from a :class:`~ccjax.tasks.Task`, default the paper's
 :data:`~ccjax.tasks.MIXED_RELU`; a task that does not declare a piece gets plain Monte
 Carlo on exactly-k samples in its place (:mod:`ccjax.tasks`).
 
-The evaluation is host-driven (a pilot, then allocated rounds of fixed-size compiled
-chunks), like :func:`ccjax.sweep`; each chunk is one jitted call for all models,
-with the model axis sharded over the devices. Under ``jax.distributed`` the devices of
-every process share the models; each chunk's statistics are gathered to every process,
-which all run the same host-side allocation.
+The evaluation is host-driven, like :func:`ccjax.sweep`: a plan fixed before anything
+is compiled (:func:`ccjax.curve_plan.plan_curve`: the k to estimate, the sample budget,
+the calls), a pilot, then allocated rounds of fixed-size compiled chunks, and the
+assembly of the curve (:func:`loss_curve` runs these pieces in turn). Each chunk is one
+jitted call for all models, with the model axis sharded over the devices. Under
+``jax.distributed`` the devices of every process share the models; each chunk's
+statistics are gathered to every process, which all run the same host-side allocation.
 """
 
 import dataclasses
