@@ -29,13 +29,16 @@ come from a :class:`~ccjax.tasks.Task`, default the paper's
 :data:`~ccjax.tasks.MIXED_RELU`; a task that does not declare a piece gets plain Monte
 Carlo on exactly-k samples in its place (:mod:`ccjax.tasks`).
 
-The evaluation is host-driven (a pilot, then allocated rounds of fixed-size compiled
-chunks), like :func:`ccjax.sweep`; each chunk is one jitted call for all models,
-with the model axis sharded over the devices. Under ``jax.distributed`` the devices of
-every process share the models; each chunk's statistics are gathered to every process,
-which all run the same host-side allocation.
+The evaluation is host-driven, like :func:`ccjax.sweep`: a plan fixed before anything
+is compiled (:func:`ccjax.curve_plan.plan_curve`: the k to estimate, the sample budget,
+the calls), a pilot, then allocated rounds of fixed-size compiled chunks, and the
+assembly of the curve (:func:`loss_curve` runs these pieces in turn). Each chunk is one
+jitted call for all models, with the model axis sharded over the devices. Under
+``jax.distributed`` the devices of every process share the models; each chunk's
+statistics are gathered to every process, which all run the same host-side allocation.
 """
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -48,20 +51,28 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from ._linalg import matmul
 from ._types import AnyArray, Array, Float, Int, PRNGKeyArray
+from .curve_plan import (
+    CHUNK_SIZE,
+    DEFAULT_REL_SEM,
+    MAX_ROUNDS,
+    MAX_SAMPLES_PER_K,
+    MIN_SAMPLES,
+    PILOT_SAMPLES,
+    TRUNCATION_TOLERANCE,
+    CurvePlan,
+    binomial_weights,
+    check_p,
+    check_rel_sem,
+    check_sample_counts,
+    chunk_counts,
+    plan_curve,
+    samples_needed,
+)
 from .data import sample_exactly_k
 from .direct import Estimate
-from .memory import auto_eval_models_per_call, call_slices
 from .model import FeatureMLP, forward
-from .sharding import model_sharding, pad_models, plan_models_per_call, to_host
+from .sharding import pad_models, to_host
 from .tasks import MIXED_RELU, Task
-
-DEFAULT_REL_SEM = 0.003  # the issue's target: SE <= 0.3% of L/p at every p
-PILOT_SAMPLES = 256  # per k, to fit beta_k and the variance the allocation uses
-MIN_SAMPLES = 64  # per estimated k in the main run
-CHUNK_SIZE = 4096  # samples per compiled call
-TRUNCATION_TOLERANCE = 1e-6  # bound on the L/p that skipped k could add, at every p
-SAFETY = 0.9  # aim at SAFETY * rel_sem, since the allocation uses estimated variances
-MAX_ROUNDS = 4  # allocation rounds after the pilot
 
 
 def _one_feature_hook(task: Task):
@@ -99,20 +110,6 @@ def exactly_one_loss_per_feature(
 def naive_loss_per_feature(n_features: int = 100, d_mlp: int = 50) -> float:
     """L/p of the naive model on clean labels: ``(n - d)/n · 1/6`` (paper §5), 0.0833."""
     return MIXED_RELU.naive_loss_per_feature(n_features, d_mlp)
-
-
-def binomial_weights(p_values: Sequence[float] | np.ndarray, n_features: int) -> np.ndarray:
-    """``Binom(k; n, p)`` for k = 0..n (columns) at each p (rows), in float64."""
-    p = np.asarray(p_values, np.float64)[:, None]
-    k = np.arange(n_features + 1, dtype=np.float64)[None, :]
-    log_choose = (
-        math.lgamma(n_features + 1) - np.vectorize(math.lgamma)(k + 1) - np.vectorize(math.lgamma)(n_features - k + 1)
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_successes = np.where(k > 0, k * np.log(p), 0.0)
-        log_failures = np.where(k < n_features, (n_features - k) * np.log1p(-p), 0.0)
-        log_w = log_choose + log_successes + log_failures
-    return np.exp(log_w)
 
 
 def loss_bound_slope(
@@ -227,15 +224,6 @@ class _Moments:
         return self.sums[:, index] / np.maximum(self.count, 1)
 
 
-def _check_p(p_values) -> np.ndarray:
-    p = np.atleast_1d(np.asarray(p_values, np.float64))
-    if p.ndim != 1 or p.size == 0:
-        raise ValueError(f"p must be a non-empty 1-D list of probabilities, got shape {p.shape}")
-    if not np.all(np.isfinite(p)) or np.any(p <= 0.0) or np.any(p > 1.0):
-        raise ValueError(f"every p must be in (0, 1], got {p.tolist()}")
-    return p
-
-
 def _check_models(params: FeatureMLP, scaled_mixing) -> tuple[tuple[int, ...], int, int]:
     w_in, w_out, mixing = np.shape(params.w_in), np.shape(params.w_out), np.shape(scaled_mixing)
     if len(w_in) < 3:
@@ -299,6 +287,154 @@ def _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options) -
     )
 
 
+def _flat_models(tree, lead: tuple):
+    """Every leaf of ``tree`` with its leading model axes ``lead`` flattened into one."""
+    n_models = math.prod(lead)
+    return jax.tree.map(lambda array: np.reshape(array, (n_models,) + np.shape(array)[len(lead) :]), tree)
+
+
+def _put(plan: CurvePlan, flat, rows: slice) -> jax.Array:
+    """Models ``rows`` of a flat host array, padded and sharded as one call's inputs."""
+    return jax.device_put(pad_models(np.asarray(flat, np.float32)[rows], plan.padded), plan.sharding)
+
+
+def _models_on_devices(plan: CurvePlan, params: FeatureMLP, scaled_mixing, exact: _Exact) -> tuple:
+    """Each call's params, label maps and exact parts on the devices. Models take turns
+    in calls, each call holding its share on the devices."""
+    put_tree = lambda tree, rows: jax.tree.map(lambda leaf: _put(plan, leaf, rows), tree)  # noqa: E731
+    return tuple(
+        (put_tree(params, rows), _put(plan, scaled_mixing, rows), put_tree(exact, rows)) for rows in plan.calls
+    )
+
+
+@dataclasses.dataclass
+class _Sampler:
+    """Runs exactly-k samples through every call's models, one compiled chunk at a time.
+
+    Chunk ``i``, counted over the pilot and the main run, draws its samples with
+    ``fold_in(key, i)``; ``samples_done`` counts the samples run so far (padding left
+    out), reported to ``on_progress``.
+    """
+
+    plan: CurvePlan
+    models: tuple  # per call: params, label maps and exact parts on the devices
+    key: PRNGKeyArray
+    task: Task
+    on_progress: Callable[[int, int], None] | None
+    chunks_run: int = 0
+    samples_done: int = 0
+
+    def run(self, counts_per_k: np.ndarray, beta: np.ndarray, shift: np.ndarray, moments: _Moments, planned: int):
+        """Adds the statistics of ``counts_per_k[k]`` samples of each k to ``moments``."""
+        plan = self.plan
+        beta_d, shift_d = ([_put(plan, array, rows) for rows in plan.calls] for array in (beta, shift))
+        replicated = NamedSharding(plan.sharding.mesh, PartitionSpec())
+        for chunk in chunk_counts(counts_per_k, plan.chunk_size):
+            chunk_key = jax.random.fold_in(self.key, self.chunks_run)
+            self.chunks_run += 1
+            chunk_d = jax.device_put(chunk, replicated)
+            # One call at a time, each finished before the next starts (see loss_curve).
+            stats = [
+                np.asarray(to_host(_chunk_stats_jit(*models, b, s, chunk_d, chunk_key, task=self.task)), np.float64)[
+                    : rows.stop - rows.start
+                ]
+                for models, b, s, rows in zip(self.models, beta_d, shift_d, plan.calls, strict=True)
+            ]
+            moments.add(np.concatenate(stats), chunk)
+            self.samples_done += int(np.count_nonzero(chunk))
+            if self.on_progress is not None:
+                self.on_progress(self.samples_done, planned)
+
+
+class _Fit(NamedTuple):
+    """Per model and k (models, n + 1): the control-variate coefficient ``beta_k``, the
+    shift that centres the main run's sums (the pilot's ``c_k``), the variance of one
+    sample's residual, the current ``c_k`` and Var(L | k) (pilot estimates)."""
+
+    beta: np.ndarray
+    shift: np.ndarray
+    residual_var: np.ndarray
+    c_estimate: np.ndarray
+    loss_variance: np.ndarray
+
+
+def _pilot(sampler: _Sampler, c1: np.ndarray) -> tuple[_Fit, int]:
+    """The pilot run: ``pilot_samples`` of each estimated k fit ``beta_k`` and the
+    variances the allocation uses. Returns the fit and the samples run (padding included)."""
+    plan = sampler.plan
+    estimated = plan.estimated
+    pilot = _Moments(len(c1), plan.n_features + 1)
+    pilot_shift = c1[:, None] * np.arange(plan.n_features + 1)[None, :]
+    counts = np.where(estimated, plan.pilot_samples, 0)
+    sampler.run(counts, np.zeros_like(pilot_shift), pilot_shift, pilot, plan.n_estimated * plan.pilot_samples)
+    n_pilot = np.maximum(pilot.count, 2)
+    mean_u, mean_a = pilot.mean(0), pilot.mean(1)
+    var_u = (pilot.mean(2) - mean_u**2) * n_pilot / (n_pilot - 1)
+    var_a = (pilot.mean(3) - mean_a**2) * n_pilot / (n_pilot - 1)
+    cov = (pilot.mean(4) - mean_u * mean_a) * n_pilot / (n_pilot - 1)
+    beta = np.where(var_a > 1e-30, cov / np.where(var_a > 1e-30, var_a, 1.0), 0.0) * estimated
+    shift = pilot_shift + mean_u * estimated  # the pilot's c_k, to centre the main run's sums
+    residual_var = np.maximum(var_u - 2 * beta * cov + beta**2 * var_a, 0.0)
+    loss_variance = np.where(estimated, np.maximum(var_u, 0.0), 0.0)
+    return _Fit(beta, shift, residual_var, shift.copy(), loss_variance), int(pilot.count.sum())
+
+
+def _main_rounds(sampler: _Sampler, c1: np.ndarray, fit: _Fit) -> _Moments:
+    """Up to ``MAX_ROUNDS`` rounds, each topping every k up to
+    :func:`~ccjax.curve_plan.samples_needed` from the current estimates (more when the
+    pilot underestimated a variance), then refitting them; returns the main run's sums."""
+    plan = sampler.plan
+    estimated = plan.estimated
+    main = _Moments(len(c1), plan.n_features + 1)
+    for _ in range(MAX_ROUNDS):
+        deficit = np.maximum(samples_needed(plan, c1, fit.c_estimate, fit.residual_var) - main.count, 0)
+        if deficit.sum() == 0:
+            break
+        sampler.run(deficit, fit.beta, fit.shift, main, int(main.count.sum() + deficit.sum()))
+        n_main = np.maximum(main.count, 2)
+        mean_r = main.mean(5)
+        residual_var = np.where(estimated, np.maximum(main.mean(6) - mean_r**2, 0.0) * n_main / (n_main - 1), 0.0)
+        c_estimate = np.where(estimated, fit.shift + mean_r, fit.c_estimate)
+        fit = fit._replace(residual_var=residual_var, c_estimate=c_estimate)
+    return main
+
+
+def _assemble_curve(
+    plan: CurvePlan, lead: tuple, exact: _Exact, fit: _Fit, main: _Moments, n_pilot: int, start: float
+) -> LossCurve:
+    """``c_k`` from the main run's residual means, their errors, and L/p with its error at
+    every p (docs/paper.md §4), shaped like the models passed in (``lead``)."""
+    estimated, weights, p = plan.estimated, plan.weights, plan.p
+    k_grid = np.arange(plan.n_features + 1)
+    c1 = np.asarray(exact.c1, np.float64)
+    n_main = np.maximum(main.count, 2)
+    mean_r = main.mean(5)
+    var_r = np.maximum((main.mean(6) - mean_r**2) * n_main / (n_main - 1), 0.0)
+    c = np.where(estimated, fit.shift + mean_r, np.nan)
+    c[:, 0] = 0.0
+    loss_variance = fit.loss_variance.copy()
+    if plan.exact_c1:
+        c[:, 1] = c1
+        loss_variance[:, 1] = np.asarray(exact.c1_second_moment, np.float64) - c1**2
+    c_var = np.where(estimated, var_r / n_main, 0.0)
+    interaction = np.where(estimated, c - c1[:, None] * k_grid, 0.0)
+    loss = p[None, :] * plan.n_features * c1[:, None] + interaction @ weights.T
+    loss_sem = np.sqrt(c_var @ (weights**2).T)
+    shaped = lambda array: array.reshape(lead + array.shape[1:])  # noqa: E731
+    return LossCurve(
+        p=p.copy(),
+        loss_per_feature=shaped(loss / p),
+        sem=shaped(loss_sem / p),
+        c=shaped(c),
+        c_sem=shaped(np.sqrt(c_var)),
+        loss_variance=shaped(loss_variance),
+        samples=np.where(k_grid > 0, main.count, 0),
+        n_evaluations=int(main.count.sum() + n_pilot),
+        truncation_bound=plan.truncation_bound.copy(),
+        seconds=time.perf_counter() - start,
+    )
+
+
 def loss_curve(
     params: FeatureMLP,
     scaled_mixing: Float[AnyArray, "*models n_features n_features"],
@@ -308,7 +444,7 @@ def loss_curve(
     rel_sem: float | Sequence[float] | np.ndarray = DEFAULT_REL_SEM,
     pilot_samples: int = PILOT_SAMPLES,
     min_samples: int = MIN_SAMPLES,
-    max_samples_per_k: int = 4_000_000,
+    max_samples_per_k: int = MAX_SAMPLES_PER_K,
     truncation_tolerance: float = TRUNCATION_TOLERANCE,
     chunk_size: int = CHUNK_SIZE,
     devices: Sequence[jax.Device] | None = None,
@@ -332,158 +468,31 @@ def loss_curve(
     used only if declared. Without ``one_feature``, ``c_1`` is estimated like every
     other ``c_k``; without the control variate, ``c_k`` is plain Monte Carlo on
     exactly-k samples; without ``loss_bound_slope``, no k of non-zero weight is skipped.
+    The steps: plan (:func:`~ccjax.curve_plan.plan_curve`), pilot, rounds, assembly.
     """
     start = time.perf_counter()
-    p = _check_p(p_values)
+    p = check_p(p_values)
     lead, n_features, d_mlp = _check_models(params, scaled_mixing)
-    rel_sem = np.asarray(rel_sem, np.float64)
-    if rel_sem.shape not in ((), p.shape) or not np.all(rel_sem > 0):
-        raise ValueError(f"rel_sem must be positive: one number, or one per p ({p.size}); got {rel_sem.tolist()}")
-    rel_sem = np.broadcast_to(rel_sem, p.shape)
-    for name, value in (("pilot_samples", pilot_samples), ("min_samples", min_samples), ("chunk_size", chunk_size)):
-        if int(value) < 2:
-            raise ValueError(f"{name} must be an integer >= 2, got {value!r}")
-
+    options = dict(rel_sem=check_rel_sem(rel_sem, p), pilot_samples=pilot_samples, min_samples=min_samples)
+    check_sample_counts(pilot_samples=pilot_samples, min_samples=min_samples, chunk_size=chunk_size)
+    options |= dict(max_samples_per_k=max_samples_per_k, truncation_tolerance=truncation_tolerance)
+    options |= dict(chunk_size=chunk_size, devices=devices, max_models_per_call=max_models_per_call)
     n_models = math.prod(lead)
     finite = _finite_models(params, scaled_mixing, n_models)
     if not finite.all():
-        options = dict(rel_sem=rel_sem, pilot_samples=pilot_samples, min_samples=min_samples, chunk_size=chunk_size)
-        options |= dict(max_samples_per_k=max_samples_per_k, truncation_tolerance=truncation_tolerance)
-        options |= dict(devices=devices, max_models_per_call=max_models_per_call, on_progress=on_progress, task=task)
-        return _finite_curve(params, scaled_mixing, p, key, lead, finite, start, options)
-    devices = list(jax.devices() if devices is None else devices)
-    per_call = max_models_per_call or plan_models_per_call(
-        lambda devices, n_models: auto_eval_models_per_call(n_features, d_mlp, chunk_size, devices, n_models),
-        devices,
-        n_models,
-    )
-    calls = call_slices(n_models, per_call)
-    per_call = calls[0].stop
-    devices, _, sharding = model_sharding(devices, per_call)
-    padded = -(-per_call // len(devices)) * len(devices)
-
-    def put(flat, rows: slice):
-        return jax.device_put(pad_models(np.asarray(flat, np.float32)[rows], padded), sharding)
-
-    def flat_models(array):
-        return np.reshape(array, (n_models,) + np.shape(array)[len(lead) :])
-
-    params, scaled_mixing = jax.tree.map(flat_models, params), flat_models(scaled_mixing)
-    # Models take turns in calls of ``per_call``, each call holding its share on the devices.
-    call_params = [jax.tree.map(lambda leaf, rows=rows: put(leaf, rows), params) for rows in calls]
-    call_mixing = [put(scaled_mixing, rows) for rows in calls]
+        curve_options = options | dict(on_progress=on_progress, task=task)
+        return _finite_curve(params, scaled_mixing, p, key, lead, finite, start, curve_options)
+    params, scaled_mixing = _flat_models(params, lead), _flat_models(scaled_mixing, lead)
     # The exact parts (an SVD per model) on one device, then split: XLA:CPU deadlocked
     # running decompositions on several CPU devices at once (jax 0.10.2; see ccjax.sweep).
     exact = jax.device_get(_exact_parts_jit(params, scaled_mixing, task=task))
-    call_exact = [jax.tree.map(lambda leaf, rows=rows: put(leaf, rows), exact) for rows in calls]
-
-    c1, bound_slope = (np.asarray(a, np.float64) for a in (exact.c1, exact.bound_slope))
-    exact_c1 = task.one_feature is not None  # else c1 = 0 here and c_1 is estimated
-
-    # Which k to estimate: skipping k adds at most w_k k B / p to L/p; skip only k whose
-    # worst case over the requested p's is below tolerance / n, so all skipped add <= tolerance.
-    weights = binomial_weights(p, n_features)  # (P, n + 1)
-    first = 2 if exact_c1 else 1
-    estimated = np.zeros(n_features + 1, bool)
-    if task.loss_bound_slope is None:
-        worst = np.zeros_like(weights)
-        estimated[first:] = weights[:, first:].max(axis=0) > 0.0
-    else:
-        worst = weights * np.arange(n_features + 1) * bound_slope.max() / p[:, None]
-        estimated[first:] = worst[:, first:].max(axis=0) > truncation_tolerance / n_features
-    truncation_bound = (worst * ~estimated)[:, 2:].sum(axis=1)
-    ks = np.flatnonzero(estimated)
-
-    replicated = NamedSharding(sharding.mesh, PartitionSpec())
-    chunk_index = [0]
-    done = [0]
-
-    def run(counts_per_k: np.ndarray, beta: np.ndarray, shift: np.ndarray, moments: _Moments, planned: int):
-        counts = np.repeat(np.arange(n_features + 1), counts_per_k).astype(np.int32)
-        counts = np.concatenate([counts, np.zeros(-len(counts) % chunk_size, np.int32)])
-        beta_d, shift_d = [put(beta, rows) for rows in calls], [put(shift, rows) for rows in calls]
-        for chunk in counts.reshape(-1, chunk_size):
-            chunk_key = jax.random.fold_in(key, chunk_index[0])
-            chunk_index[0] += 1
-            chunk_d = jax.device_put(chunk, replicated)
-            inputs = zip(call_params, call_mixing, call_exact, beta_d, shift_d, calls, strict=True)
-            # One call at a time, each finished before the next starts (see above).
-            stats = [
-                np.asarray(to_host(_chunk_stats_jit(*call, chunk_d, chunk_key, task=task)), np.float64)[
-                    : rows.stop - rows.start
-                ]
-                for *call, rows in inputs
-            ]
-            moments.add(np.concatenate(stats), chunk)
-            done[0] += int(np.count_nonzero(chunk))
-            if on_progress is not None:
-                on_progress(done[0], planned)
-
-    # Pilot: variances and control-variate coefficients.
-    k_grid = np.arange(n_features + 1)
-    pilot = _Moments(n_models, n_features + 1)
-    pilot_shift = c1[:, None] * k_grid[None, :]
-    run(np.where(estimated, pilot_samples, 0), np.zeros_like(pilot_shift), pilot_shift, pilot, len(ks) * pilot_samples)
-    n_pilot = np.maximum(pilot.count, 2)
-    mean_u, mean_a = pilot.mean(0), pilot.mean(1)
-    var_u = (pilot.mean(2) - mean_u**2) * n_pilot / (n_pilot - 1)
-    var_a = (pilot.mean(3) - mean_a**2) * n_pilot / (n_pilot - 1)
-    cov = (pilot.mean(4) - mean_u * mean_a) * n_pilot / (n_pilot - 1)
-    beta = np.where(var_a > 1e-30, cov / np.where(var_a > 1e-30, var_a, 1.0), 0.0) * estimated
-    shift = pilot_shift + mean_u * estimated  # the pilot's c_k, to centre the main run's sums
-    residual_var = np.maximum(var_u - 2 * beta * cov + beta**2 * var_a, 0.0)
-    c_pilot = shift.copy()
-    loss_variance = np.where(estimated, np.maximum(var_u, 0.0), 0.0)
-
-    main = _Moments(n_models, n_features + 1)
-    for _ in range(MAX_ROUNDS):
-        # L(p) in L units from the current c_k, and the variance each p may have.
-        interaction = (c_pilot - c1[:, None] * k_grid) * estimated
-        loss = p[None, :] * n_features * c1[:, None] + interaction @ weights.T  # (models, P)
-        allowed_var = np.maximum((SAFETY * rel_sem[None, :] * loss) ** 2, 1e-300)
-        sigma = np.sqrt(residual_var) * estimated  # (models, n + 1)
-        weighted = weights[None, :, :] * sigma[:, None, :]  # (models, P, n + 1)
-        needed = weighted * weighted.sum(axis=2, keepdims=True) / allowed_var[:, :, None]
-        target = np.ceil(needed.max(axis=(0, 1)))
-        target = np.where(estimated, np.clip(target, min_samples, max_samples_per_k), 0).astype(np.int64)
-        deficit = np.maximum(target - main.count, 0)
-        if deficit.sum() == 0:
-            break
-        run(deficit, beta, shift, main, int(main.count.sum() + deficit.sum()))
-        n_main = np.maximum(main.count, 2)
-        mean_r = main.mean(5)
-        residual_var = np.where(estimated, np.maximum(main.mean(6) - mean_r**2, 0.0) * n_main / (n_main - 1), 0.0)
-        c_pilot = np.where(estimated, shift + mean_r, c_pilot)
-
-    n_main = np.maximum(main.count, 2)
-    mean_r = main.mean(5)
-    var_r = np.maximum((main.mean(6) - mean_r**2) * n_main / (n_main - 1), 0.0)
-    c = np.where(estimated, shift + mean_r, np.nan)
-    c[:, 0] = 0.0
-    if exact_c1:
-        c[:, 1] = c1
-    c_var = np.where(estimated, var_r / n_main, 0.0)
-    interaction = np.where(estimated, c - c1[:, None] * k_grid, 0.0)
-    loss = p[None, :] * n_features * c1[:, None] + interaction @ weights.T
-    loss_sem = np.sqrt(c_var @ (weights**2).T)
-    if exact_c1:
-        loss_variance[:, 1] = np.asarray(exact.c1_second_moment, np.float64) - c1**2
-
-    def shaped(array):
-        return array.reshape(lead + array.shape[1:])
-
-    return LossCurve(
-        p=p,
-        loss_per_feature=shaped(loss / p),
-        sem=shaped(loss_sem / p),
-        c=shaped(c),
-        c_sem=shaped(np.sqrt(c_var)),
-        loss_variance=shaped(loss_variance),
-        samples=np.where(k_grid > 0, main.count, 0),
-        n_evaluations=int(main.count.sum() + pilot.count.sum()),
-        truncation_bound=truncation_bound,
-        seconds=time.perf_counter() - start,
-    )
+    bound_slope = None if task.loss_bound_slope is None else float(np.asarray(exact.bound_slope, np.float64).max())
+    plan = plan_curve(p, n_models, n_features, d_mlp, bound_slope, exact_c1=task.one_feature is not None, **options)
+    sampler = _Sampler(plan, _models_on_devices(plan, params, scaled_mixing, exact), key, task, on_progress)
+    c1 = np.asarray(exact.c1, np.float64)
+    fit, n_pilot = _pilot(sampler, c1)
+    main = _main_rounds(sampler, c1, fit)
+    return _assemble_curve(plan, lead, exact, fit, main, n_pilot, start)
 
 
 def loss_per_feature(
