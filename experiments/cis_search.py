@@ -93,6 +93,7 @@ def _grid(config, tasks, ns, ratios, seeds, ps, evaluation) -> dict:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
+    start = time.perf_counter()
     config = dataclasses.replace(PAPER, steps=args.steps, batch_size=args.batch_size)
     evaluation = grid.Evaluation(args.eval_batches)
     seeds, n = args.seeds, args.n_features
@@ -126,6 +127,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         "families": {name: cis.MODEL_FAMILIES[cis.SEARCH_TASKS[name].family].formula for name in args.tasks},
         "second_optimizer": SECOND_OPTIMIZER,
         "mixing": "none: no task has a mixing matrix",
+        "timings": {"total_seconds": time.perf_counter() - start},
     }
     return arrays, manifest
 

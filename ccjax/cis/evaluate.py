@@ -30,6 +30,7 @@ class Evaluation(NamedTuple):
     loss: Estimate  # the task's own loss
     mse: Estimate  # mean squared error over outputs
     naive_loss: Estimate  # the naive model's loss on the same samples
+    naive_mse: Estimate  # and its mean squared error
     naive_like_share: Float[Array, "..."]  # output variance share of the d_mlp best-served outputs
 
 
@@ -71,12 +72,12 @@ def evaluate_model(
         losses = (task.sample_loss(prediction, target).mean(), jnp.mean((prediction - target) ** 2))
         moments = (prediction.mean(0), (prediction**2).mean(0), ((prediction - target) ** 2).mean(0))
         moments += (target.mean(0), (target**2).mean(0))
-        return losses + (task.sample_loss(naive, target).mean(),), moments
+        return losses + (task.sample_loss(naive, target).mean(), jnp.mean((naive - target) ** 2)), moments
 
-    (loss, mse, naive), (f1, f2, err, y1, y2) = jax.lax.map(one_batch, jax.random.split(key, batches))
+    (loss, mse, naive, naive_mse), (f1, f2, err, y1, y2) = jax.lax.map(one_batch, jax.random.split(key, batches))
     f1, f2, err, y1, y2 = (moment.mean(0) for moment in (f1, f2, err, y1, y2))
     share = naive_like_share(f2 - f1**2, err, y2 - y1**2, d_mlp)
-    return Evaluation(_estimate(loss), _estimate(mse), _estimate(naive), share)
+    return Evaluation(_estimate(loss), _estimate(mse), _estimate(naive), _estimate(naive_mse), share)
 
 
 def naive_monte_carlo(

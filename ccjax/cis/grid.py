@@ -61,6 +61,7 @@ def _run_one(task: SearchTask, config: TrainConfig, traced: Mapping[str, Sequenc
         "mse_sem": result.mse.sem,
         "naive_mc": result.naive_loss.mean,
         "naive_mc_sem": result.naive_loss.sem,
+        "naive_mse": result.naive_mse.mean,
         "naive_closed_form": np.asarray([np.nan if value is None else value for value in closed_form]),
         "naive_like_share": result.naive_like_share,
         "final_train_loss": chunk_losses[:, -1],
