@@ -40,18 +40,26 @@ NEUTRAL_FLAGS += _distributed.NEUTRAL_FLAGS
 FIGURES = Path("figures")  # the committed figures: written only by runs into the default --out
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--resume``, ``--overwrite`` and ``--max-models-per-call`` (and the multi-process options)."""
-    control = parser.add_argument_group("interruptions and memory")
+def add_run_arguments(parser: argparse.ArgumentParser, sweep_controls: bool = True) -> None:
+    """``--resume``, ``--overwrite`` and ``--max-models-per-call`` (and the multi-process
+    options). Without ``sweep_controls`` (an experiment that does not train through
+    :func:`train_sweep`): only ``--resume`` (of finished results) and ``--overwrite``."""
+    control = parser.add_argument_group("interruptions and memory" if sweep_controls else "existing results")
     control.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted run from the checkpoints in --out (same options; the results equal an "
-        "uninterrupted run's); with finished results there, just report them; with nothing there, start afresh",
+        "uninterrupted run's); with finished results there, just report them; with nothing there, start afresh"
+        if sweep_controls
+        else "with this run's finished results in --out, just report them; else start afresh (no checkpoints)",
     )
     control.add_argument(
         "--overwrite", action="store_true", help="replace the results (and any checkpoints) already in --out"
     )
+    if not sweep_controls:
+        parser.set_defaults(max_models_per_call=None, coordinator=None, num_processes=None, process_id=None)
+        parser.set_defaults(distributed=False)
+        return
     control.add_argument(
         "--max-models-per-call",
         type=positive_int,
@@ -62,7 +70,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     _distributed.add_distributed_arguments(parser)
 
 
-def add_output_arguments(parser: argparse.ArgumentParser, experiment: str) -> argparse._ArgumentGroup:
+def add_output_arguments(
+    parser: argparse.ArgumentParser, experiment: str, sweep_controls: bool = True
+) -> argparse._ArgumentGroup:
     """``--out``, ``--figures`` and ``--plot-only``, and :func:`add_run_arguments`; returns
     the "output" group (for an experiment's own output options)."""
     output = parser.add_argument_group("output")
@@ -78,7 +88,7 @@ def add_output_arguments(parser: argparse.ArgumentParser, experiment: str) -> ar
         action="store_true",
         help="redraw the figures and table from the results in --out, without training (other options are ignored)",
     )
-    add_run_arguments(parser)
+    add_run_arguments(parser, sweep_controls)
     return output
 
 

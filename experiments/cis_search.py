@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scaling-ns", type=n_list, default="50,100,200,400", help="n for the scaling of a positive task")
     run.add_argument("--eval-batches", type=positive_int, default=32, help="evaluation batches of 4096 per model")
     run.add_argument("--quick", action="store_true", help=f"a small grid: {' '.join(QUICK)}")
-    add_output_arguments(parser, EXPERIMENT)
+    add_output_arguments(parser, EXPERIMENT, sweep_controls=False)  # trains through ccjax.cis, not ccjax.sweep
     return parser
 
 

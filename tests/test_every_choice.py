@@ -34,6 +34,8 @@ TINY = {
     "rank_sweep": ["--ranks", "2", "--families", "low-rank", "--seeds", "1", "--steps", "10"],
     "sigma_sweep": ["--sigmas", "0.02", "--seeds", "1", "--steps", "10", "--eval-rel-sem", "0.2", "--bootstrap", "2"],
     "snmf_sweep": ["--sigmas", "0.02", "--seeds", "1", "--steps", "10", "--outer-iterations", "2"],
+    "cis_search": ["--ps", "0.1", "--d-ratios", "0.5", "--n-features", "10", "--seeds", "2", "--steps", "10"]
+    + ["--batch-size", "32", "--eval-batches", "2", "--scaling-ns", "10"],
     "device_check": ["--n-features", "20", "--d-mlp", "10", "--batch-size", "64", "--check-models", "2"]
     + ["--short-steps", "5", "--check-steps", "5", "--ks", "1", "--chunk-steps", "5"],
 }

@@ -46,8 +46,8 @@ def _biased_init(key, n_in: int, d_mlp: int, n_out: int) -> Params:
 
 
 def _biased(params: Params, x):
-    hidden = jax.nn.relu(matmul(x, params["w_in"]) + params["b_in"])
-    return matmul(hidden, params["w_out"]) + params["b_out"]
+    hidden = jax.nn.relu(matmul(x, params["w_in"]) + params["b_in"][None, :])
+    return matmul(hidden, params["w_out"]) + params["b_out"][None, :]
 
 
 def _two_layer_init(key, n_in: int, d_mlp: int, n_out: int) -> Params:

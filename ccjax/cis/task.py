@@ -69,7 +69,7 @@ class SearchTask:
         self, target: Float[Array, "batch n_out"], n_features: int, d_mlp: int, p
     ) -> Float[Array, "batch n_out"]:
         """The naive model's output: the served labels exact, the best constant elsewhere."""
-        return jnp.where(self.served_outputs(n_features, d_mlp), target, self.naive_constant(p))
+        return jnp.where(self.served_outputs(n_features, d_mlp)[None, :], target, self.naive_constant(p))
 
     def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float | None:
         """The naive model's expected loss in closed form, where known (else None)."""

@@ -1,0 +1,147 @@
+"""ccjax.cis: each search task's labels on hand-worked examples, its naive reference
+against Monte Carlo and against the naive model itself, the static-axis grid, and the
+cis_search command line."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import run_main
+
+import ccjax
+from ccjax import cis
+from ccjax.cis import grid, summary
+from ccjax.static_axes import over_static_axes, static_combinations
+
+TASKS = cis.SEARCH_TASKS
+
+
+def test_relu_labels_and_the_discrete_inputs():
+    x = jnp.array([[-0.5, 0.3, 0.0]])
+    np.testing.assert_array_equal(TASKS["relu"].labels(x), np.float32([[0.0, 0.3, 0.0]]))
+    discrete = TASKS["relu-discrete"]
+    values = discrete.input_values(jnp.array([[-0.3, 0.7, 0.0]]))
+    np.testing.assert_array_equal(values, [[-1.0, 1.0, 0.0]])
+    np.testing.assert_array_equal(discrete.labels(values), [[0.0, 1.0, 0.0]])
+
+
+def test_outlier_losses_by_hand():
+    target = jnp.zeros((1, 2))
+    np.testing.assert_allclose(TASKS["relu-outlier-l4"].sample_loss(jnp.array([[0.5, 0.0]]), target), [0.0625 / 2])
+    lse = TASKS["relu-outlier-lse"]
+    np.testing.assert_allclose(lse.sample_loss(target, target), [0.0], atol=1e-7)
+    # one squared error of 1 among 2 outputs at T = 0.05: T (log(e^20 + 1) - log 2)
+    expected = 0.05 * (np.log(np.exp(20.0) + 1.0) - np.log(2.0))
+    np.testing.assert_allclose(lse.sample_loss(jnp.array([[1.0, 0.0]]), target), [expected], rtol=1e-6)
+
+
+def test_and_pairs_labels_by_hand():
+    task = TASKS["and-pairs"]
+    pairs = task.pairs(5)  # m = 10 = every pair of 5 features
+    assert sorted(map(tuple, pairs)) == list(itertools.combinations(range(5), 2))
+    x = task.input_values(jnp.array([[0.4, -0.9, 0.0, 0.2, 0.0]]))  # features 0, 1 and 3 active
+    np.testing.assert_array_equal(x, [[1.0, 1.0, 0.0, 1.0, 0.0]])
+    on = {tuple(pair) for pair, value in zip(pairs, task.labels(x)[0], strict=True) if value == 1.0}
+    assert on == {(0, 1), (0, 3), (1, 3)}
+    with pytest.raises(ValueError, match="distinct pairs"):
+        task.pairs(4)  # 8 pairs wanted, 6 exist
+
+
+def test_two_step_labels_by_hand():
+    task = TASKS["two-step"]
+    reading = task.reading(6)
+    assert ((reading != 0).sum(axis=0) == 4).all() and set(np.unique(reading)) == {-1.0, 0.0, 1.0}
+    x = jnp.zeros((1, 6)).at[0, 2].set(0.5).at[0, 4].set(-0.7)  # relu drops feature 4
+    np.testing.assert_allclose(task.labels(x)[0], np.maximum(0.5 * reading[2], 0.0), atol=1e-7)
+    served = np.asarray(task.served_outputs(6, 3))
+    positive = (reading > 0).sum(axis=0)
+    assert served.sum() == 3 and positive[served].min() >= positive[~served].max()
+
+
+@pytest.mark.parametrize("name", [name for name, task in TASKS.items() if task.naive_loss(20, 10, 0.1) is not None])
+@pytest.mark.parametrize("p", [0.05, 0.2])
+def test_naive_closed_form_agrees_with_monte_carlo(name, p):
+    task = TASKS[name]
+    estimate = cis.naive_monte_carlo(task, 20, 10, p, jax.random.key(3), batches=32, batch_size=2048)
+    assert abs(float(estimate.mean) - task.naive_loss(20, 10, p)) < 4 * float(estimate.sem)
+
+
+def _evaluate(task, params, n, d, p):
+    capacity = ccjax.data.default_capacity(2048, n, p)
+    return cis.evaluate_model(task, params, n, d, p, jax.random.key(7), 32, 2048, capacity)
+
+
+def test_the_naive_relu_model_scores_the_naive_loss_and_is_fully_naive_like():
+    n, d, p = 20, 10, 0.1
+    naive = {"w_in": jnp.eye(n)[:, :d], "w_out": jnp.eye(n)[:d]}
+    result = _evaluate(TASKS["relu"], naive, n, d, p)
+    assert abs(float(result.loss.mean) - TASKS["relu"].naive_loss(n, d, p)) < 4 * float(result.loss.sem)
+    np.testing.assert_allclose(result.loss.mean, result.naive_loss.mean, rtol=1e-5)  # the same model, same samples
+    np.testing.assert_allclose(result.naive_like_share, 1.0, rtol=1e-6)
+
+
+def test_the_naive_and_model_is_buildable_with_biases():
+    """d neurons relu(x_i + x_j - 1) compute d ANDs exactly; the output bias p^2 does the rest."""
+    task, n, d, p = TASKS["and-pairs"], 10, 5, 0.3
+    pairs, m = task.pairs(n), task.n_outputs(n)
+    w_in = np.zeros((n, d), np.float32)
+    for k, (i, j) in enumerate(pairs[:d]):
+        w_in[[i, j], k] = 1.0
+    naive = {"w_in": jnp.asarray(w_in), "b_in": -jnp.ones(d), "w_out": jnp.eye(d, m)}
+    naive["b_out"] = p**2 * (jnp.arange(m) >= d)
+    result = _evaluate(task, naive, n, d, p)
+    assert abs(float(result.loss.mean) - task.naive_loss(n, d, p)) < 4 * float(result.loss.sem)
+    np.testing.assert_allclose(result.loss.mean, result.naive_loss.mean, rtol=1e-5)
+
+
+def test_over_static_axes_stacks_in_product_order_and_refuses_ragged_results():
+    combos = static_combinations({"a": [1, 2], "b": ["x", "y", "z"]})
+    assert combos[1] == {"a": 1, "b": "y"} and len(combos) == 6
+    stacked = over_static_axes({"a": [1, 2], "b": [10, 20, 30]}, lambda c: {"v": np.full(4, c["a"] * c["b"])})
+    assert stacked["v"].shape == (2, 3, 4) and stacked["v"][1, 2, 0] == 60
+    with pytest.raises(ValueError, match="shapes"):
+        over_static_axes({"n": [2, 3]}, lambda c: {"w": np.zeros(c["n"])})
+
+
+def test_search_grid_shapes_and_a_model_trained_in_the_grid_equals_one_trained_alone():
+    config = ccjax.TrainConfig(mixing="none", scale=0.0, n_features=10, d_mlp=5, batch_size=64, steps=20)
+    static = {"task": ["relu", "and-pairs"], "n_features": [10, 12], "d_ratio": [0.5]}
+    traced = {"seed": [0, 1], "p": [0.05, 0.2], "lr": [3e-3]}
+    result = grid.search_grid(config, static, traced, TASKS, grid.Evaluation(2, 256))
+    assert result["loss"].shape == (2, 2, 1, 2, 2, 1)
+    assert np.isfinite(result["loss"]).all() and np.isfinite(result["naive_closed_form"]).all()
+    one_static, one_seed = {"task": ["and-pairs"], "n_features": [12]}, {**traced, "seed": [1]}
+    alone = grid.search_grid(config, one_static, one_seed, TASKS, grid.Evaluation(2, 256))
+    np.testing.assert_allclose(alone["final_train_loss"][0, 0, 0], result["final_train_loss"][1, 1, 0, 1], rtol=1e-5)
+
+
+def test_advantage_and_positive_cells():
+    np.testing.assert_allclose(summary.advantage(np.array([0.5, 1.5]), np.array([1.0, 1.0])), [0.5, -0.5])
+    positive = summary.positive_cells(np.array([0.1, 0.1, -0.1, 0.1]), np.array([0.01, 0.06, 0.01, np.nan]))
+    np.testing.assert_array_equal(positive, [True, False, False, False])
+
+
+TINY = ["--ps", "0.1", "--d-ratios", "0.5", "--n-features", "10", "--seeds", "2", "--steps", "10"]
+TINY += ["--batch-size", "32", "--eval-batches", "2", "--scaling-ns", "10"]
+
+
+def test_cis_search_runs_reports_and_replots(tmp_path):
+    out = tmp_path / "cis"
+    ran = run_main("cis_search", *TINY, "--tasks", "relu,relu-outlier-l4", "--out", str(out))
+    assert ran.returncode == 0, ran.stderr
+    assert "advantage over naive" in ran.stdout and "relu-outlier-l4" in ran.stdout
+    arrays, manifest = ccjax.load_results(out)
+    assert arrays["grid_advantage"].shape == (2, 1, 2, 1)  # tasks, d/n, seeds, p
+    assert manifest["mixing"].startswith("none")
+    expected = {"cis_search.png", "cis_search_relu.png", "cis_search_relu-outlier-l4.png"}
+    assert {path.name for path in out.glob("*.png")} == expected
+    assert run_main("cis_search", "--plot-only", "--out", str(out)).returncode == 0
+
+
+@pytest.mark.slow
+def test_quick_mode_finishes(tmp_path):
+    """--quick is the documented 2-minute run (about 1.5 min measured on 2 cores)."""
+    ran = run_main("cis_search", "--quick", "--out", str(tmp_path / "quick"))
+    assert ran.returncode == 0, ran.stderr
