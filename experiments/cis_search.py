@@ -95,7 +95,7 @@ def _grid(config, tasks, ns, ratios, seeds, ps, evaluation) -> dict:
 def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     start = time.perf_counter()
     config = dataclasses.replace(PAPER, steps=args.steps, batch_size=args.batch_size)
-    evaluation = grid.Evaluation(args.eval_batches)
+    evaluation = grid.EvalBudget(args.eval_batches)
     seeds, n = args.seeds, args.n_features
     main = _grid(config, args.tasks, [n], args.d_ratios, seeds, args.ps, evaluation)
     main = {name: value[:, 0] for name, value in main.items()}  # (tasks, d_ratios, seeds, ps)

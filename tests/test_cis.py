@@ -109,11 +109,11 @@ def test_search_grid_shapes_and_a_model_trained_in_the_grid_equals_one_trained_a
     config = ccjax.TrainConfig(mixing="none", scale=0.0, n_features=10, d_mlp=5, batch_size=64, steps=20)
     static = {"task": ["relu", "and-pairs"], "n_features": [10, 12], "d_ratio": [0.5]}
     traced = {"seed": [0, 1], "p": [0.05, 0.2], "lr": [3e-3]}
-    result = grid.search_grid(config, static, traced, TASKS, grid.Evaluation(2, 256))
+    result = grid.search_grid(config, static, traced, TASKS, grid.EvalBudget(2, 256))
     assert result["loss"].shape == (2, 2, 1, 2, 2, 1)
     assert np.isfinite(result["loss"]).all() and np.isfinite(result["naive_closed_form"]).all()
     one_static, one_seed = {"task": ["and-pairs"], "n_features": [12]}, {**traced, "seed": [1]}
-    alone = grid.search_grid(config, one_static, one_seed, TASKS, grid.Evaluation(2, 256))
+    alone = grid.search_grid(config, one_static, one_seed, TASKS, grid.EvalBudget(2, 256))
     np.testing.assert_allclose(alone["final_train_loss"][0, 0, 0], result["final_train_loss"][1, 1, 0, 1], rtol=1e-5)
 
 

@@ -27,3 +27,18 @@ def test_api_tour_runs():
 
 def ccjax_exactly_one(namespace):
     return namespace["ccjax"].exactly_one_loss_per_feature(namespace["naive"], 0.0 * namespace["M"])
+
+
+def test_adding_a_search_task_runs_as_written():
+    """The README's "Adding a search task" example, with fewer steps and evaluation samples."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    example = next(block for block in blocks if "class AbsoluteValue(cis.SearchTask)" in block)
+    shorter = {"steps=1000": "steps=50", "lr\": [3e-3]}, tasks)": "lr\": [3e-3]}, tasks, cis.EvalBudget(2, 256))"}
+    for long, short in shorter.items():
+        assert long in example  # each shortening must apply
+        example = example.replace(long, short)
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    check, task = namespace["check"], namespace["task"]
+    assert abs(float(check.mean) - task.naive_loss(20, 10, 0.05)) < 4 * float(check.sem)
+    assert namespace["gain"].shape == (2, 2, 1, 1)

@@ -9,10 +9,12 @@ runs the search.
 
 from .and_pairs import AndPairs
 from .evaluate import Estimate, Evaluation, evaluate_model, naive_like_share, naive_monte_carlo
+from .grid import EvalBudget, search_grid
 from .models import MODEL_FAMILIES, ModelFamily
 from .relu import ReLU
 from .relu_discrete import DiscreteReLU
 from .relu_outlier import QuarticReLU, WorstFeatureReLU
+from .summary import advantage, naive_reference, positive_cells
 from .task import SearchTask
 from .train import batch_loss, init_model, train_models
 from .two_step import TwoStep
@@ -28,6 +30,7 @@ __all__ = [
     "AndPairs",
     "DiscreteReLU",
     "Estimate",
+    "EvalBudget",
     "Evaluation",
     "ModelFamily",
     "QuarticReLU",
@@ -35,10 +38,14 @@ __all__ = [
     "SearchTask",
     "TwoStep",
     "WorstFeatureReLU",
+    "advantage",
     "batch_loss",
     "evaluate_model",
     "init_model",
     "naive_like_share",
     "naive_monte_carlo",
+    "naive_reference",
+    "positive_cells",
+    "search_grid",
     "train_models",
 ]

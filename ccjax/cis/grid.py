@@ -28,14 +28,14 @@ TRACED_AXES = ("seed", "p", "lr")
 EVALUATION_SEED = 20_260_001  # one fixed evaluation stream, apart from every training seed
 
 
-class Evaluation(NamedTuple):
+class EvalBudget(NamedTuple):
     """How much each model is evaluated on: ``batches`` batches of ``batch_size`` rows."""
 
     batches: int = 32
     batch_size: int = 4096
 
 
-DEFAULT_EVALUATION = Evaluation()
+DEFAULT_BUDGET = EvalBudget()
 
 
 def d_mlp_of(n_features: int, d_ratio: float) -> int:
@@ -75,7 +75,7 @@ def search_grid(
     static: Mapping[str, Sequence],
     traced: Mapping[str, Sequence],
     tasks: Mapping[str, SearchTask],
-    evaluation: Evaluation = DEFAULT_EVALUATION,
+    evaluation: EvalBudget = DEFAULT_BUDGET,
     on_combination: Callable[[int, int, dict], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:
