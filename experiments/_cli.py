@@ -15,6 +15,8 @@ from typing import TextIO
 
 import numpy as np
 
+from ccjax.progress import format_duration  # one duration format for the library and the CLIs
+
 
 def use_every_cpu_core() -> None:
     """Expose one JAX CPU device per core, so a CPU sweep shards its models over all cores.
@@ -179,17 +181,6 @@ def describe_point(point: dict) -> str:
 def count(n: int, noun: str) -> str:
     """``count(1, "seed")`` → "1 seed", ``count(5, "seed")`` → "5 seeds"."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
-def format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{seconds:02d}s"
-    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
