@@ -152,3 +152,6 @@ def markdown_table(comparisons: list[Comparison]) -> str:
         cells = [_cell(text) for text in (c.quantity, c.published, c.ours, verdict(c), c.note)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+# Experiment 8, docs/paper.md §6.8: only the qualitative claim, no numbers.
+RANK_SWEEP = "lower rank gives lower loss (docs/paper.md §6.8; no numbers are published)"
