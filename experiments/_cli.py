@@ -142,6 +142,33 @@ def probability(text: str) -> float:
     return value
 
 
+def finite_float(text: str) -> float:
+    """Any finite number."""
+    return _finite_float(text)
+
+
+def int_range_list(low: int, high: int, what: str, high_name: str) -> Callable[[str], list[int]]:
+    """An argparse type: ``"1,10,50"`` -> ``[1, 10, 50]``, integers in ``low..high``
+    (``high_name`` says what bounds them), no repeats, sorted; ``what`` names them in errors."""
+
+    def parse(text: str) -> list[int]:
+        entries = [entry.strip() for entry in text.split(",")]
+        if not text.strip() or "" in entries:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {text!r}")
+        try:
+            values = [int(entry) for entry in entries]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be integers, got {text!r}") from None
+        bad = [value for value in values if not low <= value <= high]
+        if bad:
+            raise argparse.ArgumentTypeError(f"{what} must be in {low}..{high} ({high_name}), got {bad[0]}")
+        if len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"repeated value in {text!r}")
+        return sorted(values)
+
+    return parse
+
+
 def mean_and_sem(values, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Mean over ``axis`` and its standard error, over the finite entries only.
 
@@ -305,34 +332,7 @@ def probability_list(text: str) -> list[float]:
     return sorted(set(values))
 
 
-def finite_float(text: str) -> float:
-    """Any finite number."""
-    return _finite_float(text)
-
-
-def int_range_list(low: int, high: int, what: str, high_name: str) -> Callable[[str], list[int]]:
-    """An argparse type: ``"1,10,50"`` -> ``[1, 10, 50]``, integers in ``low..high``
-    (``high_name`` says what bounds them), no repeats, sorted; ``what`` names them in errors."""
-
-    def parse(text: str) -> list[int]:
-        entries = [entry.strip() for entry in text.split(",")]
-        if not text.strip() or "" in entries:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {text!r}")
-        try:
-            values = [int(entry) for entry in entries]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be integers, got {text!r}") from None
-        bad = [value for value in values if not low <= value <= high]
-        if bad:
-            raise argparse.ArgumentTypeError(f"{what} must be in {low}..{high} ({high_name}), got {bad[0]}")
-        if len(set(values)) != len(values):
-            raise argparse.ArgumentTypeError(f"repeated value in {text!r}")
-        return sorted(values)
-
-    return parse
-
-
 def format_mean_sem(values, digits: int = 4) -> str:
-    """``mean +- SEM`` of ``values`` (finite ones; just the mean when the SEM is undefined, one value)."""
+    """``"0.0712 +- 0.0003"``: the mean of the finite ``values`` and its SEM (just the mean for one value)."""
     mean, sem = mean_and_sem(values)
     return f"{mean:.{digits}f}" if not np.isfinite(sem) else f"{mean:.{digits}f} +- {sem:.{digits}f}"

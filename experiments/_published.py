@@ -27,6 +27,8 @@ SPARSITY_REGIMES |= {0.1: 0.0802, 0.2: 0.0791, 0.5: 0.072, 1.0: 0.054}
 # 0.052 and naive + offset about 0.053 (read off the figure); b* = 0.0194 (L/p 0.0531) at
 # p = 1 and 0.0132 (0.0813) at p = 0.1 from the closed form.
 DENSE_OFFSET = {"trained_p1_at_p1": 0.052, "offset_at_p1": 0.053}
+# Experiment 8, docs/paper.md §6.8: only the qualitative claim, no numbers.
+RANK_SWEEP = "lower rank gives lower loss (docs/paper.md §6.8; no numbers are published)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +154,3 @@ def markdown_table(comparisons: list[Comparison]) -> str:
         cells = [_cell(text) for text in (c.quantity, c.published, c.ours, verdict(c), c.note)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-# Experiment 8, docs/paper.md §6.8: only the qualitative claim, no numbers.
-RANK_SWEEP = "lower rank gives lower loss (docs/paper.md §6.8; no numbers are published)"
