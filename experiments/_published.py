@@ -139,6 +139,23 @@ def compare_range(
     return Comparison(experiment, quantity, published, text, agrees, note)
 
 
+def eigen_subspace_numbers(arrays: dict, case: int) -> dict[str, np.ndarray]:
+    """Per-seed scalars of a saved eigen_subspace run comparable with the paper's figure (docs/paper.md §6.5),
+    for one case (family and scale)."""
+    cos = arrays["eigen_cos"][case]  # (K, n), i = 0 is the top eigenvector
+    return {
+        "cos_top20": cos[:, :20].mean(axis=1),
+        "cos_at_40": cos[:, 38:43].mean(axis=1),  # i = 40 (1-based) +- 2
+        "cos_from_70": cos[:, 69:].mean(axis=1),
+        "off_diagonal_slope": arrays["off_diagonal_slope"][case],
+        "diagonal_slope": arrays["diagonal_slope"][case],
+        "diagonal_intercept": arrays["diagonal_intercept"][case],
+        "share_in": arrays["share_in"][case],
+        "share_out": arrays["share_out"][case],
+        "effective_rank": arrays["effective_rank"][case],
+    }
+
+
 def verdict(comparison: Comparison) -> str:
     return {True: "yes", False: "**no**", None: "–"}[comparison.agrees]
 

@@ -248,12 +248,13 @@ def compare_transplant(arrays: dict, manifest: dict) -> list[Comparison]:
 
 
 def compare_eigen_subspace(arrays: dict, manifest: dict) -> list[Comparison]:
-    from .eigen_subspace import PUBLISHED, summary_numbers
+    from ._published import eigen_subspace_numbers
+    from .eigen_subspace import PUBLISHED
 
     families = [str(f) for f in arrays["families"]]
     if "asymmetric" not in families:
         return []
-    numbers = summary_numbers(arrays, families.index("asymmetric"))
+    numbers = eigen_subspace_numbers(arrays, families.index("asymmetric"))
     rows = []
     for key, label, read in (
         ("cos_top20", "asym σ = 0.03: cos(E_i, A E_i), i ≲ 20", 0.01),
