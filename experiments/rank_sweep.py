@@ -19,7 +19,8 @@ Two conventions (``--convention``):
   100 of the ``low-rank`` family, plus its "full rank" point, an i.i.d. N(0, 1) M (ccjax's
   ``asymmetric`` family) with zero diagonal, trained as a second sweep over the same seeds
   (so it shares each seed's initial weights and data). What ccjax cannot match is listed
-  in the manifest and printed.
+  in the manifest and printed. The conventions' recipes, defaults and notes on the authors'
+  code are tables in ``_rank_conventions``; this module is the grid, the analysis and the figure.
 
 ``--zero-diagonal`` / ``--no-zero-diagonal`` set M's diagonal independently of the
 training recipe (default: the convention's own choice, kept for ``spec`` and zeroed for
