@@ -144,6 +144,33 @@ def probability(text: str) -> float:
     return value
 
 
+def finite_float(text: str) -> float:
+    """Any finite number."""
+    return _finite_float(text)
+
+
+def int_range_list(low: int, high: int, what: str, high_name: str) -> Callable[[str], list[int]]:
+    """An argparse type: ``"1,10,50"`` -> ``[1, 10, 50]``, integers in ``low..high``
+    (``high_name`` says what bounds them), no repeats, sorted; ``what`` names them in errors."""
+
+    def parse(text: str) -> list[int]:
+        entries = [entry.strip() for entry in text.split(",")]
+        if not text.strip() or "" in entries:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {text!r}")
+        try:
+            values = [int(entry) for entry in entries]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be integers, got {text!r}") from None
+        bad = [value for value in values if not low <= value <= high]
+        if bad:
+            raise argparse.ArgumentTypeError(f"{what} must be in {low}..{high} ({high_name}), got {bad[0]}")
+        if len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"repeated value in {text!r}")
+        return sorted(values)
+
+    return parse
+
+
 def mean_and_sem(values, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Mean over ``axis`` and its standard error, over the finite entries only.
 
@@ -294,3 +321,9 @@ def probability_list(text: str) -> list[float]:
     if any(not 0.0 < value <= 1.0 for value in values):
         raise argparse.ArgumentTypeError(f"every p must be in (0, 1], got {text}")
     return sorted(set(values))
+
+
+def format_mean_sem(values, digits: int = 4) -> str:
+    """``"0.0712 +- 0.0003"``: the mean of the finite ``values`` and its SEM (just the mean for one value)."""
+    mean, sem = mean_and_sem(values)
+    return f"{mean:.{digits}f}" if not np.isfinite(sem) else f"{mean:.{digits}f} +- {sem:.{digits}f}"

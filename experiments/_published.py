@@ -27,6 +27,8 @@ SPARSITY_REGIMES |= {0.1: 0.0802, 0.2: 0.0791, 0.5: 0.072, 1.0: 0.054}
 # 0.052 and naive + offset about 0.053 (read off the figure); b* = 0.0194 (L/p 0.0531) at
 # p = 1 and 0.0132 (0.0813) at p = 0.1 from the closed form.
 DENSE_OFFSET = {"trained_p1_at_p1": 0.052, "offset_at_p1": 0.053}
+# Experiment 8, docs/paper.md §6.8: only the qualitative claim, no numbers.
+RANK_SWEEP = "lower rank gives lower loss (docs/paper.md §6.8; no numbers are published)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +137,23 @@ def compare_range(
         text = ours or format_pm(estimate, uncertainty)
     published = f"≈{low:g}" if low == high else f"{low:g}–{high:g}"
     return Comparison(experiment, quantity, published, text, agrees, note)
+
+
+def eigen_subspace_numbers(arrays: dict, case: int) -> dict[str, np.ndarray]:
+    """Per-seed scalars of a saved eigen_subspace run comparable with the paper's figure (docs/paper.md §6.5),
+    for one case (family and scale)."""
+    cos = arrays["eigen_cos"][case]  # (K, n), i = 0 is the top eigenvector
+    return {
+        "cos_top20": cos[:, :20].mean(axis=1),
+        "cos_at_40": cos[:, 38:43].mean(axis=1),  # i = 40 (1-based) +- 2
+        "cos_from_70": cos[:, 69:].mean(axis=1),
+        "off_diagonal_slope": arrays["off_diagonal_slope"][case],
+        "diagonal_slope": arrays["diagonal_slope"][case],
+        "diagonal_intercept": arrays["diagonal_intercept"][case],
+        "share_in": arrays["share_in"][case],
+        "share_out": arrays["share_out"][case],
+        "effective_rank": arrays["effective_rank"][case],
+    }
 
 
 def verdict(comparison: Comparison) -> str:

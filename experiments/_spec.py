@@ -71,12 +71,16 @@ class Option:
     field: str | None = None
     to_field: Callable[[Any], Any] | None = None
     group: str = "run"
+    action: type[argparse.Action] | None = None  # e.g. argparse.BooleanOptionalAction (then no type)
 
     @property
     def dest(self) -> str:
         return self.flag.removeprefix("--").replace("-", "_")
 
     def add_to(self, group: argparse._ArgumentGroup, config: ccjax.TrainConfig | None) -> None:
+        if self.action is not None:
+            group.add_argument(self.flag, action=self.action, default=self.default, help=self.help)
+            return
         if self.type is None:
             group.add_argument(self.flag, action="store_true", help=self.help)
             return
@@ -164,6 +168,7 @@ class Experiment:
     resolve: Callable[[argparse.Namespace], argparse.Namespace] | None = None
     check_outputs: Callable[[argparse.Namespace, argparse.ArgumentParser], None] = check_output_paths
     figure_path: Callable | None = None
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # parser.set_defaults, e.g. out=None
 
     @classmethod
     def from_module(cls, module_name: str, **fields) -> "Experiment":
@@ -199,6 +204,7 @@ class Experiment:
         for option in self.options:
             if option.group == "output":
                 option.add_to(output, self.config)
+        parser.set_defaults(**self.defaults)
         return parser
 
     def main(self, argv: list[str] | None = None) -> int:
@@ -242,5 +248,5 @@ class Experiment:
         if self.config is not None:
             manifest["naive_loss_per_feature"] = ccjax.naive_loss_per_feature(args.config.n_features, args.config.d_mlp)
         manifest["timings"] = dict(session.timings)
-        manifest["arrays"] = dict(self.arrays)
+        manifest["arrays"] = {name: text for name, text in self.arrays.items() if name in arrays}
         return arrays, manifest

@@ -34,6 +34,7 @@ from ._cli import (
     seed_list,
 )
 from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
+from ._published import eigen_subspace_numbers as summary_numbers
 
 EXPERIMENT = "eigen_subspace"
 PAPER = ccjax.TrainConfig(steps=20_000)
@@ -153,22 +154,6 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         "arrays": ARRAYS,
     }
     return arrays, manifest
-
-
-def summary_numbers(arrays: dict, case: int) -> dict[str, np.ndarray]:
-    """Per-seed scalars comparable with the paper's figure, for one case."""
-    cos = arrays["eigen_cos"][case]  # (K, n), i = 0 is the top eigenvector
-    return {
-        "cos_top20": cos[:, :20].mean(axis=1),
-        "cos_at_40": cos[:, 38:43].mean(axis=1),  # i = 40 (1-based) +- 2
-        "cos_from_70": cos[:, 69:].mean(axis=1),
-        "off_diagonal_slope": arrays["off_diagonal_slope"][case],
-        "diagonal_slope": arrays["diagonal_slope"][case],
-        "diagonal_intercept": arrays["diagonal_intercept"][case],
-        "share_in": arrays["share_in"][case],
-        "share_out": arrays["share_out"][case],
-        "effective_rank": arrays["effective_rank"][case],
-    }
 
 
 def _cell(values) -> str:

@@ -248,12 +248,13 @@ def compare_transplant(arrays: dict, manifest: dict) -> list[Comparison]:
 
 
 def compare_eigen_subspace(arrays: dict, manifest: dict) -> list[Comparison]:
-    from .eigen_subspace import PUBLISHED, summary_numbers
+    from ._published import eigen_subspace_numbers
+    from .eigen_subspace import PUBLISHED
 
     families = [str(f) for f in arrays["families"]]
     if "asymmetric" not in families:
         return []
-    numbers = summary_numbers(arrays, families.index("asymmetric"))
+    numbers = eigen_subspace_numbers(arrays, families.index("asymmetric"))
     rows = []
     for key, label, read in (
         ("cos_top20", "asym σ = 0.03: cos(E_i, A E_i), i ≲ 20", 0.01),
@@ -283,7 +284,7 @@ def compare_rank_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
     """The paper's claim is qualitative: lower rank, lower L/p (slope of L/p against
     ln(effective rank) > 0, 2 SEM over seeds). Counted only for the M the published figure
     was most likely made with (the authors' recipe with M's diagonal zeroed, erratum 5)."""
-    from .rank_sweep import convention_of, zero_diagonal_of
+    from ._rank_conventions import convention_of, zero_diagonal_of
 
     convention, zero_diagonal = convention_of(manifest), zero_diagonal_of(manifest)
     counted = convention == "paper-code" and zero_diagonal
@@ -534,7 +535,7 @@ def _recipe(config: dict) -> str:
 
 
 def _errata_rank(saved: dict) -> list[str]:
-    from .rank_sweep import convention_of, output_stem, zero_diagonal_of
+    from ._rank_conventions import convention_of, output_stem, zero_diagonal_of
 
     lines = ERRATUM_RANK_HISTORY.format(draws=JB_DRAWS).splitlines()
     lines += ["", "   | r (the `_jb` script) | " + " | ".join(str(r) for r in JB_RANKS) + " |"]

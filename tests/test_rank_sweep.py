@@ -8,8 +8,10 @@ import pytest
 from conftest import run_main
 
 import ccjax
+from experiments._published import RANK_SWEEP
 
 RANKS = [1, 20]
+FAMILIES = ["low-rank", "low-rank-flat"]
 
 
 run = functools.partial(run_main, "rank_sweep")
@@ -48,6 +50,10 @@ def test_rank_sweep_results(rank_run):
     assert manifest["config"]["batch_size"] == 2048
     assert not any(name.startswith("full_rank_") for name in arrays)
     assert "paper_code_differences" in manifest and "paper_code" not in manifest
+    # The framework's fields keep the experiment's own: the claim from _published, the timings of both sweeps.
+    assert manifest["paper_claim"] == RANK_SWEEP
+    assert manifest["axes"] == {"family": FAMILIES, "seed": [0, 1], "rank": RANKS}
+    assert set(manifest["timings"]) == {"train_seconds", "sweep_run_seconds", "compile_seconds", "n_devices"}
 
     # Each stored M has the stated rank; the flat family's r singular values are all 1,
     # so its effective rank is r; the Gaussian family's is at most r.

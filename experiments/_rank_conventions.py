@@ -1,0 +1,231 @@
+"""The two conventions of the rank-of-M experiment (``rank_sweep``): their training recipes,
+default grids, labels, output names, and what the authors' code does that ccjax matches or
+not (docs/paper.md §3-4, §6.8). Tables and text only; the science is in ``rank_sweep``.
+
+``spec`` follows docs/paper.md; ``paper-code`` the first version of the authors'
+``paper_code/nb6_mixing_matrix_rank.py`` (commit 046b67a) with ``mlpinsoup.py``.
+"""
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import ccjax
+
+from ._cli import count, int_range_list
+
+FAMILIES = ("low-rank", "low-rank-flat")
+FULL_RANK_FAMILY = "asymmetric"  # the code's "full rank" M: i.i.d. N(0, 1), n x n
+CONVENTIONS = ("spec", "paper-code")
+SPEC = ccjax.TrainConfig(data="exactly-one", mixing="low-rank", learn_scale=True)
+# paper_code/nb6_mixing_matrix_rank.py (first version, commit 046b67a) with mlpinsoup.py.
+PAPER_CODE = dataclasses.replace(
+    SPEC,
+    zero_diagonal=True,
+    lr=1e-3,
+    weight_decay=1e-2,
+    schedule="constant",
+    batch_size=1024,
+    steps=30_000,
+    scale_init=0.01,
+)
+CONFIGS = {"spec": SPEC, "paper-code": PAPER_CODE}
+DEFAULT_RANKS = {"spec": "1,2,5,10,20,30,50,75,100", "paper-code": "5,7,10,15,20,50,100"}
+DEFAULT_FAMILIES = {"spec": FAMILIES, "paper-code": ("low-rank",)}
+DEFAULT_FULL_RANK = {"spec": False, "paper-code": True}
+CONVENTION_LABELS = {
+    "spec": "spec (docs/paper.md §3-4)",
+    "paper-code": "paper-code (the authors' paper_code/nb6_mixing_matrix_rank.py)",
+}
+FULL_RANK_FORMULA = "M ~ N(0, 1) i.i.d., n_features x n_features (ccjax mixing 'asymmetric'; the code's 'full rank')"
+FULL_RANK_LABEL = "full rank: M ~ N(0, 1) i.i.d."
+DIAGONAL_TEXT = {True: "M's diagonal zeroed", False: "M's diagonal kept"}
+
+rank_list = int_range_list(1, SPEC.n_features, "ranks", "n_features")
+
+# What the authors' code does (Stefan-Heimersheim/toy-model-of-computation-in-superposition),
+# read from paper_code/nb6_mixing_matrix_rank.py, nb6_mixing_matrix_rank_jb.py and mlpinsoup.py.
+PAPER_CODE_SOURCE = (
+    "Stefan-Heimersheim/toy-model-of-computation-in-superposition: paper_code/nb6_mixing_matrix_rank.py "
+    "(first version, commit 046b67a) with paper_code/mlpinsoup.py (NoisyDataset, train, evaluate)"
+)
+PAPER_CODE_MATCHED = (
+    "M = U V^T with U, V ~ N(0, 1) of shape (n, r), or an i.i.d. N(0, 1) n x n matrix for 'full rank'",
+    "labels relu(x) + |s| x M^T: the code's einsum 'n_out n_in, batch n_in -> batch n_out' is ccjax's x @ M.T",
+    "the labels use the magnitude |s| of the learned scale (mlpinsoup.py NoisyDataset._generate_labels; ccjax's "
+    "learn_scale does the same, docs/paper.md §3), so the runs agree also where s crosses 0",
+    "the learned scale multiplies only the M x term of the labels, and it is trained by the same AdamW as the "
+    "weights, weight decay included (one parameter group)",
+    "AdamW lr 1e-3 constant (no scheduler), weight decay 1e-2, betas 0.9/0.999, eps 1e-8 (torch defaults), "
+    "batch 1024 of fresh samples, 30,000 steps, learned scale from 0.01",
+    "exactly one active feature per sample (uniform), value U[-1, 1]; loss: mean squared error over batch and features",
+    "W_in, W_out: kaiming-uniform, U(+-sqrt(6/50)) and U(+-sqrt(6/100)), as ccjax's init",
+    "x axis: effective rank exp(entropy of the normalised singular values) of the M the labels use",
+)
+PAPER_CODE_DIAGONAL = {
+    True: "then M's diagonal is set to 0, as in the first version (046b67a: M.fill_diagonal_(0))",
+    False: "NOT the first version's diagonal: M's diagonal is kept here (--no-zero-diagonal), while 046b67a "
+    "zeroes it (M.fill_diagonal_(0)); the current nb6_mixing_matrix_rank.py (c8eead4) keeps it",
+}
+PAPER_CODE_NOT_MATCHED = (
+    "random draws: the code draws each rank's M, initial weights and data independently (data seeded from the "
+    "clock); here a seed's ranks share U and V (the rank-r M uses their first r columns), the initial weights and "
+    "the data stream: the same distribution per rank, paired across ranks",
+    "evaluation: the code averages 1e6 Monte Carlo samples; here L/p is exact (n c_1)",
+    "seeds: nb6_mixing_matrix_rank.py trains one model per rank; here --seeds models per rank",
+    "its rank 100: nb6_mixing_matrix_rank.py draws an i.i.d. N(0, 1) M for every rank >= n_features, so its "
+    "'rank 100' is a second full-rank draw; here rank 100 is U V^T (as in the code's next version, commit 29c3ec5, "
+    "which trains 25,000 steps) and the full-rank point is separate",
+    "not trained here: the code's extra fixed-scale reference (full-rank M at scale 0.035, not learned)",
+)
+PAPER_CODE_VERSIONS = (
+    "paper_code/nb6_mixing_matrix_rank_jb.py (commit 18f361a; 5 runs per rank, the only version with seeds, as in "
+    "the paper) uses the library defaults of its time (M's diagonal zeroed, lr 1e-3 constant, batch 1024), scale "
+    "init 0.05, 30,000 steps and ranks 1000, 70, 30, 20, 9, plotted at hand-set effective ranks 80, 60, 40, 30, 20 "
+    "(those of the zeroed-diagonal M). 29c3ec5 zeroes the diagonal through NoisyDataset's default of the time and "
+    "trains 25,000 steps. The latest nb6_mixing_matrix_rank.py (commit c8eead4) sets zero_diagonal=False: a "
+    "symmetrised flat-spectrum M with its diagonal kept, ranks 10, 20, 50, 100 and full, 10,000 steps at lr 3e-3 "
+    "(cosine), batch 2048; since 5b72674 NoisyDataset's default keeps the diagonal. This run follows the first "
+    "version (046b67a); --scale-init 0.05 --ranks 9,20,30,70 comes close to the _jb run"
+)
+PAPER_CODE_DIFFERENCES = (
+    "the first version of the authors' paper_code/nb6_mixing_matrix_rank.py (commit 046b67a) zeroes M's diagonal "
+    "after forming U V^T (so its 'rank r' M is full rank) and trains 30,000 steps at a constant lr 1e-3 with batch "
+    "1024 (--convention paper-code); 29c3ec5 zeroes it through NoisyDataset's default of the time; the current "
+    "version (c8eead4) keeps it (zero_diagonal=False). --zero-diagonal zeroes it under any recipe"
+)
+
+HELP = {  # the options whose defaults are the convention's
+    "convention": "spec: docs/paper.md's M and training; paper-code: the authors' nb6 code (zero diagonal, lr 1e-3 "
+    "constant, batch 1024, 30,000 steps, its ranks and a full-rank point)",
+    "ranks": f"ranks r of M (1..100); default {DEFAULT_RANKS['spec']} (spec) or {DEFAULT_RANKS['paper-code']} "
+    "(paper-code)",
+    "families": f"low-rank mixing families; default {','.join(FAMILIES)} (spec) or low-rank (paper-code)",
+    "full_rank": "also train the full-rank point (i.i.d. N(0, 1) M, the run's diagonal rule) over the same seeds; "
+    "default: on for paper-code, off for spec",
+    "zero_diagonal": "set M's diagonal to 0 after forming it (the low-rank Ms and the full-rank point), whatever "
+    "the training recipe; default: the convention's own (kept for spec, zeroed for paper-code)",
+    "steps": f"training steps; default {SPEC.steps:,} (spec) or {PAPER_CODE.steps:,} (paper-code)",
+    "scale_init": "initial learned scale; default 0.01 (both conventions; the code's _jb variant used 0.05)",
+}
+
+
+def output_stem(convention: str, zero_diagonal: bool | None = None) -> str:
+    """The default --out folder and the figure name: ``rank_sweep`` (spec) or ``rank_sweep_paper_code``,
+    plus ``_zero_diagonal`` or ``_diagonal_kept`` when ``zero_diagonal`` is not the convention's own."""
+    stem = "rank_sweep" if convention == "spec" else f"rank_sweep_{convention.replace('-', '_')}"
+    if zero_diagonal is None or zero_diagonal == CONFIGS[convention].zero_diagonal:
+        return stem
+    return f"{stem}_{'zero_diagonal' if zero_diagonal else 'diagonal_kept'}"
+
+
+def convention_of(manifest: dict) -> str:
+    """The run's convention (results saved before conventions existed are spec)."""
+    return manifest.get("convention", "spec")
+
+
+def zero_diagonal_of(manifest: dict) -> bool:
+    """Whether the run zeroed M's diagonal (results saved before the switch: the convention's own)."""
+    return bool(manifest.get("zero_diagonal", CONFIGS[convention_of(manifest)].zero_diagonal))
+
+
+def manifest_stem(manifest: dict) -> str:
+    """:func:`output_stem` of a saved run."""
+    return output_stem(convention_of(manifest), zero_diagonal_of(manifest))
+
+
+def heading(manifest: dict) -> tuple[str, str]:
+    """A saved run's title (``rank of M, convention ...``) and its training recipe (:func:`describe_config`)."""
+    title = f"rank of M, {run_label(convention_of(manifest), zero_diagonal_of(manifest), long=True)}"
+    return title, describe_config(manifest["config"])
+
+
+def run_label(convention: str, zero_diagonal: bool, *, long: bool = False) -> str:
+    """``convention spec`` etc. (``long``: with what it follows), plus the diagonal when it is not
+    the convention's own."""
+    label = f"convention {CONVENTION_LABELS[convention] if long else convention}"
+    if zero_diagonal != CONFIGS[convention].zero_diagonal:
+        label += f", {DIAGONAL_TEXT[zero_diagonal]} (--{'' if zero_diagonal else 'no-'}zero-diagonal)"
+    return label
+
+
+def describe_config(config: dict) -> str:
+    """One line: the training settings that differ between the conventions."""
+    config = dataclasses.asdict(SPEC) | config  # results saved before a field existed had its default
+    return (
+        f"{DIAGONAL_TEXT[bool(config['zero_diagonal'])]}; AdamW lr {config['lr']:g} ({config['schedule']}), "
+        f"weight decay {config['weight_decay']:g}, batch {config['batch_size']:,}, {config['steps']:,} steps; "
+        f"learned scale from {config['scale_init']:g}"
+    )
+
+
+def manifest_fields(convention: str, zero_diagonal: bool) -> dict:
+    """The manifest's record of the convention and M's diagonal, and what matches the authors' code
+    (``paper_code`` for the paper-code convention, else ``paper_code_differences``)."""
+    own = CONFIGS[convention].zero_diagonal
+    whose = (
+        " (the convention's own)"
+        if zero_diagonal == own
+        else f" ({run_label(convention, zero_diagonal)}: not the convention's own)"
+    )
+    fields = {
+        "convention": convention,
+        "convention_description": CONVENTION_LABELS[convention],
+        "zero_diagonal": zero_diagonal,
+        "convention_zero_diagonal": own,
+        "diagonal": DIAGONAL_TEXT[zero_diagonal] + whose,
+    }
+    if convention != "paper-code":
+        return fields | {"paper_code_differences": PAPER_CODE_DIFFERENCES}
+    diagonal = PAPER_CODE_DIAGONAL[zero_diagonal]
+    paper_code = {
+        "source": PAPER_CODE_SOURCE,
+        "matched": [*PAPER_CODE_MATCHED, *([diagonal] if zero_diagonal else [])],
+        "not_matched": [*([] if zero_diagonal else [diagonal]), *PAPER_CODE_NOT_MATCHED],
+        "other_versions": PAPER_CODE_VERSIONS,
+    }
+    return fields | {"paper_code": paper_code}
+
+
+def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the options left unset with the convention's defaults; ``args.config``: the run's config."""
+    convention = args.convention
+    if args.zero_diagonal is None:
+        args.zero_diagonal = CONFIGS[convention].zero_diagonal
+    if args.out is None:
+        args.out = Path("results") / output_stem(convention, args.zero_diagonal)
+    if args.ranks is None:
+        args.ranks = rank_list(DEFAULT_RANKS[convention])
+    if args.families is None:
+        args.families = list(DEFAULT_FAMILIES[convention])
+    if args.full_rank is None:
+        args.full_rank = DEFAULT_FULL_RANK[convention]
+    if args.steps is None:
+        args.steps = CONFIGS[convention].steps
+    if args.scale_init is None:
+        args.scale_init = CONFIGS[convention].scale_init
+    fields = {"steps": args.steps, "scale_init": args.scale_init, "zero_diagonal": args.zero_diagonal}
+    args.config = dataclasses.replace(CONFIGS[convention], **fields)
+    return args
+
+
+def describe_run(
+    convention: str, config: ccjax.TrainConfig, families: list[str], n_seeds: int, n_ranks: int, full_rank: bool
+) -> str:
+    """What a run trains and with which recipe (and, for paper-code, where its differences are listed)."""
+    n_models = len(families) * n_seeds * n_ranks + (n_seeds if full_rank else 0)
+    family_count = f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}"
+    plus_full = f" + {count(n_seeds, 'full-rank model')}" if full_rank else ""
+    lines = [
+        f"convention {convention}: {describe_config(dataclasses.asdict(config))}",
+        f"{family_count} x {count(n_seeds, 'seed')} x {count(n_ranks, 'rank')}{plus_full}: "
+        f"{n_models} models x {config.total_steps:,} steps",
+    ]
+    if convention == "paper-code":
+        lines.append("what ccjax cannot match in the authors' code is listed after the table (and in the manifest)")
+        if "low-rank-flat" in families:
+            diagonal = "zeroes" if config.zero_diagonal else "keeps"
+            lines.append(
+                f"note: the flat-spectrum family is not in the authors' nb6 code (it {diagonal} its diagonal here too)"
+            )
+    return "\n".join(lines)
