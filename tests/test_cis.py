@@ -145,3 +145,32 @@ def test_quick_mode_finishes(tmp_path):
     """--quick is the documented 2-minute run (about 1.5 min measured on 2 cores)."""
     ran = run_main("cis_search", "--quick", "--out", str(tmp_path / "quick"))
     assert ran.returncode == 0, ran.stderr
+
+
+def _numpy_inputs(rng, rows: int, n: int, p: float) -> np.ndarray:
+    """Bernoulli-p × U[-1, 1] features drawn with numpy: independent of ccjax's sampler."""
+    return np.where(rng.random((rows, n)) < p, rng.uniform(-1.0, 1.0, (rows, n)), 0.0)
+
+
+def test_two_step_naive_monte_carlo_agrees_with_an_independent_numpy_estimate():
+    """No closed form: the naive loss is the mean over outputs of E[y_j^2] over the outputs
+    it does not serve; estimated here by numpy on numpy's own samples."""
+    task, n, d, p = TASKS["two-step"], 12, 6, 0.2
+    labels = np.maximum(np.maximum(_numpy_inputs(np.random.default_rng(0), 200_000, n, p), 0.0) @ task.reading(n), 0)
+    unserved = ~np.asarray(task.served_outputs(n, d))
+    per_row = (labels[:, unserved] ** 2).sum(axis=1) / n
+    estimate = cis.naive_monte_carlo(task, n, d, p, jax.random.key(4), batches=32, batch_size=4096)
+    spread = np.hypot(float(estimate.sem), per_row.std() / np.sqrt(len(per_row)))
+    assert abs(float(estimate.mean) - per_row.mean()) < 4 * spread
+
+
+def test_worst_feature_naive_monte_carlo_agrees_with_an_independent_numpy_estimate():
+    task, n, d, p = TASKS["relu-outlier-lse"], 12, 6, 0.2
+    temperature = task.temperature
+    errors = np.maximum(_numpy_inputs(np.random.default_rng(1), 200_000, n, p), 0.0)[:, d:] ** 2  # unserved outputs
+    exponents = np.concatenate([errors / temperature, np.zeros((len(errors), d))], axis=1)
+    top = exponents.max(axis=1, keepdims=True)
+    per_row = temperature * (top[:, 0] + np.log(np.exp(exponents - top).sum(axis=1)) - np.log(n))
+    estimate = cis.naive_monte_carlo(task, n, d, p, jax.random.key(5), batches=32, batch_size=4096)
+    spread = np.hypot(float(estimate.sem), per_row.std() / np.sqrt(len(per_row)))
+    assert abs(float(estimate.mean) - per_row.mean()) < 4 * spread
