@@ -91,6 +91,7 @@ from .model import (
 )
 from .progress import describe_progress, print_progress
 from .responses import feature_response, neuron_contributions, one_hot_response
+from .static_axes import over_static_axes, sweep_static
 from .tasks import MIXED_RELU, MixedReLU, OneFeature, Task
 
 
@@ -205,4 +206,6 @@ __all__ = [
     "to_feature_space",
     "train",
     "unit_squared_errors",
+    "over_static_axes",
+    "sweep_static",
 ]

@@ -46,3 +46,27 @@ def over_static_axes(
             raise ValueError(f"over_static_axes: {name!r} has shapes {sorted(shapes)} across combinations")
         stacked[name] = np.stack([result[name] for result in results]).reshape(lead + results[0][name].shape)
     return stacked
+
+
+def sweep_static(config, static_axes: Mapping[str, Sequence], axes: Mapping[str, Sequence], **sweep_options):
+    """:func:`ccjax.sweep` over traced ``axes`` once per combination of ``static_axes``
+    (``TrainConfig`` fields that change shapes or code: ``n_features``, ``d_mlp``,
+    ``batch_size``, ``steps``, ``full_model``, ...), one compile each.
+
+    Returns ``(stacked, results)``: the training histories (``history_<field>``) and
+    ``diverged_step`` with leading static axes then the grid's, and the full
+    :class:`ccjax.SweepResult` of each combination (their weights differ in shape) in
+    :func:`static_combinations` order."""
+    import dataclasses
+
+    from ._sweep import sweep
+
+    results = []
+
+    def run(combination):
+        result = sweep(dataclasses.replace(config, **combination), axes, **sweep_options)
+        results.append(result)
+        history = {f"history_{name}": value for name, value in result.history._asdict().items()}
+        return history | {"diverged_step": result.diverged_step}
+
+    return over_static_axes(static_axes, run), results

@@ -174,3 +174,18 @@ def test_worst_feature_naive_monte_carlo_agrees_with_an_independent_numpy_estima
     estimate = cis.naive_monte_carlo(task, n, d, p, jax.random.key(5), batches=32, batch_size=4096)
     spread = np.hypot(float(estimate.sem), per_row.std() / np.sqrt(len(per_row)))
     assert abs(float(estimate.mean) - per_row.mean()) < 4 * spread
+
+
+def test_sweep_static_compiles_once_per_static_combination_and_stacks_histories():
+    from compiles import counting_compiles
+
+    config = ccjax.TrainConfig(n_features=12, d_mlp=4, d_embed=20, batch_size=64, steps=20, log_every=10)
+    with counting_compiles() as compiles:
+        stacked, results = ccjax.sweep_static(config, {"n_features": [12, 16]}, {"seed": [0, 1], "scale": [0.0, 1.0]})
+    assert stacked["history_train_loss"].shape == (2, 2, 2, 2)  # n_features, seed, scale, logs
+    assert [result.params.w_in.shape[-2] for result in results] == [12, 16]
+    np.testing.assert_array_equal(stacked["history_train_loss"][1], results[1].history.train_loss)
+    assert compiles  # the two static combinations compiled
+    with counting_compiles() as again:
+        ccjax.sweep_static(config, {"n_features": [12, 16]}, {"seed": [2, 3], "scale": [0.5, 2.0]})
+    assert again == []  # other traced values, the same static combinations: nothing new to compile
