@@ -303,3 +303,11 @@ def probability_list(text: str) -> list[float]:
     if any(not 0.0 < value <= 1.0 for value in values):
         raise argparse.ArgumentTypeError(f"every p must be in (0, 1], got {text}")
     return sorted(set(values))
+
+
+def learning_rates(text: str) -> list[float]:
+    """A :func:`scale_list` of positive learning rates, ascending."""
+    values = scale_list(text)
+    if min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"learning rates must be > 0, got {min(values):g}")
+    return sorted(values)
