@@ -327,3 +327,11 @@ def format_mean_sem(values, digits: int = 4) -> str:
     """``"0.0712 +- 0.0003"``: the mean of the finite ``values`` and its SEM (just the mean for one value)."""
     mean, sem = mean_and_sem(values)
     return f"{mean:.{digits}f}" if not np.isfinite(sem) else f"{mean:.{digits}f} +- {sem:.{digits}f}"
+
+
+def learning_rates(text: str) -> list[float]:
+    """A :func:`scale_list` of positive learning rates, ascending."""
+    values = scale_list(text)
+    if min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"learning rates must be > 0, got {min(values):g}")
+    return sorted(values)

@@ -29,6 +29,16 @@ SPARSITY_REGIMES |= {0.1: 0.0802, 0.2: 0.0791, 0.5: 0.072, 1.0: 0.054}
 DENSE_OFFSET = {"trained_p1_at_p1": 0.052, "offset_at_p1": 0.053}
 # Experiment 8, docs/paper.md §6.8: only the qualitative claim, no numbers.
 RANK_SWEEP = "lower rank gives lower loss (docs/paper.md §6.8; no numbers are published)"
+# Experiment 4, docs/paper.md §2, §6.2, §6.4 (p = 0.01, read off figures, about +-0.001): after
+# fine-tuning on clean labels the loss returns to ~0.083; a model trained on the embedding
+# M reaches ~0.067 with the faithful sign and ~0.0644 with the paper code's sign.
+TRANSPLANT = {
+    "p": 0.01,
+    "finetuned_clean": 0.083,
+    "phase1_mixed": {"embedding": 0.067, "embedding-code-sign": 0.0644},
+    "note": "read off the paper's figures (about +-0.001); the published transplant figure joined two "
+    "different models (an erratum), here phase 2 fine-tunes phase 1's models",
+}
 
 
 @dataclasses.dataclass(frozen=True)

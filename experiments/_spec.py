@@ -34,8 +34,8 @@ Recipe: converting an experiment (see ``dense_offset.py`` and ``sparsity_regimes
    options on one line, so that the declarations do not repeat each other line by line),
    ``build_parser, main = SPEC.build_parser, SPEC.main`` and
    ``if __name__ == "__main__": sys.exit(main())``. Options
-   that depend on others go in ``resolve=``; ``check_outputs=``/``figure_path=`` are
-   passed to ``run_cli`` unchanged.
+   that depend on others go in ``resolve=`` (a ``ValueError`` there is a usage error);
+   ``check_outputs=``/``figure_path=`` are passed to ``run_cli`` unchanged.
 5. Check: run a tiny command before and after converting and compare ``results.npz``
    bitwise (``np.array_equal`` per array) and the manifest's keys; run the experiment's
    tests and ``tests/test_every_choice.py -k <name>``; ``--help`` documents every option.
@@ -50,7 +50,15 @@ from typing import Any
 
 import ccjax
 
-from ._cli import HelpFormatter, non_negative_float, positive_float, positive_int, probability_list, seed_list
+from ._cli import (
+    HelpFormatter,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    probability,
+    probability_list,
+    seed_list,
+)
 from ._experiment import Session, add_output_arguments, base_manifest, check_output_paths, run_cli
 
 
@@ -144,6 +152,13 @@ def curve_options(points: int = 100, rel_sem: float = 0.003) -> tuple[Option, ..
     return eval_points_option(points), eval_rel_sem_option(rel_sem)
 
 
+def single_p_options() -> tuple[Option, ...]:
+    """``--steps``, ``--p`` and ``--batch-size`` of a run at one feature probability, without step scaling."""
+    steps = Option("--steps", positive_int, None, "training steps", field="steps")
+    p = Option("--p", probability, None, "feature probability p in (0, 1]", field="p")
+    return steps, p, Option("--batch-size", positive_int, None, "fresh samples per step", field="batch_size")
+
+
 Results = tuple[dict, dict]
 
 
@@ -225,7 +240,10 @@ class Experiment:
 
     def _resolve(self, args: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
         """The experiment's own ``resolve``, then ``args.config``: the config with the options' fields."""
-        args = self.resolve(args) if self.resolve else args
+        try:
+            args = self.resolve(args) if self.resolve else args
+        except ValueError as error:  # the experiment's check of options that depend on each other
+            parser.error(str(error))
         if self.config is not None:
             fields = {option.field: option.config_value(args) for option in self.options if option.field}
             try:

@@ -11,31 +11,17 @@ out of every mean, with a note under the table, in the manifest and on the figur
     python -m experiments.lr_sweep --plot-only
 """
 
-import argparse
-import dataclasses
 import sys
-import time
 
 import numpy as np
 
 import ccjax
 
-from ._cli import (
-    HelpFormatter,
-    format_table,
-    mean_and_sem,
-    positive_float,
-    positive_int,
-    probability,
-    say,
-    scale_list,
-    seed_list,
-)
-from ._experiment import add_output_arguments, base_manifest, excluding_diverged, run_cli, train_sweep
-from .transplant import scale_value
+from ._cli import format_table, learning_rates, mean_and_sem, say
+from ._experiment import Session, excluding_diverged, train_sweep
+from ._spec import Experiment, Option, eval_rel_sem_option, mixing_options, seeds_option, single_p_options
 
 EXPERIMENT = "lr_sweep"
-PAPER = ccjax.TrainConfig()  # lr 3e-3, half-cosine decay, AdamW weight decay 0.01 (§4)
 ARRAYS = {
     "lrs": "(L,) peak learning rates",
     "seeds": "(K,) seeds; a seed fixes W_E, M, the initial weights and the data stream",
@@ -55,47 +41,13 @@ is trained in one vectorised sweep. Models that diverge are reported and exclude
 """
 
 
-def learning_rates(text: str) -> list[float]:
-    """A :func:`scale_list` of positive learning rates, ascending."""
-    values = scale_list(text)
-    if min(values) <= 0:
-        raise argparse.ArgumentTypeError(f"learning rates must be > 0, got {min(values):g}")
-    return sorted(values)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
-    )
-    run = parser.add_argument_group("run (other settings are the paper's)")
-    run.add_argument(
-        "--lrs", type=learning_rates, default="1e-3,3e-3,1e-2,3e-2", metavar="LIST", help="peak learning rates"
-    )
-    run.add_argument("--seeds", type=seed_list, default="3", metavar="N|LIST", help="a count N or a list of seeds")
-    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps")
-    run.add_argument("--p", type=probability, default=PAPER.p, help="feature probability p in (0, 1]")
-    run.add_argument("--batch-size", type=positive_int, default=PAPER.batch_size, help="fresh samples per step")
-    run.add_argument("--mixing", choices=ccjax.MIXING_NAMES, default=PAPER.mixing, help="the mixing family")
-    run.add_argument("--scale", type=scale_value, default=PAPER.scale, help="mixing scale s (>= 0)")
-    run.add_argument(
-        "--eval-rel-sem", type=positive_float, default=0.001, help="relative standard error of every evaluated L/p"
-    )
-    add_output_arguments(parser, EXPERIMENT)
-    return parser
-
-
-def run(args: argparse.Namespace, argv: list[str], parser: argparse.ArgumentParser) -> tuple[dict, dict]:
-    try:
-        config = dataclasses.replace(
-            PAPER, steps=args.steps, p=args.p, batch_size=args.batch_size, mixing=args.mixing, scale=args.scale
-        )
-    except ValueError as error:
-        parser.error(str(error))
-    start = time.perf_counter()
-    result = train_sweep(config, {"seed": args.seeds, "lr": args.lrs}, f"seed x lr, {config.mixing}", args.session)
-    train_seconds = time.perf_counter() - start
-    say(f"evaluating L/p at p = {config.p:g} ...")
-    estimate = ccjax.evaluate_sweep(result, rel_sem=args.eval_rel_sem)
+def run(args, session: Session) -> tuple[dict, dict]:
+    config = args.config
+    with session.timed("total"):
+        with session.timed("train"):
+            result = train_sweep(config, {"seed": args.seeds, "lr": args.lrs}, f"seed x lr, {config.mixing}", session)
+        say(f"evaluating L/p at p = {config.p:g} ...")
+        estimate = ccjax.evaluate_sweep(result, rel_sem=args.eval_rel_sem)
     arrays = {
         "lrs": np.asarray(args.lrs),
         "seeds": np.asarray(args.seeds),
@@ -107,17 +59,10 @@ def run(args: argparse.Namespace, argv: list[str], parser: argparse.ArgumentPars
         "w_in": result.params.w_in,
         "w_out": result.params.w_out,
     }
-    manifest = base_manifest(EXPERIMENT, "L/p against the peak learning rate", argv)
-    manifest |= {
-        "config": dataclasses.asdict(config),
-        "axes": {"seed": list(args.seeds), "lr": list(args.lrs)},
+    return arrays, {
         "mixing": {"name": config.mixing, "formula": ccjax.MIXING_FAMILIES[config.mixing].formula},
         "evaluation": {"p": config.p, "rel_sem": args.eval_rel_sem},
-        "naive_loss_per_feature": ccjax.naive_loss_per_feature(config.n_features, config.d_mlp),
-        "timings": {"train_seconds": train_seconds, "total_seconds": time.perf_counter() - start},
-        "arrays": ARRAYS,
     }
-    return arrays, manifest
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -160,17 +105,15 @@ def figure(arrays: dict, manifest: dict):
     return fig
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    return run_cli(
-        parser,
-        argv,
-        EXPERIMENT,
-        lambda args, argv: run(args, argv, parser),
-        summary,
-        {f"{EXPERIMENT}.png": figure},
-    )
-
+LRS = Option("--lrs", learning_rates, "1e-3,3e-3,1e-2,3e-2", "peak learning rates", metavar="LIST")
+SPEC = Experiment.from_module(
+    __name__,
+    title="L/p against the peak learning rate",
+    config=ccjax.TrainConfig(),  # lr 3e-3, half-cosine decay, AdamW weight decay 0.01 (§4)
+    axes={"seed": "seeds", "lr": "lrs"},
+    options=(LRS, seeds_option(), *single_p_options(), *mixing_options(), eval_rel_sem_option(0.001)),
+)
+build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -222,16 +222,16 @@ def compare_sigma_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
 
 
 def compare_transplant(arrays: dict, manifest: dict) -> list[Comparison]:
-    from .transplant import PUBLISHED_FINETUNED, PUBLISHED_PHASE1
+    from ._published import TRANSPLANT
 
     rows = []
     mixing = manifest["mixing"]
-    if mixing["name"] in PUBLISHED_PHASE1 and mixing["scale"] == 1.0:
+    if mixing["name"] in TRANSPLANT["phase1_mixed"] and mixing["scale"] == 1.0:
         rows.append(
             compare_value(
                 "transplant",
                 f"phase 1 ({mixing['name']}, s = 1), L/p at p = 0.01",
-                PUBLISHED_PHASE1[mixing["name"]],
+                TRANSPLANT["phase1_mixed"][mixing["name"]],
                 arrays["loss_per_feature"][0],
             )
         )
@@ -239,7 +239,7 @@ def compare_transplant(arrays: dict, manifest: dict) -> list[Comparison]:
         compare_value(
             "transplant",
             "the same models fine-tuned on clean labels, L/p at p = 0.01",
-            PUBLISHED_FINETUNED,
+            TRANSPLANT["finetuned_clean"],
             arrays["loss_per_feature"][2],
             note="paper's figure spliced two models; ours fine-tunes the same weights",
         )

@@ -10,35 +10,20 @@ the figure (and the table) from saved results without training.
 """
 
 import argparse
-import dataclasses
-import shlex
 import sys
-import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 import ccjax
 from ccjax._train import INPUT_PATHS
 
-from ._cli import (
-    HelpFormatter,
-    count,
-    finite_mean,
-    format_duration,
-    format_table,
-    mean_and_sem,
-    positive_float,
-    positive_int,
-    probability,
-    say,
-    scale_list,
-    seed_list,
-)
-from ._experiment import Session, add_output_arguments, excluding_diverged, run_cli, train_sweep
+from ._cli import count, finite_mean, format_duration, format_table, mean_and_sem, say, scale_list
+from ._experiment import Session, excluding_diverged, train_sweep
+from ._spec import Experiment, Option, eval_rel_sem_option, positive_float, positive_int, seeds_option, single_p_options
 
 EXPERIMENT = "scale_sweep"
-PAPER = ccjax.TrainConfig()  # the paper's training setup (docs/paper.md §4)
 TAIL_FRACTION = 0.1  # the ReLU/mixing split is averaged over the last 10% of training logs
 ARRAYS = {
     "scales": "(S,) mixing scales",
@@ -68,93 +53,35 @@ Every (seed, scale) model is trained in one vectorised, sharded sweep.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.scale_sweep", description=DESCRIPTION, formatter_class=HelpFormatter
-    )
-    sweep = parser.add_argument_group("sweep")
-    sweep.add_argument(
-        "--scales",
-        type=scale_list,
-        default="0,0.5,1,2",
-        metavar="LIST",
-        help="comma-separated mixing scales (>= 0) to train at",
-    )
-    sweep.add_argument(
-        "--seeds",
-        type=seed_list,
-        default="5",
-        metavar="N|LIST",
-        help="a count N (seeds 0..N-1) or a comma-separated list of seeds",
-    )
-    training = parser.add_argument_group("training (defaults are the paper's)")
-    training.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps")
-    training.add_argument("--p", type=probability, default=PAPER.p, help="feature probability p in (0, 1]")
-    training.add_argument("--batch-size", type=positive_int, default=PAPER.batch_size, help="fresh samples per step")
-    training.add_argument(
-        "--lr", type=positive_float, default=PAPER.lr, help="peak AdamW learning rate (half-cosine decay to 0)"
-    )
-    training.add_argument(
-        "--mixing",
-        choices=ccjax.MIXING_NAMES,
-        default=PAPER.mixing,
-        help="mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
-        "'embedding-code-sign' is W_E W_E^T - I (the paper code's sign)",
-    )
-    training.add_argument(
-        "--d-embed", type=positive_int, default=PAPER.d_embed, help="residual width d_embed of the embedding W_E"
-    )
-    training.add_argument(
-        "--full-model",
-        action="store_true",
-        help="train Braun et al.'s full residual CC model through the fixed W_E (needs --mixing embedding)",
-    )
-    training.add_argument(
-        "--log-every", type=positive_int, default=PAPER.log_every, help="steps between training-history logs"
-    )
-    training.add_argument(
-        "--input-path",
-        choices=INPUT_PATHS,
-        default=PAPER.input_path,
-        help="how the loss reads sparse inputs (both exact): auto = sparse on CPU, dense on GPU/TPU",
-    )
-    output = add_output_arguments(parser, EXPERIMENT)
-    output.add_argument(
-        "--figure",
-        type=Path,
-        help=f"the figure's path (.png, .pdf, .svg); default: {EXPERIMENT}.png in the --figures folder",
-    )
-    advanced = parser.add_argument_group("advanced")
-    advanced.add_argument(
-        "--eval-rel-sem",
-        type=positive_float,
-        default="0.001",
-        metavar="R",
-        help="relative standard error of each model's L/p (the evaluation samples are allocated to reach it)",
-    )
-    return parser
+MIXING_HELP = (
+    "mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
+    "'embedding-code-sign' is W_E W_E^T - I (the paper code's sign)"
+)
+FULL_MODEL_HELP = "train Braun et al.'s full residual CC model through the fixed W_E (needs --mixing embedding)"
+INPUT_PATH_HELP = "how the loss reads sparse inputs (both exact): auto = sparse on CPU, dense on GPU/TPU"
+FIGURE_HELP = f"the figure's path (.png, .pdf, .svg); default: {EXPERIMENT}.png in the --figures folder"
+OPTIONS = (
+    Option("--scales", scale_list, "0,0.5,1,2", "comma-separated mixing scales (>= 0) to train at", metavar="LIST"),
+    seeds_option("5"),
+    *single_p_options(),
+    Option("--lr", positive_float, None, "peak AdamW learning rate (half-cosine decay to 0)", field="lr"),
+    Option("--mixing", str, None, MIXING_HELP, choices=ccjax.MIXING_NAMES, field="mixing"),
+    Option("--d-embed", positive_int, None, "residual width d_embed of the embedding W_E", field="d_embed"),
+    Option("--full-model", None, False, FULL_MODEL_HELP, field="full_model"),
+    Option("--log-every", positive_int, None, "steps between training-history logs", field="log_every"),
+    Option("--input-path", str, None, INPUT_PATH_HELP, choices=INPUT_PATHS, field="input_path"),
+    eval_rel_sem_option(0.001),
+    Option("--figure", Path, None, FIGURE_HELP, group="output"),
+)
 
 
-def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ccjax.TrainConfig:
+def full_model_needs_embedding(args):
+    """``--full-model`` realises only the faithful embedding mixing."""
     if args.full_model and args.mixing != "embedding":
-        parser.error(
+        raise ValueError(
             f"--full-model trains the residual CC model, whose mixing is --mixing embedding; got --mixing {args.mixing}"
         )
-    try:
-        return dataclasses.replace(
-            PAPER,
-            steps=args.steps,
-            p=args.p,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            mixing=args.mixing,
-            d_embed=args.d_embed,
-            full_model=args.full_model,
-            log_every=args.log_every,
-            input_path=args.input_path,
-        )
-    except ValueError as error:
-        parser.error(str(error))
+    return args
 
 
 def check_outputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -170,26 +97,24 @@ def check_outputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             parser.error(f"{what} {path} exists and is not a directory")
 
 
-def train_and_evaluate(
-    config: ccjax.TrainConfig, seeds, scales, eval_rel_sem: float, argv: list[str], session: Session | None = None
-):
-    """Run the sweep and its evaluation; return the arrays and manifest to save."""
-    start = time.perf_counter()
-    environment = ccjax.environment_info()
-    n_models = len(seeds) * len(scales)
+def run(args, session: Session) -> tuple[dict, dict]:
+    """Run the sweep and its evaluation; return the arrays and the manifest fields of this experiment."""
+    config, seeds, scales, eval_rel_sem = args.config, args.seeds, args.scales, args.eval_rel_sem
+    devices = jax.devices()
     say(
-        f"{count(n_models, 'model')} ({count(len(seeds), 'seed')} x {count(len(scales), 'scale')}, "
+        f"{count(len(seeds) * len(scales), 'model')} ({count(len(seeds), 'seed')} x {count(len(scales), 'scale')}, "
         f"{config.mixing} mixing{', full residual model' if config.full_model else ''}) on "
-        f"{environment['device_count']} {environment['device_kind']} device(s)"
+        f"{len(devices)} {devices[0].device_kind} device(s)"
     )
     if config.mixing == "none" and len(scales) > 1:
         say("note: --mixing none has M = 0, so every scale trains the same clean model")
-    result = train_sweep(config, {"seed": seeds, "scale": scales}, "seed x scale", session)
-    say(f"evaluating L/p at p = {config.p:g} to a relative standard error of {eval_rel_sem:g} ...")
-    eval_start = time.perf_counter()
-    estimate = ccjax.evaluate_sweep(result, rel_sem=eval_rel_sem)
-    eval_seconds = time.perf_counter() - eval_start
-    say(f"evaluated in {format_duration(eval_seconds)}")
+    with session.timed("total"):
+        result = train_sweep(config, {"seed": seeds, "scale": scales}, "seed x scale", session)
+        say(f"evaluating L/p at p = {config.p:g} to a relative standard error of {eval_rel_sem:g} ...")
+        with session.timed("eval"):
+            estimate = ccjax.evaluate_sweep(result, rel_sem=eval_rel_sem)
+        say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
+    session.timings |= {"compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds}
 
     history = result.history
     arrays = {
@@ -205,13 +130,7 @@ def train_and_evaluate(
         "w_out": result.params.w_out,
         "mixing": result.mixing,
     }
-    manifest = {
-        "experiment": EXPERIMENT,
-        "description": "L/p against the mixing scale; labels relu(x) + scale * M x",
-        "argv": argv,
-        "command": shlex.join(["python", "-m", f"experiments.{EXPERIMENT}", *argv]),
-        "config": dataclasses.asdict(config),
-        "axes": {"seed": list(seeds), "scale": list(scales)},
+    return arrays, {
         "mixing": {
             "name": config.mixing,
             "formula": ccjax.MIXING_FAMILIES[config.mixing].formula,
@@ -224,18 +143,8 @@ def train_and_evaluate(
             "method": "L(p) = sum_k Binom(k; n, p) c_k with exact c_1 and Monte Carlo c_k (ccjax.evaluate)",
             "data": "exactly-k samples from ccjax.evaluation_key(), shared by every model",
         },
-        "naive_loss_per_feature": ccjax.naive_loss_per_feature(config.n_features, config.d_mlp),
         "n_devices": result.n_devices,
-        "timings": {
-            "compile_seconds": result.compile_seconds,
-            "run_seconds": result.run_seconds,
-            "eval_seconds": eval_seconds,
-            "total_seconds": time.perf_counter() - start,
-        },
-        "environment": environment,
-        "arrays": ARRAYS,
     }
-    return arrays, manifest
 
 
 def tail_mean(history_field: np.ndarray, steps: np.ndarray, total_steps: int) -> np.ndarray:
@@ -289,7 +198,7 @@ def describe_run(manifest: dict) -> str:
     return f"{model}, {ccjax.MIXING_FAMILIES[config['mixing']].label}: " + ", ".join(parts)
 
 
-def make_figure(arrays: dict, manifest: dict):
+def figure(arrays: dict, manifest: dict):
     arrays = excluding_diverged(arrays)
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter
@@ -300,7 +209,7 @@ def make_figure(arrays: dict, manifest: dict):
     scales, steps = arrays["scales"], arrays["history_step"]
     total = int(steps.max())
     xlabel = "mixing scale s (labels relu(x) + s·M x)"
-    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
     plot.plot_scale_sweep(
         scales,
         arrays["loss_per_feature"],
@@ -331,28 +240,21 @@ def make_figure(arrays: dict, manifest: dict):
     right.set_yscale("log")
     right.yaxis.set_major_formatter(FormatStrFormatter("%.2f"))
     right.yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
-    figure.suptitle(describe_run(manifest))
-    return figure
+    fig.suptitle(describe_run(manifest))
+    return fig
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-
-    def run(args: argparse.Namespace, argv: list[str]):
-        config = config_from_args(args, parser)
-        return train_and_evaluate(config, args.seeds, args.scales, args.eval_rel_sem, argv, args.session)
-
-    return run_cli(
-        parser,
-        argv,
-        EXPERIMENT,
-        run,
-        summary,
-        {EXPERIMENT: make_figure},
-        check_outputs=check_outputs,
-        figure_path=lambda args, name: args.figure or args.figures / f"{name}.png",
-    )
-
+SPEC = Experiment.from_module(
+    __name__,
+    title="L/p against the mixing scale; labels relu(x) + scale * M x",
+    config=ccjax.TrainConfig(),  # the paper's training setup (docs/paper.md §4)
+    axes={"seed": "seeds", "scale": "scales"},
+    options=OPTIONS,
+    resolve=full_model_needs_embedding,
+    check_outputs=check_outputs,
+    figure_path=lambda args, name: args.figure or args.figures / name,
+)
+build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,7 +25,6 @@ fine-tune on the same clean batches (common random numbers). Seeds must be below
 import argparse
 import dataclasses
 import sys
-import time
 
 import jax
 import numpy as np
@@ -33,30 +32,23 @@ import numpy as np
 import ccjax
 
 from ._cli import (
-    HelpFormatter,
     count,
     format_duration,
     format_table,
     mean_and_sem,
-    positive_float,
+    non_negative_float,
     positive_int,
     probability,
     say,
-    scale_list,
     seed_list,
 )
-from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
+from ._experiment import Session, train_sweep
+from ._published import TRANSPLANT as PUBLISHED
+from ._spec import Experiment, Option, eval_rel_sem_option
 
 EXPERIMENT = "transplant"
-PAPER = ccjax.TrainConfig()  # p = 0.01, 10,000 steps, embedding M (faithful sign), scale 1
 PHASE2_SEED_OFFSET = 2**31  # phase 2 of seed k runs with key(k + 2**31): a fresh data stream
 MAX_LOGS = 100  # history entries per phase at most (log_every = steps / 100, at least 1)
-# docs/paper.md §2, §6.2, §6.4 (p = 0.01, read off figures, about +-0.001): after
-# fine-tuning on clean labels the loss returns to ~0.083; a model trained on the embedding
-# M reaches ~0.067 with the faithful sign and ~0.0644 with the paper code's sign.
-PUBLISHED_P = 0.01
-PUBLISHED_FINETUNED = 0.083
-PUBLISHED_PHASE1 = {"embedding": 0.067, "embedding-code-sign": 0.0644}
 STAGES = ("phase 1, mixed labels", "phase 1, clean labels", "phase 2, clean labels")
 ARRAYS = {
     "seeds": "(K,) seeds of phase 1 (key(seed): M, initial weights, data)",
@@ -95,78 +87,55 @@ def phase1_seeds(text: str) -> list[int]:
     return seeds
 
 
-def scale_value(text: str) -> float:
-    values = scale_list(text)
-    if len(values) != 1:
-        raise argparse.ArgumentTypeError(f"expected one number, got {text!r}")
-    return values[0]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
-    )
-    run = parser.add_argument_group("run (defaults are the paper's)")
-    run.add_argument("--seeds", type=phase1_seeds, default="5", metavar="N|LIST", help="a count N or a list of seeds")
-    run.add_argument(
-        "--mixing",
-        choices=ccjax.MIXING_NAMES,
-        default=PAPER.mixing,
-        help="phase-1 mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
-        "'embedding-code-sign' W_E W_E^T - I (the paper code's sign)",
-    )
-    run.add_argument("--scale", type=scale_value, default=PAPER.scale, help="phase-1 mixing scale s (>= 0)")
-    run.add_argument("--p", type=probability, default=PAPER.p, help="feature probability p (training and evaluation)")
-    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="phase-1 training steps (with mixing)")
-    run.add_argument(
-        "--finetune-steps", type=positive_int, default=PAPER.steps, help="phase-2 fine-tuning steps (clean labels)"
-    )
-    run.add_argument(
-        "--eval-rel-sem", type=positive_float, default=0.001, help="relative standard error of every evaluated L/p"
-    )
-    add_output_arguments(parser, EXPERIMENT)
-    return parser
+MIXING_HELP = (
+    "phase-1 mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
+    "'embedding-code-sign' W_E W_E^T - I (the paper code's sign)"
+)
+OPTIONS = (
+    Option("--seeds", phase1_seeds, "5", "a count N or a list of seeds", metavar="N|LIST"),
+    Option("--mixing", str, None, MIXING_HELP, choices=ccjax.MIXING_NAMES, field="mixing"),
+    Option("--scale", non_negative_float, None, "phase-1 mixing scale s (>= 0)", field="scale"),
+    Option("--p", probability, None, "feature probability p (training and evaluation)", field="p"),
+    Option("--steps", positive_int, None, "phase-1 training steps (with mixing)", field="steps"),
+    Option("--finetune-steps", positive_int, 10_000, "phase-2 fine-tuning steps (clean labels)"),
+    eval_rel_sem_option(0.001),
+)
 
 
 def _log_every(steps: int) -> int:
     return max(1, -(-steps // MAX_LOGS))
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
+def run(args, session: Session) -> tuple[dict, dict]:
     seeds = list(args.seeds)
     phase2_seeds = [seed + PHASE2_SEED_OFFSET for seed in seeds]
-    phase1 = dataclasses.replace(
-        PAPER, p=args.p, steps=args.steps, mixing=args.mixing, scale=args.scale, log_every=_log_every(args.steps)
-    )
+    phase1 = dataclasses.replace(args.config, log_every=_log_every(args.steps))
     phase2 = dataclasses.replace(
         phase1, steps=args.finetune_steps, mixing="none", scale=0.0, log_every=_log_every(args.finetune_steps)
     )
-    start = time.perf_counter()
-    first = train_sweep(
-        phase1,
-        {"seed": seeds},
-        f"phase 1 ({ccjax.MIXING_FAMILIES[args.mixing].label}, scale {args.scale:g})",
-        args.session,
-    )
-    second = train_sweep(
-        phase2,
-        {"seed": phase2_seeds},
-        "phase 2 (fine-tuning the same models, clean labels)",
-        args.session,
-        initial_params=first.params,
-    )
-    train_seconds = time.perf_counter() - start
+    with session.timed("train"):
+        first = train_sweep(
+            phase1,
+            {"seed": seeds},
+            f"phase 1 ({ccjax.MIXING_FAMILIES[args.mixing].label}, scale {args.scale:g})",
+            session,
+        )
+        second = train_sweep(
+            phase2,
+            {"seed": phase2_seeds},
+            "phase 2 (fine-tuning the same models, clean labels)",
+            session,
+            initial_params=first.params,
+        )
 
     # Evaluate all three stages in one call: every model sees the same samples.
-    n = phase1.n_features
     stacked = jax.tree.map(lambda a, b: np.stack([a, a, b]), first.params, second.params)
     clean = np.zeros_like(first.scaled_mixing)
     label_maps = np.stack([first.scaled_mixing, clean, clean]).astype(np.float32)
     say(f"evaluating {count(3 * len(seeds), 'model')} at p = {args.p:g} (relative SE {args.eval_rel_sem:g}) ...")
-    eval_start = time.perf_counter()
-    curve = ccjax.loss_curve(stacked, label_maps, [args.p], ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
-    eval_seconds = time.perf_counter() - eval_start
-    say(f"evaluated in {format_duration(eval_seconds)}")
+    with session.timed("eval"):
+        curve = ccjax.loss_curve(stacked, label_maps, [args.p], ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
+    say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
 
     def flat_weights(params):
         return np.concatenate([np.asarray(leaf).reshape(len(seeds), -1) for leaf in (params.w_in, params.w_out)], 1)
@@ -192,8 +161,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         "mixing": np.asarray(first.mixing),
         "scale": np.asarray(args.scale),
     }
-    manifest = base_manifest(EXPERIMENT, "train with mixing, then fine-tune the same models on clean labels", argv)
-    manifest |= {
+    return arrays, {  # "config": both phases, in place of the framework's one config
         "config": {"phase1": dataclasses.asdict(phase1), "phase2": dataclasses.asdict(phase2)},
         "mixing": {"name": args.mixing, "formula": ccjax.MIXING_FAMILIES[args.mixing].formula, "scale": args.scale},
         "seeds": {
@@ -208,27 +176,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
             "method": "ccjax.loss_curve (exact c_1, control-variate c_k); clean labels: M = 0",
             "n_evaluations": int(curve.n_evaluations),
         },
-        "published": {
-            "p": PUBLISHED_P,
-            "finetuned_clean": PUBLISHED_FINETUNED,
-            "phase1_mixed": PUBLISHED_PHASE1,
-            "note": "read off the paper's figures (about +-0.001); the published transplant figure joined two "
-            "different models (an erratum), here phase 2 fine-tunes phase 1's models",
-        },
-        "naive_loss_per_feature": ccjax.naive_loss_per_feature(n, phase1.d_mlp),
-        "timings": {"train_seconds": train_seconds, "eval_seconds": eval_seconds},
-        "arrays": ARRAYS,
     }
-    return arrays, manifest
 
 
 def _published(manifest: dict) -> tuple[float | None, float | None]:
     """The paper's (phase-1 mixed, fine-tuned clean) L/p for this run's settings, if any."""
     mixing = manifest["mixing"]
-    if manifest["evaluation"]["p"] != PUBLISHED_P:
+    if manifest["evaluation"]["p"] != PUBLISHED["p"]:
         return None, None
-    phase1 = PUBLISHED_PHASE1.get(mixing["name"]) if mixing["scale"] == 1.0 else None
-    return phase1, PUBLISHED_FINETUNED
+    phase1 = PUBLISHED["phase1_mixed"].get(mixing["name"]) if mixing["scale"] == 1.0 else None
+    return phase1, PUBLISHED["finetuned_clean"]
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -325,9 +282,13 @@ def figure(arrays: dict, manifest: dict):
     return fig
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(build_parser(), argv, EXPERIMENT, run, summary, {f"{EXPERIMENT}.png": figure})
-
+SPEC = Experiment.from_module(
+    __name__,
+    title="train with mixing, then fine-tune the same models on clean labels",
+    config=ccjax.TrainConfig(),  # p = 0.01, 10,000 steps, embedding M (faithful sign), scale 1
+    options=OPTIONS,
+)
+build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -212,9 +212,9 @@ def test_bad_input_exit_status_through_the_entry_point():
 def test_options_reach_the_config():
     parser = scale_sweep.build_parser()
     args = parser.parse_args(["--full-model", "--steps", "7", "--p", "0.1", "--d-embed", "64", "--input-path", "dense"])
-    config = scale_sweep.config_from_args(args, parser)
+    config = scale_sweep.SPEC._resolve(args, parser).config
     assert config == ccjax.TrainConfig(steps=7, p=0.1, d_embed=64, full_model=True, input_path="dense")
-    defaults = scale_sweep.config_from_args(parser.parse_args([]), parser)
+    defaults = scale_sweep.SPEC._resolve(parser.parse_args([]), parser).config
     assert defaults == ccjax.TrainConfig()  # the CLI's defaults are the paper's
     assert defaults.steps == 10_000 and defaults.batch_size == 2048 and defaults.p == 0.01
     assert defaults.lr == 3e-3 and defaults.weight_decay == 1e-2 and defaults.schedule == "half-cosine"

@@ -191,7 +191,7 @@ def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
     checkpoints = tmp_path / "out" / "checkpoints"
     checkpoints.mkdir(parents=True)
     (checkpoints / "run.json").write_text(json.dumps({"experiment": "lr_sweep", "argv": argv, "command": command}))
-    config = dataclasses.replace(lr_sweep.PAPER, steps=30, batch_size=64)
+    config = dataclasses.replace(lr_sweep.SPEC.config, steps=30, batch_size=64)
     grid = ccjax.make_grid({"seed": [0], "lr": [3e-3, 1e6]})
     (checkpoints / f"sweep-{sweep_fingerprint(config, grid)[:16]}.npz").write_bytes(b"PK\x03\x04 truncated")
     assert lr_run(tmp_path, "--resume") == 2
