@@ -184,6 +184,7 @@ class Experiment:
     check_outputs: Callable[[argparse.Namespace, argparse.ArgumentParser], None] = check_output_paths
     figure_path: Callable | None = None
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # parser.set_defaults, e.g. out=None
+    sweep_controls: bool = True  # False: no --max-models-per-call or multi-host options (no train_sweep)
 
     @classmethod
     def from_module(cls, module_name: str, **fields) -> "Experiment":
@@ -215,7 +216,7 @@ class Experiment:
                 if option.group not in groups:
                     groups[option.group] = parser.add_argument_group(option.group)
                 option.add_to(groups[option.group], self.config)
-        output = add_output_arguments(parser, self.name)
+        output = add_output_arguments(parser, self.name, self.sweep_controls)
         for option in self.options:
             if option.group == "output":
                 option.add_to(output, self.config)

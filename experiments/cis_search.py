@@ -5,138 +5,117 @@ model (d_mlp outputs exact, the best constant for the rest) on the task's own lo
 advantage = (naive - trained) / naive, mean ± SEM over seeds. Where a task beats naive
 by more than 2 SEM, its best cell is re-checked at 4x the steps and at a second
 optimizer setting, and trained at n = 50..400 (same d/n, p) to see how it scales.
+No task has a mixing matrix.
 
-    python -m experiments.cis_search                 # the full grid (see --help for its time)
-    python -m experiments.cis_search --quick         # a small grid, under 2 minutes
+    python -m experiments.cis_search --steps 5000 --batch-size 1024   # the committed run
+    python -m experiments.cis_search --quick                           # under 2 minutes
     python -m experiments.cis_search --plot-only
 """
 
-import argparse
 import dataclasses
 import sys
-import time
 
 import numpy as np
 
 import ccjax
 from ccjax import cis
-from ccjax.cis import grid, summary
+from ccjax.cis import grid
 
-from ._cli import (
-    HelpFormatter,
-    choice_list,
-    format_duration,
-    format_table,
-    mean_and_sem,
-    positive_int,
-    probability,
-    say,
-    seed_list,
-)
-from ._experiment import add_output_arguments, base_manifest, run_cli
+from ._cli import choice_list, format_table, mean_and_sem, positive_int, probability_list, say
+from ._experiment import Session
+from ._spec import Experiment, Option, seeds_option
 
 EXPERIMENT = "cis_search"
+DESCRIPTION = __doc__
 PAPER = ccjax.TrainConfig(mixing="none", scale=0.0)  # AdamW, batch 2048, 10,000 steps (docs/paper.md §4)
 SECOND_OPTIMIZER = {"lr": 1e-3, "weight_decay": 0.0}  # the re-check's other optimizer setting
 QUICK = ["--ps", "0.01,0.1", "--d-ratios", "0.5", "--seeds", "2", "--steps", "300", "--batch-size", "256"]
 QUICK += ["--scaling-ns", "20,40", "--eval-batches", "4"]
-
-
-def probability_list(text: str) -> list[float]:
-    return [probability(entry) for entry in text.split(",")]
+GRID = "(T, D, K, P): task, d/n, seed, p"
+ARRAYS = {f"grid_{name}": f"{GRID}: {what}" for name, what in grid.ARRAYS.items()}
+ARRAYS |= {"grid_advantage": f"{GRID}: (naive - trained) / naive on the task's loss (naive: closed form, else MC)"}
+ARRAYS |= {"tasks": "(T,)", "ps": "(P,)", "d_ratios": "(D,)", "seeds": "(K,)", "scaling_ns": "(N,)"}
+ARRAYS |= {"positive_tasks": "(Q,) tasks beating naive by > 2 SEM somewhere, re-checked at their best cell"}
+ARRAYS |= {"check_scaling": "(Q, N, K) advantage at each n", "check_long": "(Q, K) advantage at 4x steps"}
+ARRAYS |= {"check_second_optimizer": f"(Q, K) advantage with {SECOND_OPTIMIZER}"}
 
 
 def n_list(text: str) -> list[int]:
     return [positive_int(entry) for entry in text.split(",")]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{EXPERIMENT}", description=__doc__, formatter_class=HelpFormatter
-    )
-    run = parser.add_argument_group("grid")
-    run.add_argument("--tasks", type=choice_list(tuple(cis.SEARCH_TASKS), "task"), default=",".join(cis.SEARCH_TASKS))
-    run.add_argument("--ps", type=probability_list, default="0.001,0.01,0.03,0.1", help="feature probabilities")
-    run.add_argument("--d-ratios", type=probability_list, default="0.25,0.5", help="d_mlp / n_features")
-    run.add_argument("--n-features", type=positive_int, default=PAPER.n_features)
-    run.add_argument("--seeds", type=seed_list, default="5", metavar="N|LIST", help="a count N or a list of seeds")
-    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps")
-    run.add_argument("--batch-size", type=positive_int, default=PAPER.batch_size)
-    run.add_argument("--scaling-ns", type=n_list, default="50,100,200,400", help="n for the scaling of a positive task")
-    run.add_argument("--eval-batches", type=positive_int, default=32, help="evaluation batches of 4096 per model")
-    run.add_argument("--quick", action="store_true", help=f"a small grid: {' '.join(QUICK)}")
-    add_output_arguments(parser, EXPERIMENT, sweep_controls=False)  # trains through ccjax.cis, not ccjax.sweep
-    return parser
-
-
-def resolve(args: argparse.Namespace) -> argparse.Namespace:
+def resolve(args):
+    """``--quick``: the small grid of :data:`QUICK` in place of the grid options."""
     if args.quick:
-        quick = build_parser().parse_args(QUICK)
+        quick = SPEC.build_parser().parse_args(QUICK)
         for name in ("ps", "d_ratios", "seeds", "steps", "batch_size", "scaling_ns", "eval_batches"):
             setattr(args, name, getattr(quick, name))
     return args
 
 
 def _grid(config, tasks, ns, ratios, seeds, ps, evaluation) -> dict:
-    start = time.perf_counter()
+    """Train and evaluate tasks × n × d/n (one compile each) × seeds × p; adds the advantage."""
 
     def announce(index, total, combination):
-        elapsed = time.perf_counter() - start
-        eta = f", ETA {format_duration(elapsed / index * (total - index))}" if index else ""
-        say(f"[{index + 1}/{total}] {combination} (elapsed {format_duration(elapsed)}{eta})")
+        say(f"[{index + 1}/{total}] {combination}")
 
     static = {"task": tasks, "n_features": ns, "d_ratio": ratios}
     traced = {"seed": seeds, "p": ps, "lr": [config.lr]}
     arrays = grid.search_grid(config, static, traced, cis.SEARCH_TASKS, evaluation, on_combination=announce)
     arrays = {name: value[..., 0] for name, value in arrays.items()}  # one lr
-    return arrays | {"advantage": summary.advantage(arrays["loss"], summary.naive_reference(arrays))}
+    return arrays | {"advantage": cis.advantage(arrays["loss"], cis.naive_reference(arrays))}
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
-    start = time.perf_counter()
+def _recheck(config, args, task: str, ratio: float, p: float, evaluation) -> dict:
+    """A positive cell again: at n = ``--scaling-ns``, at 4x the steps, and with the second optimizer."""
+    say(f"{task}: beats naive at d/n = {ratio:g}, p = {p:g}; re-checking it and scaling n")
+    cell = {"tasks": [task], "ratios": [ratio], "seeds": args.seeds, "ps": [p], "evaluation": evaluation}
+    long, other = (dataclasses.replace(config, **change) for change in ({"steps": 4 * config.steps}, SECOND_OPTIMIZER))
+    return {
+        "scaling": _grid(config, ns=args.scaling_ns, **cell)["advantage"][0, :, 0, :, 0],
+        "long": _grid(long, ns=[args.n_features], **cell)["advantage"][0, 0, 0, :, 0],
+        "second_optimizer": _grid(other, ns=[args.n_features], **cell)["advantage"][0, 0, 0, :, 0],
+    }
+
+
+def run(args, session: Session) -> tuple[dict, dict]:
     config = dataclasses.replace(PAPER, steps=args.steps, batch_size=args.batch_size)
     evaluation = grid.EvalBudget(args.eval_batches)
-    seeds, n = args.seeds, args.n_features
-    main = _grid(config, args.tasks, [n], args.d_ratios, seeds, args.ps, evaluation)
-    main = {name: value[:, 0] for name, value in main.items()}  # (tasks, d_ratios, seeds, ps)
-    mean, sem = mean_and_sem(main["advantage"], axis=2)
+    with session.timed("train_and_evaluate"):
+        main = _grid(config, args.tasks, [args.n_features], args.d_ratios, args.seeds, args.ps, evaluation)
+        main = {name: value[:, 0] for name, value in main.items()}  # (tasks, d/n, seeds, p)
+        mean, sem = mean_and_sem(main["advantage"], axis=2)
+        positive, checks = [], {"scaling": [], "long": [], "second_optimizer": []}
+        for i, task in enumerate(args.tasks):
+            best = np.where(cis.positive_cells(mean[i], sem[i]), mean[i], -np.inf)
+            if np.isfinite(best).any():
+                d, p = np.unravel_index(np.argmax(best), best.shape)
+                positive.append(task)
+                for name, values in _recheck(config, args, task, args.d_ratios[d], args.ps[p], evaluation).items():
+                    checks[name].append(values)
     arrays = {f"grid_{name}": value for name, value in main.items()}
-    positive = [i for i in range(len(args.tasks)) if summary.positive_cells(mean[i], sem[i]).any()]
-    checks = {"scaling": [], "long": [], "second_optimizer": []}
-    for i in positive:
-        best = np.where(summary.positive_cells(mean[i], sem[i]), mean[i], -np.inf)
-        d, p = np.unravel_index(np.argmax(best), best.shape)
-        task, ratio, prob = args.tasks[i], args.d_ratios[d], args.ps[p]
-        say(f"{task}: beats naive at d/n = {ratio:g}, p = {prob:g}; re-checking and scaling n")
-        cell = dict(tasks=[task], ratios=[ratio], seeds=seeds, ps=[prob], evaluation=evaluation)
-        checks["scaling"].append(_grid(config, ns=args.scaling_ns, **cell)["advantage"][0, :, 0, :, 0])
-        long = dataclasses.replace(config, steps=4 * config.steps)
-        checks["long"].append(_grid(long, ns=[n], **cell)["advantage"][0, 0, 0, :, 0])
-        other = dataclasses.replace(config, **SECOND_OPTIMIZER)
-        checks["second_optimizer"].append(_grid(other, ns=[n], **cell)["advantage"][0, 0, 0, :, 0])
     arrays |= {"tasks": np.asarray(args.tasks), "ps": np.asarray(args.ps), "d_ratios": np.asarray(args.d_ratios)}
-    arrays |= {"seeds": np.asarray(seeds), "scaling_ns": np.asarray(args.scaling_ns)}
-    arrays |= {"positive_tasks": np.asarray([args.tasks[i] for i in positive], dtype=str)}
-    per_cell = {"scaling": (len(args.scaling_ns), len(seeds)), "long": (len(seeds),)}
+    arrays |= {"seeds": np.asarray(args.seeds), "scaling_ns": np.asarray(args.scaling_ns)}
+    arrays |= {"positive_tasks": np.asarray(positive, dtype=str)}
+    per_cell = {"scaling": (len(args.scaling_ns), len(args.seeds))}
     for name, values in checks.items():
-        shape = (len(positive),) + per_cell.get(name, (len(seeds),))
+        shape = (len(positive),) + per_cell.get(name, (len(args.seeds),))
         arrays[f"check_{name}"] = np.asarray(values, np.float64).reshape(shape)
-    manifest = base_manifest(EXPERIMENT, "advantage over naive of each search task", argv) | {
+    extras = {
         "config": dataclasses.asdict(config),
         "tasks": {name: cis.SEARCH_TASKS[name].description for name in args.tasks},
         "families": {name: cis.MODEL_FAMILIES[cis.SEARCH_TASKS[name].family].formula for name in args.tasks},
         "second_optimizer": SECOND_OPTIMIZER,
         "mixing": "none: no task has a mixing matrix",
-        "timings": {"total_seconds": time.perf_counter() - start},
     }
-    return arrays, manifest
+    return arrays, extras
 
 
 def _cell(mean, sem) -> str:
     return f"{mean:+.3f} ± {sem:.3f}" if np.isfinite(sem) else f"{mean:+.3f}"
 
 
-def summary_text(arrays: dict, manifest: dict) -> str:
+def summary(arrays: dict, manifest: dict) -> str:
     """The advantage table, the naive-like shares, the controls and the re-checks."""
     tasks, ps, ratios = arrays["tasks"], arrays["ps"], arrays["d_ratios"]
     mean, sem = mean_and_sem(arrays["grid_advantage"], axis=2)
@@ -204,13 +183,28 @@ def overview_figure(arrays: dict, manifest: dict):
     return fig
 
 
-FIGURES = {f"{EXPERIMENT}_{name}.png": task_figure(name) for name in cis.SEARCH_TASKS}
-
-
-def main(argv: list[str] | None = None) -> int:
-    figures = {f"{EXPERIMENT}.png": overview_figure} | FIGURES
-    return run_cli(build_parser(), argv, EXPERIMENT, run, summary_text, figures, resolve=resolve)
-
+FIGURES = {f"{EXPERIMENT}.png": overview_figure}
+FIGURES |= {f"{EXPERIMENT}_{name}.png": task_figure(name) for name in cis.SEARCH_TASKS}  # None for tasks not run
+OPTIONS = (
+    Option("--tasks", choice_list(tuple(cis.SEARCH_TASKS), "task"), ",".join(cis.SEARCH_TASKS), "search tasks"),
+    Option("--ps", probability_list, "0.001,0.01,0.03,0.1", "feature probabilities", metavar="LIST"),
+    Option("--d-ratios", probability_list, "0.25,0.5", "d_mlp / n_features", metavar="LIST"),
+    Option("--n-features", positive_int, PAPER.n_features, "features n of the grid"),
+    seeds_option("5"),
+    Option("--steps", positive_int, PAPER.steps, "training steps (the paper's 10,000 by default)"),
+    Option("--batch-size", positive_int, PAPER.batch_size, "training batch (the paper's 2048 by default)"),
+    Option("--scaling-ns", n_list, "50,100,200,400", "n of a positive task's scaling (same d/n, p)", metavar="LIST"),
+    Option("--eval-batches", positive_int, 32, "evaluation batches of 4096 rows per model"),
+    Option("--quick", None, False, f"a small grid: {' '.join(QUICK)}"),
+)
+SPEC = Experiment.from_module(
+    __name__,
+    title="advantage over naive of each search task",
+    options=OPTIONS,
+    resolve=resolve,
+    sweep_controls=False,  # trains through ccjax.cis, not train_sweep: no checkpoints, one process
+)
+build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":
     sys.exit(main())

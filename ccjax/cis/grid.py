@@ -28,6 +28,21 @@ TRACED_AXES = ("seed", "p", "lr")
 EVALUATION_SEED = 20_260_001  # one fixed evaluation stream, apart from every training seed
 
 
+ARRAYS = {
+    "loss": "the task's loss on fresh samples at the model's p",
+    "loss_sem": "its standard error",
+    "mse": "mean squared error over outputs",
+    "mse_sem": "its standard error",
+    "naive_mc": "the naive model's loss on the same samples",
+    "naive_mc_sem": "its standard error",
+    "naive_mse": "the naive model's mean squared error on the same samples",
+    "naive_closed_form": "the naive loss in closed form (NaN: the task has none)",
+    "naive_like_share": "output variance share of the d_mlp best-served outputs (1: naive-like)",
+    "final_train_loss": "mean training loss over the last chunk of steps",
+}
+"""What :func:`search_grid` returns for every model."""
+
+
 class EvalBudget(NamedTuple):
     """How much each model is evaluated on: ``batches`` batches of ``batch_size`` rows."""
 
