@@ -303,3 +303,9 @@ def probability_list(text: str) -> list[float]:
     if any(not 0.0 < value <= 1.0 for value in values):
         raise argparse.ArgumentTypeError(f"every p must be in (0, 1], got {text}")
     return sorted(set(values))
+
+
+def format_mean_sem(values, digits: int = 4) -> str:
+    """``"0.0712 +- 0.0003"``: the mean of the finite ``values`` and its SEM (just the mean for one value)."""
+    mean, sem = mean_and_sem(values)
+    return f"{mean:.{digits}f}" if not np.isfinite(sem) else f"{mean:.{digits}f} +- {sem:.{digits}f}"

@@ -27,6 +27,13 @@ SPARSITY_REGIMES |= {0.1: 0.0802, 0.2: 0.0791, 0.5: 0.072, 1.0: 0.054}
 # 0.052 and naive + offset about 0.053 (read off the figure); b* = 0.0194 (L/p 0.0531) at
 # p = 1 and 0.0132 (0.0813) at p = 0.1 from the closed form.
 DENSE_OFFSET = {"trained_p1_at_p1": 0.052, "offset_at_p1": 0.053}
+# Experiment 3, docs/paper.md §6.3: the minimum of L/p at p = 0.01 over sigma, where it lies
+# and where the curve crosses the naive line again, read off the figure (one seed per sigma, ±0.001).
+SIGMA_SWEEP = {
+    "symmetric": {"min_value": 0.065, "argmin": (0.028, 0.036), "crossing": 0.064},
+    "asymmetric": {"min_value": 0.075, "argmin": (0.02, 0.028), "crossing": 0.047},
+}
+SIGMA_SWEEP_AT_ZERO = 0.083
 
 
 @dataclasses.dataclass(frozen=True)

@@ -50,7 +50,15 @@ from typing import Any
 
 import ccjax
 
-from ._cli import HelpFormatter, non_negative_float, positive_float, positive_int, probability_list, seed_list
+from ._cli import (
+    HelpFormatter,
+    choice_list,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    probability_list,
+    seed_list,
+)
 from ._experiment import Session, add_output_arguments, base_manifest, check_output_paths, run_cli
 
 
@@ -60,6 +68,7 @@ class Option:
     ``default`` (None with ``field``: the experiment config's value) and ``help``.
 
     ``field`` names the ``ccjax.TrainConfig`` field the value sets (after ``to_field``).
+    Options of one group with the same ``exclusive`` name are mutually exclusive.
     """
 
     flag: str
@@ -71,6 +80,7 @@ class Option:
     field: str | None = None
     to_field: Callable[[Any], Any] | None = None
     group: str = "run"
+    exclusive: str | None = None
 
     @property
     def dest(self) -> str:
@@ -140,6 +150,11 @@ def curve_options(points: int = 100, rel_sem: float = 0.003) -> tuple[Option, ..
     return eval_points_option(points), eval_rel_sem_option(rel_sem)
 
 
+def families_option(families: Sequence[str], **fields) -> Option:
+    """``--families``: a comma-separated subset of ``families`` (default: all of them)."""
+    return Option("--families", choice_list(families), ",".join(families), "Gaussian mixing families", "LIST", **fields)
+
+
 Results = tuple[dict, dict]
 
 
@@ -194,7 +209,10 @@ class Experiment:
             if option.group != "output":
                 if option.group not in groups:
                     groups[option.group] = parser.add_argument_group(option.group)
-                option.add_to(groups[option.group], self.config)
+                key = (option.group, option.exclusive)
+                if option.exclusive and key not in groups:
+                    groups[key] = groups[option.group].add_mutually_exclusive_group()
+                option.add_to(groups[key if option.exclusive else option.group], self.config)
         output = add_output_arguments(parser, self.name)
         for option in self.options:
             if option.group == "output":

@@ -162,7 +162,8 @@ def compare_mixing_types(arrays: dict, manifest: dict) -> list[Comparison]:
 
 
 def compare_sigma_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
-    from .sigma_sweep import PUBLISHED, PUBLISHED_AT_ZERO
+    from ._published import SIGMA_SWEEP as PUBLISHED
+    from ._published import SIGMA_SWEEP_AT_ZERO as PUBLISHED_AT_ZERO
 
     rows = []
     for family, analysed in manifest["analysis"].items():
