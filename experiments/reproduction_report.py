@@ -100,7 +100,7 @@ def compare_sparsity_regimes(arrays: dict, manifest: dict) -> list[Comparison]:
 
 
 def compare_snmf_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
-    from .snmf_sweep import PUBLISHED
+    from ._published import SNMF_SWEEP as PUBLISHED
 
     families = [str(f) for f in arrays["families"]]
     if "asymmetric" not in families:
