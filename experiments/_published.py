@@ -38,6 +38,15 @@ SIGMA_SWEEP_AT_ZERO = 0.083
 # paper code's orientation (I + sigma M), read off the published figure (±0.001).
 SNMF_SWEEP = {0.0: 0.0835, 0.005: 0.0798, 0.008: 0.0787, 0.01: 0.0778, 0.015: 0.0785, 0.02: 0.0817}
 SNMF_SWEEP |= {0.03: 0.0924, 0.04: 0.1150}
+# Experiment 5, docs/paper.md §6.5: asymmetric sigma = 0.03, read off the figures (about ±0.01).
+EIGEN_SUBSPACE = {
+    "cos_top20": 0.97,  # cos(E_i, A E_i) for i <~ 20
+    "cos_at_40": 0.89,
+    "cos_from_70": (0.0, 0.1),  # i >= 70
+    "off_diagonal_slope": 1.86,
+    "diagonal_slope": 3.38,
+    "diagonal_intercept": 0.62,
+}
 
 
 @dataclasses.dataclass(frozen=True)
