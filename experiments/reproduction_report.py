@@ -142,7 +142,8 @@ def compare_dense_offset(arrays: dict, manifest: dict) -> list[Comparison]:
 
 
 def compare_mixing_types(arrays: dict, manifest: dict) -> list[Comparison]:
-    from .mixing_types import PUBLISHED, PUBLISHED_SCALE
+    from ._published import MIXING_TYPES as PUBLISHED
+    from ._published import MIXING_TYPES_SCALE as PUBLISHED_SCALE
 
     families = [str(f) for f in arrays["families"]]
     rows = []
