@@ -155,6 +155,11 @@ def families_option(families: Sequence[str], **fields) -> Option:
     return Option("--families", choice_list(families), ",".join(families), "Gaussian mixing families", "LIST", **fields)
 
 
+def unscaled_steps_option(help: str = "training steps at p = 0.01") -> Option:
+    """``--steps`` of an experiment whose steps are not scaled by sparsity (config field ``steps``)."""
+    return Option("--steps", positive_int, None, help, field="steps")
+
+
 Results = tuple[dict, dict]
 
 

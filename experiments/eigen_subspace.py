@@ -24,10 +24,10 @@ import numpy as np
 import ccjax
 from ccjax import analysis
 
-from ._cli import count, format_mean_sem, format_table, mean_and_sem, positive_int
+from ._cli import count, format_mean_sem, format_table, mean_and_sem
 from ._experiment import Session, train_sweep
 from ._published import EIGEN_SUBSPACE as PUBLISHED
-from ._spec import Experiment, Option, seeds_option
+from ._spec import Experiment, seeds_option, unscaled_steps_option
 
 EXPERIMENT = "eigen_subspace"
 PAPER = ccjax.TrainConfig(steps=20_000)
@@ -237,10 +237,7 @@ SPEC = Experiment.from_module(
     __name__,
     title="alignment of trained weights with the eigen-subspace of M",
     config=PAPER,
-    options=(
-        seeds_option("5"),
-        Option("--steps", positive_int, None, "training steps (the paper: 20,000)", field="steps"),
-    ),
+    options=(seeds_option("5"), unscaled_steps_option("training steps (the paper: 20,000)")),
 )
 build_parser, main = SPEC.build_parser, SPEC.main
 

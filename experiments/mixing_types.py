@@ -21,11 +21,11 @@ import numpy as np
 
 import ccjax
 
-from ._cli import count, format_duration, format_mean_sem, format_table, mean_and_sem, positive_int, say
+from ._cli import count, format_duration, format_mean_sem, format_table, mean_and_sem, say
 from ._experiment import Session, family_first, train_sweep
 from ._published import MIXING_TYPES as PUBLISHED
 from ._published import MIXING_TYPES_SCALE as PUBLISHED_SCALE
-from ._spec import Experiment, Option, curve_options, seeds_option
+from ._spec import Experiment, curve_options, seeds_option, unscaled_steps_option
 
 EXPERIMENT = "mixing_types"
 PAPER = ccjax.TrainConfig()  # p = 0.01, 10,000 steps, the paper's optimiser (docs/paper.md §4)
@@ -245,11 +245,7 @@ SPEC = Experiment.from_module(
     __name__,
     title="L/p over p_eval for each kind of mixing matrix, trained at p = 0.01",
     config=PAPER,
-    options=(
-        seeds_option("5"),
-        Option("--steps", positive_int, None, "training steps at p = 0.01", field="steps"),
-        *curve_options(),
-    ),
+    options=(seeds_option("5"), unscaled_steps_option(), *curve_options()),
     published_as="published_at_p_train",
 )
 build_parser, main = SPEC.build_parser, SPEC.main

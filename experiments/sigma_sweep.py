@@ -42,7 +42,7 @@ from ._cli import (
 from ._experiment import Session, family_first, train_sweep
 from ._published import SIGMA_SWEEP as PUBLISHED
 from ._published import SIGMA_SWEEP_AT_ZERO as PUBLISHED_AT_ZERO
-from ._spec import Experiment, Option, families_option, seeds_option
+from ._spec import Experiment, Option, families_option, seeds_option, unscaled_steps_option
 
 EXPERIMENT = "sigma_sweep"
 FAMILIES = ("symmetric", "asymmetric")
@@ -459,7 +459,7 @@ SPEC = Experiment.from_module(
         ),
         families_option(FAMILIES, field="mixing", to_field=operator.itemgetter(0)),
         seeds_option("5"),
-        Option("--steps", positive_int, None, "training steps at p = 0.01", field="steps"),
+        unscaled_steps_option(),
         Option(
             "--eval-rel-sem",
             positive_float,

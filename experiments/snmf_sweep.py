@@ -30,7 +30,7 @@ from ccjax.keys import seed_key
 from ._cli import count, format_duration, format_mean_sem, format_table, mean_and_sem, positive_int, say, sigma_list
 from ._experiment import Session, train_sweep
 from ._published import SNMF_SWEEP as PUBLISHED
-from ._spec import Experiment, Option, families_option, seeds_option
+from ._spec import Experiment, Option, families_option, seeds_option, unscaled_steps_option
 
 EXPERIMENT = "snmf_sweep"
 FAMILIES = ("asymmetric", "symmetric")
@@ -318,7 +318,7 @@ SPEC = Experiment.from_module(
         Option("--sigmas", sigma_list, PAPER_SIGMAS, "mixing magnitudes (>= 0)", "LIST"),
         families_option(FAMILIES),
         seeds_option(),
-        Option("--steps", positive_int, None, "training steps (exactly-one data)", field="steps"),
+        unscaled_steps_option("training steps (exactly-one data)"),
         Option("--no-train", None, False, "only the SNMF, SVD and naive models (no training)"),
         Option("--outer-iterations", positive_int, PAPER_OUTER_ITERATIONS, OUTER_ITERATIONS_HELP),
     ),
