@@ -459,3 +459,8 @@ def run_cli(
         if figure is not None:
             save_figure(figure, figure_path(args, name), note)
     return 0
+
+
+def family_first(array) -> np.ndarray:
+    """A sweep's (K seeds, F families, ...) array as (F, K, ...)."""
+    return np.swapaxes(np.asarray(array), 0, 1)

@@ -52,6 +52,7 @@ import ccjax
 
 from ._cli import (
     HelpFormatter,
+    choice_list,
     non_negative_float,
     positive_float,
     positive_int,
@@ -68,6 +69,7 @@ class Option:
     ``default`` (None with ``field``: the experiment config's value) and ``help``.
 
     ``field`` names the ``ccjax.TrainConfig`` field the value sets (after ``to_field``).
+    Options of one group with the same ``exclusive`` name are mutually exclusive.
     """
 
     flag: str
@@ -80,6 +82,7 @@ class Option:
     to_field: Callable[[Any], Any] | None = None
     group: str = "run"
     action: type[argparse.Action] | None = None  # e.g. argparse.BooleanOptionalAction (then no type)
+    exclusive: str | None = None
 
     @property
     def dest(self) -> str:
@@ -159,6 +162,16 @@ def single_p_options() -> tuple[Option, ...]:
     return steps, p, Option("--batch-size", positive_int, None, "fresh samples per step", field="batch_size")
 
 
+def families_option(families: Sequence[str], **fields) -> Option:
+    """``--families``: a comma-separated subset of ``families`` (default: all of them)."""
+    return Option("--families", choice_list(families), ",".join(families), "Gaussian mixing families", "LIST", **fields)
+
+
+def unscaled_steps_option(help: str = "training steps at p = 0.01") -> Option:
+    """``--steps`` of an experiment whose steps are not scaled by sparsity (config field ``steps``)."""
+    return Option("--steps", positive_int, None, help, field="steps")
+
+
 Results = tuple[dict, dict]
 
 
@@ -215,7 +228,10 @@ class Experiment:
             if option.group != "output":
                 if option.group not in groups:
                     groups[option.group] = parser.add_argument_group(option.group)
-                option.add_to(groups[option.group], self.config)
+                key = (option.group, option.exclusive)
+                if option.exclusive and key not in groups:
+                    groups[key] = groups[option.group].add_mutually_exclusive_group()
+                option.add_to(groups[key if option.exclusive else option.group], self.config)
         output = add_output_arguments(parser, self.name, self.sweep_controls)
         for option in self.options:
             if option.group == "output":

@@ -15,7 +15,6 @@ with σ = 0.03, for 20,000 steps at p = 0.01, and analyses each against its labe
     python -m experiments.eigen_subspace --plot-only
 """
 
-import argparse
 import dataclasses
 import sys
 
@@ -25,29 +24,15 @@ import numpy as np
 import ccjax
 from ccjax import analysis
 
-from ._cli import (
-    HelpFormatter,
-    count,
-    format_table,
-    mean_and_sem,
-    positive_int,
-    seed_list,
-)
-from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
+from ._cli import count, format_mean_sem, format_table, mean_and_sem
+from ._experiment import Session, train_sweep
+from ._published import EIGEN_SUBSPACE as PUBLISHED
 from ._published import eigen_subspace_numbers as summary_numbers
+from ._spec import Experiment, seeds_option, unscaled_steps_option
 
 EXPERIMENT = "eigen_subspace"
 PAPER = ccjax.TrainConfig(steps=20_000)
 CASES = (("embedding", 1.0), ("asymmetric", 0.03))  # (mixing family, scale)
-# Read off the paper's figures for asymmetric sigma = 0.03 (docs/paper.md §6.5; about +-0.01).
-PUBLISHED = {
-    "cos_top20": 0.97,  # cos(E_i, A E_i) for i <~ 20
-    "cos_at_40": 0.89,
-    "cos_from_70": (0.0, 0.1),  # i >= 70
-    "off_diagonal_slope": 1.86,
-    "diagonal_slope": 3.38,
-    "diagonal_intercept": 0.62,
-}
 ARRAYS = {
     "families": "(C,) mixing family of each case",
     "scales": "(C,) mixing scale of each case (labels relu(x) + s M x)",
@@ -76,17 +61,6 @@ of the symmetrised label map and drops the rest: cos(E_i, A E_i) is near 1 for t
 eigenvectors and collapses around i = 50 (the number of neurons). Its entries follow those
 of sM with a slope near 2.
 """
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
-    )
-    run = parser.add_argument_group("run")
-    run.add_argument("--seeds", type=seed_list, default="5", metavar="N|LIST", help="a count N or a list of seeds")
-    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps (the paper: 20,000)")
-    add_output_arguments(parser, EXPERIMENT)
-    return parser
 
 
 def analyse(params: ccjax.FeatureMLP, scaled_mixing: np.ndarray) -> dict[str, np.ndarray]:
@@ -119,16 +93,13 @@ def analyse(params: ccjax.FeatureMLP, scaled_mixing: np.ndarray) -> dict[str, np
     return {name: np.asarray(value) for name, value in out.items()}
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
-    seeds = args.seeds
+def run(args, session: Session) -> tuple[dict, dict]:
     per_case = []
-    timings = {}
     for family, scale in CASES:
-        config = dataclasses.replace(PAPER, steps=args.steps, mixing=family, scale=scale)
-        result = train_sweep(
-            config, {"seed": seeds}, f"{ccjax.MIXING_FAMILIES[family].label}, s = {scale:g}", args.session
-        )
-        timings[f"train_seconds_{family}"] = result.run_seconds + result.compile_seconds
+        config = dataclasses.replace(args.config, mixing=family, scale=scale)
+        with session.timed(f"train_{family}"):
+            what = f"{ccjax.MIXING_FAMILIES[family].label}, s = {scale:g}"
+            result = train_sweep(config, {"seed": args.seeds}, what, session)
         scaled = np.asarray(result.scaled_mixing)
         values = analyse(result.params, scaled)
         values["scaled_mixing"] = scaled
@@ -138,27 +109,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     arrays |= {
         "families": np.asarray([family for family, _ in CASES]),
         "scales": np.asarray([scale for _, scale in CASES]),
-        "seeds": np.asarray(seeds),
+        "seeds": np.asarray(args.seeds),
     }
-    manifest = base_manifest(EXPERIMENT, "alignment of trained weights with the eigen-subspace of M", argv)
-    manifest |= {
-        "config": dataclasses.asdict(dataclasses.replace(PAPER, steps=args.steps)),
+    return arrays, {
         "cases": [{"mixing": family, "scale": scale} for family, scale in CASES],
         "conventions": {
             "A": "(W_in W_out)^T: the paper's W_out W_in (column convention) in ccjax's row convention",
             "E": "eigenvectors of (sM + sM^T)/2, descending eigenvalue, largest-|entry| positive",
             "target": "I + sM, the column-convention label map on non-negative inputs",
         },
-        "published": {key: list(v) if isinstance(v, tuple) else v for key, v in PUBLISHED.items()},
-        "timings": timings,
-        "arrays": ARRAYS,
     }
-    return arrays, manifest
-
-
-def _cell(values) -> str:
-    mean, sem = mean_and_sem(values)
-    return f"{mean:.3f}" if not np.isfinite(sem) else f"{mean:.3f} +- {sem:.3f}"
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -187,7 +147,7 @@ def summary(arrays: dict, manifest: dict) -> str:
             shown = f"{published[0]:g}-{published[1]:g}"
         else:
             shown = f"~{published:g}"
-        rows.append([label, *[_cell(n[key]) for n in numbers], shown])
+        rows.append([label, *[format_mean_sem(n[key], 3) for n in numbers], shown])
     n_seeds = len(arrays["seeds"])
     steps = manifest["config"]["steps"]
     head = f"eigen-subspace alignment: p = 0.01, {steps:,} steps, {count(n_seeds, 'seed')} (mean +- SEM)"
@@ -257,10 +217,14 @@ def projection_figure(arrays: dict, manifest: dict):
     return fig
 
 
-def main(argv: list[str] | None = None) -> int:
-    figures = {f"{EXPERIMENT}.png": figure, f"{EXPERIMENT}_projections.png": projection_figure}
-    return run_cli(build_parser(), argv, EXPERIMENT, run, summary, figures)
-
+FIGURES = {f"{EXPERIMENT}.png": figure, f"{EXPERIMENT}_projections.png": projection_figure}
+SPEC = Experiment.from_module(
+    __name__,
+    title="alignment of trained weights with the eigen-subspace of M",
+    config=PAPER,
+    options=(seeds_option("5"), unscaled_steps_option("training steps (the paper: 20,000)")),
+)
+build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,27 +14,18 @@ one :func:`ccjax.loss_curve` call, on samples shared by all models.
     python -m experiments.mixing_types --plot-only
 """
 
-import argparse
 import dataclasses
 import sys
-import time
 
 import numpy as np
 
 import ccjax
 
-from ._cli import (
-    HelpFormatter,
-    count,
-    format_duration,
-    format_table,
-    mean_and_sem,
-    positive_float,
-    positive_int,
-    say,
-    seed_list,
-)
-from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
+from ._cli import count, format_duration, format_mean_sem, format_table, mean_and_sem, say
+from ._experiment import Session, family_first, train_sweep
+from ._published import MIXING_TYPES as PUBLISHED
+from ._published import MIXING_TYPES_SCALE as PUBLISHED_SCALE
+from ._spec import Experiment, curve_options, seeds_option, unscaled_steps_option
 
 EXPERIMENT = "mixing_types"
 PAPER = ccjax.TrainConfig()  # p = 0.01, 10,000 steps, the paper's optimiser (docs/paper.md §4)
@@ -42,16 +33,6 @@ FIXED = ("embedding", "embedding-code-sign", "none")  # scale 1 (M = 0 for "none
 LEARNED = ("asymmetric", "symmetric")  # scale learned, from PAPER.scale_init
 FAMILIES = FIXED + LEARNED
 P_TRAIN = PAPER.p
-# L/p at p_eval = 0.01 (docs/paper.md §2, §6.2; read off the figure, about +-0.001). The
-# published curve used the code's sign; the faithful value is the spec's (§2).
-PUBLISHED = {
-    "embedding": 0.067,
-    "embedding-code-sign": 0.0644,
-    "none": 0.0835,
-    "asymmetric": 0.0753,
-    "symmetric": 0.0651,
-}
-PUBLISHED_SCALE = {"asymmetric": 0.025, "symmetric": 0.033}  # learned |scale| (docs/paper.md §6.2)
 ARRAYS = {
     "families": "(F,) mixing families: embedding, embedding-code-sign, none (scale 1), asymmetric, symmetric (learned)",
     "learned": "(F,) whether the family's scale was learned",
@@ -86,41 +67,22 @@ the naive line L/p = 0.0833; every mixing M takes them below it at small p.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
-    )
-    run = parser.add_argument_group("run")
-    run.add_argument("--seeds", type=seed_list, default="5", metavar="N|LIST", help="a count N or a list of seeds")
-    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps at p = 0.01")
-    run.add_argument("--eval-points", type=positive_int, default=100, help="p_eval values, geometric in [1e-3, 1]")
-    run.add_argument(
-        "--eval-rel-sem", type=positive_float, default=0.003, help="relative standard error of every L/p value"
-    )
-    add_output_arguments(parser, EXPERIMENT)
-    return parser
-
-
-def _by_family(array) -> np.ndarray:
-    """A sweep's (K, F, ...) as (F, K, ...)."""
-    return np.swapaxes(np.asarray(array), 0, 1)
-
-
-def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
-    seeds = args.seeds
-    fixed = dataclasses.replace(PAPER, steps=args.steps)
+def run(args, session: Session) -> tuple[dict, dict]:
+    seeds, fixed = args.seeds, args.config
     learned = dataclasses.replace(fixed, mixing=LEARNED[0], learn_scale=True)
     n = fixed.n_features
     say(
         f"{len(FAMILIES)} mixing families x {count(len(seeds), 'seed')}: "
         f"{len(FAMILIES) * len(seeds)} models x {fixed.total_steps:,} steps at p = {fixed.p:g}, in two sweeps"
     )
-    start = time.perf_counter()
-    results = [
-        train_sweep(fixed, {"seed": seeds, "mixing": FIXED}, "embedding and clean labels, scale 1", args.session),
-        train_sweep(learned, {"seed": seeds, "mixing": LEARNED}, "Gaussian M, learned scale", args.session),
-    ]
-    train_seconds = time.perf_counter() - start
+    with session.timed("train"):
+        results = [
+            train_sweep(fixed, {"seed": seeds, "mixing": FIXED}, "embedding and clean labels, scale 1", session),
+            train_sweep(learned, {"seed": seeds, "mixing": LEARNED}, "Gaussian M, learned scale", session),
+        ]
+    session.timings["sweep_run_seconds"] = sum(result.run_seconds for result in results)
+    session.timings["compile_seconds"] = sum(result.compile_seconds for result in results)
+    session.timings["n_devices"] = results[0].n_devices
 
     def joined(get):  # the two sweeps' (K, F_i, ...) joined along the family axis
         return np.concatenate([np.asarray(get(result)) for result in results], axis=1)
@@ -130,9 +92,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
     p_all = np.append(p_eval, P_TRAIN)
     say(f"evaluating {count(len(FAMILIES) * len(seeds), 'model')} at {len(p_all)} p's ...")
-    eval_start = time.perf_counter()
-    curve = ccjax.loss_curve(params, scaled, p_all, ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
-    eval_seconds = time.perf_counter() - eval_start
+    with session.timed("eval"):
+        curve = ccjax.loss_curve(params, scaled, p_all, ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
+    eval_seconds = session.timings["eval_seconds"]
     say(f"evaluated in {format_duration(eval_seconds)} on {curve.n_evaluations:,} exactly-k samples")
 
     scale = joined(lambda r: r.scale).astype(np.float64)
@@ -144,25 +106,23 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         "learned": np.asarray([family in LEARNED for family in FAMILIES]),
         "seeds": np.asarray(seeds),
         "p_eval": p_eval,
-        "loss_per_feature": _by_family(curve.loss_per_feature[..., :-1]),
-        "loss_per_feature_sem": _by_family(curve.sem[..., :-1]),
-        "at_p_train": _by_family(curve.loss_per_feature[..., -1]),
-        "at_p_train_sem": _by_family(curve.sem[..., -1]),
-        "scale": _by_family(scale),
-        "abs_scale": _by_family(scale),
-        "mixing_rms": _by_family(rms),
-        "final_train_loss": _by_family(joined(lambda r: r.history.train_loss[..., -1])),
+        "loss_per_feature": family_first(curve.loss_per_feature[..., :-1]),
+        "loss_per_feature_sem": family_first(curve.sem[..., :-1]),
+        "at_p_train": family_first(curve.loss_per_feature[..., -1]),
+        "at_p_train_sem": family_first(curve.sem[..., -1]),
+        "scale": family_first(scale),
+        "abs_scale": family_first(scale),
+        "mixing_rms": family_first(rms),
+        "final_train_loss": family_first(joined(lambda r: r.history.train_loss[..., -1])),
         "history_step": np.asarray(history[0].step)[0, 0],
-        "train_loss_history": _by_family(np.concatenate([h.train_loss for h in history], axis=1)),
-        "scale_history": _by_family(np.concatenate([h.scale for h in history], axis=1)),
-        "mixing": _by_family(mixing),
-        "w_in": _by_family(params.w_in),
-        "w_out": _by_family(params.w_out),
+        "train_loss_history": family_first(np.concatenate([h.train_loss for h in history], axis=1)),
+        "scale_history": family_first(np.concatenate([h.scale for h in history], axis=1)),
+        "mixing": family_first(mixing),
+        "w_in": family_first(params.w_in),
+        "w_out": family_first(params.w_out),
         "n_evaluations": np.asarray(curve.n_evaluations),
     }
-    manifest = base_manifest(EXPERIMENT, "L/p over p_eval for each kind of mixing matrix, trained at p = 0.01", argv)
-    manifest |= {
-        "config": dataclasses.asdict(fixed),
+    return arrays, {
         "config_learned_scale": dataclasses.asdict(learned),
         "sweeps": [
             {"axes": {"seed": list(seeds), "mixing": list(FIXED)}, "learn_scale": False, "scale": fixed.scale},
@@ -182,24 +142,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
             "one call for all models (common samples)",
             "max_truncation_bound": float(curve.truncation_bound.max()),
         },
-        "published_at_p_train": PUBLISHED,
         "published_abs_scale": PUBLISHED_SCALE,
-        "naive_loss_per_feature": ccjax.naive_loss_per_feature(n, fixed.d_mlp),
-        "timings": {
-            "train_seconds": train_seconds,
-            "eval_seconds": eval_seconds,
-            "sweep_run_seconds": [result.run_seconds for result in results],
-            "compile_seconds": [result.compile_seconds for result in results],
-            "n_devices": results[0].n_devices,
-        },
-        "arrays": ARRAYS,
     }
-    return arrays, manifest
-
-
-def _cell(values, digits: int = 4) -> str:
-    mean, sem = mean_and_sem(values)
-    return f"{mean:.{digits}f}" if not np.isfinite(sem) else f"{mean:.{digits}f} +- {sem:.{digits}f}"
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -210,7 +154,7 @@ def summary(arrays: dict, manifest: dict) -> str:
     for f, family in enumerate(families):
         at = arrays["at_p_train"][f]
         learned = bool(arrays["learned"][f])
-        scale = _cell(arrays["abs_scale"][f]) if learned else "1 (fixed)"
+        scale = format_mean_sem(arrays["abs_scale"][f]) if learned else "1 (fixed)"
         paper_scale = f"~{PUBLISHED_SCALE[family]:.3f}" if family in PUBLISHED_SCALE else "-"
         published = PUBLISHED[family]
         rows.append(
@@ -218,8 +162,8 @@ def summary(arrays: dict, manifest: dict) -> str:
                 ccjax.MIXING_FAMILIES[family].short_label + (", learned s" if family in LEARNED else ""),
                 scale,
                 paper_scale,
-                _cell(arrays["mixing_rms"][f]),
-                _cell(at),
+                format_mean_sem(arrays["mixing_rms"][f]),
+                format_mean_sem(at),
                 f"~{published:.4f}",
                 f"{at.mean() - published:+.4f}",
                 f"{at.mean() - naive:+.4f}",
@@ -238,7 +182,7 @@ def summary(arrays: dict, manifest: dict) -> str:
             - arrays["at_p_train"][families.index("embedding-code-sign")]
         )
         lines.append(
-            f"faithful - code sign (paired over seeds, same W_E): {_cell(difference)} "
+            f"faithful - code sign (paired over seeds, same W_E): {format_mean_sem(difference)} "
             f"(docs/paper.md: ~0.067 - ~0.0644 = +0.0026)"
         )
     lines.append(
@@ -297,9 +241,14 @@ def figure(arrays: dict, manifest: dict):
     return fig
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(build_parser(), argv, EXPERIMENT, run, summary, {f"{EXPERIMENT}.png": figure})
-
+SPEC = Experiment.from_module(
+    __name__,
+    title="L/p over p_eval for each kind of mixing matrix, trained at p = 0.01",
+    config=PAPER,
+    options=(seeds_option("5"), unscaled_steps_option(), *curve_options()),
+    published_as="published_at_p_train",
+)
+build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,10 +17,9 @@ grid points), and puts bootstrap-over-seeds uncertainties on both.
 """
 
 import argparse
-import dataclasses
 import math
+import operator
 import sys
-import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -29,20 +28,21 @@ import numpy as np
 import ccjax
 
 from ._cli import (
-    HelpFormatter,
-    choice_list,
     count,
     finite_mean,
     format_duration,
+    format_mean_sem,
     format_table,
     mean_and_sem,
     positive_float,
     positive_int,
     say,
-    seed_list,
     sigma_list,
 )
-from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
+from ._experiment import Session, family_first, train_sweep
+from ._published import SIGMA_SWEEP as PUBLISHED
+from ._published import SIGMA_SWEEP_AT_ZERO as PUBLISHED_AT_ZERO
+from ._spec import Experiment, Option, families_option, seeds_option, unscaled_steps_option
 
 EXPERIMENT = "sigma_sweep"
 FAMILIES = ("symmetric", "asymmetric")
@@ -54,12 +54,6 @@ HALF_WIDTH = 3  # grid points on each side of the lowest one in the parabola fit
 BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
 INTERVAL = (16.0, 84.0)  # percentiles of the bootstrap interval (about +-1 sigma)
-# Read off the published figure (docs/paper.md §6.3; one seed per sigma, about +-0.001).
-PUBLISHED = {
-    "symmetric": {"min_value": 0.065, "argmin": (0.028, 0.036), "crossing": 0.064},
-    "asymmetric": {"min_value": 0.075, "argmin": (0.02, 0.028), "crossing": 0.047},
-}
-PUBLISHED_AT_ZERO = 0.083
 ARRAYS = {
     "families": "(F,) Gaussian mixing families",
     "sigmas": "(S,) mixing magnitudes sigma (ascending; the labels are relu(x) + sigma M x)",
@@ -222,39 +216,7 @@ def analyse_family(sigmas, values, level: float, *, n_boot: int = BOOTSTRAP, see
     return out
 
 
-# --- the CLI ----------------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
-    )
-    run = parser.add_argument_group("run")
-    grid = run.add_mutually_exclusive_group()
-    grid.add_argument("--sigmas", type=sigma_list, metavar="LIST", help="mixing magnitudes (>= 0); overrides --points")
-    grid.add_argument(
-        "--points", type=positive_int, default=PAPER_POINTS, help=f"sigmas evenly spaced in [0, {PAPER_SIGMA_MAX:g}]"
-    )
-    run.add_argument(
-        "--families",
-        type=choice_list(FAMILIES),
-        default=",".join(FAMILIES),
-        metavar="LIST",
-        help="Gaussian mixing families",
-    )
-    run.add_argument("--seeds", type=seed_list, default="5", metavar="N|LIST", help="a count N or a list of seeds")
-    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps at p = 0.01")
-    run.add_argument(
-        "--eval-rel-sem",
-        type=positive_float,
-        default=0.001,
-        help="relative standard error of each model's L/p at p = 0.01 (well below the spread over seeds)",
-    )
-    run.add_argument(
-        "--bootstrap", type=positive_int, default=BOOTSTRAP, help="bootstrap resamples of the seeds for the analysis"
-    )
-    add_output_arguments(parser, EXPERIMENT)
-    return parser
+# --- the run ----------------------------------------------------------------------------------
 
 
 def sigma_grid(args: argparse.Namespace) -> list[float]:
@@ -263,56 +225,51 @@ def sigma_grid(args: argparse.Namespace) -> list[float]:
     return np.linspace(0.0, PAPER_SIGMA_MAX, args.points).tolist()
 
 
-def _by_family(array) -> np.ndarray:
-    """A sweep's (K, F, ...) as (F, K, ...)."""
-    return np.swapaxes(np.asarray(array), 0, 1)
+def with_sigma_grid(args: argparse.Namespace) -> argparse.Namespace:
+    args.sigma_grid = sigma_grid(args)
+    return args
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
-    sigmas, seeds, families = sigma_grid(args), args.seeds, args.families
-    base = dataclasses.replace(PAPER, steps=args.steps, mixing=families[0])
-    n, d = base.n_features, base.d_mlp
+def run(args: argparse.Namespace, session: Session) -> tuple[dict, dict]:
+    sigmas, seeds, families, base = args.sigma_grid, args.seeds, args.families, args.config
     n_models = len(seeds) * len(families) * len(sigmas)
     family_count = f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}"
     say(
         f"{count(len(seeds), 'seed')} x {family_count} x {count(len(sigmas), 'sigma')}: "
         f"{n_models} models x {base.total_steps:,} steps in one sweep"
     )
-    start = time.perf_counter()
-    axes = {"seed": seeds, "mixing": families, "scale": sigmas}
-    result = train_sweep(base, axes, "Gaussian M, fixed sigma", args.session)
-    train_seconds = time.perf_counter() - start
+    with session.timed("train"):
+        axes = {"seed": seeds, "mixing": families, "scale": sigmas}
+        result = train_sweep(base, axes, "Gaussian M, fixed sigma", session)
+    session.timings |= {"sweep_run_seconds": result.run_seconds, "compile_seconds": result.compile_seconds}
+    session.timings["n_devices"] = result.n_devices
     # Every sigma of a (seed, family) shares its M.
     mixing = np.asarray(result.mixing)
     if not np.array_equal(mixing, np.broadcast_to(mixing[:, :, :1], mixing.shape)):
         raise AssertionError("the sweep's M differs between sigmas of one seed")
 
     say(f"evaluating {count(n_models, 'model')} at p = {P_EVAL:g} to {args.eval_rel_sem:g} relative SE ...")
-    eval_start = time.perf_counter()
-    estimate = ccjax.evaluate_sweep(result, P_EVAL, rel_sem=args.eval_rel_sem)
-    eval_seconds = time.perf_counter() - eval_start
+    with session.timed("eval"):
+        estimate = ccjax.evaluate_sweep(result, P_EVAL, rel_sem=args.eval_rel_sem)
     n_evaluations = int(np.asarray(estimate.n_samples).flat[0])
-    say(f"evaluated in {format_duration(eval_seconds)} on {n_evaluations:,} exactly-k samples")
+    say(f"evaluated in {format_duration(session.timings['eval_seconds'])} on {n_evaluations:,} exactly-k samples")
 
     arrays = {
         "families": np.asarray(families),
         "sigmas": np.asarray(sigmas, np.float64),
         "seeds": np.asarray(seeds),
-        "loss_per_feature": _by_family(estimate.loss_per_feature),
-        "loss_per_feature_sem": _by_family(estimate.sem),
-        "final_train_loss": _by_family(result.history.train_loss[..., -1]),
+        "loss_per_feature": family_first(estimate.loss_per_feature),
+        "loss_per_feature_sem": family_first(estimate.sem),
+        "final_train_loss": family_first(result.history.train_loss[..., -1]),
         "history_step": np.asarray(result.history.step)[0, 0, 0],
-        "train_loss_history": _by_family(result.history.train_loss),
-        "mixing": _by_family(mixing[:, :, 0]),
-        "w_in": _by_family(result.params.w_in),
-        "w_out": _by_family(result.params.w_out),
+        "train_loss_history": family_first(result.history.train_loss),
+        "mixing": family_first(mixing[:, :, 0]),
+        "w_in": family_first(result.params.w_in),
+        "w_out": family_first(result.params.w_out),
         "n_evaluations": np.asarray(n_evaluations),
     }
-    naive = ccjax.naive_loss_per_feature(n, d)
-    manifest = base_manifest(EXPERIMENT, "L/p at p = 0.01 against the mixing magnitude sigma", argv)
-    manifest |= {
-        "config": dataclasses.asdict(base),
-        "axes": {"seed": list(seeds), "mixing": list(families), "scale": list(sigmas)},
+    naive = ccjax.naive_loss_per_feature(base.n_features, base.d_mlp)
+    return arrays, {
         "mixing": {family: ccjax.MIXING_FAMILIES[family].formula for family in families},
         "evaluation": {
             "p": P_EVAL,
@@ -329,39 +286,22 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
             f"SD and {INTERVAL[0]:g}/{INTERVAL[1]:g} percentiles; 'defined' is the fraction of resamples "
             "whose curve crosses",
         },
-        "naive_loss_per_feature": naive,
-        "published": {
-            **PUBLISHED,
-            "at_zero": PUBLISHED_AT_ZERO,
-            "note": "read off the published figure (about +-0.001); one seed per sigma",
-        },
-        "timings": {
-            "train_seconds": train_seconds,
-            "eval_seconds": eval_seconds,
-            "sweep_run_seconds": result.run_seconds,
-            "compile_seconds": result.compile_seconds,
-            "n_devices": result.n_devices,
-        },
-        "arrays": ARRAYS,
+        "analysis": analyses(arrays, naive, args.bootstrap),
     }
-    manifest["analysis"] = analyses(arrays, manifest)
-    return arrays, manifest
 
 
-def analyses(arrays: dict, manifest: dict) -> dict:
+def analyses(arrays: dict, naive: float, n_boot: int) -> dict:
     """:func:`analyse_family` of every family, from the saved arrays (deterministic, so
     ``--plot-only`` reproduces the numbers)."""
-    n_boot = manifest["analysis_method"]["n_boot"]
-    naive = manifest["naive_loss_per_feature"]
     return {
         str(family): analyse_family(arrays["sigmas"], arrays["loss_per_feature"][f], naive, n_boot=n_boot)
         for f, family in enumerate(arrays["families"])
     }
 
 
-def _cell(values, digits: int = 4) -> str:
-    mean, sem = mean_and_sem(values)
-    return f"{mean:.{digits}f}" if not np.isfinite(sem) else f"{mean:.{digits}f} +- {sem:.{digits}f}"
+def saved_analyses(arrays: dict, manifest: dict) -> dict:
+    """:func:`analyses` with the naive L/p and resample count a manifest records."""
+    return analyses(arrays, manifest["naive_loss_per_feature"], manifest["analysis_method"]["n_boot"])
 
 
 def _pm(value: float, se: float, digits: int = 4) -> str:
@@ -421,12 +361,12 @@ def summary(arrays: dict, manifest: dict) -> str:
     ]
     headers = ["sigma", *(ccjax.MIXING_FAMILIES[family].label for family in families)]
     rows = [
-        [f"{sigma:.3f}", *(_cell(arrays["loss_per_feature"][f, :, s]) for f in range(len(families)))]
+        [f"{sigma:.3f}", *(format_mean_sem(arrays["loss_per_feature"][f, :, s]) for f in range(len(families)))]
         for s, sigma in enumerate(sigmas)
     ]
     lines.append(format_table(headers, rows))
     n_boot = manifest["analysis_method"]["n_boot"]
-    for family, stats in analyses(arrays, manifest).items():
+    for family, stats in saved_analyses(arrays, manifest).items():
         lines += ["", f"{ccjax.MIXING_FAMILIES[family].label}:"]
         lines.append(format_table(["quantity", "ours", "paper"], analysis_rows(family, stats, float(sigmas.max()))))
     lines += [
@@ -447,7 +387,7 @@ def figure(arrays: dict, manifest: dict):
     sigmas = arrays["sigmas"]
     naive = manifest["naive_loss_per_feature"]
     fig, ax = plt.subplots(figsize=(8.0, 5.4), layout="constrained")
-    all_stats = analyses(arrays, manifest)
+    all_stats = saved_analyses(arrays, manifest)
     for f, family in enumerate(families):
         color = f"C{FAMILIES.index(family) + 2}"  # the paper's colours: green symmetric, red asymmetric
         values = arrays["loss_per_feature"][f]
@@ -503,9 +443,39 @@ def figure(arrays: dict, manifest: dict):
     return fig
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(build_parser(), argv, EXPERIMENT, run, summary, {f"{EXPERIMENT}.png": figure})
-
+SPEC = Experiment.from_module(
+    __name__,
+    title="L/p at p = 0.01 against the mixing magnitude sigma",
+    config=PAPER,
+    axes={"seed": "seeds", "mixing": "families", "scale": "sigma_grid"},
+    options=(
+        Option("--sigmas", sigma_list, None, "mixing magnitudes (>= 0); overrides --points", "LIST", exclusive="grid"),
+        Option(
+            "--points",
+            positive_int,
+            PAPER_POINTS,
+            f"sigmas evenly spaced in [0, {PAPER_SIGMA_MAX:g}]",
+            exclusive="grid",
+        ),
+        families_option(FAMILIES, field="mixing", to_field=operator.itemgetter(0)),
+        seeds_option("5"),
+        unscaled_steps_option(),
+        Option(
+            "--eval-rel-sem",
+            positive_float,
+            0.001,
+            "relative standard error of each model's L/p at p = 0.01 (well below the spread over seeds)",
+        ),
+        Option("--bootstrap", positive_int, BOOTSTRAP, "bootstrap resamples of the seeds for the analysis"),
+    ),
+    published={
+        **PUBLISHED,
+        "at_zero": PUBLISHED_AT_ZERO,
+        "note": "read off the published figure (about +-0.001); one seed per sigma",
+    },
+    resolve=with_sigma_grid,
+)
+build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":
     sys.exit(main())

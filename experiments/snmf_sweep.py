@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import functools
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -28,29 +27,18 @@ from ccjax import baselines
 from ccjax._train import hyper_from_config, init_run
 from ccjax.keys import seed_key
 
-from ._cli import (
-    HelpFormatter,
-    choice_list,
-    count,
-    format_duration,
-    format_table,
-    mean_and_sem,
-    positive_int,
-    say,
-    seed_list,
-    sigma_list,
-)
-from ._experiment import add_output_arguments, base_manifest, run_cli, train_sweep
+from ._cli import count, format_duration, format_mean_sem, format_table, mean_and_sem, positive_int, say, sigma_list
+from ._experiment import Session, train_sweep
+from ._published import SNMF_SWEEP as PUBLISHED
+from ._spec import Experiment, Option, families_option, seeds_option, unscaled_steps_option
 
 EXPERIMENT = "snmf_sweep"
 FAMILIES = ("asymmetric", "symmetric")
 PAPER = ccjax.TrainConfig(data="exactly-one", mixing="asymmetric")
 PAPER_SIGMAS = "0,0.005,0.008,0.01,0.015,0.02,0.03,0.04"
 PAPER_OUTER_ITERATIONS = 500
-# SNMF L/p on exactly-one data, asymmetric M, the paper code's orientation (I + sigma M),
-# read off the published figure (docs/paper.md §5; about +-0.001).
-PUBLISHED = {0.0: 0.0835, 0.005: 0.0798, 0.008: 0.0787, 0.01: 0.0778, 0.015: 0.0785, 0.02: 0.0817}
-PUBLISHED |= {0.03: 0.0924, 0.04: 0.1150}
+OUTER_ITERATIONS_HELP = "semi-NMF outer iterations (V solve + 5 projected-gradient steps on U each)"
+# The curve of the published SNMF values (_published.SNMF_SWEEP).
 PUBLISHED_FAMILY, PUBLISHED_ORIENTATION = "asymmetric", "paper-code"
 # The NMF that seeds each semi-NMF draws from fold_in(key(seed), NMF_KEY_TAG): one key per
 # seed, shared by every sigma and both orientations (common random numbers), and distinct
@@ -84,32 +72,6 @@ superposition. Both target orientations are fitted: the faithful (I + sigma M)^T
 paper code's I + sigma M (they agree for symmetric M). Trained models on the same
 exactly-one data, the SVD model and the naive model are shown for comparison.
 """
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{EXPERIMENT}", description=DESCRIPTION, formatter_class=HelpFormatter
-    )
-    run = parser.add_argument_group("run")
-    run.add_argument("--sigmas", type=sigma_list, default=PAPER_SIGMAS, metavar="LIST", help="mixing magnitudes (>= 0)")
-    run.add_argument(
-        "--families",
-        type=choice_list(FAMILIES),
-        default=",".join(FAMILIES),
-        metavar="LIST",
-        help="Gaussian mixing families",
-    )
-    run.add_argument("--seeds", type=seed_list, default="3", metavar="N|LIST", help="a count N or a list of seeds")
-    run.add_argument("--steps", type=positive_int, default=PAPER.steps, help="training steps (exactly-one data)")
-    run.add_argument("--no-train", action="store_true", help="only the SNMF, SVD and naive models (no training)")
-    run.add_argument(
-        "--outer-iterations",
-        type=positive_int,
-        default=PAPER_OUTER_ITERATIONS,
-        help="semi-NMF outer iterations (V solve + 5 projected-gradient steps on U each)",
-    )
-    add_output_arguments(parser, EXPERIMENT)
-    return parser
 
 
 def seed_mixing(family: str, seeds) -> np.ndarray:
@@ -184,10 +146,9 @@ def reference_models(mixing: np.ndarray, sigmas, d_mlp: int = 50) -> tuple[ccjax
     return naive, svd
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
-    sigmas, seeds, families = args.sigmas, args.seeds, args.families
-    base = dataclasses.replace(PAPER, steps=args.steps)
-    n, d = base.n_features, base.d_mlp
+def run(args: argparse.Namespace, session: Session) -> tuple[dict, dict]:
+    sigmas, seeds, families, base = args.sigmas, args.seeds, args.families, args.config
+    d = base.d_mlp
     n_snmf = len(families) * len(seeds) * len(sigmas) * len(baselines.ORIENTATIONS)
     family_count = f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}"
     plan = f"{family_count} x {count(len(seeds), 'seed')} x {count(len(sigmas), 'sigma')}: "
@@ -195,7 +156,6 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     if not args.no_train:
         plan += f", {len(families) * len(seeds) * len(sigmas)} models x {base.total_steps:,} steps"
     say(plan)
-    timings = {"train_seconds": {}, "snmf_seconds": {}}
     out = {name: [] for name in ("mixing", "snmf", "fit", "snmf_loss", "svd_loss", "naive_loss")}
     trained = {name: [] for name in ("trained_loss", "final_train_loss", "w_in", "w_out")}
     sigma_grid = np.asarray(sigmas, np.float64)
@@ -204,14 +164,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
         if args.no_train:
             mixing = seed_mixing(family, seeds)
         else:
-            start = time.perf_counter()
-            result = train_sweep(
-                config,
-                {"seed": seeds, "scale": sigmas},
-                f"{ccjax.MIXING_FAMILIES[family].label}, exactly-one",
-                args.session,
-            )
-            timings["train_seconds"][family] = time.perf_counter() - start
+            with session.timed(f"train_{family}"):
+                axes = {"seed": seeds, "scale": sigmas}
+                result = train_sweep(config, axes, f"{ccjax.MIXING_FAMILIES[family].label}, exactly-one", session)
             # Every sigma of a seed shares its M; the SNMF factorises exactly that M.
             if not np.array_equal(result.mixing, np.broadcast_to(result.mixing[:, :1], result.mixing.shape)):
                 raise AssertionError("the sweep's M differs between sigmas of one seed")
@@ -222,10 +177,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
             trained["w_out"].append(np.asarray(result.params.w_out))
         scaled = sigma_grid[None, :, None, None] * mixing[:, None]  # (K, S, n, n)
         say(f"{ccjax.MIXING_FAMILIES[family].label}: {n_snmf // len(families)} semi-NMFs ...")
-        start = time.perf_counter()
-        snmf, fit = snmf_models(mixing, sigmas, nmf_keys(seeds), d_mlp=d, outer_iterations=args.outer_iterations)
-        timings["snmf_seconds"][family] = time.perf_counter() - start
-        say(f"done in {format_duration(timings['snmf_seconds'][family])}")
+        with session.timed(f"snmf_{family}"):
+            snmf, fit = snmf_models(mixing, sigmas, nmf_keys(seeds), d_mlp=d, outer_iterations=args.outer_iterations)
+        say(f"done in {format_duration(session.timings[f'snmf_{family}_seconds'])}")
         naive, svd = reference_models(mixing, sigmas, d)
         orientations = len(baselines.ORIENTATIONS)
         out["mixing"].append(mixing)
@@ -250,11 +204,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
     }
     if not args.no_train:
         arrays |= {name: np.stack(values) for name, values in trained.items()}
-    manifest = base_manifest(EXPERIMENT, "semi-NMF L/p against the mixing magnitude sigma, exactly-one data", argv)
-    manifest |= {
-        "config": dataclasses.asdict(base),
+    return arrays, {
         "trained": not args.no_train,
-        "axes": {"family": list(families), "seed": list(seeds), "sigma": list(sigmas)},
         "orientations": {
             "faithful": "T = (I + sigma M)^T, the map the labels apply to row inputs",
             "paper-code": "T = I + sigma M, what the paper code factorises (paper_code/nb7_semi_nmf_solution.py)",
@@ -273,22 +224,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> tuple[dict, dict]:
             "naive": "W_in[f, f] = W_out[f, f] = 1 for f < 50, evaluated on these labels",
         },
         "evaluation": "exact: L/p = n c_1 on exactly-one data (ccjax.exactly_one_loss_per_feature)",
-        "published": {
-            "family": PUBLISHED_FAMILY,
-            "orientation": PUBLISHED_ORIENTATION,
-            "snmf_loss": {str(sigma): value for sigma, value in PUBLISHED.items()},
-            "note": "read off the published figure (about +-0.001)",
-        },
-        "naive_loss_per_feature": ccjax.naive_loss_per_feature(n, d),
-        "timings": timings,
-        "arrays": ARRAYS,
     }
-    return arrays, manifest
-
-
-def _cell(values) -> str:
-    mean, sem = mean_and_sem(values)
-    return f"{mean:.4f}" if not np.isfinite(sem) else f"{mean:.4f} +- {sem:.4f}"
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -309,9 +245,9 @@ def summary(arrays: dict, manifest: dict) -> str:
         for s, sigma in enumerate(arrays["sigmas"]):
             snmf = arrays["snmf_loss"][f, :, s]
             published = PUBLISHED.get(float(sigma)) if family == PUBLISHED_FAMILY else None
-            row = [f"{sigma:g}", _cell(snmf[:, faithful]), _cell(snmf[:, code])]
-            row.append(_cell(arrays["trained_loss"][f, :, s]) if trained else "-")
-            row += [_cell(arrays["svd_loss"][f, :, s]), _cell(arrays["naive_loss"][f, :, s])]
+            row = [f"{sigma:g}", format_mean_sem(snmf[:, faithful]), format_mean_sem(snmf[:, code])]
+            row.append(format_mean_sem(arrays["trained_loss"][f, :, s]) if trained else "-")
+            row += [format_mean_sem(arrays["svd_loss"][f, :, s]), format_mean_sem(arrays["naive_loss"][f, :, s])]
             if published is None:
                 row += ["-", "-", "-"]
             else:
@@ -373,9 +309,27 @@ def figure(arrays: dict, manifest: dict):
     return fig
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(build_parser(), argv, EXPERIMENT, run, summary, {f"{EXPERIMENT}.png": figure})
-
+SPEC = Experiment.from_module(
+    __name__,
+    title="semi-NMF L/p against the mixing magnitude sigma, exactly-one data",
+    config=PAPER,
+    axes={"family": "families", "seed": "seeds", "sigma": "sigmas"},
+    options=(
+        Option("--sigmas", sigma_list, PAPER_SIGMAS, "mixing magnitudes (>= 0)", "LIST"),
+        families_option(FAMILIES),
+        seeds_option(),
+        unscaled_steps_option("training steps (exactly-one data)"),
+        Option("--no-train", None, False, "only the SNMF, SVD and naive models (no training)"),
+        Option("--outer-iterations", positive_int, PAPER_OUTER_ITERATIONS, OUTER_ITERATIONS_HELP),
+    ),
+    published={
+        "family": PUBLISHED_FAMILY,
+        "orientation": PUBLISHED_ORIENTATION,
+        "snmf_loss": {str(sigma): value for sigma, value in PUBLISHED.items()},
+        "note": "read off the published figure (about +-0.001)",
+    },
+)
+build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":
     sys.exit(main())
