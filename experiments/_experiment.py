@@ -464,3 +464,36 @@ def run_cli(
 def family_first(array) -> np.ndarray:
     """A sweep's (K seeds, F families, ...) array as (F, K, ...)."""
     return np.swapaxes(np.asarray(array), 0, 1)
+
+
+def curves_at_training_p(curve: ccjax.LossCurve, n_eval: int, *, sem_at_train_p: bool = True) -> dict:
+    """Split a loss curve of models (T, K, ...) evaluated at ``[*p_eval, *p_train]`` (``n_eval``
+    p_eval's first), where model group t was trained at ``p_train[t]``: L/p over p_eval, and
+    each model's L/p at its own training p (the diagonal), with their Monte Carlo SEMs."""
+    diagonal = np.arange(len(curve.loss_per_feature))
+    arrays = {
+        "loss_per_feature": curve.loss_per_feature[..., :n_eval],
+        "loss_per_feature_sem": curve.sem[..., :n_eval],
+        "at_train_p": curve.loss_per_feature[diagonal, :, n_eval + diagonal],
+    }
+    if sem_at_train_p:
+        arrays["at_train_p_sem"] = curve.sem[diagonal, :, n_eval + diagonal]
+    return arrays
+
+
+def plot_trained_curves(arrays: dict, manifest: dict, labels, trained_at, at_train_p, *, ax, title: str):
+    """The saved L/p over p_eval (``arrays["loss_per_feature"]``, (C, K, P), mean ± SEM over seeds)
+    with the run's naive L/p, and a dot per curve at its training p ``trained_at`` (one p for
+    all, or one per curve) at the seed mean of ``at_train_p`` (C, K)."""
+    from ccjax import plot
+
+    dots = list(zip(np.broadcast_to(trained_at, len(labels)), at_train_p.mean(axis=1), strict=True))
+    return plot.plot_loss_curves(
+        arrays["p_eval"],
+        arrays["loss_per_feature"],
+        labels,
+        dots=dots,
+        naive=manifest["naive_loss_per_feature"],
+        ax=ax,
+        title=title,
+    )

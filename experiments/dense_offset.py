@@ -21,7 +21,7 @@ import ccjax
 from ccjax import baselines
 
 from ._cli import count, format_duration, format_table, mean_and_sem, say
-from ._experiment import Session, train_sweep
+from ._experiment import Session, curves_at_training_p, plot_trained_curves, train_sweep
 from ._published import DENSE_OFFSET as PUBLISHED
 from ._spec import Experiment, curve_options, p_train_option, seeds_option, training_options
 
@@ -80,15 +80,13 @@ def run(args, session: Session) -> tuple[dict, dict]:
         )
     say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
 
-    n_eval, diagonal = len(p_eval), np.arange(len(p_train))
+    diagonal = np.arange(len(p_train))
     arrays = {
         "p_train": p_train,
         "seeds": np.asarray(args.seeds),
         "steps": np.asarray([config.total_steps for config in configs]),
         "p_eval": p_eval,
-        "loss_per_feature": curve.loss_per_feature[..., :n_eval],
-        "loss_per_feature_sem": curve.sem[..., :n_eval],
-        "at_train_p": curve.loss_per_feature[diagonal, :, n_eval + diagonal],
+        **curves_at_training_p(curve, len(p_eval), sem_at_train_p=False),
         "best_offset": np.asarray(best_offset),
         "best_offset_loss": np.asarray(best_loss),
         "train_offset": np.asarray(train_offset),
@@ -142,8 +140,6 @@ def summary(arrays: dict, manifest: dict) -> str:
 def figure(arrays: dict, manifest: dict):
     import matplotlib.pyplot as plt
 
-    from ccjax import plot
-
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.2), layout="constrained", width_ratios=[1, 1.5])
     p_eval = arrays["p_eval"]
     left.plot(p_eval, arrays["best_offset"], color="k")
@@ -152,16 +148,8 @@ def figure(arrays: dict, manifest: dict):
     twin.plot(p_eval, arrays["best_offset_loss"], color="tab:red", linestyle="--")
     twin.set_ylabel("L/p of naive + b*(p)", color="tab:red")
     labels = [f"trained at p = {p:g}" for p in arrays["p_train"]]
-    dots = list(zip(arrays["p_train"], arrays["at_train_p"].mean(axis=1), strict=True))
-    plot.plot_loss_curves(
-        p_eval,
-        arrays["loss_per_feature"],
-        labels,
-        dots=dots,
-        naive=manifest["naive_loss_per_feature"],
-        ax=right,
-        title=f"clean labels: trained models vs naive + offset ({count(len(arrays['seeds']), 'seed')})",
-    )
+    title = f"clean labels: trained models vs naive + offset ({count(len(arrays['seeds']), 'seed')})"
+    plot_trained_curves(arrays, manifest, labels, arrays["p_train"], arrays["at_train_p"], ax=right, title=title)
     color_of = {line.get_label(): line.get_color() for line in right.get_lines()}
     colors = [color_of[label] for label in labels]
     for color, p, loss in zip(colors, arrays["p_train"], arrays["train_offset_loss"], strict=True):

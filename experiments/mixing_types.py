@@ -22,7 +22,7 @@ import numpy as np
 import ccjax
 
 from ._cli import count, format_duration, format_mean_sem, format_table, mean_and_sem, say
-from ._experiment import Session, family_first, train_sweep
+from ._experiment import Session, family_first, plot_trained_curves, train_sweep
 from ._published import MIXING_TYPES as PUBLISHED
 from ._published import MIXING_TYPES_SCALE as PUBLISHED_SCALE
 from ._spec import Experiment, curve_options, seeds_option, unscaled_steps_option
@@ -195,8 +195,6 @@ def summary(arrays: dict, manifest: dict) -> str:
 def figure(arrays: dict, manifest: dict):
     import matplotlib.pyplot as plt
 
-    from ccjax import plot
-
     families = [str(family) for family in arrays["families"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.2), layout="constrained", width_ratios=[1.5, 1])
     labels = []
@@ -205,16 +203,8 @@ def figure(arrays: dict, manifest: dict):
         if arrays["learned"][f]:
             label += f", learned |s| = {arrays['abs_scale'][f].mean():.3f}"
         labels.append(label)
-    dots = [(P_TRAIN, value) for value in arrays["at_p_train"].mean(axis=1)]
-    plot.plot_loss_curves(
-        arrays["p_eval"],
-        arrays["loss_per_feature"],
-        labels,
-        dots=dots,
-        naive=manifest["naive_loss_per_feature"],
-        ax=left,
-        title=f"L/p over p_eval, trained at p = {P_TRAIN:g} (dots: p_eval = 0.01)",
-    )
+    title = f"L/p over p_eval, trained at p = {P_TRAIN:g} (dots: p_eval = 0.01)"
+    plot_trained_curves(arrays, manifest, labels, P_TRAIN, arrays["at_p_train"], ax=left, title=title)
     left.legend(fontsize=8)
     steps = np.append(0.0, arrays["history_step"])
     initial = abs(manifest["config_learned_scale"]["scale_init"])

@@ -365,40 +365,47 @@ def _estimate(values, digits: int = 4) -> str:
     return format_estimate(*mean_sem(values), digits)
 
 
+def _saved_arrays(saved: dict, stage: str) -> dict | None:
+    """The result arrays of ``stage`` in ``saved``, or None when it has no results."""
+    results = saved.get(stage)
+    return None if results is None else results[0]
+
+
+ERRATUM_SIGN = """\
+1. **The sign of M.** The paper's legend states M = I − W_E W_Eᵀ (the reduction of the
+   residual CC model), but its code builds W_E W_Eᵀ − I. ccjax defaults to the faithful sign
+   and offers the code's as `embedding-code-sign`. L/p at p = 0.01:
+
+   | model | L/p |
+   | --- | --- |"""
+
+
 def _errata_sign(saved: dict) -> list[str]:
-    lines = [
-        "1. **The sign of M.** The paper's legend states M = I − W_E W_Eᵀ (the reduction of the",
-        "   residual CC model), but its code builds W_E W_Eᵀ − I. ccjax defaults to the faithful sign",
-        "   and offers the code's as `embedding-code-sign`. L/p at p = 0.01:",
-        "",
-        "   | model | L/p |",
-        "   | --- | --- |",
-    ]
-    mixing = saved.get("mixing_types")
-    if mixing is not None:
-        arrays, _ = mixing
+    lines = ERRATUM_SIGN.splitlines()
+    arrays = _saved_arrays(saved, "mixing_types")
+    if arrays is not None:
         families = [str(f) for f in arrays["families"]]
         for family, label in (("embedding", "faithful I − W_E W_Eᵀ"), ("embedding-code-sign", "code W_E W_Eᵀ − I")):
             if family in families:
                 value = _estimate(arrays["at_p_train"][families.index(family)])
                 lines.append(f"   | reduced model, {label} | {value} |")
-    full = saved.get("scale_sweep_full_model")
-    if full is not None:
-        arrays, _ = full
+    arrays = _saved_arrays(saved, "scale_sweep_full_model")
+    if arrays is not None:
         lines.append(f"   | full 1000-dim residual CC model | {_estimate(arrays['loss_per_feature'][:, -1])} |")
     lines += ["", "   The full model matches the faithful sign; the published ≈0.0644 matches the code's sign."]
     return lines
 
 
+ERRATUM_SNMF = """\
+2. **The semi-NMF orientation.** For row-vector inputs the labels apply (I + σM)ᵀ, but the
+   paper's code factorises I + σM. The two agree for symmetric M only. Asymmetric M:"""
+
+
 def _errata_snmf(saved: dict) -> list[str]:
-    lines = [
-        "2. **The semi-NMF orientation.** For row-vector inputs the labels apply (I + σM)ᵀ, but the",
-        "   paper's code factorises I + σM. The two agree for symmetric M only. Asymmetric M:",
-    ]
-    snmf = saved.get("snmf_sweep")
-    if snmf is None:
+    lines = ERRATUM_SNMF.splitlines()
+    arrays = _saved_arrays(saved, "snmf_sweep")
+    if arrays is None:
         return lines
-    arrays, _ = snmf
     families = [str(f) for f in arrays["families"]]
     orientations = [str(o) for o in arrays["orientations"]]
     if "asymmetric" not in families:
@@ -412,15 +419,16 @@ def _errata_snmf(saved: dict) -> list[str]:
     return lines
 
 
+ERRATUM_TRANSPLANT = """\
+3. **The spliced transplant figure.** The published fine-tuning plot joins the loss history
+   of one model trained with mixing to that of a different model trained on clean labels.
+   `transplant` fine-tunes the same weights. L/p at p = 0.01:"""
+
+
 def _errata_transplant(saved: dict) -> list[str]:
-    lines = [
-        "3. **The spliced transplant figure.** The published fine-tuning plot joins the loss history",
-        "   of one model trained with mixing to that of a different model trained on clean labels.",
-        "   `transplant` fine-tunes the same weights. L/p at p = 0.01:",
-    ]
-    transplant = saved.get("transplant")
-    if transplant is not None:
-        arrays, _ = transplant
+    lines = ERRATUM_TRANSPLANT.splitlines()
+    arrays = _saved_arrays(saved, "transplant")
+    if arrays is not None:
         lines += [
             "",
             "   | | L/p |",
@@ -429,9 +437,9 @@ def _errata_transplant(saved: dict) -> list[str]:
             f"   | the same weights on clean labels | {_estimate(arrays['loss_per_feature'][1])} |",
             f"   | the same weights fine-tuned on clean labels | {_estimate(arrays['loss_per_feature'][2])} |",
         ]
-        clean = saved.get("scale_sweep")
-        if clean is not None and 0.0 in clean[0]["scales"]:
-            at_zero = clean[0]["loss_per_feature"][:, _index(clean[0]["scales"], 0.0)]
+        clean = _saved_arrays(saved, "scale_sweep")
+        if clean is not None and 0.0 in clean["scales"]:
+            at_zero = clean["loss_per_feature"][:, _index(clean["scales"], 0.0)]
             lines.append(f"   | a different model trained on clean labels (the splice) | {_estimate(at_zero)} |")
     return lines
 
@@ -444,16 +452,17 @@ def _grid_minimum(sigmas, curve) -> str:
     return f"{sigmas[np.nanargmin(curve)]:g}"
 
 
+ERRATUM_SEEDS = """\
+4. **Wall-clock-seeded data.** The paper's code seeds its data stream from the clock, so no
+   run can be repeated exactly. ccjax derives every draw (W_E, M, initial weights, every batch,
+   every evaluation sample) from one integer seed, and the same command gives bitwise-identical
+   results. What one unrepeatable run can show is the spread over seeds:"""
+
+
 def _errata_seeds(saved: dict) -> list[str]:
-    lines = [
-        "4. **Wall-clock-seeded data.** The paper's code seeds its data stream from the clock, so no",
-        "   run can be repeated exactly. ccjax derives every draw (W_E, M, initial weights, every batch,",
-        "   every evaluation sample) from one integer seed, and the same command gives bitwise-identical",
-        "   results. What one unrepeatable run can show is the spread over seeds:",
-    ]
-    sigma = saved.get("sigma_sweep")
-    if sigma is not None:
-        arrays, _ = sigma
+    lines = ERRATUM_SEEDS.splitlines()
+    arrays = _saved_arrays(saved, "sigma_sweep")
+    if arrays is not None:
         lines += ["", "   | family | σ at the minimum, one seed per run (the paper's protocol) | mean of all seeds |"]
         lines.append("   | --- | --- | --- |")
         for f, family in enumerate(str(x) for x in arrays["families"]):

@@ -21,7 +21,7 @@ import numpy as np
 import ccjax
 
 from ._cli import count, format_duration, format_table, mean_and_sem, say
-from ._experiment import Session, train_sweep
+from ._experiment import Session, curves_at_training_p, plot_trained_curves, train_sweep
 from ._published import SPARSITY_REGIMES as PUBLISHED
 from ._spec import Experiment, curve_options, mixing_options, p_train_option, seeds_option, training_options
 
@@ -72,16 +72,12 @@ def run(args, session: Session) -> tuple[dict, dict]:
     eval_seconds = session.timings["eval_seconds"]
     say(f"evaluated in {format_duration(eval_seconds)} on {curve.n_evaluations:,} exactly-k samples")
 
-    n_eval, diagonal = len(p_eval), np.arange(len(configs))
     arrays = {
         "p_train": np.asarray(args.p_train),
         "seeds": np.asarray(args.seeds),
         "steps": np.asarray([config.total_steps for config in configs]),
         "p_eval": p_eval,
-        "loss_per_feature": curve.loss_per_feature[..., :n_eval],
-        "loss_per_feature_sem": curve.sem[..., :n_eval],
-        "at_train_p": curve.loss_per_feature[diagonal, :, n_eval + diagonal],
-        "at_train_p_sem": curve.sem[diagonal, :, n_eval + diagonal],
+        **curves_at_training_p(curve, len(p_eval)),
         "final_train_loss": np.stack([result.history.train_loss[:, -1] for result in results]),
         "w_in": params.w_in,
         "w_out": params.w_out,
@@ -124,17 +120,14 @@ def summary(arrays: dict, manifest: dict) -> str:
 def curves_figure(arrays: dict, manifest: dict):
     import matplotlib.pyplot as plt
 
-    from ccjax import plot
-
     figure, ax = plt.subplots(figsize=(8.0, 5.2), layout="constrained")
     labels = [f"p_train = {p:g}" for p in arrays["p_train"]]
-    dots = [(p, value) for p, value in zip(arrays["p_train"], arrays["at_train_p"].mean(axis=1), strict=True)]
-    plot.plot_loss_curves(
-        arrays["p_eval"],
-        arrays["loss_per_feature"],
+    plot_trained_curves(
+        arrays,
+        manifest,
         labels,
-        dots=dots,
-        naive=manifest["naive_loss_per_feature"],
+        arrays["p_train"],
+        arrays["at_train_p"],
         ax=ax,
         title=f"sparsity regimes: {ccjax.MIXING_FAMILIES[manifest['mixing']['name']].label}, "
         f"scale {manifest['mixing']['scale']:g} "
