@@ -102,7 +102,8 @@ def run(args, session: Session) -> tuple[dict, dict]:
         shape = (len(positive),) + per_cell.get(name, (len(args.seeds),))
         arrays[f"check_{name}"] = np.asarray(values, np.float64).reshape(shape)
     extras = {
-        "config": dataclasses.asdict(config),
+        "config": dataclasses.asdict(config),  # n_features and d_mlp: the grid's (below)
+        "n_features": args.n_features,
         "tasks": {name: cis.SEARCH_TASKS[name].description for name in args.tasks},
         "families": {name: cis.MODEL_FAMILIES[cis.SEARCH_TASKS[name].family].formula for name in args.tasks},
         "second_optimizer": SECOND_OPTIMIZER,
@@ -113,6 +114,17 @@ def run(args, session: Session) -> tuple[dict, dict]:
 
 def _cell(mean, sem) -> str:
     return f"{mean:+.3f} ± {sem:.3f}" if np.isfinite(sem) else f"{mean:+.3f}"
+
+
+def _offset_rows(arrays: dict, n: int) -> list[list[str]]:
+    """The advantage of the naive + offset model (the dense-regime mechanism, not CiS) for relu."""
+    rows = []
+    for ratio in arrays["d_ratios"]:
+        d = grid.d_mlp_of(n, float(ratio))
+        _, offset = ccjax.baselines.optimal_offset(np.asarray(arrays["ps"]), n_features=n, d_mlp=d)
+        naive = (n - d) / n / 6.0
+        rows.append([f"{ratio:g}"] + [f"{(naive - loss) / naive:+.3f}" for loss in np.asarray(offset)])
+    return rows
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -136,6 +148,10 @@ def summary(arrays: dict, manifest: dict) -> str:
         t, d, j = list(tasks).index("relu"), list(ratios).index(0.5), list(ps).index(0.01)
         control = arrays["grid_loss"][t, d, :, j] / 0.01
         lines.append(f"control: relu at p = 0.01, d/n = 0.5 trains to L/p = {control.mean():.4f} (naive 0.0833)")
+    if "relu" in tasks:
+        lines.append("relu's reference without CiS, naive + the best offset (exact, docs/paper.md §5), has advantage")
+        offset_rows = _offset_rows(arrays, manifest["options"]["--n-features"])
+        lines.append(format_table(["d/n"] + [f"p = {p:g}" for p in ps], offset_rows))
     for k, task in enumerate(arrays["positive_tasks"]):
         long, other = (mean_and_sem(arrays[f"check_{name}"][k]) for name in ("long", "second_optimizer"))
         scaling = mean_and_sem(arrays["check_scaling"][k], axis=-1)
