@@ -139,6 +139,16 @@ def summary(arrays: dict, manifest: dict) -> str:
     ]
     lines = ["advantage over naive, (naive - trained)/naive, mean ± SEM over seeds (naive-like share):"]
     lines.append(format_table(["task", "d/n"] + [f"p = {p:g}" for p in ps], rows))
+    own_loss = [t for t in range(len(tasks)) if not np.allclose(arrays["grid_loss"][t], arrays["grid_mse"][t])]
+    if own_loss and "grid_naive_mse" in arrays:  # trained on another loss: their MSE against the naive model's
+        gain, gain_sem = mean_and_sem(cis.advantage(arrays["grid_mse"], arrays["grid_naive_mse"]), axis=2)
+        rows = [
+            [tasks[t], f"{r:g}"] + [_cell(gain[t, d, j], gain_sem[t, d, j]) for j in range(len(ps))]
+            for t in own_loss
+            for d, r in enumerate(ratios)
+        ]
+        lines.append("the same models' advantage in mean squared error (naive MSE - MSE) / naive MSE:")
+        lines.append(format_table(["task", "d/n"] + [f"p = {p:g}" for p in ps], rows))
     z = (arrays["grid_naive_mc"] - arrays["grid_naive_closed_form"]) / arrays["grid_naive_mc_sem"]
     checked = {task: np.nanmax(np.abs(z[t])) for t, task in enumerate(tasks) if np.isfinite(z[t]).any()}
     lines.append(
