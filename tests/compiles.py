@@ -5,6 +5,9 @@ import contextlib
 import jax
 
 BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # jax._src.dispatch.BACKEND_COMPILE_EVENT
+# A program read back from the session's on-disk cache (conftest) instead of compiled: counted
+# as a compile, so "compiles nothing" still means that no new program was needed.
+CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
 
 
 _counters: list[list[str]] = []  # the name lists of the counting_compiles blocks now open
@@ -16,8 +19,15 @@ def _listener(event, duration, **kwargs):
             names.append(kwargs.get("fun_name", "?"))
 
 
+def _hit_listener(event, **kwargs):
+    if event == CACHE_HIT_EVENT:
+        for names in _counters:
+            names.append("(read from the compilation cache)")
+
+
 # Registered once, never removed: jax.monitoring has no unregister function at the jax floor (0.6.1).
 jax.monitoring.register_event_duration_secs_listener(_listener)
+jax.monitoring.register_event_listener(_hit_listener)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ TIMEOUT = 300  # seconds any one run may take before the test calls it a hang
 def environment(devices: int) -> dict:
     # Fast compiles (as in conftest; the same for every run, so results stay comparable).
     flags = f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0"
+    flags += " --xla_cpu_use_fusion_emitters=false"
     return os.environ | {"XLA_FLAGS": flags, "PYTHONPATH": str(ROOT)}
 
 
