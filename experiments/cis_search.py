@@ -15,11 +15,14 @@ No task has a mixing matrix.
 import dataclasses
 import sys
 
+import jax
 import numpy as np
 
 import ccjax
 from ccjax import cis
 from ccjax.cis import grid
+from ccjax.cis.two_step import OneLayerTwoStep, semi_nmf_reference
+from ccjax.keys import seed_key
 
 from ._cli import choice_list, format_table, mean_and_sem, positive_int, probability_list, say
 from ._experiment import Session
@@ -127,6 +130,23 @@ def _offset_rows(arrays: dict, n: int) -> list[list[str]]:
     return rows
 
 
+def _semi_nmf_rows(arrays: dict, manifest: dict) -> list[list[str]]:
+    """The advantage of the two-step task's semi-NMF reference, on the evaluation's samples."""
+    n, task, key = manifest["options"]["--n-features"], OneLayerTwoStep(), seed_key(grid.EVALUATION_SEED)
+    budget = grid.EvalBudget(manifest["options"]["--eval-batches"])
+    rows = []
+    for ratio in arrays["d_ratios"]:
+        d = grid.d_mlp_of(n, float(ratio))
+        params = semi_nmf_reference(task, n, d, jax.random.key(0))
+        cells = []
+        for p in arrays["ps"]:
+            capacity = ccjax.data.default_capacity(budget.batch_size, n, float(p))
+            result = cis.evaluate_model(task, params, n, d, float(p), key, *budget, capacity)
+            cells.append(f"{float(cis.advantage(result.loss.mean, result.naive_loss.mean)):+.3f}")
+        rows.append([f"{ratio:g}"] + cells)
+    return rows
+
+
 def summary(arrays: dict, manifest: dict) -> str:
     """The advantage table, the naive-like shares, the controls and the re-checks."""
     tasks, ps, ratios = arrays["tasks"], arrays["ps"], arrays["d_ratios"]
@@ -162,6 +182,9 @@ def summary(arrays: dict, manifest: dict) -> str:
         lines.append("relu's reference without CiS, naive + the best offset (exact, docs/paper.md §5), has advantage")
         offset_rows = _offset_rows(arrays, manifest["options"]["--n-features"])
         lines.append(format_table(["d/n"] + [f"p = {p:g}" for p in ps], offset_rows))
+    if "two-step" in tasks:
+        lines.append("two-step's reference without CiS, a one-layer semi-NMF model of relu(A) (built, not trained):")
+        lines.append(format_table(["d/n"] + [f"p = {p:g}" for p in ps], _semi_nmf_rows(arrays, manifest)))
     for k, task in enumerate(arrays["positive_tasks"]):
         long, other = (mean_and_sem(arrays[f"check_{name}"][k]) for name in ("long", "second_optimizer"))
         scaling = mean_and_sem(arrays["check_scaling"][k], axis=-1)

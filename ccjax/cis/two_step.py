@@ -46,3 +46,24 @@ class TwoStep(SearchTask):
         positive = (self.reading(n_features) > 0).sum(axis=0)
         best = np.argsort(-positive, kind="stable")[:d_mlp]
         return jnp.asarray(np.isin(np.arange(n_features), best))
+
+
+@dataclasses.dataclass(frozen=True)
+class OneLayerTwoStep(TwoStep):
+    """The two-step labels for a single MLP layer: the family of the semi-NMF reference."""
+
+    family = "mlp"
+
+
+def semi_nmf_reference(task: TwoStep, n_features: int, d_mlp: int, key) -> dict:
+    """A one-layer compressed-computation model of the two-step labels, built, not trained.
+
+    With one active feature (sparse p) the labels are ``relu(v) relu(A)_i`` for v > 0: a
+    linear map of relu(x), as CC's mixed labels are. A rank-``d_mlp`` semi-NMF
+    ``relu(A) ≈ U V`` (``U ≥ 0``; :func:`ccjax.baselines.semi_nmf`, docs/paper.md §5) gives
+    ``relu(x U) V``, exact on the map's top components and blind to negative inputs. Returns
+    the weights of :class:`OneLayerTwoStep`'s model family."""
+    from ..baselines import semi_nmf
+
+    factors = semi_nmf(jnp.maximum(jnp.asarray(task.reading(n_features)), 0.0), d_mlp, key)
+    return {"w_in": factors.u, "w_out": factors.v}
