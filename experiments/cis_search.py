@@ -24,7 +24,7 @@ from ccjax.cis import grid
 from ccjax.cis.two_step import OneLayerTwoStep, semi_nmf_reference
 from ccjax.keys import seed_key
 
-from ._cli import choice_list, format_table, mean_and_sem, positive_int, probability_list, say
+from ._cli import choice_list, format_table, int_range_list, mean_and_sem, positive_int, probability_list, say
 from ._experiment import Session
 from ._spec import Experiment, Option, seeds_option
 
@@ -35,16 +35,13 @@ SECOND_OPTIMIZER = {"lr": 1e-3, "weight_decay": 0.0}  # the re-check's other opt
 QUICK = ["--ps", "0.01,0.1", "--d-ratios", "0.5", "--seeds", "2", "--steps", "300", "--batch-size", "256"]
 QUICK += ["--scaling-ns", "20,40", "--eval-batches", "4"]
 GRID = "(T, D, K, P): task, d/n, seed, p"
+SCALING_NS = int_range_list(5, 100_000, "feature counts n", "and-pairs needs 5 for its 2n pairs")
 ARRAYS = {f"grid_{name}": f"{GRID}: {what}" for name, what in grid.ARRAYS.items()}
 ARRAYS |= {"grid_advantage": f"{GRID}: (naive - trained) / naive on the task's loss (naive: closed form, else MC)"}
 ARRAYS |= {"tasks": "(T,)", "ps": "(P,)", "d_ratios": "(D,)", "seeds": "(K,)", "scaling_ns": "(N,)"}
 ARRAYS |= {"positive_tasks": "(Q,) tasks beating naive by > 2 SEM somewhere, re-checked at their best cell"}
 ARRAYS |= {"check_scaling": "(Q, N, K) advantage at each n", "check_long": "(Q, K) advantage at 4x steps"}
 ARRAYS |= {"check_second_optimizer": f"(Q, K) advantage with {SECOND_OPTIMIZER}"}
-
-
-def n_list(text: str) -> list[int]:
-    return [positive_int(entry) for entry in text.split(",")]
 
 
 def resolve(args):
@@ -142,7 +139,7 @@ def _semi_nmf_rows(arrays: dict, manifest: dict) -> list[list[str]]:
         for p in arrays["ps"]:
             capacity = ccjax.data.default_capacity(budget.batch_size, n, float(p))
             result = cis.evaluate_model(task, params, n, d, float(p), key, *budget, capacity)
-            cells.append(f"{float(cis.advantage(result.loss.mean, result.naive_loss.mean)):+.3f}")
+            cells.append(f"{cis.advantage(float(result.loss.mean), float(result.naive_loss.mean)):+.3f}")
         rows.append([f"{ratio:g}"] + cells)
     return rows
 
@@ -242,7 +239,9 @@ OPTIONS = (
     seeds_option("5"),
     Option("--steps", positive_int, PAPER.steps, "training steps (the paper's 10,000 by default)"),
     Option("--batch-size", positive_int, PAPER.batch_size, "training batch (the paper's 2048 by default)"),
-    Option("--scaling-ns", n_list, "50,100,200,400", "n of a positive task's scaling (same d/n, p)", metavar="LIST"),
+    Option(
+        "--scaling-ns", SCALING_NS, "50,100,200,400", "n of a positive task's scaling (same d/n, p)", metavar="LIST"
+    ),
     Option("--eval-batches", positive_int, 32, "evaluation batches of 4096 rows per model"),
     Option("--quick", None, False, f"a small grid: {' '.join(QUICK)}"),
 )

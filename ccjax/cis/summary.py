@@ -10,7 +10,7 @@ def naive_reference(arrays: dict) -> np.ndarray:
     return np.where(np.isfinite(closed), closed, arrays["naive_mc"])
 
 
-def advantage(loss: np.ndarray, naive: np.ndarray) -> np.ndarray:
+def advantage(loss: np.ndarray | float, naive: np.ndarray | float) -> np.ndarray | float:
     """``(naive - trained) / naive`` per model: > 0 where training beat the naive model."""
     return (naive - loss) / naive
 
