@@ -61,6 +61,7 @@ from .evaluate import (
 from .io import (
     RESULTS_FORMAT_VERSION,
     ResultsError,
+    StageFiles,
     environment_info,
     load_checkpoint,
     load_results,
@@ -137,6 +138,7 @@ __all__ = [
     "auto_models_per_call",
     "load_checkpoint",
     "save_checkpoint",
+    "StageFiles",
     "Estimate",
     "EvalPlan",
     "FeatureMLP",

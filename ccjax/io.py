@@ -1,5 +1,6 @@
 """Results on disk: a directory with ``results.npz`` (arrays) and ``manifest.json``;
-and sweep checkpoints (:func:`save_checkpoint`, one ``.npz`` per sweep).
+sweep checkpoints (:func:`save_checkpoint`, one ``.npz`` per sweep); and finished stages of
+a longer run (:class:`StageFiles`, one ``.npz`` per stage).
 
 The manifest makes a result directory explain itself: the full config, the command, the
 package versions, the devices and the git commit that produced the arrays.
@@ -27,7 +28,7 @@ import platform
 import secrets
 import subprocess
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -325,6 +326,54 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: SweepCheckpoint) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     _replace_atomically(path, buffer.getvalue())
     return path
+
+
+class StageFiles(MutableMapping):
+    """A folder of finished stages: ``folder/stage-<key>.npz`` per key, each a dict of
+    arrays, written atomically (a kill leaves the stage whole or absent). It is the
+    ``cache`` that :func:`ccjax.cis.search_grid` fills and, on a rerun, reads instead of
+    training again. ``before_write()`` (if given) runs before each write, e.g. to create
+    the folder with a record of the run. Only process 0 of a multi-process run writes."""
+
+    def __init__(self, folder: str | os.PathLike, before_write: Callable[[], None] | None = None):
+        self.folder, self.before_write = Path(folder), before_write
+
+    def _path(self, key: str) -> Path:
+        if not key.isalnum():
+            raise ValueError(f"StageFiles: a key must be alphanumeric, got {key!r}")
+        return self.folder / f"stage-{key}.npz"
+
+    def __getitem__(self, key: str) -> dict[str, np.ndarray]:
+        path = self._path(key)
+        if not path.is_file():
+            raise KeyError(key)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {name: data[name] for name in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise CheckpointError(f"cannot read the stage {path}: {error}") from None
+
+    def __setitem__(self, key: str, arrays: Mapping[str, Any]) -> None:
+        path, buffer = self._path(key), io.BytesIO()
+        np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
+        if jax.process_index() != 0:
+            return
+        if self.before_write is not None:
+            self.before_write()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _replace_atomically(path, buffer.getvalue())
+
+    def __delitem__(self, key: str) -> None:
+        path = self._path(key)
+        if not path.is_file():
+            raise KeyError(key)
+        path.unlink()
+
+    def __iter__(self) -> Iterator[str]:
+        return (path.stem.removeprefix("stage-") for path in sorted(self.folder.glob("stage-*.npz")))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def load_checkpoint(path: str | os.PathLike) -> SweepCheckpoint:

@@ -43,15 +43,13 @@ FIGURES = Path("figures")  # the committed figures: written only by runs into th
 def add_run_arguments(parser: argparse.ArgumentParser, sweep_controls: bool = True) -> None:
     """``--resume``, ``--overwrite`` and ``--max-models-per-call`` (and the multi-process
     options). Without ``sweep_controls`` (an experiment that does not train through
-    :func:`train_sweep`): only ``--resume`` (of finished results) and ``--overwrite``."""
-    control = parser.add_argument_group("interruptions and memory" if sweep_controls else "existing results")
+    :func:`train_sweep`, and keeps its own checkpoints): only ``--resume`` and ``--overwrite``."""
+    control = parser.add_argument_group("interruptions and memory" if sweep_controls else "interruptions")
     control.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted run from the checkpoints in --out (same options; the results equal an "
-        "uninterrupted run's); with finished results there, just report them; with nothing there, start afresh"
-        if sweep_controls
-        else "with this run's finished results in --out, just report them; else start afresh (no checkpoints)",
+        "uninterrupted run's); with finished results there, just report them; with nothing there, start afresh",
     )
     control.add_argument(
         "--overwrite", action="store_true", help="replace the results (and any checkpoints) already in --out"

@@ -10,10 +10,14 @@ No task has a mixing matrix.
     python -m experiments.cis_search --steps 5000 --batch-size 1024   # the committed run
     python -m experiments.cis_search --quick                           # under 2 minutes
     python -m experiments.cis_search --plot-only
+
+Each trained combination (task, n, d/n) is kept in ``<out>/checkpoints/`` as soon as it
+is evaluated; an interrupted run continues with the same command plus ``--resume``.
 """
 
 import dataclasses
 import sys
+import time
 
 import jax
 import numpy as np
@@ -24,7 +28,16 @@ from ccjax.cis import grid
 from ccjax.cis.two_step import OneLayerTwoStep, semi_nmf_reference
 from ccjax.keys import seed_key
 
-from ._cli import choice_list, format_table, int_range_list, mean_and_sem, positive_int, probability_list, say
+from ._cli import (
+    choice_list,
+    format_duration,
+    format_table,
+    int_range_list,
+    mean_and_sem,
+    positive_int,
+    probability_list,
+    say,
+)
 from ._experiment import Session
 from ._spec import Experiment, Option, seeds_option
 
@@ -53,23 +66,40 @@ def resolve(args):
     return args
 
 
-def _grid(config, tasks, ns, ratios, seeds, ps, evaluation) -> dict:
-    """Train and evaluate tasks × n × d/n (one compile each) × seeds × p; adds the advantage."""
+class _Progress:
+    """Says which combination starts, then its steps as they finish, with elapsed time and ETA."""
 
-    def announce(index, total, combination):
+    def __init__(self):
+        self.started = time.perf_counter()
+
+    def combination(self, index: int, total: int, combination: dict) -> None:
         say(f"[{index + 1}/{total}] {combination}")
+        self.started = time.perf_counter()
 
+    def steps(self, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.started
+        eta = format_duration(elapsed * (total - done) / done)
+        say(f"    step {done:,}/{total:,}  {format_duration(elapsed)} elapsed, ETA {eta}")
+
+
+def _grid(config, tasks, ns, ratios, seeds, ps, evaluation, cache) -> dict:
+    """Train and evaluate tasks × n × d/n (one compile each) × seeds × p; adds the advantage.
+    Each combination's results go to ``cache`` as it finishes, and come from it if there."""
     static = {"task": tasks, "n_features": ns, "d_ratio": ratios}
     traced = {"seed": seeds, "p": ps, "lr": [config.lr]}
-    arrays = grid.search_grid(config, static, traced, cis.SEARCH_TASKS, evaluation, on_combination=announce)
+    progress = _Progress()
+    arrays = grid.search_grid(
+        config, static, traced, cis.SEARCH_TASKS, evaluation, progress.combination, progress.steps, cache
+    )
     arrays = {name: value[..., 0] for name, value in arrays.items()}  # one lr
     return arrays | {"advantage": cis.advantage(arrays["loss"], cis.naive_reference(arrays))}
 
 
-def _recheck(config, args, task: str, ratio: float, p: float, evaluation) -> dict:
+def _recheck(config, args, task: str, ratio: float, p: float, evaluation, cache) -> dict:
     """A positive cell again: at n = ``--scaling-ns``, at 4x the steps, and with the second optimizer."""
     say(f"{task}: beats naive at d/n = {ratio:g}, p = {p:g}; re-checking it and scaling n")
     cell = {"tasks": [task], "ratios": [ratio], "seeds": args.seeds, "ps": [p], "evaluation": evaluation}
+    cell |= {"cache": cache}
     long, other = (dataclasses.replace(config, **change) for change in ({"steps": 4 * config.steps}, SECOND_OPTIMIZER))
     return {
         "scaling": _grid(config, ns=args.scaling_ns, **cell)["advantage"][0, :, 0, :, 0],
@@ -81,8 +111,12 @@ def _recheck(config, args, task: str, ratio: float, p: float, evaluation) -> dic
 def run(args, session: Session) -> tuple[dict, dict]:
     config = dataclasses.replace(PAPER, steps=args.steps, batch_size=args.batch_size)
     evaluation = grid.EvalBudget(args.eval_batches)
+    cache = None
+    if session.checkpoints is not None:  # each finished combination, for --resume
+        session.start()
+        cache = ccjax.StageFiles(session.checkpoints)
     with session.timed("train_and_evaluate"):
-        main = _grid(config, args.tasks, [args.n_features], args.d_ratios, args.seeds, args.ps, evaluation)
+        main = _grid(config, args.tasks, [args.n_features], args.d_ratios, args.seeds, args.ps, evaluation, cache)
         main = {name: value[:, 0] for name, value in main.items()}  # (tasks, d/n, seeds, p)
         mean, sem = mean_and_sem(main["advantage"], axis=2)
         positive, checks = [], {"scaling": [], "long": [], "second_optimizer": []}
@@ -91,7 +125,8 @@ def run(args, session: Session) -> tuple[dict, dict]:
             if np.isfinite(best).any():
                 d, p = np.unravel_index(np.argmax(best), best.shape)
                 positive.append(task)
-                for name, values in _recheck(config, args, task, args.d_ratios[d], args.ps[p], evaluation).items():
+                rechecked = _recheck(config, args, task, args.d_ratios[d], args.ps[p], evaluation, cache)
+                for name, values in rechecked.items():
                     checks[name].append(values)
     arrays = {f"grid_{name}": value for name, value in main.items()}
     arrays |= {"tasks": np.asarray(args.tasks), "ps": np.asarray(args.ps), "d_ratios": np.asarray(args.d_ratios)}
@@ -250,7 +285,7 @@ SPEC = Experiment.from_module(
     title="advantage over naive of each search task",
     options=OPTIONS,
     resolve=resolve,
-    sweep_controls=False,  # trains through ccjax.cis, not train_sweep: no checkpoints, one process
+    sweep_controls=False,  # trains through ccjax.cis, not train_sweep: one process, checkpoints per combination
 )
 build_parser, main = SPEC.build_parser, SPEC.main
 

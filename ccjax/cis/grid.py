@@ -8,8 +8,10 @@ naive loss in closed form where the task has one (NaN otherwise), each with shap
 """
 
 import dataclasses
+import hashlib
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -58,6 +60,18 @@ def d_mlp_of(n_features: int, d_ratio: float) -> int:
     return max(1, round(d_ratio * n_features))
 
 
+STAGE_VERSION = 1  # bump when a stage's arrays change meaning, so that old stage files miss
+
+
+def stage_key(task: SearchTask, config: TrainConfig, traced: Mapping[str, Sequence], evaluation: EvalBudget) -> str:
+    """A name for one static combination's results: a hash of everything they depend on
+    (the task and its fields, the full config, the traced values, the evaluation)."""
+    record = {"task": repr(task), "config": dataclasses.asdict(config), "evaluation": list(evaluation)}
+    record |= {"traced": {name: [float(value) for value in values] for name, values in traced.items()}}
+    record |= {"version": STAGE_VERSION, "evaluation_seed": EVALUATION_SEED}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
+
+
 def _run_one(task: SearchTask, config: TrainConfig, traced: Mapping[str, Sequence], evaluation, on_progress):
     """Train and evaluate every traced combination of one static combination."""
     seeds, ps, lrs = (np.asarray(values) for values in zip(*itertools.product(*traced.values()), strict=True))
@@ -93,13 +107,17 @@ def search_grid(
     evaluation: EvalBudget = DEFAULT_BUDGET,
     on_combination: Callable[[int, int, dict], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    cache: MutableMapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Train and evaluate the grid ``static`` × ``traced`` (see the module docstring).
 
     ``static`` holds "task" (names in ``tasks``; a task brings its model family) and
     optionally "n_features" and "d_ratio" (default: ``config``'s); ``traced`` holds
     "seed", "p" and "lr", in that order. ``config`` gives everything else (batch, steps,
-    optimizer)."""
+    optimizer). ``cache`` (e.g. a :class:`ccjax.StageFiles` folder) receives each static
+    combination's results under its :func:`stage_key` as soon as they are done, and a
+    combination already in it is read back instead of trained: an interrupted grid
+    resumes at the combination it was on."""
     unknown = set(static) - set(STATIC_AXES) | set(traced) ^ set(TRACED_AXES)
     if unknown or list(traced) != list(TRACED_AXES) or "task" not in static:
         raise ValueError(f"search_grid: static axes are task + any of {STATIC_AXES[1:]}, traced ones {TRACED_AXES}")
@@ -109,6 +127,12 @@ def search_grid(
         n = combination.get("n_features", config.n_features)
         ratio = combination.get("d_ratio", config.d_mlp / config.n_features)
         run_config = dataclasses.replace(config, n_features=n, d_mlp=d_mlp_of(n, ratio))
-        return _run_one(task, run_config, traced, evaluation, on_progress)
+        key = stage_key(task, run_config, traced, evaluation)
+        if cache is not None and key in cache:
+            return cache[key]
+        arrays = _run_one(task, run_config, traced, evaluation, on_progress)
+        if cache is not None:
+            cache[key] = arrays
+        return arrays
 
     return over_static_axes(static, run, on_combination)
