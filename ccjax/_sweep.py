@@ -50,6 +50,7 @@ from .keys import seed_key
 from .model import FeatureMLP
 from .sharding import MODEL_AXIS, local_models, pad_models, put_models, same_on_every_process, to_host
 from .sweep_plan import Call, Grid, SweepPlan, default_group_size, make_grid, plan_sweep
+from .tasks import MIXED_RELU, Task
 
 __all__ = [  # with the planning names re-exported from ccjax.sweep_plan
     "GROUP_AXIS",
@@ -149,6 +150,7 @@ class SweepResult(NamedTuple):
     n_devices: int
     diverged_step: np.ndarray  # (*grid,), -1 where the model stayed finite
     models_per_call: int
+    task: Task = MIXED_RELU  # the labels and loss the models were trained on
 
     @property
     def scaled_mixing(self) -> np.ndarray:
@@ -339,6 +341,7 @@ def _assemble(
         n_devices=plan.n_devices,
         diverged_step=to_grid(diverged_step),
         models_per_call=plan.models_per_call,
+        task=plan.shapes.task,
     )
 
 
@@ -354,8 +357,13 @@ def sweep(
     on_checkpoint: Callable[[SweepCheckpoint], None] | None = None,
     resume: SweepCheckpoint | None = None,
     initial_params: FeatureMLP | None = None,
+    task: Task = MIXED_RELU,
 ) -> SweepResult:
     """Train every grid point of ``axes`` under ``config`` in one jitted computation.
+
+    ``task`` gives the labels and loss (:mod:`ccjax.tasks`; default the paper's
+    ``relu(x) + s M x`` under MSE); the result keeps it, and :func:`sweep_curves`
+    evaluates on it.
 
     ``axes`` maps names to value lists, e.g. ``{"seed": range(5), "scale": [0, 1]}``.
     ``chunk_intervals`` logging intervals run per compiled call (default: about 20
@@ -391,6 +399,7 @@ def sweep(
         group_size=group_size,
         max_models_per_call=max_models_per_call,
         initial_params=initial_params,
+        task=task,
     )
     start = time.perf_counter()
     training = _start_or_resume(plan, resume)
@@ -414,14 +423,14 @@ def sweep_curves(
 ) -> LossCurve:
     """L/p at every p of ``p_values`` for every model of a sweep (grid-shaped fields).
 
-    :func:`ccjax.evaluate.loss_curve` on the sweep's params and label maps ``s M``;
-    ``options`` go to it (``rel_sem``, ``devices``, ``on_progress``, ...). Diverged
+    :func:`ccjax.evaluate.loss_curve` on the sweep's params and label maps ``s M``, for the
+    sweep's task; ``options`` go to it (``rel_sem``, ``devices``, ``on_progress``, ...). Diverged
     models (``result.diverged``) get NaN.
     """
     key = evaluation_key() if key is None else key
     diverged = result.diverged[..., None, None]
     params = jax.tree.map(lambda leaf: np.where(diverged, np.nan, leaf), result.params)  # NaN: excluded
-    return loss_curve(params, result.scaled_mixing, p_values, key, **options)
+    return loss_curve(params, result.scaled_mixing, p_values, key, **{"task": result.task} | options)
 
 
 def evaluate_sweep(

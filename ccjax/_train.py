@@ -36,9 +36,10 @@ from .axes import (
     traced,
 )
 from .data import SparseBatch, default_capacity, sample_exactly_one, sample_sparse, to_dense
-from .loss import InputPath, batch_loss, default_multi_capacity, loss_terms
+from .loss import InputPath, batch_loss, default_multi_capacity
 from .mixing import MIXING_FAMILIES, MIXING_NAMES, make_mixing
 from .model import FeatureMLP, ResidualMLP, init_feature_mlp, init_residual_mlp, to_feature_space
+from .tasks import MIXED_RELU, Task, logged_terms
 
 SCHEDULES = ("half-cosine", "quarter-cosine", "constant")
 DATA_KINDS = ("bernoulli", "exactly-one")
@@ -175,10 +176,11 @@ class Shapes(NamedTuple):
     capacity: int
     multi_capacity: int
     path: InputPath
+    task: Task = MIXED_RELU  # the labels and loss trained on
 
 
-def shapes_for(config: TrainConfig, p_max: float | None = None) -> Shapes:
-    """Static shapes for runs of ``config`` whose p never exceeds ``p_max``."""
+def shapes_for(config: TrainConfig, p_max: float | None = None, task: Task = MIXED_RELU) -> Shapes:
+    """Static shapes for runs of ``config`` on ``task`` whose p never exceeds ``p_max``."""
     p_max = config.p if p_max is None else p_max
     if config.data == "exactly-one":
         capacity, multi_capacity = config.batch_size, 1
@@ -186,7 +188,7 @@ def shapes_for(config: TrainConfig, p_max: float | None = None) -> Shapes:
         capacity = default_capacity(config.batch_size, config.n_features, p_max)
         multi_capacity = default_multi_capacity(config.batch_size, config.n_features, p_max)
     neutral = dataclasses.replace(neutral_config(config, {"p": [p_max]}), input_path="auto")
-    return Shapes(neutral, capacity, multi_capacity, config.resolved_input_path(p_max))
+    return Shapes(neutral, capacity, multi_capacity, config.resolved_input_path(p_max), task)
 
 
 class RunState(NamedTuple):
@@ -203,7 +205,9 @@ class History(NamedTuple):
     """Logged every ``log_every`` steps (and at the last step); losses are L/p.
 
     ``train_loss`` is the mean training loss over the interval; ``relu_term`` and
-    ``mixing_term`` split the loss on a fresh batch at the logged step (they sum to it).
+    ``mixing_term`` split the loss on a fresh batch at the logged step (they sum to it;
+    for a task without the ``loss_split`` hook, ``relu_term`` is that whole loss and
+    ``mixing_term`` 0).
     ``scale`` is the mixing scale in use (learned or fixed).
     """
 
@@ -324,6 +328,7 @@ def _train_step(shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_
             path=shapes.path,
             multi_capacity=shapes.multi_capacity,
             axis_name=axis_name,
+            task=shapes.task,
         )
 
     loss, grads = jax.value_and_grad(loss_fn)(state.trainable)
@@ -339,15 +344,15 @@ def _feature_rate(config: TrainConfig, hyper: HyperValues):
 
 
 def _log_terms(shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_name):
-    """ReLU and mixing terms (L/p) on a fresh dense batch at ``step``."""
+    """ReLU and mixing terms (L/p) on a fresh dense batch at ``step`` (:func:`~ccjax.tasks.logged_terms`)."""
     config = shapes.config
     log_key = jax.random.fold_in(jax.random.fold_in(state.data_key, step), 1)
     batch = sample_batch(shapes, log_key, RunValues(config, hyper).p)
     x = to_dense(batch, config.batch_size, config.n_features, axis_name)
     scale = current_scale(config, hyper, state)
-    terms = loss_terms(feature_params(state), x, state.mixing, scale)
+    relu_term, mixing_term = logged_terms(shapes.task, feature_params(state), x, state.mixing, scale)
     rate = _feature_rate(config, hyper)
-    return terms.relu_term / rate, terms.mixing_term / rate, jnp.abs(scale)
+    return relu_term / rate, mixing_term / rate, jnp.abs(scale)
 
 
 def run_intervals(
@@ -396,8 +401,10 @@ def train(
     initial_params: FeatureMLP | None = None,
     *,
     axis_name: str | None = None,
+    task: Task = MIXED_RELU,
 ) -> tuple[FeatureMLP | ResidualMLP, History]:
-    """Train one model from ``key``; returns the trained weights and the loss history.
+    """Train one model from ``key`` on ``task`` (default: the paper's labels ``relu(x) + s M x``
+    under MSE); returns the trained weights and the loss history.
 
     Pure and jittable with ``config`` static: ``jax.jit(train, static_argnums=0)``.
     ``hyper`` overrides the config's p, lr, weight decay and scale with traced values.
@@ -416,7 +423,7 @@ def train(
     hyper = hyper_from_config(config) if hyper is None else hyper
     expected = hyper_type(type(config))._fields
     _check(getattr(hyper, "_fields", None) == expected, f"hyper must hold the traced fields {expected}")
-    shapes = shapes_for(config)
+    shapes = shapes_for(config, task=task)
     state = init_run(config, key, hyper, initial_params)
     state, history = run_intervals(shapes, hyper, state, 0, config.n_logs, axis_name)
     return state.trainable["params"], history

@@ -24,6 +24,7 @@ import numpy as np
 from ._train import History
 from .keys import KEY_IMPL
 from .sharding import to_host
+from .tasks import MIXED_RELU
 
 CHECKPOINT_FORMAT_VERSION = 1
 
@@ -41,14 +42,17 @@ class SweepCheckpoint(NamedTuple):
     history: History  # each field (n_models, intervals_done)
 
 
-def sweep_fingerprint(config, grid, initial_params=None) -> str:
-    """SHA-256 of what determines a sweep's results: the config, the grid and the initial weights."""
+def sweep_fingerprint(config, grid, initial_params=None, task=None) -> str:
+    """SHA-256 of what determines a sweep's results: the config, the grid, the initial
+    weights and the task (``None`` or the default task: the paper's labels)."""
     digest = hashlib.sha256()
     description = {
         "format": CHECKPOINT_FORMAT_VERSION,
         "config": dataclasses.asdict(config),
         "grid": {name: np.asarray(values).tolist() for name, values in zip(grid.names, grid.values, strict=True)},
     }
+    if task is not None and task != MIXED_RELU:  # the paper's task keeps the fingerprints it always had
+        description["task"] = f"{type(task).__module__}.{type(task).__qualname__}{task!r}"
     digest.update(json.dumps(description, sort_keys=True).encode())
     if initial_params is not None:
         for leaf in jax.tree.leaves(initial_params):

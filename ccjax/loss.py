@@ -32,7 +32,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._linalg import matmul
 from ._types import Array, Float, Int
 from .data import SparseBatch, any_across, row_starts, to_dense
 from .model import FeatureMLP, forward
@@ -68,10 +67,7 @@ def loss_terms(
     scale=1.0,
 ) -> LossTerms:
     """L and its split into the ReLU term and the mixing term (module docstring)."""
-    relu_error = forward(params, x) - jax.nn.relu(x)
-    mixed = scale * matmul(x, mixing.T)
-    relu_term = jnp.mean(relu_error**2)
-    mixing_term = jnp.mean(-2.0 * relu_error * mixed + mixed**2)
+    relu_term, mixing_term = MIXED_RELU.loss_split(params, x, mixing, scale)
     return LossTerms(relu_term + mixing_term, relu_term, mixing_term)
 
 

@@ -51,7 +51,8 @@ def over_static_axes(
 def sweep_static(config, static_axes: Mapping[str, Sequence], axes: Mapping[str, Sequence], **sweep_options):
     """:func:`ccjax.sweep` over traced ``axes`` once per combination of ``static_axes``
     (``TrainConfig`` fields that change shapes or code: ``n_features``, ``d_mlp``,
-    ``batch_size``, ``steps``, ``full_model``, ...), one compile each.
+    ``batch_size``, ``steps``, ``full_model``, ...; and ``"task"``, a list of
+    :class:`ccjax.Task` objects, passed to :func:`ccjax.sweep` as ``task=``), one compile each.
 
     Returns ``(stacked, results)``: the training histories (``history_<field>``) and
     ``diverged_step`` with leading static axes then the grid's, and the full
@@ -64,7 +65,9 @@ def sweep_static(config, static_axes: Mapping[str, Sequence], axes: Mapping[str,
     results = []
 
     def run(combination):
-        result = sweep(dataclasses.replace(config, **combination), axes, **sweep_options)
+        fields = {name: value for name, value in combination.items() if name != "task"}
+        options = sweep_options | ({"task": combination["task"]} if "task" in combination else {})
+        result = sweep(dataclasses.replace(config, **fields), axes, **options)
         results.append(result)
         history = {f"history_{name}": value for name, value in result.history._asdict().items()}
         return history | {"diverged_step": result.diverged_step}

@@ -22,6 +22,7 @@ from .checkpoint import sweep_fingerprint
 from .memory import auto_models_per_call, call_slices
 from .model import FeatureMLP
 from .sharding import model_sharding, pad_models, plan_models_per_call, process_rows
+from .tasks import MIXED_RELU, Task
 
 
 class Grid(NamedTuple):
@@ -199,14 +200,15 @@ def plan_sweep(
     group_size: int | None = None,
     max_models_per_call: int | None = None,
     initial_params: FeatureMLP | None = None,
+    task: Task = MIXED_RELU,
 ) -> SweepPlan:
     """The plan of ``sweep(config, axes, ...)`` (same arguments); compiles nothing."""
     grid = make_grid(axes, type(config))
     check_grid_fits_config(config, grid)
     _check_options(chunk_intervals=chunk_intervals, group_size=group_size, max_models_per_call=max_models_per_call)
-    fingerprint = sweep_fingerprint(config, grid, initial_params)
+    fingerprint = sweep_fingerprint(config, grid, initial_params, task)
     initial_params = _flat_initial_params(config, grid, initial_params)
-    shapes = shapes_for(config, float(np.max(grid.flat("p"))) if "p" in grid.names else config.p)
+    shapes = shapes_for(config, float(np.max(grid.flat("p"))) if "p" in grid.names else config.p, task)
     all_devices = list(jax.devices() if devices is None else devices)
     fixed_group = group_size or default_group_size(all_devices[0].platform)  # None: all of a device's models
     per_call = max_models_per_call or plan_models_per_call(

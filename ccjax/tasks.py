@@ -22,12 +22,16 @@ hook                            what uses it                                 wit
                                                                              is estimated
 ``sparse_sse``                  the sparse training/evaluation loss path     the exact dense path
                                 (:func:`ccjax.batch_loss`)
+``loss_split``                  the ReLU/mixing split of the loss that       ``relu_term`` is the whole
+                                training logs (``History.relu_term``,        loss, ``mixing_term`` 0
+                                ``mixing_term``)
 ==============================  ===========================================  ===========================
 
-The labels see ``scaled_mixing`` (the model's ``s M``); a task may ignore it. Not routed
-through tasks: :func:`ccjax.loss_terms` (the ReLU/mixing split), :mod:`ccjax.baselines`
-and :mod:`ccjax.analysis`, which are about the CC labels by nature, and training
-(:func:`ccjax.train` always trains on :data:`MIXED_RELU`).
+The labels see ``scaled_mixing`` (the model's ``s M``); a task may ignore it. Training
+(:func:`ccjax.train`, :func:`ccjax.sweep`, ``task=``) and evaluation
+(:func:`ccjax.loss_curve`, ``task=``) take any task. Not routed through tasks:
+:func:`ccjax.loss_terms` (the ReLU/mixing split of the paper's labels),
+:mod:`ccjax.baselines` and :mod:`ccjax.analysis`, which are about the CC labels by nature.
 """
 
 import dataclasses
@@ -39,12 +43,12 @@ import jax.numpy as jnp
 from ._checks import check_width
 from ._linalg import matmul
 from ._types import AnyArray, Array, Float
-from .model import FeatureMLP
+from .model import FeatureMLP, forward
 
 if TYPE_CHECKING:
     from .data import SparseBatch
 
-HOOKS = ("one_feature", "control_variate_parts", "additive_loss", "loss_bound_slope", "sparse_sse")
+HOOKS = ("one_feature", "control_variate_parts", "additive_loss", "loss_bound_slope", "sparse_sse", "loss_split")
 
 
 class OneFeature(NamedTuple):
@@ -70,6 +74,7 @@ class Task:
     additive_loss: ClassVar[Any] = None
     loss_bound_slope: ClassVar[Any] = None
     sparse_sse: ClassVar[Any] = None
+    loss_split: ClassVar[Any] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -115,6 +120,16 @@ class Task:
     def declared_hooks(self) -> tuple[str, ...]:
         """The exact hooks this task declares."""
         return tuple(name for name in HOOKS if getattr(self, name) is not None)
+
+
+def logged_terms(
+    task: Task, params: FeatureMLP, x: Float[Array, "batch n_features"], mixing: Float[Array, "n n"], scale
+) -> tuple[Float[Array, ""], Float[Array, ""]]:
+    """What training logs of a dense batch: the task's ``loss_split``, or (L, 0) without it."""
+    if task.loss_split is not None:
+        return task.loss_split(params, x, mixing, scale)
+    prediction = forward(params, x)
+    return jnp.mean(task.sample_loss(prediction, task.labels(x, scale * mixing))), jnp.float32(0.0)
 
 
 def mixed_relu_labels(
@@ -167,6 +182,15 @@ class MixedReLU(Task):
     def additive_loss(self, unit_sq: Float[Array, "2 n_features"], x: Float[Array, "batch n_features"]):
         """``A(x) = sum_i loss(x_i e_i)``: each active feature alone; ``E[A | k] = k c_1``."""
         return (matmul(jax.nn.relu(x) ** 2, unit_sq[0]) + matmul(jax.nn.relu(-x) ** 2, unit_sq[1])) / x.shape[-1]
+
+    def loss_split(
+        self, params: FeatureMLP, x: Float[Array, "batch n_features"], mixing: Float[Array, "n n"], scale
+    ) -> tuple[Float[Array, ""], Float[Array, ""]]:
+        """The paper's split of L (docs/paper.md §3): the ReLU term ``mean (f - relu(x))^2``
+        and the mixing term ``mean(-2 (f - relu(x)) (s M x) + (s M x)^2)``; they sum to L."""
+        relu_error = forward(params, x) - jax.nn.relu(x)
+        mixed = scale * matmul(x, mixing.T)
+        return jnp.mean(relu_error**2), jnp.mean(-2.0 * relu_error * mixed + mixed**2)
 
     def loss_bound_slope(self, params: FeatureMLP, scaled_mixing) -> Float[Array, ""]:
         """B with ``c_k <= k B``: ``|f(x)| <= ||W_in|| ||W_out|| |x|`` (ReLU is 1-Lipschitz,

@@ -2,6 +2,7 @@
 against Monte Carlo and against the naive model itself, the static-axis grid, and the
 cis_search command line."""
 
+import dataclasses
 import itertools
 
 import jax
@@ -138,6 +139,76 @@ def test_cis_search_runs_reports_and_replots(tmp_path):
     expected = {"cis_search.png", "cis_search_relu.png", "cis_search_relu-outlier-l4.png"}
     assert {path.name for path in out.glob("*.png")} == expected
     assert run_main("cis_search", "--plot-only", "--out", str(out)).returncode == 0
+
+
+def test_stage_files_round_trip_and_refuse_bad_keys_and_corrupt_files(tmp_path):
+    stages = ccjax.StageFiles(tmp_path / "stages")
+    assert len(stages) == 0 and "abc" not in stages
+    stages["abc123"] = {"loss": np.arange(3.0), "name": np.asarray(["relu"])}
+    assert "abc123" in stages and list(stages) == ["abc123"] and len(stages) == 1
+    np.testing.assert_array_equal(stages["abc123"]["loss"], np.arange(3.0))
+    assert stages["abc123"]["name"][0] == "relu"
+    with pytest.raises(ValueError, match="alphanumeric"):
+        stages["../escape"] = {"loss": np.zeros(1)}
+    (tmp_path / "stages" / "stage-broken.npz").write_bytes(b"not an npz")
+    with pytest.raises(ccjax.CheckpointError, match="stage-broken"):
+        stages["broken"]
+    del stages["abc123"]
+    assert "abc123" not in stages and not list((tmp_path / "stages").glob("*.tmp"))
+
+
+def test_search_grid_reads_finished_combinations_from_its_cache(monkeypatch):
+    """A combination in the cache is not trained again, and its arrays come back as they
+    were; a change to anything the results depend on (here the steps) misses the cache."""
+    config = ccjax.TrainConfig(mixing="none", scale=0.0, n_features=10, d_mlp=5, batch_size=32, steps=10)
+    static, traced = {"task": ["relu", "relu-discrete"]}, {"seed": [0, 1], "p": [0.1], "lr": [3e-3]}
+    cache: dict = {}
+    first = grid.search_grid(config, static, traced, TASKS, grid.EvalBudget(2, 64), cache=cache)
+    assert len(cache) == 2
+
+    def no_training(*args):
+        raise AssertionError("trained a cached combination")
+
+    monkeypatch.setattr(grid, "_run_one", no_training)
+    again = grid.search_grid(config, static, traced, TASKS, grid.EvalBudget(2, 64), cache=cache)
+    assert all(np.array_equal(first[name], again[name], equal_nan=True) for name in first)
+    with pytest.raises(AssertionError, match="trained a cached"):
+        grid.search_grid(
+            dataclasses.replace(config, steps=20), static, traced, TASKS, grid.EvalBudget(2, 64), cache=cache
+        )
+
+
+def test_an_interrupted_cis_search_resumes_to_the_uninterrupted_results(tmp_path, monkeypatch):
+    """Interrupted (Ctrl-C) during its second combination, cis_search keeps the first in
+    <out>/checkpoints; the same command plus --resume trains only the rest and writes
+    results equal, array for array, to an uninterrupted run's."""
+    argv = [*TINY, "--tasks", "relu,relu-discrete"]
+    whole = run_main("cis_search", *argv, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    run_one, calls = grid._run_one, []
+
+    def interrupted_second(*args):
+        calls.append(args[0].name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return run_one(*args)
+
+    monkeypatch.setattr(grid, "_run_one", interrupted_second)
+    out = tmp_path / "resumed"
+    stopped = run_main("cis_search", *argv, "--out", str(out))
+    assert stopped.returncode == 130 and "--resume" in stopped.stderr
+    assert len(list((out / "checkpoints").glob("stage-*.npz"))) == 1
+    refused = run_main("cis_search", *argv, "--out", str(out))
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    calls.clear()
+    resumed = run_main("cis_search", *argv, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert calls[0] == "relu-discrete" and "relu" not in calls  # the finished one was read back
+    expected, _ = ccjax.load_results(tmp_path / "whole")
+    arrays, _ = ccjax.load_results(out)
+    for name, value in expected.items():
+        assert np.array_equal(value, arrays[name], equal_nan=value.dtype.kind == "f"), name
+    assert not (out / "checkpoints").exists()
 
 
 @pytest.mark.slow
