@@ -359,11 +359,8 @@ def sweep(
     initial_params: FeatureMLP | None = None,
     task: Task = MIXED_RELU,
 ) -> SweepResult:
-    """Train every grid point of ``axes`` under ``config`` in one jitted computation.
-
-    ``task`` gives the labels and loss (:mod:`ccjax.tasks`; default the paper's
-    ``relu(x) + s M x`` under MSE); the result keeps it, and :func:`sweep_curves`
-    evaluates on it.
+    """Train every grid point of ``axes`` under ``config`` on ``task`` (:mod:`ccjax.tasks`;
+    default the paper's labels) in one jitted computation; the result keeps the task.
 
     ``axes`` maps names to value lists, e.g. ``{"seed": range(5), "scale": [0, 1]}``.
     ``chunk_intervals`` logging intervals run per compiled call (default: about 20

@@ -14,8 +14,8 @@ def test_api_tour_runs():
     text = README.read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     tour = next(block for block in blocks if "import jax, ccjax" in block)
-    shorter = {"steps=2000": "steps=100", "range(5)": "range(2)", "(result)": "(result, rel_sem=0.01)"}
-    shorter["0.1, 1.0])"] = "0.1, 1.0], rel_sem=0.01)"
+    shorter = {"TrainConfig(steps=2000)": "TrainConfig(steps=60, batch_size=256, log_every=10)"}
+    shorter |= {"range(5)": "range(2)", "(result)": "(result, rel_sem=0.02)", "0.1, 1.0])": "0.1, 1.0], rel_sem=0.02)"}
     for long, short in shorter.items():
         assert long in tour  # each shortening must apply
         tour = tour.replace(long, short)
