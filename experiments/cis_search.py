@@ -7,7 +7,7 @@ by more than 2 SEM, its best cell is re-checked at 4x the steps and at a second
 optimizer setting, and trained at n = 50..400 (same d/n, p) to see how it scales.
 No task has a mixing matrix.
 
-    python -m experiments.cis_search --steps 5000 --batch-size 1024   # the committed run
+    python -m experiments.cis_search                                   # the committed run (paper budget)
     python -m experiments.cis_search --quick                           # under 2 minutes
     python -m experiments.cis_search --plot-only
 
