@@ -74,7 +74,8 @@ def test_adding_a_mixing_family_is_one_record(tmp_path):
     builds, TrainConfig and a sweep over "mixing" accept, and an experiment's --mixing
     trains and records (a real process, as the copy must be imported afresh)."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    record = next(block for block in blocks if 'MixingFamily(\n        "identity"' in block)
+    block = next(block for block in blocks if 'MixingFamily(\n        "identity"' in block)
+    record = re.search(r"^    MixingFamily\(\n.*?^    \),\n", block, flags=re.S | re.M).group(0)
     root = README.parent
     for package in ("ccjax", "experiments"):
         shutil.copytree(root / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
