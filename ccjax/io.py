@@ -28,7 +28,7 @@ import platform
 import secrets
 import subprocess
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -314,17 +314,31 @@ def environment_info() -> dict[str, Any]:
     }
 
 
+def _save_npz(path: Path, arrays: Mapping[str, Any]) -> None:
+    """``arrays`` to the ``.npz`` file ``path``, atomically; only process 0 writes."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
+    if jax.process_index() != 0:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace_atomically(path, buffer.getvalue())
+
+
+def _load_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` file ``path`` (no pickle); unreadable: :class:`CheckpointError`."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise CheckpointError(f"cannot read the {what} {path}: {error}") from None
+
+
 def save_checkpoint(path: str | os.PathLike, checkpoint: SweepCheckpoint) -> Path:
     """Write a sweep checkpoint to the ``.npz`` file ``path``, atomically: a kill at any
     moment leaves either the previous checkpoint or this one, never a partial file. Only
     process 0 of a multi-process run writes."""
     path = Path(path)
-    buffer = io.BytesIO()
-    np.savez(buffer, **checkpoint_arrays(checkpoint))
-    if jax.process_index() != 0:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _replace_atomically(path, buffer.getvalue())
+    _save_npz(path, checkpoint_arrays(checkpoint))
     return path
 
 
@@ -332,36 +346,27 @@ class StageFiles(MutableMapping):
     """A folder of finished stages: ``folder/stage-<key>.npz`` per key, each a dict of
     arrays, written atomically (a kill leaves the stage whole or absent). It is the
     ``cache`` that :func:`ccjax.cis.search_grid` fills and, on a rerun, reads instead of
-    training again. ``before_write()`` (if given) runs before each write, e.g. to create
-    the folder with a record of the run. Only process 0 of a multi-process run writes."""
+    training again. Only process 0 of a multi-process run writes."""
 
-    def __init__(self, folder: str | os.PathLike, before_write: Callable[[], None] | None = None):
-        self.folder, self.before_write = Path(folder), before_write
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
 
     def _path(self, key: str) -> Path:
         if not key.isalnum():
             raise ValueError(f"StageFiles: a key must be alphanumeric, got {key!r}")
         return self.folder / f"stage-{key}.npz"
 
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._path(key).is_file()  # without reading the file
+
     def __getitem__(self, key: str) -> dict[str, np.ndarray]:
         path = self._path(key)
         if not path.is_file():
             raise KeyError(key)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return {name: data[name] for name in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-            raise CheckpointError(f"cannot read the stage {path}: {error}") from None
+        return _load_npz(path, "stage")
 
     def __setitem__(self, key: str, arrays: Mapping[str, Any]) -> None:
-        path, buffer = self._path(key), io.BytesIO()
-        np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
-        if jax.process_index() != 0:
-            return
-        if self.before_write is not None:
-            self.before_write()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        _replace_atomically(path, buffer.getvalue())
+        _save_npz(self._path(key), arrays)
 
     def __delitem__(self, key: str) -> None:
         path = self._path(key)
@@ -386,11 +391,7 @@ def load_checkpoint(path: str | os.PathLike) -> SweepCheckpoint:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise CheckpointError(f"cannot read the checkpoint {path}: {error}") from None
+    arrays = _load_npz(path, "checkpoint")
     try:
         return checkpoint_from_arrays(arrays)
     except CheckpointError as error:

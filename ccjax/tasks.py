@@ -123,7 +123,11 @@ class Task:
 
 
 def logged_terms(
-    task: Task, params: FeatureMLP, x: Float[Array, "batch n_features"], mixing: Float[Array, "n n"], scale
+    task: Task,
+    params: FeatureMLP,
+    x: Float[Array, "batch n_features"],
+    mixing: Float[Array, "n_features n_features"],
+    scale,
 ) -> tuple[Float[Array, ""], Float[Array, ""]]:
     """What training logs of a dense batch: the task's ``loss_split``, or (L, 0) without it."""
     if task.loss_split is not None:
@@ -184,7 +188,11 @@ class MixedReLU(Task):
         return (matmul(jax.nn.relu(x) ** 2, unit_sq[0]) + matmul(jax.nn.relu(-x) ** 2, unit_sq[1])) / x.shape[-1]
 
     def loss_split(
-        self, params: FeatureMLP, x: Float[Array, "batch n_features"], mixing: Float[Array, "n n"], scale
+        self,
+        params: FeatureMLP,
+        x: Float[Array, "batch n_features"],
+        mixing: Float[Array, "n_features n_features"],
+        scale,
     ) -> tuple[Float[Array, ""], Float[Array, ""]]:
         """The paper's split of L (docs/paper.md §3): the ReLU term ``mean (f - relu(x))^2``
         and the mixing term ``mean(-2 (f - relu(x)) (s M x) + (s M x)^2)``; they sum to L."""
