@@ -37,7 +37,7 @@ import jax
 import numpy as np
 
 from ._linalg import MATMUL_PRECISION_NAME
-from .checkpoint import CheckpointError, SweepCheckpoint, checkpoint_arrays, checkpoint_from_arrays
+from .engine._checkpoint import CheckpointError, SweepCheckpoint, checkpoint_arrays, checkpoint_from_arrays
 
 RESULTS_FILE = "results.npz"
 MANIFEST_FILE = "manifest.json"

@@ -15,7 +15,7 @@ from typing import TextIO
 
 import numpy as np
 
-from ccjax.progress import format_duration  # one duration format for the library and the CLIs
+from ccjax.engine import format_duration  # one duration format for the library and the CLIs
 
 
 def use_every_cpu_core() -> None:

@@ -4,7 +4,7 @@
 Every process runs the same command, with its own ``--process-id`` (or, with
 ``--distributed``, an id the environment gives it: TPU pod slices, SLURM, ...). They
 train one sweep together: the model axis is sharded over every process's devices
-(:mod:`ccjax.sharding`). Each process prints progress; only process 0 writes results,
+(:mod:`ccjax.engine`). Each process prints progress; only process 0 writes results,
 manifests, figures and checkpoints. ``--out`` must be a folder every process can read
 (a shared file system) for ``--resume``: each process reads the checkpoint.
 
@@ -20,7 +20,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from ccjax.checkpoint import CheckpointError
+from ccjax.engine import CheckpointError
 
 from ._cli import positive_int, say
 

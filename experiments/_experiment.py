@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import ccjax
-from ccjax.checkpoint import sweep_fingerprint
+from ccjax.engine import sweep_fingerprint
 
 from . import _distributed
 from ._cli import ProgressBar, count, describe_point, format_duration, positive_int, say, use_every_cpu_core
@@ -301,7 +301,7 @@ def base_manifest(experiment: str, description: str, argv: list[str]) -> dict:
         "description": description,
         "argv": argv,
         "command": shlex.join(["python", "-m", f"experiments.{experiment}", *argv]),
-        "environment": ccjax.environment_info(),
+        "environment": ccjax.io.environment_info(),
     }
 
 
@@ -436,7 +436,7 @@ def run_cli(
                     f"interrupted; continue with the same command plus --resume (checkpoints in {prepared.checkpoints})"
                 )
                 return 130
-            except ccjax.CheckpointError as error:
+            except ccjax.engine.CheckpointError as error:
                 print(f"{parser.prog}: error: {error}; pass --overwrite to discard the checkpoints", file=sys.stderr)
                 return 2
             manifest["diverged_models"] = prepared.diverged

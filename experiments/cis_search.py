@@ -26,7 +26,7 @@ import ccjax
 from ccjax import cis
 from ccjax.cis import grid
 from ccjax.cis.two_step import OneLayerTwoStep, semi_nmf_reference
-from ccjax.keys import seed_key
+from ccjax.problem import seed_key
 
 from ._cli import (
     choice_list,
@@ -114,7 +114,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
     cache = None
     if session.checkpoints is not None:  # each finished combination, for --resume
         session.start()
-        cache = ccjax.StageFiles(session.checkpoints)
+        cache = ccjax.io.StageFiles(session.checkpoints)
     with session.timed("train_and_evaluate"):
         main = _grid(config, args.tasks, [args.n_features], args.d_ratios, args.seeds, args.ps, evaluation, cache)
         main = {name: value[:, 0] for name, value in main.items()}  # (tasks, d/n, seeds, p)
@@ -172,7 +172,7 @@ def _semi_nmf_rows(arrays: dict, manifest: dict) -> list[list[str]]:
         params = semi_nmf_reference(task, n, d, jax.random.key(0))
         cells = []
         for p in arrays["ps"]:
-            capacity = ccjax.data.default_capacity(budget.batch_size, n, float(p))
+            capacity = ccjax.problem.default_capacity(budget.batch_size, n, float(p))
             result = cis.evaluate_model(task, params, n, d, float(p), key, *budget, capacity)
             cells.append(f"{cis.advantage(float(result.loss.mean), float(result.naive_loss.mean)):+.3f}")
         rows.append([f"{ratio:g}"] + cells)

@@ -104,7 +104,7 @@ DEFINITIONS = {  # manifest fields: what the run computes
     "labels": "relu(x) + |s| M x (row vectors: x @ M.T): the magnitude of a scale s learned by the same AdamW "
     "(from scale_init), as docs/paper.md §3 and the authors' code (mlpinsoup.py)",
     "effective_rank": "exp(-sum_i w_i ln w_i), w = singular values of the unscaled M / their sum "
-    "(ccjax.effective_rank; the same for s M)",
+    "(ccjax.analysis.effective_rank; the same for s M)",
     "evaluation": "exact: L/p = n c_1 on exactly-one data (ccjax.exactly_one_loss_per_feature)",
     "references": {
         "naive": "W_in[f, f] = W_out[f, f] = 1 for f < 50, evaluated on each model's labels (naive_loss)",
@@ -150,7 +150,7 @@ def _naive_losses(scaled_mixing):
     return jax.vmap(ccjax.exactly_one_loss_per_feature, in_axes=(None, 0))(naive, scaled_mixing)
 
 
-_effective_ranks = jax.jit(jax.vmap(ccjax.effective_rank))
+_effective_ranks = jax.jit(jax.vmap(ccjax.analysis.effective_rank))
 
 
 def _flat(array, lead: int):

@@ -485,7 +485,7 @@ def jb_effective_ranks(zero_diagonal: bool, draws: int = JB_DRAWS, seed: int = 0
     """Mean effective rank of U Vᵀ, U and V ~ N(0, 1) of shape (100, r), for each r of
     :data:`JB_RANKS`, over ``draws`` draws, with M's diagonal zeroed or kept.
 
-    Effective rank as :func:`ccjax.effective_rank` (and the authors' code): exp(entropy of
+    Effective rank as :func:`ccjax.analysis.effective_rank` (and the authors' code): exp(entropy of
     the normalised singular values); computed with numpy, which is fast for these few SVDs.
     """
     rng = np.random.default_rng(seed)

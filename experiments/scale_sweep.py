@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 import ccjax
-from ccjax._train import INPUT_PATHS
+from ccjax.engine import INPUT_PATHS
 
 from ._cli import count, finite_mean, format_duration, format_table, mean_and_sem, say, scale_list
 from ._experiment import Session, excluding_diverged, train_sweep
@@ -140,7 +140,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "evaluation": {
             "p": config.p,
             "rel_sem": eval_rel_sem,
-            "method": "L(p) = sum_k Binom(k; n, p) c_k with exact c_1 and Monte Carlo c_k (ccjax.evaluate)",
+            "method": "L(p) = sum_k Binom(k; n, p) c_k with exact c_1 and Monte Carlo c_k (ccjax.measure)",
             "data": "exactly-k samples from ccjax.evaluation_key(), shared by every model",
         },
         "n_devices": result.n_devices,

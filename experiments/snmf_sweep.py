@@ -24,8 +24,8 @@ import numpy as np
 
 import ccjax
 from ccjax import baselines
-from ccjax._train import hyper_from_config, init_run
-from ccjax.keys import seed_key
+from ccjax.engine import hyper_from_config, init_run
+from ccjax.problem import seed_key
 
 from ._cli import count, format_duration, format_mean_sem, format_table, mean_and_sem, positive_int, say, sigma_list
 from ._experiment import Session, train_sweep

@@ -149,16 +149,18 @@ def models_figure(arrays: dict, manifest: dict):
         left, middle, right = row.subfigures(1, 3, width_ratios=[1, 1, 1.6])
         plot.plot_response_curves(
             RESPONSE_VALUES,
-            np.asarray(ccjax.feature_response(params, RESPONSE_VALUES)),
+            np.asarray(ccjax.measure.feature_response(params, RESPONSE_VALUES)),
             ax=left.subplots(),
             title="output j for input v e_j",
         )
         plot.plot_neuron_bars(
-            np.asarray(ccjax.neuron_contributions(params)), ax=middle.subplots(), title="W_out * W_in per neuron"
+            np.asarray(ccjax.measure.neuron_contributions(params)),
+            ax=middle.subplots(),
+            title="W_out * W_in per neuron",
         )
         plot.plot_one_hot_heatmaps(
-            np.asarray(ccjax.one_hot_response(params, 1.0)),
-            np.asarray(ccjax.one_hot_response(params, -1.0)),
+            np.asarray(ccjax.measure.one_hot_response(params, 1.0)),
+            np.asarray(ccjax.measure.one_hot_response(params, -1.0)),
             fig=right,
             title="response to +e_i (left) and -e_i (right)",
         )

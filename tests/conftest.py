@@ -113,9 +113,14 @@ def small(**changes) -> ccjax.TrainConfig:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _qualified(module: str) -> str:
+    """``scale_sweep`` -> ``experiments.scale_sweep``; a dotted name (``benchmarks.throughput``) as it is."""
+    return module if "." in module else f"experiments.{module}"
+
+
 def run_module(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python -m experiments.<module> <args>`` from the repository root, output captured."""
-    command = [sys.executable, "-m", f"experiments.{module}", *args]
+    """``python -m experiments.<module> <args>`` (or a dotted module) from the repository root, output captured."""
+    command = [sys.executable, "-m", _qualified(module), *args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
@@ -143,7 +148,7 @@ def run_main(module: str, *args: str, timeout: int | None = None) -> subprocess.
     traceback), so a test expecting success or a clean usage error still fails on it.
     Runs from the repository root like :func:`run_module`; ``timeout`` is accepted and ignored.
     """
-    main = importlib.import_module(f"experiments.{module}").main
+    main = importlib.import_module(_qualified(module)).main
     stdout, stderr = io.StringIO(), io.StringIO()
     cwd = os.getcwd()  # contextlib.chdir is Python 3.11+
     os.chdir(ROOT)

@@ -7,15 +7,14 @@ import pytest
 
 import ccjax
 from ccjax import analysis, baselines
-from ccjax.loss import labels
-from ccjax.model import FeatureMLP, forward
+from ccjax.problem import FeatureMLP, forward, labels
 
 N, D_MLP = 16, 6
 SCALE = 0.3  # large enough that M and M^T give clearly different maps
 
 
 def _asymmetric(seed=0, n=N) -> jnp.ndarray:
-    return ccjax.asymmetric_gaussian(jax.random.key(seed), n)
+    return ccjax.problem.asymmetric_gaussian(jax.random.key(seed), n)
 
 
 def _random_models(n_models=3, n=N, d=D_MLP) -> FeatureMLP:

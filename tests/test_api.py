@@ -13,8 +13,8 @@ import pytest
 from conftest import annotations_unchecked
 
 import ccjax
-from ccjax.evaluate import binomial_weights
-from ccjax.keys import seed_key
+from ccjax.measure import binomial_weights
+from ccjax.problem import seed_key
 
 PUBLIC_MODULES = sorted(info.name for info in pkgutil.iter_modules(ccjax.__path__) if not info.name.startswith("_"))
 

@@ -10,10 +10,10 @@ from compiles import counting_compiles
 from conftest import SMALL, small, train_jit
 
 import ccjax
-from ccjax._train import shapes_for
-from ccjax.axes import hyper_type, traced, traced_axes
+from ccjax.engine import shapes_for, traced, traced_axes
+from ccjax.engine._axes import hyper_type
 
-sweep_module = importlib.import_module("ccjax._sweep")  # the implementation of ccjax.sweep
+sweep_module = importlib.import_module("ccjax.engine._sweep")  # the implementation of ccjax.sweep
 ONE_DEVICE = jax.devices()[:1]
 SMALL_FIELDS = {f.name: getattr(SMALL, f.name) for f in dataclasses.fields(SMALL)}
 
@@ -32,7 +32,7 @@ def test_a_new_traced_axis_is_one_declaration():
     assert ccjax.make_grid({"seed": [0], "b1": [0.5]}, TracedBeta1).shape == (1, 1)
     with pytest.raises(ValueError, match=r"axis 'b1' has non-finite or out-of-range values \[1.5\].*in \[0, 1\)"):
         ccjax.make_grid({"seed": [0], "b1": [0.5, 1.5]}, TracedBeta1)
-    assert set(hyper_type(TracedBeta1)._fields) == {*ccjax.Hyper._fields, "b1"}
+    assert set(hyper_type(TracedBeta1)._fields) == {*ccjax.engine.Hyper._fields, "b1"}
     # Its neutral value keeps it out of the compile key.
     configs = [TracedBeta1(**SMALL_FIELDS | {"b1": b1}) for b1 in (0.5, 0.8)]
     assert shapes_for(configs[0]) == shapes_for(configs[1])

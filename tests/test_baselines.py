@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import ccjax
-from ccjax import baselines, mixing
-from ccjax.evaluate import exactly_one_loss_per_feature
-from ccjax.loss import labels
-from ccjax.model import FeatureMLP, forward
+from ccjax import baselines
+from ccjax import problem as mixing
+from ccjax.measure import exactly_one_loss_per_feature
+from ccjax.problem import FeatureMLP, forward, labels
 
 N, D_MLP = 100, 50
 NAIVE = (N - D_MLP) / N / 6.0  # 1/12

@@ -7,7 +7,7 @@ from conftest import run_main
 
 def test_benchmark_smoke(tmp_path):
     args = ["--ks", "1", "--steps", "200", "--input-paths", "sparse", "--modes", "sweep,sequential"]
-    done = run_main("benchmark", *args, "--out", str(tmp_path))
+    done = run_main("benchmarks.throughput", *args, "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "benchmark.json").read_text())
     rows = {(row["mode"], row["k"]): row for row in report["rows"]}
@@ -27,6 +27,6 @@ def test_benchmark_smoke(tmp_path):
 
 
 def test_benchmark_rejects_bad_input():
-    done = run_main("benchmark", "--modes", "fast")
+    done = run_main("benchmarks.throughput", "--modes", "fast")
     assert done.returncode == 2
     assert "--modes" in done.stderr

@@ -1,7 +1,7 @@
 """The accelerator layout's compiled training step does little more than its matmuls."""
 
 import ccjax
-from experiments.benchmark import accelerator_step_cost, mlp_matmul_flops, step_matmul_minimum
+from benchmarks.throughput import accelerator_step_cost, mlp_matmul_flops, step_matmul_minimum
 
 
 def test_matmul_minimum_at_paper_shapes():

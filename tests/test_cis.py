@@ -14,7 +14,7 @@ from conftest import run_main
 import ccjax
 from ccjax import cis
 from ccjax.cis import grid, summary
-from ccjax.static_axes import over_static_axes, static_combinations
+from ccjax.engine import over_static_axes, static_combinations
 
 TASKS = cis.SEARCH_TASKS
 
@@ -70,7 +70,7 @@ def test_naive_closed_form_agrees_with_monte_carlo(name, p):
 
 
 def _evaluate(task, params, n, d, p):
-    capacity = ccjax.data.default_capacity(2048, n, p)
+    capacity = ccjax.problem.default_capacity(2048, n, p)
     return cis.evaluate_model(task, params, n, d, p, jax.random.key(7), 32, 2048, capacity)
 
 
@@ -142,7 +142,7 @@ def test_cis_search_runs_reports_and_replots(tmp_path):
 
 
 def test_stage_files_round_trip_and_refuse_bad_keys_and_corrupt_files(tmp_path):
-    stages = ccjax.StageFiles(tmp_path / "stages")
+    stages = ccjax.io.StageFiles(tmp_path / "stages")
     assert len(stages) == 0 and "abc" not in stages
     stages["abc123"] = {"loss": np.arange(3.0), "name": np.asarray(["relu"])}
     assert "abc123" in stages and list(stages) == ["abc123"] and len(stages) == 1
@@ -151,7 +151,7 @@ def test_stage_files_round_trip_and_refuse_bad_keys_and_corrupt_files(tmp_path):
     with pytest.raises(ValueError, match="alphanumeric"):
         stages["../escape"] = {"loss": np.zeros(1)}
     (tmp_path / "stages" / "stage-broken.npz").write_bytes(b"not an npz")
-    with pytest.raises(ccjax.CheckpointError, match="stage-broken"):
+    with pytest.raises(ccjax.engine.CheckpointError, match="stage-broken"):
         stages["broken"]
     del stages["abc123"]
     assert "abc123" not in stages and not list((tmp_path / "stages").glob("*.tmp"))

@@ -92,7 +92,7 @@ def test_manifest_explains_the_run(tiny_run):
     for package in ("ccjax", "jax", "jaxlib", "optax", "equinox", "numpy"):
         assert environment["versions"][package]
     assert environment["device_count"] >= 1 and environment["device_kind"]
-    assert environment["matmul_precision"] == ccjax.MATMUL_PRECISION_NAME
+    assert environment["matmul_precision"] == ccjax.problem.MATMUL_PRECISION_NAME
     assert "sha" in environment["git"] and environment["date"]
     assert set(manifest["arrays"]) == set(ccjax.load_results(out)[0])
 
@@ -232,7 +232,7 @@ def fake_progress(steps_done, total_steps=100, n_models=3, padded=4, intervals=3
     losses[n_models:] = 99.0  # padding rows must not enter the mean
     field = np.zeros((padded, intervals), np.float32)
     history = ccjax.History(np.tile(step, (padded, 1)), losses, field, field, field)
-    return ccjax.Progress(steps_done, total_steps, n_models, 1.5, run_seconds, history)
+    return ccjax.engine.Progress(steps_done, total_steps, n_models, 1.5, run_seconds, history)
 
 
 class FakeTerminal(io.StringIO):

@@ -11,15 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ccjax
-from ccjax.data import default_capacity
-from ccjax.loss import default_multi_capacity
+from ccjax.problem import default_capacity
+from ccjax.problem._loss import default_multi_capacity
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 4))
 def _sample(key, batch_size, n_features, p, capacity):
     batch = ccjax.sample_sparse(key, batch_size, n_features, p, capacity)
-    dense = ccjax.to_dense(batch, batch_size, n_features)
-    entries = ccjax.entries_to_dense(batch, batch_size, n_features)
+    dense = ccjax.problem.to_dense(batch, batch_size, n_features)
+    entries = ccjax.problem.entries_to_dense(batch, batch_size, n_features)
     return batch, dense, entries
 
 
@@ -73,7 +73,7 @@ def test_sample_sparse_statistics(p):
 
 
 _sample_inputs = jax.jit(ccjax.sample_inputs, static_argnums=(1, 2, 3, 4))
-_sample_exactly_one = jax.jit(ccjax.sample_exactly_one, static_argnums=(1, 2))
+_sample_exactly_one = jax.jit(ccjax.problem.sample_exactly_one, static_argnums=(1, 2))
 
 
 def test_sample_inputs_statistics_and_same_draws():
@@ -142,7 +142,7 @@ def test_overflow_fallback_keeps_entries_and_rate():
 def _overflowing(keys, batch_size, n_features, capacity, p):
     def one(key):
         batch = ccjax.sample_sparse(key, batch_size, n_features, p, capacity)
-        dense = ccjax.to_dense(batch, batch_size, n_features).ravel()
+        dense = ccjax.problem.to_dense(batch, batch_size, n_features).ravel()
         at_tail_start = dense[jnp.minimum(batch.tail_start, dense.size - 1)] != 0
         return batch.overflow, batch.tail_start, at_tail_start, dense != 0
 
@@ -186,11 +186,11 @@ def test_no_overflow_when_capacity_is_exact():
 
 def test_sample_exactly_one():
     batch_size, n_features = 4096, 25
-    batch = ccjax.sample_exactly_one(jax.random.key(0), batch_size, n_features)
+    batch = ccjax.problem.sample_exactly_one(jax.random.key(0), batch_size, n_features)
     assert not bool(batch.overflow)
     assert float(batch.p) == pytest.approx(1 / n_features)
-    x = np.asarray(ccjax.to_dense(batch, batch_size, n_features))
-    np.testing.assert_array_equal(x, np.asarray(ccjax.entries_to_dense(batch, batch_size, n_features)))
+    x = np.asarray(ccjax.problem.to_dense(batch, batch_size, n_features))
+    np.testing.assert_array_equal(x, np.asarray(ccjax.problem.entries_to_dense(batch, batch_size, n_features)))
     assert np.all((x != 0).sum(1) == 1)
     _assert_uniform_values(x[x != 0])
     # The active feature is uniform over features (chi-square, 24 dof: mean 24, sd ~6.9).
@@ -239,7 +239,7 @@ def test_sampler_invariants_property(p, batch_size, n_features, seed):
 @given(batch_size=st.integers(1, 64), n_features=st.integers(1, 40), seed=st.integers(0, 2**31 - 1))
 def test_exactly_one_property(batch_size, n_features, seed):
     batch = _sample_exactly_one(jax.random.key(seed), batch_size, n_features)
-    x = np.asarray(ccjax.entries_to_dense(batch, batch_size, n_features))
+    x = np.asarray(ccjax.problem.entries_to_dense(batch, batch_size, n_features))
     assert np.all((x != 0).sum(1) == 1)  # a U[-1, 1] draw of exactly 0 has probability ~2^-24
     assert np.all(np.abs(x) <= 1.0)
 
@@ -297,7 +297,7 @@ def _unconditional_random_draws(jaxpr) -> int:
 def _vmapped_to_dense(keys, axis_name):
     def one(key, p):
         batch = ccjax.sample_sparse(key, 16, 5, p, 8)  # 8 entries: p = 0.3 overflows, p = 0.01 does not
-        return batch.overflow, ccjax.to_dense(batch, 16, 5, axis_name)
+        return batch.overflow, ccjax.problem.to_dense(batch, 16, 5, axis_name)
 
     return jax.vmap(one, axis_name=axis_name)(keys, _MIXED_P)
 

@@ -1,5 +1,6 @@
-"""``python -m experiments.device_check`` end to end on CPU, at tiny shapes."""
+"""``python -m benchmarks.device_check`` end to end on CPU, at tiny shapes."""
 
+import importlib
 import json
 
 import jax
@@ -7,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import device_check
+from benchmarks import device_check
 
 TINY = ["--n-features", "20", "--d-mlp", "10", "--batch-size", "64", "--check-models", "4", "--check-steps", "20"]
 
@@ -117,7 +118,7 @@ def test_device_check_passes_chaotic_drift_of_a_few_models(tmp_path, monkeypatch
 
 
 # Per-model relative differences, H200 (jax 0.11.2) against its host CPU, dense path, 16
-# models at paper shapes (3 significant digits): `python -m experiments.device_check
+# models at paper shapes (3 significant digits): `python -m benchmarks.device_check
 # --paths dense --skip-throughput --check-steps 500` under NVIDIA_TF32_OVERRIDE=0 (the
 # report.json of the 2026-11-29 device session, run "s500off"), and the same with
 # --check-steps 20 ("s20"). 7 of 16 models drift chaotically over 500 steps; all agree
@@ -241,7 +242,7 @@ def test_tf32_matmul_inputs_fail_the_short_run_where_the_other_layout_passes(mon
     assert device_check.every_model_within(noise, device_check.DEFAULT_SHORT_RTOL)
 
     jax.clear_caches()  # retrace the model's forward pass with the rounded matmul
-    monkeypatch.setattr(device_check.ccjax.model, "matmul", low_precision_matmul(10))
+    monkeypatch.setattr(importlib.import_module("ccjax.problem._model"), "matmul", low_precision_matmul(10))
     tf32 = device_check.relative_differences(device_check.train_check_sweep(config, 4, cpu, None), reference)
     monkeypatch.undo()
     jax.clear_caches()

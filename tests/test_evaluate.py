@@ -1,4 +1,4 @@
-"""The evaluation engine: L(p) = sum_k Binom(k; n, p) c_k with exact c_1 (ccjax.evaluate)."""
+"""The evaluation engine: L(p) = sum_k Binom(k; n, p) c_k with exact c_1 (ccjax.measure)."""
 
 import math
 
@@ -9,7 +9,7 @@ import pytest
 from conftest import SMALL, annotations_unchecked, small, train_jit
 
 import ccjax
-from ccjax.evaluate import loss_bound_slope
+from ccjax.measure._curves import loss_bound_slope
 
 N, D = 20, 10
 
@@ -37,7 +37,7 @@ def trained():
 
 
 def test_binomial_weights():
-    weights = ccjax.binomial_weights([1e-3, 0.3, 1.0], 20)
+    weights = ccjax.measure.binomial_weights([1e-3, 0.3, 1.0], 20)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-12)
     assert weights[1, 7] == pytest.approx(math.comb(20, 7) * 0.3**7 * 0.7**13, rel=1e-12)
     np.testing.assert_array_equal(weights[2], np.eye(21)[20])
@@ -45,18 +45,18 @@ def test_binomial_weights():
 
 def test_exact_c1_agrees_with_sampling(trained):
     params, mixing = jax.tree.map(lambda a: a[0], trained)
-    exact = float(ccjax.one_feature_loss(params, mixing))
-    x = ccjax.sample_exactly_k(jax.random.key(3), jnp.ones(200_000, jnp.int32), N)
+    exact = float(ccjax.measure.one_feature_loss(params, mixing))
+    x = ccjax.problem.sample_exactly_k(jax.random.key(3), jnp.ones(200_000, jnp.int32), N)
     losses = jnp.mean((ccjax.forward(params, x) - ccjax.labels(x, mixing)) ** 2, axis=1)
     assert abs(float(losses.mean()) - exact) < 4 * float(losses.std()) / math.sqrt(x.shape[0])
 
 
 def test_exactly_one_loss_is_n_times_c1_and_matches_training_loss(trained):
     params, mixing = jax.tree.map(lambda a: a[0], trained)
-    batch = ccjax.sample_exactly_one(jax.random.key(4), 100_000, N)
-    loss = ccjax.batch_loss(params, batch, mixing, batch_size=100_000, path="dense")
+    batch = ccjax.problem.sample_exactly_one(jax.random.key(4), 100_000, N)
+    loss = ccjax.problem.batch_loss(params, batch, mixing, batch_size=100_000, path="dense")
     exact = float(ccjax.exactly_one_loss_per_feature(params, mixing))
-    assert exact == pytest.approx(N * float(ccjax.one_feature_loss(params, mixing)))
+    assert exact == pytest.approx(N * float(ccjax.measure.one_feature_loss(params, mixing)))
     assert float(loss) * N == pytest.approx(exact, rel=0.02)
 
 
@@ -79,7 +79,7 @@ def test_curve_agrees_with_direct_bernoulli_monte_carlo(trained, p):
     params, mixing = trained
     curve = ccjax.loss_curve(params, mixing, [1e-3, 0.05, 0.4, 1.0], jax.random.key(1), rel_sem=0.005)
     column = list(curve.p).index(p)
-    plan = ccjax.plan_evaluation(p, p, N, min_nonempty=30_000, batch_size=512)  # >= 58 batches for the SEM
+    plan = ccjax.measure.plan_evaluation(p, p, N, min_nonempty=30_000, batch_size=512)  # >= 58 batches for the SEM
     direct = jax.jit(
         jax.vmap(lambda prm, m: ccjax.direct_loss_per_feature(prm, m, jax.random.key(2), p, plan, path="dense"))
     )(params, mixing)
@@ -112,7 +112,7 @@ def test_negligible_k_are_skipped_within_the_stated_bound(trained):
     assert curve.samples[0] == curve.samples[1] == 0  # k = 0 has zero loss, k = 1 is exact
     assert curve.samples[2] > 0 and np.all(curve.samples[8:] == 0)
     assert np.all(np.isnan(curve.c[:, 8:]))
-    assert np.all(curve.truncation_bound <= ccjax.evaluate.TRUNCATION_TOLERANCE)
+    assert np.all(curve.truncation_bound <= ccjax.measure._curves.TRUNCATION_TOLERANCE)
     # All k estimated: the skipped ones changed L/p by less than the bound (+ noise).
     full = ccjax.loss_curve(params, mixing, [1e-3, 3e-3], jax.random.key(6), truncation_tolerance=0.0)
     assert np.all(full.samples[2:] > 0)
@@ -143,7 +143,7 @@ def test_grid_shaped_models_and_single_p(trained):
     assert curve.loss_per_feature.shape == (3, 2, 2) and curve.c.shape == (3, 2, N + 1)
     np.testing.assert_allclose(curve.loss_per_feature[0], curve.loss_per_feature[2], rtol=1e-6)
     np.testing.assert_allclose(curve.loss_per_feature[1], curve.loss_per_feature[0][::-1], rtol=1e-6)
-    single = ccjax.loss_per_feature(params, mixing, 0.5, jax.random.key(9))
+    single = ccjax.measure.loss_per_feature(params, mixing, 0.5, jax.random.key(9))
     assert single.loss_per_feature.shape == (2,)
     assert np.all(np.abs(single.loss_per_feature - curve.loss_per_feature[0, :, 1]) < 5 * single.sem)
 
@@ -184,7 +184,7 @@ def test_bad_arguments_get_clear_errors(trained, change, message):
 
 def test_sample_exactly_k_counts_support_and_values():
     counts = jnp.asarray(np.repeat([0, 1, 3, N], 20_000).astype(np.int32))
-    x = np.asarray(ccjax.sample_exactly_k(jax.random.key(11), counts, N))
+    x = np.asarray(ccjax.problem.sample_exactly_k(jax.random.key(11), counts, N))
     np.testing.assert_array_equal((x != 0).sum(axis=1), counts)
     # Uniform support: with k = 3 each feature is active with probability 3/N.
     active = (x[counts == 3] != 0).mean(axis=0)

@@ -79,11 +79,11 @@ def test_eval_benchmark_smoke(tmp_path, monkeypatch):
     """The whole benchmark, with the paper's sampling cut from 1e6 to 2e4 non-empty samples
     per p (matching the paper's SE at every p is most of the run's cost; the full number is
     run by the slow test below)."""
-    from experiments import eval_benchmark
+    from benchmarks import evaluation as eval_benchmark
 
     assert eval_benchmark.PAPER_NONEMPTY == 1e6  # docs/paper.md §4
     monkeypatch.setattr(eval_benchmark, "PAPER_NONEMPTY", 2e4)
-    done = run("eval_benchmark", *EVAL_BENCHMARK_TINY, "--out", str(tmp_path))
+    done = run("benchmarks.evaluation", *EVAL_BENCHMARK_TINY, "--out", str(tmp_path))
     check_eval_benchmark_report(done, tmp_path, 2e4)
 
 
@@ -91,7 +91,7 @@ def test_eval_benchmark_smoke(tmp_path, monkeypatch):
 def test_eval_benchmark_smoke_at_the_papers_sampling(tmp_path):
     # A process of its own: this run is compute-bound, and in-process it would run the test
     # session's -O0 code (measured 2x the CPU time of a subprocess at -O2).
-    done = run_module("eval_benchmark", *EVAL_BENCHMARK_TINY, "--out", str(tmp_path))
+    done = run_module("benchmarks.evaluation", *EVAL_BENCHMARK_TINY, "--out", str(tmp_path))
     check_eval_benchmark_report(done, tmp_path, 1e6)
 
 

@@ -251,11 +251,11 @@ def test_legacy_results_without_the_block_load_unchecked(tmp_path, arrays, manif
 
 
 def test_environment_info():
-    info = ccjax.environment_info()
+    info = ccjax.io.environment_info()
     assert set(info["versions"]) >= {"ccjax", "jax", "jaxlib", "optax", "equinox", "numpy", "python"}
     assert info["versions"]["numpy"] == np.__version__
     assert info["device_count"] >= 1 and isinstance(info["device_kind"], str)
-    assert info["matmul_precision"] == ccjax.MATMUL_PRECISION_NAME
+    assert info["matmul_precision"] == ccjax.problem.MATMUL_PRECISION_NAME
     assert set(info["git"]) == {"sha", "dirty"}
     json.dumps(info)
 

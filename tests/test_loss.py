@@ -10,7 +10,7 @@ import pytest
 from conftest import annotations_unchecked
 
 import ccjax
-from ccjax.data import default_capacity
+from ccjax.problem import default_capacity
 
 N, D_MLP = 20, 10
 
@@ -25,7 +25,7 @@ def _random_params(key, n=N, d=D_MLP):
 
 def _random_mixing(key, n=N):
     # Asymmetric on purpose: a transposed M changes the loss only when M != M^T.
-    return 0.1 * ccjax.asymmetric_gaussian(key, n)
+    return 0.1 * ccjax.problem.asymmetric_gaussian(key, n)
 
 
 def _dense_batch(key, batch_size, p, n=N):
@@ -48,7 +48,7 @@ def test_labels_orientation():
         ]
     )
     np.testing.assert_allclose(np.asarray(ccjax.labels(x, mixing, 0.3)), expected, rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(ccjax.residual_labels(x)), [[0.0, -0.5, 0.0], [4.0, 0.0, 0.0]])
+    np.testing.assert_allclose(np.asarray(ccjax.problem.residual_labels(x)), [[0.0, -0.5, 0.0], [4.0, 0.0, 0.0]])
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +61,16 @@ def split_setup():
 def test_loss_terms_sum_to_loss(split_setup, scale):
     params, x, mixing = split_setup
     terms = ccjax.loss_terms(params, x, mixing, scale)
-    direct = ccjax.mse(ccjax.forward(params, x), ccjax.labels(x, mixing, scale))
+    direct = ccjax.problem.mse(ccjax.forward(params, x), ccjax.labels(x, mixing, scale))
     np.testing.assert_allclose(float(terms.relu_term + terms.mixing_term), float(terms.loss), rtol=1e-6)
     np.testing.assert_allclose(float(terms.loss), float(direct), rtol=1e-5)
-    relu_only = ccjax.mse(ccjax.forward(params, x), jax.nn.relu(x))
+    relu_only = ccjax.problem.mse(ccjax.forward(params, x), jax.nn.relu(x))
     np.testing.assert_allclose(float(terms.relu_term), float(relu_only), rtol=1e-6)
     assert float(terms.mixing_term) != 0.0
     n_total = x.size
-    np.testing.assert_allclose(float(ccjax.dense_sse(params, x, scale * mixing)) / n_total, float(direct), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(ccjax.problem.dense_sse(params, x, scale * mixing)) / n_total, float(direct), rtol=1e-5
+    )
 
 
 def test_mixing_term_vanishes_without_mixing(split_setup):
@@ -81,7 +83,7 @@ def test_mixing_term_vanishes_without_mixing(split_setup):
 def test_mse_is_mean_over_batch_and_features():
     a = jnp.array([[1.0, 2.0], [3.0, 4.0]])
     b = jnp.array([[0.0, 2.0], [3.0, 0.0]])
-    assert float(ccjax.mse(a, b)) == pytest.approx((1.0 + 16.0) / 4)
+    assert float(ccjax.problem.mse(a, b)) == pytest.approx((1.0 + 16.0) / 4)
 
 
 # --- baselines: L/p (paper §5) -------------------------------------------------------
@@ -106,7 +108,7 @@ def test_naive_loss_per_feature_analytic():
 
 @pytest.fixture(scope="module")
 def naive_plan():
-    return ccjax.plan_evaluation(0.05, 0.05, 100, min_nonempty=20_000, batch_size=2048)
+    return ccjax.measure.plan_evaluation(0.05, 0.05, 100, min_nonempty=20_000, batch_size=2048)
 
 
 def _predicted_sem(n, d, p, batch_size, n_batches):
@@ -135,7 +137,7 @@ def test_naive_and_zero_model_monte_carlo(naive_plan, d, expected):
 
 
 def test_plan_evaluation_sizes():
-    plan = ccjax.plan_evaluation(0.001, 0.1, 100, min_nonempty=1e5, batch_size=1024)
+    plan = ccjax.measure.plan_evaluation(0.001, 0.1, 100, min_nonempty=1e5, batch_size=1024)
     q = 1 - 0.999**100  # P(non-empty) at the smallest p
     total = plan.n_batches * plan.batch_size
     assert total * q - 6 * math.sqrt(total * q * (1 - q)) >= 1e5
@@ -148,7 +150,7 @@ def test_plan_evaluation_sizes():
 def _both_paths(params, batch, scaled_mixing, batch_size, multi_capacity, axis_name=None):
     def value_and_grad(path):
         def loss(prm, mix):
-            return ccjax.batch_loss(
+            return ccjax.problem.batch_loss(
                 prm, batch, mix, batch_size=batch_size, path=path, multi_capacity=multi_capacity, axis_name=axis_name
             )
 
@@ -191,7 +193,7 @@ def test_sparse_path_default_capacities(p):
     k1, k2, k3 = jax.random.split(jax.random.key(4), 3)
     params, mixing = _random_params(k1), _random_mixing(k2)
     capacity = default_capacity(batch_size, N, 0.3)
-    multi_capacity = ccjax.loss.default_multi_capacity(batch_size, N, 0.3)
+    multi_capacity = ccjax.problem._loss.default_multi_capacity(batch_size, N, 0.3)
     (sparse, dense), batch = _compare(params, k3, p, mixing, batch_size, capacity, multi_capacity)
     assert not bool(batch.overflow)
     _assert_same(sparse, dense)
@@ -205,7 +207,9 @@ def test_fallback_on_entry_overflow():
     assert bool(batch.overflow)  # ~256 actives expected, 16 slots
     _assert_same(sparse, dense)
     # The entries alone give a different loss: the fallback (not luck) made them agree.
-    entries_only = ccjax.dense_sse(params, ccjax.entries_to_dense(batch, batch_size, N), mixing) / (batch_size * N)
+    entries_only = ccjax.problem.dense_sse(params, ccjax.problem.entries_to_dense(batch, batch_size, N), mixing) / (
+        batch_size * N
+    )
     assert abs(float(entries_only) - float(dense[0])) > 0.05 * float(dense[0])
 
 
@@ -215,14 +219,14 @@ def test_fallback_on_multi_row_overflow():
     params, mixing = _random_params(k1), _random_mixing(k2)
     (sparse, dense), batch = _compare(params, k3, p, mixing, batch_size, batch_size * N, multi_capacity)
     assert not bool(batch.overflow)
-    x = ccjax.entries_to_dense(batch, batch_size, N)
+    x = ccjax.problem.entries_to_dense(batch, batch_size, N)
     assert int(jnp.sum(jnp.sum(x != 0, axis=1) >= 2)) > multi_capacity  # P(>=2 of 20 at .3) ≈ 0.99
     _assert_same(sparse, dense)
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4))
 def _compare_exactly_one(params, key, scaled_mixing, batch_size, multi_capacity):
-    batch = ccjax.sample_exactly_one(key, batch_size, N)
+    batch = ccjax.problem.sample_exactly_one(key, batch_size, N)
     return _both_paths(params, batch, scaled_mixing, batch_size, multi_capacity)
 
 
@@ -268,7 +272,7 @@ def test_sparse_path_under_vmap_with_axis_name(p, any_overflow):
 
 
 def test_batch_loss_rejects_unknown_path():
-    batch = ccjax.sample_exactly_one(jax.random.key(0), 4, N)
+    batch = ccjax.problem.sample_exactly_one(jax.random.key(0), 4, N)
     params = _random_params(jax.random.key(1))
     with pytest.raises(ValueError, match="unknown input path 'fast'"), annotations_unchecked():
-        ccjax.batch_loss(params, batch, jnp.zeros((N, N)), batch_size=4, path="fast")
+        ccjax.problem.batch_loss(params, batch, jnp.zeros((N, N)), batch_size=4, path="fast")

@@ -16,15 +16,16 @@ import pytest
 from conftest import annotations_unchecked
 
 import ccjax
-from ccjax import analysis, baselines, responses
-from ccjax._train import shapes_for
-from ccjax.direct import direct_loss_per_feature, plan_evaluation
-from ccjax.keys import seed_key
-from ccjax.sharding import model_sharding
-from ccjax.sweep_plan import flat_hyper
+from ccjax import analysis, baselines
+from ccjax import measure as responses
+from ccjax.engine import shapes_for
+from ccjax.engine._sharding import model_sharding
+from ccjax.engine._sweep_plan import flat_hyper
+from ccjax.measure import direct_loss_per_feature, plan_evaluation
+from ccjax.problem import seed_key
 
-sweep_module = importlib.import_module("ccjax._sweep")  # the implementation of ccjax.sweep
-evaluate_module = importlib.import_module("ccjax.evaluate")
+sweep_module = importlib.import_module("ccjax.engine._sweep")  # the implementation of ccjax.sweep
+evaluate_module = importlib.import_module("ccjax.measure._curves")
 
 PLATFORMS = ("tpu", "cuda")
 N_FEATURES, D_MLP, D_EMBED, N_MODELS = 8, 4, 16, 4
@@ -95,7 +96,7 @@ def test_single_runs_lower(platform):
     )
     embedding = jax.ShapeDtypeStruct((N_FEATURES, D_EMBED), jnp.float32)
     x = jax.ShapeDtypeStruct((16, N_FEATURES), jnp.float32)
-    lowers(platform, ccjax.residual_forward, residual, embedding, x)
+    lowers(platform, ccjax.problem.residual_forward, residual, embedding, x)
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -123,7 +124,11 @@ def test_evaluation_kernels_lower(platform):
             return jax.vmap(one, axis_name="m")(params, mixing)
 
         lowers(platform, direct, params, mixing, KEY)
-    for exact_loss in (ccjax.one_feature_loss, ccjax.exactly_one_loss_per_feature, evaluate_module.loss_bound_slope):
+    for exact_loss in (
+        ccjax.measure.one_feature_loss,
+        ccjax.exactly_one_loss_per_feature,
+        evaluate_module.loss_bound_slope,
+    ):
         lowers(platform, jax.vmap(exact_loss), params, mixing)
 
 

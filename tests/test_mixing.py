@@ -13,8 +13,8 @@ import ccjax
 @pytest.fixture(scope="module")
 def paper_embedding():
     """W_E and M = I - W_E W_E^T at the paper's sizes (n = 100, d_embed = 1000)."""
-    w_e = ccjax.embedding(jax.random.key(0), 100, 1000)
-    return np.asarray(w_e), np.asarray(ccjax.embedding_mixing(w_e))
+    w_e = ccjax.problem.embedding(jax.random.key(0), 100, 1000)
+    return np.asarray(w_e), np.asarray(ccjax.problem.embedding_mixing(w_e))
 
 
 def _off_diagonal(m):
@@ -63,9 +63,9 @@ def test_embedding_mixing_eigenvalue_range(paper_embedding):
 
 
 def test_code_sign_is_exact_negative():
-    w_e = ccjax.embedding(jax.random.key(1), 30, 200)
-    faithful = np.asarray(ccjax.embedding_mixing(w_e))
-    code = np.asarray(ccjax.embedding_mixing(w_e, code_sign=True))
+    w_e = ccjax.problem.embedding(jax.random.key(1), 30, 200)
+    faithful = np.asarray(ccjax.problem.embedding_mixing(w_e))
+    code = np.asarray(ccjax.problem.embedding_mixing(w_e, code_sign=True))
     np.testing.assert_array_equal(code, -faithful)
     assert np.any(faithful != 0)
     key = jax.random.key(2)
@@ -76,7 +76,7 @@ def test_code_sign_is_exact_negative():
 
 
 def test_symmetric_gaussian():
-    m = np.asarray(ccjax.symmetric_gaussian(jax.random.key(0), 100))
+    m = np.asarray(ccjax.problem.symmetric_gaussian(jax.random.key(0), 100))
     np.testing.assert_array_equal(m, m.T)
     # The upper triangle (diagonal included) is i.i.d. N(0, 1): 5050 draws.
     upper = m[np.triu_indices(100)]
@@ -86,7 +86,7 @@ def test_symmetric_gaussian():
 
 
 def test_asymmetric_gaussian():
-    m = np.asarray(ccjax.asymmetric_gaussian(jax.random.key(0), 100))
+    m = np.asarray(ccjax.problem.asymmetric_gaussian(jax.random.key(0), 100))
     assert m.shape == (100, 100)
     assert abs(m.mean()) < 5 / 100
     assert m.std() == pytest.approx(1.0, rel=0.05)
@@ -97,7 +97,7 @@ def test_asymmetric_gaussian():
 
 @pytest.mark.parametrize("rank", [1, 5, 20])
 def test_low_rank_has_rank(rank):
-    m = np.asarray(ccjax.low_rank(jax.random.key(rank), 40, rank), np.float64)
+    m = np.asarray(ccjax.problem.low_rank(jax.random.key(rank), 40, rank), np.float64)
     s = np.linalg.svd(m, compute_uv=False)
     assert np.all(s[:rank] > 1e-3 * s[0])
     assert np.all(s[rank:] < 1e-4 * s[0])
@@ -106,7 +106,7 @@ def test_low_rank_has_rank(rank):
 
 @pytest.mark.parametrize("rank", [1, 5, 20])
 def test_low_rank_flat_spectrum(rank):
-    m = np.asarray(ccjax.low_rank(jax.random.key(rank), 40, rank, flat_spectrum=True), np.float64)
+    m = np.asarray(ccjax.problem.low_rank(jax.random.key(rank), 40, rank, flat_spectrum=True), np.float64)
     s = np.linalg.svd(m, compute_uv=False)
     # U V^T with orthonormal columns: exactly ``rank`` singular values, all equal to 1.
     np.testing.assert_allclose(s[:rank], 1.0, atol=1e-5)
@@ -129,7 +129,7 @@ def test_make_mixing_families():
     asym, _ = ccjax.make_mixing("asymmetric", key, n, d)
     assert not np.allclose(np.asarray(asym), np.asarray(asym).T)
     emb, _ = ccjax.make_mixing("embedding", key, n, d)
-    np.testing.assert_allclose(np.asarray(emb), np.asarray(ccjax.embedding_mixing(w_e)))
+    np.testing.assert_allclose(np.asarray(emb), np.asarray(ccjax.problem.embedding_mixing(w_e)))
 
 
 def test_make_mixing_by_traced_index_and_rank():
@@ -141,10 +141,10 @@ def test_make_mixing_by_traced_index_and_rank():
         # (jit may fuse the embedding's normalisation differently: float32 rounding only)
         np.testing.assert_allclose(np.asarray(by_index(index, 5)), np.asarray(named), atol=1e-6)
     ranks = jnp.arange(1, 5)
-    stacked = jax.vmap(lambda r: ccjax.low_rank(key, n, r, flat_spectrum=True))(ranks)
+    stacked = jax.vmap(lambda r: ccjax.problem.low_rank(key, n, r, flat_spectrum=True))(ranks)
     for rank, m in zip(ranks.tolist(), np.asarray(stacked, np.float64), strict=True):
         np.testing.assert_allclose(np.linalg.svd(m, compute_uv=False)[:rank], 1.0, atol=1e-5)
-        np.testing.assert_allclose(m, np.asarray(ccjax.low_rank(key, n, rank, flat_spectrum=True)), atol=1e-6)
+        np.testing.assert_allclose(m, np.asarray(ccjax.problem.low_rank(key, n, rank, flat_spectrum=True)), atol=1e-6)
 
 
 def test_make_mixing_low_rank_needs_a_rank():
@@ -164,7 +164,7 @@ def test_every_family_is_one_record_of_the_registry():
     rank need, and make_mixing (by name or by traced index) draws M through that record."""
     assert ccjax.MIXING_NAMES == tuple(ccjax.MIXING_FAMILIES)
     key, n, d = jax.random.key(5), 12, 30
-    w_e = ccjax.embedding(jax.random.split(key)[0], n, d)
+    w_e = ccjax.problem.embedding(jax.random.split(key)[0], n, d)
     for name, family in ccjax.MIXING_FAMILIES.items():
         assert family.name == name and family.formula and family.label and family.short_label
         m, _ = ccjax.make_mixing(name, key, n, d, rank=4)

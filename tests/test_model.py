@@ -15,8 +15,8 @@ N, D_MLP, D_EMBED = 20, 10, 60
 @pytest.fixture(scope="module")
 def setup():
     key_e, key_p, key_x = jax.random.split(jax.random.key(0), 3)
-    w_e = ccjax.embedding(key_e, N, D_EMBED)
-    params = ccjax.init_residual_mlp(key_p, N, D_MLP, D_EMBED)
+    w_e = ccjax.problem.embedding(key_e, N, D_EMBED)
+    params = ccjax.problem.init_residual_mlp(key_p, N, D_MLP, D_EMBED)
     # A moderately dense Bernoulli(0.3) × U[-1, 1] batch, so that many ReLUs are in play.
     mask_key, value_key = jax.random.split(key_x)
     x = jnp.where(
@@ -32,7 +32,7 @@ def test_residual_forward_matches_definition(setup):
     r = x64 @ w_e64
     r = r + np.maximum(r @ w_in, 0) @ w_out
     expected = r @ w_e64.T
-    np.testing.assert_allclose(np.asarray(ccjax.residual_forward(params, w_e, x)), expected, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(ccjax.problem.residual_forward(params, w_e, x)), expected, atol=1e-5)
 
 
 def test_reduced_model_reproduces_residual_errors(setup):
@@ -40,8 +40,8 @@ def test_reduced_model_reproduces_residual_errors(setup):
     # reduced:  f(x) = relu(x W_in') W_out',                      labels relu(x) + M x,
     # with M = I - W_E W_E^T: both errors equal x (G - I) + f(x) - relu(x).
     w_e, params, x = setup
-    mixing = ccjax.embedding_mixing(w_e)
-    residual_error = ccjax.residual_forward(params, w_e, x) - ccjax.residual_labels(x)
+    mixing = ccjax.problem.embedding_mixing(w_e)
+    residual_error = ccjax.problem.residual_forward(params, w_e, x) - ccjax.problem.residual_labels(x)
     reduced = ccjax.to_feature_space(params, w_e)
     reduced_error = ccjax.forward(reduced, x) - ccjax.labels(x, mixing)
     assert float(jnp.max(jnp.abs(residual_error))) > 0.1  # not trivially zero
@@ -50,10 +50,10 @@ def test_reduced_model_reproduces_residual_errors(setup):
 
 def test_equal_losses_under_weight_map(setup):
     w_e, params, x = setup
-    mixing = ccjax.embedding_mixing(w_e)
+    mixing = ccjax.problem.embedding_mixing(w_e)
     reduced = ccjax.to_feature_space(params, w_e)
-    residual_loss = ccjax.mse(ccjax.residual_forward(params, w_e, x), ccjax.residual_labels(x))
-    reduced_loss = ccjax.mse(ccjax.forward(reduced, x), ccjax.labels(x, mixing))
+    residual_loss = ccjax.problem.mse(ccjax.problem.residual_forward(params, w_e, x), ccjax.problem.residual_labels(x))
+    reduced_loss = ccjax.problem.mse(ccjax.forward(reduced, x), ccjax.labels(x, mixing))
     terms = ccjax.loss_terms(reduced, x, mixing)
     assert float(residual_loss) > 0
     np.testing.assert_allclose(float(residual_loss), float(reduced_loss), rtol=1e-5)
@@ -64,8 +64,10 @@ def test_code_sign_does_not_reproduce_residual(setup):
     # The paper's sign caveat: W_E W_E^T - I is *not* the residual model's mixing.
     w_e, params, x = setup
     reduced = ccjax.to_feature_space(params, w_e)
-    residual_loss = ccjax.mse(ccjax.residual_forward(params, w_e, x), ccjax.residual_labels(x))
-    code_loss = ccjax.mse(ccjax.forward(reduced, x), ccjax.labels(x, ccjax.embedding_mixing(w_e, code_sign=True)))
+    residual_loss = ccjax.problem.mse(ccjax.problem.residual_forward(params, w_e, x), ccjax.problem.residual_labels(x))
+    code_loss = ccjax.problem.mse(
+        ccjax.forward(reduced, x), ccjax.labels(x, ccjax.problem.embedding_mixing(w_e, code_sign=True))
+    )
     assert abs(float(code_loss) - float(residual_loss)) > 1e-3 * float(residual_loss)
 
 
@@ -107,7 +109,7 @@ def test_init_feature_mlp_bounds():
 
 
 def test_init_residual_mlp_bounds():
-    params = ccjax.init_residual_mlp(jax.random.key(0), 100, 50, 300)
+    params = ccjax.problem.init_residual_mlp(jax.random.key(0), 100, 50, 300)
     assert params.w_in.shape == (300, 50) and params.w_out.shape == (50, 300)
     _assert_uniform_init(params.w_in, math.sqrt(6 / 50))
     _assert_uniform_init(params.w_out, math.sqrt(6 / 100))
@@ -116,7 +118,7 @@ def test_init_residual_mlp_bounds():
 def test_residual_init_matches_reduced_init_variance():
     # With unit-norm rows of W_E, W_E W_in has the entry variance of W_in (= (6/d_mlp)/3).
     key_e, key_p = jax.random.split(jax.random.key(1))
-    w_e = ccjax.embedding(key_e, 100, 300)
-    reduced = ccjax.to_feature_space(ccjax.init_residual_mlp(key_p, 100, 50, 300), w_e)
+    w_e = ccjax.problem.embedding(key_e, 100, 300)
+    reduced = ccjax.to_feature_space(ccjax.problem.init_residual_mlp(key_p, 100, 50, 300), w_e)
     assert np.var(np.asarray(reduced.w_in)) == pytest.approx(6 / 50 / 3, rel=0.1)
     assert np.var(np.asarray(reduced.w_out)) == pytest.approx(6 / 100 / 3, rel=0.1)

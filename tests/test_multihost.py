@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT
 
 import ccjax
-from ccjax.sharding import local_models, model_sharding, process_rows, put_models, to_host
+from ccjax.engine._sharding import local_models, model_sharding, process_rows, put_models, to_host
 from experiments import scale_sweep
 from experiments._experiment import result_identity
 

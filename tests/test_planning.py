@@ -9,10 +9,10 @@ from compiles import counting_compiles
 from conftest import small
 
 import ccjax
-from ccjax import curve_plan
-from ccjax.checkpoint import CheckpointError, SweepCheckpoint
-from ccjax.evaluate import loss_bound_slope
-from ccjax.sweep_plan import plan_sweep
+from ccjax.engine import CheckpointError, SweepCheckpoint
+from ccjax.engine._sweep_plan import plan_sweep
+from ccjax.measure import _curve_plan as curve_plan
+from ccjax.measure._curves import loss_bound_slope
 
 # --- loss curves ------------------------------------------------------------------
 
@@ -39,7 +39,7 @@ def test_the_plan_skips_only_k_that_cannot_matter():
     p, n_features, slope, tolerance = np.array([0.01, 0.05]), 100, 0.2, 1e-6
     plan = curve_plan.plan_curve(p, 1, n_features, 10, slope, truncation_tolerance=tolerance, devices=jax.devices())
     k = np.arange(n_features + 1)
-    worst = ccjax.binomial_weights(p, n_features) * k * slope / p[:, None]  # the most skipping k adds to L/p
+    worst = ccjax.measure.binomial_weights(p, n_features) * k * slope / p[:, None]  # the most skipping k adds to L/p
     skipped = ~plan.estimated & (k >= 2)
     assert plan.estimated[2:20].all() and skipped[60:].all()  # the bulk of the weight is kept, the far tail not
     assert (worst[:, skipped] <= tolerance / n_features).all()

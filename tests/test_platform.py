@@ -11,12 +11,11 @@ import pytest
 from conftest import annotations_unchecked, small
 
 import ccjax
-from ccjax._train import shapes_for
-from ccjax.data import sample_exactly_k
-from ccjax.keys import seed_key
+from ccjax.engine import shapes_for
+from ccjax.problem import sample_exactly_k, seed_key
 
-sweep_module = importlib.import_module("ccjax._sweep")  # the implementation of ccjax.sweep
-memory = importlib.import_module("ccjax.memory")
+sweep_module = importlib.import_module("ccjax.engine._sweep")  # the implementation of ccjax.sweep
+memory = importlib.import_module("ccjax.engine._memory")
 
 CONFIG = small(steps=20, log_every=5)
 AXES = {"seed": [0, 1], "scale": [0.0, 1.0]}
@@ -59,9 +58,9 @@ def test_sweeps_ignore_the_default_prng_setting(reference, rbg_default):
     assert_same(outcome(split), outcome(reference))
     grouped = ccjax.sweep(CONFIG, AXES, devices=ONE_DEVICE, group_size=4)
     assert_same(outcome(grouped), outcome(reference), atol=1e-5)
-    key_data = jax.random.key_data(sweep_module.evaluation_key())
+    key_data = jax.random.key_data(ccjax.evaluation_key())
     jax.config.update("jax_default_prng_impl", "threefry2x32")
-    np.testing.assert_array_equal(key_data, jax.random.key_data(sweep_module.evaluation_key()))
+    np.testing.assert_array_equal(key_data, jax.random.key_data(ccjax.evaluation_key()))
 
 
 def test_resume_under_the_rbg_setting(reference, rbg_default):

@@ -14,7 +14,7 @@ class _Terminal(io.StringIO):
 
 def _progress(steps_done, total_steps=1000, *, diverged=(), n_diverged=0):
     history = ccjax.History(*(np.zeros((4, 1), np.float32) for _ in ccjax.History._fields))
-    return ccjax.Progress(
+    return ccjax.engine.Progress(
         steps_done=steps_done,
         total_steps=total_steps,
         n_models=4,

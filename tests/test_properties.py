@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from jax import lax
 
 import ccjax
-from ccjax.data import default_capacity
+from ccjax.problem import default_capacity
 
 SETTINGS = settings(max_examples=6, deadline=None, derandomize=True)
 
@@ -79,7 +79,11 @@ def _stack_keys(seed, n):
 
 def _draw(key, p, batch_size, n_features, capacity):
     batch = ccjax.sample_sparse(key, batch_size, n_features, p, capacity)
-    return batch, ccjax.to_dense(batch, batch_size, n_features), ccjax.entries_to_dense(batch, batch_size, n_features)
+    return (
+        batch,
+        ccjax.problem.to_dense(batch, batch_size, n_features),
+        ccjax.problem.entries_to_dense(batch, batch_size, n_features),
+    )
 
 
 _draw_one = jax.jit(_draw, static_argnums=(2, 3, 4))
@@ -242,9 +246,9 @@ def test_default_capacity_bounds_and_monotone(batch_size, n_features, p, q, extr
 
 
 def _exactly_one_dense(key, batch_size, n_features):
-    batch = ccjax.sample_exactly_one(key, batch_size, n_features)
-    dense = ccjax.to_dense(batch, batch_size, n_features)
-    return batch, dense, ccjax.entries_to_dense(batch, batch_size, n_features)
+    batch = ccjax.problem.sample_exactly_one(key, batch_size, n_features)
+    dense = ccjax.problem.to_dense(batch, batch_size, n_features)
+    return batch, dense, ccjax.problem.entries_to_dense(batch, batch_size, n_features)
 
 
 _exactly_one = jax.jit(_exactly_one_dense, static_argnums=(1, 2))
@@ -278,8 +282,8 @@ def test_exactly_one_batches(shape, n_models, seed):
         assert np.all(np.count_nonzero(dense, axis=1) == 1)
 
 
-_exactly_k = jax.jit(ccjax.sample_exactly_k, static_argnums=2)
-_exactly_k_many = jax.jit(jax.vmap(ccjax.sample_exactly_k, in_axes=(0, 0, None)), static_argnums=2)
+_exactly_k = jax.jit(ccjax.problem.sample_exactly_k, static_argnums=2)
+_exactly_k_many = jax.jit(jax.vmap(ccjax.problem.sample_exactly_k, in_axes=(0, 0, None)), static_argnums=2)
 
 
 @SETTINGS
@@ -310,8 +314,8 @@ def test_exactly_k_batches(shape, n_models, seed, data):
 # Mixing matrices
 # ---------------------------------------------------------------------------------------
 
-_embedding = jax.jit(ccjax.embedding, static_argnums=(1, 2))
-_embedding_many = jax.jit(jax.vmap(ccjax.embedding, in_axes=(0, None, None)), static_argnums=(1, 2))
+_embedding = jax.jit(ccjax.problem.embedding, static_argnums=(1, 2))
+_embedding_many = jax.jit(jax.vmap(ccjax.problem.embedding, in_axes=(0, None, None)), static_argnums=(1, 2))
 
 
 @SETTINGS
@@ -333,8 +337,8 @@ def test_embedding_unit_rows_and_batch_independent(shape, n_models, seed):
 @given(shape=st.sampled_from(MIXING_SHAPES), seed=seeds)
 def test_embedding_mixing_is_identity_minus_gram(shape, seed):
     n_features, d_embed = shape
-    w_e = ccjax.embedding(jax.random.key(seed), n_features, d_embed)
-    m = np.asarray(ccjax.embedding_mixing(w_e))
+    w_e = ccjax.problem.embedding(jax.random.key(seed), n_features, d_embed)
+    m = np.asarray(ccjax.problem.embedding_mixing(w_e))
     assert m.shape == (n_features, n_features) and m.dtype == np.float32
     # Faithful sign: M = I - W_E W_E^T, diagonal exactly 0 (it is 1 - |row|^2 = 0).
     w64 = np.asarray(w_e, np.float64)
@@ -343,7 +347,7 @@ def test_embedding_mixing_is_identity_minus_gram(shape, seed):
     np.testing.assert_allclose(m, expected, rtol=0, atol=1e-6)
     assert np.all(np.diag(m) == 0.0)
     np.testing.assert_allclose(m, m.T, rtol=0, atol=1e-7)
-    np.testing.assert_array_equal(np.asarray(ccjax.embedding_mixing(w_e, code_sign=True)), -m)
+    np.testing.assert_array_equal(np.asarray(ccjax.problem.embedding_mixing(w_e, code_sign=True)), -m)
     # I - M is the Gram matrix (diagonal rounded to 1): positive semi-definite, rank <= d_embed.
     gram = np.eye(n_features) - m.astype(np.float64)
     s = np.linalg.eigvalsh((gram + gram.T) / 2)
@@ -355,8 +359,8 @@ def test_embedding_mixing_is_identity_minus_gram(shape, seed):
 @given(n_features=st.sampled_from([1, 2, 7, 40]), seed=seeds)
 def test_symmetric_gaussian_mirrors_the_asymmetric_draw(n_features, seed):
     key = jax.random.key(seed)
-    sym = np.asarray(ccjax.symmetric_gaussian(key, n_features))
-    asym = np.asarray(ccjax.asymmetric_gaussian(key, n_features))
+    sym = np.asarray(ccjax.problem.symmetric_gaussian(key, n_features))
+    asym = np.asarray(ccjax.problem.asymmetric_gaussian(key, n_features))
     assert sym.shape == asym.shape == (n_features, n_features)
     assert sym.dtype == asym.dtype == np.float32
     np.testing.assert_array_equal(sym, sym.T)  # built by mirroring: exactly symmetric
@@ -366,10 +370,10 @@ def test_symmetric_gaussian_mirrors_the_asymmetric_draw(n_features, seed):
     assert np.all(np.isfinite(asym)) and np.all(np.diag(sym) != 0)
     if n_features > 1:
         assert np.any(asym != asym.T)
-    np.testing.assert_array_equal(asym, np.asarray(ccjax.asymmetric_gaussian(key, n_features)))
+    np.testing.assert_array_equal(asym, np.asarray(ccjax.problem.asymmetric_gaussian(key, n_features)))
 
 
-_low_rank_traced = jax.jit(ccjax.low_rank, static_argnums=(1, 3))
+_low_rank_traced = jax.jit(ccjax.problem.low_rank, static_argnums=(1, 3))
 
 
 @SETTINGS
@@ -382,7 +386,7 @@ _low_rank_traced = jax.jit(ccjax.low_rank, static_argnums=(1, 3))
 def test_low_rank_rank_is_at_most_r(n_features, flat, seed, data):
     rank = data.draw(st.integers(0, n_features + 2), label="rank")
     key = jax.random.key(seed)
-    m = np.asarray(ccjax.low_rank(key, n_features, rank, flat_spectrum=flat))
+    m = np.asarray(ccjax.problem.low_rank(key, n_features, rank, flat_spectrum=flat))
     assert m.shape == (n_features, n_features) and m.dtype == np.float32
     # A traced rank (as in a sweep) gives the static rank's matrix, to float32 rounding.
     traced = np.asarray(_low_rank_traced(key, n_features, jnp.int32(rank), flat))

@@ -69,7 +69,7 @@ def test_rank_sweep_results(rank_run):
     assert not np.allclose(arrays["mixing"][:, 0, 1], arrays["mixing"][:, 1, 1])  # seeds differ
     # A scale does not change the effective rank.
     scaled = arrays["scale"][0, 1, 1] * arrays["mixing"][0, 1, 1]
-    np.testing.assert_allclose(ccjax.effective_rank(scaled), arrays["effective_rank"][0, 1, 1], rtol=1e-4)
+    np.testing.assert_allclose(ccjax.analysis.effective_rank(scaled), arrays["effective_rank"][0, 1, 1], rtol=1e-4)
 
     # The stored loss is the exact exactly-one L/p of the stored weights on the stored s M.
     params = ccjax.FeatureMLP(w_in=arrays["w_in"][1, 1, 0], w_out=arrays["w_out"][1, 1, 0])
@@ -162,7 +162,7 @@ def test_rank_sweep_paper_code(paper_code_run):
     # The full-rank M is a dense Gaussian: off-diagonal std near 1.
     off = full[:, ~np.eye(100, dtype=bool)]
     np.testing.assert_allclose(off.std(axis=-1), 1.0, atol=0.03)
-    recomputed = [ccjax.effective_rank(m) for m in arrays["full_rank_mixing"]]
+    recomputed = [ccjax.analysis.effective_rank(m) for m in arrays["full_rank_mixing"]]
     np.testing.assert_allclose(arrays["full_rank_effective_rank"], recomputed, rtol=1e-4)
     assert not np.allclose(full[0], full[1])  # seeds differ
 

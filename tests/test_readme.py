@@ -79,7 +79,7 @@ def test_adding_a_mixing_family_is_one_record(tmp_path):
     root = README.parent
     for package in ("ccjax", "experiments"):
         shutil.copytree(root / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    mixing = tmp_path / "ccjax" / "mixing.py"
+    mixing = tmp_path / "ccjax" / "problem" / "_mixing.py"
     source = mixing.read_text()
     end = "\n)\nMIXING_FAMILIES"
     assert source.count(end) == 1  # the registry tuple ends right before MIXING_FAMILIES

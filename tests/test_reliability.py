@@ -12,8 +12,8 @@ from conftest import annotations_unchecked, small
 
 import ccjax
 
-sweep_module = importlib.import_module("ccjax._sweep")  # the implementation of ccjax.sweep
-memory = importlib.import_module("ccjax.memory")
+sweep_module = importlib.import_module("ccjax.engine._sweep")  # the implementation of ccjax.sweep
+memory = importlib.import_module("ccjax.engine._memory")
 
 CONFIG = small(steps=40, log_every=10)
 AXES = {"seed": [0, 1, 2], "scale": [0.0, 1.0]}
@@ -110,7 +110,7 @@ def test_a_checkpoint_file_round_trips_and_resumes(reference, checkpoints, tmp_p
 def test_a_truncated_checkpoint_is_a_clear_error(checkpoints, tmp_path):
     path = ccjax.save_checkpoint(tmp_path / "sweep.npz", checkpoints[1][1])
     path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(ccjax.CheckpointError, match="cannot read the checkpoint"):
+    with pytest.raises(ccjax.engine.CheckpointError, match="cannot read the checkpoint"):
         ccjax.load_checkpoint(path)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         ccjax.load_checkpoint(tmp_path / "missing.npz")
@@ -122,14 +122,14 @@ def test_a_truncated_checkpoint_is_a_clear_error(checkpoints, tmp_path):
     ids=["other config", "other grid"],
 )
 def test_a_checkpoint_resumes_only_its_own_sweep(checkpoints, config, axes):
-    with pytest.raises(ccjax.CheckpointError, match="belongs to a different sweep"):
+    with pytest.raises(ccjax.engine.CheckpointError, match="belongs to a different sweep"):
         ccjax.sweep(config, axes, resume=checkpoints[1][0])
 
 
 def test_a_checkpoint_with_wrong_shapes_is_rejected(checkpoints):
     checkpoint = checkpoints[1][0]
     broken = checkpoint._replace(state_leaves=(checkpoint.state_leaves[0][:, :1], *checkpoint.state_leaves[1:]))
-    with pytest.raises(ccjax.CheckpointError, match="state array 0 has shape"):
+    with pytest.raises(ccjax.engine.CheckpointError, match="state array 0 has shape"):
         ccjax.sweep(CONFIG, AXES, resume=broken)
 
 
@@ -192,7 +192,7 @@ def stacked_models(n_models: int):
 
 def test_the_evaluation_splits_models_into_calls_on_the_same_samples(monkeypatch):
     params, mixing = stacked_models(5)
-    evaluate_module = importlib.import_module("ccjax.evaluate")
+    evaluate_module = importlib.import_module("ccjax.measure._curves")
     whole = ccjax.loss_curve(params, mixing, [0.01, 0.3], jax.random.key(1), rel_sem=0.01)
     split = ccjax.loss_curve(params, mixing, [0.01, 0.3], jax.random.key(1), rel_sem=0.01, max_models_per_call=2)
     assert split.n_evaluations == whole.n_evaluations
@@ -211,9 +211,9 @@ BAD_ARGUMENTS = [
     (lambda: ccjax.sample_inputs(KEY, 8, 10, float("nan")), r"p must be in \(0, 1\], got nan"),
     (lambda: ccjax.sample_sparse(KEY, 0, 10, 0.5, 16), "batch_size must be an integer >= 1, got 0"),
     (lambda: ccjax.sample_sparse(KEY, 8, 10, 0.5, 0), "capacity must be an integer >= 1"),
-    (lambda: ccjax.sample_exactly_one(KEY, 8, -1), "n_features must be an integer >= 1"),
-    (lambda: ccjax.sample_exactly_k(KEY, np.array([11]), 10), r"counts must be in \[0, n_features = 10\]"),
-    (lambda: ccjax.embedding(KEY, 10, 0), "d_embed must be an integer >= 1"),
+    (lambda: ccjax.problem.sample_exactly_one(KEY, 8, -1), "n_features must be an integer >= 1"),
+    (lambda: ccjax.problem.sample_exactly_k(KEY, np.array([11]), 10), r"counts must be in \[0, n_features = 10\]"),
+    (lambda: ccjax.problem.embedding(KEY, 10, 0), "d_embed must be an integer >= 1"),
     (lambda: ccjax.make_mixing("gaussian", KEY, 10, 20), "unknown mixing 'gaussian'; choose one of none"),
     (lambda: ccjax.make_mixing("low-rank", KEY, 10, 20, 11), r"rank must be in \[0, n_features = 10\]"),
     (lambda: ccjax.make_mixing(np.int32(9), KEY, 10, 20), "mixing index 9 is out of range"),

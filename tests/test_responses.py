@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ccjax
-from ccjax import responses
+from ccjax import measure as responses
 
 N, D_MLP = 8, 4
 VALUES = jnp.linspace(-1.0, 1.0, 9)

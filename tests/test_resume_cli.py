@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, run_main, run_module
 
 import ccjax
-from ccjax.checkpoint import sweep_fingerprint
+from ccjax.engine import sweep_fingerprint
 from experiments import lr_sweep, scale_sweep
 
 # About 20 checkpointed chunks of 200 steps: long enough to kill the run mid-way.

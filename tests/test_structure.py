@@ -1,13 +1,142 @@
-"""Code structure: the sweep and evaluation engines stay in small pieces (issue 13)."""
+"""Code structure: the library's layers, its public surface, and small functions (issue 20).
+
+ccjax is three layers you can see in ``ls ccjax``: ``problem`` (what a CC model is),
+``engine`` (training many at once) and ``measure`` (what is measured on them), with the
+shared helpers below them and ``io``, ``plot`` and ``cis`` above them. A lower layer never
+imports a higher one; nothing outside ``ccjax/`` imports a private name.
+"""
 
 import ast
+import inspect
+import types
 from pathlib import Path
 
 import pytest
 
-CCJAX = Path(__file__).resolve().parents[1] / "ccjax"
-MAX_FUNCTION_LINES = 60  # docstring included; aim at about 50
-MODULES = ["_sweep.py", "sweep_plan.py", "evaluate.py", "curve_plan.py"]
+import ccjax
+
+ROOT = Path(__file__).resolve().parents[1]
+CCJAX = ROOT / "ccjax"
+MAX_FUNCTION_LINES = 50  # docstring included
+MAX_PUBLIC_NAMES = 45
+# The layer of every part of ccjax, lowest first: a module may import its own layer and lower ones.
+LAYERS = {
+    "_types": 0,
+    "_linalg": 0,
+    "_checks": 0,
+    "problem": 1,
+    "engine": 2,
+    "measure": 3,
+    "io": 4,
+    "plot": 4,
+    "cis": 5,
+}
+
+
+def python_files(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def ccjax_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, top-level part of ccjax) for every import of ccjax in ``path`` (function-level ones too)."""
+    package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])  # e.g. ["ccjax", "engine"]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                module = package[: len(package) - node.level + 1] + (node.module.split(".") if node.module else [])
+            else:
+                module = node.module.split(".") if node.module else []
+            if module[:1] != ["ccjax"]:
+                continue
+            parts = module[1:2] or [alias.name for alias in node.names]  # "from .. import io, plot"
+            found += [(node.lineno, part) for part in parts]
+        elif isinstance(node, ast.Import):
+            found += [
+                (node.lineno, alias.name.split(".")[1]) for alias in node.names if alias.name.startswith("ccjax.")
+            ]
+    return [(line, part) for line, part in found if part in LAYERS]
+
+
+def layer_of(path: Path) -> str:
+    first = path.relative_to(CCJAX).parts[0]
+    return first.removesuffix(".py")
+
+
+def layer_violations(paths: list[Path]) -> list[str]:
+    wrong = []
+    for path in paths:
+        own = LAYERS.get(layer_of(path))
+        if own is None:
+            continue  # ccjax/__init__.py re-exports every layer
+        for line, part in ccjax_imports(path):
+            if LAYERS[part] > own:
+                wrong.append(f"{path.relative_to(ROOT)}:{line} imports ccjax.{part}")
+    return wrong
+
+
+def test_every_part_of_ccjax_has_a_layer():
+    parts = {path.name.removesuffix(".py") for path in CCJAX.iterdir() if path.suffix == ".py" or path.is_dir()}
+    assert parts - {"__init__", "__pycache__", "py"} == set(LAYERS)
+
+
+def test_no_layer_imports_a_higher_one():
+    assert layer_violations(python_files(CCJAX)) == []
+
+
+def test_a_wrong_way_import_is_found(tmp_path, monkeypatch):
+    fake = tmp_path / "ccjax" / "problem"
+    fake.mkdir(parents=True)
+    (fake / "_data.py").write_text("import jax\nfrom ..engine._train import TrainConfig\nfrom .._types import X\n")
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    monkeypatch.setattr(__import__(__name__), "CCJAX", tmp_path / "ccjax")
+    assert layer_violations([fake / "_data.py"]) == [f"{Path('ccjax/problem/_data.py')}:2 imports ccjax.engine"]
+
+
+def private_imports(path: Path) -> list[str]:
+    """Imports in ``path`` of a private ccjax module or of a private name from ccjax."""
+    wrong = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        modules = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "ccjax":
+            modules = [node.module]
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names if alias.name.split(".")[0] == "ccjax"]
+            names = []
+        private_module = any(part.startswith("_") for module in modules for part in module.split("."))
+        if private_module or (modules and any(name.startswith("_") for name in names)):
+            wrong.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return wrong
+
+
+@pytest.mark.parametrize("folder", ["experiments", "benchmarks"])
+def test_nothing_outside_ccjax_imports_a_private_name(folder):
+    assert [line for path in python_files(ROOT / folder) for line in private_imports(path)] == []
+
+
+def test_the_public_namespace_is_small_and_documented():
+    assert len(ccjax.__all__) <= MAX_PUBLIC_NAMES
+    assert len(set(ccjax.__all__)) == len(ccjax.__all__)
+    for layer in ("problem", "engine", "measure", "cis"):
+        names = getattr(ccjax, layer).__all__
+        undocumented = [
+            name
+            for name in names
+            if isinstance(value := getattr(getattr(ccjax, layer), name), type | types.FunctionType | types.ModuleType)
+            and not inspect.getdoc(value)
+        ]
+        assert undocumented == [], f"ccjax.{layer}: {undocumented}"
+
+
+@pytest.mark.parametrize("name", ccjax.__all__)
+def test_every_top_level_name_comes_from_a_layer(name):
+    value = getattr(ccjax, name)
+    if isinstance(value, types.ModuleType):
+        return
+    homes = [layer for layer in ("problem", "engine", "measure", "io") if name in getattr(ccjax, layer).__dict__]
+    assert homes, f"ccjax.{name} is in no layer"
+    assert all(getattr(getattr(ccjax, layer), name) is value for layer in homes)
 
 
 def long_functions(source: str, limit: int = MAX_FUNCTION_LINES) -> list[str]:
@@ -24,6 +153,7 @@ def test_long_functions_are_found():
     assert long_functions(f"class C:\n    def g(self):\n    {body.replace(chr(10), chr(10) + '    ')}\n") != []
 
 
-@pytest.mark.parametrize("module", MODULES)
-def test_no_function_of_the_engines_is_long(module):
-    assert long_functions((CCJAX / module).read_text()) == []
+@pytest.mark.parametrize("folder", ["ccjax", "benchmarks"])
+def test_no_function_is_long(folder):
+    long = {str(path.relative_to(ROOT)): long_functions(path.read_text()) for path in python_files(ROOT / folder)}
+    assert {path: names for path, names in long.items() if names} == {}

@@ -17,7 +17,7 @@ from conftest import SMALL, small, train_jit
 import ccjax
 
 # ``ccjax.sweep`` is the function; it is implemented in the private module ``ccjax._sweep``.
-sweep_module = importlib.import_module("ccjax._sweep")
+sweep_module = importlib.import_module("ccjax.engine._sweep")
 
 # 3 × 2 × 2 = 12 models: on 8 devices the model axis is padded to 16.
 AXES = {"seed": [0, 1, 2], "scale": [0.0, 1.0], "lr": [3e-3, 1e-2]}
@@ -336,7 +336,7 @@ def test_evaluate_sweep_matches_direct_monte_carlo(one_device, evaluated):
     index = (1, 1, 1)
     params = jax.tree.map(lambda a: np.asarray(a)[index], one_device.params)
     scaled = one_device.scale[index] * one_device.mixing[index]
-    plan = ccjax.plan_evaluation(SMALL.p, SMALL.p, SMALL.n_features, 20_000)
+    plan = ccjax.measure.plan_evaluation(SMALL.p, SMALL.p, SMALL.n_features, 20_000)
     direct = jax.jit(ccjax.direct_loss_per_feature, static_argnums=4)(params, scaled, jax.random.key(9), SMALL.p, plan)
     difference = float(direct.loss_per_feature) - evaluated.loss_per_feature[index]
     assert abs(difference) < 4 * np.hypot(float(direct.sem), evaluated.sem[index])

@@ -12,12 +12,10 @@ import numpy as np
 import pytest
 
 import ccjax
-from ccjax import tasks as tasks_module
-from ccjax._linalg import matmul
-from ccjax.data import default_capacity, sample_sparse
-from ccjax.direct import direct_loss_per_feature, plan_evaluation
-from ccjax.loss import batch_loss, default_multi_capacity
-from ccjax.model import forward, init_feature_mlp
+from ccjax.measure import direct_loss_per_feature, plan_evaluation
+from ccjax.problem import _tasks as tasks_module
+from ccjax.problem import batch_loss, default_capacity, forward, init_feature_mlp, matmul, sample_sparse
+from ccjax.problem._loss import default_multi_capacity
 
 N, D, BATCH = 8, 3, 64
 CURVE = dict(rel_sem=0.03, pilot_samples=64, min_samples=32, chunk_size=256)
@@ -33,7 +31,7 @@ class SquaredReLU(ccjax.Task):
 
 
 @dataclasses.dataclass(frozen=True)
-class ExactC1Only(ccjax.MixedReLU):
+class ExactC1Only(ccjax.problem.MixedReLU):
     """The CC task with only its exact c_1: no control variate, bound or sparse path."""
 
     control_variate_parts = None
@@ -59,7 +57,7 @@ def test_default_task_is_bitwise_the_cc_computation():
     formulas written out here, bit for bit."""
     params, mixing = _first(_models())
     batch = sample_sparse(jax.random.key(3), BATCH, N, 0.3, default_capacity(BATCH, N, 0.3))
-    x = ccjax.to_dense(batch, BATCH, N)
+    x = ccjax.problem.to_dense(batch, BATCH, N)
 
     def old_dense_loss(params, mixing):
         labels = jax.nn.relu(x) + 1.0 * matmul(x, mixing.T)
@@ -70,11 +68,13 @@ def test_default_task_is_bitwise_the_cc_computation():
         params, mixing
     )
     assert np.array_equal(old[0], new[0]) and np.array_equal(old[1].w_in, new[1].w_in)
-    explicit = jax.jit(lambda p, m: batch_loss(p, batch, m, batch_size=BATCH, task=ccjax.MixedReLU()))(params, mixing)
+    explicit = jax.jit(lambda p, m: batch_loss(p, batch, m, batch_size=BATCH, task=ccjax.problem.MixedReLU()))(
+        params, mixing
+    )
     default = jax.jit(lambda p, m: batch_loss(p, batch, m, batch_size=BATCH))(params, mixing)
     assert np.array_equal(explicit, default)  # the default is the CC task, sparse hook included
-    unit_sq = ccjax.unit_squared_errors(params, mixing)
-    assert np.array_equal(ccjax.one_feature_loss(params, mixing), unit_sq.sum() / (6.0 * N**2))
+    unit_sq = ccjax.problem.unit_squared_errors(params, mixing)
+    assert np.array_equal(ccjax.measure.one_feature_loss(params, mixing), unit_sq.sum() / (6.0 * N**2))
     assert ccjax.MIXED_RELU.declared_hooks() == tasks_module.HOOKS
 
 
@@ -120,7 +120,7 @@ def test_task_without_hooks_takes_the_generic_path(monkeypatch):
     cc = ccjax.loss_curve(params, mixing, [p], jax.random.key(1), **options)
     assert abs(cc.loss_per_feature[0, 0] - reference) > 10 * np.hypot(cc.sem[0, 0], reference_sem)
     with pytest.raises(ValueError, match="one_feature"):
-        ccjax.one_feature_loss(_first(params), mixing[0], task)
+        ccjax.measure.one_feature_loss(_first(params), mixing[0], task)
 
 
 def test_task_with_some_hooks_uses_exactly_those():
@@ -150,7 +150,7 @@ def test_stale_or_incomplete_hooks_are_refused():
     without its known mean, is a TypeError at class creation."""
     with pytest.raises(TypeError, match="inherits"):
 
-        class QuarticMixedReLU(ccjax.MixedReLU):
+        class QuarticMixedReLU(ccjax.problem.MixedReLU):
             def sample_loss(self, prediction, target):
                 return jnp.mean((prediction - target) ** 4, axis=-1)
 
@@ -158,8 +158,8 @@ def test_stale_or_incomplete_hooks_are_refused():
 
         class ControlVariateOnly(ExactC1Only):
             one_feature = None
-            control_variate_parts = ccjax.MixedReLU.control_variate_parts
-            additive_loss = ccjax.MixedReLU.additive_loss
+            control_variate_parts = ccjax.problem.MixedReLU.control_variate_parts
+            additive_loss = ccjax.problem.MixedReLU.additive_loss
 
 
 def test_readme_task_example_runs():
@@ -229,7 +229,7 @@ def test_train_takes_a_task_and_checkpoints_tell_tasks_apart():
     assert np.all(np.asarray(history.mixing_term) == 0.0)
     assert not np.allclose(one.w_out, default.w_out)
     grid = ccjax.make_grid({"seed": [0, 1]})
-    fingerprint = ccjax.checkpoint.sweep_fingerprint
+    fingerprint = ccjax.engine.sweep_fingerprint
     assert fingerprint(TRAIN, grid) == fingerprint(TRAIN, grid, task=ccjax.MIXED_RELU)
     assert fingerprint(TRAIN, grid, task=SquaredReLU()) != fingerprint(TRAIN, grid)
     assert fingerprint(TRAIN, grid, task=SquaredReLU()) != fingerprint(TRAIN, grid, task=GenericMixedReLU())

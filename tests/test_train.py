@@ -88,11 +88,11 @@ def test_total_steps_scaling_is_identity_at_p_one():
 
 def test_half_cosine_schedule():
     total = 1000
-    assert float(ccjax.lr_factor("half-cosine", 0, total)) == pytest.approx(1.0)
-    assert float(ccjax.lr_factor("half-cosine", total // 2, total)) == pytest.approx(0.5, abs=1e-6)
-    assert float(ccjax.lr_factor("half-cosine", total, total)) == pytest.approx(0.0, abs=1e-6)
+    assert float(ccjax.engine.lr_factor("half-cosine", 0, total)) == pytest.approx(1.0)
+    assert float(ccjax.engine.lr_factor("half-cosine", total // 2, total)) == pytest.approx(0.5, abs=1e-6)
+    assert float(ccjax.engine.lr_factor("half-cosine", total, total)) == pytest.approx(0.0, abs=1e-6)
     steps = jnp.arange(total + 1)
-    factors = np.asarray(ccjax.lr_factor("half-cosine", steps, total))
+    factors = np.asarray(ccjax.engine.lr_factor("half-cosine", steps, total))
     np.testing.assert_allclose(factors, 0.5 * (1 + np.cos(np.pi * np.arange(total + 1) / total)), atol=1e-6)
     assert np.all(np.diff(factors) <= 1e-7)
 
@@ -100,16 +100,16 @@ def test_half_cosine_schedule():
 def test_quarter_cosine_and_constant_schedules():
     total = 1000
     # Braun et al.: lr · cos(π/2 · t/(T-1)), so the last step (T - 1) has factor 0.
-    assert float(ccjax.lr_factor("quarter-cosine", 0, total)) == pytest.approx(1.0)
-    assert float(ccjax.lr_factor("quarter-cosine", total - 1, total)) == pytest.approx(0.0, abs=1e-6)
-    mid = float(ccjax.lr_factor("quarter-cosine", (total - 1) / 2, total))
+    assert float(ccjax.engine.lr_factor("quarter-cosine", 0, total)) == pytest.approx(1.0)
+    assert float(ccjax.engine.lr_factor("quarter-cosine", total - 1, total)) == pytest.approx(0.0, abs=1e-6)
+    mid = float(ccjax.engine.lr_factor("quarter-cosine", (total - 1) / 2, total))
     assert mid == pytest.approx(math.cos(math.pi / 4), abs=1e-6)
-    np.testing.assert_array_equal(np.asarray(ccjax.lr_factor("constant", jnp.arange(5), total)), 1.0)
+    np.testing.assert_array_equal(np.asarray(ccjax.engine.lr_factor("constant", jnp.arange(5), total)), 1.0)
 
 
 def test_hyper_from_config():
     config = small(lr=0.01, weight_decay=0.5, scale=0.25, p=0.2, mixing="low-rank", mixing_rank=3)
-    hyper = ccjax.hyper_from_config(config)
+    hyper = ccjax.engine.hyper_from_config(config)
     np.testing.assert_allclose([float(value) for value in hyper], [0.2, 0.01, 0.5, 0.25, 5, 3])
     assert hyper.mixing.dtype == hyper.mixing_rank.dtype == np.int32
     assert ccjax.MIXING_NAMES[int(hyper.mixing)] == "low-rank"
@@ -191,10 +191,10 @@ def test_fine_tuning_with_tiny_lr_stays_at_the_initial_params(trained_small):
 
 
 def test_init_run_with_initial_params():
-    from ccjax._train import init_run
+    from ccjax.engine import init_run
 
     config = small(learn_scale=True, scale_init=0.02)
-    hyper = ccjax.hyper_from_config(config)
+    hyper = ccjax.engine.hyper_from_config(config)
     key = jax.random.key(5)
     initial = ccjax.init_feature_mlp(jax.random.key(99), config.n_features, config.d_mlp)
     fresh = init_run(config, key, hyper)

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from .._types import Array, Float, PRNGKeyArray
-from ..data import default_capacity
+from ..problem._data import default_capacity
 from .models import MODEL_FAMILIES, Params
 from .task import SearchTask
 

@@ -17,10 +17,10 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from .._train import TrainConfig
-from ..data import default_capacity
-from ..keys import seed_key
-from ..static_axes import over_static_axes
+from ..engine._static_axes import over_static_axes
+from ..engine._train import TrainConfig
+from ..problem._data import default_capacity
+from ..problem._keys import seed_key
 from .evaluate import evaluate_model
 from .task import SearchTask
 from .train import train_models

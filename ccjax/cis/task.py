@@ -20,7 +20,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 
 from .._types import Array, Float, PRNGKeyArray
-from ..data import sample_sparse, to_dense
+from ..problem._data import sample_sparse, to_dense
 
 
 @dataclasses.dataclass(frozen=True)

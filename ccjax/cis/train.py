@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._train import TrainConfig, lr_factor
 from .._types import Array, Float, Int
-from ..data import default_capacity
-from ..keys import seed_key
+from ..engine._train import TrainConfig, lr_factor
+from ..problem._data import default_capacity
+from ..problem._keys import seed_key
 from .models import MODEL_FAMILIES, Params
 from .task import SearchTask
 

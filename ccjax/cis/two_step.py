@@ -63,7 +63,7 @@ def semi_nmf_reference(task: TwoStep, n_features: int, d_mlp: int, key) -> dict:
     ``relu(A) ≈ U V`` (``U ≥ 0``; :func:`ccjax.baselines.semi_nmf`, docs/paper.md §5) gives
     ``relu(x U) V``, exact on the map's top components and blind to negative inputs. Returns
     the weights of :class:`OneLayerTwoStep`'s model family."""
-    from ..baselines import semi_nmf
+    from ..measure.baselines import semi_nmf
 
     factors = semi_nmf(jnp.maximum(jnp.asarray(task.reading(n_features)), 0.0), d_mlp, key)
     return {"w_in": factors.u, "w_out": factors.v}

@@ -1,8 +1,8 @@
 """One-command device check: correctness against the host CPU, throughput, memory.
 
-    python -m experiments.device_check                     # under 5 min on a GPU/TPU
-    python -m experiments.device_check --torch-baseline STEPS_PER_S  # the authors' loop, timed apart
-    python -m experiments.device_check --ks 1,4 --check-models 4 --check-steps 100  # smaller
+    python -m benchmarks.device_check                     # under 5 min on a GPU/TPU
+    python -m benchmarks.device_check --torch-baseline STEPS_PER_S  # the authors' loop, timed apart
+    python -m benchmarks.device_check --ks 1,4 --check-models 4 --check-steps 100  # smaller
 
 It reports, as a table and as ``<out>/report.json``:
 
@@ -34,7 +34,7 @@ It reports, as a table and as ``<out>/report.json``:
 4. **peak device memory** (``memory_stats()["peak_bytes_in_use"]``; "not reported" on CPU);
 5. the **goals** of ccjax issue 12: at K >= 256 at least 200x the model-steps/s of the
    authors' PyTorch loop on the same device (that loop is not run here: time it
-   separately, e.g. ``python -m experiments.benchmark --torch --torch-device cuda``, and
+   separately, e.g. ``python -m benchmarks.throughput --torch --torch-device cuda``, and
    pass ``--torch-baseline STEPS_PER_S``), and on the dense path at least 40% of the
    device's fp32 peak (:data:`FP32_PEAKS`) in model matmul FLOPs
    (:func:`model_flops_per_step`).
@@ -61,8 +61,7 @@ import numpy as np
 
 import ccjax
 from ccjax.io import environment_info
-
-from ._cli import (
+from experiments._cli import (
     HelpFormatter,
     choice_list,
     format_duration,
@@ -365,7 +364,7 @@ def environment(devices: Sequence[jax.Device]) -> dict:
         "device_count": len(devices),
         "jax": jax.__version__,
         "jaxlib": info["versions"].get("jaxlib"),
-        "matmul_precision": ccjax.MATMUL_PRECISION_NAME,
+        "matmul_precision": ccjax.problem.MATMUL_PRECISION_NAME,
         "prng_impl": str(jax.config.jax_default_prng_impl),
         "memory_limit_bytes": memory_limit_bytes(devices),
         "host_cpu_devices": len(jax.devices("cpu")),
@@ -512,7 +511,7 @@ def probe_ks(ks: Sequence[int], max_k: int) -> list[int]:
 
 def parse_args(argv, accelerator: bool) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m experiments.device_check", description=__doc__, formatter_class=HelpFormatter
+        prog="python -m benchmarks.device_check", description=__doc__, formatter_class=HelpFormatter
     )
     default = "accelerator / CPU default"
     parser.add_argument("--out", default="results/device_check", help=f"directory for {REPORT_NAME}")

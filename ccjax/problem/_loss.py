@@ -32,11 +32,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._types import Array, Float, Int
-from .data import SparseBatch, any_across, row_starts, to_dense
-from .model import FeatureMLP, forward
-from .tasks import MIXED_RELU, Task, mixed_relu_labels
-from .tasks import unit_squared_errors as unit_squared_errors
+from .._types import Array, Float, Int
+from ._data import SparseBatch, any_across, row_starts, to_dense
+from ._model import FeatureMLP, forward
+from ._tasks import MIXED_RELU, Task, mixed_relu_labels
+from ._tasks import unit_squared_errors as unit_squared_errors
 
 InputPath = Literal["sparse", "dense"]
 labels = mixed_relu_labels  # the default task's labels, with an optional scale

@@ -1,8 +1,8 @@
 """Training throughput: K models in one jitted sweep vs one after another.
 
-    python -m experiments.benchmark                                    # K = 1, 8, 64, 256, paper shapes
-    python -m experiments.benchmark --ks 1,64 --modes sweep --no-cost  # quicker
-    python -m experiments.benchmark --torch                            # also time a PyTorch loop
+    python -m benchmarks.throughput                                    # K = 1, 8, 64, 256, paper shapes
+    python -m benchmarks.throughput --ks 1,64 --modes sweep --no-cost  # quicker
+    python -m benchmarks.throughput --torch                            # also time a PyTorch loop
 
 How long: the default run (16 timings, mostly K = 256) takes about 6.5 minutes on a
 2-core CPU, and several times that when other jobs share the machine: the quicker line
@@ -36,13 +36,13 @@ import jax
 import jax.numpy as jnp
 
 import ccjax
-from ccjax._sweep import GROUP_AXIS
-from ccjax._train import _train_step, hyper_from_config, init_run, shapes_for
+from ccjax.engine import hyper_from_config, init_run, shapes_for, train_step
 from ccjax.io import environment_info
 from experiments._cli import HelpFormatter, format_duration, positive_int, use_every_cpu_core
 
 MODES = ("sweep", "sequential")
 COST_MODELS = 64  # models vmapped together in the step whose cost is analysed
+MODELS_AXIS = "group"  # the vmap axis name of the models analysed together, as a sweep names it
 
 
 class Peak(NamedTuple):
@@ -92,7 +92,7 @@ def step_matmul_minimum(config: ccjax.TrainConfig) -> int:
 def accelerator_step_cost(config: ccjax.TrainConfig, n_models: int = COST_MODELS) -> dict:
     """XLA's cost analysis of one training step of the accelerator layout, per model-step.
 
-    The step is the library's own (``ccjax.train._train_step``: sample, loss and gradient,
+    The step is the library's own (``ccjax.engine.train_step``: sample, loss and gradient,
     AdamW update) on the dense path, vmapped over ``n_models`` models with the sweep's
     axis name, as :func:`ccjax.sweep` runs a device's models on GPU/TPU. It is compiled
     for this machine's backend; a ``cond`` counts as its costlier branch.
@@ -104,8 +104,8 @@ def accelerator_step_cost(config: ccjax.TrainConfig, n_models: int = COST_MODELS
     state = jax.eval_shape(jax.vmap(lambda key, h: init_run(config, key, h)), keys, hyper)
 
     def step(state, hyper, step):
-        one = lambda s, h: _train_step(shapes, h, s, step, GROUP_AXIS)  # noqa: E731
-        return jax.vmap(one, axis_name=GROUP_AXIS)(state, hyper)
+        one = lambda s, h: train_step(shapes, h, s, step, MODELS_AXIS)  # noqa: E731
+        return jax.vmap(one, axis_name=MODELS_AXIS)(state, hyper)
 
     cost = jax.jit(step).lower(state, hyper, jnp.int32(0)).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost  # a list of one dict in older jax
@@ -231,7 +231,7 @@ def torch_reference_ms_per_step(
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m experiments.benchmark", description=__doc__, formatter_class=HelpFormatter
+        prog="python -m benchmarks.throughput", description=__doc__, formatter_class=HelpFormatter
     )
     parser.add_argument(
         "--ks",

@@ -29,9 +29,9 @@ from collections.abc import Callable, Mapping
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_size, is_concrete
-from ._linalg import matmul
-from ._types import Array, Float, Int, PRNGKeyArray
+from .._checks import check_size, is_concrete
+from .._linalg import matmul
+from .._types import Array, Float, Int, PRNGKeyArray
 
 
 def embedding(key: PRNGKeyArray, n_features: int, d_embed: int) -> Float[Array, "n_features d_embed"]:

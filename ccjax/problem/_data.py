@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._checks import check_probability, check_size, is_concrete
-from ._types import AnyArray, Array, Bool, Float, Int, PRNGKeyArray
+from .._checks import check_probability, check_size, is_concrete
+from .._types import AnyArray, Array, Bool, Float, Int, PRNGKeyArray
 
 
 class SparseBatch(NamedTuple):

@@ -49,9 +49,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from ._linalg import matmul
-from ._types import AnyArray, Array, Float, Int, PRNGKeyArray
-from .curve_plan import (
+from .._linalg import matmul
+from .._types import AnyArray, Array, Float, Int, PRNGKeyArray
+from ..engine._sharding import pad_models, to_host
+from ..problem._data import sample_exactly_k
+from ..problem._model import FeatureMLP, forward
+from ..problem._tasks import MIXED_RELU, Task
+from ._curve_plan import (
     CHUNK_SIZE,
     DEFAULT_REL_SEM,
     MAX_ROUNDS,
@@ -68,11 +72,7 @@ from .curve_plan import (
     plan_curve,
     samples_needed,
 )
-from .data import sample_exactly_k
-from .direct import Estimate
-from .model import FeatureMLP, forward
-from .sharding import pad_models, to_host
-from .tasks import MIXED_RELU, Task
+from ._direct import Estimate
 
 
 def _one_feature_hook(task: Task):

@@ -16,13 +16,13 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 
+from ..problem._model import FeatureMLP
+from ..problem._tasks import MIXED_RELU, Task
+from ._axes import hyper_type, traced_axes
+from ._checkpoint import sweep_fingerprint
+from ._memory import auto_models_per_call, call_slices
+from ._sharding import model_sharding, pad_models, plan_models_per_call, process_rows
 from ._train import Shapes, TrainConfig, check_initial_params, shapes_for
-from .axes import hyper_type, traced_axes
-from .checkpoint import sweep_fingerprint
-from .memory import auto_models_per_call, call_slices
-from .model import FeatureMLP
-from .sharding import model_sharding, pad_models, plan_models_per_call, process_rows
-from .tasks import MIXED_RELU, Task
 
 
 class Grid(NamedTuple):

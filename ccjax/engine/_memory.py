@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import jax
 
+from ..problem._keys import seed_key
 from ._train import Shapes, hyper_from_config, init_run
-from .keys import seed_key
 
 MEMORY_FRACTION = 0.5  # the share of free memory one call may plan to use
 

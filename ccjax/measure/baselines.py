@@ -17,10 +17,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._checks import check_finite, check_width
-from ._linalg import matmul
-from ._types import Array, Float, PRNGKeyArray
-from .model import FeatureMLP
+from .._checks import check_finite, check_width
+from .._linalg import matmul
+from .._types import Array, Float, PRNGKeyArray
+from ..problem._model import FeatureMLP
 
 ORIENTATIONS: tuple[str, ...] = ("faithful", "paper-code")
 

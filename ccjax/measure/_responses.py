@@ -17,8 +17,8 @@ single-feature behaviour.
 import jax
 import jax.numpy as jnp
 
-from ._types import AnyArray, Array, Float
-from .model import FeatureMLP, forward
+from .._types import AnyArray, Array, Float
+from ..problem._model import FeatureMLP, forward
 
 
 def feature_response(params: FeatureMLP, values: Float[AnyArray, " n_values"]) -> Float[Array, "n_values n_features"]:

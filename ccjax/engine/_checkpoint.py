@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..problem._keys import KEY_IMPL
+from ..problem._tasks import MIXED_RELU
+from ._sharding import to_host
 from ._train import History
-from .keys import KEY_IMPL
-from .sharding import to_host
-from .tasks import MIXED_RELU
 
 CHECKPOINT_FORMAT_VERSION = 1
 

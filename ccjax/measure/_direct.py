@@ -13,11 +13,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._types import Array, Float, Int, PRNGKeyArray
-from .data import default_capacity, row_starts, sample_sparse
-from .loss import InputPath, batch_loss, default_multi_capacity
-from .model import FeatureMLP
-from .tasks import MIXED_RELU, Task
+from .._types import Array, Float, Int, PRNGKeyArray
+from ..problem._data import default_capacity, row_starts, sample_sparse
+from ..problem._loss import InputPath, batch_loss, default_multi_capacity
+from ..problem._model import FeatureMLP
+from ..problem._tasks import MIXED_RELU, Task
 
 EVAL_BATCH_SIZE = 8192
 

@@ -1,7 +1,7 @@
 """Evaluation benchmark: whole L/p curves by the c_k decomposition vs the paper's per-p sampling.
 
-    python -m experiments.eval_benchmark                  # 64 trained models, 100 p's
-    python -m experiments.eval_benchmark --train-steps 500 --direct-nonempty 1e5   # quicker
+    python -m benchmarks.evaluation                  # 64 trained models, 100 p's
+    python -m benchmarks.evaluation --train-steps 500 --direct-nonempty 1e5   # quicker
 
 Trains a stack of models (16 mixing scales x 4 seeds, embedding M, p = 0.01), then:
 
@@ -32,9 +32,16 @@ import jax
 import numpy as np
 
 import ccjax
-
-from ._cli import HelpFormatter, format_duration, format_table, positive_float, positive_int, say, use_every_cpu_core
-from ._experiment import train_sweep
+from experiments._cli import (
+    HelpFormatter,
+    format_duration,
+    format_table,
+    positive_float,
+    positive_int,
+    say,
+    use_every_cpu_core,
+)
+from experiments._experiment import train_sweep
 
 EXPERIMENT = "eval_benchmark"
 PAPER_NONEMPTY = 1e6  # docs/paper.md §4: about 1e6 non-empty samples per p
@@ -64,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 def time_direct(params, scaled, p: float, nonempty: float):
     """One jitted, vmapped direct evaluation of every model at ``p``; (estimate, seconds incl. compile, run s)."""
     n_features = params.w_in.shape[-2]
-    plan = ccjax.plan_evaluation(p, p, n_features, nonempty)
+    plan = ccjax.measure.plan_evaluation(p, p, n_features, nonempty)
     # The faster exact path for this p on this platform (as training's "auto" picks it).
     path = dataclasses.replace(ccjax.TrainConfig(), p=p).resolved_input_path()
     one = lambda prm, m: ccjax.direct_loss_per_feature(prm, m, jax.random.key(1), p, plan, path=path)  # noqa: E731
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train_sweep(config, {"seed": list(range(args.seeds)), "scale": scales}, "embedding M, p = 0.01")
     n_models = result.grid.size
     p = np.geomspace(1e-3, 1.0, args.points)
-    environment = ccjax.environment_info()
+    environment = ccjax.io.environment_info()
 
     say(f"engine: {n_models} models x {len(p)} p's at rel. SE {args.rel_sem:g} ...")
     ccjax.loss_curve(result.params, result.scaled_mixing, p[:2], jax.random.key(99), rel_sem=0.05)  # compile

@@ -17,8 +17,8 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding
 
-from .memory import auto_eval_models_per_call, call_slices
-from .sharding import model_sharding, plan_models_per_call
+from ..engine._memory import auto_eval_models_per_call, call_slices
+from ..engine._sharding import model_sharding, plan_models_per_call
 
 DEFAULT_REL_SEM = 0.003  # the target: SE <= 0.3% of L/p at every p
 PILOT_SAMPLES = 256  # per k, to fit beta_k and the variance the allocation uses

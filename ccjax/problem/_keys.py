@@ -9,7 +9,7 @@ same bits for the same seed under any setting, with or without ``vmap``.
 
 import jax
 
-from ._types import Integer, PRNGKeyArray
+from .._types import Integer, PRNGKeyArray
 
 KEY_IMPL = "threefry2x32"
 

@@ -14,9 +14,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_size
-from ._linalg import matmul
-from ._types import AnyArray, Array, Float, PRNGKeyArray
+from .._checks import check_size
+from .._linalg import matmul
+from .._types import AnyArray, Array, Float, PRNGKeyArray
 
 
 class FeatureMLP(eqx.Module):

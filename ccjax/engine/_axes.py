@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from ._types import Array, Float, Int
+from .._types import Array, Float, Int
 
 
 # Value rules for ``traced(allowed=...)``: each marks the allowed entries of a float64 array.

@@ -27,9 +27,9 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jax.scipy.special import entr
 
-from ._linalg import matmul
-from ._types import AnyArray, Array, Float, Int
-from .model import FeatureMLP
+from .._linalg import matmul
+from .._types import AnyArray, Array, Float, Int
+from ..problem._model import FeatureMLP
 
 
 class EigenBasis(NamedTuple):

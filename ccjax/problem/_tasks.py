@@ -40,13 +40,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_width
-from ._linalg import matmul
-from ._types import AnyArray, Array, Float
-from .model import FeatureMLP, forward
+from .._checks import check_width
+from .._linalg import matmul
+from .._types import AnyArray, Array, Float
+from ._model import FeatureMLP, forward
 
 if TYPE_CHECKING:
-    from .data import SparseBatch
+    from ._data import SparseBatch
 
 HOOKS = ("one_feature", "control_variate_parts", "additive_loss", "loss_bound_slope", "sparse_sse", "loss_split")
 

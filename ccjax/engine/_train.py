@@ -23,8 +23,13 @@ import numpy as np
 import optax
 from jax import lax
 
-from ._types import Array, Float, PRNGKeyArray
-from .axes import (
+from .._types import Array, Float, PRNGKeyArray
+from ..problem._data import SparseBatch, default_capacity, sample_exactly_one, sample_sparse, to_dense
+from ..problem._loss import InputPath, batch_loss, default_multi_capacity
+from ..problem._mixing import MIXING_FAMILIES, MIXING_NAMES, make_mixing
+from ..problem._model import FeatureMLP, ResidualMLP, init_feature_mlp, init_residual_mlp, to_feature_space
+from ..problem._tasks import MIXED_RELU, Task, logged_terms
+from ._axes import (
     RunValues,
     hyper_from_config,
     hyper_type,
@@ -35,11 +40,6 @@ from .axes import (
     probability,
     traced,
 )
-from .data import SparseBatch, default_capacity, sample_exactly_one, sample_sparse, to_dense
-from .loss import InputPath, batch_loss, default_multi_capacity
-from .mixing import MIXING_FAMILIES, MIXING_NAMES, make_mixing
-from .model import FeatureMLP, ResidualMLP, init_feature_mlp, init_residual_mlp, to_feature_space
-from .tasks import MIXED_RELU, Task, logged_terms
 
 SCHEDULES = ("half-cosine", "quarter-cosine", "constant")
 DATA_KINDS = ("bernoulli", "exactly-one")
@@ -313,7 +313,13 @@ def sample_batch(shapes: Shapes, key: PRNGKeyArray, p) -> SparseBatch:
     return sample_sparse(key, config.batch_size, config.n_features, p, shapes.capacity)
 
 
-def _train_step(shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_name):
+def train_step(shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_name: str | None = None):
+    """One AdamW step of one run (paper §3: sample a batch, loss and gradient, update).
+
+    The step :func:`train` and :func:`ccjax.sweep` repeat inside their compiled loops;
+    ``axis_name`` names the ``vmap`` axis of models trained together (``None`` for one).
+    Returns the new state and the batch loss L (mean over batch and features).
+    """
     config = shapes.config
     batch = sample_batch(shapes, jax.random.fold_in(state.data_key, step), RunValues(config, hyper).p)
 
@@ -375,7 +381,7 @@ def run_intervals(
 
     def step_body(state, step):
         def do(state):
-            return _train_step(shapes, hyper, state, step, axis_name)
+            return train_step(shapes, hyper, state, step, axis_name)
 
         state, loss = lax.cond(step < total, do, lambda s: (s, jnp.float32(0.0)), state)
         return state, loss

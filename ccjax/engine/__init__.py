@@ -1,0 +1,62 @@
+"""How many CC models train at once: :class:`TrainConfig`, the pure training run, sweep
+axes and grids, the sweep (one jitted, vmapped, sharded call), static axes, memory
+planning, checkpoints and progress.
+
+Imports :mod:`ccjax.problem` only.
+"""
+
+from ._axes import Axis, traced, traced_axes
+from ._checkpoint import CheckpointError, SweepCheckpoint, sweep_fingerprint
+from ._memory import auto_eval_models_per_call, auto_models_per_call
+from ._progress import describe_progress, format_duration, print_progress
+from ._static_axes import over_static_axes, static_combinations, sweep_static
+from ._sweep import Progress, SweepResult, sweep
+from ._sweep_plan import Grid, make_grid
+from ._train import (
+    INPUT_PATHS,
+    History,
+    Hyper,
+    RunState,
+    Shapes,
+    TrainConfig,
+    hyper_from_config,
+    init_run,
+    lr_factor,
+    shapes_for,
+    train,
+    train_step,
+)
+
+__all__ = [
+    "INPUT_PATHS",
+    "Axis",
+    "CheckpointError",
+    "Grid",
+    "History",
+    "Hyper",
+    "Progress",
+    "RunState",
+    "Shapes",
+    "SweepCheckpoint",
+    "SweepResult",
+    "TrainConfig",
+    "auto_eval_models_per_call",
+    "auto_models_per_call",
+    "describe_progress",
+    "format_duration",
+    "hyper_from_config",
+    "init_run",
+    "lr_factor",
+    "make_grid",
+    "over_static_axes",
+    "print_progress",
+    "shapes_for",
+    "static_combinations",
+    "sweep",
+    "sweep_fingerprint",
+    "sweep_static",
+    "train",
+    "train_step",
+    "traced",
+    "traced_axes",
+]

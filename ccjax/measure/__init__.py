@@ -1,0 +1,44 @@
+"""What we measure on stacked CC models: L/p curves (exact c_1 plus exactly-k Monte
+Carlo), direct estimates, the evaluation of a sweep, feature responses, and the two
+namespaces :mod:`ccjax.baselines` (paper §5) and :mod:`ccjax.analysis` (paper §6).
+
+Imports :mod:`ccjax.problem` and :mod:`ccjax.engine`.
+"""
+
+from . import analysis, baselines
+from ._curve_plan import binomial_weights
+from ._curves import (
+    LossCurve,
+    direct_sem,
+    exactly_one_loss_per_feature,
+    loss_curve,
+    loss_per_feature,
+    naive_loss_per_feature,
+    one_feature_loss,
+)
+from ._direct import Estimate, EvalPlan, direct_loss_per_feature, plan_evaluation
+from ._responses import feature_response, neuron_contributions, one_hot_response
+from ._sweep_curves import evaluate_sweep, evaluation_key, sweep_curves
+
+__all__ = [
+    "Estimate",
+    "EvalPlan",
+    "LossCurve",
+    "analysis",
+    "baselines",
+    "binomial_weights",
+    "direct_loss_per_feature",
+    "direct_sem",
+    "evaluate_sweep",
+    "evaluation_key",
+    "exactly_one_loss_per_feature",
+    "feature_response",
+    "loss_curve",
+    "loss_per_feature",
+    "naive_loss_per_feature",
+    "neuron_contributions",
+    "one_feature_loss",
+    "one_hot_response",
+    "plan_evaluation",
+    "sweep_curves",
+]
