@@ -62,6 +62,7 @@ import numpy as np
 import ccjax
 from ccjax.io import environment_info
 from experiments._cli import (
+    ArgumentParser,
     HelpFormatter,
     choice_list,
     format_duration,
@@ -99,6 +100,15 @@ REPORT_NAME = "report.json"
 DEFAULT_SHORT_RTOL = 1e-5
 DEFAULT_SHORT_STEPS = 20
 DEFAULT_RTOL = 1e-4
+# The report's summary of the tolerances and the measurements behind them.
+TOLERANCE_NOTE = (
+    "relative differences, per model, of the final training loss and of ||W - W_cpu|| / "
+    "||W_cpu|| for W_in and W_out; float32 matmuls at 'highest' precision. Short run: every model within "
+    "short_rtol (default 1e-5: float32 noise measured <= 2.1e-7 after 20 steps on an H200, TF32 matmul "
+    "inputs moved every model's weights by >= 3.5e-5 on CPU). Long run: the median over models within "
+    "rtol (default 1e-4: float32 noise amplified chaotically over 500 steps moved 7 of 16 models up to "
+    "1e-2 on an H200 with a median of 7.7e-6; TF32 moved every model's weights by >= 7.1e-4, median 1.3e-3)"
+)
 
 # The default accelerator run must finish in 5 minutes. On an H200 the timed part took 3 min
 # and the largest-K search then ran past 5 min (K = 2048 .. 16384 took 21-39 s each and
@@ -416,13 +426,8 @@ def format_memory(value: int | None) -> str:
     return "not reported" if value is None else f"{value / 2**30:.2f} GiB"
 
 
-def print_report(report: dict) -> None:
-    env, check = report["environment"], report["correctness"]
-    print(
-        f"device check {env['date']}: {env['platform']}, {env['device_kind']} x{env['device_count']}, "
-        f"jax {env['jax']} / jaxlib {env['jaxlib']}, matmul precision {env['matmul_precision']}, "
-        f"PRNG {env['prng_impl']}"
-    )
+def print_correctness(env: dict, check: dict) -> None:
+    """Print the correctness criteria and a table of each path's short and long run."""
     print(
         f"\ncorrectness: {check['n_models']} models, {check['shapes']}, against the host CPU "
         f"(x{env['host_cpu_devices']}); relative differences of each model's final loss and weights. "
@@ -442,41 +447,62 @@ def print_report(report: dict) -> None:
             table.append(row)
     headers = ["path", "steps", "criterion", "max loss", "max weights", "median loss", "median weights"]
     print(format_table([*headers, "models > rtol", "status"], table))
-    throughput = report["throughput"]
-    if throughput["rows"]:
-        print(
-            f"\nthroughput: {throughput['shapes']}, {throughput['timed_steps']} timed steps after "
-            f"{throughput['warmup_steps']} warm-up steps, compile excluded"
-        )
-        table = []
-        for row in throughput["rows"]:
-            if row["status"] != "ok":
-                table.append([row["path"], row["k"], row["status"], "", "", "", "", ""])
-                continue
-            fraction = row.get("fraction_of_fp32_peak")
-            table.append(
-                [
-                    row["path"],
-                    row["k"],
-                    f"{row['model_steps_per_s']:,.0f}",
-                    f"{row['ms_per_step']:.3f}",
-                    f"{row['model_tflops_per_s']:.2f}" if "model_tflops_per_s" in row else "-",
-                    "-" if fraction is None else f"{100 * fraction:.1f}%",
-                    f"{row['compile_s']:.1f}",
-                    row["models_per_call"],
-                ]
-            )
-        headers = ["path", "K", "model-steps/s", "ms per step", "TFLOP/s", "of fp32 peak", "compile s", "models/call"]
-        print(format_table(headers, table))
-    fit = report["largest_k"]
-    if fit is not None:
-        print(f"\nlargest K in one dense call: {fit['largest_fitting_k']} ({fit['limited_by']})")
-    print(f"peak device memory: {format_memory(report['memory']['peak_bytes_in_use'])}")
-    for name, goal in report["goals"].items():
+
+
+def throughput_table_row(row: dict) -> list:
+    """One throughput row as printed: rate, ms per step, TFLOP/s, share of the fp32 peak, compile s, models/call."""
+    if row["status"] != "ok":
+        return [row["path"], row["k"], row["status"], "", "", "", "", ""]
+    fraction = row.get("fraction_of_fp32_peak")
+    return [
+        row["path"],
+        row["k"],
+        f"{row['model_steps_per_s']:,.0f}",
+        f"{row['ms_per_step']:.3f}",
+        f"{row['model_tflops_per_s']:.2f}" if "model_tflops_per_s" in row else "-",
+        "-" if fraction is None else f"{100 * fraction:.1f}%",
+        f"{row['compile_s']:.1f}",
+        row["models_per_call"],
+    ]
+
+
+def print_throughput(throughput: dict) -> None:
+    """Print the throughput table, if anything was timed."""
+    if not throughput["rows"]:
+        return
+    print(
+        f"\nthroughput: {throughput['shapes']}, {throughput['timed_steps']} timed steps after "
+        f"{throughput['warmup_steps']} warm-up steps, compile excluded"
+    )
+    table = [throughput_table_row(row) for row in throughput["rows"]]
+    headers = ["path", "K", "model-steps/s", "ms per step", "TFLOP/s", "of fp32 peak", "compile s", "models/call"]
+    print(format_table(headers, table))
+
+
+def print_goals(judged: dict) -> None:
+    """Print each throughput goal's status, with the ratio or the fraction of the peak behind it."""
+    for name, goal in judged.items():
         detail = f", ratio {goal['ratio']:.0f}x" if "ratio" in goal else ""
         if "best_fraction" in goal:
             detail = f", {100 * goal['best_fraction']:.1f}% of {goal['peak_tflops']:.1f} TFLOP/s at K={goal['k']}"
         print(f"goal {name} ({goal['goal']}): {goal['status']}{detail}")
+
+
+def print_report(report: dict) -> None:
+    """Print the report: platform, correctness, throughput, largest K, peak memory, goals and the verdict."""
+    env = report["environment"]
+    print(
+        f"device check {env['date']}: {env['platform']}, {env['device_kind']} x{env['device_count']}, "
+        f"jax {env['jax']} / jaxlib {env['jaxlib']}, matmul precision {env['matmul_precision']}, "
+        f"PRNG {env['prng_impl']}"
+    )
+    print_correctness(env, report["correctness"])
+    print_throughput(report["throughput"])
+    fit = report["largest_k"]
+    if fit is not None:
+        print(f"\nlargest K in one dense call: {fit['largest_fitting_k']} ({fit['limited_by']})")
+    print(f"peak device memory: {format_memory(report['memory']['peak_bytes_in_use'])}")
+    print_goals(report["goals"])
     print(f"\ncorrectness: {report['status']}  ({format_duration(report['elapsed_s'])} in all)")
 
 
@@ -509,11 +535,8 @@ def probe_ks(ks: Sequence[int], max_k: int) -> list[int]:
     return probes
 
 
-def parse_args(argv, accelerator: bool) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.device_check", description=__doc__, formatter_class=HelpFormatter
-    )
-    default = "accelerator / CPU default"
+def add_correctness_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """The options of the output, the shapes and the correctness check."""
     parser.add_argument("--out", default="results/device_check", help=f"directory for {REPORT_NAME}")
     parser.add_argument(
         "--paths", type=choice_list(PATHS, "loss path"), default=",".join(PATHS), help="loss paths to check and time"
@@ -543,6 +566,10 @@ def parse_args(argv, accelerator: bool) -> argparse.Namespace:
         default=DEFAULT_SHORT_RTOL,
         help="relative tolerance of the short run, on every model's differences",
     )
+
+
+def add_throughput_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """The options of the throughput timings, the largest-K search and the goals."""
     parser.add_argument("--ks", type=k_list, help=f"model counts K to time ({default}: 1,64,256,1024 / 1,16)")
     parser.add_argument("--skip-throughput", action="store_true", help="run only the correctness check")
     parser.add_argument("--chunk-steps", type=positive_int, default=100, help="steps per compiled call when timing")
@@ -570,11 +597,23 @@ def parse_args(argv, accelerator: bool) -> argparse.Namespace:
         metavar="STEPS_PER_S",
         help="steps/s of the authors' PyTorch loop timed separately on the same device (for the 200x goal)",
     )
-    args = parser.parse_args(argv)
-    if args.d_mlp > args.n_features:
-        parser.error("--d-mlp must not exceed --n-features")
-    defaults = (
-        {
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: its options, help texts and the defaults that do not depend on the platform."""
+    parser = ArgumentParser(
+        prog="python -m benchmarks.device_check", description=__doc__, formatter_class=HelpFormatter
+    )
+    default = "accelerator / CPU default"
+    add_correctness_options(parser, default)
+    add_throughput_options(parser, default)
+    return parser
+
+
+def platform_defaults(accelerator: bool) -> dict:
+    """The defaults of the options left unset, on an accelerator or on a CPU-only machine."""
+    if accelerator:
+        return {
             "check_models": 16,
             "check_steps": 500,
             "ks": [1, 64, 256, 1024],
@@ -582,10 +621,16 @@ def parse_args(argv, accelerator: bool) -> argparse.Namespace:
             "max_k": 32768,
             "time_budget": ACCELERATOR_TIME_BUDGET_S,
         }
-        if accelerator
-        else {"check_models": 8, "check_steps": 200, "ks": [1, 16], "timed_chunks": 1, "max_k": None}
-    )
-    for name, value in defaults.items():
+    return {"check_models": 8, "check_steps": 200, "ks": [1, 16], "timed_chunks": 1, "max_k": None}
+
+
+def parse_args(argv, accelerator: bool) -> argparse.Namespace:
+    """The options, checked, with the platform's defaults filled in where they were left unset."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.d_mlp > args.n_features:
+        parser.error("--d-mlp must not exceed --n-features")
+    for name, value in platform_defaults(accelerator).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     if args.max_k is None:
@@ -638,20 +683,28 @@ def largest_k_search(args, config, devices, plan: Plan, rows: list[dict]) -> dic
     return {"path": "dense", "largest_fitting_k": largest, "limited_by": limited_by, "probes": probes}
 
 
-def main(argv=None) -> int:
-    use_every_cpu_core()
-    devices = jax.devices()
-    reference_devices = jax.devices("cpu")
-    args = parse_args(argv, accelerator=devices[0].platform != "cpu")
-    config = ccjax.TrainConfig(n_features=args.n_features, d_mlp=args.d_mlp, batch_size=args.batch_size)
-    shapes = f"batch {config.batch_size}, {config.n_features} -> {config.d_mlp} -> {config.n_features}, p {config.p}"
-    env = environment(devices)
-    peak = fp32_peak(env["device_kind"])
-    say(f"device: {env['device_kind']} x{env['device_count']}, reference: host CPU x{len(reference_devices)}")
+# --- the run ---------------------------------------------------------------------------
 
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    """The progress plan: a check per loss path, a timing per path and K, and the largest-K probes."""
     n_probes = 0 if args.skip_throughput or "dense" not in args.paths else len(probe_ks(args.ks, args.max_k))
-    plan = Plan(len(args.paths) * (1 + (0 if args.skip_throughput else len(args.ks))) + n_probes)
+    return Plan(len(args.paths) * (1 + (0 if args.skip_throughput else len(args.ks))) + n_probes)
 
+
+def say_check(path: str, entry: dict) -> None:
+    """A status line with one path's verdict and its largest and median relative differences."""
+    short, long = entry["short_run"], entry["long_run"]
+    say(
+        f"  {path}: {entry['status']}; short run (every model) {short['status']}, max relative differences "
+        f"{format_differences(short['max_relative_difference'])}; long run (median) {long['status']}, "
+        f"medians {format_differences(long['median_relative_difference'])}, "
+        f"maxima {format_differences(long['max_relative_difference'])}"
+    )
+
+
+def check_correctness(args, config, devices, reference_devices, plan: Plan) -> dict[str, dict]:
+    """Step 2: the correctness check of each loss path, device against host CPU (:func:`check_path`)."""
     check_config = dataclasses.replace(config, steps=args.check_steps)
     correctness = {}
     for path in args.paths:
@@ -667,70 +720,106 @@ def main(argv=None) -> int:
             args.rtol,
         )
         plan.end()
-        short, long = entry["short_run"], entry["long_run"]
-        say(
-            f"  {path}: {entry['status']}; short run (every model) {short['status']}, max relative differences "
-            f"{format_differences(short['max_relative_difference'])}; long run (median) {long['status']}, "
-            f"medians {format_differences(long['median_relative_difference'])}, "
-            f"maxima {format_differences(long['max_relative_difference'])}"
-        )
-    status = "PASS" if all(entry["status"] == "PASS" for entry in correctness.values()) else "FAIL"
+        say_check(path, entry)
+    return correctness
 
-    rows, fit = [], None
+
+def time_path(config, timing_config, path: str, k: int, devices, peak: Peak | None, plan: Plan) -> dict:
+    """Time a ``k``-model sweep on one loss path and say its rate; its throughput row."""
+    plan.begin(f"throughput, {path} path, K={k}")
+    timing = try_time_sweep(dataclasses.replace(timing_config, input_path=path), k, devices)
+    plan.end()
+    row = throughput_row(config, path, k, timing, peak)
+    if timing is None:
+        say(f"  out of memory at K={k}")
+    else:
+        say(f"  {timing.model_steps_per_s:,.0f} model-steps/s (compile {timing.compile_seconds:.1f} s)")
+    return row
+
+
+def measure_throughput(
+    args, config, devices, peak: Peak | None, plan: Plan
+) -> tuple[list[dict], dict | None, int | None]:
+    """Step 3: each path timed at each K, then the largest-K search; the rows, the search's result and
+    the peak memory after the timings (nothing with ``--skip-throughput``)."""
+    rows, fit, throughput_peak = [], None, None
     total_steps = args.chunk_steps * (1 + args.timed_chunks)
     timing_config = dataclasses.replace(config, steps=total_steps, log_every=args.chunk_steps)
-    if not args.skip_throughput:
-        for path in args.paths:
-            for k in args.ks:
-                plan.begin(f"throughput, {path} path, K={k}")
-                timing = try_time_sweep(dataclasses.replace(timing_config, input_path=path), k, devices)
-                plan.end()
-                rows.append(throughput_row(config, path, k, timing, peak))
-                if timing is None:
-                    say(f"  out of memory at K={k}")
-                    continue
-                say(f"  {timing.model_steps_per_s:,.0f} model-steps/s (compile {timing.compile_seconds:.1f} s)")
-        throughput_peak = peak_memory_bytes(devices)
-        if "dense" in args.paths:
-            fit = largest_k_search(args, timing_config, devices, plan, rows)
+    if args.skip_throughput:
+        return rows, fit, throughput_peak
+    for path in args.paths:
+        for k in args.ks:
+            rows.append(time_path(config, timing_config, path, k, devices, peak, plan))
+    throughput_peak = peak_memory_bytes(devices)
+    if "dense" in args.paths:
+        fit = largest_k_search(args, timing_config, devices, plan, rows)
+    return rows, fit, throughput_peak
+
+
+def correctness_section(args, status: str, shapes: str, reference_devices, correctness: dict) -> dict:
+    """The report's correctness section: the verdict, the tolerances, the setup and each path's runs."""
+    return {
+        "status": status,
+        "rtol": args.rtol,
+        "short_rtol": args.short_rtol,
+        "tolerance": TOLERANCE_NOTE,
+        "n_models": args.check_models,
+        "short_steps": args.short_steps,
+        "steps": args.check_steps,
+        "shapes": shapes,
+        "device_layout": "all of a device's models vmapped (the accelerator layout)",
+        "reference": f"host CPU x{len(reference_devices)}, the CPU's default layout (one model at a time)",
+        "paths": correctness,
+    }
+
+
+def throughput_section(args, config, shapes: str, peak: Peak | None, rows: list[dict]) -> dict:
+    """The report's throughput section: the timing setup, the model FLOPs, the fp32 peak and the rows."""
+    return {
+        "shapes": shapes,
+        "warmup_steps": args.chunk_steps,
+        "timed_steps": args.chunk_steps * args.timed_chunks,
+        "model_flops_per_step": model_flops_per_step(config),
+        "fp32_peak_tflops": None if peak is None else peak.tflops,
+        "fp32_peak_source": None if peak is None else peak.source,
+        "rows": rows,
+    }
+
+
+def memory_section(devices, throughput_peak: int | None) -> dict:
+    """The report's memory section: peak device memory now and right after the timings."""
+    return {
+        "peak_bytes_in_use": peak_memory_bytes(devices),
+        "peak_bytes_in_use_after_throughput": throughput_peak,
+        "note": "running maximum over the process, largest over devices; not reported on CPU",
+    }
+
+
+def main(argv=None) -> int:
+    """Run the device check from the command line; exit status 0 on PASS, 1 on FAIL (2 on a usage error)."""
+    use_every_cpu_core()
+    devices = jax.devices()
+    reference_devices = jax.devices("cpu")
+    args = parse_args(argv, accelerator=devices[0].platform != "cpu")
+    config = ccjax.TrainConfig(n_features=args.n_features, d_mlp=args.d_mlp, batch_size=args.batch_size)
+    shapes = f"batch {config.batch_size}, {config.n_features} -> {config.d_mlp} -> {config.n_features}, p {config.p}"
+    env = environment(devices)
+    peak = fp32_peak(env["device_kind"])
+    say(f"device: {env['device_kind']} x{env['device_count']}, reference: host CPU x{len(reference_devices)}")
+    plan = make_plan(args)
+
+    correctness = check_correctness(args, config, devices, reference_devices, plan)
+    status = "PASS" if all(entry["status"] == "PASS" for entry in correctness.values()) else "FAIL"
+    rows, fit, throughput_peak = measure_throughput(args, config, devices, peak, plan)
 
     report = {
         "format": "ccjax-device-check/1",
         "status": status,
         "environment": env,
-        "correctness": {
-            "status": status,
-            "rtol": args.rtol,
-            "short_rtol": args.short_rtol,
-            "tolerance": "relative differences, per model, of the final training loss and of ||W - W_cpu|| / "
-            "||W_cpu|| for W_in and W_out; float32 matmuls at 'highest' precision. Short run: every model within "
-            "short_rtol (default 1e-5: float32 noise measured <= 2.1e-7 after 20 steps on an H200, TF32 matmul "
-            "inputs moved every model's weights by >= 3.5e-5 on CPU). Long run: the median over models within "
-            "rtol (default 1e-4: float32 noise amplified chaotically over 500 steps moved 7 of 16 models up to "
-            "1e-2 on an H200 with a median of 7.7e-6; TF32 moved every model's weights by >= 7.1e-4, median 1.3e-3)",
-            "n_models": args.check_models,
-            "short_steps": args.short_steps,
-            "steps": args.check_steps,
-            "shapes": shapes,
-            "device_layout": "all of a device's models vmapped (the accelerator layout)",
-            "reference": f"host CPU x{len(reference_devices)}, the CPU's default layout (one model at a time)",
-            "paths": correctness,
-        },
-        "throughput": {
-            "shapes": shapes,
-            "warmup_steps": args.chunk_steps,
-            "timed_steps": args.chunk_steps * args.timed_chunks,
-            "model_flops_per_step": model_flops_per_step(config),
-            "fp32_peak_tflops": None if peak is None else peak.tflops,
-            "fp32_peak_source": None if peak is None else peak.source,
-            "rows": rows,
-        },
+        "correctness": correctness_section(args, status, shapes, reference_devices, correctness),
+        "throughput": throughput_section(args, config, shapes, peak, rows),
         "largest_k": fit,
-        "memory": {
-            "peak_bytes_in_use": peak_memory_bytes(devices),
-            "peak_bytes_in_use_after_throughput": None if args.skip_throughput else throughput_peak,
-            "note": "running maximum over the process, largest over devices; not reported on CPU",
-        },
+        "memory": memory_section(devices, throughput_peak),
         "goals": goals(rows, peak, args.torch_baseline),
         "options": vars(args),
         "elapsed_s": plan.elapsed,

@@ -27,12 +27,14 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
 import ccjax
 from experiments._cli import (
+    ArgumentParser,
     HelpFormatter,
     format_duration,
     format_table,
@@ -48,7 +50,7 @@ PAPER_NONEMPTY = 1e6  # docs/paper.md §4: about 1e6 non-empty samples per p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=f"python -m experiments.{EXPERIMENT}",
         description=__doc__.split("\n\n")[0],
         formatter_class=HelpFormatter,
@@ -84,7 +86,8 @@ def time_direct(params, scaled, p: float, nonempty: float):
     return estimate, compile_seconds, time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[float]]:
+    """The parsed options and the --direct-p probabilities; a usage error on a bad --direct-p."""
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -93,18 +96,35 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--direct-p: expected comma-separated probabilities, got {args.direct_p!r}")
     if not direct_p or any(not 0 < p <= 1 for p in direct_p):
         parser.error(f"--direct-p: every p must be in (0, 1], got {args.direct_p!r}")
-    use_every_cpu_core()
+    return args, direct_p
 
+
+def train_models(args: argparse.Namespace) -> ccjax.SweepResult:
+    """Train the stack of models: ``--scales`` mixing scales in [0, 2] x ``--seeds`` seeds."""
     config = dataclasses.replace(ccjax.TrainConfig(), steps=args.train_steps)
     scales = np.linspace(0.0, 2.0, args.scales).round(4).tolist()
-    result = train_sweep(config, {"seed": list(range(args.seeds)), "scale": scales}, "embedding M, p = 0.01")
-    n_models = result.grid.size
-    p = np.geomspace(1e-3, 1.0, args.points)
-    environment = ccjax.io.environment_info()
+    return train_sweep(config, {"seed": list(range(args.seeds)), "scale": scales}, "embedding M, p = 0.01")
 
-    say(f"engine: {n_models} models x {len(p)} p's at rel. SE {args.rel_sem:g} ...")
+
+class EngineRuns(NamedTuple):
+    """The engine's three evaluations of every model, and the paper's predicted standard errors."""
+
+    curve: ccjax.LossCurve  # at --rel-sem
+    rel: np.ndarray  # its relative standard errors
+    paper_sem: np.ndarray  # the paper's estimator's standard error, (*grid, P)
+    paper_rel: np.ndarray  # its smallest relative standard error over the models, per p
+    worst_paper_rel: float  # the paper's relative standard error at its worst p
+    worst: ccjax.LossCurve  # at worst_paper_rel
+    matched: ccjax.LossCurve  # at paper_rel, p by p
+    matched_rel: np.ndarray  # its relative standard errors
+
+
+def run_engine(result: ccjax.SweepResult, p: np.ndarray, rel_sem: float) -> EngineRuns:
+    """Steps 1-3: evaluate every model at every p to ``rel_sem``, then to the paper's worst and per-p SE."""
+    n_models = result.grid.size
+    say(f"engine: {n_models} models x {len(p)} p's at rel. SE {rel_sem:g} ...")
     ccjax.loss_curve(result.params, result.scaled_mixing, p[:2], jax.random.key(99), rel_sem=0.05)  # compile
-    curve = ccjax.sweep_curves(result, p, rel_sem=args.rel_sem)
+    curve = ccjax.sweep_curves(result, p, rel_sem=rel_sem)
     rel = curve.sem / curve.loss_per_feature
     paper_sem = ccjax.direct_sem(curve, PAPER_NONEMPTY)  # (*grid, P)
     paper_rel = (paper_sem / curve.loss_per_feature).reshape(n_models, -1).min(axis=0)
@@ -114,45 +134,51 @@ def main(argv: list[str] | None = None) -> int:
     say("engine at the paper's SE at each p ...")
     matched = ccjax.sweep_curves(result, p, rel_sem=paper_rel)
     matched_rel = matched.sem / matched.loss_per_feature
+    return EngineRuns(curve, rel, paper_sem, paper_rel, worst_paper_rel, worst, matched, matched_rel)
 
+
+def measure_direct_at(result: ccjax.SweepResult, params, scaled, p_direct: float, args: argparse.Namespace) -> dict:
+    """Step 4 at one p: time the direct estimator on every model and check its SE against the engine's."""
+    say(f"direct Monte Carlo at p = {p_direct:g}, {args.direct_nonempty:,.0f} non-empty samples per model ...")
+    estimate, compile_seconds, seconds = time_direct(params, scaled, p_direct, args.direct_nonempty)
+    reference = ccjax.sweep_curves(result, [p_direct], rel_sem=args.rel_sem)
+    predicted = ccjax.direct_sem(reference, float(np.min(estimate.n_nonempty))).reshape(-1)
+    z = (np.asarray(estimate.loss_per_feature) - reference.loss_per_feature.reshape(-1)) / np.hypot(
+        np.asarray(estimate.sem), reference.sem.reshape(-1)
+    )
+    return {
+        "p": p_direct,
+        "nonempty_per_model": int(np.min(estimate.n_nonempty)),
+        "seconds": seconds,
+        "compile_seconds": compile_seconds,
+        "max_rel_sem": float(np.max(np.asarray(estimate.sem) / np.asarray(estimate.loss_per_feature))),
+        "measured_over_predicted_sem": float(np.median(np.asarray(estimate.sem) / predicted)),
+        "max_abs_z_vs_engine": float(np.max(np.abs(z))),
+    }
+
+
+def measure_direct(result: ccjax.SweepResult, direct_p: list[float], args: argparse.Namespace) -> list[dict]:
+    """Step 4: the direct estimator timed and checked at each of ``direct_p``, one row per p."""
+    n_models = result.grid.size
     flat = lambda a: np.asarray(a).reshape(n_models, *np.shape(a)[2:])  # noqa: E731
     params = jax.tree.map(flat, result.params)
     scaled = flat(result.scaled_mixing)
-    direct_rows = []
-    for p_direct in direct_p:
-        say(f"direct Monte Carlo at p = {p_direct:g}, {args.direct_nonempty:,.0f} non-empty samples per model ...")
-        estimate, compile_seconds, seconds = time_direct(params, scaled, p_direct, args.direct_nonempty)
-        reference = ccjax.sweep_curves(result, [p_direct], rel_sem=args.rel_sem)
-        predicted = ccjax.direct_sem(reference, float(np.min(estimate.n_nonempty))).reshape(-1)
-        z = (np.asarray(estimate.loss_per_feature) - reference.loss_per_feature.reshape(-1)) / np.hypot(
-            np.asarray(estimate.sem), reference.sem.reshape(-1)
-        )
-        direct_rows.append(
-            {
-                "p": p_direct,
-                "nonempty_per_model": int(np.min(estimate.n_nonempty)),
-                "seconds": seconds,
-                "compile_seconds": compile_seconds,
-                "max_rel_sem": float(np.max(np.asarray(estimate.sem) / np.asarray(estimate.loss_per_feature))),
-                "measured_over_predicted_sem": float(np.median(np.asarray(estimate.sem) / predicted)),
-                "max_abs_z_vs_engine": float(np.max(np.abs(z))),
-            }
-        )
+    return [measure_direct_at(result, params, scaled, p_direct, args) for p_direct in direct_p]
 
-    direct_seconds_per_p = float(np.mean([row["seconds"] for row in direct_rows]))
-    report = {
-        "n_models": n_models,
-        "n_p": len(p),
-        "environment": environment,
+
+def engine_report(args: argparse.Namespace, runs: EngineRuns) -> dict:
+    """The report's three engine sections: evaluations, wall time and standard errors of each run."""
+    curve, worst, matched = runs.curve, runs.worst, runs.matched
+    return {
         "engine_target": {
             "rel_sem": args.rel_sem,
             "evaluations_per_model": curve.n_evaluations,
             "seconds": curve.seconds,
-            "max_rel_sem": float(rel.max()),
+            "max_rel_sem": float(runs.rel.max()),
             "max_truncation_bound": float(curve.truncation_bound.max()),
         },
         "engine_paper_worst_se": {
-            "rel_sem": worst_paper_rel,
+            "rel_sem": runs.worst_paper_rel,
             "evaluations_per_model": worst.n_evaluations,
             "seconds": worst.seconds,
             "max_rel_sem": float((worst.sem / worst.loss_per_feature).max()),
@@ -160,31 +186,45 @@ def main(argv: list[str] | None = None) -> int:
         "engine_paper_se": {
             "evaluations_per_model": matched.n_evaluations,
             "seconds": matched.seconds,
-            "max_sem_over_paper_sem": float(np.max(matched.sem / paper_sem)),
+            "max_sem_over_paper_sem": float(np.max(matched.sem / runs.paper_sem)),
         },
+    }
+
+
+def build_report(
+    args: argparse.Namespace, n_models: int, n_p: int, environment: dict, runs: EngineRuns, direct_rows: list[dict]
+) -> dict:
+    """The JSON report: the engine's runs, the paper's sampling (its cost extrapolated), the direct timings."""
+    direct_seconds_per_p = float(np.mean([row["seconds"] for row in direct_rows]))
+    return {
+        "n_models": n_models,
+        "n_p": n_p,
+        "environment": environment,
+        **engine_report(args, runs),
         "paper_sampling": {
             "nonempty_per_p": PAPER_NONEMPTY,
-            "evaluations_per_model": PAPER_NONEMPTY * len(p),
-            "predicted_rel_sem_range": [float(paper_rel.min()), float(paper_rel.max())],
-            "max_rel_sem_over_models": float((paper_sem / curve.loss_per_feature).max()),
-            "seconds_extrapolated": direct_seconds_per_p * len(p) * PAPER_NONEMPTY / args.direct_nonempty,
+            "evaluations_per_model": PAPER_NONEMPTY * n_p,
+            "predicted_rel_sem_range": [float(runs.paper_rel.min()), float(runs.paper_rel.max())],
+            "max_rel_sem_over_models": float((runs.paper_sem / runs.curve.loss_per_feature).max()),
+            "seconds_extrapolated": direct_seconds_per_p * n_p * PAPER_NONEMPTY / args.direct_nonempty,
         },
         "direct_measured": direct_rows,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{EXPERIMENT}.json").write_text(json.dumps(report, indent=2))
 
-    paper = report["paper_sampling"]
-    rows = [
+
+def summary_rows(args: argparse.Namespace, runs: EngineRuns, paper: dict) -> list[list[str]]:
+    """The summary table's rows: each engine run and the paper's sampling, cost and precision."""
+    curve, worst, matched = runs.curve, runs.worst, runs.matched
+    return [
         [
             f"engine, {args.rel_sem:.1%} SE",
             f"{curve.n_evaluations:,}",
             f"{paper['evaluations_per_model'] / curve.n_evaluations:,.0f}x",
             format_duration(curve.seconds),
-            f"{rel.max():.3%}",
+            f"{runs.rel.max():.3%}",
         ],
         [
-            f"engine, {worst_paper_rel:.3%} SE (paper's worst p)",
+            f"engine, {runs.worst_paper_rel:.3%} SE (paper's worst p)",
             f"{worst.n_evaluations:,}",
             f"{paper['evaluations_per_model'] / worst.n_evaluations:,.0f}x",
             format_duration(worst.seconds),
@@ -195,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{matched.n_evaluations:,}",
             f"{paper['evaluations_per_model'] / matched.n_evaluations:,.0f}x",
             format_duration(matched.seconds),
-            f"{matched_rel.max():.3%}",
+            f"{runs.matched_rel.max():.3%}",
         ],
         [
             "paper: 1e6 non-empty per p",
@@ -205,16 +245,42 @@ def main(argv: list[str] | None = None) -> int:
             f"{paper['max_rel_sem_over_models']:.3%}",
         ],
     ]
-    print(f"{n_models} models x {len(p)} p's on {environment['device_count']} {environment['device_kind']} device(s)")
+
+
+def print_summary(args: argparse.Namespace, report: dict, runs: EngineRuns) -> None:
+    """Print the comparison table and the direct estimator's measurements."""
+    environment = report["environment"]
+    print(
+        f"{report['n_models']} models x {report['n_p']} p's on {environment['device_count']} "
+        f"{environment['device_kind']} device(s)"
+    )
+    rows = summary_rows(args, runs, report["paper_sampling"])
     print(format_table(["method", "evaluations / model", "fewer", "wall time", "max rel. SE"], rows))
     print(
         "direct sampling measured at "
         + ", ".join(
             f"p = {row['p']:g}: {row['seconds']:.1f}s, SE {row['measured_over_predicted_sem']:.2f}x predicted, "
             f"max |z| vs engine {row['max_abs_z_vs_engine']:.1f}"
-            for row in direct_rows
+            for row in report["direct_measured"]
         )
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark from the command line; exit status 0 (2 on a usage error)."""
+    args, direct_p = parse_args(argv)
+    use_every_cpu_core()
+
+    result = train_models(args)
+    p = np.geomspace(1e-3, 1.0, args.points)
+    environment = ccjax.io.environment_info()
+    runs = run_engine(result, p, args.rel_sem)
+    direct_rows = measure_direct(result, direct_p, args)
+
+    report = build_report(args, result.grid.size, len(p), environment, runs, direct_rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{EXPERIMENT}.json").write_text(json.dumps(report, indent=2))
+    print_summary(args, report, runs)
     say(f"wrote {args.out / (EXPERIMENT + '.json')}")
     return 0
 

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import ccjax
 from ccjax.engine import hyper_from_config, init_run, shapes_for, train_step
 from ccjax.io import environment_info
-from experiments._cli import HelpFormatter, format_duration, positive_int, use_every_cpu_core
+from experiments._cli import ArgumentParser, HelpFormatter, format_duration, positive_int, use_every_cpu_core
 
 MODES = ("sweep", "sequential")
 COST_MODELS = 64  # models vmapped together in the step whose cost is analysed
@@ -229,10 +229,9 @@ def torch_reference_ms_per_step(
     return (time.perf_counter() - start) / steps * 1e3
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.throughput", description=__doc__, formatter_class=HelpFormatter
-    )
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: its options, defaults and help texts."""
+    parser = ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument(
         "--ks",
         type=lambda text: [positive_int(k) for k in text.split(",")],
@@ -261,8 +260,11 @@ def main(argv=None) -> int:
         help="report XLA's cost analysis of the accelerator layout's training step (compiling it takes 10-30 s)",
     )
     parser.add_argument("--out", default="results/benchmark", help="directory for benchmark.json")
-    args = parser.parse_args(argv)
-    use_every_cpu_core()
+    return parser
+
+
+def paths_and_modes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The loss paths and modes asked for; a usage error on an unknown one or on too few --steps."""
     paths = [p for p in args.input_paths.split(",") if p]
     modes = [m for m in args.modes.split(",") if m]
     if any(p not in ("sparse", "dense") for p in paths) or any(m not in MODES for m in modes):
@@ -270,15 +272,34 @@ def main(argv=None) -> int:
 
     if args.steps < 200:
         parser.error("--steps must be at least 200: the first 100 steps of a sweep are its warm-up")
-    config = ccjax.TrainConfig(steps=args.steps, log_every=100)
-    env = environment_info()
+    return paths, modes
+
+
+def print_setup(config: ccjax.TrainConfig, env: dict) -> None:
+    """Print the device, the matmul precision and the training shapes."""
     print(f"device: {env['device_kind']} x{env['device_count']}  precision: {env['matmul_precision']}")
     print(
         f"shapes: batch {config.batch_size}, n {config.n_features}, d_mlp {config.d_mlp}, p {config.p}, "
         f"{config.total_steps} steps per model"
     )
+
+
+def time_one(config: ccjax.TrainConfig, path: str, k: int, mode: str, group_size: int | None) -> dict:
+    """Time K models on one loss path in one mode; print and return its table row."""
+    if mode == "sweep":
+        rate, compile_s = _sweep_rate(config, k, path, group_size)
+    else:
+        rate, compile_s = _sequential_rate(config, k, path)
+    print(f"{path:>6} {mode:>10} {k:>5} {rate:>14.0f} {1e3 / rate:>14.3f} {compile_s:>10.1f}", flush=True)
+    return {"path": path, "mode": mode, "k": k, "model_steps_per_s": rate, "compile_s": compile_s}
+
+
+def time_all(
+    config: ccjax.TrainConfig, paths: list[str], ks: list[int], modes: list[str], group_size: int | None
+) -> list[dict]:
+    """Time every (path, K, mode) under a table header, with a progress line and ETA before each."""
     rows = []
-    jobs = [(path, k, mode) for path in paths for k in args.ks for mode in modes]
+    jobs = [(path, k, mode) for path in paths for k in ks for mode in modes]
     work_total = sum(_job_work(k, config.total_steps, mode) for _, k, mode in jobs)
     work_done, start = 0.0, time.perf_counter()
     print(f"{'path':>6} {'mode':>10} {'K':>5} {'model-steps/s':>14} {'ms/model-step':>14} {'compile s':>10}")
@@ -286,28 +307,46 @@ def main(argv=None) -> int:
         say_progress(
             index, len(jobs), work_done, work_total, time.perf_counter() - start, f"timing {path} {mode} K={k}"
         )
-        if mode == "sweep":
-            rate, compile_s = _sweep_rate(config, k, path, args.group_size)
-        else:
-            rate, compile_s = _sequential_rate(config, k, path)
+        row = time_one(config, path, k, mode, group_size)
         work_done += _job_work(k, config.total_steps, mode)
-        rows.append({"path": path, "mode": mode, "k": k, "model_steps_per_s": rate, "compile_s": compile_s})
-        print(f"{path:>6} {mode:>10} {k:>5} {rate:>14.0f} {1e3 / rate:>14.3f} {compile_s:>10.1f}", flush=True)
+        rows.append(row)
     say_progress(len(jobs), len(jobs), work_done, work_total, time.perf_counter() - start, "timings done")
+    return rows
+
+
+def add_torch_reference(report: dict, steps: int, device: str) -> None:
+    """Time the PyTorch reference loop on ``device``, print its rate and add it to ``report``."""
+    ms = torch_reference_ms_per_step(steps, device=device)
+    report["torch_reference_ms_per_step"] = ms
+    report["torch_device"] = device
+    where = "1 thread" if device == "cpu" else device
+    print(f"PyTorch reference loop ({where}): {ms:.3f} ms/step = {1e3 / ms:.0f} model-steps/s")
+
+
+def write_report(report: dict, out: Path) -> None:
+    """Write ``report`` to ``out``/benchmark.json and say where."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmark.json").write_text(json.dumps(report, indent=2, default=str))
+    print(f"wrote {out / 'benchmark.json'}")
+
+
+def main(argv=None) -> int:
+    """Run the benchmark from the command line; exit status 0 (2 on a usage error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    use_every_cpu_core()
+    paths, modes = paths_and_modes(parser, args)
+    config = ccjax.TrainConfig(steps=args.steps, log_every=100)
+    env = environment_info()
+    print_setup(config, env)
+    rows = time_all(config, paths, args.ks, modes, args.group_size)
     report = {"environment": env, "steps": config.total_steps, "rows": rows}
     if args.cost:
         report["accelerator_step_cost"] = cost = accelerator_step_cost(config)
         print_cost(cost)
     if args.torch:
-        ms = torch_reference_ms_per_step(args.steps, device=args.torch_device)
-        report["torch_reference_ms_per_step"] = ms
-        report["torch_device"] = args.torch_device
-        where = "1 thread" if args.torch_device == "cpu" else args.torch_device
-        print(f"PyTorch reference loop ({where}): {ms:.3f} ms/step = {1e3 / ms:.0f} model-steps/s")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "benchmark.json").write_text(json.dumps(report, indent=2, default=str))
-    print(f"wrote {out / 'benchmark.json'}")
+        add_torch_reference(report, args.steps, args.torch_device)
+    write_report(report, Path(args.out))
     return 0
 
 

@@ -250,7 +250,14 @@ def load_results(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], d
         raise ResultsError(f"cannot read {results_path}: {error}") from None
     if block is None:
         return arrays, manifest
+    _check_recorded(arrays, manifest, block, results_path, manifest_path)
+    return arrays, manifest
 
+
+def _check_recorded(arrays: dict, manifest: dict, block: dict, results_path: Path, manifest_path: Path) -> None:
+    """Raise a :class:`ResultsError` unless ``arrays`` are exactly the names, shapes and
+    dtypes that the manifest's ``results_format`` block records, and its config hashes to
+    the recorded ``config_sha256`` (the last two checks of :func:`load_results`)."""
     problems = _array_problems(arrays, block["arrays"])
     if problems:
         raise ResultsError(
@@ -263,7 +270,6 @@ def load_results(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], d
             f" edited after the results were saved and they may not come from it; to get results for a changed"
             f" config, run the experiment with it; otherwise {_remedy(manifest)}"
         )
-    return arrays, manifest
 
 
 def _package_version(name: str) -> str | None:

@@ -167,25 +167,10 @@ def plot_history(
     return ax.figure
 
 
-def plot_loss_curves(
-    p_eval,
-    curves,
-    labels,
-    *,
-    sem=None,
-    dots=None,
-    naive: float | None = None,
-    ax: Axes | None = None,
-    title: str | None = None,
-) -> Figure | SubFigure:
-    """L/p against the evaluation probability p (log x axis), one line per model.
-
-    The figure of paper experiments 1 and 2. ``p_eval`` has shape (P,) and ``curves``
-    (C, P), or (C, K, P) for K seeds (drawn as the mean with a ±1 SEM band). ``sem``
-    (C, P) gives the band explicitly instead. ``dots`` holds one ``(p, L/p)`` point per
-    curve (or None), e.g. each model at its training p, marked in its curve's colour.
-    ``naive`` draws the naive model's L/p as a dashed line.
-    """
+def _curves_to_plot(p_eval, curves, labels, sem, dots) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`plot_loss_curves`' arguments checked (a ValueError names the bad one):
+    ``p_eval`` sorted, and ``curves`` (C, P) and ``sem`` (C, P, or None) in its order,
+    seed curves (C, K, P) reduced to their mean and SEM."""
     p_eval, order = _sorted(p_eval)
     curves = np.asarray(curves, dtype=np.float64)
     if curves.ndim not in (2, 3) or curves.shape[-1] != len(p_eval):
@@ -208,9 +193,31 @@ def plot_loss_curves(
         sem = sem[:, order]
     if dots is not None and len(dots) != n_curves:
         raise ValueError(f"got {len(dots)} dots for {n_curves} curves")
-    curves = curves[:, order]
+    return p_eval, curves[:, order], sem
+
+
+def plot_loss_curves(
+    p_eval,
+    curves,
+    labels,
+    *,
+    sem=None,
+    dots=None,
+    naive: float | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure | SubFigure:
+    """L/p against the evaluation probability p (log x axis), one line per model.
+
+    The figure of paper experiments 1 and 2. ``p_eval`` has shape (P,) and ``curves``
+    (C, P), or (C, K, P) for K seeds (drawn as the mean with a ±1 SEM band). ``sem``
+    (C, P) gives the band explicitly instead. ``dots`` holds one ``(p, L/p)`` point per
+    curve (or None), e.g. each model at its training p, marked in its curve's colour.
+    ``naive`` draws the naive model's L/p as a dashed line.
+    """
+    p_eval, curves, sem = _curves_to_plot(p_eval, curves, labels, sem, dots)
     ax = _axes(ax)
-    for c in range(n_curves):
+    for c in range(len(curves)):
         (line,) = ax.plot(p_eval, curves[c], label=labels[c], zorder=2)
         if sem is not None:
             low, high = curves[c] - sem[c], curves[c] + sem[c]

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import numpy as np
 
@@ -36,6 +36,19 @@ def use_every_cpu_core() -> None:
         jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
     except RuntimeError:  # backends already initialised (e.g. called from a test process)
         pass
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors are two lines: a short usage line that
+    points to ``--help``, then ``<prog>: error: <message>``; exit status 2, as argparse's.
+
+    argparse prints the whole usage block (15 lines for an experiment) before the one line
+    that matters; ``--help`` still prints it in full. Every experiment's parser is one of
+    these; other command lines (``benchmarks/``) can use it too.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"usage: {self.prog} [options] (see --help)\n{self.prog}: error: {message}\n")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -38,6 +38,14 @@ NEUTRAL_FLAGS = ("--resume", "--overwrite", "--plot-only")
 NEUTRAL_OPTIONS += _distributed.NEUTRAL_OPTIONS
 NEUTRAL_FLAGS += _distributed.NEUTRAL_FLAGS
 FIGURES = Path("figures")  # the committed figures: written only by runs into the default --out
+RESULTS = Path("results")
+QUICK_SUFFIX = "-quick"  # results/<experiment>-quick: a --quick run's folder, as experiments.reproduce --quick's
+
+
+def default_out(experiment: str, quick: bool = False) -> Path:
+    """``results/<experiment>``, or ``results/<experiment>-quick`` for a ``--quick`` run: a smoke
+    run never meets the committed results (nor, through :func:`resolve_figures`, the figures)."""
+    return RESULTS / f"{experiment}{QUICK_SUFFIX if quick else ''}"
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, sweep_controls: bool = True) -> None:
@@ -69,16 +77,25 @@ def add_run_arguments(parser: argparse.ArgumentParser, sweep_controls: bool = Tr
 
 
 def add_output_arguments(
-    parser: argparse.ArgumentParser, experiment: str, sweep_controls: bool = True
+    parser: argparse.ArgumentParser, experiment: str, sweep_controls: bool = True, quick: bool = False
 ) -> argparse._ArgumentGroup:
     """``--out``, ``--figures`` and ``--plot-only``, and :func:`add_run_arguments`; returns
-    the "output" group (for an experiment's own output options)."""
+    the "output" group (for an experiment's own output options).
+
+    With ``quick`` (the experiment has a ``--quick`` flag) ``--out`` defaults to None and
+    :func:`resolve_out` picks :func:`default_out` by ``--quick``; an explicit ``--out`` wins."""
     output = parser.add_argument_group("output")
-    output.add_argument("--out", type=Path, default=Path("results") / experiment, help="results directory")
+    if quick:
+        where = f"default: {default_out(experiment)}, or {default_out(experiment, quick=True)} with --quick"
+        help = f"results directory ({where}; an explicit --out wins)"
+        output.add_argument("--out", type=Path, default=None, help=help)
+    else:
+        output.add_argument("--out", type=Path, default=default_out(experiment), help="results directory")
+    full_run = " of a full run" if quick else ""
     output.add_argument(
         "--figures",
         type=Path,
-        help=f"folder for the figures ({experiment}*.png); default: {FIGURES}/ with the default --out, "
+        help=f"folder for the figures ({experiment}*.png); default: {FIGURES}/ with the default --out{full_run}, "
         "else --out itself (a custom --out never overwrites the committed figures)",
     )
     output.add_argument(
@@ -88,6 +105,19 @@ def add_output_arguments(
     )
     add_run_arguments(parser, sweep_controls)
     return output
+
+
+def resolve_out(args: argparse.Namespace, parser: argparse.ArgumentParser, experiment: str) -> bool:
+    """Fill ``--out`` when it was not given and the experiment has a ``--quick`` flag
+    (:func:`add_output_arguments`): :func:`default_out` of a quick run or of a full one.
+    Returns whether ``args.out`` is the committed results folder (the default ``--out`` of a
+    full run), whose figures go to the committed :data:`FIGURES` folder."""
+    if not hasattr(args, "quick"):
+        return args.out == parser.get_default("out")
+    if args.out is None:
+        args.out = default_out(experiment, quick=args.quick)
+        return not args.quick
+    return args.out == default_out(experiment)
 
 
 def resolve_figures(args: argparse.Namespace, default_out: bool) -> argparse.Namespace:
@@ -416,8 +446,8 @@ def run_cli(
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     parsed = parser.parse_args(argv)
-    default_out = parsed.out == parser.get_default("out")
-    args = resolve_figures(resolve(parsed), default_out)
+    committed_out = resolve_out(parsed, parser, experiment)
+    args = resolve_figures(resolve(parsed), committed_out)
     _distributed.initialize(args, parser)
     use_every_cpu_core()
     check_outputs(args, parser)

@@ -8,7 +8,7 @@ optimizer setting, and trained at n = 50..400 (same d/n, p) to see how it scales
 No task has a mixing matrix.
 
     python -m experiments.cis_search                                   # the committed run (paper budget)
-    python -m experiments.cis_search --quick                           # under 2 minutes
+    python -m experiments.cis_search --quick                           # under 2 minutes, into results/cis_search-quick/
     python -m experiments.cis_search --plot-only
 
 Each trained combination (task, n, d/n) is kept in ``<out>/checkpoints/`` as soon as it
@@ -39,7 +39,7 @@ from ._cli import (
     say,
 )
 from ._experiment import Session
-from ._spec import Experiment, Option, seeds_option
+from ._spec import Experiment, Option, check_batch_size, seeds_option
 
 EXPERIMENT = "cis_search"
 DESCRIPTION = __doc__
@@ -58,11 +58,18 @@ ARRAYS |= {"check_second_optimizer": f"(Q, K) advantage with {SECOND_OPTIMIZER}"
 
 
 def resolve(args):
-    """``--quick``: the small grid of :data:`QUICK` in place of the grid options."""
+    """``--quick``: the small grid of :data:`QUICK` in place of the grid options (and, unless
+    ``--out`` is given, ``results/cis_search-quick``: see ``_experiment.resolve_out``). Refuses
+    a batch too small to train on at the smallest p and n the run may train (a re-check's n too)."""
     if args.quick:
         quick = SPEC.build_parser().parse_args(QUICK)
         for name in ("ps", "d_ratios", "seeds", "steps", "batch_size", "scaling_ns", "eval_batches"):
             setattr(args, name, getattr(quick, name))
+    ns = [args.n_features, *args.scaling_ns]
+    smallest = len(args.ps) > 1 or len(set(ns)) > 1
+    check_batch_size(
+        args.batch_size, min(ns), min(args.ps), batch_flag="--batch-size", p_flag="--ps", smallest=smallest
+    )
     return args
 
 
@@ -278,7 +285,12 @@ OPTIONS = (
         "--scaling-ns", SCALING_NS, "50,100,200,400", "n of a positive task's scaling (same d/n, p)", metavar="LIST"
     ),
     Option("--eval-batches", positive_int, 32, "evaluation batches of 4096 rows per model"),
-    Option("--quick", None, False, f"a small grid: {' '.join(QUICK)}"),
+    Option(
+        "--quick",
+        None,
+        False,
+        f"a small grid: {' '.join(QUICK)}; results in results/{EXPERIMENT}-quick/ unless --out is given",
+    ),
 )
 SPEC = Experiment.from_module(
     __name__,

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import ccjax
 
-from ._cli import HelpFormatter, format_duration, say
-from ._experiment import result_identity
+from ._cli import ArgumentParser, HelpFormatter, format_duration, say
+from ._experiment import RESULTS, default_out, result_identity
 from .reproduction_report import write_report
 
 
@@ -116,7 +116,7 @@ def stage_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m experiments.reproduce",
         description=__doc__.split("\n\n")[0],
         epilog="stages: " + ", ".join(STAGE_NAMES),
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     # At paper scale the stages write where each experiment writes by default (results/<name>),
     # so runs made one experiment at a time are reused.
-    out = args.out or (Path("results") / "reproduce-quick" if args.quick else Path("results"))
+    out = args.out or (default_out("reproduce", quick=True) if args.quick else RESULTS)  # results/reproduce-quick
     figures = args.figures or (out / "figures" if args.quick else Path("figures"))
     report = args.report or (out / "REPRODUCTION.md" if args.quick else Path("REPRODUCTION.md"))
     selected = [s for s in STAGES if (args.only is None or s.name in args.only) and s.name not in args.skip]

@@ -4,6 +4,8 @@ cis_search command line."""
 
 import dataclasses
 import itertools
+import shutil
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +19,7 @@ from ccjax.cis import grid, summary
 from ccjax.engine import over_static_axes, static_combinations
 
 TASKS = cis.SEARCH_TASKS
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_relu_labels_and_the_discrete_inputs():
@@ -209,6 +212,52 @@ def test_an_interrupted_cis_search_resumes_to_the_uninterrupted_results(tmp_path
     for name, value in expected.items():
         assert np.array_equal(value, arrays[name], equal_nan=value.dtype.kind == "f"), name
     assert not (out / "checkpoints").exists()
+
+
+def test_quick_resolves_its_own_output_folder_and_an_explicit_out_wins():
+    from experiments import _experiment, cis_search
+
+    parser = cis_search.build_parser()
+    for argv, out, figures in (
+        ([], "results/cis_search", "figures"),
+        (["--quick"], "results/cis_search-quick", "results/cis_search-quick"),
+        (["--quick", "--out", "mine"], "mine", "mine"),
+    ):
+        args = parser.parse_args(argv)
+        committed = _experiment.resolve_out(args, parser, "cis_search")
+        assert (args.out, _experiment.resolve_figures(args, committed).figures) == (Path(out), Path(figures)), argv
+    assert "results/cis_search-quick with --quick; an explicit --out wins" in " ".join(parser.format_help().split())
+
+
+def test_a_quick_run_on_a_fresh_clone_leaves_the_committed_results_alone(tmp_path, monkeypatch, capsys):
+    """Issue: --quick was refused on a fresh clone, whose results/cis_search holds the committed
+    run. It now writes results/cis_search-quick (here a tiny --quick grid, in-process)."""
+    from experiments import cis_search
+
+    committed = tmp_path / "results" / "cis_search"
+    shutil.copytree(ROOT / "results" / "cis_search", committed, ignore=shutil.ignore_patterns("checkpoints"))
+    before = {path.name: path.read_bytes() for path in committed.iterdir()}
+    tiny = ["--ps", "0.1", "--d-ratios", "0.5", "--seeds", "2", "--steps", "10", "--batch-size", "32"]
+    monkeypatch.setattr(cis_search, "QUICK", [*tiny, "--scaling-ns", "10", "--eval-batches", "2"])
+    monkeypatch.chdir(tmp_path)
+    assert cis_search.main(["--quick", "--n-features", "10", "--tasks", "relu"]) == 0, capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in committed.iterdir()} == before
+    quick = tmp_path / "results" / "cis_search-quick"
+    arrays, manifest = ccjax.load_results(quick)
+    assert manifest["options"]["--quick"] and manifest["options"]["--steps"] == 10
+    assert {path.name for path in quick.glob("*.png")} == {"cis_search.png", "cis_search_relu.png"}
+    assert not (tmp_path / "figures").exists()  # the committed figures are not touched either
+
+
+def test_cis_search_refuses_a_batch_too_small_to_train_on(capsys):
+    from experiments import cis_search
+
+    with pytest.raises(SystemExit) as exit_info:
+        cis_search.main([*TINY, "--batch-size", "3", "--out", "unused"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert "--batch-size 3 is too small to train on: at p = 0.1 and n_features = 10" in error
+    assert "use --batch-size 10 or more, or p >= 0.34 (--ps)" in error
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ small evaluation); input errors are checked in-process, where they fail before a
 work, and once through the real ``python -m`` entry point.
 """
 
+import importlib
 import io
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from conftest import run_main
 
 import ccjax
-from experiments import _cli, scale_sweep
+from experiments import _cli, _experiment, _spec, scale_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "20", "--batch-size", "64", "--seeds", "2", "--scales", "0,1", "--d-embed", "50"]
@@ -179,6 +180,8 @@ BAD_INPUT = [
     (["--seeds", "two"], "number of seeds"),
     (["--batch-size", "0"], "positive integer"),
     (["--batch-size", "30000000"], "below 2**31"),  # caught by TrainConfig, converted
+    (["--batch-size", "3"], "--batch-size 3 is too small to train on"),
+    (["--p", "0.001", "--batch-size", "64"], "= 6.4 active features on average"),
     (["--lr", "0"], "positive"),
     (["--d-embed", "0"], "positive integer"),
     (["--log-every", "0"], "positive integer"),
@@ -207,6 +210,117 @@ def test_bad_input_exit_status_through_the_entry_point():
     assert done.returncode == 2
     assert "error: argument --scales: empty entry in the list '0,,a'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_usage_error_is_a_short_usage_line_and_the_error():
+    """Not argparse's 15-line usage block: one usage line pointing to --help, then the error."""
+    done = run_entry_point("--scales", "0,,a")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "usage: python -m experiments.scale_sweep [options] (see --help)",
+        "python -m experiments.scale_sweep: error: argument --scales: empty entry in the list '0,,a'",
+    ]
+
+
+def _experiment_modules(attribute: str = "build_parser") -> list[str]:
+    """The command lines of experiments/ (with ``attribute="SPEC"``: those declared as an Experiment)."""
+    import pkgutil
+
+    import experiments
+
+    names = [module.name for module in pkgutil.iter_modules(experiments.__path__) if not module.name.startswith("_")]
+    return [name for name in names if hasattr(importlib.import_module(f"experiments.{name}"), attribute)]
+
+
+@pytest.mark.parametrize("name", _experiment_modules())
+def test_every_experiment_reports_a_usage_error_in_at_most_two_lines(name, capsys):
+    parser = importlib.import_module(f"experiments.{name}").build_parser()
+    assert isinstance(parser, _cli.ArgumentParser)
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--no-such-option"])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) <= 2 and lines[0] == f"usage: python -m experiments.{name} [options] (see --help)"
+    assert "--no-such-option" in lines[-1] and "error:" in lines[-1]
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--help"])  # --help still prints the whole usage
+    assert exit_info.value.code == 0 and "--out" in capsys.readouterr().out
+
+
+def test_a_batch_too_small_to_train_on_is_a_one_line_error_through_the_entry_point(tmp_path):
+    done = run_entry_point("--batch-size", "3", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    usage, error = done.stderr.splitlines()
+    assert usage.startswith("usage: ") and error.startswith("python -m experiments.scale_sweep: error: ")
+    assert "--batch-size 3 is too small to train on" in error
+    assert "batch_size * n_features * p = 3 active features on average" in error  # at p = 0.01, n = 100
+    assert "at least 10" in error and "use --batch-size 10 or more, or p >= 0.034 (--p)" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_batch_size_rule_at_its_threshold():
+    check = _spec.check_batch_size
+    check(10, 100, 0.01)  # 10 active features per batch: the minimum
+    check(64, 100, 0.01)  # the CI's smoke run
+    check(32, 10, 0.1)  # the smallest batch the tests train with
+    with pytest.raises(ValueError, match=r"--batch-size 9 is too small .* = 9 active features"):
+        check(9, 100, 0.01)
+    with pytest.raises(ValueError, match=r"= 6.4 active .* --batch-size 100 or more, or p >= 0.0016 \(--p\)"):
+        check(64, 100, 0.001)
+    check(10, 100, 1e-9, data="exactly-one")  # one active feature per sample, whatever p
+    with pytest.raises(ValueError, match=r"exactly-one data .* = 9 active .* use --batch-size 10 or more$"):
+        check(9, 100, 0.5, data="exactly-one")
+    assert _spec.MIN_ACTIVE_FEATURES_PER_BATCH == 10
+
+
+@pytest.mark.parametrize("name", _experiment_modules("SPEC"))
+def test_every_experiments_defaults_hold_enough_active_features_per_batch(name):
+    module = importlib.import_module(f"experiments.{name}")
+    parser = module.build_parser()
+    module.SPEC._resolve(parser.parse_args([]), parser)  # a usage error (SystemExit) if not
+
+
+def test_a_swept_p_is_checked_at_its_smallest_value(capsys):
+    from experiments import sparsity_regimes
+
+    with pytest.raises(SystemExit) as exit_info:
+        sparsity_regimes.main(["--p-train", "0.1,0.00001", "--out", "unused"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert "a batch of 2048 samples is too small to train on: at the smallest p = 1e-05" in error
+    assert "2.05 active features" in error and "use p >= 4.9e-05 (--p-train)" in error
+
+
+def test_quick_runs_default_to_their_own_output_folder():
+    """The rule of every experiment with a --quick flag (here a declared toy one): results/<name>-quick
+    unless --out is given, and its figures beside them, never in the committed figures/."""
+    toy = _spec.Experiment(
+        name="toy",
+        title="toy",
+        description="toy",
+        run=None,
+        summary=None,
+        figures={},
+        options=(_spec.Option("--quick", None, False, "a small run"),),
+    )
+    parser = toy.build_parser()
+    assert "results/toy-quick with --quick" in " ".join(parser.format_help().split())
+    cases = {
+        (): (Path("results/toy"), True),
+        ("--quick",): (Path("results/toy-quick"), False),
+        ("--quick", "--out", "mine"): (Path("mine"), False),
+        ("--out", "results/toy"): (Path("results/toy"), True),
+    }
+    for argv, (out, committed) in cases.items():
+        args = parser.parse_args(list(argv))
+        assert _experiment.resolve_out(args, parser, "toy") == committed, argv
+        assert args.out == out, argv
+        figures = _experiment.resolve_figures(args, committed).figures
+        assert figures == (_experiment.FIGURES if committed else out), argv
+    plain = _spec.Experiment(name="plain", title="", description="", run=None, summary=None, figures={})
+    parser = plain.build_parser()  # no --quick: --out's default is the folder itself, as before
+    args = parser.parse_args([])
+    assert _experiment.resolve_out(args, parser, "plain") and args.out == Path("results/plain")
 
 
 def test_options_reach_the_config():

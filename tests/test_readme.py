@@ -36,7 +36,7 @@ def ccjax_exactly_one(namespace):
 def test_adding_a_search_task_runs_as_written():
     """The README's "Adding a search task" example, with fewer steps and evaluation samples."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    example = next(block for block in blocks if "class AbsoluteValue(cis.SearchTask)" in block)
+    example = next(block for block in blocks if "class AbsoluteValue(ccjax.Task)" in block)
     shorter = {"steps=1000": "steps=50", 'lr": [3e-3]}, tasks)': 'lr": [3e-3]}, tasks, cis.EvalBudget(2, 256))'}
     for long, short in shorter.items():
         assert long in example  # each shortening must apply

@@ -239,3 +239,56 @@ def test_sweep_static_takes_tasks_as_a_static_axis():
     stacked, results = ccjax.sweep_static(TRAIN, {"task": [ccjax.MIXED_RELU, SquaredReLU()]}, {"seed": [0, 1]})
     assert stacked["history_train_loss"].shape == (2, 2, TRAIN.n_logs)
     assert [result.task for result in results] == [ccjax.MIXED_RELU, SquaredReLU()]
+
+
+def _functions_taking_a_result() -> set[str]:
+    """Every public function of ccjax whose signature takes a :class:`ccjax.SweepResult`."""
+    import inspect
+
+    found = set()
+    for layer in (ccjax.problem, ccjax.engine, ccjax.measure, ccjax.io, ccjax.cis):
+        for name in getattr(layer, "__all__", dir(layer)):
+            function = getattr(layer, name)
+            if not inspect.isfunction(function):
+                continue
+            annotations = [parameter.annotation for parameter in inspect.signature(function).parameters.values()]
+            if any(annotation is ccjax.SweepResult or annotation == "SweepResult" for annotation in annotations):
+                found.add(f"{function.__module__.split('.')[1]}.{name}")
+    return found
+
+
+def test_every_public_evaluation_of_a_result_uses_its_task():
+    """Weights trained on a non-default task are evaluated on that task by every public
+    function that takes the result, with no task= (issue 20: evaluation follows the model)."""
+    assert _functions_taking_a_result() == {"measure.sweep_curves", "measure.evaluate_sweep"}
+    result = ccjax.sweep(TRAIN, {"seed": [0, 1]}, task=SquaredReLU())
+    key = jax.random.key(3)
+    on_task = ccjax.loss_curve(result.params, result.scaled_mixing, [TRAIN.p], key, task=SquaredReLU(), **CURVE)
+    on_paper = ccjax.loss_curve(result.params, result.scaled_mixing, [TRAIN.p], key, **CURVE)
+    assert not np.allclose(on_task.loss_per_feature, on_paper.loss_per_feature, rtol=1e-3)
+    curve = ccjax.sweep_curves(result, [TRAIN.p], key=key, **CURVE)
+    np.testing.assert_array_equal(curve.loss_per_feature, on_task.loss_per_feature)
+    options = {name: CURVE[name] for name in ("pilot_samples", "min_samples", "chunk_size")}
+    estimate = ccjax.evaluate_sweep(result, rel_sem=CURVE["rel_sem"], key=key, **options)
+    np.testing.assert_array_equal(estimate.loss_per_feature, on_task.loss_per_feature[:, 0])
+
+
+def test_search_tasks_are_tasks_with_one_naive_convention():
+    """The search tasks are ccjax.Task objects; naive_loss is L (expected loss at p) for
+    every task, and naive_loss_per_feature is it divided by p."""
+    assert all(isinstance(task, ccjax.Task) for task in ccjax.cis.SEARCH_TASKS.values())
+    relu = ccjax.cis.SEARCH_TASKS["relu"]
+    for p in (0.01, 0.1):
+        assert relu.naive_loss(100, 50, p) == pytest.approx(ccjax.MIXED_RELU.naive_loss(100, 50, p))
+        assert ccjax.naive_loss_per_feature(100, 50, p) == pytest.approx(ccjax.MIXED_RELU.naive_loss(100, 50, p) / p)
+    assert ccjax.naive_loss_per_feature(100, 50, 0.1, task=relu) == pytest.approx(1 / 12)
+    with pytest.raises(ValueError, match="no closed-form naive loss"):
+        ccjax.naive_loss_per_feature(100, 50, 0.1, task=ccjax.cis.SEARCH_TASKS["two-step"])
+
+
+@pytest.mark.parametrize("name", ["and-pairs", "two-step", "relu-discrete"])
+def test_sweep_refuses_a_task_it_cannot_train(name):
+    """ccjax.sweep trains the reduced MLP on U[-1, 1] inputs; a task with another model
+    family, output width or input draw is refused with the reason, not trained wrongly."""
+    with pytest.raises(ValueError, match="ccjax.cis.train_models"):
+        ccjax.sweep(TRAIN, {"seed": [0]}, task=ccjax.cis.SEARCH_TASKS[name])

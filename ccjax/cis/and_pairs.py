@@ -14,11 +14,11 @@ import itertools
 import jax.numpy as jnp
 import numpy as np
 
-from .task import SearchTask
+from ..problem._tasks import Task
 
 
 @dataclasses.dataclass(frozen=True)
-class AndPairs(SearchTask):
+class AndPairs(Task):
     name = "and-pairs"
     family = "mlp-bias"
     description = "y_k = x_i AND x_j over 2n fixed random pairs, x_i ~ Bernoulli(p); MSE; MLP with biases"
@@ -42,7 +42,7 @@ class AndPairs(SearchTask):
     def input_values(self, uniform):
         return (uniform != 0).astype(jnp.float32)  # 1 where the feature is active
 
-    def labels(self, x):
+    def labels(self, x, scaled_mixing=None):
         pairs = self.pairs(x.shape[-1])
         return x[:, pairs[:, 0]] * x[:, pairs[:, 1]]
 

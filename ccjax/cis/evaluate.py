@@ -13,12 +13,12 @@ import jax.numpy as jnp
 
 from .._types import Array, Float, PRNGKeyArray
 from ..problem._data import default_capacity
+from ..problem._tasks import Task
 from .models import MODEL_FAMILIES, Params
-from .task import SearchTask
 
 
-class Estimate(NamedTuple):
-    """A Monte Carlo mean and its standard error (any leading model axes)."""
+class MeanSem(NamedTuple):
+    """A Monte Carlo mean of a loss (L) and its standard error (any leading model axes)."""
 
     mean: Float[Array, "..."]
     sem: Float[Array, "..."]
@@ -27,15 +27,15 @@ class Estimate(NamedTuple):
 class Evaluation(NamedTuple):
     """One model's (or stacked models') evaluation at its training p."""
 
-    loss: Estimate  # the task's own loss
-    mse: Estimate  # mean squared error over outputs
-    naive_loss: Estimate  # the naive model's loss on the same samples
-    naive_mse: Estimate  # and its mean squared error
+    loss: MeanSem  # the task's own loss
+    mse: MeanSem  # mean squared error over outputs
+    naive_loss: MeanSem  # the naive model's loss on the same samples
+    naive_mse: MeanSem  # and its mean squared error
     naive_like_share: Float[Array, "..."]  # output variance share of the d_mlp best-served outputs
 
 
-def _estimate(per_batch: Float[Array, " batches"]) -> Estimate:
-    return Estimate(per_batch.mean(), per_batch.std(ddof=1) / jnp.sqrt(per_batch.shape[0]))
+def _estimate(per_batch: Float[Array, " batches"]) -> MeanSem:
+    return MeanSem(per_batch.mean(), per_batch.std(ddof=1) / jnp.sqrt(per_batch.shape[0]))
 
 
 def naive_like_share(
@@ -51,7 +51,7 @@ def naive_like_share(
 
 
 def evaluate_model(
-    task: SearchTask,
+    task: Task,
     params: Params,
     n_features: int,
     d_mlp: int,
@@ -62,12 +62,12 @@ def evaluate_model(
     capacity: int,
 ) -> Evaluation:
     """One model's :class:`Evaluation` on ``batches`` fresh batches at feature probability
-    ``p`` (``capacity``: as in :meth:`SearchTask.sample_inputs`, for the largest p)."""
+    ``p`` (``capacity``: as in :meth:`Task.sample_inputs`, for the largest p)."""
     apply = MODEL_FAMILIES[task.family].apply
 
     def one_batch(batch_key):
         x = task.sample_inputs(batch_key, batch_size, n_features, p, capacity)
-        target, prediction = task.labels(x), apply(params, x)
+        target, prediction = task.labels(x, None), apply(params, x)
         naive = task.naive_predictions(target, n_features, d_mlp, p)
         losses = (task.sample_loss(prediction, target).mean(), jnp.mean((prediction - target) ** 2))
         moments = (prediction.mean(0), (prediction**2).mean(0), ((prediction - target) ** 2).mean(0))
@@ -81,15 +81,15 @@ def evaluate_model(
 
 
 def naive_monte_carlo(
-    task: SearchTask, n_features: int, d_mlp: int, p, key: PRNGKeyArray, batches: int = 64, batch_size: int = 4096
-) -> Estimate:
+    task: Task, n_features: int, d_mlp: int, p, key: PRNGKeyArray, batches: int = 64, batch_size: int = 4096
+) -> MeanSem:
     """The naive model's expected loss by Monte Carlo, for any task (a check of
-    :meth:`SearchTask.naive_loss`, and the reference where there is no closed form)."""
+    :meth:`Task.naive_loss`, and the reference where there is no closed form)."""
 
     capacity = default_capacity(batch_size, n_features, p)
 
     def one_batch(batch_key):
-        target = task.labels(task.sample_inputs(batch_key, batch_size, n_features, p, capacity))
+        target = task.labels(task.sample_inputs(batch_key, batch_size, n_features, p, capacity), None)
         return task.sample_loss(task.naive_predictions(target, n_features, d_mlp, p), target).mean()
 
     return _estimate(jax.lax.map(one_batch, jax.random.split(key, batches)))

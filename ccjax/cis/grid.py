@@ -21,8 +21,8 @@ from ..engine._static_axes import over_static_axes
 from ..engine._train import TrainConfig
 from ..problem._data import default_capacity
 from ..problem._keys import seed_key
+from ..problem._tasks import Task
 from .evaluate import evaluate_model
-from .task import SearchTask
 from .train import train_models
 
 STATIC_AXES = ("task", "n_features", "d_ratio")  # a task names its model family
@@ -63,7 +63,7 @@ def d_mlp_of(n_features: int, d_ratio: float) -> int:
 STAGE_VERSION = 1  # bump when a stage's arrays change meaning, so that old stage files miss
 
 
-def stage_key(task: SearchTask, config: TrainConfig, traced: Mapping[str, Sequence], evaluation: EvalBudget) -> str:
+def stage_key(task: Task, config: TrainConfig, traced: Mapping[str, Sequence], evaluation: EvalBudget) -> str:
     """A name for one static combination's results: a hash of everything they depend on
     (the task and its fields, the full config, the traced values, the evaluation)."""
     record = {"task": repr(task), "config": dataclasses.asdict(config), "evaluation": list(evaluation)}
@@ -72,7 +72,7 @@ def stage_key(task: SearchTask, config: TrainConfig, traced: Mapping[str, Sequen
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _run_one(task: SearchTask, config: TrainConfig, traced: Mapping[str, Sequence], evaluation, on_progress):
+def _run_one(task: Task, config: TrainConfig, traced: Mapping[str, Sequence], evaluation, on_progress):
     """Train and evaluate every traced combination of one static combination."""
     seeds, ps, lrs = (np.asarray(values) for values in zip(*itertools.product(*traced.values()), strict=True))
     params, chunk_losses = train_models(task, config, seeds, ps, lrs, on_progress=on_progress)
@@ -103,7 +103,7 @@ def search_grid(
     config: TrainConfig,
     static: Mapping[str, Sequence],
     traced: Mapping[str, Sequence],
-    tasks: Mapping[str, SearchTask],
+    tasks: Mapping[str, Task],
     evaluation: EvalBudget = DEFAULT_BUDGET,
     on_combination: Callable[[int, int, dict], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,

@@ -9,15 +9,15 @@ import dataclasses
 
 import jax
 
-from .task import SearchTask
+from ..problem._tasks import Task
 
 
 @dataclasses.dataclass(frozen=True)
-class ReLU(SearchTask):
+class ReLU(Task):
     name = "relu"
     description = "y = relu(x), x_i ~ U[-1, 1] w.p. p; MSE (the control: trained = naive)"
 
-    def labels(self, x):
+    def labels(self, x, scaled_mixing=None):
         return jax.nn.relu(x)
 
     def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float:

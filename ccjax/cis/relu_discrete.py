@@ -6,18 +6,18 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from .task import SearchTask
+from ..problem._tasks import Task
 
 
 @dataclasses.dataclass(frozen=True)
-class DiscreteReLU(SearchTask):
+class DiscreteReLU(Task):
     name = "relu-discrete"
     description = "y = relu(x), x_i = ±1 w.p. p (sign uniform), else 0; MSE"
 
     def input_values(self, uniform):
         return jnp.sign(uniform)  # an active U[-1, 1] value is nonzero and its sign is uniform
 
-    def labels(self, x):
+    def labels(self, x, scaled_mixing=None):
         return jax.nn.relu(x)
 
     def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float:

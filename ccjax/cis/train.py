@@ -19,8 +19,8 @@ from .._types import Array, Float, Int
 from ..engine._train import TrainConfig, lr_factor
 from ..problem._data import default_capacity
 from ..problem._keys import seed_key
+from ..problem._tasks import Task
 from .models import MODEL_FAMILIES, Params
-from .task import SearchTask
 
 
 def _optimizer(config: TrainConfig, lr) -> optax.GradientTransformation:
@@ -34,7 +34,7 @@ def _optimizer(config: TrainConfig, lr) -> optax.GradientTransformation:
     )
 
 
-def init_model(task: SearchTask, config: TrainConfig, seed, lr):
+def init_model(task: Task, config: TrainConfig, seed, lr):
     """One model's parameters, optimizer state and data key, from its seed."""
     init_key, data_key = jax.random.split(seed_key(seed))
     n, d = config.n_features, config.d_mlp
@@ -42,24 +42,24 @@ def init_model(task: SearchTask, config: TrainConfig, seed, lr):
     return params, _optimizer(config, lr).init(params), data_key
 
 
-def batch_loss(task: SearchTask, params: Params, x: Float[Array, "batch n_features"]) -> Float[Array, ""]:
-    """The task's training loss of ``params`` on the inputs ``x``."""
+def family_batch_loss(task: Task, params: Params, x: Float[Array, "batch n_features"]) -> Float[Array, ""]:
+    """L: the mean over rows of the task's per-row loss, for ``params`` of the task's model family."""
     prediction = MODEL_FAMILIES[task.family].apply(params, x)
-    return jnp.mean(task.sample_loss(prediction, task.labels(x)))
+    return jnp.mean(task.sample_loss(prediction, task.labels(x, None)))
 
 
 def train_chunk(
-    task: SearchTask, config: TrainConfig, state, p, lr, steps: Int[Array, " chunk"], capacity: int, axis_name=None
+    task: Task, config: TrainConfig, state, p, lr, steps: Int[Array, " chunk"], capacity: int, axis_name=None
 ):
     """``len(steps)`` training steps of one model; returns the new state and each step's
-    loss. ``capacity`` and ``axis_name``: as in :meth:`SearchTask.sample_inputs`."""
+    loss. ``capacity`` and ``axis_name``: as in :meth:`Task.sample_inputs`."""
     optimizer = _optimizer(config, lr)
 
     def step(carry, _):
         params, opt_state, key = carry
         key, batch_key = jax.random.split(key)
         x = task.sample_inputs(batch_key, config.batch_size, config.n_features, p, capacity, axis_name)
-        loss, grads = jax.value_and_grad(lambda q: batch_loss(task, q, x))(params)
+        loss, grads = jax.value_and_grad(lambda q: family_batch_loss(task, q, x))(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, key), loss
 
@@ -67,7 +67,7 @@ def train_chunk(
 
 
 def train_models(
-    task: SearchTask,
+    task: Task,
     config: TrainConfig,
     seeds,
     ps,

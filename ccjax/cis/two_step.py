@@ -17,11 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._linalg import matmul
-from .task import SearchTask
+from ..problem._tasks import Task
 
 
 @dataclasses.dataclass(frozen=True)
-class TwoStep(SearchTask):
+class TwoStep(Task):
     name = "two-step"
     family = "two-layer"
     description = "y = relu(relu(x) A - θ), every output reading 4 intermediates (±1); MSE; two MLP layers"
@@ -38,7 +38,7 @@ class TwoStep(SearchTask):
             matrix[rows, column] = rng.choice([-1.0, 1.0], self.reads)
         return matrix
 
-    def labels(self, x):
+    def labels(self, x, scaled_mixing=None):
         return jax.nn.relu(matmul(jax.nn.relu(x), jnp.asarray(self.reading(x.shape[-1]))) - self.threshold)
 
     def served_outputs(self, n_features: int, d_mlp: int):

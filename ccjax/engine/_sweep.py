@@ -16,9 +16,9 @@ for every model, and the host reports progress between calls. The chunk function
 compiled once per shape (the swept values are traced), ahead of time, so compile time
 is reported separately from run time.
 
-:func:`sweep` is four steps: plan (:func:`ccjax.sweep_plan.plan_sweep`, compiles
-nothing), initialise or restore (:func:`_start_or_resume`), run the chunks
-(:func:`_run_chunks`) and assemble the result (:func:`_assemble`).
+:func:`sweep` is four steps: plan (:func:`ccjax.sweep_plan.make_plan`, compiles
+nothing), then (:func:`_run_plan`) initialise or restore (:func:`_start_or_resume`),
+run the chunks (:func:`_run_chunks`) and assemble the result (:func:`_assemble`).
 """
 
 import dataclasses
@@ -37,7 +37,7 @@ from ..problem._model import FeatureMLP
 from ..problem._tasks import MIXED_RELU, Task
 from ._checkpoint import CheckpointError, SweepCheckpoint, host_leaves, is_key, restore_state
 from ._sharding import MODEL_AXIS, local_models, pad_models, put_models, same_on_every_process, to_host
-from ._sweep_plan import Call, Grid, SweepPlan, default_group_size, make_grid, plan_sweep
+from ._sweep_plan import Call, Grid, SweepOptions, SweepPlan, default_group_size, make_grid, make_plan, plan_sweep
 from ._train import (
     History,
     HyperValues,
@@ -340,6 +340,22 @@ def _assemble(
     )
 
 
+def _run_plan(
+    plan: SweepPlan,
+    resume: SweepCheckpoint | None,
+    on_progress: Callable[[Progress], None] | None,
+    on_checkpoint: Callable[[SweepCheckpoint], None] | None,
+) -> SweepResult:
+    """The sweep of ``plan``: initialise or restore, compile, run the chunks, assemble."""
+    start = time.perf_counter()
+    training = _start_or_resume(plan, resume)
+    hypers = [put_models(call.hyper, plan.sharding, plan.padded) for call in plan.calls]
+    compiled = _compile(plan, training.states[0], hypers[0])
+    compile_seconds = time.perf_counter() - start
+    run_seconds = _run_chunks(plan, compiled, training, hypers, compile_seconds, on_progress, on_checkpoint)
+    return _assemble(plan, training, hypers, compile_seconds, run_seconds)
+
+
 def sweep(
     config: TrainConfig,
     axes: Mapping[str, Sequence],
@@ -383,20 +399,5 @@ def sweep(
     its own devices, ``on_progress`` and ``on_checkpoint`` run on every process with the
     whole (gathered) values, and every process gets the whole result.
     """
-    plan = plan_sweep(
-        config,
-        axes,
-        chunk_intervals=chunk_intervals,
-        devices=devices,
-        group_size=group_size,
-        max_models_per_call=max_models_per_call,
-        initial_params=initial_params,
-        task=task,
-    )
-    start = time.perf_counter()
-    training = _start_or_resume(plan, resume)
-    hypers = [put_models(call.hyper, plan.sharding, plan.padded) for call in plan.calls]
-    compiled = _compile(plan, training.states[0], hypers[0])
-    compile_seconds = time.perf_counter() - start
-    run_seconds = _run_chunks(plan, compiled, training, hypers, compile_seconds, on_progress, on_checkpoint)
-    return _assemble(plan, training, hypers, compile_seconds, run_seconds)
+    options = SweepOptions(chunk_intervals, devices, group_size, max_models_per_call, initial_params, task)
+    return _run_plan(make_plan(config, axes, options), resume, on_progress, on_checkpoint)

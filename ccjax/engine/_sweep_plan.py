@@ -191,20 +191,28 @@ def _layout(devices: list, per_call: int, fixed_group: int | None):
     return len(devices), mesh, sharding, group_size, padded
 
 
-def plan_sweep(
-    config: TrainConfig,
-    axes: Mapping[str, Sequence],
-    *,
-    chunk_intervals: int | None = None,
-    devices: Sequence[jax.Device] | None = None,
-    group_size: int | None = None,
-    max_models_per_call: int | None = None,
-    initial_params: FeatureMLP | None = None,
-    task: Task = MIXED_RELU,
-) -> SweepPlan:
-    """The plan of ``sweep(config, axes, ...)`` (same arguments); compiles nothing."""
+class SweepOptions(NamedTuple):
+    """The planning options of :func:`ccjax.sweep` (documented there); None: the default."""
+
+    chunk_intervals: int | None = None
+    devices: Sequence[jax.Device] | None = None
+    group_size: int | None = None
+    max_models_per_call: int | None = None
+    initial_params: FeatureMLP | None = None
+    task: Task = MIXED_RELU
+
+
+def plan_sweep(config: TrainConfig, axes: Mapping[str, Sequence], **options) -> SweepPlan:
+    """The plan of ``sweep(config, axes, **options)``, for its planning options (the
+    fields of :class:`SweepOptions`; any other name is a TypeError); compiles nothing."""
+    return make_plan(config, axes, SweepOptions(**options))
+
+
+def make_plan(config: TrainConfig, axes: Mapping[str, Sequence], options: SweepOptions) -> SweepPlan:
+    """The plan of a sweep of ``axes`` under ``config`` with ``options``; compiles nothing."""
     grid = make_grid(axes, type(config))
     check_grid_fits_config(config, grid)
+    chunk_intervals, devices, group_size, max_models_per_call, initial_params, task = options
     _check_options(chunk_intervals=chunk_intervals, group_size=group_size, max_models_per_call=max_models_per_call)
     fingerprint = sweep_fingerprint(config, grid, initial_params, task)
     initial_params = _flat_initial_params(config, grid, initial_params)

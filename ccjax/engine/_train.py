@@ -181,6 +181,7 @@ class Shapes(NamedTuple):
 
 def shapes_for(config: TrainConfig, p_max: float | None = None, task: Task = MIXED_RELU) -> Shapes:
     """Static shapes for runs of ``config`` on ``task`` whose p never exceeds ``p_max``."""
+    task.check_feature_mlp(config.n_features)
     p_max = config.p if p_max is None else p_max
     if config.data == "exactly-one":
         capacity, multi_capacity = config.batch_size, 1

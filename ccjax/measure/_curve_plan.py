@@ -149,6 +149,30 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
+class CurveOptions(NamedTuple):
+    """The sampling options of :func:`ccjax.loss_curve` (documented there)."""
+
+    rel_sem: float | Sequence[float] | np.ndarray = DEFAULT_REL_SEM
+    pilot_samples: int = PILOT_SAMPLES
+    min_samples: int = MIN_SAMPLES
+    max_samples_per_k: int = MAX_SAMPLES_PER_K
+    truncation_tolerance: float = TRUNCATION_TOLERANCE
+    chunk_size: int = CHUNK_SIZE
+    devices: Sequence[jax.Device] | None = None
+    max_models_per_call: int | None = None
+
+
+def check_options(p_values, options: CurveOptions) -> tuple[np.ndarray, CurveOptions]:
+    """``p_values`` checked (:func:`check_p`) and ``options`` checked, with ``rel_sem``
+    one per p (:func:`check_rel_sem`); a ValueError for a bad value."""
+    p = check_p(p_values)
+    rel_sem = check_rel_sem(options.rel_sem, p)
+    check_sample_counts(
+        pilot_samples=options.pilot_samples, min_samples=options.min_samples, chunk_size=options.chunk_size
+    )
+    return p, options._replace(rel_sem=rel_sem)
+
+
 def plan_curve(
     p_values: Sequence[float] | np.ndarray,
     n_models: int,
@@ -157,34 +181,40 @@ def plan_curve(
     bound_slope: float | None,
     *,
     exact_c1: bool = True,
-    rel_sem: float | Sequence[float] | np.ndarray = DEFAULT_REL_SEM,
-    pilot_samples: int = PILOT_SAMPLES,
-    min_samples: int = MIN_SAMPLES,
-    max_samples_per_k: int = MAX_SAMPLES_PER_K,
-    truncation_tolerance: float = TRUNCATION_TOLERANCE,
-    chunk_size: int = CHUNK_SIZE,
-    devices: Sequence[jax.Device] | None = None,
-    max_models_per_call: int | None = None,
+    **options,
 ) -> CurvePlan:
-    """The plan of :func:`ccjax.loss_curve` (its options) for ``n_models`` models whose
+    """The plan of :func:`ccjax.loss_curve` (its sampling options: the fields of
+    :class:`CurveOptions`, any other name is a TypeError) for ``n_models`` models whose
     loss bound slope is at most ``bound_slope`` (None: no bound); compiles nothing."""
-    p = check_p(p_values)
-    rel_sem = check_rel_sem(rel_sem, p)
-    check_sample_counts(pilot_samples=pilot_samples, min_samples=min_samples, chunk_size=chunk_size)
+    p, checked = check_options(p_values, CurveOptions(**options))
+    return make_curve_plan(p, checked, n_models, n_features, d_mlp, bound_slope, exact_c1)
+
+
+def make_curve_plan(
+    p: np.ndarray,
+    options: CurveOptions,
+    n_models: int,
+    n_features: int,
+    d_mlp: int,
+    bound_slope: float | None,
+    exact_c1: bool,
+) -> CurvePlan:
+    """:func:`plan_curve` of ``p`` and ``options`` already checked (:func:`check_options`)."""
     weights = binomial_weights(p, n_features)  # (P, n + 1)
-    estimated, truncation_bound = select_k(p, weights, bound_slope, exact_c1, truncation_tolerance)
-    calls, sharding, padded = call_layout(n_models, n_features, d_mlp, chunk_size, devices, max_models_per_call)
+    estimated, truncation_bound = select_k(p, weights, bound_slope, exact_c1, options.truncation_tolerance)
+    devices, max_models_per_call = options.devices, options.max_models_per_call
+    calls, sharding, padded = call_layout(n_models, n_features, d_mlp, options.chunk_size, devices, max_models_per_call)
     return CurvePlan(
         p=_read_only(p),
-        rel_sem=_read_only(rel_sem),
+        rel_sem=_read_only(options.rel_sem),
         weights=_read_only(weights),
         estimated=_read_only(estimated),
         truncation_bound=_read_only(truncation_bound),
         exact_c1=exact_c1,
-        pilot_samples=pilot_samples,
-        min_samples=min_samples,
-        max_samples_per_k=max_samples_per_k,
-        chunk_size=chunk_size,
+        pilot_samples=options.pilot_samples,
+        min_samples=options.min_samples,
+        max_samples_per_k=options.max_samples_per_k,
+        chunk_size=options.chunk_size,
         calls=calls,
         sharding=sharding,
         padded=padded,

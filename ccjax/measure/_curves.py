@@ -63,13 +63,13 @@ from ._curve_plan import (
     MIN_SAMPLES,
     PILOT_SAMPLES,
     TRUNCATION_TOLERANCE,
+    CurveOptions,
     CurvePlan,
     binomial_weights,
+    check_options,
     check_p,
-    check_rel_sem,
-    check_sample_counts,
     chunk_counts,
-    plan_curve,
+    make_curve_plan,
     samples_needed,
 )
 from ._direct import Estimate
@@ -107,9 +107,13 @@ def exactly_one_loss_per_feature(
     return params.w_in.shape[0] * one_feature_loss(params, scaled_mixing, task)
 
 
-def naive_loss_per_feature(n_features: int = 100, d_mlp: int = 50) -> float:
-    """L/p of the naive model on clean labels: ``(n - d)/n · 1/6`` (paper §5), 0.0833."""
-    return MIXED_RELU.naive_loss_per_feature(n_features, d_mlp)
+def naive_loss_per_feature(n_features: int = 100, d_mlp: int = 50, p: float = 0.01, task: Task = MIXED_RELU) -> float:
+    """L/p of ``task``'s naive model at feature probability ``p``: :meth:`Task.naive_loss`
+    divided by p. For the paper's task, ``(n - d)/n · 1/6`` at every p (paper §5), 0.0833."""
+    loss = task.naive_loss(n_features, d_mlp, p)
+    if loss is None:
+        raise ValueError(f"{type(task).__name__} has no closed-form naive loss; use ccjax.cis.naive_monte_carlo")
+    return loss / p
 
 
 def loss_bound_slope(
@@ -435,6 +439,34 @@ def _assemble_curve(
     )
 
 
+def _finite_models_curve(
+    params: FeatureMLP,
+    scaled_mixing,
+    p: np.ndarray,
+    key: PRNGKeyArray,
+    lead: tuple,
+    options: CurveOptions,
+    task: Task,
+    on_progress: Callable[[int, int], None] | None,
+    start: float,
+) -> LossCurve:
+    """:func:`loss_curve` of models that are all finite (``p`` and ``options`` checked):
+    the exact parts, the plan, the pilot, the rounds and the assembly."""
+    params, scaled_mixing = _flat_models(params, lead), _flat_models(scaled_mixing, lead)
+    n_models, n_features, d_mlp = np.shape(params.w_in)
+    # The exact parts (an SVD per model) on one device, then split: XLA:CPU deadlocked
+    # running decompositions on several CPU devices at once (jax 0.10.2; see ccjax.sweep).
+    exact = jax.device_get(_exact_parts_jit(params, scaled_mixing, task=task))
+    bound_slope = None if task.loss_bound_slope is None else float(np.asarray(exact.bound_slope, np.float64).max())
+    exact_c1 = task.one_feature is not None
+    plan = make_curve_plan(p, options, n_models, n_features, d_mlp, bound_slope, exact_c1)
+    sampler = _Sampler(plan, _models_on_devices(plan, params, scaled_mixing, exact), key, task, on_progress)
+    c1 = np.asarray(exact.c1, np.float64)
+    fit, n_pilot = _pilot(sampler, c1)
+    main = _main_rounds(sampler, c1, fit)
+    return _assemble_curve(plan, lead, exact, fit, main, n_pilot, start)
+
+
 def loss_curve(
     params: FeatureMLP,
     scaled_mixing: Float[AnyArray, "*models n_features n_features"],
@@ -472,27 +504,14 @@ def loss_curve(
     """
     start = time.perf_counter()
     p = check_p(p_values)
-    lead, n_features, d_mlp = _check_models(params, scaled_mixing)
-    options = dict(rel_sem=check_rel_sem(rel_sem, p), pilot_samples=pilot_samples, min_samples=min_samples)
-    check_sample_counts(pilot_samples=pilot_samples, min_samples=min_samples, chunk_size=chunk_size)
-    options |= dict(max_samples_per_k=max_samples_per_k, truncation_tolerance=truncation_tolerance)
-    options |= dict(chunk_size=chunk_size, devices=devices, max_models_per_call=max_models_per_call)
-    n_models = math.prod(lead)
-    finite = _finite_models(params, scaled_mixing, n_models)
+    lead = _check_models(params, scaled_mixing)[0]
+    sampling = (rel_sem, pilot_samples, min_samples, max_samples_per_k, truncation_tolerance, chunk_size)
+    p, options = check_options(p, CurveOptions(*sampling, devices, max_models_per_call))
+    finite = _finite_models(params, scaled_mixing, math.prod(lead))
     if not finite.all():
-        curve_options = options | dict(on_progress=on_progress, task=task)
+        curve_options = options._asdict() | dict(on_progress=on_progress, task=task)
         return _finite_curve(params, scaled_mixing, p, key, lead, finite, start, curve_options)
-    params, scaled_mixing = _flat_models(params, lead), _flat_models(scaled_mixing, lead)
-    # The exact parts (an SVD per model) on one device, then split: XLA:CPU deadlocked
-    # running decompositions on several CPU devices at once (jax 0.10.2; see ccjax.sweep).
-    exact = jax.device_get(_exact_parts_jit(params, scaled_mixing, task=task))
-    bound_slope = None if task.loss_bound_slope is None else float(np.asarray(exact.bound_slope, np.float64).max())
-    plan = plan_curve(p, n_models, n_features, d_mlp, bound_slope, exact_c1=task.one_feature is not None, **options)
-    sampler = _Sampler(plan, _models_on_devices(plan, params, scaled_mixing, exact), key, task, on_progress)
-    c1 = np.asarray(exact.c1, np.float64)
-    fit, n_pilot = _pilot(sampler, c1)
-    main = _main_rounds(sampler, c1, fit)
-    return _assemble_curve(plan, lead, exact, fit, main, n_pilot, start)
+    return _finite_models_curve(params, scaled_mixing, p, key, lead, options, task, on_progress, start)
 
 
 def loss_per_feature(

@@ -37,15 +37,20 @@ def _uniform(key, shape, bound):
     return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
 
 
+def _init_weights(key: PRNGKeyArray, n_features: int, d_mlp: int, width: int) -> tuple[Array, Array]:
+    """``W_in`` (width, d_mlp) ~ U(±sqrt(6/d_mlp)) and ``W_out`` (d_mlp, width) ~
+    U(±sqrt(6/n_features)) from the two halves of ``key``, for either form of the model
+    (``width`` is n_features for the feature-space form, d_embed for the residual one)."""
+    in_key, out_key = jax.random.split(key)
+    w_in = _uniform(in_key, (width, d_mlp), (6.0 / d_mlp) ** 0.5)
+    return w_in, _uniform(out_key, (d_mlp, width), (6.0 / n_features) ** 0.5)
+
+
 def init_feature_mlp(key: PRNGKeyArray, n_features: int, d_mlp: int) -> FeatureMLP:
     """The paper code's init: W_in ~ U(±sqrt(6/d_mlp)), W_out ~ U(±sqrt(6/n_features))."""
     check_size("n_features", n_features)
     check_size("d_mlp", d_mlp)
-    in_key, out_key = jax.random.split(key)
-    return FeatureMLP(
-        w_in=_uniform(in_key, (n_features, d_mlp), (6.0 / d_mlp) ** 0.5),
-        w_out=_uniform(out_key, (d_mlp, n_features), (6.0 / n_features) ** 0.5),
-    )
+    return FeatureMLP(*_init_weights(key, n_features, d_mlp, n_features))
 
 
 def init_residual_mlp(key: PRNGKeyArray, n_features: int, d_mlp: int, d_embed: int) -> ResidualMLP:
@@ -57,11 +62,7 @@ def init_residual_mlp(key: PRNGKeyArray, n_features: int, d_mlp: int, d_embed: i
     check_size("n_features", n_features)
     check_size("d_mlp", d_mlp)
     check_size("d_embed", d_embed)
-    in_key, out_key = jax.random.split(key)
-    return ResidualMLP(
-        w_in=_uniform(in_key, (d_embed, d_mlp), (6.0 / d_mlp) ** 0.5),
-        w_out=_uniform(out_key, (d_mlp, d_embed), (6.0 / n_features) ** 0.5),
-    )
+    return ResidualMLP(*_init_weights(key, n_features, d_mlp, d_embed))
 
 
 def to_feature_space(params: FeatureMLP | ResidualMLP, w_e: Float[Array, "n_features d_embed"] | None) -> FeatureMLP:

@@ -1,37 +1,46 @@
-"""A task is one object: its labels, its loss, its naive reference and its exact hooks.
+"""A task is one object: its inputs, labels, loss, naive reference and exact hooks.
 
 Strategy-object style (as optax's transformations or diffrax's solvers): a frozen
 dataclass whose methods the core calls; a field is a static task parameter, and a task
-is hashable, so it can be a static ``jit`` argument. :class:`MixedReLU`
+is hashable, so it can be a static ``jit`` argument. One abstraction serves the paper and
+the search for computation in superposition (:mod:`ccjax.cis`): :class:`MixedReLU`
 (:data:`MIXED_RELU`), the paper's labels ``relu(x) + s M x`` under MSE, is the default
-everywhere and declares every hook.
+everywhere and declares every hook; each search task is a :class:`Task` too.
 
-Required: :meth:`Task.labels`. Default: :meth:`Task.sample_loss` (squared error, mean
-over features) and :meth:`Task.summed_loss`. Optional exact hooks, ``None`` on
-:class:`Task`; the core uses a hook only when the task declares it:
+Required: :meth:`Task.labels`. Defaults: inputs U[-1, 1] when active
+(:meth:`Task.sample_inputs`, :meth:`Task.input_values`), the reduced MLP
+(``family = "mlp"``), :meth:`Task.sample_loss` (squared error, mean over outputs),
+:meth:`Task.summed_loss`, and the generic naive model (:meth:`Task.naive_predictions`).
+**Units:** :meth:`Task.naive_loss` is L, the expected loss at feature probability p
+(never L/p); :func:`ccjax.naive_loss_per_feature` divides by p.
+
+Optional exact hooks, ``None`` on :class:`Task`; the core uses a hook only when the task
+declares it:
 
 ==============================  ===========================================  ===========================
 hook                            what uses it                                 without it
 ==============================  ===========================================  ===========================
 ``one_feature``                 exact ``c_1`` in :func:`ccjax.loss_curve`,   ``c_1`` by Monte Carlo on
-                                :func:`ccjax.one_feature_loss`               exactly-1 samples; the exact
+                                :func:`ccjax.measure.one_feature_loss`       exactly-1 samples; the exact
                                                                              one-feature functions raise
 ``control_variate_parts`` +     the control variate of ``c_k``, k >= 2       plain Monte Carlo on
 ``additive_loss``               (needs ``one_feature``: its mean is k c_1)   exactly-k samples
 ``loss_bound_slope``            skipping k of negligible binomial weight     every k of non-zero weight
                                                                              is estimated
 ``sparse_sse``                  the sparse training/evaluation loss path     the exact dense path
-                                (:func:`ccjax.batch_loss`)
+                                (:func:`ccjax.problem.batch_loss`)
 ``loss_split``                  the ReLU/mixing split of the loss that       ``relu_term`` is the whole
                                 training logs (``History.relu_term``,        loss, ``mixing_term`` 0
                                 ``mixing_term``)
 ==============================  ===========================================  ===========================
 
-The labels see ``scaled_mixing`` (the model's ``s M``); a task may ignore it. Training
-(:func:`ccjax.train`, :func:`ccjax.sweep`, ``task=``) and evaluation
-(:func:`ccjax.loss_curve`, ``task=``) take any task. Not routed through tasks:
-:func:`ccjax.loss_terms` (the ReLU/mixing split of the paper's labels),
-:mod:`ccjax.baselines` and :mod:`ccjax.analysis`, which are about the CC labels by nature.
+The labels see ``scaled_mixing`` (the model's ``s M``); a task may ignore it, and the
+search tasks do (their trainer passes ``None``). Training (:func:`ccjax.train`,
+:func:`ccjax.sweep`, ``task=``) takes any task whose model is the reduced MLP on the
+default inputs (:meth:`Task.check_feature_mlp`); :func:`ccjax.cis.train_models` takes
+every task. Not routed through tasks: :func:`ccjax.loss_terms` (the ReLU/mixing split of
+the paper's labels), :mod:`ccjax.baselines` and :mod:`ccjax.analysis`, which are about
+the CC labels by nature.
 """
 
 import dataclasses
@@ -42,7 +51,8 @@ import jax.numpy as jnp
 
 from .._checks import check_width
 from .._linalg import matmul
-from .._types import AnyArray, Array, Float
+from .._types import AnyArray, Array, Float, PRNGKeyArray
+from ._data import sample_sparse, to_dense
 from ._model import FeatureMLP, forward
 
 if TYPE_CHECKING:
@@ -60,14 +70,22 @@ class OneFeature(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """Labels and per-sample loss; subclass, override :meth:`labels`, and declare hooks.
+    """Inputs, labels, loss and naive reference; subclass, override :meth:`labels`, and
+    declare hooks.
 
-    Declaring a hook (a method named as in :data:`HOOKS`) promises that it is exact for
-    this task's labels and loss; the table in the module docstring says what each one
-    replaces. ``control_variate_parts`` and ``additive_loss`` come together, and need
+    ``name`` and ``description`` label a task in registries and manifests
+    (:data:`ccjax.cis.SEARCH_TASKS`); ``family`` names its model
+    (:data:`ccjax.cis.MODEL_FAMILIES`; ``"mlp"`` is the paper's reduced MLP). Declaring a
+    hook (a method named as in :data:`HOOKS`) promises that it is exact for this task's
+    labels and loss; the table in the module docstring says what each one replaces.
+    ``control_variate_parts`` and ``additive_loss`` come together, and need
     ``one_feature``. A subclass that redefines ``labels`` or ``sample_loss`` must restate
     (or set to None) every hook, and ``summed_loss``, it would otherwise inherit.
     """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    family: ClassVar[str] = "mlp"
 
     one_feature: ClassVar[Any] = None
     control_variate_parts: ClassVar[Any] = None
@@ -96,30 +114,81 @@ class Task:
             raise TypeError(f"{cls.__name__}: the control variate needs one_feature (its mean is k c_1)")
 
     def labels(
-        self, x: Float[Array, "batch n_features"], scaled_mixing: Float[Array, "n_features n_features"]
-    ) -> Float[Array, "batch n_features"]:
-        """The target of each input row."""
+        self, x: Float[Array, "batch n_features"], scaled_mixing: Float[Array, "n_features n_features"] | None
+    ) -> Float[Array, "batch n_out"]:
+        """The target of each input row (``scaled_mixing``: the model's ``s M``, or None)."""
         raise NotImplementedError
 
     def sample_loss(
-        self, prediction: Float[Array, "batch n_features"], target: Float[Array, "batch n_features"]
+        self, prediction: Float[Array, "batch n_out"], target: Float[Array, "batch n_out"]
     ) -> Float[Array, " batch"]:
-        """Each row's loss; L is its mean over rows. Default: mean squared error over features."""
+        """Each row's loss; L is its mean over rows. Default: mean squared error over outputs."""
         return jnp.mean((prediction - target) ** 2, axis=-1)
 
     def summed_loss(
-        self, prediction: Float[Array, "batch n_features"], target: Float[Array, "batch n_features"]
+        self, prediction: Float[Array, "batch n_out"], target: Float[Array, "batch n_out"]
     ) -> Float[Array, ""]:
-        """``n_features`` times the sum of :meth:`sample_loss` over rows (an SSE for MSE)."""
+        """``n_out`` times the sum of :meth:`sample_loss` over rows (an SSE for MSE)."""
         return prediction.shape[-1] * jnp.sum(self.sample_loss(prediction, target))
 
-    def naive_loss_per_feature(self, n_features: int, d_mlp: int) -> float | None:
-        """L/p of the task's naive model, where known analytically (else None)."""
+    def n_outputs(self, n_features: int) -> int:
+        """How many outputs the model predicts (the labels' width)."""
+        return n_features
+
+    def input_values(self, uniform: Float[Array, "batch n_features"]) -> Float[Array, "batch n_features"]:
+        """The inputs, from features that are U[-1, 1] when active and 0 otherwise (paper §4)."""
+        return uniform
+
+    def sample_inputs(
+        self, key: PRNGKeyArray, batch: int, n_features: int, p, capacity: int, axis_name: str | None = None
+    ) -> Float[Array, "batch n_features"]:
+        """Each feature active with probability ``p``, its value :meth:`input_values` of a
+        U[-1, 1] draw. Drawn sparsely by :func:`ccjax.sample_sparse` (exact at any
+        ``capacity``; :func:`ccjax.problem.default_capacity` at the largest p makes the
+        dense fallback rare)."""
+        sparse = sample_sparse(key, batch, n_features, p, capacity)
+        return self.input_values(to_dense(sparse, batch, n_features, axis_name))
+
+    def naive_constant(self, p) -> Float[Array, " n_out"] | float:
+        """What the naive model predicts for an output it does not compute: 0 (no bias)."""
+        return 0.0
+
+    def served_outputs(self, n_features: int, d_mlp: int) -> Array:
+        """The outputs the naive model computes: the first ``d_mlp`` (all alike by symmetry)."""
+        return jnp.arange(self.n_outputs(n_features)) < d_mlp
+
+    def naive_predictions(
+        self, target: Float[Array, "batch n_out"], n_features: int, d_mlp: int, p
+    ) -> Float[Array, "batch n_out"]:
+        """The naive model's output (paper §5, generalised): the ``d_mlp`` served labels
+        exact, the best constant elsewhere."""
+        return jnp.where(self.served_outputs(n_features, d_mlp)[None, :], target, self.naive_constant(p))
+
+    def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float | None:
+        """L (not L/p) of the naive model at feature probability ``p``, where known in closed
+        form; None otherwise (:func:`ccjax.cis.naive_monte_carlo` estimates it)."""
         return None
 
     def declared_hooks(self) -> tuple[str, ...]:
         """The exact hooks this task declares."""
         return tuple(name for name in HOOKS if getattr(self, name) is not None)
+
+    def check_feature_mlp(self, n_features: int) -> None:
+        """Raise unless the task trains the paper's reduced MLP on the default inputs, as
+        :func:`ccjax.train` and :func:`ccjax.sweep` do (else: :func:`ccjax.cis.train_models`)."""
+        reasons = []
+        if self.family != "mlp":
+            reasons.append(f"its model family is {self.family!r}")
+        if self.n_outputs(n_features) != n_features:
+            reasons.append(f"it has {self.n_outputs(n_features)} outputs for {n_features} features")
+        if type(self).input_values is not Task.input_values or type(self).sample_inputs is not Task.sample_inputs:
+            reasons.append("it draws its own inputs")
+        if reasons:
+            raise ValueError(
+                f"{type(self).__name__} cannot be trained by ccjax.train/ccjax.sweep, which train the reduced "
+                f"MLP relu(x W_in) W_out on U[-1, 1] inputs: {'; '.join(reasons)}. "
+                "Train it with ccjax.cis.train_models."
+            )
 
 
 def logged_terms(
@@ -162,16 +231,23 @@ def unit_squared_errors(
 class MixedReLU(Task):
     """The paper's task: labels ``relu(x) + s M x``, MSE (docs/paper.md §2–4), every hook."""
 
+    name = "mixed-relu"
+    description = "y = relu(x) + s M x, x_i ~ U[-1, 1] w.p. p; MSE (the paper's CC task)"
+
     def labels(self, x, scaled_mixing):
+        if scaled_mixing is None:
+            raise ValueError("the paper's labels relu(x) + s M x need the scaled mixing matrix s M")
         return mixed_relu_labels(x, scaled_mixing)
 
     def summed_loss(self, prediction, target):
         return jnp.sum((prediction - target) ** 2)
 
-    def naive_loss_per_feature(self, n_features: int = 100, d_mlp: int = 50) -> float:
-        """``(n - d)/n · 1/6`` on clean labels (paper §5): 0.0833 at n = 100, d = 50."""
+    def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float:
+        """``(n - d)/n · p/6`` on clean labels (paper §5): L/p = 0.0833 at n = 100, d = 50.
+        Each of the ``n - d`` outputs the naive model leaves at 0 misses ``relu(x_j)``, with
+        ``E[relu(x_j)^2] = p/6``."""
         check_width(d_mlp, n_features)
-        return (n_features - d_mlp) / n_features / 6.0
+        return (n_features - d_mlp) / n_features * p / 6.0
 
     def one_feature(self, params: FeatureMLP, scaled_mixing) -> OneFeature:
         """The feature j is uniform, v ~ U[-1, 1]: the loss is ``v^2`` times a unit squared
