@@ -206,7 +206,10 @@ def relative_differences(result: ccjax.SweepResult, reference: ccjax.SweepResult
     def per_model(array):
         return np.asarray(array, np.float64).reshape(n_models, -1)
 
-    loss, loss_ref = per_model(result.history.train_loss)[:, -1], per_model(reference.history.train_loss)[:, -1]
+    loss, loss_ref = (
+        per_model(result.history.train_loss_per_feature)[:, -1],
+        per_model(reference.history.train_loss_per_feature)[:, -1],
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         differences = {"final_loss": np.abs(loss - loss_ref) / np.abs(loss_ref)}
         for name in ("w_in", "w_out"):

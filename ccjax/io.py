@@ -390,7 +390,7 @@ class StageFiles(MutableMapping):
 def load_checkpoint(path: str | os.PathLike) -> SweepCheckpoint:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
-    Raises ``FileNotFoundError`` when it is missing and :class:`~ccjax.checkpoint.CheckpointError`
+    Raises ``FileNotFoundError`` when it is missing and :class:`~ccjax.engine.CheckpointError`
     when it is unreadable (corrupt, truncated, another format). Whether it fits the sweep
     being resumed is checked by :func:`ccjax.sweep` (``resume=``).
     """

@@ -150,8 +150,8 @@ def plot_history(
     """Training curves against the step, one line per entry of ``curves``.
 
     ``step`` has shape (n_logs,); each curve (K, n_logs) or (n_logs,), e.g.
-    ``{"loss": h.train_loss, "ReLU term": h.relu_term, "mixing term": h.mixing_term}``
-    for a :class:`~ccjax.train.History` ``h``. Several seeds give the mean with a
+    ``{"loss": h.train_loss_per_feature, "ReLU term": h.relu_term_per_feature,
+    "mixing term": h.mixing_term_per_feature}`` for a :class:`~ccjax.History` ``h``. Several seeds give the mean with a
     band of ±1 SEM.
     """
     step = np.asarray(step, dtype=np.float64)
@@ -248,7 +248,7 @@ def plot_response_curves(
     """Each feature's output against its input value, with relu(v) as a black dashed line.
 
     Paper experiment 1's input–output figure (nb1a). ``values`` has shape (V,) and
-    ``responses`` (V, n_features), as from :func:`ccjax.responses.feature_response`.
+    ``responses`` (V, n_features), as from :func:`ccjax.measure.feature_response`.
     ``features`` picks the features to draw (default all); lines are coloured by
     feature index.
     """
@@ -275,7 +275,7 @@ def plot_neuron_bars(contributions, *, ax: Axes | None = None, title: str | None
     """Per neuron, stacked bars of its contributions ``W_in[i, h] W_out[h, i]`` to each feature i.
 
     Paper experiment 1's weight bars (nb1b), with neurons on the x axis. ``contributions``
-    has shape (d_mlp, n_features), as from :func:`ccjax.responses.neuron_contributions`.
+    has shape (d_mlp, n_features), as from :func:`ccjax.measure.neuron_contributions`.
     Positive contributions stack upward from 0, negative ones downward, one segment per
     non-zero entry, coloured by feature index.
     """
@@ -315,7 +315,7 @@ def plot_one_hot_heatmaps(
 
     Paper experiment 1's interference heatmaps (nb1c). ``plus`` and ``minus`` have shape
     (n_features, n_features), row i the output for ``±e_i``, as from
-    :func:`ccjax.responses.one_hot_response`. A diverging colour map centred at 0 with
+    :func:`ccjax.measure.one_hot_response`. A diverging colour map centred at 0 with
     shared symmetric limits and one colour bar. ``fig`` (an empty figure or subfigure)
     receives the two panels; without it a new figure is made.
     """

@@ -271,7 +271,7 @@ class ProgressBar:
         history = progress.history
         step = np.asarray(history.step)[0]
         last = int(np.argmax(step))
-        loss = float(finite_mean(np.asarray(history.train_loss)[: progress.n_models, last]))
+        loss = float(finite_mean(np.asarray(history.train_loss_per_feature)[: progress.n_models, last]))
         filled = round(self.width * fraction)
         bar = "[" + "#" * filled + "." * (self.width - filled) + "]"
         timing = f"done in {format_duration(seconds)}" if done >= total else f"ETA {format_duration(eta)}"

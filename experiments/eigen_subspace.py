@@ -50,7 +50,7 @@ ARRAYS = {
     "effective_rank": "(C, K) effective rank of A",
     "linear_map": "(C, K, n, n) A = (W_in W_out)^T",
     "scaled_mixing": "(C, K, n, n) the label map sM",
-    "final_train_loss": "(C, K) training L/p over the last logging interval",
+    "final_train_loss_per_feature": "(C, K) training L/p over the last logging interval",
 }
 
 DESCRIPTION = """\
@@ -103,7 +103,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
         scaled = np.asarray(result.scaled_mixing)
         values = analyse(result.params, scaled)
         values["scaled_mixing"] = scaled
-        values["final_train_loss"] = np.asarray(result.history.train_loss[..., -1])
+        values["final_train_loss_per_feature"] = np.asarray(result.history.train_loss_per_feature[..., -1])
         per_case.append(values)
     arrays = {name: np.stack([case[name] for case in per_case]) for name in per_case[0]}
     arrays |= {

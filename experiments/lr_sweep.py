@@ -29,7 +29,7 @@ ARRAYS = {
     "loss_per_feature_sem": "(K, L) its Monte Carlo standard error",
     "diverged_step": "(K, L) first logged step with a NaN/inf loss (-1: the model stayed finite)",
     "history_step": "(n_logs,) training step of each log",
-    "history_train_loss": "(K, L, n_logs) mean training L/p over each logging interval",
+    "history_train_loss_per_feature": "(K, L, n_logs) mean training L/p over each logging interval",
     "w_in": "(K, L, n_features, d_mlp) trained feature-space W_in",
     "w_out": "(K, L, d_mlp, n_features) trained feature-space W_out",
 }
@@ -55,7 +55,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "loss_per_feature_sem": estimate.sem,
         "diverged_step": result.diverged_step,
         "history_step": result.history.step.reshape(-1, result.history.step.shape[-1])[0],
-        "history_train_loss": result.history.train_loss,
+        "history_train_loss_per_feature": result.history.train_loss_per_feature,
         "w_in": result.params.w_in,
         "w_out": result.params.w_out,
     }
@@ -98,7 +98,7 @@ def figure(arrays: dict, manifest: dict):
         arrays["lrs"], losses, naive=naive, title="L/p at the training p", xlabel="peak learning rate", ax=left
     )
     left.set_xscale("log")
-    curves = {f"lr = {lr:g}": arrays["history_train_loss"][:, j] for j, lr in enumerate(arrays["lrs"])}
+    curves = {f"lr = {lr:g}": arrays["history_train_loss_per_feature"][:, j] for j, lr in enumerate(arrays["lrs"])}
     plot.plot_history(arrays["history_step"], curves, naive=naive, title="training loss (mean over seeds)", ax=right)
     right.set_yscale("log")
     fig.suptitle(f"{EXPERIMENT}: {manifest['config']['mixing']} mixing, scale {manifest['config']['scale']:g}")

@@ -32,9 +32,9 @@ ARRAYS = {
     "loss_per_feature_sem": "(K, S) Monte Carlo standard error of loss_per_feature",
     "n_evaluations": "(K, S) exactly-k samples the evaluation ran each model on",
     "history_step": "(K, S, n_logs) training step of each log",
-    "history_train_loss": "(K, S, n_logs) mean training L/p over each logging interval",
-    "history_relu_term": "(K, S, n_logs) ReLU term of L/p on a fresh batch at the logged step",
-    "history_mixing_term": "(K, S, n_logs) mixing term of L/p on the same batch",
+    "history_train_loss_per_feature": "(K, S, n_logs) mean training L/p over each logging interval",
+    "history_relu_term_per_feature": "(K, S, n_logs) ReLU term of L/p on a fresh batch at the logged step",
+    "history_mixing_term_per_feature": "(K, S, n_logs) mixing term of L/p on the same batch",
     "history_scale": "(K, S, n_logs) |mixing scale| in use",
     "final_scale": "(K, S) mixing scale in the labels at the end (fixed here)",
     "diverged_step": "(K, S) first logged step with a NaN/inf loss (-1: the model stayed finite)",
@@ -164,8 +164,8 @@ def summary(arrays: dict, manifest: dict) -> str:
     naive = manifest["naive_loss_per_feature"]
     loss_mean, loss_sem = mean_and_sem(arrays["loss_per_feature"])
     total = int(arrays["history_step"].max())
-    relu = finite_mean(tail_mean(arrays["history_relu_term"], arrays["history_step"], total))
-    mixing = finite_mean(tail_mean(arrays["history_mixing_term"], arrays["history_step"], total))
+    relu = finite_mean(tail_mean(arrays["history_relu_term_per_feature"], arrays["history_step"], total))
+    mixing = finite_mean(tail_mean(arrays["history_mixing_term_per_feature"], arrays["history_step"], total))
     mc_sem = finite_mean(arrays["loss_per_feature_sem"])
 
     def number(value, signed=False):
@@ -220,13 +220,13 @@ def figure(arrays: dict, manifest: dict):
     )
     plot.plot_loss_terms(
         scales,
-        tail_mean(arrays["history_relu_term"], steps, total),
-        tail_mean(arrays["history_mixing_term"], steps, total),
+        tail_mean(arrays["history_relu_term_per_feature"], steps, total),
+        tail_mean(arrays["history_mixing_term_per_feature"], steps, total),
         title=f"L/p = ReLU term + mixing term (last {TAIL_FRACTION:.0%} of training)",
         xlabel=xlabel,
         ax=middle,
     )
-    curves = {f"s = {scale:g}": arrays["history_train_loss"][:, j] for j, scale in enumerate(scales)}
+    curves = {f"s = {scale:g}": arrays["history_train_loss_per_feature"][:, j] for j, scale in enumerate(scales)}
     plot.plot_history(
         steps[0, 0],
         curves,

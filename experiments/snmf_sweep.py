@@ -57,7 +57,7 @@ ARRAYS = {
     "snmf_w_out": "(F, K, S, O, d_mlp, n_features) SNMF W_out (= V)",
     "mixing": "(F, K, n_features, n_features) unscaled M of each seed (shared by every sigma)",
     "trained_loss": "(F, K, S) exact exactly-one L/p of the trained model (absent with --no-train)",
-    "final_train_loss": "(F, K, S) training L/p over the last logging interval (absent with --no-train)",
+    "final_train_loss_per_feature": "(F, K, S) training L/p over the last logging interval (absent with --no-train)",
     "w_in": "(F, K, S, n_features, d_mlp) trained W_in (absent with --no-train)",
     "w_out": "(F, K, S, d_mlp, n_features) trained W_out (absent with --no-train)",
 }
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace, session: Session) -> tuple[dict, dict]:
         plan += f", {len(families) * len(seeds) * len(sigmas)} models x {base.total_steps:,} steps"
     say(plan)
     out = {name: [] for name in ("mixing", "snmf", "fit", "snmf_loss", "svd_loss", "naive_loss")}
-    trained = {name: [] for name in ("trained_loss", "final_train_loss", "w_in", "w_out")}
+    trained = {name: [] for name in ("trained_loss", "final_train_loss_per_feature", "w_in", "w_out")}
     sigma_grid = np.asarray(sigmas, np.float64)
     for family in families:
         config = dataclasses.replace(base, mixing=family)
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace, session: Session) -> tuple[dict, dict]:
                 raise AssertionError("the sweep's M differs between sigmas of one seed")
             mixing = np.asarray(result.mixing[:, 0])
             trained["trained_loss"].append(exact_losses(result.params, result.scaled_mixing))
-            trained["final_train_loss"].append(np.asarray(result.history.train_loss[..., -1]))
+            trained["final_train_loss_per_feature"].append(np.asarray(result.history.train_loss_per_feature[..., -1]))
             trained["w_in"].append(np.asarray(result.params.w_in))
             trained["w_out"].append(np.asarray(result.params.w_out))
         scaled = sigma_grid[None, :, None, None] * mixing[:, None]  # (K, S, n, n)

@@ -57,9 +57,9 @@ ARRAYS = {
     "loss_per_feature": "(3, K) L/p at p: phase 1 on mixed labels, phase 1 on clean, phase 2 on clean",
     "loss_per_feature_sem": "(3, K) its Monte Carlo standard error",
     "phase1_step": "(N1,) step of each phase-1 history entry",
-    "phase1_train_loss": "(K, N1) phase-1 training L/p (mixed labels), mean over each logging interval",
+    "phase1_train_loss_per_feature": "(K, N1) phase-1 training L/p (mixed labels), mean over each logging interval",
     "phase2_step": "(N2,) step of each phase-2 history entry, counted from the start of phase 2",
-    "phase2_train_loss": "(K, N2) phase-2 training L/p (clean labels), mean over each logging interval",
+    "phase2_train_loss_per_feature": "(K, N2) phase-2 training L/p (clean labels), mean over each logging interval",
     "phase1_w_in": "(K, n_features, d_mlp) W_in after phase 1",
     "phase1_w_out": "(K, d_mlp, n_features) W_out after phase 1",
     "w_in": "(K, n_features, d_mlp) W_in after phase 2 (fine-tuned from phase1_w_in)",
@@ -150,9 +150,9 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "loss_per_feature": curve.loss_per_feature[..., 0],
         "loss_per_feature_sem": curve.sem[..., 0],
         "phase1_step": np.asarray(first.history.step[0]),
-        "phase1_train_loss": np.asarray(first.history.train_loss),
+        "phase1_train_loss_per_feature": np.asarray(first.history.train_loss_per_feature),
         "phase2_step": np.asarray(second.history.step[0]),
-        "phase2_train_loss": np.asarray(second.history.train_loss),
+        "phase2_train_loss_per_feature": np.asarray(second.history.train_loss_per_feature),
         "phase1_w_in": np.asarray(first.params.w_in),
         "phase1_w_out": np.asarray(first.params.w_out),
         "w_in": np.asarray(second.params.w_in),
@@ -242,8 +242,14 @@ def figure(arrays: dict, manifest: dict):
     step1 = arrays["phase1_step"]
     step2 = steps1 + arrays["phase2_step"]
     label1 = f"phase 1: training L/p, {ccjax.MIXING_FAMILIES[mixing['name']].label} (s = {mixing['scale']:g})"
-    _band(ax, step1, arrays["phase1_train_loss"], color="C0", label=label1)
-    _band(ax, step2, arrays["phase2_train_loss"], color="C1", label="phase 2: training L/p, clean labels (same models)")
+    _band(ax, step1, arrays["phase1_train_loss_per_feature"], color="C0", label=label1)
+    _band(
+        ax,
+        step2,
+        arrays["phase2_train_loss_per_feature"],
+        color="C1",
+        label="phase 2: training L/p, clean labels (same models)",
+    )
     ax.axvline(steps1, color="0.6", linestyle=":", linewidth=1)
     ax.axhline(naive, **NAIVE_STYLE, label=f"naive ({naive:.4f})", zorder=1)
 
@@ -266,8 +272,8 @@ def figure(arrays: dict, manifest: dict):
 
     shown = np.concatenate([mean, [naive], [y for _, y in paper_points]])
     # The y range leaves out the first tenth of phase 1 (the random init's large loss).
-    late = arrays["phase1_train_loss"][:, len(step1) // 10 :]
-    tail = np.concatenate([late.ravel(), arrays["phase2_train_loss"].ravel()])
+    late = arrays["phase1_train_loss_per_feature"][:, len(step1) // 10 :]
+    tail = np.concatenate([late.ravel(), arrays["phase2_train_loss_per_feature"].ravel()])
     low = min(shown.min(), np.percentile(tail, 1)) - 0.004
     high = max(shown.max(), np.percentile(tail, 95)) + 0.006
     ax.set_ylim(low, high)

@@ -54,7 +54,9 @@ def test_sweeping_a_new_traced_axis_compiles_once_and_trains_each_value():
     for index, b1 in enumerate([0.5, 0.99]):
         params, history = train_jit(small(steps=30, b1=b1), jax.random.key(0))
         np.testing.assert_allclose(first.params.w_in[0, index], params.w_in, atol=1e-5, rtol=0)
-        np.testing.assert_allclose(first.history.train_loss[0, index], history.train_loss, rtol=1e-5)
+        np.testing.assert_allclose(
+            first.history.train_loss_per_feature[0, index], history.train_loss_per_feature, rtol=1e-5
+        )
     assert not np.allclose(first.params.w_in[0, 0], first.params.w_in[0, 1], atol=1e-3)
 
 

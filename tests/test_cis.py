@@ -302,9 +302,11 @@ def test_sweep_static_compiles_once_per_static_combination_and_stacks_histories(
     config = ccjax.TrainConfig(n_features=12, d_mlp=4, d_embed=20, batch_size=64, steps=20, log_every=10)
     with counting_compiles() as compiles:
         stacked, results = ccjax.sweep_static(config, {"n_features": [12, 16]}, {"seed": [0, 1], "scale": [0.0, 1.0]})
-    assert stacked["history_train_loss"].shape == (2, 2, 2, 2)  # n_features, seed, scale, logs
+    assert stacked["history_train_loss_per_feature"].shape == (2, 2, 2, 2)  # n_features, seed, scale, logs
     assert [result.params.w_in.shape[-2] for result in results] == [12, 16]
-    np.testing.assert_array_equal(stacked["history_train_loss"][1], results[1].history.train_loss)
+    np.testing.assert_array_equal(
+        stacked["history_train_loss_per_feature"][1], results[1].history.train_loss_per_feature
+    )
     assert compiles  # the two static combinations compiled
     with counting_compiles() as again:
         ccjax.sweep_static(config, {"n_features": [12, 16]}, {"seed": [2, 3], "scale": [0.5, 2.0]})

@@ -338,4 +338,4 @@ def test_user_vmapped_train_with_axis_name_has_no_per_step_tail_draws(path):
     for index in range(len(keys)):
         one_params, one_history = jax.jit(ccjax.train, static_argnums=0)(config, keys[index])
         np.testing.assert_allclose(params.w_in[index], one_params.w_in, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(history.train_loss[index], one_history.train_loss, rtol=1e-5)
+        np.testing.assert_allclose(history.train_loss_per_feature[index], one_history.train_loss_per_feature, rtol=1e-5)

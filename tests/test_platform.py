@@ -85,9 +85,11 @@ def test_training_works_with_x64_enabled(path):
     finally:
         jax.config.update("jax_enable_x64", False)
     assert {leaf.dtype for leaf in jax.tree.leaves(params)} == {np.dtype(np.float32)}
-    assert history.train_loss.dtype == np.float32
+    assert history.train_loss_per_feature.dtype == np.float32
     # Only optax's float64 bias correction differs from a float32 run.
-    assert_same((params, history.train_loss), (expected_params, expected_history.train_loss), atol=1e-5)
+    assert_same(
+        (params, history.train_loss_per_feature), (expected_params, expected_history.train_loss_per_feature), atol=1e-5
+    )
     # The evaluation samples are the float32 ones.
     np.testing.assert_array_equal(samples, sample_exactly_k(seed_key(1), np.array([1, 2, 3], np.int32), 6))
 

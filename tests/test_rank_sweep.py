@@ -33,7 +33,7 @@ def test_rank_sweep_results(rank_run):
     np.testing.assert_array_equal(arrays["ranks"], RANKS)  # sorted
     np.testing.assert_array_equal(arrays["seeds"], [0, 1])
     grid = (2, 2, 2)
-    for name in ("loss", "scale", "effective_rank", "mixing_rms", "naive_loss", "final_train_loss"):
+    for name in ("loss", "scale", "effective_rank", "mixing_rms", "naive_loss", "final_train_loss_per_feature"):
         assert arrays[name].shape == grid, name
         assert np.all(np.isfinite(arrays[name])), name
     assert arrays["w_in"].shape == (*grid, 100, 50) and arrays["w_out"].shape == (*grid, 50, 100)
@@ -142,7 +142,7 @@ def test_rank_sweep_paper_code(paper_code_run):
     np.testing.assert_array_equal(arrays["ranks"], PAPER_CODE_RANKS)
     np.testing.assert_array_equal(arrays["seeds"], [0, 1])
     assert set(manifest["arrays"]) == set(arrays)
-    for name in ("loss", "scale", "effective_rank", "mixing_rms", "naive_loss", "final_train_loss"):
+    for name in ("loss", "scale", "effective_rank", "mixing_rms", "naive_loss", "final_train_loss_per_feature"):
         assert arrays[name].shape == (1, 2, 2), name
         assert arrays[f"full_rank_{name}"].shape == (2,), name
         assert np.all(np.isfinite(arrays[name])) and np.all(np.isfinite(arrays[f"full_rank_{name}"])), name

@@ -87,7 +87,7 @@ def checkpoints():
 def test_a_checkpoint_follows_every_chunk(checkpoints):
     _, saved = checkpoints
     assert [c.intervals_done for c in saved] == [1, 2, 3, 4]
-    assert all(c.history.train_loss.shape == (6, c.intervals_done) for c in saved)
+    assert all(c.history.train_loss_per_feature.shape == (6, c.intervals_done) for c in saved)
 
 
 @pytest.mark.parametrize("index", [0, 2, 3])
@@ -156,7 +156,7 @@ def test_the_other_models_train_on_unaffected(diverging):
     result, _ = diverging
     healthy = ccjax.sweep(CONFIG, {"seed": [0, 1], "lr": [3e-3]})
     assert same(result.params.w_in[:, :1], healthy.params.w_in)
-    assert np.isfinite(result.history.train_loss[:, 0]).all()
+    assert np.isfinite(result.history.train_loss_per_feature[:, 0]).all()
 
 
 def test_diverged_models_are_left_out_of_the_evaluation(diverging):

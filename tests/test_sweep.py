@@ -341,7 +341,7 @@ def test_evaluate_sweep_matches_direct_monte_carlo(one_device, evaluated):
     difference = float(direct.loss_per_feature) - evaluated.loss_per_feature[index]
     assert abs(difference) < 4 * np.hypot(float(direct.sem), evaluated.sem[index])
     # Trained L/p is of the size of the final training loss (40 steps, noisy batches).
-    final_train = one_device.history.train_loss[index][-1]
+    final_train = one_device.history.train_loss_per_feature[index][-1]
     assert 0.5 * final_train < evaluated.loss_per_feature[index] < 2.0 * final_train
 
 
@@ -390,7 +390,7 @@ def test_sweep_fine_tuning_with_tiny_lr_stays_at_the_initial_params(one_device):
     # 40 AdamW steps move each weight by at most ~40 lr (plus negligible decay).
     _assert_params_close(tuned.params, one_device.params, atol=1e-6)
     # The first logged training loss is already that of a trained model.
-    assert np.all(tuned.history.train_loss[..., 0] < one_device.history.train_loss[..., 0])
+    assert np.all(tuned.history.train_loss_per_feature[..., 0] < one_device.history.train_loss_per_feature[..., 0])
 
 
 def test_sweep_initial_params_shape_and_full_model_errors(one_device):

@@ -175,7 +175,7 @@ def test_readme_task_example_runs():
     # The trained models: the L4 loss, not MSE, is logged and evaluated. (A run of this
     # example gave L/p 0.043 and 0.048 under L4; the same models' MSE L/p is 0.23 and 0.25.)
     result, trained = namespace["result"], namespace["trained"]
-    assert result.task == namespace["task"] and np.all(np.asarray(result.history.mixing_term) == 0.0)
+    assert result.task == namespace["task"] and np.all(np.asarray(result.history.mixing_term_per_feature) == 0.0)
     assert np.all(np.asarray(trained.loss_per_feature) < 0.065)
 
 
@@ -199,7 +199,9 @@ def test_training_on_a_new_task_with_the_paper_labels_matches_the_default_dense_
     default = ccjax.sweep(dense, axes)
     generic = ccjax.sweep(TRAIN, axes, task=GenericMixedReLU())
     assert generic.task == GenericMixedReLU() and default.task == ccjax.MIXED_RELU
-    np.testing.assert_allclose(generic.history.train_loss, default.history.train_loss, rtol=1e-4)
+    np.testing.assert_allclose(
+        generic.history.train_loss_per_feature, default.history.train_loss_per_feature, rtol=1e-4
+    )
     np.testing.assert_allclose(generic.params.w_in, default.params.w_in, atol=1e-5)
     other = ccjax.sweep(TRAIN, axes, task=SquaredReLU())
     assert np.abs(np.asarray(other.params.w_out) - np.asarray(default.params.w_out)).max() > 1e-3
@@ -210,8 +212,8 @@ def test_a_task_without_a_loss_split_logs_its_whole_loss_and_is_evaluated_on_its
     training loss), mixing_term 0. sweep_curves evaluates on the sweep's task."""
     result = ccjax.sweep(TRAIN, {"seed": [0, 1]}, task=SquaredReLU())
     history = result.history
-    assert np.all(np.asarray(history.mixing_term) == 0.0)
-    np.testing.assert_allclose(history.relu_term[:, -1], history.train_loss[:, -1], rtol=0.3)
+    assert np.all(np.asarray(history.mixing_term_per_feature) == 0.0)
+    np.testing.assert_allclose(history.relu_term_per_feature[:, -1], history.train_loss_per_feature[:, -1], rtol=0.3)
     key = jax.random.key(7)
     curve = ccjax.sweep_curves(result, [0.1], key=key, **CURVE)
     direct = ccjax.loss_curve(result.params, result.scaled_mixing, [0.1], key, task=SquaredReLU(), **CURVE)
@@ -226,7 +228,7 @@ def test_train_takes_a_task_and_checkpoints_tell_tasks_apart():
     default task keeps the fingerprint that sweeps had before tasks existed."""
     one, history = jax.jit(lambda key: ccjax.train(TRAIN, key, task=SquaredReLU()))(jax.random.key(0))
     default, _ = jax.jit(lambda key: ccjax.train(TRAIN, key))(jax.random.key(0))
-    assert np.all(np.asarray(history.mixing_term) == 0.0)
+    assert np.all(np.asarray(history.mixing_term_per_feature) == 0.0)
     assert not np.allclose(one.w_out, default.w_out)
     grid = ccjax.make_grid({"seed": [0, 1]})
     fingerprint = ccjax.engine.sweep_fingerprint
@@ -237,7 +239,7 @@ def test_train_takes_a_task_and_checkpoints_tell_tasks_apart():
 
 def test_sweep_static_takes_tasks_as_a_static_axis():
     stacked, results = ccjax.sweep_static(TRAIN, {"task": [ccjax.MIXED_RELU, SquaredReLU()]}, {"seed": [0, 1]})
-    assert stacked["history_train_loss"].shape == (2, 2, TRAIN.n_logs)
+    assert stacked["history_train_loss_per_feature"].shape == (2, 2, TRAIN.n_logs)
     assert [result.task for result in results] == [ccjax.MIXED_RELU, SquaredReLU()]
 
 

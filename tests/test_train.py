@@ -128,12 +128,12 @@ def test_training_reduces_loss(trained_small):
     assert isinstance(params, ccjax.FeatureMLP)
     assert params.w_in.shape == (20, 10) and params.w_out.shape == (10, 20)
     np.testing.assert_array_equal(np.asarray(history.step), [10, 20, 30, 40])
-    loss = np.asarray(history.train_loss)
+    loss = np.asarray(history.train_loss_per_feature)
     assert np.all(np.isfinite(loss))
     assert loss[-1] < 0.85 * loss[0]
     # The logged terms are L/p on one fresh batch of 128 rows: noisy, but of the size of
     # the training L/p (a missing or doubled 1/p would be off by 20x or more).
-    logged = np.asarray(history.relu_term + history.mixing_term)
+    logged = np.asarray(history.relu_term_per_feature + history.mixing_term_per_feature)
     assert np.all(logged > 0)
     np.testing.assert_allclose(logged, loss, rtol=0.5)
     np.testing.assert_array_equal(np.asarray(history.scale), SMALL.scale)
@@ -143,7 +143,9 @@ def test_train_is_deterministic_and_seed_dependent(trained_small):
     params, history = trained_small
     again, history_again = train_jit(SMALL, jax.random.key(0))
     np.testing.assert_array_equal(np.asarray(params.w_in), np.asarray(again.w_in))
-    np.testing.assert_array_equal(np.asarray(history.train_loss), np.asarray(history_again.train_loss))
+    np.testing.assert_array_equal(
+        np.asarray(history.train_loss_per_feature), np.asarray(history_again.train_loss_per_feature)
+    )
     other, _ = train_jit(SMALL, jax.random.key(1))
     assert not np.allclose(np.asarray(params.w_in), np.asarray(other.w_in))
 
@@ -163,7 +165,7 @@ def test_full_model_trains():
     params, history = train_jit(config, jax.random.key(0))
     assert isinstance(params, ccjax.ResidualMLP)
     assert params.w_in.shape == (50, 10) and params.w_out.shape == (10, 50)
-    loss = np.asarray(history.train_loss)
+    loss = np.asarray(history.train_loss_per_feature)
     assert np.all(np.isfinite(loss))
     assert loss[-1] < 0.85 * loss[0]
 
@@ -178,7 +180,10 @@ def test_run_continued_from_its_final_params_differs_from_a_fresh_run(trained_sm
     # Same key, so same M and data stream as the fresh run; only the start differs.
     assert np.abs(np.asarray(continued.w_in) - np.asarray(final.w_in)).max() > 1e-3
     assert np.abs(np.asarray(continued.w_in) - np.asarray(final.w_in)).max() < np.abs(np.asarray(final.w_in)).max()
-    loss, continued_loss = np.asarray(history.train_loss), np.asarray(continued_history.train_loss)
+    loss, continued_loss = (
+        np.asarray(history.train_loss_per_feature),
+        np.asarray(continued_history.train_loss_per_feature),
+    )
     assert continued_loss[0] < 0.95 * loss[0]  # starts where the first run ended
     assert continued_loss[-1] <= 1.05 * loss[-1]
 

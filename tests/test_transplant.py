@@ -35,15 +35,15 @@ def test_transplant_results(transplant_run):
     # Each phase logs every 1 step (40 steps / 100 logs, at least 1).
     np.testing.assert_array_equal(arrays["phase1_step"], np.arange(1, 41))
     np.testing.assert_array_equal(arrays["phase2_step"], np.arange(1, 41))
-    assert arrays["phase1_train_loss"].shape == arrays["phase2_train_loss"].shape == (2, 40)
+    assert arrays["phase1_train_loss_per_feature"].shape == arrays["phase2_train_loss_per_feature"].shape == (2, 40)
     config1, config2 = manifest["config"]["phase1"], manifest["config"]["phase2"]
     assert (config1["mixing"], config1["scale"], config1["p"]) == ("embedding", 1.0, 0.01)
     assert (config2["mixing"], config2["scale"]) == ("none", 0.0)
     # Fine-tuning continues the same models: the first phase-2 interval starts from the
     # trained phase-1 weights, so its loss is near phase 1's loss on clean labels, far
     # below that of a fresh random init (whose first phase-1 interval is much higher).
-    first_phase2 = arrays["phase2_train_loss"][:, 0]
-    assert np.all(first_phase2 < 0.8 * arrays["phase1_train_loss"][:, 0])
+    first_phase2 = arrays["phase2_train_loss_per_feature"][:, 0]
+    assert np.all(first_phase2 < 0.8 * arrays["phase1_train_loss_per_feature"][:, 0])
     np.testing.assert_allclose(first_phase2, arrays["loss_per_feature"][1], rtol=0.3)
     assert np.all((arrays["weight_change"] > 0) & (arrays["weight_change"] < 1))
     # Fine-tuning on clean labels lowers the clean-label loss of the same models.

@@ -1,10 +1,10 @@
 """Sweep axes, declared once on the config field.
 
-A :class:`~ccjax.train.TrainConfig` field declared with :func:`traced` is a *traced* sweep
+A :class:`~ccjax.TrainConfig` field declared with :func:`traced` is a *traced* sweep
 axis: every model of a sweep carries its own value as an array (in the config's
 :func:`hyper_type`), so a sweep over it compiles once. Every other field is static: part
 of the compiled program. Everything else follows from the declarations: the
-:class:`~ccjax.train.Hyper` record, the names :func:`ccjax.make_grid` accepts, the value
+:class:`~ccjax.engine.Hyper` record, the names :func:`ccjax.make_grid` accepts, the value
 checks, the encoding as arrays, and the neutral values that keep traced values out of the
 compile key (:func:`neutral_config`).
 

@@ -2,7 +2,7 @@
 files are written by :mod:`ccjax.io`).
 
 A :class:`SweepCheckpoint` holds, for every model of the grid, each leaf of its
-:class:`~ccjax.train.RunState` (weights, optimizer state, mixing matrix, data key as raw
+:class:`~ccjax.engine.RunState` (weights, optimizer state, mixing matrix, data key as raw
 key data) after ``intervals_done`` logging intervals, and the history logged so far. The
 step is ``intervals_done * log_every``; the data of step t is drawn from
 ``fold_in(data_key, t)``, so the data key and the step are the whole RNG state.
@@ -26,7 +26,7 @@ from ..problem._tasks import MIXED_RELU
 from ._sharding import to_host
 from ._train import History
 
-CHECKPOINT_FORMAT_VERSION = 1
+CHECKPOINT_FORMAT_VERSION = 2  # 2: History's losses are named ..._per_feature
 
 
 class CheckpointError(ValueError):

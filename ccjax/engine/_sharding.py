@@ -123,7 +123,7 @@ def plan_models_per_call(
     fits: Callable[[Sequence[jax.Device], int], int], devices: Sequence[jax.Device], n_models: int
 ) -> int:
     """Models per call from a memory rule ``fits(devices, n_models)``
-    (:mod:`ccjax.memory`). When ``devices`` span several processes, each process applies
+    (:mod:`ccjax.engine`). When ``devices`` span several processes, each process applies
     it to its own devices and its share of the models, and all take the smallest answer
     times the number of processes, so that every process plans the same calls."""
     if _all_local(devices):

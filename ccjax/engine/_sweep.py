@@ -1,9 +1,9 @@
 """Sweeps: a grid of training runs as one jitted, vmapped, sharded computation.
 
 Named axes (``seed`` and any traced config field: ``p``, ``lr``, ``weight_decay``,
-``mixing``, ``scale``, ``mixing_rank``; :mod:`ccjax.axes`) are flattened onto one *model*
+``mixing``, ``scale``, ``mixing_rank``; :mod:`ccjax.engine`) are flattened onto one *model*
 axis, in row-major grid order. ``seed`` picks the run's key
-(:func:`~ccjax.keys.seed_key`: threefry), so runs that share a seed share W_E, M, the initial weights
+(:func:`~ccjax.problem.seed_key`: threefry), so runs that share a seed share W_E, M, the initial weights
 and the data stream; seeds share nothing. The model axis is padded to a multiple of
 the device count and sharded over a 1-D mesh ``("model",)`` with ``NamedSharding``;
 inside the compiled call each device (``shard_map``) runs its models in ``vmap``-ed
@@ -16,7 +16,7 @@ for every model, and the host reports progress between calls. The chunk function
 compiled once per shape (the swept values are traced), ahead of time, so compile time
 is reported separately from run time.
 
-:func:`sweep` is four steps: plan (:func:`ccjax.sweep_plan.make_plan`, compiles
+:func:`sweep` is four steps: plan (:func:`ccjax.engine._sweep_plan.make_plan`, compiles
 nothing), then (:func:`_run_plan`) initialise or restore (:func:`_start_or_resume`),
 run the chunks (:func:`_run_chunks`) and assemble the result (:func:`_assemble`).
 """
@@ -50,7 +50,7 @@ from ._train import (
     run_intervals,
 )
 
-__all__ = [  # with the planning names re-exported from ccjax.sweep_plan
+__all__ = [  # with the planning names re-exported from ccjax.engine
     "GROUP_AXIS",
     "Grid",
     "Progress",
@@ -169,7 +169,11 @@ def diverged_points(grid: Grid, diverged_step: np.ndarray) -> list[dict]:
 
 def _first_non_finite_step(history: History) -> np.ndarray:
     """Per model, the step of the first log with a non-finite value (-1 if none)."""
-    bad = ~np.isfinite(history.train_loss) | ~np.isfinite(history.relu_term) | ~np.isfinite(history.mixing_term)
+    bad = (
+        ~np.isfinite(history.train_loss_per_feature)
+        | ~np.isfinite(history.relu_term_per_feature)
+        | ~np.isfinite(history.mixing_term_per_feature)
+    )
     bad |= ~np.isfinite(history.scale)
     first = np.argmax(bad, axis=1)
     return np.where(bad.any(axis=1), np.asarray(history.step)[np.arange(len(first)), first], -1).astype(np.int64)
@@ -370,7 +374,7 @@ def sweep(
     initial_params: FeatureMLP | None = None,
     task: Task = MIXED_RELU,
 ) -> SweepResult:
-    """Train every grid point of ``axes`` under ``config`` on ``task`` (:mod:`ccjax.tasks`;
+    """Train every grid point of ``axes`` under ``config`` on ``task`` (:mod:`ccjax.problem`;
     default the paper's labels) in one jitted computation; the result keeps the task.
 
     ``axes`` maps names to value lists, e.g. ``{"seed": range(5), "scale": [0, 1]}``.
@@ -383,7 +387,7 @@ def sweep(
     By default the cap comes from the free memory (:func:`auto_models_per_call`).
     Results do not depend on it, nor on the number of devices.
 
-    ``on_checkpoint`` receives a :class:`~ccjax.checkpoint.SweepCheckpoint` (host
+    ``on_checkpoint`` receives a :class:`~ccjax.engine.SweepCheckpoint` (host
     arrays) after every chunk of steps; pass one back as ``resume`` to continue from it
     with the same final results as an uninterrupted run. Models whose loss turns NaN or
     infinite are reported in ``Progress.diverged`` and ``SweepResult.diverged_step``;
@@ -391,7 +395,7 @@ def sweep(
 
     ``initial_params`` (a :class:`FeatureMLP` with leading axes ``grid.shape``) starts
     every model from given weights instead of the random init, e.g. to fine-tune the
-    models of an earlier sweep (``result.params``); see :func:`ccjax.train.init_run`.
+    models of an earlier sweep (``result.params``); see :func:`ccjax.engine.init_run`.
     Not supported with ``config.full_model``.
 
     Under ``jax.distributed`` (``devices`` default to every process's), every process

@@ -1,7 +1,7 @@
 """A sweep's plan: its grid, checks and layout, fixed before anything is compiled.
 
 :func:`plan_sweep` validates the axes against the config's declared sweep axes
-(:mod:`ccjax.axes`), flattens the grid onto one model axis (row-major), splits it into
+(:mod:`ccjax.engine`), flattens the grid onto one model axis (row-major), splits it into
 calls of at most ``models_per_call`` models, and lays each call out over the devices
 (padding, groups). It only computes host values (no jit, nothing compiled), so it is
 cheap and testable on its own; :func:`ccjax.sweep` runs the plan.
@@ -56,7 +56,7 @@ class Grid(NamedTuple):
 
 def make_grid(axes: Mapping[str, Sequence], config_type: type = TrainConfig) -> Grid:
     """Validate named axes: ``seed`` (non-negative ints) first, then traced axes of
-    ``config_type`` (:func:`ccjax.axes.traced`), each checked as its field declares."""
+    ``config_type`` (:func:`ccjax.engine.traced`), each checked as its field declares."""
     if "seed" not in axes:
         raise ValueError("a sweep needs a 'seed' axis")
     sweepable = traced_axes(config_type)
@@ -148,7 +148,7 @@ class SweepPlan(NamedTuple):
 
     config: TrainConfig
     grid: Grid
-    fingerprint: str  # identifies the sweep's checkpoints (:func:`ccjax.checkpoint.sweep_fingerprint`)
+    fingerprint: str  # identifies the sweep's checkpoints (:func:`ccjax.engine.sweep_fingerprint`)
     shapes: Shapes
     chunk_intervals: int  # logging intervals per compiled call
     calls: tuple[Call, ...]

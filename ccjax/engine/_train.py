@@ -2,9 +2,9 @@
 
 ``train(config, key) -> (params, history)`` is one pure, jittable function. Shapes and
 structure come from the (hashable, static) :class:`TrainConfig`; its fields declared
-with :func:`~ccjax.axes.traced` (p, lr, weight decay, mixing family, mixing scale and
+with :func:`~ccjax.engine.traced` (p, lr, weight decay, mixing family, mixing scale and
 rank) travel as a traced :class:`Hyper`, so a sweep can ``vmap`` one run over them. Code
-here reads the config through :class:`~ccjax.axes.RunValues`, so a field made traced is
+here reads the config through :class:`~ccjax.engine._axes.RunValues`, so a field made traced is
 read from its traced value without further edits. The sweep (:mod:`ccjax.sweep`) reuses
 the pieces below (:func:`init_run`, :func:`run_intervals`) to run in host-visible chunks.
 
@@ -164,7 +164,7 @@ class TrainConfig:
 HyperValues = tuple
 Hyper = hyper_type(TrainConfig)
 Hyper.__module__ = __name__
-Hyper.__doc__ = """Per-model values of :class:`TrainConfig`'s traced fields (:func:`ccjax.axes.traced`),
+Hyper.__doc__ = """Per-model values of :class:`TrainConfig`'s traced fields (:func:`ccjax.engine.traced`),
 which may differ under ``vmap``: p, lr, weight_decay, scale, mixing (the family's index
 in :data:`ccjax.MIXING_NAMES`) and mixing_rank (the rank of the low-rank families)."""
 
@@ -203,19 +203,20 @@ class RunState(NamedTuple):
 
 
 class History(NamedTuple):
-    """Logged every ``log_every`` steps (and at the last step); losses are L/p.
+    """Logged every ``log_every`` steps (and at the last step); every loss is L/p, as the
+    ``_per_feature`` in its name says (L, the mean over batch and features, divided by p).
 
-    ``train_loss`` is the mean training loss over the interval; ``relu_term`` and
-    ``mixing_term`` split the loss on a fresh batch at the logged step (they sum to it;
-    for a task without the ``loss_split`` hook, ``relu_term`` is that whole loss and
-    ``mixing_term`` 0).
-    ``scale`` is the mixing scale in use (learned or fixed).
+    ``train_loss_per_feature`` is the mean training loss over the interval;
+    ``relu_term_per_feature`` and ``mixing_term_per_feature`` split the loss on a fresh batch
+    at the logged step (they sum to it; for a task without the ``loss_split`` hook, the ReLU
+    term is that whole loss and the mixing term 0). ``scale`` is the mixing scale in use
+    (learned or fixed).
     """
 
     step: Float[Array, " n_logs"]
-    train_loss: Float[Array, " n_logs"]
-    relu_term: Float[Array, " n_logs"]
-    mixing_term: Float[Array, " n_logs"]
+    train_loss_per_feature: Float[Array, " n_logs"]
+    relu_term_per_feature: Float[Array, " n_logs"]
+    mixing_term_per_feature: Float[Array, " n_logs"]
     scale: Float[Array, " n_logs"]
 
 
@@ -351,7 +352,7 @@ def _feature_rate(config: TrainConfig, hyper: HyperValues):
 
 
 def _log_terms(shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_name):
-    """ReLU and mixing terms (L/p) on a fresh dense batch at ``step`` (:func:`~ccjax.tasks.logged_terms`)."""
+    """ReLU and mixing terms (L/p) on a fresh dense batch at ``step`` (:func:`~ccjax.problem._tasks.logged_terms`)."""
     config = shapes.config
     log_key = jax.random.fold_in(jax.random.fold_in(state.data_key, step), 1)
     batch = sample_batch(shapes, log_key, RunValues(config, hyper).p)
@@ -375,7 +376,7 @@ def run_intervals(
     Steps at or past ``total_steps`` are skipped (so a fixed-size chunk can end a run);
     the skip is a real branch because the step counter is shared by all models. Pass the
     ``vmap`` axis name when the run is vmapped over models, so the rare data branches
-    stay real branches too (:func:`ccjax.data.any_across`).
+    stay real branches too (:func:`ccjax.problem._data.any_across`).
     """
     config = shapes.config
     total = config.total_steps

@@ -128,7 +128,7 @@ def call_layout(
     max_models_per_call: int | None,
 ) -> tuple[tuple[slice, ...], NamedSharding, int]:
     """The models' calls (at most ``max_models_per_call`` each, default from the free
-    memory: :func:`~ccjax.memory.auto_eval_models_per_call`), the sharding of a call's
+    memory: :func:`~ccjax.engine.auto_eval_models_per_call`), the sharding of a call's
     model axis and the padded number of models per call."""
     devices = list(jax.devices() if devices is None else devices)
     per_call = max_models_per_call or plan_models_per_call(

@@ -25,12 +25,12 @@ costs little more than one p.
   ``c_k <= k (||W_in|| ||W_out|| + 1 + ||s M||)^2 / (3 n)``.
 
 The labels, the loss and these exact pieces (``c_1``, the control variate, the bound)
-come from a :class:`~ccjax.tasks.Task`, default the paper's
-:data:`~ccjax.tasks.MIXED_RELU`; a task that does not declare a piece gets plain Monte
-Carlo on exactly-k samples in its place (:mod:`ccjax.tasks`).
+come from a :class:`~ccjax.problem.Task`, default the paper's
+:data:`~ccjax.problem.MIXED_RELU`; a task that does not declare a piece gets plain Monte
+Carlo on exactly-k samples in its place (:mod:`ccjax.problem`).
 
 The evaluation is host-driven, like :func:`ccjax.sweep`: a plan fixed before anything
-is compiled (:func:`ccjax.curve_plan.plan_curve`: the k to estimate, the sample budget,
+is compiled (:func:`ccjax.measure._curve_plan.plan_curve`: the k to estimate, the sample budget,
 the calls), a pilot, then allocated rounds of fixed-size compiled chunks, and the
 assembly of the curve (:func:`loss_curve` runs these pieces in turn). Each chunk is one
 jitted call for all models, with the model axis sharded over the devices. Under
@@ -91,7 +91,7 @@ def one_feature_loss(
 
     For the default task the feature j is uniform and its value v ~ U[-1, 1]; the
     squared error is ``v^2`` times a unit squared error
-    (:func:`~ccjax.loss.unit_squared_errors`), and ``E[v^2; v > 0] = 1/6``.
+    (:func:`~ccjax.problem.unit_squared_errors`), and ``E[v^2; v > 0] = 1/6``.
     """
     return _one_feature_hook(task)(params, scaled_mixing).c1
 
@@ -385,7 +385,7 @@ def _pilot(sampler: _Sampler, c1: np.ndarray) -> tuple[_Fit, int]:
 
 def _main_rounds(sampler: _Sampler, c1: np.ndarray, fit: _Fit) -> _Moments:
     """Up to ``MAX_ROUNDS`` rounds, each topping every k up to
-    :func:`~ccjax.curve_plan.samples_needed` from the current estimates (more when the
+    :func:`~ccjax.measure._curve_plan.samples_needed` from the current estimates (more when the
     pilot underestimated a variance), then refitting them; returns the main run's sums."""
     plan = sampler.plan
     estimated = plan.estimated
@@ -496,11 +496,11 @@ def loss_curve(
     together (default: :func:`auto_eval_models_per_call`, from the free memory); the
     others wait their turn on the same samples, so only float rounding depends on it.
 
-    ``task`` (:mod:`ccjax.tasks`) gives the labels and loss; each of its exact hooks is
+    ``task`` (:mod:`ccjax.problem`) gives the labels and loss; each of its exact hooks is
     used only if declared. Without ``one_feature``, ``c_1`` is estimated like every
     other ``c_k``; without the control variate, ``c_k`` is plain Monte Carlo on
     exactly-k samples; without ``loss_bound_slope``, no k of non-zero weight is skipped.
-    The steps: plan (:func:`~ccjax.curve_plan.plan_curve`), pilot, rounds, assembly.
+    The steps: plan (:func:`~ccjax.measure._curve_plan.plan_curve`), pilot, rounds, assembly.
     """
     start = time.perf_counter()
     p = check_p(p_values)

@@ -1,8 +1,8 @@
 """Direct Monte Carlo L/p at one p: the paper's estimator (docs/paper.md §4).
 
 Plain Monte Carlo over fresh Bernoulli-p batches, computed exactly along the sparse or
-dense path of :func:`ccjax.loss.batch_loss`. Written for one model; ``vmap`` it over
-stacked models. :mod:`ccjax.evaluate` is the faster, exact-where-possible engine; this
+dense path of :func:`ccjax.problem.batch_loss`. Written for one model; ``vmap`` it over
+stacked models. :mod:`ccjax.measure` is the faster, exact-where-possible engine; this
 one is the reference it is tested and benchmarked against.
 """
 

@@ -26,7 +26,7 @@ def feature_response(params: FeatureMLP, values: Float[AnyArray, " n_values"]) -
 
     The input–output response curves of paper experiment 1 (nb1a), one per feature; the
     ideal is ``relu(v)``. Computed in closed form,
-    ``out_j(v e_j) = Σ_h relu(v W_in[j, h]) W_out[h, j]``, which is :func:`~ccjax.model.forward`
+    ``out_j(v e_j) = Σ_h relu(v W_in[j, h]) W_out[h, j]``, which is :func:`~ccjax.problem.forward`
     restricted to the diagonal, at O(n_values · n_features · d_mlp) cost instead of a
     full n_features² forward pass per value.
     """

@@ -26,7 +26,7 @@ def sweep_curves(
 ) -> LossCurve:
     """L/p at every p of ``p_values`` for every model of a sweep (grid-shaped fields).
 
-    :func:`ccjax.evaluate.loss_curve` on the sweep's params and label maps ``s M``, for the
+    :func:`ccjax.measure.loss_curve` on the sweep's params and label maps ``s M``, for the
     sweep's task; ``options`` go to it (``rel_sem``, ``devices``, ``on_progress``, ...). Diverged
     models (``result.diverged``) get NaN.
     """
@@ -47,7 +47,7 @@ def evaluate_sweep(
     """L/p of every model of a sweep, at ``p`` (default: each model's training p).
 
     Uses :func:`sweep_curves` at the distinct p's, to a relative standard error of
-    ``rel_sem``. Returns an :class:`~ccjax.direct.Estimate` whose fields have the
+    ``rel_sem``. Returns an :class:`~ccjax.measure.Estimate` whose fields have the
     grid's shape; its sample counts are the exactly-k evaluations behind each value.
     """
     grid, config = result.grid, result.config

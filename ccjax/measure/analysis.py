@@ -19,7 +19,7 @@ descending eigen- / singular value, with the sign fixed so that each vector's
 largest-|entry| is positive (seeds can then be averaged).
 
 Per-model response analyses (each feature's input–output curve, ``W_out ⊙ W_in`` per
-neuron, ±1 one-hot response heatmaps) live in :mod:`ccjax.responses`.
+neuron, ±1 one-hot response heatmaps) live in :mod:`ccjax.measure`.
 """
 
 from typing import NamedTuple

@@ -1,6 +1,6 @@
 """Hand-built baselines: zero, naive, naive + offset, SVD and semi-NMF (docs/paper.md §5).
 
-Every baseline is a :class:`~ccjax.model.FeatureMLP`, the pytree of a trained model, so
+Every baseline is a :class:`~ccjax.problem.FeatureMLP`, the pytree of a trained model, so
 every evaluation and analysis applies to it unchanged.
 
 The linear baselines (SVD, semi-NMF) factorise the *target map* ``T``: the linear map the

@@ -11,7 +11,7 @@ The paper's central decomposition splits L into
   mixing matrix adds. It can be negative: a model that partly reproduces ``s M x``
   beats the naive model through this term alone.
 
-Two exact ways to compute the training loss on a :class:`~ccjax.data.SparseBatch`:
+Two exact ways to compute the training loss on a :class:`~ccjax.problem.SparseBatch`:
 
 * ``dense``: scatter to a dense batch and run the MLP (fast on GPU/TPU).
 * ``sparse``: rows with one active feature f and value v have error
@@ -20,8 +20,8 @@ Two exact ways to compute the training loss on a :class:`~ccjax.data.SparseBatch
   actives are compacted and run densely; empty rows have zero loss (no biases).
   This cuts the step's FLOPs about 7× at p = 0.01 (faster on CPU).
 
-Labels and loss come from a :class:`~ccjax.tasks.Task` (default
-:data:`~ccjax.tasks.MIXED_RELU`); the sparse path is its ``sparse_sse`` hook, and a task
+Labels and loss come from a :class:`~ccjax.problem.Task` (default
+:data:`~ccjax.problem.MIXED_RELU`); the sparse path is its ``sparse_sse`` hook, and a task
 without it takes the dense path. :func:`loss_terms` is specific to the default task.
 """
 
@@ -73,7 +73,7 @@ def loss_terms(
 
 def default_multi_capacity(batch_size: int, n_features: int, p: float) -> int:
     """Rows with ≥2 active features the sparse path holds: mean + 5 sd + 16 (see
-    :func:`ccjax.data.default_capacity`; more rows fall back to the dense path)."""
+    :func:`ccjax.problem.default_capacity`; more rows fall back to the dense path)."""
     q0 = (1.0 - p) ** n_features
     q1 = n_features * p * (1.0 - p) ** (n_features - 1)
     q = max(0.0, 1.0 - q0 - q1)
@@ -123,10 +123,10 @@ def batch_loss(
     """L (mean over batch and features) of a sparse batch, computed along ``path``.
 
     Both paths give the same value to float rounding; a ``task`` without a ``sparse_sse``
-    hook (:mod:`ccjax.tasks`) always takes the dense one. The sparse path falls back to
+    hook (:mod:`ccjax.problem`) always takes the dense one. The sparse path falls back to
     the exact dense computation when the batch overflowed its capacity. Under
     ``vmap(..., axis_name=axis_name)`` the fallback (and the dense path's overflow
-    tail, :func:`~ccjax.data.to_dense`) is taken by all models together, so it stays a
+    tail, :func:`~ccjax.problem.to_dense`) is taken by all models together, so it stays a
     real branch rather than a select that computes both sides on every step.
     """
     n_features = params.w_in.shape[0]

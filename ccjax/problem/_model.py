@@ -7,7 +7,7 @@
 
 :func:`to_feature_space` maps residual weights to feature-space weights
 (``W_in' = W_E W_in``, ``W_out' = W_out W_E^T``); under it both models give identical
-outputs and losses (see :mod:`ccjax.mixing` for the derivation).
+outputs and losses (see :mod:`ccjax.problem` for the derivation).
 """
 
 import equinox as eqx

@@ -29,9 +29,9 @@ hook                            what uses it                                 wit
                                                                              is estimated
 ``sparse_sse``                  the sparse training/evaluation loss path     the exact dense path
                                 (:func:`ccjax.problem.batch_loss`)
-``loss_split``                  the ReLU/mixing split of the loss that       ``relu_term`` is the whole
-                                training logs (``History.relu_term``,        loss, ``mixing_term`` 0
-                                ``mixing_term``)
+``loss_split``                  the ReLU/mixing split of the loss that       the ReLU term is the whole
+                                training logs (``History.relu_term_per_      loss, the mixing term 0
+                                feature``, ``mixing_term_per_feature``)
 ==============================  ===========================================  ===========================
 
 The labels see ``scaled_mixing`` (the model's ``s M``); a task may ignore it, and the
@@ -288,7 +288,7 @@ class MixedReLU(Task):
         self, params: FeatureMLP, batch: "SparseBatch", scaled_mixing, layout, multi_capacity: int
     ) -> Float[Array, ""]:
         """SSE of a sparse batch: one-feature rows from :func:`unit_squared_errors`, rows with
-        two or more actives compacted (``layout``, :func:`ccjax.loss.batch_loss`) and run densely."""
+        two or more actives compacted (``layout``, :func:`ccjax.problem.batch_loss`) and run densely."""
         n_features = params.w_in.shape[0]
         v, f = batch.values, batch.features
         mixing_columns = scaled_mixing.T  # row f is M[:, f], the label a unit x_f adds
