@@ -348,3 +348,72 @@ def learning_rates(text: str) -> list[float]:
     if min(values) <= 0:
         raise argparse.ArgumentTypeError(f"learning rates must be > 0, got {min(values):g}")
     return sorted(values)
+
+
+def count_families(n: int) -> str:
+    """``"1 family"``, ``"2 families"``."""
+    return f"{n} famil{'y' if n == 1 else 'ies'}"
+
+
+def mixing_formulas(families) -> dict[str, str]:
+    """The manifest's ``"mixing"``: each family's formula for M, by name."""
+    import ccjax
+
+    return {family: ccjax.MIXING_FAMILIES[family].formula for family in families}
+
+
+def record_sweep_timings(timings: dict, results) -> None:
+    """Add the run and compile seconds of ``results`` (summed) and their device count to ``timings``."""
+    timings["sweep_run_seconds"] = sum(result.run_seconds for result in results)
+    timings["compile_seconds"] = sum(result.compile_seconds for result in results)
+    timings["n_devices"] = results[0].n_devices
+
+
+def shared_mixing(mixing, sigma_axis: int) -> np.ndarray:
+    """The M of a sweep whose sigmas (along ``sigma_axis``) all share their seed's M, that axis dropped."""
+    mixing = np.asarray(mixing)
+    first = np.take(mixing, [0], axis=sigma_axis)
+    if not np.array_equal(mixing, np.broadcast_to(first, mixing.shape)):
+        raise AssertionError("the sweep's M differs between sigmas of one seed")
+    return np.take(mixing, 0, axis=sigma_axis)
+
+
+def evaluate_curves(params, scaled_mixing, p_all, rel_sem: float, session):
+    """:func:`ccjax.loss_curve` of every model at ``p_all``, timed as ``session``'s "eval", with status lines."""
+    import ccjax
+
+    n_models = math.prod(np.shape(scaled_mixing)[:-2])
+    say(f"evaluating {count(n_models, 'model')} at {len(p_all)} p's ...")
+    with session.timed("eval"):
+        curve = ccjax.loss_curve(params, scaled_mixing, p_all, ccjax.evaluation_key(), rel_sem=rel_sem)
+    say(f"evaluated in {format_duration(session.timings['eval_seconds'])} on {curve.n_evaluations:,} exactly-k samples")
+    return curve
+
+
+def curve_evaluation(rel_sem: float, curve, method: str) -> dict:
+    """The manifest's ``"evaluation"`` of a :func:`evaluate_curves` run."""
+    return {"rel_sem": rel_sem, "method": method, "max_truncation_bound": float(curve.truncation_bound.max())}
+
+
+def stack_fields(records) -> dict[str, np.ndarray]:
+    """One dict of arrays from a list of dicts with the same names: each name's values stacked (new leading axis)."""
+    return {name: np.stack([record[name] for record in records]) for name in records[0]}
+
+
+def plot_mean_sem(ax, x, mean, sem, *fmt, band: bool = True, alpha: float = 0.2, **style):
+    """Plot ``mean`` over ``x`` and (``band``) a +-``sem`` band in the line's colour, unless an SEM is not finite."""
+    line = ax.plot(x, mean, *fmt, **style)[0]
+    if band and np.all(np.isfinite(sem)):
+        ax.fill_between(x, mean - sem, mean + sem, color=line.get_color(), alpha=alpha, linewidth=0)
+    return line
+
+
+def plot_seed_mean(ax, x, values, *fmt, band: bool = True, alpha: float = 0.2, **style):
+    """:func:`plot_mean_sem` of the mean of ``values`` (seeds, len(x)) over its finite seeds."""
+    return plot_mean_sem(ax, x, *mean_and_sem(values), *fmt, band=band, alpha=alpha, **style)
+
+
+def logged_steps(result):
+    """``(n_logs,)``: the steps at which a sweep logged its history (the same for every model)."""
+    step = result.history.step
+    return step.reshape(-1, step.shape[-1])[0]

@@ -265,56 +265,78 @@ def prepare_output(
     """
     out, options = args.out, run_options(args, parser)
     defaults = defaults or (lambda: {})
-    checkpoints, discard = out / CHECKPOINTS, False
-    rerun = "pass --overwrite to replace them"
-    if (out / ccjax.io.MANIFEST_FILE).exists():
-        try:
-            arrays, manifest = ccjax.load_results(out)
-        except (FileNotFoundError, ccjax.ResultsError) as error:
-            if not args.overwrite:
-                parser.error(f"--out {out} holds unreadable results ({error}); {rerun}")
-        else:
-            if manifest.get("experiment") != experiment:
-                parser.error(
-                    f"--out {out} holds results of the experiment {manifest.get('experiment')!r}, not {experiment}; "
-                    "choose another --out (results of another experiment are never replaced)"
-                )
-            same, differences = _same_run(manifest, argv, options, defaults)
-            if args.resume and same:
-                say(f"--resume: {out} already holds the finished results of this run; reporting them")
-                shutil.rmtree(checkpoints, ignore_errors=True)
-                return arrays, manifest
-            if not args.overwrite:
-                parser.error(
-                    f"--out {out} already holds results of {experiment} ({manifest.get('command', '?')})"
-                    f"{_differing(differences)}; {rerun}, --plot-only to redraw them, or choose another --out"
-                )
-    if checkpoints.exists():
-        previous = _read_run_file(checkpoints)
-        if previous.get("experiment", experiment) != experiment:
-            parser.error(
-                f"--out {out} holds checkpoints of the experiment {previous['experiment']!r}, not {experiment}; "
-                "choose another --out"
-            )
-        same, differences = _same_run(previous, argv, options, defaults)
-        if args.resume and not same and not args.overwrite:
-            parser.error(
-                f"--resume: the checkpoints in {checkpoints} belong to another command "
-                f"({previous.get('command', 'unknown')}){_differing(differences)}; resume with that command's "
-                "options, or pass --overwrite (without --resume) to discard them"
-            )
-        if not (args.resume and same):
-            if not args.overwrite:
-                parser.error(
-                    f"--out {out} holds checkpoints of an interrupted run ({previous.get('command', 'unknown')}); "
-                    "pass --resume to continue it or --overwrite to discard it"
-                )
-            discard = True
-    elif args.resume:
-        say(f"--resume: no checkpoints in {out}; starting afresh")
+    checkpoints = out / CHECKPOINTS
+    finished = _finished_run(args, parser, experiment, argv, options, defaults)
+    if finished is not None:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        return finished
+    discard = _discard_checkpoints(args, parser, experiment, argv, options, defaults)
     command = shlex.join(["python", "-m", f"experiments.{experiment}", *argv])
     record = {"experiment": experiment, "argv": argv, "command": command, "options": options}
     return Session(checkpoints, args.resume, args.max_models_per_call, run_record=record, discard=discard)
+
+
+RERUN = "pass --overwrite to replace them"
+
+
+def _finished_run(args, parser, experiment: str, argv: list[str], options: dict, defaults):
+    """The saved ``(arrays, manifest)`` of this very run under ``--resume``; None when there
+    is nothing to report. Refuses results it may not replace (a usage error)."""
+    out = args.out
+    if not (out / ccjax.io.MANIFEST_FILE).exists():
+        return None
+    try:
+        arrays, manifest = ccjax.load_results(out)
+    except (FileNotFoundError, ccjax.ResultsError) as error:
+        if not args.overwrite:
+            parser.error(f"--out {out} holds unreadable results ({error}); {RERUN}")
+        return None
+    if manifest.get("experiment") != experiment:
+        parser.error(
+            f"--out {out} holds results of the experiment {manifest.get('experiment')!r}, not {experiment}; "
+            "choose another --out (results of another experiment are never replaced)"
+        )
+    same, differences = _same_run(manifest, argv, options, defaults)
+    if args.resume and same:
+        say(f"--resume: {out} already holds the finished results of this run; reporting them")
+        return arrays, manifest
+    if not args.overwrite:
+        parser.error(
+            f"--out {out} already holds results of {experiment} ({manifest.get('command', '?')})"
+            f"{_differing(differences)}; {RERUN}, --plot-only to redraw them, or choose another --out"
+        )
+    return None
+
+
+def _discard_checkpoints(args, parser, experiment: str, argv: list[str], options: dict, defaults) -> bool:
+    """Whether the run starts afresh over an interrupted run's checkpoints (``--overwrite``);
+    False to resume them or when there are none. Refuses another command's checkpoints."""
+    out, checkpoints = args.out, args.out / CHECKPOINTS
+    if not checkpoints.exists():
+        if args.resume:
+            say(f"--resume: no checkpoints in {out}; starting afresh")
+        return False
+    previous = _read_run_file(checkpoints)
+    if previous.get("experiment", experiment) != experiment:
+        parser.error(
+            f"--out {out} holds checkpoints of the experiment {previous['experiment']!r}, not {experiment}; "
+            "choose another --out"
+        )
+    same, differences = _same_run(previous, argv, options, defaults)
+    if args.resume and not same and not args.overwrite:
+        parser.error(
+            f"--resume: the checkpoints in {checkpoints} belong to another command "
+            f"({previous.get('command', 'unknown')}){_differing(differences)}; resume with that command's "
+            "options, or pass --overwrite (without --resume) to discard them"
+        )
+    if args.resume and same:
+        return False
+    if not args.overwrite:
+        parser.error(
+            f"--out {out} holds checkpoints of an interrupted run ({previous.get('command', 'unknown')}); "
+            "pass --resume to continue it or --overwrite to discard it"
+        )
+    return True
 
 
 def _read_run_file(checkpoints: Path) -> dict:
@@ -457,26 +479,40 @@ def run_cli(
         defaults = functools.cache(lambda: run_options(resolve(parser.parse_args([])), parser))
         prepared = prepare_output(args, parser, experiment, argv, defaults)
         _distributed.synchronize("output checked")  # before process 0 writes to --out
-        if isinstance(prepared, Session):
-            args.session = prepared
-            try:
-                arrays, manifest = _distributed.stop_on_failure(run)(args, argv)
-            except KeyboardInterrupt:
-                say(
-                    f"interrupted; continue with the same command plus --resume (checkpoints in {prepared.checkpoints})"
-                )
-                return 130
-            except ccjax.engine.CheckpointError as error:
-                print(f"{parser.prog}: error: {error}; pass --overwrite to discard the checkpoints", file=sys.stderr)
-                return 2
-            manifest["diverged_models"] = prepared.diverged
-            manifest["options"] = run_options(args, parser)
-            if _distributed.is_writer():
-                ccjax.save_results(args.out, arrays, manifest)
-                shutil.rmtree(prepared.checkpoints, ignore_errors=True)
-                say(f"wrote {args.out}")
-        else:
+        if not isinstance(prepared, Session):
             arrays, manifest = prepared
+        else:
+            outcome = _train_and_save(args, parser, argv, run, prepared)
+            if isinstance(outcome, int):
+                return outcome
+            arrays, manifest = outcome
+    _report(arrays, manifest, summary, figures, lambda name: figure_path(args, name))
+    return 0
+
+
+def _train_and_save(args, parser, argv: list[str], run, session: Session) -> Results | int:
+    """Run the experiment in ``session`` and save its results (process 0); an exit status
+    instead when it was interrupted (130) or its checkpoints do not fit (2)."""
+    args.session = session
+    try:
+        arrays, manifest = _distributed.stop_on_failure(run)(args, argv)
+    except KeyboardInterrupt:
+        say(f"interrupted; continue with the same command plus --resume (checkpoints in {session.checkpoints})")
+        return 130
+    except ccjax.engine.CheckpointError as error:
+        print(f"{parser.prog}: error: {error}; pass --overwrite to discard the checkpoints", file=sys.stderr)
+        return 2
+    manifest["diverged_models"] = session.diverged
+    manifest["options"] = run_options(args, parser)
+    if _distributed.is_writer():
+        ccjax.save_results(args.out, arrays, manifest)
+        shutil.rmtree(session.checkpoints, ignore_errors=True)
+        say(f"wrote {args.out}")
+    return arrays, manifest
+
+
+def _report(arrays: dict, manifest: dict, summary, figures, path_of: Callable[[str], Path]) -> None:
+    """Print the summary (and the diverged models) and write each figure."""
     print(summary(arrays, manifest), flush=True)
     note = diverged_note(manifest)
     if note:
@@ -485,8 +521,7 @@ def run_cli(
         name = name if isinstance(name, str) else name(manifest)
         figure = make(arrays, manifest)
         if figure is not None:
-            save_figure(figure, figure_path(args, name), note)
-    return 0
+            save_figure(figure, path_of(name), note)
 
 
 def family_first(array) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 import ccjax
 from ccjax import analysis
 
-from ._cli import count, format_mean_sem, format_table, mean_and_sem
+from ._cli import count, format_mean_sem, format_table, plot_seed_mean, stack_fields
 from ._experiment import Session, train_sweep
 from ._published import EIGEN_SUBSPACE as PUBLISHED
 from ._published import eigen_subspace_numbers as summary_numbers
@@ -105,8 +105,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
         values["scaled_mixing"] = scaled
         values["final_train_loss_per_feature"] = np.asarray(result.history.train_loss_per_feature[..., -1])
         per_case.append(values)
-    arrays = {name: np.stack([case[name] for case in per_case]) for name in per_case[0]}
-    arrays |= {
+    arrays = stack_fields(per_case) | {
         "families": np.asarray([family for family, _ in CASES]),
         "scales": np.asarray([scale for _, scale in CASES]),
         "seeds": np.asarray(args.seeds),
@@ -121,12 +120,15 @@ def run(args, session: Session) -> tuple[dict, dict]:
     }
 
 
+def case_title(arrays: dict, c: int) -> str:
+    """``"<mixing label>, s = <scale>"`` of case ``c``: its column in the table and its panels' title."""
+    return f"{ccjax.MIXING_FAMILIES[str(arrays['families'][c])].label}, s = {arrays['scales'][c]:g}"
+
+
 def summary(arrays: dict, manifest: dict) -> str:
-    families = [str(f) for f in arrays["families"]]
-    cases = zip(families, arrays["scales"], strict=True)
-    headers = ["quantity", *[f"{ccjax.MIXING_FAMILIES[family].label}, s = {scale:g}" for family, scale in cases]]
-    headers.append("paper (asym 0.03)")
-    numbers = [summary_numbers(arrays, c) for c in range(len(families))]
+    cases = range(len(arrays["families"]))
+    headers = ["quantity", *[case_title(arrays, c) for c in cases], "paper (asym 0.03)"]
+    numbers = [summary_numbers(arrays, c) for c in cases]
     labels = {
         "cos_top20": "cos(E_i, A E_i), mean i = 1..20",
         "cos_at_40": "cos(E_i, A E_i), mean i = 38..42",
@@ -164,13 +166,10 @@ def figure(arrays: dict, manifest: dict):
     index = np.arange(1, arrays["eigen_cos"].shape[-1] + 1)
     d_mlp = arrays["projection_in"].shape[-1]
     for c, family in enumerate(families):
-        title = f"{ccjax.MIXING_FAMILIES[family].label}, s = {arrays['scales'][c]:g}"
+        title = case_title(arrays, c)
         ax = axes[0, c]
         for key, label, color in (("eigen_cos", "cos(E_i, A E_i)", "C0"), ("svd_cos", "cos(U_i, A V_i)", "C1")):
-            mean, sem = mean_and_sem(arrays[key][c])
-            ax.plot(index, mean, color=color, label=label)
-            if np.all(np.isfinite(sem)):
-                ax.fill_between(index, mean - sem, mean + sem, color=color, alpha=0.25, linewidth=0)
+            plot_seed_mean(ax, index, arrays[key][c], color=color, label=label, alpha=0.25)
         ax.axvline(d_mlp, color="0.5", ls=":", lw=1, label=f"i = d_mlp = {d_mlp}")
         if family == "asymmetric":
             ax.plot([10, 40, 85], [PUBLISHED["cos_top20"], PUBLISHED["cos_at_40"], 0.05], "kx", ms=8, label="paper")

@@ -17,7 +17,7 @@ import numpy as np
 
 import ccjax
 
-from ._cli import format_table, learning_rates, mean_and_sem, say
+from ._cli import format_table, learning_rates, logged_steps, mean_and_sem, say
 from ._experiment import Session, excluding_diverged, train_sweep
 from ._spec import Experiment, Option, eval_rel_sem_option, mixing_options, seeds_option, single_p_options
 
@@ -54,7 +54,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "loss_per_feature": estimate.loss_per_feature,
         "loss_per_feature_sem": estimate.sem,
         "diverged_step": result.diverged_step,
-        "history_step": result.history.step.reshape(-1, result.history.step.shape[-1])[0],
+        "history_step": logged_steps(result),
         "history_train_loss_per_feature": result.history.train_loss_per_feature,
         "w_in": result.params.w_in,
         "w_out": result.params.w_out,

@@ -21,7 +21,18 @@ import numpy as np
 
 import ccjax
 
-from ._cli import count, format_duration, format_mean_sem, format_table, mean_and_sem, say
+from ._cli import (
+    count,
+    curve_evaluation,
+    evaluate_curves,
+    format_mean_sem,
+    format_table,
+    mean_and_sem,
+    mixing_formulas,
+    plot_mean_sem,
+    record_sweep_timings,
+    say,
+)
 from ._experiment import Session, family_first, plot_trained_curves, train_sweep
 from ._published import MIXING_TYPES as PUBLISHED
 from ._published import MIXING_TYPES_SCALE as PUBLISHED_SCALE
@@ -68,9 +79,30 @@ the naive line L/p = 0.0833; every mixing M takes them below it at small p.
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
-    seeds, fixed = args.seeds, args.config
+    """Train both sweeps, evaluate every model's L/p curve, and collect the arrays and manifest extras."""
+    fixed = args.config
     learned = dataclasses.replace(fixed, mixing=LEARNED[0], learn_scale=True)
-    n = fixed.n_features
+    results = train_families(fixed, learned, args.seeds, session)
+    params = ccjax.FeatureMLP(
+        w_in=joined(results, lambda r: r.params.w_in), w_out=joined(results, lambda r: r.params.w_out)
+    )
+    scaled = joined(results, lambda r: r.scaled_mixing)
+    p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
+    curve = evaluate_curves(params, scaled, np.append(p_eval, P_TRAIN), args.eval_rel_sem, session)
+    arrays = {
+        "families": np.asarray(FAMILIES),
+        "learned": np.asarray([family in LEARNED for family in FAMILIES]),
+        "seeds": np.asarray(args.seeds),
+        "p_eval": p_eval,
+        **curve_arrays(curve),
+        **trained_arrays(results, params, fixed.n_features),
+        "n_evaluations": np.asarray(curve.n_evaluations),
+    }
+    return arrays, manifest_extras(args, learned, curve)
+
+
+def train_families(fixed: ccjax.TrainConfig, learned: ccjax.TrainConfig, seeds, session: Session) -> list:
+    """The two sweeps over (seed x family): the fixed-scale families, then the learned-scale ones."""
     say(
         f"{len(FAMILIES)} mixing families x {count(len(seeds), 'seed')}: "
         f"{len(FAMILIES) * len(seeds)} models x {fixed.total_steps:,} steps at p = {fixed.p:g}, in two sweeps"
@@ -80,70 +112,65 @@ def run(args, session: Session) -> tuple[dict, dict]:
             train_sweep(fixed, {"seed": seeds, "mixing": FIXED}, "embedding and clean labels, scale 1", session),
             train_sweep(learned, {"seed": seeds, "mixing": LEARNED}, "Gaussian M, learned scale", session),
         ]
-    session.timings["sweep_run_seconds"] = sum(result.run_seconds for result in results)
-    session.timings["compile_seconds"] = sum(result.compile_seconds for result in results)
-    session.timings["n_devices"] = results[0].n_devices
+    record_sweep_timings(session.timings, results)
+    return results
 
-    def joined(get):  # the two sweeps' (K, F_i, ...) joined along the family axis
-        return np.concatenate([np.asarray(get(result)) for result in results], axis=1)
 
-    params = ccjax.FeatureMLP(w_in=joined(lambda r: r.params.w_in), w_out=joined(lambda r: r.params.w_out))
-    scaled = joined(lambda r: r.scaled_mixing)
-    p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
-    p_all = np.append(p_eval, P_TRAIN)
-    say(f"evaluating {count(len(FAMILIES) * len(seeds), 'model')} at {len(p_all)} p's ...")
-    with session.timed("eval"):
-        curve = ccjax.loss_curve(params, scaled, p_all, ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
-    eval_seconds = session.timings["eval_seconds"]
-    say(f"evaluated in {format_duration(eval_seconds)} on {curve.n_evaluations:,} exactly-k samples")
+def joined(results, get) -> np.ndarray:
+    """``get(result)`` of the two sweeps, each (K, F_i, ...), joined along the family axis."""
+    return np.concatenate([np.asarray(get(result)) for result in results], axis=1)
 
-    scale = joined(lambda r: r.scale).astype(np.float64)
-    mixing = joined(lambda r: r.mixing)
-    rms = scale * np.linalg.norm(mixing.astype(np.float64), axis=(-2, -1)) / n
-    history = [result.history for result in results]
-    arrays = {
-        "families": np.asarray(FAMILIES),
-        "learned": np.asarray([family in LEARNED for family in FAMILIES]),
-        "seeds": np.asarray(seeds),
-        "p_eval": p_eval,
+
+def curve_arrays(curve: ccjax.LossCurve) -> dict:
+    """L/p over p_eval and at p_train (the last p evaluated), with their SEMs, family first."""
+    return {
         "loss_per_feature": family_first(curve.loss_per_feature[..., :-1]),
         "loss_per_feature_sem": family_first(curve.sem[..., :-1]),
         "at_p_train": family_first(curve.loss_per_feature[..., -1]),
         "at_p_train_sem": family_first(curve.sem[..., -1]),
+    }
+
+
+def trained_arrays(results, params: ccjax.FeatureMLP, n: int) -> dict:
+    """The trained models' scales, histories, M and weights, family first."""
+    scale = joined(results, lambda r: r.scale).astype(np.float64)
+    mixing = joined(results, lambda r: r.mixing)
+    rms = scale * np.linalg.norm(mixing.astype(np.float64), axis=(-2, -1)) / n
+    return {
         "scale": family_first(scale),
         "abs_scale": family_first(scale),
         "mixing_rms": family_first(rms),
-        "final_train_loss_per_feature": family_first(joined(lambda r: r.history.train_loss_per_feature[..., -1])),
-        "history_step": np.asarray(history[0].step)[0, 0],
-        "train_loss_per_feature_history": family_first(
-            np.concatenate([h.train_loss_per_feature for h in history], axis=1)
+        "final_train_loss_per_feature": family_first(
+            joined(results, lambda r: r.history.train_loss_per_feature[..., -1])
         ),
-        "scale_history": family_first(np.concatenate([h.scale for h in history], axis=1)),
+        "history_step": np.asarray(results[0].history.step)[0, 0],
+        "train_loss_per_feature_history": family_first(joined(results, lambda r: r.history.train_loss_per_feature)),
+        "scale_history": family_first(joined(results, lambda r: r.history.scale)),
         "mixing": family_first(mixing),
         "w_in": family_first(params.w_in),
         "w_out": family_first(params.w_out),
-        "n_evaluations": np.asarray(curve.n_evaluations),
     }
-    return arrays, {
+
+
+def manifest_extras(args, learned: ccjax.TrainConfig, curve: ccjax.LossCurve) -> dict:
+    """The manifest's fields beyond the common ones: the two sweeps, the labels and the evaluation."""
+    seeds = list(args.seeds)
+    return {
         "config_learned_scale": dataclasses.asdict(learned),
         "sweeps": [
-            {"axes": {"seed": list(seeds), "mixing": list(FIXED)}, "learn_scale": False, "scale": fixed.scale},
-            {
-                "axes": {"seed": list(seeds), "mixing": list(LEARNED)},
-                "learn_scale": True,
-                "scale_init": learned.scale_init,
-            },
+            {"axes": {"seed": seeds, "mixing": list(FIXED)}, "learn_scale": False, "scale": args.config.scale},
+            {"axes": {"seed": seeds, "mixing": list(LEARNED)}, "learn_scale": True, "scale_init": learned.scale_init},
         ],
-        "mixing": {family: ccjax.MIXING_FAMILIES[family].formula for family in FAMILIES},
+        "mixing": mixing_formulas(FAMILIES),
         "labels": "relu(x) + s M x; s = 1 for the embedding and clean families; for the Gaussian ones s = |scale|, "
         "the magnitude of a scale learned by the same AdamW (docs/paper.md §3; the paper's code also puts |scale| "
         "in the labels)",
-        "evaluation": {
-            "rel_sem": args.eval_rel_sem,
-            "method": "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve), "
+        "evaluation": curve_evaluation(
+            args.eval_rel_sem,
+            curve,
+            "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve), "
             "one call for all models (common samples)",
-            "max_truncation_bound": float(curve.truncation_bound.max()),
-        },
+        ),
         "published_abs_scale": PUBLISHED_SCALE,
     }
 
@@ -217,9 +244,7 @@ def figure(arrays: dict, manifest: dict):
         mean, sem = mean_and_sem(arrays["scale_history"][f])
         # Every run starts at s = scale_init (step 0, before the first log).
         mean, sem = np.append(initial, mean), np.append(0.0, sem)
-        right.plot(steps, mean, color=color, label=f"{ccjax.MIXING_FAMILIES[family].label}: learned |s|")
-        if np.all(np.isfinite(sem)):
-            right.fill_between(steps, mean - sem, mean + sem, color=color, alpha=0.2, linewidth=0)
+        plot_mean_sem(right, steps, mean, sem, color=color, label=f"{ccjax.MIXING_FAMILIES[family].label}: learned |s|")
         if family in PUBLISHED_SCALE:
             right.axhline(
                 PUBLISHED_SCALE[family], color=color, ls=":", lw=1.2, label=f"paper ~{PUBLISHED_SCALE[family]}"

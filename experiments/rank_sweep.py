@@ -59,11 +59,14 @@ from ._cli import (
     finite_mean,
     format_mean_sem,
     format_table,
+    logged_steps,
     mean_and_sem,
+    plot_seed_mean,
     positive_int,
+    record_sweep_timings,
     say,
 )
-from ._experiment import Session, train_sweep
+from ._experiment import Session, family_first, train_sweep
 from ._published import RANK_SWEEP as PAPER_CLAIM
 from ._rank_conventions import HELP, resolve_defaults
 from ._spec import Experiment, Option, seeds_option
@@ -192,21 +195,14 @@ def run(args: argparse.Namespace, session: Session) -> tuple[dict, dict]:
         full = None
         if full_config is not None:
             full = train_sweep(full_config, {"seed": seeds}, f"full-rank M, learned scale, {label}", session)
-    sweeps = [result] + ([full] if full else [])
-    session.timings["sweep_run_seconds"] = sum(sweep.run_seconds for sweep in sweeps)
-    session.timings["compile_seconds"] = sum(sweep.compile_seconds for sweep in sweeps)
-    session.timings["n_devices"] = result.n_devices
-
-    def by_family(array):  # the sweep's (K, F, R, ...) -> (F, K, R, ...)
-        return np.swapaxes(np.asarray(array), 0, 1)
-
+    record_sweep_timings(session.timings, [result] + ([full] if full else []))
     arrays = {
         "convention": np.asarray(convention),
         "families": np.asarray(families),
         "ranks": np.asarray(ranks),
         "seeds": np.asarray(seeds),
-        "history_step": np.asarray(result.history.step)[(0,) * len(result.grid.shape)],
-        **{name: by_family(value) for name, value in model_arrays(result).items()},
+        "history_step": logged_steps(result),
+        **{name: family_first(value) for name, value in model_arrays(result).items()},  # (F, K, R, ...)
     }
     if full is not None:
         arrays |= {f"full_rank_{name}": value for name, value in model_arrays(full).items()}
@@ -279,22 +275,18 @@ def _verdict(stats: dict) -> str:
     return f"no trend at {TREND_SEMS:g} SEM"
 
 
-def _half_ratio(steps: np.ndarray, history: np.ndarray) -> np.ndarray:
-    history = history.astype(np.float64)
-    if steps.size < 2:  # one logging interval: nothing to compare with
-        return np.full(history.shape[:-1], np.nan)
-    half = int(np.argmin(np.abs(steps - steps[-1] / 2)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return history[..., half] / history[..., -1]
-
-
 def half_scale_ratio(arrays: dict, prefix: str = "") -> np.ndarray:
     """(F, K, R), or (K,) with ``prefix="full_rank_"``: |s| at the logged step nearest half
     the run over the final |s|.
 
     A convergence check for the learned scale: near 1 when it settled by mid-training.
     """
-    return _half_ratio(arrays["history_step"], arrays[f"{prefix}scale_history"])
+    steps, history = arrays["history_step"], arrays[f"{prefix}scale_history"].astype(np.float64)
+    if steps.size < 2:  # one logging interval: nothing to compare with
+        return np.full(history.shape[:-1], np.nan)
+    half = int(np.argmin(np.abs(steps - steps[-1] / 2)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return history[..., half] / history[..., -1]
 
 
 def _row(family: str, rank: str, arrays: dict, index, ratio: np.ndarray, prefix: str = "") -> list[str]:
@@ -308,63 +300,79 @@ def _row(family: str, rank: str, arrays: dict, index, ratio: np.ndarray, prefix:
     return row
 
 
+TABLE_NOTE = (
+    "eff. rank: of the unscaled M (seed mean); |s| half/end: learned |scale| at mid-training over its final "
+    "value (seed mean; 1 = settled); rms(sM) = |s| ||M||_F / n; naive: the naive model on each model's labels."
+)
+
+
 def summary(arrays: dict, manifest: dict) -> str:
-    families = [str(family) for family in arrays["families"]]
-    n_seeds = len(arrays["seeds"])
-    convention = conventions.convention_of(manifest)
+    """The run's recipe, the table of every (family, rank), and the trend against the paper's claim."""
     has_full = "full_rank_loss" in arrays
     title, recipe = conventions.heading(manifest)
     lines = [
         title,
         f"  {recipe}",
-        f"learned scale, exactly-one data; {count(n_seeds, 'seed')} (mean +- SEM); L/p exact; naive L/p on clean "
-        f"labels = {manifest['naive_loss_per_feature']:.4f}",
+        f"learned scale, exactly-one data; {count(len(arrays['seeds']), 'seed')} (mean +- SEM); L/p exact; naive L/p "
+        f"on clean labels = {manifest['naive_loss_per_feature']:.4f}",
         "",
+        _table(arrays),
+        TABLE_NOTE,
     ]
-    headers = ["family", "rank", "eff. rank", "L/p", "|scale|", "|s| half/end", "rms(sM)", "naive, these labels"]
-    rows = []
-    ratio = half_scale_ratio(arrays)
-    for f, family in enumerate(families):
-        for r, rank in enumerate(arrays["ranks"]):
-            rows.append(_row(family, str(rank), arrays, (f, slice(None), r), ratio))
-    if has_full:
-        full_ratio = half_scale_ratio(arrays, "full_rank_")
-        rows.append(_row(conventions.FULL_RANK_FAMILY, "full", arrays, slice(None), full_ratio, "full_rank_"))
-    lines.append(format_table(headers, rows))
-    lines.append(
-        "eff. rank: of the unscaled M (seed mean); |s| half/end: learned |scale| at mid-training over its final "
-        "value (seed mean; 1 = settled); rms(sM) = |s| ||M||_F / n; naive: the naive model on each model's labels."
-    )
     if has_full:
         lines.append(
             f"{conventions.FULL_RANK_FAMILY} / full: {conventions.FULL_RANK_FORMULA}, trained on the same seeds."
         )
-    if convention == "paper-code":
+    if conventions.convention_of(manifest) == "paper-code":
         lines += ["", "not matched to the authors' code (manifest: paper_code):"]
         lines += [f"  - {item}" for item in manifest.get("paper_code", {}).get("not_matched", [])]
     lines += ["", f"paper: {PAPER_CLAIM}.", "trend per family (paired over the ranks of each seed):"]
-    for family, stats in trend(arrays).items():
-        if stats is None:
-            lines.append(f"  {family}: one rank, no trend")
-            continue
-        sem = f" +- {stats['slope_sem']:.5f}" if np.isfinite(stats["slope_sem"]) else ""
-        rho_sem = f" +- {stats['spearman_sem']:.2f}" if np.isfinite(stats["spearman_sem"]) else ""
-        lines.append(
-            f"  {family}: d(L/p)/d ln(eff. rank) = {stats['slope']:+.5f}{sem} "
-            f"(> 0 in {stats['seeds_with_positive_slope']}/{stats['n_seeds']} seeds); "
-            f"Spearman(rank, L/p) = {stats['spearman']:+.2f}{rho_sem}; "
-            f"mean L/p rises in {stats['rises']}/{stats['steps']} rank steps -> {_verdict(stats)}"
-        )
+    lines += [_trend_line(family, stats) for family, stats in trend(arrays).items()]
     if has_full:
-        full = arrays["full_rank_loss"]
-        for f, family in enumerate(families):
-            low, high = arrays["loss"][f, :, 0], arrays["loss"][f, :, -1]
-            ranks = arrays["ranks"]
-            lines.append(
-                f"  full rank vs {family} (paired by seed): L/p(full) - L/p(r={ranks[0]}) = "
-                f"{format_mean_sem(full - low)}, L/p(full) - L/p(r={ranks[-1]}) = {format_mean_sem(full - high)}"
-            )
+        lines += _full_rank_lines(arrays)
     return "\n".join(lines)
+
+
+def _table(arrays: dict) -> str:
+    """The summary's table: a row per (family, rank), then the full-rank point's row if any."""
+    headers = ["family", "rank", "eff. rank", "L/p", "|scale|", "|s| half/end", "rms(sM)", "naive, these labels"]
+    ratio = half_scale_ratio(arrays)
+    rows = [
+        _row(family, str(rank), arrays, (f, slice(None), r), ratio)
+        for f, family in enumerate(str(family) for family in arrays["families"])
+        for r, rank in enumerate(arrays["ranks"])
+    ]
+    if "full_rank_loss" in arrays:
+        full_ratio = half_scale_ratio(arrays, "full_rank_")
+        rows.append(_row(conventions.FULL_RANK_FAMILY, "full", arrays, slice(None), full_ratio, "full_rank_"))
+    return format_table(headers, rows)
+
+
+def _trend_line(family: str, stats: dict | None) -> str:
+    """One family's line of the trend (:func:`trend`) and its verdict."""
+    if stats is None:
+        return f"  {family}: one rank, no trend"
+    sem = f" +- {stats['slope_sem']:.5f}" if np.isfinite(stats["slope_sem"]) else ""
+    rho_sem = f" +- {stats['spearman_sem']:.2f}" if np.isfinite(stats["spearman_sem"]) else ""
+    return (
+        f"  {family}: d(L/p)/d ln(eff. rank) = {stats['slope']:+.5f}{sem} "
+        f"(> 0 in {stats['seeds_with_positive_slope']}/{stats['n_seeds']} seeds); "
+        f"Spearman(rank, L/p) = {stats['spearman']:+.2f}{rho_sem}; "
+        f"mean L/p rises in {stats['rises']}/{stats['steps']} rank steps -> {_verdict(stats)}"
+    )
+
+
+def _full_rank_lines(arrays: dict) -> list[str]:
+    """The full-rank point's L/p against each family's lowest and highest rank, paired by seed."""
+    full, ranks = arrays["full_rank_loss"], arrays["ranks"]
+    lines = []
+    for f, family in enumerate(str(family) for family in arrays["families"]):
+        low, high = arrays["loss"][f, :, 0], arrays["loss"][f, :, -1]
+        lines.append(
+            f"  full rank vs {family} (paired by seed): L/p(full) - L/p(r={ranks[0]}) = "
+            f"{format_mean_sem(full - low)}, L/p(full) - L/p(r={ranks[-1]}) = {format_mean_sem(full - high)}"
+        )
+    return lines
 
 
 def figure_name(manifest: dict) -> str:
@@ -372,64 +380,76 @@ def figure_name(manifest: dict) -> str:
     return f"{conventions.manifest_stem(manifest)}.png"
 
 
+PANELS = (  # (array, y label, title) of the panels against the effective rank of M
+    ("loss", "L/p on exactly-one data (exact)", "L/p against the rank of M"),
+    ("scale", "learned |scale|", "learned mixing scale"),
+    ("mixing_rms", "RMS entry of s M  (|s| ||M||_F / n)", "size of the learned label mixing"),
+)
+
+
 def figure(arrays: dict, manifest: dict):
+    """L/p, the learned |s| and rms(sM) against the effective rank of M, and |s| during training."""
     import matplotlib.pyplot as plt
 
-    from ccjax.plot import NAIVE_STYLE
-
     families = [str(family) for family in arrays["families"]]
-    has_full = "full_rank_loss" in arrays
     fig, grid = plt.subplots(2, 2, figsize=(13, 9.5), layout="constrained")
-    axes, history_ax = [grid[0, 0], grid[0, 1], grid[1, 0]], grid[1, 1]
-    panels = [
-        ("loss", "L/p on exactly-one data (exact)", "L/p against the rank of M"),
-        ("scale", "learned |scale|", "learned mixing scale"),
-        ("mixing_rms", "RMS entry of s M  (|s| ||M||_F / n)", "size of the learned label mixing"),
-    ]
+    axes = [grid[0, 0], grid[0, 1], grid[1, 0]]
     for f, family in enumerate(families):
-        color = f"C{f}"
-        effective = arrays["effective_rank"][f]  # (K, R)
-        x = finite_mean(effective)
-        for i, (ax, (name, _, _)) in enumerate(zip(axes, panels, strict=True)):
-            values = arrays[name][f]
-            ax.scatter(effective.ravel(), values.ravel(), s=10, color=color, alpha=0.35, linewidths=0)
-            mean, sem = mean_and_sem(values)
-            ax.plot(x, mean, "o-", ms=4, color=color, label=ccjax.MIXING_FAMILIES[family].label)
-            if i == 0 and np.all(np.isfinite(sem)):  # the log-scale panels show the seeds' points only
-                ax.fill_between(x, mean - sem, mean + sem, color=color, alpha=0.2, linewidth=0)
-        naive_mean = finite_mean(arrays["naive_loss"][f])
-        axes[0].plot(x, naive_mean, ls=":", lw=1.2, color=color, label="naive model on these labels")
-    losses = [arrays["loss"].ravel()]
-    if has_full:
-        effective = arrays["full_rank_effective_rank"]  # (K,)
-        for i, (ax, (name, _, _)) in enumerate(zip(axes, panels, strict=True)):
-            values = arrays[f"full_rank_{name}"]
-            ax.scatter(effective, values, s=14, marker="s", color="C3", alpha=0.35, linewidths=0)
-            mean, sem = mean_and_sem(values)
-            yerr = sem if i == 0 and np.isfinite(sem) else None
-            ax.errorbar(effective.mean(), mean, yerr=yerr, fmt="s", ms=6, color="C3", label=conventions.FULL_RANK_LABEL)
-        losses.append(arrays["full_rank_loss"])
-    naive = manifest["naive_loss_per_feature"]
-    axes[0].axhline(naive, **NAIVE_STYLE, label=f"naive, clean labels ({naive:.4f})", zorder=1)
-    # Keep the trained models and the clean naive line in view (the naive model on mixed
-    # labels may lie far above).
-    all_losses = np.concatenate(losses)
-    low, high = min(float(all_losses.min()), naive), max(float(all_losses.max()), naive)
-    axes[0].set_ylim(low - 0.003, high + 0.01)
-    for ax, (_, ylabel, title) in zip(axes, panels, strict=True):
+        _family_points(axes, arrays, f, family)
+    if "full_rank_loss" in arrays:
+        _full_rank_points(axes, arrays)
+    _naive_line(axes[0], arrays, manifest["naive_loss_per_feature"])
+    for ax, (_, ylabel, title) in zip(axes, PANELS, strict=True):
         ax.set(xscale="log", xlabel="effective rank of M", ylabel=ylabel, title=title)
         ax.grid(True, alpha=0.3)
     axes[1].set_yscale("log")
     axes[2].set_yscale("log")
     axes[0].legend(fontsize=8)
-    _scale_history_panel(history_ax, arrays, families)
-    n_seeds = len(arrays["seeds"])
+    _scale_history_panel(grid[1, 1], arrays, families)
     title, recipe = conventions.heading(manifest)
     fig.suptitle(
-        f"{title}\n{recipe}; exactly-one data\n({count(n_seeds, 'seed')}: points at each seed's own effective "
-        "rank; lines: seed means; L/p band: +- SEM)"
+        f"{title}\n{recipe}; exactly-one data\n({count(len(arrays['seeds']), 'seed')}: points at each seed's own "
+        "effective rank; lines: seed means; L/p band: +- SEM)"
     )
     return fig
+
+
+def _family_points(axes: list, arrays: dict, f: int, family: str) -> None:
+    """Family ``f`` on the :data:`PANELS`: each seed's points, the seed means (L/p: +- SEM), naive on its labels."""
+    color = f"C{f}"
+    effective = arrays["effective_rank"][f]  # (K, R)
+    x = finite_mean(effective)
+    for i, (ax, (name, _, _)) in enumerate(zip(axes, PANELS, strict=True)):
+        values = arrays[name][f]
+        ax.scatter(effective.ravel(), values.ravel(), s=10, color=color, alpha=0.35, linewidths=0)
+        label = ccjax.MIXING_FAMILIES[family].label
+        # A band on L/p only: the log-scale panels show the seeds' points instead.
+        plot_seed_mean(ax, x, values, "o-", band=i == 0, alpha=0.2, ms=4, color=color, label=label)
+    naive_mean = finite_mean(arrays["naive_loss"][f])
+    axes[0].plot(x, naive_mean, ls=":", lw=1.2, color=color, label="naive model on these labels")
+
+
+def _full_rank_points(axes: list, arrays: dict) -> None:
+    """The full-rank point on the :data:`PANELS`: each seed's point and the seed mean (L/p: +- SEM)."""
+    effective = arrays["full_rank_effective_rank"]  # (K,)
+    for i, (ax, (name, _, _)) in enumerate(zip(axes, PANELS, strict=True)):
+        values = arrays[f"full_rank_{name}"]
+        ax.scatter(effective, values, s=14, marker="s", color="C3", alpha=0.35, linewidths=0)
+        mean, sem = mean_and_sem(values)
+        yerr = sem if i == 0 and np.isfinite(sem) else None
+        ax.errorbar(effective.mean(), mean, yerr=yerr, fmt="s", ms=6, color="C3", label=conventions.FULL_RANK_LABEL)
+
+
+def _naive_line(ax, arrays: dict, naive: float) -> None:
+    """The clean naive L/p on the loss panel, whose y range keeps it and the trained models in view."""
+    from ccjax.plot import NAIVE_STYLE
+
+    ax.axhline(naive, **NAIVE_STYLE, label=f"naive, clean labels ({naive:.4f})", zorder=1)
+    # The naive model on mixed labels may lie far above: it does not set the range.
+    losses = [arrays["loss"].ravel(), *([arrays["full_rank_loss"]] if "full_rank_loss" in arrays else [])]
+    all_losses = np.concatenate(losses)
+    low, high = min(float(all_losses.min()), naive), max(float(all_losses.max()), naive)
+    ax.set_ylim(low - 0.003, high + 0.01)
 
 
 def _scale_history_panel(ax, arrays: dict, families: list[str]) -> None:

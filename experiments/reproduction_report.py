@@ -171,46 +171,7 @@ def compare_sigma_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
         published = PUBLISHED.get(family)
         if published is None:
             continue
-        n = analysed["n_seeds"]
-        value, se = analysed["min_value"], analysed["min_value_se"]
-        rows.append(
-            compare_range(
-                "sigma_sweep",
-                f"{family}: minimum L/p over σ",
-                published["min_value"],
-                published["min_value"],
-                value,
-                se,
-                read_error=READ_ERROR,
-                ours=f"{format_pm(value, se)} ({n} seeds, bootstrap)",
-                note="parabola vertex of the seed-mean curve",
-            )
-        )
-        low, high = published["argmin"]
-        interval = f"{format_number(analysed['min_sigma_low'])}–{format_number(analysed['min_sigma_high'])}"
-        rows.append(
-            compare_range(
-                "sigma_sweep",
-                f"{family}: σ at the minimum",
-                low,
-                high,
-                analysed["min_sigma"],
-                analysed["min_sigma_se"],
-                note=f"bootstrap 16–84%: {interval}",
-            )
-        )
-        rows.append(
-            compare_range(
-                "sigma_sweep",
-                f"{family}: σ where L/p crosses naive",
-                published["crossing"],
-                published["crossing"],
-                analysed["crossing"],
-                analysed["crossing_se"],
-                read_error=0.002,
-                note="paper: one seed per σ, read off (±0.002)",
-            )
-        )
+        rows += _sigma_minimum_rows(family, published, analysed)
         if "at_zero" in analysed:
             rows.append(
                 compare_value(
@@ -221,6 +182,45 @@ def compare_sigma_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
                 )
             )
     return rows
+
+
+def _sigma_minimum_rows(family: str, published: dict, analysed: dict) -> list[Comparison]:
+    """One family's minimum L/p over σ, the σ at the minimum and the σ where L/p crosses naive."""
+    value, se = analysed["min_value"], analysed["min_value_se"]
+    interval = f"{format_number(analysed['min_sigma_low'])}–{format_number(analysed['min_sigma_high'])}"
+    low, high = published["argmin"]
+    return [
+        compare_range(
+            "sigma_sweep",
+            f"{family}: minimum L/p over σ",
+            published["min_value"],
+            published["min_value"],
+            value,
+            se,
+            read_error=READ_ERROR,
+            ours=f"{format_pm(value, se)} ({analysed['n_seeds']} seeds, bootstrap)",
+            note="parabola vertex of the seed-mean curve",
+        ),
+        compare_range(
+            "sigma_sweep",
+            f"{family}: σ at the minimum",
+            low,
+            high,
+            analysed["min_sigma"],
+            analysed["min_sigma_se"],
+            note=f"bootstrap 16–84%: {interval}",
+        ),
+        compare_range(
+            "sigma_sweep",
+            f"{family}: σ where L/p crosses naive",
+            published["crossing"],
+            published["crossing"],
+            analysed["crossing"],
+            analysed["crossing_se"],
+            read_error=0.002,
+            note="paper: one seed per σ, read off (±0.002)",
+        ),
+    ]
 
 
 def compare_transplant(arrays: dict, manifest: dict) -> list[Comparison]:

@@ -29,14 +29,19 @@ import ccjax
 
 from ._cli import (
     count,
+    count_families,
     finite_mean,
     format_duration,
     format_mean_sem,
     format_table,
     mean_and_sem,
+    mixing_formulas,
+    plot_seed_mean,
     positive_float,
     positive_int,
+    record_sweep_timings,
     say,
+    shared_mixing,
     sigma_list,
 )
 from ._experiment import Session, family_first, train_sweep
@@ -231,46 +236,57 @@ def with_sigma_grid(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace, session: Session) -> tuple[dict, dict]:
-    sigmas, seeds, families, base = args.sigma_grid, args.seeds, args.families, args.config
-    n_models = len(seeds) * len(families) * len(sigmas)
-    family_count = f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}"
-    say(
-        f"{count(len(seeds), 'seed')} x {family_count} x {count(len(sigmas), 'sigma')}: "
-        f"{n_models} models x {base.total_steps:,} steps in one sweep"
-    )
-    with session.timed("train"):
-        axes = {"seed": seeds, "mixing": families, "scale": sigmas}
-        result = train_sweep(base, axes, "Gaussian M, fixed sigma", session)
-    session.timings |= {"sweep_run_seconds": result.run_seconds, "compile_seconds": result.compile_seconds}
-    session.timings["n_devices"] = result.n_devices
-    # Every sigma of a (seed, family) shares its M.
-    mixing = np.asarray(result.mixing)
-    if not np.array_equal(mixing, np.broadcast_to(mixing[:, :, :1], mixing.shape)):
-        raise AssertionError("the sweep's M differs between sigmas of one seed")
-
-    say(f"evaluating {count(n_models, 'model')} at p = {P_EVAL:g} to {args.eval_rel_sem:g} relative SE ...")
-    with session.timed("eval"):
-        estimate = ccjax.evaluate_sweep(result, P_EVAL, rel_sem=args.eval_rel_sem)
-    n_evaluations = int(np.asarray(estimate.n_samples).flat[0])
-    say(f"evaluated in {format_duration(session.timings['eval_seconds'])} on {n_evaluations:,} exactly-k samples")
-
+    """Train every (seed, family, sigma) model, evaluate it at p = 0.01, and analyse the curves."""
+    result = train(args, session)
+    mixing = shared_mixing(result.mixing, sigma_axis=2)  # every sigma of a (seed, family) shares its M
+    estimate, n_evaluations = evaluate(result, args.eval_rel_sem, session)
     arrays = {
-        "families": np.asarray(families),
-        "sigmas": np.asarray(sigmas, np.float64),
-        "seeds": np.asarray(seeds),
+        "families": np.asarray(args.families),
+        "sigmas": np.asarray(args.sigma_grid, np.float64),
+        "seeds": np.asarray(args.seeds),
         "loss_per_feature": family_first(estimate.loss_per_feature),
         "loss_per_feature_sem": family_first(estimate.sem),
         "final_train_loss_per_feature": family_first(result.history.train_loss_per_feature[..., -1]),
         "history_step": np.asarray(result.history.step)[0, 0, 0],
         "train_loss_per_feature_history": family_first(result.history.train_loss_per_feature),
-        "mixing": family_first(mixing[:, :, 0]),
+        "mixing": family_first(mixing),
         "w_in": family_first(result.params.w_in),
         "w_out": family_first(result.params.w_out),
         "n_evaluations": np.asarray(n_evaluations),
     }
-    naive = ccjax.naive_loss_per_feature(base.n_features, base.d_mlp)
-    return arrays, {
-        "mixing": {family: ccjax.MIXING_FAMILIES[family].formula for family in families},
+    naive = ccjax.naive_loss_per_feature(args.config.n_features, args.config.d_mlp)
+    return arrays, manifest_extras(args) | {"analysis": analyses(arrays, naive, args.bootstrap)}
+
+
+def train(args: argparse.Namespace, session: Session) -> ccjax.SweepResult:
+    """The one sweep over seed x family x sigma."""
+    sigmas, seeds, families, base = args.sigma_grid, args.seeds, args.families, args.config
+    n_models = len(seeds) * len(families) * len(sigmas)
+    say(
+        f"{count(len(seeds), 'seed')} x {count_families(len(families))} x {count(len(sigmas), 'sigma')}: "
+        f"{n_models} models x {base.total_steps:,} steps in one sweep"
+    )
+    with session.timed("train"):
+        axes = {"seed": seeds, "mixing": families, "scale": sigmas}
+        result = train_sweep(base, axes, "Gaussian M, fixed sigma", session)
+    record_sweep_timings(session.timings, [result])
+    return result
+
+
+def evaluate(result: ccjax.SweepResult, rel_sem: float, session: Session) -> tuple[ccjax.measure.Estimate, int]:
+    """Every model's L/p at p = 0.01 to ``rel_sem``, and the number of samples behind it."""
+    say(f"evaluating {count(result.grid.size, 'model')} at p = {P_EVAL:g} to {rel_sem:g} relative SE ...")
+    with session.timed("eval"):
+        estimate = ccjax.evaluate_sweep(result, P_EVAL, rel_sem=rel_sem)
+    n_evaluations = int(np.asarray(estimate.n_samples).flat[0])
+    say(f"evaluated in {format_duration(session.timings['eval_seconds'])} on {n_evaluations:,} exactly-k samples")
+    return estimate, n_evaluations
+
+
+def manifest_extras(args: argparse.Namespace) -> dict:
+    """The manifest's fields beyond the common ones and the analysis: mixing, evaluation, analysis method."""
+    return {
+        "mixing": mixing_formulas(args.families),
         "evaluation": {
             "p": P_EVAL,
             "rel_sem": args.eval_rel_sem,
@@ -286,7 +302,6 @@ def run(args: argparse.Namespace, session: Session) -> tuple[dict, dict]:
             f"SD and {INTERVAL[0]:g}/{INTERVAL[1]:g} percentiles; 'defined' is the fraction of resamples "
             "whose curve crosses",
         },
-        "analysis": analyses(arrays, naive, args.bootstrap),
     }
 
 
@@ -384,54 +399,14 @@ def figure(arrays: dict, manifest: dict):
     from ccjax.plot import NAIVE_STYLE
 
     families = [str(family) for family in arrays["families"]]
-    sigmas = arrays["sigmas"]
     naive = manifest["naive_loss_per_feature"]
     fig, ax = plt.subplots(figsize=(8.0, 5.4), layout="constrained")
     all_stats = saved_analyses(arrays, manifest)
     for f, family in enumerate(families):
         color = f"C{FAMILIES.index(family) + 2}"  # the paper's colours: green symmetric, red asymmetric
-        values = arrays["loss_per_feature"][f]
-        mean, sem = mean_and_sem(values)
-        ax.plot(np.broadcast_to(sigmas, values.shape).ravel(), values.ravel(), ".", color=color, alpha=0.25, ms=3)
-        ax.plot(sigmas, mean, "o-", ms=3, color=color, label=f"{ccjax.MIXING_FAMILIES[family].label} (mean +- SEM)")
-        if np.all(np.isfinite(sem)):
-            ax.fill_between(sigmas, mean - sem, mean + sem, color=color, alpha=0.25, linewidth=0)
-        stats = all_stats[family]
-
-        def error(name, stats=stats):
-            return stats[f"{name}_se"] if math.isfinite(stats[f"{name}_se"]) else None
-
-        label = f"{family}: minimum {stats['min_value']:.4f} at sigma {stats['min_sigma']:.4f}"
-        marker = {"color": color, "mec": "k", "mew": 0.6, "capsize": 3, "zorder": 4}
-        ax.errorbar(
-            stats["min_sigma"],
-            stats["min_value"],
-            xerr=error("min_sigma"),
-            yerr=error("min_value"),
-            fmt="*",
-            ms=12,
-            label=label,
-            **marker,
-        )
-        if math.isfinite(stats["crossing"]):
-            label = f"{family}: crosses naive at sigma {stats['crossing']:.4f}"
-            ax.errorbar(stats["crossing"], naive, xerr=error("crossing"), fmt="D", ms=6, label=label, **marker)
-        paper = PUBLISHED[family]
-        low, high = paper["argmin"]
-        ax.errorbar(
-            (low + high) / 2,
-            paper["min_value"],
-            xerr=(high - low) / 2,
-            fmt="x",
-            ms=8,
-            mew=1.5,
-            color=color,
-            capsize=4,
-            alpha=0.7,
-            zorder=3,
-            label=f"paper, {family}: minimum ~{paper['min_value']} at sigma {low}-{high}",
-        )
-        ax.plot([paper["crossing"]], [naive], "x", ms=8, mew=1.5, color=color, alpha=0.7, zorder=3)
+        _plot_seeds(ax, arrays["sigmas"], arrays["loss_per_feature"][f], family, color)
+        _plot_analysis(ax, family, all_stats[family], naive, color)
+        _plot_published(ax, family, naive, color)
     ax.axhline(naive, **NAIVE_STYLE, label=f"naive ({naive:.4f}); x on it: paper's crossings", zorder=1)
     ax.set(
         xlabel="mixing magnitude sigma",
@@ -441,6 +416,56 @@ def figure(arrays: dict, manifest: dict):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7.5)
     return fig
+
+
+def _plot_seeds(ax, sigmas, values, family: str, color: str) -> None:
+    """One family's L/p of every seed (dots) and their mean +- SEM over sigma."""
+    ax.plot(np.broadcast_to(sigmas, values.shape).ravel(), values.ravel(), ".", color=color, alpha=0.25, ms=3)
+    label = f"{ccjax.MIXING_FAMILIES[family].label} (mean +- SEM)"
+    plot_seed_mean(ax, sigmas, values, "o-", ms=3, color=color, label=label, alpha=0.25)
+
+
+def _plot_analysis(ax, family: str, stats: dict, naive: float, color: str) -> None:
+    """One family's minimum (star) and naive-line crossing (diamond), with bootstrap SD error bars."""
+
+    def error(name):
+        return stats[f"{name}_se"] if math.isfinite(stats[f"{name}_se"]) else None
+
+    label = f"{family}: minimum {stats['min_value']:.4f} at sigma {stats['min_sigma']:.4f}"
+    marker = {"color": color, "mec": "k", "mew": 0.6, "capsize": 3, "zorder": 4}
+    ax.errorbar(
+        stats["min_sigma"],
+        stats["min_value"],
+        xerr=error("min_sigma"),
+        yerr=error("min_value"),
+        fmt="*",
+        ms=12,
+        label=label,
+        **marker,
+    )
+    if math.isfinite(stats["crossing"]):
+        label = f"{family}: crosses naive at sigma {stats['crossing']:.4f}"
+        ax.errorbar(stats["crossing"], naive, xerr=error("crossing"), fmt="D", ms=6, label=label, **marker)
+
+
+def _plot_published(ax, family: str, naive: float, color: str) -> None:
+    """The paper's minimum (with its sigma range) and crossing of one family, as crosses."""
+    paper = PUBLISHED[family]
+    low, high = paper["argmin"]
+    ax.errorbar(
+        (low + high) / 2,
+        paper["min_value"],
+        xerr=(high - low) / 2,
+        fmt="x",
+        ms=8,
+        mew=1.5,
+        color=color,
+        capsize=4,
+        alpha=0.7,
+        zorder=3,
+        label=f"paper, {family}: minimum ~{paper['min_value']} at sigma {low}-{high}",
+    )
+    ax.plot([paper["crossing"]], [naive], "x", ms=8, mew=1.5, color=color, alpha=0.7, zorder=3)
 
 
 SPEC = Experiment.from_module(

@@ -27,7 +27,20 @@ from ccjax import baselines
 from ccjax.engine import hyper_from_config, init_run
 from ccjax.problem import seed_key
 
-from ._cli import count, format_duration, format_mean_sem, format_table, mean_and_sem, positive_int, say, sigma_list
+from ._cli import (
+    count,
+    count_families,
+    format_duration,
+    format_mean_sem,
+    format_table,
+    mixing_formulas,
+    plot_seed_mean,
+    positive_int,
+    say,
+    shared_mixing,
+    sigma_list,
+    stack_fields,
+)
 from ._experiment import Session, train_sweep
 from ._published import SNMF_SWEEP as PUBLISHED
 from ._spec import Experiment, Option, families_option, seeds_option, unscaled_steps_option
@@ -147,72 +160,82 @@ def reference_models(mixing: np.ndarray, sigmas, d_mlp: int = 50) -> tuple[ccjax
 
 
 def run(args: argparse.Namespace, session: Session) -> tuple[dict, dict]:
-    sigmas, seeds, families, base = args.sigmas, args.seeds, args.families, args.config
-    d = base.d_mlp
-    n_snmf = len(families) * len(seeds) * len(sigmas) * len(baselines.ORIENTATIONS)
-    family_count = f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}"
-    plan = f"{family_count} x {count(len(seeds), 'seed')} x {count(len(sigmas), 'sigma')}: "
-    plan += f"{n_snmf} semi-NMFs ({args.outer_iterations} outer iterations)"
-    if not args.no_train:
-        plan += f", {len(families) * len(seeds) * len(sigmas)} models x {base.total_steps:,} steps"
-    say(plan)
-    out = {name: [] for name in ("mixing", "snmf", "fit", "snmf_loss", "svd_loss", "naive_loss")}
-    trained = {name: [] for name in ("trained_loss", "final_train_loss_per_feature", "w_in", "w_out")}
-    sigma_grid = np.asarray(sigmas, np.float64)
-    for family in families:
-        config = dataclasses.replace(base, mixing=family)
-        if args.no_train:
-            mixing = seed_mixing(family, seeds)
-        else:
-            with session.timed(f"train_{family}"):
-                axes = {"seed": seeds, "scale": sigmas}
-                result = train_sweep(config, axes, f"{ccjax.MIXING_FAMILIES[family].label}, exactly-one", session)
-            # Every sigma of a seed shares its M; the SNMF factorises exactly that M.
-            if not np.array_equal(result.mixing, np.broadcast_to(result.mixing[:, :1], result.mixing.shape)):
-                raise AssertionError("the sweep's M differs between sigmas of one seed")
-            mixing = np.asarray(result.mixing[:, 0])
-            trained["trained_loss"].append(exact_losses(result.params, result.scaled_mixing))
-            trained["final_train_loss_per_feature"].append(np.asarray(result.history.train_loss_per_feature[..., -1]))
-            trained["w_in"].append(np.asarray(result.params.w_in))
-            trained["w_out"].append(np.asarray(result.params.w_out))
-        scaled = sigma_grid[None, :, None, None] * mixing[:, None]  # (K, S, n, n)
-        say(f"{ccjax.MIXING_FAMILIES[family].label}: {n_snmf // len(families)} semi-NMFs ...")
-        with session.timed(f"snmf_{family}"):
-            snmf, fit = snmf_models(mixing, sigmas, nmf_keys(seeds), d_mlp=d, outer_iterations=args.outer_iterations)
-        say(f"done in {format_duration(session.timings[f'snmf_{family}_seconds'])}")
-        naive, svd = reference_models(mixing, sigmas, d)
-        orientations = len(baselines.ORIENTATIONS)
-        out["mixing"].append(mixing)
-        out["snmf"].append(snmf)
-        out["fit"].append(fit)
-        out["snmf_loss"].append(exact_losses(snmf, np.repeat(scaled[:, :, None], orientations, axis=2)))
-        out["svd_loss"].append(exact_losses(svd, scaled))
-        out["naive_loss"].append(exact_losses(naive, scaled))
-
+    """Fit (and unless --no-train, train) every family's models and collect the arrays and manifest extras."""
+    say(plan(args))
+    per_family = [family_arrays(family, args, session) for family in args.families]
     arrays = {
-        "families": np.asarray(families),
-        "sigmas": sigma_grid,
-        "seeds": np.asarray(seeds),
+        "families": np.asarray(args.families),
+        "sigmas": np.asarray(args.sigmas, np.float64),
+        "seeds": np.asarray(args.seeds),
         "orientations": np.asarray(baselines.ORIENTATIONS),
-        "snmf_loss": np.stack(out["snmf_loss"]),
-        "snmf_fit_error": np.stack(out["fit"]),
-        "svd_loss": np.stack(out["svd_loss"]),
-        "naive_loss": np.stack(out["naive_loss"]),
-        "snmf_w_in": np.stack([params.w_in for params in out["snmf"]]),
-        "snmf_w_out": np.stack([params.w_out for params in out["snmf"]]),
-        "mixing": np.stack(out["mixing"]),
+        **stack_fields(per_family),
     }
+    return arrays, manifest_extras(args)
+
+
+def plan(args: argparse.Namespace) -> str:
+    """The status line that says how many semi-NMFs (and trained models) the run makes."""
+    families, seeds, sigmas = args.families, args.seeds, args.sigmas
+    n_snmf = len(families) * len(seeds) * len(sigmas) * len(baselines.ORIENTATIONS)
+    text = f"{count_families(len(families))} x {count(len(seeds), 'seed')} x {count(len(sigmas), 'sigma')}: "
+    text += f"{n_snmf} semi-NMFs ({args.outer_iterations} outer iterations)"
     if not args.no_train:
-        arrays |= {name: np.stack(values) for name, values in trained.items()}
-    return arrays, {
+        text += f", {len(families) * len(seeds) * len(sigmas)} models x {args.config.total_steps:,} steps"
+    return text
+
+
+def family_arrays(family: str, args: argparse.Namespace, session: Session) -> dict[str, np.ndarray]:
+    """One family's SNMF, SVD and naive models (and trained ones) with their exact L/p, leading axes (K, S)."""
+    if args.no_train:
+        mixing, trained = seed_mixing(family, args.seeds), {}
+    else:
+        mixing, trained = train_family(family, args, session)
+    scaled = np.asarray(args.sigmas, np.float64)[None, :, None, None] * mixing[:, None]  # (K, S, n, n)
+    d, orientations = args.config.d_mlp, len(baselines.ORIENTATIONS)
+    say(f"{ccjax.MIXING_FAMILIES[family].label}: {len(args.seeds) * len(args.sigmas) * orientations} semi-NMFs ...")
+    with session.timed(f"snmf_{family}"):
+        keys = nmf_keys(args.seeds)
+        snmf, fit = snmf_models(mixing, args.sigmas, keys, d_mlp=d, outer_iterations=args.outer_iterations)
+    say(f"done in {format_duration(session.timings[f'snmf_{family}_seconds'])}")
+    naive, svd = reference_models(mixing, args.sigmas, d)
+    return {
+        "snmf_loss": exact_losses(snmf, np.repeat(scaled[:, :, None], orientations, axis=2)),
+        "snmf_fit_error": fit,
+        "svd_loss": exact_losses(svd, scaled),
+        "naive_loss": exact_losses(naive, scaled),
+        "snmf_w_in": snmf.w_in,
+        "snmf_w_out": snmf.w_out,
+        "mixing": mixing,
+        **trained,
+    }
+
+
+def train_family(family: str, args: argparse.Namespace, session: Session) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Train one family's (seed x sigma) sweep: the M of each seed and the trained models' arrays."""
+    config = dataclasses.replace(args.config, mixing=family)
+    with session.timed(f"train_{family}"):
+        axes = {"seed": args.seeds, "scale": args.sigmas}
+        result = train_sweep(config, axes, f"{ccjax.MIXING_FAMILIES[family].label}, exactly-one", session)
+    # Every sigma of a seed shares its M; the SNMF factorises exactly that M.
+    return shared_mixing(result.mixing, sigma_axis=1), {
+        "trained_loss": exact_losses(result.params, result.scaled_mixing),
+        "final_train_loss_per_feature": np.asarray(result.history.train_loss_per_feature[..., -1]),
+        "w_in": np.asarray(result.params.w_in),
+        "w_out": np.asarray(result.params.w_out),
+    }
+
+
+def manifest_extras(args: argparse.Namespace) -> dict:
+    """The manifest's fields beyond the common ones: orientations, the semi-NMF, references and evaluation."""
+    return {
         "trained": not args.no_train,
         "orientations": {
             "faithful": "T = (I + sigma M)^T, the map the labels apply to row inputs",
             "paper-code": "T = I + sigma M, what the paper code factorises (paper_code/nb7_semi_nmf_solution.py)",
         },
-        "mixing": {family: ccjax.MIXING_FAMILIES[family].formula for family in families},
+        "mixing": mixing_formulas(args.families),
         "semi_nmf": {
-            "rank": d,
+            "rank": args.config.d_mlp,
             "outer_iterations": args.outer_iterations,
             "inner_steps": 5,
             "step_size": "cosine-annealed 0.1 -> 0.001",
@@ -267,13 +290,6 @@ def summary(arrays: dict, manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def _band(ax, sigmas, values, **style):
-    mean, sem = mean_and_sem(values)
-    line = ax.plot(sigmas, mean, **style)[0]
-    if np.all(np.isfinite(sem)):
-        ax.fill_between(sigmas, mean - sem, mean + sem, color=line.get_color(), alpha=0.2, linewidth=0)
-
-
 def figure(arrays: dict, manifest: dict):
     import matplotlib.pyplot as plt
 
@@ -290,11 +306,17 @@ def figure(arrays: dict, manifest: dict):
     for f, (family, ax) in enumerate(zip(families, axes[0], strict=True)):
         for o, orientation in enumerate(orientations):
             style = {"marker": "o", "ms": 4} if orientation == "faithful" else {"marker": "s", "ms": 3, "ls": "--"}
-            _band(ax, sigmas, arrays["snmf_loss"][f, :, :, o], label=labels[orientation], color=f"C{o}", **style)
+            plot_seed_mean(
+                ax, sigmas, arrays["snmf_loss"][f, :, :, o], label=labels[orientation], color=f"C{o}", **style
+            )
         if "trained_loss" in arrays:
-            _band(ax, sigmas, arrays["trained_loss"][f], label="trained (exactly-one data)", color="C2", marker="^")
-        _band(ax, sigmas, arrays["svd_loss"][f], label="SVD of (I + sigma M)^T", color="C4", marker=".", lw=1)
-        _band(ax, sigmas, arrays["naive_loss"][f], label="naive model on these labels", color="0.5", ls=":", lw=1.2)
+            plot_seed_mean(
+                ax, sigmas, arrays["trained_loss"][f], label="trained (exactly-one data)", color="C2", marker="^"
+            )
+        plot_seed_mean(ax, sigmas, arrays["svd_loss"][f], label="SVD of (I + sigma M)^T", color="C4", marker=".", lw=1)
+        plot_seed_mean(
+            ax, sigmas, arrays["naive_loss"][f], label="naive model on these labels", color="0.5", ls=":", lw=1.2
+        )
         ax.axhline(naive, **NAIVE_STYLE, label=f"naive, clean labels ({naive:.4f})", zorder=1)
         if family == PUBLISHED_FAMILY:
             published = np.array(sorted(PUBLISHED.items()))

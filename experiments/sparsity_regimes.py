@@ -20,7 +20,7 @@ import numpy as np
 
 import ccjax
 
-from ._cli import count, format_duration, format_table, mean_and_sem, say
+from ._cli import count, curve_evaluation, evaluate_curves, format_table, mean_and_sem, say
 from ._experiment import Session, curves_at_training_p, plot_trained_curves, train_sweep
 from ._published import SPARSITY_REGIMES as PUBLISHED
 from ._spec import Experiment, curve_options, mixing_options, p_train_option, seeds_option, training_options
@@ -65,12 +65,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
     params = jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))
     scaled = np.stack([result.scaled_mixing for result in results])
     p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
-    p_all = np.concatenate([p_eval, args.p_train])
-    say(f"evaluating {count(len(configs) * len(args.seeds), 'model')} at {len(p_all)} p's ...")
-    with session.timed("eval"):
-        curve = ccjax.loss_curve(params, scaled, p_all, ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
-    eval_seconds = session.timings["eval_seconds"]
-    say(f"evaluated in {format_duration(eval_seconds)} on {curve.n_evaluations:,} exactly-k samples")
+    curve = evaluate_curves(params, scaled, np.concatenate([p_eval, args.p_train]), args.eval_rel_sem, session)
 
     arrays = {
         "p_train": np.asarray(args.p_train),
@@ -87,11 +82,9 @@ def run(args, session: Session) -> tuple[dict, dict]:
     mixing = args.config.mixing
     return arrays, {
         "mixing": {"name": mixing, "formula": ccjax.MIXING_FAMILIES[mixing].formula, "scale": args.config.scale},
-        "evaluation": {
-            "rel_sem": args.eval_rel_sem,
-            "method": "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve)",
-            "max_truncation_bound": float(curve.truncation_bound.max()),
-        },
+        "evaluation": curve_evaluation(
+            args.eval_rel_sem, curve, "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve)"
+        ),
     }
 
 

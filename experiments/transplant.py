@@ -35,8 +35,10 @@ from ._cli import (
     count,
     format_duration,
     format_table,
+    logged_steps,
     mean_and_sem,
     non_negative_float,
+    plot_seed_mean,
     positive_int,
     probability,
     say,
@@ -107,12 +109,10 @@ def _log_every(steps: int) -> int:
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
+    """Train phase 1 with mixing, fine-tune the same models on clean labels, evaluate the three stages."""
     seeds = list(args.seeds)
     phase2_seeds = [seed + PHASE2_SEED_OFFSET for seed in seeds]
-    phase1 = dataclasses.replace(args.config, log_every=_log_every(args.steps))
-    phase2 = dataclasses.replace(
-        phase1, steps=args.finetune_steps, mixing="none", scale=0.0, log_every=_log_every(args.finetune_steps)
-    )
+    phase1, phase2 = _phase_configs(args)
     with session.timed("train"):
         first = train_sweep(
             phase1,
@@ -127,45 +127,68 @@ def run(args, session: Session) -> tuple[dict, dict]:
             session,
             initial_params=first.params,
         )
-
-    # Evaluate all three stages in one call: every model sees the same samples.
-    stacked = jax.tree.map(lambda a, b: np.stack([a, a, b]), first.params, second.params)
-    clean = np.zeros_like(first.scaled_mixing)
-    label_maps = np.stack([first.scaled_mixing, clean, clean]).astype(np.float32)
-    say(f"evaluating {count(3 * len(seeds), 'model')} at p = {args.p:g} (relative SE {args.eval_rel_sem:g}) ...")
-    with session.timed("eval"):
-        curve = ccjax.loss_curve(stacked, label_maps, [args.p], ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
-    say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
-
-    def flat_weights(params):
-        return np.concatenate([np.asarray(leaf).reshape(len(seeds), -1) for leaf in (params.w_in, params.w_out)], 1)
-
-    before, after = flat_weights(first.params), flat_weights(second.params)
-    weight_change = np.linalg.norm(after - before, axis=1) / np.linalg.norm(before, axis=1)
-
+    curve = _evaluate_stages(args, session, first, second)
     arrays = {
         "seeds": np.asarray(seeds),
         "phase2_seeds": np.asarray(phase2_seeds, np.int64),
         "stages": np.asarray(STAGES),
         "loss_per_feature": curve.loss_per_feature[..., 0],
         "loss_per_feature_sem": curve.sem[..., 0],
-        "phase1_step": np.asarray(first.history.step[0]),
+        "phase1_step": logged_steps(first),
         "phase1_train_loss_per_feature": np.asarray(first.history.train_loss_per_feature),
-        "phase2_step": np.asarray(second.history.step[0]),
+        "phase2_step": logged_steps(second),
         "phase2_train_loss_per_feature": np.asarray(second.history.train_loss_per_feature),
         "phase1_w_in": np.asarray(first.params.w_in),
         "phase1_w_out": np.asarray(first.params.w_out),
         "w_in": np.asarray(second.params.w_in),
         "w_out": np.asarray(second.params.w_out),
-        "weight_change": weight_change,
+        "weight_change": _weight_change(first.params, second.params),
         "mixing": np.asarray(first.mixing),
         "scale": np.asarray(args.scale),
     }
-    return arrays, {  # "config": both phases, in place of the framework's one config
+    return arrays, _manifest_extras(args, phase1, phase2, phase2_seeds, curve)
+
+
+def _phase_configs(args) -> tuple[ccjax.TrainConfig, ccjax.TrainConfig]:
+    """Phase 1 (the run's config) and phase 2 (``--finetune-steps`` on clean labels), each logging <= MAX_LOGS times."""
+    phase1 = dataclasses.replace(args.config, log_every=_log_every(args.steps))
+    phase2 = dataclasses.replace(
+        phase1, steps=args.finetune_steps, mixing="none", scale=0.0, log_every=_log_every(args.finetune_steps)
+    )
+    return phase1, phase2
+
+
+def _evaluate_stages(args, session: Session, first: ccjax.SweepResult, second: ccjax.SweepResult) -> ccjax.LossCurve:
+    """L/p at p of the :data:`STAGES`, all in one call: every model sees the same samples."""
+    stacked = jax.tree.map(lambda a, b: np.stack([a, a, b]), first.params, second.params)
+    clean = np.zeros_like(first.scaled_mixing)
+    label_maps = np.stack([first.scaled_mixing, clean, clean]).astype(np.float32)
+    n_models = count(3 * len(args.seeds), "model")
+    say(f"evaluating {n_models} at p = {args.p:g} (relative SE {args.eval_rel_sem:g}) ...")
+    with session.timed("eval"):
+        curve = ccjax.loss_curve(stacked, label_maps, [args.p], ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
+    say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
+    return curve
+
+
+def _weight_change(before: ccjax.FeatureMLP, after: ccjax.FeatureMLP) -> np.ndarray:
+    """(K,) ||W_2 - W_1|| / ||W_1|| of each model, over (W_in, W_out) together."""
+
+    def flat_weights(params):
+        leaves = [np.asarray(leaf) for leaf in (params.w_in, params.w_out)]
+        return np.concatenate([leaf.reshape(len(leaf), -1) for leaf in leaves], 1)
+
+    start, end = flat_weights(before), flat_weights(after)
+    return np.linalg.norm(end - start, axis=1) / np.linalg.norm(start, axis=1)
+
+
+def _manifest_extras(args, phase1, phase2, phase2_seeds: list[int], curve: ccjax.LossCurve) -> dict:
+    """The manifest's fields of this run: both phases' configs and seeds, the mixing and the evaluation."""
+    return {  # "config": both phases, in place of the framework's one config
         "config": {"phase1": dataclasses.asdict(phase1), "phase2": dataclasses.asdict(phase2)},
         "mixing": {"name": args.mixing, "formula": ccjax.MIXING_FAMILIES[args.mixing].formula, "scale": args.scale},
         "seeds": {
-            "phase1": seeds,
+            "phase1": list(args.seeds),
             "phase2": phase2_seeds,
             "note": "phase 2 of seed k uses key(k + 2**31): a data stream distinct from phase 1's; "
             "it starts from phase 1's weights (initial_params) with a fresh AdamW and schedule",
@@ -221,71 +244,75 @@ def summary(arrays: dict, manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def _band(ax, step, values, **style):
-    mean, sem = mean_and_sem(values)
-    (line,) = ax.plot(step, mean, **style)
-    if np.all(np.isfinite(sem)):
-        ax.fill_between(step, mean - sem, mean + sem, color=line.get_color(), alpha=0.25, linewidth=0)
-    return line
-
-
 def figure(arrays: dict, manifest: dict):
+    """Both phases' training L/p against the total step, with the evaluated stages and the paper's values."""
     import matplotlib.pyplot as plt
 
     from ccjax.plot import NAIVE_STYLE
 
     naive = manifest["naive_loss_per_feature"]
     steps1 = manifest["config"]["phase1"]["steps"]
-    mixing = manifest["mixing"]
-    n_seeds = len(arrays["seeds"])
     fig, ax = plt.subplots(figsize=(8.5, 5.0), layout="constrained")
-    step1 = arrays["phase1_step"]
-    step2 = steps1 + arrays["phase2_step"]
-    label1 = f"phase 1: training L/p, {ccjax.MIXING_FAMILIES[mixing['name']].label} (s = {mixing['scale']:g})"
-    _band(ax, step1, arrays["phase1_train_loss_per_feature"], color="C0", label=label1)
-    _band(
-        ax,
-        step2,
-        arrays["phase2_train_loss_per_feature"],
-        color="C1",
-        label="phase 2: training L/p, clean labels (same models)",
-    )
+    end = _training_curves(ax, arrays, manifest)
     ax.axvline(steps1, color="0.6", linestyle=":", linewidth=1)
     ax.axhline(naive, **NAIVE_STYLE, label=f"naive ({naive:.4f})", zorder=1)
-
-    mean, sem = mean_and_sem(arrays["loss_per_feature"], axis=1)
-    sem = np.nan_to_num(sem)
-    p = manifest["evaluation"]["p"]
-    marks = [
-        (steps1, 0, "o", "C0", f"evaluated: phase 1, mixed labels ({mean[0]:.4f})"),
-        (steps1, 1, "s", "C1", f"evaluated: phase 1 on clean labels ({mean[1]:.4f})"),
-        (step2[-1], 2, "D", "C1", f"evaluated: phase 2, clean labels ({mean[2]:.4f})"),
-    ]
-    for x, i, marker, color, label in marks:
-        style = {"marker": marker, "color": color, "mec": "k", "ms": 7, "capsize": 3, "zorder": 5}
-        ax.errorbar(x, mean[i], yerr=sem[i], label=label, **style)
-    published_phase1, published_finetuned = _published(manifest)
-    paper_points = [(steps1, published_phase1), (step2[-1], published_finetuned)]
-    paper_points = [(x, y) for x, y in paper_points if y is not None]
-    if paper_points:
-        ax.plot(*np.array(paper_points).T, "kx", ms=9, mew=2, zorder=6, label="paper (read off, +-0.001)")
-
-    shown = np.concatenate([mean, [naive], [y for _, y in paper_points]])
-    # The y range leaves out the first tenth of phase 1 (the random init's large loss).
-    late = arrays["phase1_train_loss_per_feature"][:, len(step1) // 10 :]
-    tail = np.concatenate([late.ravel(), arrays["phase2_train_loss_per_feature"].ravel()])
-    low = min(shown.min(), np.percentile(tail, 1)) - 0.004
-    high = max(shown.max(), np.percentile(tail, 95)) + 0.006
-    ax.set_ylim(low, high)
+    mean = _evaluated_marks(ax, arrays, steps1, end)
+    paper = _paper_marks(ax, manifest, steps1, end)
+    ax.set_ylim(*_y_range(arrays, np.concatenate([mean, [naive], paper])))
     ax.set(
         xlabel="total training step (phase 2 starts at the dotted line)",
-        ylabel=f"loss per feature L/p (p = {p:g})",
+        ylabel=f"loss per feature L/p (p = {manifest['evaluation']['p']:g})",
         title="transplant: train with mixing, then fine-tune the same models on clean labels "
-        f"({count(n_seeds, 'seed')}, mean +- SEM)",
+        f"({count(len(arrays['seeds']), 'seed')}, mean +- SEM)",
     )
     ax.title.set_fontsize(10)
     ax.legend(fontsize=8, loc="upper right")
     return fig
+
+
+def _training_curves(ax, arrays: dict, manifest: dict):
+    """Each phase's training L/p (seed mean +- SEM) against the total step; the last step of phase 2."""
+    mixing = manifest["mixing"]
+    step2 = manifest["config"]["phase1"]["steps"] + arrays["phase2_step"]
+    label1 = f"phase 1: training L/p, {ccjax.MIXING_FAMILIES[mixing['name']].label} (s = {mixing['scale']:g})"
+    plot_seed_mean(
+        ax, arrays["phase1_step"], arrays["phase1_train_loss_per_feature"], color="C0", label=label1, alpha=0.25
+    )
+    label2 = "phase 2: training L/p, clean labels (same models)"
+    plot_seed_mean(ax, step2, arrays["phase2_train_loss_per_feature"], color="C1", label=label2, alpha=0.25)
+    return step2[-1]
+
+
+def _evaluated_marks(ax, arrays: dict, steps1: int, end) -> np.ndarray:
+    """The three evaluated stages' L/p (seed mean +- SEM) where each stage ends; their means."""
+    mean, sem = mean_and_sem(arrays["loss_per_feature"], axis=1)
+    sem = np.nan_to_num(sem)
+    marks = [
+        (steps1, 0, "o", "C0", f"evaluated: phase 1, mixed labels ({mean[0]:.4f})"),
+        (steps1, 1, "s", "C1", f"evaluated: phase 1 on clean labels ({mean[1]:.4f})"),
+        (end, 2, "D", "C1", f"evaluated: phase 2, clean labels ({mean[2]:.4f})"),
+    ]
+    for x, i, marker, color, label in marks:
+        style = {"marker": marker, "color": color, "mec": "k", "ms": 7, "capsize": 3, "zorder": 5}
+        ax.errorbar(x, mean[i], yerr=sem[i], label=label, **style)
+    return mean
+
+
+def _paper_marks(ax, manifest: dict, steps1: int, end) -> list[float]:
+    """The paper's values for these settings, if any, after phase 1 and after phase 2; those values."""
+    published_phase1, published_finetuned = _published(manifest)
+    points = [(x, y) for x, y in [(steps1, published_phase1), (end, published_finetuned)] if y is not None]
+    if points:
+        ax.plot(*np.array(points).T, "kx", ms=9, mew=2, zorder=6, label="paper (read off, +-0.001)")
+    return [y for _, y in points]
+
+
+def _y_range(arrays: dict, shown: np.ndarray) -> tuple[float, float]:
+    """A y range holding ``shown`` and most of the training curves after the first tenth of phase 1."""
+    # The first tenth of phase 1 is left out: the random init's large loss.
+    late = arrays["phase1_train_loss_per_feature"][:, len(arrays["phase1_step"]) // 10 :]
+    tail = np.concatenate([late.ravel(), arrays["phase2_train_loss_per_feature"].ravel()])
+    return min(shown.min(), np.percentile(tail, 1)) - 0.004, max(shown.max(), np.percentile(tail, 95)) + 0.006
 
 
 SPEC = Experiment.from_module(

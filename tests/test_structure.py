@@ -153,7 +153,7 @@ def test_long_functions_are_found():
     assert long_functions(f"class C:\n    def g(self):\n    {body.replace(chr(10), chr(10) + '    ')}\n") != []
 
 
-@pytest.mark.parametrize("folder", ["ccjax", "benchmarks"])
+@pytest.mark.parametrize("folder", ["ccjax", "benchmarks", "experiments"])
 def test_no_function_is_long(folder):
     long = {str(path.relative_to(ROOT)): long_functions(path.read_text()) for path in python_files(ROOT / folder)}
     assert {path: names for path, names in long.items() if names} == {}
