@@ -58,25 +58,18 @@ def pytest_configure(config):
             os.environ["XLA_FLAGS"] = previous
 
 
-SHARED_CACHE = "CCJAX_TEST_COMPILE_CACHE"
-
-
 def _share_compiled_programs_between_modules():
     """Keep every compiled program of this session in a temporary on-disk cache.
 
     :func:`_release_compiled_programs` drops the in-memory programs after each module, and
     many modules compile the same ones (``train`` of the small config, the evaluation
     kernels, the experiments' sweeps): they are then read back from disk instead of compiled
-    again. The cache lives and dies with the session (a fresh clone starts empty), is shared
-    by the session's pytest-xdist workers (a program one worker compiled, another reads)
-    but not by subprocesses (they compile for themselves), and holds exactly what XLA
-    compiled: results do not change. ``tests/compiles.py`` counts a program read from it as a compile.
+    again. The cache lives and dies with the session (a fresh clone starts empty), this
+    process only (subprocesses compile for themselves), and holds exactly what XLA compiled:
+    results do not change. ``tests/compiles.py`` counts a program read from it as a compile.
     """
-    directory = os.environ.get(SHARED_CACHE)  # set by the xdist controller for its workers
-    if directory is None:
-        directory = tempfile.mkdtemp(prefix="ccjax-test-compiles-")
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
-        os.environ[SHARED_CACHE] = directory  # inherited by the workers the controller starts next
+    directory = tempfile.mkdtemp(prefix="ccjax-test-compiles-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     jax.config.update("jax_compilation_cache_dir", directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)

@@ -110,6 +110,7 @@ def test_two_processes_give_the_results_of_one(reference, tmp_path):
     assert_same_results(tmp_path / "pair", reference)
 
 
+@pytest.mark.slow  # three real processes (23 s); test_two_processes_give_the_results_of_one stays in the default run
 def test_a_dead_process_stops_the_other_and_resume_finishes(reference, tmp_path):
     out = tmp_path / "pair"
     processes = start_pair(out)

@@ -27,6 +27,7 @@ def outputs(tmp, name: str) -> list[str]:
     return ["--out", str(tmp / name), "--figure", str(tmp / f"{name}.png")]
 
 
+@pytest.mark.slow  # a real process killed mid-run (30 s); the in-process resume tests cover the same path by default
 def test_a_killed_sweep_resumes_to_identical_results(tmp_path, capsys, request):
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "experiments.scale_sweep", *LONG, *outputs(tmp_path, "killed")]
