@@ -24,8 +24,6 @@ import numpy as np
 
 import ccjax
 from ccjax import cis
-from ccjax.cis import grid
-from ccjax.cis.two_step import OneLayerTwoStep, semi_nmf_reference
 from ccjax.problem import seed_key
 
 from ._cli import (
@@ -49,7 +47,7 @@ QUICK = ["--ps", "0.01,0.1", "--d-ratios", "0.5", "--seeds", "2", "--steps", "30
 QUICK += ["--scaling-ns", "20,40", "--eval-batches", "4"]
 GRID = "(T, D, K, P): task, d/n, seed, p"
 SCALING_NS = int_range_list(5, 100_000, "feature counts n", "and-pairs needs 5 for its 2n pairs")
-ARRAYS = {f"grid_{name}": f"{GRID}: {what}" for name, what in grid.ARRAYS.items()}
+ARRAYS = {f"grid_{name}": f"{GRID}: {what}" for name, what in cis.SEARCH_ARRAYS.items()}
 ARRAYS |= {"grid_advantage": f"{GRID}: (naive - trained) / naive on the task's loss (naive: closed form, else MC)"}
 ARRAYS |= {"tasks": "(T,)", "ps": "(P,)", "d_ratios": "(D,)", "seeds": "(K,)", "scaling_ns": "(N,)"}
 ARRAYS |= {"positive_tasks": "(Q,) tasks beating naive by > 2 SEM somewhere, re-checked at their best cell"}
@@ -95,7 +93,7 @@ def _grid(config, tasks, ns, ratios, seeds, ps, evaluation, cache) -> dict:
     static = {"task": tasks, "n_features": ns, "d_ratio": ratios}
     traced = {"seed": seeds, "p": ps, "lr": [config.lr]}
     progress = _Progress()
-    arrays = grid.search_grid(
+    arrays = cis.search_grid(
         config, static, traced, cis.SEARCH_TASKS, evaluation, progress.combination, progress.steps, cache
     )
     arrays = {name: value[..., 0] for name, value in arrays.items()}  # one lr
@@ -117,7 +115,7 @@ def _recheck(config, args, task: str, ratio: float, p: float, evaluation, cache)
 
 def run(args, session: Session) -> tuple[dict, dict]:
     config = dataclasses.replace(PAPER, steps=args.steps, batch_size=args.batch_size)
-    evaluation = grid.EvalBudget(args.eval_batches)
+    evaluation = cis.EvalBudget(args.eval_batches)
     cache = None
     if session.checkpoints is not None:  # each finished combination, for --resume
         session.start()
@@ -162,7 +160,7 @@ def _offset_rows(arrays: dict, n: int) -> list[list[str]]:
     """The advantage of the naive + offset model (the dense-regime mechanism, not CiS) for relu."""
     rows = []
     for ratio in arrays["d_ratios"]:
-        d = grid.d_mlp_of(n, float(ratio))
+        d = cis.d_mlp_of(n, float(ratio))
         _, offset = ccjax.baselines.optimal_offset(np.asarray(arrays["ps"]), n_features=n, d_mlp=d)
         naive = (n - d) / n / 6.0
         rows.append([f"{ratio:g}"] + [f"{(naive - loss) / naive:+.3f}" for loss in np.asarray(offset)])
@@ -171,12 +169,12 @@ def _offset_rows(arrays: dict, n: int) -> list[list[str]]:
 
 def _semi_nmf_rows(arrays: dict, manifest: dict) -> list[list[str]]:
     """The advantage of the two-step task's semi-NMF reference, on the evaluation's samples."""
-    n, task, key = manifest["options"]["--n-features"], OneLayerTwoStep(), seed_key(grid.EVALUATION_SEED)
-    budget = grid.EvalBudget(manifest["options"]["--eval-batches"])
+    n, task, key = manifest["options"]["--n-features"], cis.OneLayerTwoStep(), seed_key(cis.EVALUATION_SEED)
+    budget = cis.EvalBudget(manifest["options"]["--eval-batches"])
     rows = []
     for ratio in arrays["d_ratios"]:
-        d = grid.d_mlp_of(n, float(ratio))
-        params = semi_nmf_reference(task, n, d, jax.random.key(0))
+        d = cis.d_mlp_of(n, float(ratio))
+        params = cis.semi_nmf_reference(task, n, d, jax.random.key(0))
         cells = []
         for p in arrays["ps"]:
             capacity = ccjax.problem.default_capacity(budget.batch_size, n, float(p))

@@ -15,7 +15,8 @@ from conftest import run_main
 
 import ccjax
 from ccjax import cis
-from ccjax.cis import grid, summary
+from ccjax.cis import _grid as grid
+from ccjax.cis import _summary as summary
 from ccjax.engine import over_static_axes, static_combinations
 
 TASKS = cis.SEARCH_TASKS

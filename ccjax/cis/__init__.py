@@ -8,16 +8,17 @@ runs the search.
 """
 
 from ..problem import Task
-from .and_pairs import AndPairs
-from .evaluate import Evaluation, MeanSem, evaluate_model, naive_like_share, naive_monte_carlo
-from .grid import EvalBudget, search_grid
-from .models import MODEL_FAMILIES, ModelFamily
-from .relu import ReLU
-from .relu_discrete import DiscreteReLU
-from .relu_outlier import QuarticReLU, WorstFeatureReLU
-from .summary import advantage, naive_reference, positive_cells
-from .train import family_batch_loss, init_model, train_models
-from .two_step import TwoStep
+from ._and_pairs import AndPairs
+from ._evaluate import Evaluation, MeanSem, evaluate_model, naive_like_share, naive_monte_carlo
+from ._grid import ARRAYS as SEARCH_ARRAYS
+from ._grid import EVALUATION_SEED, EvalBudget, d_mlp_of, search_grid
+from ._models import MODEL_FAMILIES, ModelFamily
+from ._relu import ReLU
+from ._relu_discrete import DiscreteReLU
+from ._relu_outlier import QuarticReLU, WorstFeatureReLU
+from ._summary import advantage, naive_reference, positive_cells
+from ._train import family_batch_loss, init_model, train_models
+from ._two_step import OneLayerTwoStep, TwoStep, semi_nmf_reference
 
 SEARCH_TASKS: dict[str, Task] = {
     task.name: task for task in (ReLU(), DiscreteReLU(), QuarticReLU(), WorstFeatureReLU(), AndPairs(), TwoStep())
@@ -26,18 +27,22 @@ SEARCH_TASKS: dict[str, Task] = {
 
 __all__ = [
     "MODEL_FAMILIES",
+    "SEARCH_ARRAYS",
     "SEARCH_TASKS",
     "AndPairs",
     "DiscreteReLU",
+    "EVALUATION_SEED",
     "EvalBudget",
     "MeanSem",
     "Evaluation",
     "ModelFamily",
     "QuarticReLU",
     "ReLU",
+    "OneLayerTwoStep",
     "TwoStep",
     "WorstFeatureReLU",
     "advantage",
+    "d_mlp_of",
     "family_batch_loss",
     "evaluate_model",
     "init_model",
@@ -46,5 +51,6 @@ __all__ = [
     "naive_reference",
     "positive_cells",
     "search_grid",
+    "semi_nmf_reference",
     "train_models",
 ]

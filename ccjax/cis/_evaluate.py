@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from .._types import Array, Float, PRNGKeyArray
 from ..problem._data import default_capacity
 from ..problem._tasks import Task
-from .models import MODEL_FAMILIES, Params
+from ._models import MODEL_FAMILIES, Params
 
 
 class MeanSem(NamedTuple):

@@ -22,8 +22,8 @@ from ..engine._train import TrainConfig
 from ..problem._data import default_capacity
 from ..problem._keys import seed_key
 from ..problem._tasks import Task
-from .evaluate import evaluate_model
-from .train import train_models
+from ._evaluate import evaluate_model
+from ._train import train_models
 
 STATIC_AXES = ("task", "n_features", "d_ratio")  # a task names its model family
 TRACED_AXES = ("seed", "p", "lr")

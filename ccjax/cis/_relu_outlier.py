@@ -12,7 +12,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from .relu import ReLU
+from ._relu import ReLU
 
 
 @dataclasses.dataclass(frozen=True)

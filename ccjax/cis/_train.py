@@ -20,7 +20,7 @@ from ..engine._train import TrainConfig, lr_factor
 from ..problem._data import default_capacity
 from ..problem._keys import seed_key
 from ..problem._tasks import Task
-from .models import MODEL_FAMILIES, Params
+from ._models import MODEL_FAMILIES, Params
 
 
 def _optimizer(config: TrainConfig, lr) -> optax.GradientTransformation:
