@@ -18,10 +18,13 @@ Recipe: converting an experiment (see ``dense_offset.py`` and ``sparsity_regimes
    ``--out`` is given (``_experiment.resolve_out``). Argument types live in
    ``_cli.py``. Never import another experiment: move what two share into ``_cli.py``
    (options, tables), ``_experiment.py`` (training, I/O) or ``ccjax``.
-2. Published numbers. Move ``PUBLISHED`` (and any other paper values) into
-   ``_published.py`` under the experiment's name in capitals and import it as
-   ``PUBLISHED`` (the manifest stores it under ``published_as``, default "published",
-   keys as strings); ``reproduction_report`` reads it from ``_published`` too.
+2. Published numbers and the reproduction. ``PUBLISHED`` (the paper's numbers, with the
+   section they come from) lives in the experiment's own module (the manifest stores it
+   under ``published_as``, default "published", keys as strings), beside
+   ``compare(arrays, manifest)``, which returns :class:`~experiments._compare.Comparison`
+   rows (``compare_value``/``compare_range``), and ``STAGES``: the :class:`Stage` runs of
+   ``python -m experiments.reproduce`` (paper and quick arguments, report title and order,
+   ``compare``). reproduce and the report find them through :func:`registered_stages`.
 3. Run. ``run(args, session) -> (arrays, extras)``: train with
    ``train_sweep(config, axes, what, session)``, time blocks with
    ``with session.timed("train"):`` (they land in the manifest's ``timings``), and return
@@ -50,6 +53,7 @@ import math
 import operator
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import ccjax
@@ -237,6 +241,52 @@ def _round_up(value: float, digits: int = 2) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Stage:
+    """One run of an experiment in the paper's reproduction (``python -m experiments.reproduce``):
+    ``python -m experiments.<module> <args>`` into ``<out>/<name>``, the report section it
+    fills (``title``, in the order of ``order``) and ``compare(arrays, manifest)``, its
+    results next to the paper's numbers (:class:`~experiments._compare.Comparison` rows).
+
+    An experiment declares its stages as ``STAGES`` beside ``SPEC``; ``module`` is filled in
+    from the experiment's name, and :func:`registered_stages` collects them for reproduce
+    and the report, so adding a stage touches only its experiment's file.
+    """
+
+    name: str
+    title: str
+    order: float
+    paper_args: tuple[str, ...] = ()
+    quick_args: tuple[str, ...] = ()
+    compare: Callable[[dict, dict], list] | None = None
+    figure_flag: str = "--figures"  # scale_sweep takes one --figure file instead
+    module: str = ""
+
+    def argv(self, quick: bool, out: Path, figures: Path) -> list[str]:
+        args = list(self.quick_args if quick else self.paper_args)
+        figure = figures / f"{self.name}.png" if self.figure_flag == "--figure" else figures
+        return [*args, "--out", str(out / self.name), self.figure_flag, str(figure)]
+
+
+QUICK_TRAIN = ("--seeds", "2", "--steps", "200")  # the smoke size of most stages' quick_args
+
+
+def registered_stages() -> tuple[Stage, ...]:
+    """Every stage the experiments declare, in report order: each module of this package
+    with a ``SPEC`` (private modules and the reproduction itself aside) is imported."""
+    import importlib
+    import pkgutil
+
+    package = importlib.import_module(__package__)
+    stages = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_") or info.name in ("reproduce", "reproduction_report"):
+            continue
+        spec = getattr(importlib.import_module(f"{__package__}.{info.name}"), "SPEC", None)
+        stages += list(getattr(spec, "stages", ()))
+    return tuple(sorted(stages, key=lambda stage: stage.order))
+
+
+@dataclasses.dataclass(frozen=True)
 class Experiment:
     """An experiment CLI by declaration: ``run(args, session) -> (arrays, manifest extras)``
     (the grid and analysis), ``summary(arrays, manifest) -> str`` and ``figures`` (file
@@ -259,12 +309,13 @@ class Experiment:
     figure_path: Callable | None = None
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # parser.set_defaults, e.g. out=None
     sweep_controls: bool = True  # False: no --max-models-per-call or multi-host options (no train_sweep)
+    stages: Sequence[Stage] = ()  # its runs in the paper's reproduction (module filled in)
 
     @classmethod
     def from_module(cls, module_name: str, **fields) -> "Experiment":
         """The experiment a module declares by the conventional names ``EXPERIMENT``,
         ``DESCRIPTION``, ``run``, ``summary``, ``FIGURES`` (default: ``figure`` drawn as
-        ``<EXPERIMENT>.png``), ``ARRAYS`` and ``PUBLISHED`` (both optional); ``fields``
+        ``<EXPERIMENT>.png``), ``ARRAYS``, ``PUBLISHED`` and ``STAGES`` (optional); ``fields``
         gives (or overrides) the rest."""
         module = sys.modules[module_name]
         name = module.EXPERIMENT
@@ -276,6 +327,7 @@ class Experiment:
             "figures": getattr(module, "FIGURES", None) or {f"{name}.png": module.figure},
             "arrays": getattr(module, "ARRAYS", {}),
             "published": getattr(module, "PUBLISHED", {}),
+            "stages": tuple(dataclasses.replace(stage, module=name) for stage in getattr(module, "STAGES", ())),
         }
         return cls(**(declared | fields))
 

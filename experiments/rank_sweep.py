@@ -66,10 +66,13 @@ from ._cli import (
     record_sweep_timings,
     say,
 )
+from ._compare import Comparison, as_float, format_number, format_pm, is_missing
 from ._experiment import Session, family_first, train_sweep
-from ._published import RANK_SWEEP as PAPER_CLAIM
-from ._rank_conventions import HELP, resolve_defaults
-from ._spec import Experiment, Option, seeds_option
+from ._rank_conventions import HELP, convention_of, resolve_defaults, zero_diagonal_of
+from ._spec import QUICK_TRAIN, Experiment, Option, Stage, seeds_option
+
+# Experiment 8, docs/paper.md §6.8: only the qualitative claim, no numbers.
+PAPER_CLAIM = "lower rank gives lower loss (docs/paper.md §6.8; no numbers are published)"
 
 EXPERIMENT = "rank_sweep"
 TREND_SEMS = 2.0  # a trend is called when the mean slope is this many SEMs from zero
@@ -486,6 +489,71 @@ def _scale_history_panel(ax, arrays: dict, families: list[str]) -> None:
 
 FIGURES = {figure_name: figure}
 OPTIONAL = argparse.BooleanOptionalAction
+
+
+def compare(arrays: dict, manifest: dict) -> list[Comparison]:
+    """The paper's claim is qualitative: lower rank, lower L/p (slope of L/p against
+    ln(effective rank) > 0, 2 SEM over seeds). Counted only for the M the published figure
+    was most likely made with (the authors' recipe with M's diagonal zeroed, erratum 5)."""
+
+    convention, zero_diagonal = convention_of(manifest), zero_diagonal_of(manifest)
+    counted = convention == "paper-code" and zero_diagonal
+    diagonal = "diagonal zeroed" if zero_diagonal else "diagonal kept"
+    rows = []
+    for family, stats in manifest["trend"].items():
+        if not isinstance(stats, dict):  # a family with one rank, or the "definition" text
+            continue
+        slope, sem = stats["slope"], stats["slope_sem"]
+        agrees = not is_missing(slope) and not is_missing(sem) and as_float(slope) > 2 * as_float(sem)
+        if is_missing(slope):
+            ours = format_number(slope)
+        else:
+            ours = f"slope {format_pm(slope, sem, sign='+')} per e-fold of eff. rank ({stats['n_seeds']} seeds)"
+        note = f"Spearman(rank, L/p) {format_number(stats['spearman'], 2, sign='+')}"
+        if not counted:
+            # Not the M of the paper's figure: shown, not counted (erratum 5).
+            verdict = "the paper's direction" if agrees else "NOT the paper's direction"
+            note += f"; {diagonal} under the {convention} recipe: {verdict} (see erratum 5)"
+            agrees = None
+        quantity = f"{convention} recipe, {diagonal}, {family}: lower rank gives lower L/p"
+        rows.append(Comparison("rank_sweep", quantity, "yes (qualitative)", ours, agrees, note))
+    return rows
+
+
+# Experiment 8 twice over: each recipe with M's diagonal kept and zeroed, paired by seed (erratum 5).
+STAGES = (
+    Stage(
+        "rank_sweep",
+        "Experiment 8: rank of M (spec convention: M = U Vᵀ, diagonal kept)",
+        8.0,
+        quick_args=("--ranks", "1,20,100", *QUICK_TRAIN),
+        compare=compare,
+    ),
+    Stage(
+        "rank_sweep_zero_diagonal",
+        "Experiment 8: rank of M (spec recipe, diagonal zeroed: the pair of the above)",
+        8.1,
+        ("--zero-diagonal",),
+        ("--zero-diagonal", "--ranks", "1,20,100", *QUICK_TRAIN),
+        compare=compare,
+    ),
+    Stage(
+        "rank_sweep_paper_code",
+        "Experiment 8: rank of M (the authors' code 046b67a: diagonal zeroed, 30k steps, lr 1e-3)",
+        8.2,
+        ("--convention", "paper-code"),
+        ("--convention", "paper-code", "--ranks", "5,50", *QUICK_TRAIN),
+        compare=compare,
+    ),
+    Stage(
+        "rank_sweep_paper_code_diagonal_kept",
+        "Experiment 8: rank of M (the authors' recipe, diagonal kept: the pair of the above)",
+        8.3,
+        ("--convention", "paper-code", "--no-zero-diagonal"),
+        ("--convention", "paper-code", "--no-zero-diagonal", "--ranks", "5,50", *QUICK_TRAIN),
+        compare=compare,
+    ),
+)
 
 SPEC = Experiment.from_module(
     __name__,

@@ -5,15 +5,16 @@
     python -m experiments.reproduce --only sigma_sweep,transplant
     python -m experiments.reproduce --report-only # rebuild REPRODUCTION.md from saved results
 
-Each stage is one experiment CLI (``python -m experiments.<name>``), run in its own
-process with its paper defaults, writing ``<out>/<stage>/`` and its figures. A stage whose
-saved results were made by the same command is reused, so an interrupted reproduction
-continues where it stopped (``--rerun`` retrains everything). The report compares every
-number the paper publishes (docs/paper.md §2, §5–6) with ours and lists the errata.
+Each stage is one experiment CLI (``python -m experiments.<name>``), declared by that
+experiment as its ``STAGES`` (paper and quick arguments, report title, the comparison with
+the paper's numbers; :func:`experiments._spec.registered_stages` collects them). Each runs
+in its own process, writing ``<out>/<stage>/`` and its figures. A stage whose saved results
+were made by the same command is reused, so an interrupted reproduction continues where it
+stopped (``--rerun`` retrains everything). The report compares every number the paper
+publishes (docs/paper.md §2, §5–6) with ours and lists the errata.
 """
 
 import argparse
-import dataclasses
 import json
 import shlex
 import subprocess
@@ -25,83 +26,10 @@ import ccjax
 
 from ._cli import ArgumentParser, HelpFormatter, format_duration, say
 from ._experiment import RESULTS, default_out, result_identity
+from ._spec import Stage, registered_stages  # noqa: F401 (Stage: for callers that build stages)
 from .reproduction_report import write_report
 
-
-@dataclasses.dataclass(frozen=True)
-class Stage:
-    """One experiment run: ``python -m experiments.<module> <args>`` into ``<out>/<name>``."""
-
-    name: str
-    module: str
-    paper_args: tuple[str, ...] = ()
-    quick_args: tuple[str, ...] = ()
-    figure_flag: str = "--figures"  # scale_sweep takes one --figure file instead
-
-    def argv(self, quick: bool, out: Path, figures: Path) -> list[str]:
-        args = list(self.quick_args if quick else self.paper_args)
-        figure = figures / f"{self.name}.png" if self.figure_flag == "--figure" else figures
-        return [*args, "--out", str(out / self.name), self.figure_flag, str(figure)]
-
-
-QUICK_TRAIN = ("--seeds", "2", "--steps", "200")
-STAGES = (
-    Stage("scale_sweep", "scale_sweep", (), ("--scales", "0,1", *QUICK_TRAIN), figure_flag="--figure"),
-    Stage(
-        "scale_sweep_full_model",
-        "scale_sweep",
-        ("--full-model", "--scales", "1", "--seeds", "3"),
-        ("--full-model", "--scales", "1", "--seeds", "1", "--steps", "100"),
-        figure_flag="--figure",
-    ),
-    Stage(
-        "sparsity_regimes",
-        "sparsity_regimes",
-        (),
-        ("--p-train", "0.01,0.5", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
-    ),
-    Stage(
-        "mixing_types",
-        "mixing_types",
-        (),
-        (*QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
-    ),
-    Stage(
-        "sigma_sweep",
-        "sigma_sweep",
-        (),
-        ("--sigmas", "0,0.02,0.04,0.06,0.08", *QUICK_TRAIN, "--eval-rel-sem", "0.01"),
-    ),
-    Stage("transplant", "transplant", (), ("--seeds", "2", "--steps", "200", "--finetune-steps", "200")),
-    Stage("eigen_subspace", "eigen_subspace", (), QUICK_TRAIN),
-    Stage("snmf_sweep", "snmf_sweep", (), ("--sigmas", "0,0.02", *QUICK_TRAIN, "--outer-iterations", "50")),
-    Stage(
-        "dense_offset",
-        "dense_offset",
-        (),
-        ("--p-train", "0.1,1", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
-    ),
-    # Experiment 8 twice over: each recipe with M's diagonal kept and zeroed, paired by seed (erratum 5).
-    Stage("rank_sweep", "rank_sweep", (), ("--ranks", "1,20,100", *QUICK_TRAIN)),
-    Stage(
-        "rank_sweep_zero_diagonal",
-        "rank_sweep",
-        ("--zero-diagonal",),
-        ("--zero-diagonal", "--ranks", "1,20,100", *QUICK_TRAIN),
-    ),
-    Stage(
-        "rank_sweep_paper_code",
-        "rank_sweep",
-        ("--convention", "paper-code"),
-        ("--convention", "paper-code", "--ranks", "5,50", *QUICK_TRAIN),
-    ),
-    Stage(
-        "rank_sweep_paper_code_diagonal_kept",
-        "rank_sweep",
-        ("--convention", "paper-code", "--no-zero-diagonal"),
-        ("--convention", "paper-code", "--no-zero-diagonal", "--ranks", "5,50", *QUICK_TRAIN),
-    ),
-)
+STAGES = registered_stages()  # every experiment's declared stages, in report order
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 
@@ -196,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"{prefix} done in {format_duration(log[stage.name]['seconds'])}")
         say(f"stages took {format_duration(time.perf_counter() - start)} in this invocation")
     log = json.loads(log_path.read_text()) if log_path.exists() else {}
-    write_report(report, out, [stage.name for stage in STAGES], log, quick=args.quick)
+    write_report(report, out, STAGES, log, quick=args.quick)
     say(f"wrote {report}")
     if failed:
         say(f"failed stages: {', '.join(failed)}")

@@ -1,14 +1,15 @@
 """REPRODUCTION.md: every published number next to ours, from the saved results of each stage.
 
-Each ``compare_<stage>(arrays, manifest)`` reads one experiment's saved results and returns
-its :class:`~experiments._published.Comparison` rows; the errata section shows the five
+Each stage's ``compare(arrays, manifest)``, declared by its experiment
+(:class:`~experiments._spec.Stage`), reads the saved results and returns its
+:class:`~experiments._compare.Comparison` rows; the baselines are compared here, in closed
+form, and the errata section shows the five
 places where the paper's code, figures or text disagree, with our numbers both ways. A
 missing value of ours (None or NaN) is shown as "not reached" and does not agree.
 """
 
 import datetime
-import math
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,35 +18,21 @@ import ccjax
 from ccjax import baselines
 
 from ._cli import format_duration
-from ._published import (
+from ._compare import (
     NOT_REACHED,
     Comparison,
-    as_float,
-    compare_range,
     compare_value,
     format_estimate,
     format_number,
     format_pm,
-    is_missing,
+    index_of,
     markdown_table,
     mean_sem,
 )
+from ._spec import Stage, registered_stages
 
 NAIVE = 1.0 / 12.0
 READ_ERROR = 0.001
-
-
-def _index(values, wanted: float) -> int:
-    values = np.asarray(values, np.float64)
-    hits = np.flatnonzero(np.isclose(values, wanted, rtol=1e-6, atol=1e-9))
-    if hits.size == 0:
-        raise KeyError(f"{wanted} not among {values.tolist()}")
-    return int(hits[0])
-
-
-def _p_eval_column(arrays: dict, p: float) -> int:
-    """Index of p_eval closest to ``p`` (the curves are geometric in p)."""
-    return int(np.argmin(np.abs(np.log(np.asarray(arrays["p_eval"])) - math.log(p))))
 
 
 # --- one function per stage ------------------------------------------------------------
@@ -70,285 +57,6 @@ def compare_baselines() -> list[Comparison]:
         quantity = f"naive + offset: L/p at b*(p = {p:g})"
         rows.append(compare_value("baselines", quantity, loss, [value], read_error=1e-4, exact=True))
     return rows
-
-
-def compare_scale_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
-    scales = arrays["scales"]
-    loss = arrays["loss_per_feature"]  # (K, S)
-    sign = manifest["config"]["mixing"]
-    rows = []
-    if 0.0 in scales:
-        rows.append(
-            compare_value("scale_sweep", "clean labels (scale 0), p = 0.01", 0.0835, loss[:, _index(scales, 0)])
-        )
-    if 1.0 in scales and sign == "embedding":
-        full = manifest["config"].get("full_model", False)
-        what = "full 1000-dim residual CC model" if full else "reduced model, faithful M = I − W_E W_Eᵀ"
-        rows.append(compare_value("scale_sweep", f"{what}, p = 0.01", 0.067, loss[:, _index(scales, 1)]))
-    return rows
-
-
-def compare_sparsity_regimes(arrays: dict, manifest: dict) -> list[Comparison]:
-    from ._published import SPARSITY_REGIMES as PUBLISHED
-
-    rows = []
-    for t, p in enumerate(arrays["p_train"]):
-        if float(p) in PUBLISHED:
-            quantity = f"asym σ = 0.02, trained and evaluated at p = {p:g}"
-            rows.append(compare_value("sparsity_regimes", quantity, PUBLISHED[float(p)], arrays["at_train_p"][t]))
-    return rows
-
-
-def compare_snmf_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
-    from ._published import SNMF_SWEEP as PUBLISHED
-
-    families = [str(f) for f in arrays["families"]]
-    if "asymmetric" not in families:
-        return []
-    f = families.index("asymmetric")
-    orientations = [str(o) for o in arrays["orientations"]]
-    code, faithful = orientations.index("paper-code"), orientations.index("faithful")
-    rows = []
-    for s, sigma in enumerate(arrays["sigmas"]):
-        if float(sigma) in PUBLISHED:
-            faithful_text = format_estimate(*mean_sem(arrays["snmf_loss"][f, :, s, faithful]))
-            rows.append(
-                compare_value(
-                    "snmf_sweep",
-                    f"SNMF of I + σM (code orientation), asym, σ = {sigma:g}",
-                    PUBLISHED[float(sigma)],
-                    arrays["snmf_loss"][f, :, s, code],
-                    note=f"faithful (I + σM)ᵀ: {faithful_text}",
-                )
-            )
-    return rows
-
-
-def compare_dense_offset(arrays: dict, manifest: dict) -> list[Comparison]:
-    rows = []
-    p_train = arrays["p_train"]
-    if 1.0 in p_train:
-        t = _index(p_train, 1.0)
-        rows.append(
-            compare_value("dense_offset", "clean, trained at p = 1, L/p at p_eval = 1", 0.052, arrays["at_train_p"][t])
-        )
-    column = _p_eval_column(arrays, 1.0)
-    rows.append(
-        compare_value(
-            "dense_offset", "naive + b*(1), L/p at p_eval = 1", 0.053, [arrays["best_offset_loss"][column]], exact=True
-        )
-    )
-    return rows
-
-
-def compare_mixing_types(arrays: dict, manifest: dict) -> list[Comparison]:
-    from ._published import MIXING_TYPES as PUBLISHED
-    from ._published import MIXING_TYPES_SCALE as PUBLISHED_SCALE
-
-    families = [str(f) for f in arrays["families"]]
-    rows = []
-    for f, family in enumerate(families):
-        if family in PUBLISHED:
-            note = "code sign; the paper's legend says I − W_E W_Eᵀ" if family == "embedding-code-sign" else ""
-            if family == "embedding":
-                note = "faithful sign (docs/paper.md §2 value)"
-            quantity = f"{family}{' (learned s)' if family in PUBLISHED_SCALE else ''}: L/p at p = 0.01"
-            rows.append(compare_value("mixing_types", quantity, PUBLISHED[family], arrays["at_p_train"][f], note=note))
-    for f, family in enumerate(families):
-        if family in PUBLISHED_SCALE:
-            rows.append(
-                compare_value("mixing_types", f"{family}: learned |s|", PUBLISHED_SCALE[family], arrays["abs_scale"][f])
-            )
-    return rows
-
-
-def compare_sigma_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
-    from ._published import SIGMA_SWEEP as PUBLISHED
-    from ._published import SIGMA_SWEEP_AT_ZERO as PUBLISHED_AT_ZERO
-
-    rows = []
-    for family, analysed in manifest["analysis"].items():
-        published = PUBLISHED.get(family)
-        if published is None:
-            continue
-        rows += _sigma_minimum_rows(family, published, analysed)
-        if "at_zero" in analysed:
-            rows.append(
-                compare_value(
-                    "sigma_sweep",
-                    f"{family}: L/p at σ = 0",
-                    PUBLISHED_AT_ZERO,
-                    arrays["loss_per_feature"][list(arrays["families"]).index(family), :, 0],
-                )
-            )
-    return rows
-
-
-def _sigma_minimum_rows(family: str, published: dict, analysed: dict) -> list[Comparison]:
-    """One family's minimum L/p over σ, the σ at the minimum and the σ where L/p crosses naive."""
-    value, se = analysed["min_value"], analysed["min_value_se"]
-    interval = f"{format_number(analysed['min_sigma_low'])}–{format_number(analysed['min_sigma_high'])}"
-    low, high = published["argmin"]
-    return [
-        compare_range(
-            "sigma_sweep",
-            f"{family}: minimum L/p over σ",
-            published["min_value"],
-            published["min_value"],
-            value,
-            se,
-            read_error=READ_ERROR,
-            ours=f"{format_pm(value, se)} ({analysed['n_seeds']} seeds, bootstrap)",
-            note="parabola vertex of the seed-mean curve",
-        ),
-        compare_range(
-            "sigma_sweep",
-            f"{family}: σ at the minimum",
-            low,
-            high,
-            analysed["min_sigma"],
-            analysed["min_sigma_se"],
-            note=f"bootstrap 16–84%: {interval}",
-        ),
-        compare_range(
-            "sigma_sweep",
-            f"{family}: σ where L/p crosses naive",
-            published["crossing"],
-            published["crossing"],
-            analysed["crossing"],
-            analysed["crossing_se"],
-            read_error=0.002,
-            note="paper: one seed per σ, read off (±0.002)",
-        ),
-    ]
-
-
-def compare_transplant(arrays: dict, manifest: dict) -> list[Comparison]:
-    from ._published import TRANSPLANT
-
-    rows = []
-    mixing = manifest["mixing"]
-    if mixing["name"] in TRANSPLANT["phase1_mixed"] and mixing["scale"] == 1.0:
-        rows.append(
-            compare_value(
-                "transplant",
-                f"phase 1 ({mixing['name']}, s = 1), L/p at p = 0.01",
-                TRANSPLANT["phase1_mixed"][mixing["name"]],
-                arrays["loss_per_feature"][0],
-            )
-        )
-    rows.append(
-        compare_value(
-            "transplant",
-            "the same models fine-tuned on clean labels, L/p at p = 0.01",
-            TRANSPLANT["finetuned_clean"],
-            arrays["loss_per_feature"][2],
-            note="paper's figure spliced two models; ours fine-tunes the same weights",
-        )
-    )
-    return rows
-
-
-def compare_eigen_subspace(arrays: dict, manifest: dict) -> list[Comparison]:
-    from ._published import EIGEN_SUBSPACE as PUBLISHED
-    from ._published import eigen_subspace_numbers
-
-    families = [str(f) for f in arrays["families"]]
-    if "asymmetric" not in families:
-        return []
-    numbers = eigen_subspace_numbers(arrays, families.index("asymmetric"))
-    rows = []
-    for key, label, read in (
-        ("cos_top20", "asym σ = 0.03: cos(E_i, A E_i), i ≲ 20", 0.01),
-        ("cos_at_40", "asym σ = 0.03: cos(E_i, A E_i), i ≈ 40", 0.02),
-        ("off_diagonal_slope", "asym σ = 0.03: off-diagonal slope of A vs sM", 0.05),
-        ("diagonal_slope", "asym σ = 0.03: diagonal fit slope", 0.1),
-        ("diagonal_intercept", "asym σ = 0.03: diagonal fit intercept", 0.02),
-    ):
-        rows.append(compare_value("eigen_subspace", label, PUBLISHED[key], numbers[key], read_error=read, digits=3))
-    mean, sem, n = mean_sem(numbers["cos_from_70"])
-    low, high = PUBLISHED["cos_from_70"]
-    rows.append(
-        compare_range(
-            "eigen_subspace",
-            "asym σ = 0.03: cos(E_i, A E_i), i ≥ 70",
-            low,
-            high,
-            mean,
-            sem,
-            ours=format_estimate(mean, sem, n, 3),
-        )
-    )
-    return rows
-
-
-def compare_rank_sweep(arrays: dict, manifest: dict) -> list[Comparison]:
-    """The paper's claim is qualitative: lower rank, lower L/p (slope of L/p against
-    ln(effective rank) > 0, 2 SEM over seeds). Counted only for the M the published figure
-    was most likely made with (the authors' recipe with M's diagonal zeroed, erratum 5)."""
-    from ._rank_conventions import convention_of, zero_diagonal_of
-
-    convention, zero_diagonal = convention_of(manifest), zero_diagonal_of(manifest)
-    counted = convention == "paper-code" and zero_diagonal
-    diagonal = "diagonal zeroed" if zero_diagonal else "diagonal kept"
-    rows = []
-    for family, stats in manifest["trend"].items():
-        if not isinstance(stats, dict):  # a family with one rank, or the "definition" text
-            continue
-        slope, sem = stats["slope"], stats["slope_sem"]
-        agrees = not is_missing(slope) and not is_missing(sem) and as_float(slope) > 2 * as_float(sem)
-        if is_missing(slope):
-            ours = format_number(slope)
-        else:
-            ours = f"slope {format_pm(slope, sem, sign='+')} per e-fold of eff. rank ({stats['n_seeds']} seeds)"
-        note = f"Spearman(rank, L/p) {format_number(stats['spearman'], 2, sign='+')}"
-        if not counted:
-            # Not the M of the paper's figure: shown, not counted (erratum 5).
-            verdict = "the paper's direction" if agrees else "NOT the paper's direction"
-            note += f"; {diagonal} under the {convention} recipe: {verdict} (see erratum 5)"
-            agrees = None
-        quantity = f"{convention} recipe, {diagonal}, {family}: lower rank gives lower L/p"
-        rows.append(Comparison("rank_sweep", quantity, "yes (qualitative)", ours, agrees, note))
-    return rows
-
-
-# The rank-of-M stages of experiments.reproduce: each recipe with M's diagonal kept and zeroed.
-RANK_STAGES = (
-    "rank_sweep",
-    "rank_sweep_zero_diagonal",
-    "rank_sweep_paper_code",
-    "rank_sweep_paper_code_diagonal_kept",
-)
-
-COMPARERS: dict[str, Callable[[dict, dict], list[Comparison]]] = {
-    "scale_sweep": compare_scale_sweep,
-    "scale_sweep_full_model": compare_scale_sweep,
-    "sparsity_regimes": compare_sparsity_regimes,
-    "snmf_sweep": compare_snmf_sweep,
-    "dense_offset": compare_dense_offset,
-    "mixing_types": compare_mixing_types,
-    "sigma_sweep": compare_sigma_sweep,
-    "transplant": compare_transplant,
-    "eigen_subspace": compare_eigen_subspace,
-    **{stage: compare_rank_sweep for stage in RANK_STAGES},
-}
-
-TITLES = {
-    "scale_sweep": "§2: the CC model is the feature-space MLP with M = I − W_E W_Eᵀ",
-    "scale_sweep_full_model": "§2: the full residual CC model",
-    "sparsity_regimes": "Experiment 1: sparsity regimes",
-    "mixing_types": "Experiment 2: mixing types",
-    "sigma_sweep": "Experiment 3: σ sweep",
-    "transplant": "Experiment 4: transplant / fine-tune",
-    "eigen_subspace": "Experiment 5: eigen-subspace",
-    "snmf_sweep": "Experiment 6: semi-NMF vs σ",
-    "dense_offset": "Experiment 7: dense regime = naive + offset",
-    "rank_sweep": "Experiment 8: rank of M (spec convention: M = U Vᵀ, diagonal kept)",
-    "rank_sweep_zero_diagonal": "Experiment 8: rank of M (spec recipe, diagonal zeroed: the pair of the above)",
-    "rank_sweep_paper_code": "Experiment 8: rank of M (the authors' code 046b67a: diagonal zeroed, 30k steps, lr 1e-3)",
-    "rank_sweep_paper_code_diagonal_kept": "Experiment 8: rank of M (the authors' recipe, diagonal kept: the pair "
-    "of the above)",
-}
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -439,7 +147,7 @@ def _errata_transplant(saved: dict) -> list[str]:
         ]
         clean = _saved_arrays(saved, "scale_sweep")
         if clean is not None and 0.0 in clean["scales"]:
-            at_zero = clean["loss_per_feature"][:, _index(clean["scales"], 0.0)]
+            at_zero = clean["loss_per_feature"][:, index_of(clean["scales"], 0.0)]
             lines.append(f"   | a different model trained on clean labels (the splice) | {_estimate(at_zero)} |")
     return lines
 
@@ -556,7 +264,7 @@ def _errata_rank(saved: dict) -> list[str]:
         lines.append(f"   | {label} | " + " | ".join(f"{x:.1f}" for x in jb_effective_ranks(zero)) + " |")
     lines += ["", *ERRATUM_RANK_PAIRED.splitlines()]
     rows: dict[tuple[str, str, str], dict[bool, str]] = {}  # (convention, recipe, family) -> {zeroed: slope}
-    for stage in RANK_STAGES:
+    for stage in (stage.name for stage in registered_stages() if stage.module == "rank_sweep"):
         if saved.get(stage) is None:
             continue
         manifest = saved[stage][1]
@@ -622,14 +330,14 @@ def results_command(results) -> str:
     return "?" if results is None else results[1].get("command", "?")
 
 
-def write_report(path: Path, out: Path, stages: list[str], log: dict, *, quick: bool = False) -> None:
-    """Write the reproduction report for the saved results under ``out``."""
-    saved = {stage: _load(out, stage) for stage in stages}
+def write_report(path: Path, out: Path, stages: Sequence[Stage], log: dict, *, quick: bool = False) -> None:
+    """Write the reproduction report for the saved results of ``stages`` under ``out``."""
+    saved = {stage.name: _load(out, stage.name) for stage in stages}
     environment = next((s[1]["environment"] for s in saved.values() if s and "environment" in s[1]), None)
     comparisons = {"baselines": compare_baselines()}
     for stage in stages:
-        if stage in COMPARERS and saved.get(stage) is not None:
-            comparisons[stage] = COMPARERS[stage](*saved[stage])
+        if stage.compare is not None and saved.get(stage.name) is not None:
+            comparisons[stage.name] = stage.compare(*saved[stage.name])
     flat = [c for rows in comparisons.values() for c in rows]
     n_checked = sum(c.agrees is not None for c in flat)
     n_agree = sum(c.agrees is True for c in flat)
@@ -653,10 +361,11 @@ def write_report(path: Path, out: Path, stages: list[str], log: dict, *, quick: 
         "the machine's cores, so these are upper bounds.",
         "",
     ]
-    lines += _stage_time_lines(log, stages, saved)
+    lines += _stage_time_lines(log, [stage.name for stage in stages], saved)
     lines += ["", "## Baselines (closed form, docs/paper.md §5)", "", markdown_table(comparisons["baselines"])]
     for stage in stages:
-        lines += ["", f"## {TITLES.get(stage, stage)}", ""]
+        lines += ["", f"## {stage.title}", ""]
+        stage = stage.name
         if saved.get(stage) is None:
             lines.append(f"Not run: no results in `{out / stage}`.")
             continue

@@ -20,8 +20,19 @@ import ccjax
 from ccjax.engine import INPUT_PATHS
 
 from ._cli import count, finite_mean, format_duration, format_table, mean_and_sem, say, scale_list
+from ._compare import Comparison, compare_value, index_of
 from ._experiment import Session, excluding_diverged, train_sweep
-from ._spec import Experiment, Option, eval_rel_sem_option, positive_float, positive_int, seeds_option, single_p_options
+from ._spec import (
+    QUICK_TRAIN,
+    Experiment,
+    Option,
+    Stage,
+    eval_rel_sem_option,
+    positive_float,
+    positive_int,
+    seeds_option,
+    single_p_options,
+)
 
 EXPERIMENT = "scale_sweep"
 TAIL_FRACTION = 0.1  # the ReLU/mixing split is averaged over the last 10% of training logs
@@ -243,6 +254,42 @@ def figure(arrays: dict, manifest: dict):
     fig.suptitle(describe_run(manifest))
     return fig
 
+
+def compare(arrays: dict, manifest: dict) -> list[Comparison]:
+    scales = arrays["scales"]
+    loss = arrays["loss_per_feature"]  # (K, S)
+    sign = manifest["config"]["mixing"]
+    rows = []
+    if 0.0 in scales:
+        rows.append(
+            compare_value("scale_sweep", "clean labels (scale 0), p = 0.01", 0.0835, loss[:, index_of(scales, 0)])
+        )
+    if 1.0 in scales and sign == "embedding":
+        full = manifest["config"].get("full_model", False)
+        what = "full 1000-dim residual CC model" if full else "reduced model, faithful M = I − W_E W_Eᵀ"
+        rows.append(compare_value("scale_sweep", f"{what}, p = 0.01", 0.067, loss[:, index_of(scales, 1)]))
+    return rows
+
+
+STAGES = (
+    Stage(
+        "scale_sweep",
+        "§2: the CC model is the feature-space MLP with M = I − W_E W_Eᵀ",
+        0.0,
+        quick_args=("--scales", "0,1", *QUICK_TRAIN),
+        compare=compare,
+        figure_flag="--figure",
+    ),
+    Stage(
+        "scale_sweep_full_model",
+        "§2: the full residual CC model",
+        0.5,
+        ("--full-model", "--scales", "1", "--seeds", "3"),
+        ("--full-model", "--scales", "1", "--seeds", "1", "--steps", "100"),
+        compare=compare,
+        figure_flag="--figure",
+    ),
+)
 
 SPEC = Experiment.from_module(
     __name__,

@@ -21,9 +21,22 @@ import numpy as np
 import ccjax
 
 from ._cli import count, curve_evaluation, evaluate_curves, format_table, mean_and_sem, say
+from ._compare import Comparison, compare_value
 from ._experiment import Session, curves_at_training_p, plot_trained_curves, train_sweep
-from ._published import SPARSITY_REGIMES as PUBLISHED
-from ._spec import Experiment, curve_options, mixing_options, p_train_option, seeds_option, training_options
+from ._spec import (
+    QUICK_TRAIN,
+    Experiment,
+    Stage,
+    curve_options,
+    mixing_options,
+    p_train_option,
+    seeds_option,
+    training_options,
+)
+
+# Experiment 1, docs/paper.md §6.1: L/p at p_eval = p_train read off the figure (±0.001).
+PUBLISHED = {0.001: 0.072, 0.002: 0.0727, 0.005: 0.0744, 0.01: 0.0758, 0.02: 0.0776, 0.05: 0.0796}
+PUBLISHED |= {0.1: 0.0802, 0.2: 0.0791, 0.5: 0.072, 1.0: 0.054}
 
 EXPERIMENT = "sparsity_regimes"
 PAPER_P_TRAIN = "0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1"
@@ -162,6 +175,27 @@ def models_figure(arrays: dict, manifest: dict):
 
 
 FIGURES = {f"{EXPERIMENT}.png": curves_figure, f"{EXPERIMENT}_models.png": models_figure}
+
+
+def compare(arrays: dict, manifest: dict) -> list[Comparison]:
+    rows = []
+    for t, p in enumerate(arrays["p_train"]):
+        if float(p) in PUBLISHED:
+            quantity = f"asym σ = 0.02, trained and evaluated at p = {p:g}"
+            rows.append(compare_value("sparsity_regimes", quantity, PUBLISHED[float(p)], arrays["at_train_p"][t]))
+    return rows
+
+
+STAGES = (
+    Stage(
+        "sparsity_regimes",
+        "Experiment 1: sparsity regimes",
+        1.0,
+        quick_args=("--p-train", "0.01,0.5", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
+        compare=compare,
+    ),
+)
+
 SPEC = Experiment.from_module(
     __name__,
     title="L/p over p_eval of models trained at each p_train",

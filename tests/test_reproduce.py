@@ -8,8 +8,8 @@ import pytest
 from conftest import ROOT, run_main
 
 from experiments import reproduce
+from experiments._compare import compare_range, compare_value
 from experiments._experiment import result_identity
-from experiments._published import compare_range, compare_value
 
 run = functools.partial(run_main, "reproduce")
 

@@ -1,6 +1,7 @@
 """experiments.reproduction_report: a missing value of ours (None in a manifest's JSON, or
 NaN) is shown as "not reached" and does not agree; no comparer fails on one."""
 
+import dataclasses
 import importlib
 import json
 import math
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 
 import ccjax
-from experiments import reproduce
+from experiments import rank_sweep, reproduce, sigma_sweep
 from experiments import reproduction_report as report
-from experiments._published import NOT_REACHED, compare_range, compare_value, markdown_table
+from experiments._compare import NOT_REACHED, compare_range, compare_value, markdown_table
 
 
 def sigma_analysis(**changes) -> dict:
@@ -36,7 +37,7 @@ def test_sigma_sweep_comparer_shows_a_crossing_never_reached_as_not_reached():
     # A short run's σ curve never comes back up to naive: the manifest holds "crossing": null.
     analysed = sigma_analysis(crossing=None, crossing_se=None, min_sigma_low=None, min_sigma_high=None)
     arrays = {"families": np.array(["asymmetric"]), "loss_per_feature": np.full((1, 2, 5), 0.08)}
-    rows = report.compare_sigma_sweep(arrays, {"analysis": {"asymmetric": analysed}})
+    rows = sigma_sweep.compare(arrays, {"analysis": {"asymmetric": analysed}})
     crossing = next(row for row in rows if "crosses naive" in row.quantity)
     assert crossing.ours == NOT_REACHED and crossing.agrees is False
     at_minimum = next(row for row in rows if "σ at the minimum" in row.quantity)
@@ -47,7 +48,7 @@ def test_sigma_sweep_comparer_shows_a_crossing_never_reached_as_not_reached():
 def test_sigma_sweep_comparer_with_every_number_missing():
     missing = {key: None for key in sigma_analysis() if key not in ("n_seeds", "at_zero")}
     arrays = {"families": np.array(["symmetric"]), "loss_per_feature": np.full((1, 2, 5), np.nan)}
-    rows = report.compare_sigma_sweep(arrays, {"analysis": {"symmetric": sigma_analysis(**missing)}})
+    rows = sigma_sweep.compare(arrays, {"analysis": {"symmetric": sigma_analysis(**missing)}})
     assert len(rows) == 4
     assert all(row.agrees is False for row in rows)
     assert all(row.ours.startswith(NOT_REACHED) for row in rows), [row.ours for row in rows]
@@ -60,11 +61,11 @@ def rank_manifest(convention: str, **stats) -> dict:
 @pytest.mark.parametrize("convention", ["spec", "paper-code"])
 def test_rank_sweep_comparer_with_missing_slope_sem_and_spearman(convention):
     # One seed: the slope has no SEM (NaN, stored as null); one rank gives no Spearman.
-    (row,) = report.compare_rank_sweep({}, rank_manifest(convention, slope=0.01, slope_sem=None, spearman=None))
+    (row,) = rank_sweep.compare({}, rank_manifest(convention, slope=0.01, slope_sem=None, spearman=None))
     assert row.ours.startswith("slope +0.0100 per e-fold") and "±" not in row.ours
     assert f"Spearman(rank, L/p) {NOT_REACHED}" in row.note
     assert row.agrees is (False if convention == "paper-code" else None)
-    (row,) = report.compare_rank_sweep({}, rank_manifest(convention, slope=None, slope_sem=None, spearman=None))
+    (row,) = rank_sweep.compare({}, rank_manifest(convention, slope=None, slope_sem=None, spearman=None))
     assert row.ours == NOT_REACHED
 
 
@@ -113,7 +114,7 @@ def test_rank_erratum_pairs_the_diagonals_under_each_recipe_and_names_the_commit
     spec = "   | spec: lr 1e-3 constant, batch 1,024, 10,000 steps | low-rank | -0.0035 ± 0.0004 (ρ -0.90) "
     assert f"{spec}| not run (stage `rank_sweep_zero_diagonal`) |" in lines
     # Only the figure's M (the authors' recipe, diagonal zeroed) is counted against the paper.
-    counted = {stage: [row.agrees for row in report.compare_rank_sweep(*saved[stage])] for stage in saved}
+    counted = {stage: [row.agrees for row in rank_sweep.compare(*saved[stage])] for stage in saved}
     assert counted == {
         "rank_sweep_paper_code": [True],
         "rank_sweep_paper_code_diagonal_kept": [None],
@@ -148,13 +149,12 @@ def run_stage_in_process(stage, argv: list[str], log: dict) -> bool:
 def test_quick_reproduction_writes_a_report_where_a_crossing_never_reached_is_not_reached(tmp_path, monkeypatch):
     # The σ sweep of a smoke run never comes back up to naive ("crossing": null in its
     # manifest), which crashed the report after every stage had trained. Its own tinier grid here.
-    tiny = reproduce.Stage(
-        "sigma_sweep",
-        "sigma_sweep",
-        (),
-        ("--sigmas", "0,0.02,0.04", "--seeds", "2", "--steps", "20", "--eval-rel-sem", "0.05", "--bootstrap", "50"),
+    quick_args = ("--sigmas", "0,0.02,0.04", "--seeds", "2", "--steps", "20", "--eval-rel-sem", "0.05")
+    quick_args += ("--bootstrap", "50")
+    stages = tuple(
+        dataclasses.replace(stage, quick_args=quick_args) if stage.name == "sigma_sweep" else stage
+        for stage in reproduce.STAGES
     )
-    stages = tuple(tiny if stage.name == "sigma_sweep" else stage for stage in reproduce.STAGES)
     monkeypatch.setattr(reproduce, "STAGES", stages)
     monkeypatch.setattr(reproduce, "run_stage", run_stage_in_process)
     out = tmp_path / "quick"
