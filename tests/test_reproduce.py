@@ -3,6 +3,10 @@
 import functools
 import json
 import math
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 from conftest import ROOT, run_main
@@ -66,3 +70,53 @@ def test_a_second_invocation_reuses_matching_results(quick):
 def test_bad_stage_lists_are_refused(args):
     done = run(*args)
     assert done.returncode == 2 and "stages from" in done.stderr and "Traceback" not in done.stderr
+
+
+TOY_EXPERIMENT = '''"""A toy experiment: one file, with its stage in the paper's reproduction."""
+
+from ._compare import compare_value
+from ._spec import Experiment, Stage
+
+EXPERIMENT = "toy"
+DESCRIPTION = __doc__
+
+
+def run(args, session):
+    return {"value": [0.5]}, {}
+
+
+def summary(arrays, manifest):
+    return "toy"
+
+
+def figure(arrays, manifest):
+    return None
+
+
+def compare(arrays, manifest):
+    return [compare_value("toy", "a value", 0.5, arrays["value"])]
+
+
+STAGES = (Stage("toy", "A toy stage", 9.5, quick_args=("--steps", "1"), compare=compare),)
+SPEC = Experiment.from_module(__name__, title="a toy", sweep_controls=False)
+'''
+
+
+def test_a_new_experiment_with_a_stage_is_one_file(tmp_path):
+    """Dropping one module into a copy of experiments/ adds its stage to reproduce and its
+    section to the report, in its declared order, with no other edit (a real process: the
+    stages are collected at import)."""
+    shutil.copytree(ROOT / "experiments", tmp_path / "experiments", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "experiments" / "toy.py").write_text(TOY_EXPERIMENT)
+    script = (
+        "from experiments import reproduce\n"
+        "toy = reproduce.STAGES[-1]\n"
+        "print(reproduce.STAGE_NAMES[-2:], toy.module, toy.compare({'value': [0.5]}, {}))"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "('rank_sweep_paper_code_diagonal_kept', 'toy') toy" in ran.stdout
+    assert "agrees=True" in ran.stdout
