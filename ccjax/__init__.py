@@ -17,11 +17,11 @@ from importlib.metadata import PackageNotFoundError, version
 from . import cis, engine, io, measure, problem
 from .engine import (
     History,
+    ProgressBar,
     SweepResult,
     TrainConfig,
     make_grid,
     over_static_axes,
-    print_progress,
     sweep,
     sweep_static,
     train,
@@ -98,11 +98,11 @@ __all__ = [
     "to_feature_space",
     # training
     "History",
+    "ProgressBar",
     "SweepResult",
     "TrainConfig",
     "make_grid",
     "over_static_axes",
-    "print_progress",
     "sweep",
     "sweep_static",
     "train",

@@ -18,6 +18,7 @@ In a multi-process run (``jax.distributed``) every process may call the save fun
 with the same (gathered) values; only process 0 writes.
 """
 
+import dataclasses
 import datetime
 import hashlib
 import io
@@ -37,6 +38,7 @@ import jax
 import numpy as np
 
 from ._linalg import MATMUL_PRECISION_NAME
+from .engine import TrainConfig
 from .engine._checkpoint import CheckpointError, SweepCheckpoint, checkpoint_arrays, checkpoint_from_arrays
 
 RESULTS_FILE = "results.npz"
@@ -252,6 +254,23 @@ def load_results(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], d
         return arrays, manifest
     _check_recorded(arrays, manifest, block, results_path, manifest_path)
     return arrays, manifest
+
+
+def saved_config(manifest: Mapping[str, Any], key: str = "config") -> TrainConfig:
+    """The :class:`~ccjax.TrainConfig` that a manifest records under ``key`` (``"config"``:
+    the run's), validated as a new one is. A field the manifest lacks (results saved before
+    the field existed) takes its default; a field ``TrainConfig`` does not have is a
+    :class:`ResultsError`."""
+    recorded = manifest.get(key)
+    if not isinstance(recorded, Mapping):
+        raise ResultsError(f"the manifest has no {key!r} block of TrainConfig fields")
+    unknown = sorted(set(recorded) - {field.name for field in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ResultsError(f"the manifest's {key!r} block has fields TrainConfig does not: {', '.join(unknown)}")
+    try:
+        return TrainConfig(**recorded)
+    except (TypeError, ValueError) as error:
+        raise ResultsError(f"the manifest's {key!r} block is not a valid TrainConfig: {error}") from None
 
 
 def _check_recorded(arrays: dict, manifest: dict, block: dict, results_path: Path, manifest_path: Path) -> None:

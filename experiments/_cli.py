@@ -9,13 +9,13 @@ import argparse
 import math
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 import numpy as np
 
 from ccjax.engine import format_duration  # one duration format for the library and the CLIs
+from ccjax.measure.statistics import finite_mean, mean_and_sem  # noqa: F401  (the experiments' import of them)
 
 
 def use_every_cpu_core() -> None:
@@ -184,40 +184,6 @@ def int_range_list(low: int, high: int, what: str, high_name: str) -> Callable[[
     return parse
 
 
-def mean_and_sem(values, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over ``axis`` and its standard error, over the finite entries only.
-
-    Non-finite entries (diverged models) are excluded, not averaged; the SEM is NaN
-    where fewer than two entries remain, and the mean where none does.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(values)
-    n = finite.sum(axis=axis)
-    filled = np.where(finite, values, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = filled.sum(axis=axis) / n
-        deviation = np.where(finite, values - np.expand_dims(mean, axis), 0.0)
-        sem = np.sqrt((deviation**2).sum(axis=axis) / (n - 1) / n)
-    mean = np.where(n > 0, mean, np.nan)
-    sem = np.where(n > 1, sem, np.nan)
-    return (mean[()], sem[()]) if mean.ndim == 0 else (mean, sem)
-
-
-def finite_mean(values, axis: int = 0) -> np.ndarray:
-    """The mean over ``axis`` of the finite entries (NaN where there are none)."""
-    return mean_and_sem(values, axis)[0]
-
-
-def describe_point(point: dict) -> str:
-    """``seed=1, lr=1e+06 (step 10)`` for a diverged-model record."""
-    coords = ", ".join(
-        f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
-        for name, value in point.items()
-        if name not in ("sweep", "step")
-    )
-    return f"{coords} (step {point['step']:,})"
-
-
 def count(n: int, noun: str) -> str:
     """``count(1, "seed")`` → "1 seed", ``count(5, "seed")`` → "5 seeds"."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
@@ -236,88 +202,6 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def say(message: str, stream: TextIO | None = None) -> None:
     """A status line on stderr (stdout carries the results table)."""
     print(message, file=stream or sys.stderr, flush=True)
-
-
-class ProgressBar:
-    """An ``on_progress`` callback for :func:`ccjax.sweep` that draws training progress.
-
-    On a terminal it redraws one line with ``\\r``; otherwise (CI logs, files) it prints
-    a plain line every ``line_fraction`` of the run or ``line_seconds``, and at the end.
-    The line shows steps, models, model-steps/s, the latest mean training L/p over
-    models, the one-off compile time, elapsed time and the ETA.
-    """
-
-    def __init__(
-        self, stream: TextIO | None = None, *, width: int = 24, line_fraction: float = 0.1, line_seconds: float = 60.0
-    ):
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.width = width
-        self.line_fraction = line_fraction
-        self.line_seconds = line_seconds
-        self._printed_fraction = -math.inf
-        self._printed_time = -math.inf
-        self._drawn = 0
-
-    def describe(self, progress) -> str:
-        done, total = progress.steps_done, progress.total_steps
-        fraction = done / total
-        seconds = progress.run_seconds
-        rate = done * progress.n_models / seconds if seconds > 0 else math.nan
-        eta = (total - done) * seconds / done if done > 0 else math.nan
-        # The chunk's history has one row per model (plus padding rows to a multiple of
-        # the device count) and may end in intervals past the last step; take the last
-        # logged interval of the real models.
-        history = progress.history
-        step = np.asarray(history.step)[0]
-        last = int(np.argmax(step))
-        loss = float(finite_mean(np.asarray(history.train_loss_per_feature)[: progress.n_models, last]))
-        filled = round(self.width * fraction)
-        bar = "[" + "#" * filled + "." * (self.width - filled) + "]"
-        timing = f"done in {format_duration(seconds)}" if done >= total else f"ETA {format_duration(eta)}"
-        return (
-            f"{bar} {100 * fraction:3.0f}%  {done}/{total} steps  {progress.n_models} models  "
-            f"{rate:,.0f} model-steps/s  train L/p {loss:.4f}  "
-            f"compile {progress.compile_seconds:.1f}s  {timing}"
-            + (f"  {progress.n_diverged} diverged" if progress.n_diverged else "")
-        )
-
-    def __call__(self, progress) -> None:
-        fraction = progress.steps_done / progress.total_steps
-        finished = progress.steps_done >= progress.total_steps
-        text = self.describe(progress)
-        if progress.diverged:
-            self.close()
-            for point in progress.diverged:
-                print(
-                    f"warning: model {describe_point(point)} diverged (loss NaN or inf); "
-                    "it is excluded from summaries, the other models go on",
-                    file=self.stream,
-                    flush=True,
-                )
-        if self.tty:
-            self.stream.write("\r" + text.ljust(self._drawn))
-            self._drawn = len(text)
-            if finished:
-                self.stream.write("\n")
-                self._drawn = 0
-            self.stream.flush()
-            return
-        now = time.monotonic()
-        if (
-            finished
-            or fraction - self._printed_fraction >= self.line_fraction - 1e-9
-            or now - self._printed_time >= self.line_seconds
-        ):
-            print(text, file=self.stream, flush=True)
-            self._printed_fraction, self._printed_time = fraction, now
-
-    def close(self) -> None:
-        """End a partly drawn terminal line (e.g. after an interruption)."""
-        if self.tty and self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = 0
 
 
 def non_negative_float(text: str) -> float:

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 import ccjax
-from ccjax.engine import sweep_fingerprint
+from ccjax.engine import describe_point, sweep_fingerprint
 
 from . import _distributed
-from ._cli import ProgressBar, count, describe_point, format_duration, positive_int, say, use_every_cpu_core
+from ._cli import count, format_duration, positive_int, say, use_every_cpu_core
 
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "run.json"
@@ -381,7 +381,7 @@ def train_sweep(
             say(f"resuming {what} from its checkpoint at step {done:,} of {config.total_steps:,}")
     session.start()
     say(f"training {count(grid.size, 'model')} ({what}) for {config.total_steps:,} steps; compiling first ...")
-    progress = ProgressBar()
+    progress = ccjax.ProgressBar()
     try:
         result = ccjax.sweep(
             config,

@@ -1,6 +1,5 @@
-"""The two conventions of the rank-of-M experiment (``rank_sweep``): their training recipes,
-default grids, labels, output names, and what the authors' code does that ccjax matches or
-not (docs/paper.md §3-4, §6.8). Tables and text only; the science is in ``rank_sweep``.
+"""The two conventions of the rank-of-M experiment (``rank_sweep``): their training recipes, default grids,
+labels and output names, and what the authors' code does that ccjax matches or not (docs/paper.md §3-4, §6.8).
 
 ``spec`` follows docs/paper.md; ``paper-code`` the first version of the authors'
 ``paper_code/nb6_mixing_matrix_rank.py`` (commit 046b67a) with ``mlpinsoup.py``.
@@ -8,39 +7,43 @@ not (docs/paper.md §3-4, §6.8). Tables and text only; the science is in ``rank
 
 import argparse
 import dataclasses
-from pathlib import Path
+from typing import NamedTuple
 
 import ccjax
 
-from ._cli import count, int_range_list
+from ._cli import count, count_families, int_range_list
+from ._experiment import default_out
 
 FAMILIES = ("low-rank", "low-rank-flat")
 FULL_RANK_FAMILY = "asymmetric"  # the code's "full rank" M: i.i.d. N(0, 1), n x n
-CONVENTIONS = ("spec", "paper-code")
-SPEC = ccjax.TrainConfig(data="exactly-one", mixing="low-rank", learn_scale=True)
-# paper_code/nb6_mixing_matrix_rank.py (first version, commit 046b67a) with mlpinsoup.py.
-PAPER_CODE = dataclasses.replace(
-    SPEC,
-    zero_diagonal=True,
-    lr=1e-3,
-    weight_decay=1e-2,
-    schedule="constant",
-    batch_size=1024,
-    steps=30_000,
-    scale_init=0.01,
-)
-CONFIGS = {"spec": SPEC, "paper-code": PAPER_CODE}
-DEFAULT_RANKS = {"spec": "1,2,5,10,20,30,50,75,100", "paper-code": "5,7,10,15,20,50,100"}
-DEFAULT_FAMILIES = {"spec": FAMILIES, "paper-code": ("low-rank",)}
-DEFAULT_FULL_RANK = {"spec": False, "paper-code": True}
-CONVENTION_LABELS = {
-    "spec": "spec (docs/paper.md §3-4)",
-    "paper-code": "paper-code (the authors' paper_code/nb6_mixing_matrix_rank.py)",
-}
 FULL_RANK_FORMULA = "M ~ N(0, 1) i.i.d., n_features x n_features (ccjax mixing 'asymmetric'; the code's 'full rank')"
 FULL_RANK_LABEL = "full rank: M ~ N(0, 1) i.i.d."
 DIAGONAL_TEXT = {True: "M's diagonal zeroed", False: "M's diagonal kept"}
+SPEC = ccjax.TrainConfig(data="exactly-one", mixing="low-rank", learn_scale=True)
+# paper_code/nb6_mixing_matrix_rank.py (first version, commit 046b67a) with mlpinsoup.py; scale_init 0.01 as SPEC.
+PAPER_CODE = dataclasses.replace(
+    SPEC, zero_diagonal=True, lr=1e-3, weight_decay=1e-2, schedule="constant", batch_size=1024, steps=30_000
+)
 
+
+class Convention(NamedTuple):
+    config: ccjax.TrainConfig  # the recipe, with M's diagonal unless --(no-)zero-diagonal says otherwise
+    ranks: str  # the default --ranks
+    families: tuple[str, ...]  # the default --families
+    full_rank: bool  # the default --full-rank
+    label: str  # what it follows
+
+
+CONVENTIONS = {
+    "spec": Convention(SPEC, "1,2,5,10,20,30,50,75,100", FAMILIES, False, "spec (docs/paper.md §3-4)"),
+    "paper-code": Convention(
+        PAPER_CODE,
+        "5,7,10,15,20,50,100",
+        ("low-rank",),
+        True,
+        "paper-code (the authors' paper_code/nb6_mixing_matrix_rank.py)",
+    ),
+}
 rank_list = int_range_list(1, SPEC.n_features, "ranks", "n_features")
 
 # What the authors' code does (Stefan-Heimersheim/toy-model-of-computation-in-superposition),
@@ -98,7 +101,7 @@ PAPER_CODE_DIFFERENCES = (
 HELP = {  # the options whose defaults are the convention's
     "convention": "spec: docs/paper.md's M and training; paper-code: the authors' nb6 code (zero diagonal, lr 1e-3 "
     "constant, batch 1024, 30,000 steps, its ranks and a full-rank point)",
-    "ranks": f"ranks r of M (1..100); default {DEFAULT_RANKS['spec']} (spec) or {DEFAULT_RANKS['paper-code']} "
+    "ranks": f"ranks r of M (1..100); default {CONVENTIONS['spec'].ranks} (spec) or {CONVENTIONS['paper-code'].ranks} "
     "(paper-code)",
     "families": f"low-rank mixing families; default {','.join(FAMILIES)} (spec) or low-rank (paper-code)",
     "full_rank": "also train the full-rank point (i.i.d. N(0, 1) M, the run's diagonal rule) over the same seeds; "
@@ -110,78 +113,71 @@ HELP = {  # the options whose defaults are the convention's
 }
 
 
-def output_stem(convention: str, zero_diagonal: bool | None = None) -> str:
-    """The default --out folder and the figure name: ``rank_sweep`` (spec) or ``rank_sweep_paper_code``,
-    plus ``_zero_diagonal`` or ``_diagonal_kept`` when ``zero_diagonal`` is not the convention's own."""
+def output_stem(convention: str, zero_diagonal: bool) -> str:
+    """The default --out folder and figure name: ``rank_sweep`` (spec) or ``rank_sweep_paper_code``, plus
+    ``_zero_diagonal`` or ``_diagonal_kept`` when the diagonal is not the convention's own."""
     stem = "rank_sweep" if convention == "spec" else f"rank_sweep_{convention.replace('-', '_')}"
-    if zero_diagonal is None or zero_diagonal == CONFIGS[convention].zero_diagonal:
+    if zero_diagonal == CONVENTIONS[convention].config.zero_diagonal:
         return stem
     return f"{stem}_{'zero_diagonal' if zero_diagonal else 'diagonal_kept'}"
 
 
 def convention_of(manifest: dict) -> str:
-    """The run's convention (results saved before conventions existed are spec)."""
+    """A saved run's convention (results saved before conventions existed are spec)."""
     return manifest.get("convention", "spec")
 
 
 def zero_diagonal_of(manifest: dict) -> bool:
-    """Whether the run zeroed M's diagonal (results saved before the switch: the convention's own)."""
-    return bool(manifest.get("zero_diagonal", CONFIGS[convention_of(manifest)].zero_diagonal))
-
-
-def manifest_stem(manifest: dict) -> str:
-    """:func:`output_stem` of a saved run."""
-    return output_stem(convention_of(manifest), zero_diagonal_of(manifest))
-
-
-def heading(manifest: dict) -> tuple[str, str]:
-    """A saved run's title (``rank of M, convention ...``) and its training recipe (:func:`describe_config`)."""
-    title = f"rank of M, {run_label(convention_of(manifest), zero_diagonal_of(manifest), long=True)}"
-    return title, describe_config(manifest["config"])
+    """Whether a saved run zeroed M's diagonal (results saved before the switch: the convention's own)."""
+    return bool(manifest.get("zero_diagonal", CONVENTIONS[convention_of(manifest)].config.zero_diagonal))
 
 
 def run_label(convention: str, zero_diagonal: bool, *, long: bool = False) -> str:
-    """``convention spec`` etc. (``long``: with what it follows), plus the diagonal when it is not
-    the convention's own."""
-    label = f"convention {CONVENTION_LABELS[convention] if long else convention}"
-    if zero_diagonal != CONFIGS[convention].zero_diagonal:
+    """``convention spec`` (``long``: with what it follows), plus the diagonal when it is not the convention's own."""
+    label = f"convention {CONVENTIONS[convention].label if long else convention}"
+    if zero_diagonal != CONVENTIONS[convention].config.zero_diagonal:
         label += f", {DIAGONAL_TEXT[zero_diagonal]} (--{'' if zero_diagonal else 'no-'}zero-diagonal)"
     return label
 
 
-def describe_config(config: dict) -> str:
+def describe_config(config: ccjax.TrainConfig) -> str:
     """One line: the training settings that differ between the conventions."""
-    config = dataclasses.asdict(SPEC) | config  # results saved before a field existed had its default
     return (
-        f"{DIAGONAL_TEXT[bool(config['zero_diagonal'])]}; AdamW lr {config['lr']:g} ({config['schedule']}), "
-        f"weight decay {config['weight_decay']:g}, batch {config['batch_size']:,}, {config['steps']:,} steps; "
-        f"learned scale from {config['scale_init']:g}"
+        f"{DIAGONAL_TEXT[config.zero_diagonal]}; AdamW lr {config.lr:g} ({config.schedule}), weight decay "
+        f"{config.weight_decay:g}, batch {config.batch_size:,}, {config.steps:,} steps; "
+        f"learned scale from {config.scale_init:g}"
     )
+
+
+def heading(manifest: dict) -> tuple[str, str]:
+    """A saved run's title (``rank of M, convention ...``) and its training recipe."""
+    label = run_label(convention_of(manifest), zero_diagonal_of(manifest), long=True)
+    return f"rank of M, {label}", describe_config(ccjax.io.saved_config(manifest))
 
 
 def manifest_fields(convention: str, zero_diagonal: bool) -> dict:
-    """The manifest's record of the convention and M's diagonal, and what matches the authors' code
-    (``paper_code`` for the paper-code convention, else ``paper_code_differences``)."""
-    own = CONFIGS[convention].zero_diagonal
+    """The manifest's record of the convention and M's diagonal, and of how the run differs from the
+    authors' code (``paper_code`` for the paper-code convention, else ``paper_code_differences``)."""
+    own = CONVENTIONS[convention].config.zero_diagonal
     whose = (
-        " (the convention's own)"
+        "the convention's own"
         if zero_diagonal == own
-        else f" ({run_label(convention, zero_diagonal)}: not the convention's own)"
+        else f"{run_label(convention, zero_diagonal)}: not the convention's own"
     )
     fields = {
         "convention": convention,
-        "convention_description": CONVENTION_LABELS[convention],
+        "convention_description": CONVENTIONS[convention].label,
         "zero_diagonal": zero_diagonal,
         "convention_zero_diagonal": own,
-        "diagonal": DIAGONAL_TEXT[zero_diagonal] + whose,
+        "diagonal": f"{DIAGONAL_TEXT[zero_diagonal]} ({whose})",
     }
     if convention != "paper-code":
         return fields | {"paper_code_differences": PAPER_CODE_DIFFERENCES}
-    diagonal = PAPER_CODE_DIAGONAL[zero_diagonal]
+    diagonal = [PAPER_CODE_DIAGONAL[zero_diagonal]]
     paper_code = {
         "source": PAPER_CODE_SOURCE,
-        "matched": [*PAPER_CODE_MATCHED, *([diagonal] if zero_diagonal else [])],
-        "not_matched": [*([] if zero_diagonal else [diagonal]), *PAPER_CODE_NOT_MATCHED],
+        "matched": [*PAPER_CODE_MATCHED, *(diagonal if zero_diagonal else [])],
+        "not_matched": [*([] if zero_diagonal else diagonal), *PAPER_CODE_NOT_MATCHED],
         "other_versions": PAPER_CODE_VERSIONS,
     }
     return fields | {"paper_code": paper_code}
@@ -189,39 +185,30 @@ def manifest_fields(convention: str, zero_diagonal: bool) -> dict:
 
 def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
     """Fill the options left unset with the convention's defaults; ``args.config``: the run's config."""
-    convention = args.convention
-    if args.zero_diagonal is None:
-        args.zero_diagonal = CONFIGS[convention].zero_diagonal
+    own = CONVENTIONS[args.convention]
+    defaults = {"zero_diagonal": own.config.zero_diagonal, "ranks": rank_list(own.ranks), "full_rank": own.full_rank}
+    defaults |= {"families": list(own.families), "steps": own.config.steps, "scale_init": own.config.scale_init}
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.out is None:
-        args.out = Path("results") / output_stem(convention, args.zero_diagonal)
-    if args.ranks is None:
-        args.ranks = rank_list(DEFAULT_RANKS[convention])
-    if args.families is None:
-        args.families = list(DEFAULT_FAMILIES[convention])
-    if args.full_rank is None:
-        args.full_rank = DEFAULT_FULL_RANK[convention]
-    if args.steps is None:
-        args.steps = CONFIGS[convention].steps
-    if args.scale_init is None:
-        args.scale_init = CONFIGS[convention].scale_init
+        args.out = default_out(output_stem(args.convention, args.zero_diagonal))
     fields = {"steps": args.steps, "scale_init": args.scale_init, "zero_diagonal": args.zero_diagonal}
-    args.config = dataclasses.replace(CONFIGS[convention], **fields)
+    args.config = dataclasses.replace(own.config, **fields)
     return args
 
 
-def describe_run(
-    convention: str, config: ccjax.TrainConfig, families: list[str], n_seeds: int, n_ranks: int, full_rank: bool
-) -> str:
+def describe_run(args: argparse.Namespace) -> str:
     """What a run trains and with which recipe (and, for paper-code, where its differences are listed)."""
-    n_models = len(families) * n_seeds * n_ranks + (n_seeds if full_rank else 0)
-    family_count = f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}"
+    config, families, n_seeds, full_rank = args.config, args.families, len(args.seeds), args.full_rank
+    n_models = len(families) * n_seeds * len(args.ranks) + (n_seeds if full_rank else 0)
     plus_full = f" + {count(n_seeds, 'full-rank model')}" if full_rank else ""
     lines = [
-        f"convention {convention}: {describe_config(dataclasses.asdict(config))}",
-        f"{family_count} x {count(n_seeds, 'seed')} x {count(n_ranks, 'rank')}{plus_full}: "
+        f"convention {args.convention}: {describe_config(config)}",
+        f"{count_families(len(families))} x {count(n_seeds, 'seed')} x {count(len(args.ranks), 'rank')}{plus_full}: "
         f"{n_models} models x {config.total_steps:,} steps",
     ]
-    if convention == "paper-code":
+    if args.convention == "paper-code":
         lines.append("what ccjax cannot match in the authors' code is listed after the table (and in the manifest)")
         if "low-rank-flat" in families:
             diagonal = "zeroes" if config.zero_diagonal else "keeps"

@@ -1,50 +1,31 @@
 """Experiments as declarations: an :class:`Experiment` names its options, grid, analysis and
-figures; the framework builds the command line, the manifest, the results I/O, ``--plot-only``,
-``--resume``/``--overwrite`` and the output folders (through :func:`._experiment.run_cli`).
+figures; the runner (:func:`._experiment.run_cli`) builds the command line, the manifest, the
+results files, ``--plot-only``, ``--resume``/``--overwrite`` and the output folders.
 
-Recipe: converting an experiment (see ``dense_offset.py`` and ``sparsity_regimes.py``)
---------------------------------------------------------------------------------------
-1. Options. Replace ``build_parser`` by a tuple of :class:`Option` declarations, on one
-   line where it fits. Use the builders for the shared ones (:func:`p_train_option`,
-   :func:`seeds_option`, :func:`training_options` = ``--steps``/``--no-step-scaling``,
-   :func:`mixing_options` = ``--mixing``/``--scale``, :func:`curve_options` =
-   ``--eval-points``/``--eval-rel-sem``, or their single parts); add a builder here when
-   two experiments declare the same option. An option that sets a ``ccjax.TrainConfig``
-   field declares ``field=`` (and ``to_field=`` if the value needs converting), takes its
-   default from ``config=`` and reaches the run as ``args.config`` (a combination the
-   config rejects, or a batch too small to train on at the smallest p of ``--p-train``
-   (:func:`check_batch_size`), is a usage error before anything runs). An experiment that
-   declares a ``--quick`` flag writes a quick run to ``results/<name>-quick`` unless
-   ``--out`` is given (``_experiment.resolve_out``). Argument types live in
-   ``_cli.py``. Never import another experiment: move what two share into ``_cli.py``
-   (options, tables), ``_experiment.py`` (training, I/O) or ``ccjax``.
-2. Published numbers and the reproduction. ``PUBLISHED`` (the paper's numbers, with the
-   section they come from) lives in the experiment's own module (the manifest stores it
-   under ``published_as``, default "published", keys as strings), beside
-   ``compare(arrays, manifest)``, which returns :class:`~experiments._compare.Comparison`
-   rows (``compare_value``/``compare_range``), and ``STAGES``: the :class:`Stage` runs of
-   ``python -m experiments.reproduce`` (paper and quick arguments, report title and order,
-   ``compare``). reproduce and the report find them through :func:`registered_stages`.
-3. Run. ``run(args, session) -> (arrays, extras)``: train with
-   ``train_sweep(config, axes, what, session)``, time blocks with
-   ``with session.timed("train"):`` (they land in the manifest's ``timings``), and return
-   the arrays and only the manifest fields particular to the experiment (e.g.
-   ``evaluation``). The framework adds ``experiment``, ``description`` (``title``),
-   ``argv``, ``command``, ``environment``, ``config`` (``args.config``), ``axes`` (from
-   ``axes={"name": "args_dest"}``), the published numbers, ``naive_loss_per_feature``
-   (with a config), ``timings``, ``arrays`` (the ``arrays=`` documentation),
-   ``diverged_models`` and ``options``.
-4. Module tail: ``SPEC = Experiment.from_module(__name__, title=..., config=..., axes=...,
-   options=(...))`` (it takes ``EXPERIMENT``, ``DESCRIPTION``, ``run``, ``summary``,
-   ``FIGURES`` or ``figure``, ``ARRAYS`` and ``PUBLISHED`` from the module; keep the
-   options on one line, so that the declarations do not repeat each other line by line),
-   ``build_parser, main = SPEC.build_parser, SPEC.main`` and
-   ``if __name__ == "__main__": sys.exit(main())``. Options
-   that depend on others go in ``resolve=`` (a ``ValueError`` there is a usage error);
-   ``check_outputs=``/``figure_path=`` are passed to ``run_cli`` unchanged.
-5. Check: run a tiny command before and after converting and compare ``results.npz``
-   bitwise (``np.array_equal`` per array) and the manifest's keys; run the experiment's
-   tests and ``tests/test_every_choice.py -k <name>``; ``--help`` documents every option.
+An experiment module (``lr_sweep.py`` is a small complete one, ``dense_offset.py`` one with
+reproduction stages) declares, by these names:
+
+- ``OPTIONS``: :class:`Option` records, using the builders below for shared options. An
+  option with ``field=`` sets that ``ccjax.TrainConfig`` field (default: ``config=``'s), and
+  the run receives the result as ``args.config``; a config the dataclass rejects, or a batch
+  too small to train on (:func:`check_batch_size`), is a usage error before anything runs.
+  A ``--quick`` flag makes ``--out`` default to ``results/<name>-quick``.
+- ``run(args, session) -> (arrays, extras)``: trains with ``_experiment.train_sweep`` (which
+  checkpoints and resumes through ``session``), times blocks with ``session.timed(name)``, and
+  returns the arrays and the manifest fields particular to it. The runner adds the rest of
+  the manifest (command, environment, config, axes, published numbers, naive L/p, timings,
+  the ``ARRAYS`` documentation, diverged models, resolved options).
+- ``summary(arrays, manifest) -> str`` and ``figure`` (or ``FIGURES``: file name to
+  function); both read the config with ``ccjax.io.saved_config(manifest)``.
+- ``PUBLISHED``, ``compare(arrays, manifest)`` (:class:`~experiments._compare.Comparison`
+  rows) and ``STAGES`` (:class:`Stage` runs of ``python -m experiments.reproduce``), which
+  :func:`registered_stages` collects for the reproduction and its report.
+- ``SPEC = Experiment.from_module(__name__, ...)``, ``build_parser, main = SPEC.build_parser,
+  SPEC.main``, and ``if __name__ == "__main__": sys.exit(main())``.
+
+Experiments never import each other: what two share goes to ``_cli.py``, ``_experiment.py``
+or ``ccjax``. A conversion keeps ``results.npz`` bitwise and the manifest's keys unchanged
+(compare a tiny run before and after).
 """
 
 import argparse

@@ -1,33 +1,24 @@
-"""Paper experiment 7: in the dense regime, trained models are the naive model plus an offset (docs/paper.md §6.7).
+"""Paper experiment 7 (docs/paper.md §6.7): dense-regime trained models against the naive model plus an offset.
 
-Trains on clean labels at each p_train (with the paper's step scaling), evaluates L/p
-over 100 values of p, and compares with the naive + offset baseline: the naive model
-whose neurons also write a constant b into every unrepresented feature. Its L/p is
-exact (:func:`ccjax.baselines.offset_loss_per_feature`), and so is the best offset
-b*(p); the baseline models are also run through the evaluation engine as a check.
-
-    python -m experiments.dense_offset
-    python -m experiments.dense_offset --plot-only
+python -m experiments.dense_offset [--plot-only]
 """
 
 import dataclasses
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import ccjax
 from ccjax import baselines
 
-from ._cli import count, format_duration, format_table, mean_and_sem, say
+from ._cli import count, evaluate_curves, format_table, mean_and_sem
 from ._compare import Comparison, compare_value, index_of, p_eval_column
 from ._experiment import Session, curves_at_training_p, plot_trained_curves, train_sweep
 from ._spec import QUICK_TRAIN, Experiment, Stage, curve_options, p_train_option, seeds_option, training_options
 
-# Experiment 7, docs/paper.md §5-6: at p_eval = 1, the model trained at p = 1 reaches about
-# 0.052 and naive + offset about 0.053 (read off the figure); b* = 0.0194 (L/p 0.0531) at
-# p = 1 and 0.0132 (0.0813) at p = 0.1 from the closed form.
+# Experiment 7, docs/paper.md §5-6: at p_eval = 1, the model trained at p = 1 reaches about 0.052 and naive + offset
+# about 0.053 (read off the figure); b* = 0.0194 (L/p 0.0531) at p = 1 and 0.0132 (0.0813) at p = 0.1 in closed form.
 PUBLISHED = {"trained_p1_at_p1": 0.052, "offset_at_p1": 0.053}
 
 EXPERIMENT = "dense_offset"
@@ -58,34 +49,20 @@ pays off when many features are active together. b*(p) and its L/p are exact.
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
-    n, d = args.config.n_features, args.config.d_mlp
+    n, size = args.config.n_features, {"n_features": args.config.n_features, "d_mlp": args.config.d_mlp}
     configs = [dataclasses.replace(args.config, p=p) for p in args.p_train]
     with session.timed("train"):
         results = [train_sweep(c, {"seed": args.seeds}, f"clean labels, p = {c.p:g}", session) for c in configs]
-
     params = jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))
-    zero_mixing = np.zeros(params.w_in.shape[:2] + (n, n), np.float32)
-    p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
-    p_train = np.asarray(args.p_train)
-    say(f"evaluating {count(params.w_in.shape[0] * params.w_in.shape[1], 'model')} at {len(p_eval)} p's ...")
-    with session.timed("eval"):
-        curve = ccjax.loss_curve(
-            params, zero_mixing, np.concatenate([p_eval, p_train]), ccjax.evaluation_key(), rel_sem=args.eval_rel_sem
-        )
-        best_offset, best_loss = baselines.optimal_offset(p_eval, n_features=n, d_mlp=d)
-        train_offset, _ = baselines.optimal_offset(p_train, n_features=n, d_mlp=d)
-        train_offset_loss = baselines.offset_loss_per_feature(
-            train_offset[:, None], p_eval[None, :], n_features=n, d_mlp=d
-        )
-        # The engine on the baseline models themselves: a check of the closed form.
-        offsets = jnp.asarray(train_offset, jnp.float32)
-        offset_models = jax.vmap(lambda b: baselines.naive_model(n, d, offset=b))(offsets)
-        engine = ccjax.loss_curve(
-            offset_models, np.zeros((len(p_train), n, n), np.float32), p_train, ccjax.evaluation_key(), rel_sem=1e-3
-        )
-    say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
-
-    diagonal = np.arange(len(p_train))
+    p_eval, p_train = np.geomspace(1e-3, 1.0, args.eval_points), np.asarray(args.p_train)
+    no_mixing = np.zeros(params.w_in.shape[:2] + (n, n), np.float32)
+    curve = evaluate_curves(params, no_mixing, np.concatenate([p_eval, p_train]), args.eval_rel_sem, session)
+    best_offset, best_loss = baselines.optimal_offset(p_eval, **size)
+    train_offset, _ = baselines.optimal_offset(p_train, **size)
+    # The engine on the naive + b*(p_train) models themselves: a check of the closed form.
+    offset_models = jax.vmap(lambda b: baselines.naive_model(offset=b, **size))(np.asarray(train_offset, np.float32))
+    no_mixing = np.zeros((len(p_train), n, n), np.float32)
+    engine = ccjax.loss_curve(offset_models, no_mixing, p_train, ccjax.evaluation_key(), rel_sem=1e-3)
     arrays = {
         "p_train": p_train,
         "seeds": np.asarray(args.seeds),
@@ -95,44 +72,36 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "best_offset": np.asarray(best_offset),
         "best_offset_loss": np.asarray(best_loss),
         "train_offset": np.asarray(train_offset),
-        "train_offset_loss": np.asarray(train_offset_loss),
-        "engine_offset_loss": engine.loss_per_feature[diagonal, diagonal],
-        "engine_offset_sem": engine.sem[diagonal, diagonal],
+        "train_offset_loss": np.asarray(baselines.offset_loss_per_feature(train_offset[:, None], p_eval, **size)),
+        "engine_offset_loss": np.diagonal(engine.loss_per_feature),
+        "engine_offset_sem": np.diagonal(engine.sem),
         "w_in": params.w_in,
         "w_out": params.w_out,
     }
-    method = "ccjax.loss_curve; naive + offset in closed form"
-    return arrays, {"evaluation": {"rel_sem": args.eval_rel_sem, "method": method}}
+    evaluation = {"rel_sem": args.eval_rel_sem, "method": "ccjax.loss_curve; naive + offset in closed form"}
+    return arrays, {"evaluation": evaluation}
 
 
 def summary(arrays: dict, manifest: dict) -> str:
-    naive = manifest["naive_loss_per_feature"]
+    p_train, at_one = arrays["p_train"], p_eval_column(arrays, 1.0)
     mean, sem = mean_and_sem(arrays["at_train_p"], axis=1)
-    at_one = np.argmin(np.abs(arrays["p_eval"] - 1.0))
     p1_mean, p1_sem = mean_and_sem(arrays["loss_per_feature"][:, :, at_one], axis=1)
-    rows = []
-    for i, p in enumerate(arrays["p_train"]):
-        offset_here = float(np.interp(np.log(p), np.log(arrays["p_eval"]), arrays["best_offset_loss"]))
-        rows.append(
-            [
-                f"{p:g}",
-                f"{arrays['steps'][i]:,}",
-                f"{mean[i]:.4f} +- {sem[i]:.5f}" if np.isfinite(sem[i]) else f"{mean[i]:.4f}",
-                f"{arrays['train_offset'][i]:.4f}",
-                f"{arrays['engine_offset_loss'][i]:.4f}",
-                f"{offset_here:.4f}",
-                f"{p1_mean[i]:.4f}",
-            ]
-        )
-    headers = ["p_train", "steps", "trained L/p at p_train", "b*(p_train)", "naive+b* (engine)", "naive+b* (exact)"]
-    headers.append("trained L/p at p_eval=1")
-    p_one = arrays["p_train"] == 1.0
-    lines = [
-        f"clean labels, {count(len(arrays['seeds']), 'seed')}; naive L/p = {naive:.4f}",
-        format_table(headers, rows),
-    ]
-    if p_one.any():
-        i = int(np.flatnonzero(p_one)[0])
+    exact = np.interp(np.log(p_train), np.log(arrays["p_eval"]), arrays["best_offset_loss"])
+    trained = [f"{m:.4f} +- {s:.5f}" if np.isfinite(s) else f"{m:.4f}" for m, s in zip(mean, sem, strict=True)]
+    columns = {
+        "p_train": [f"{p:g}" for p in p_train],
+        "steps": [f"{steps:,}" for steps in arrays["steps"]],
+        "trained L/p at p_train": trained,
+        "b*(p_train)": [f"{b:.4f}" for b in arrays["train_offset"]],
+        "naive+b* (engine)": [f"{loss:.4f}" for loss in arrays["engine_offset_loss"]],
+        "naive+b* (exact)": [f"{loss:.4f}" for loss in exact],
+        "trained L/p at p_eval=1": [f"{loss:.4f}" for loss in p1_mean],
+    }
+    naive = manifest["naive_loss_per_feature"]
+    table = format_table(list(columns), list(zip(*columns.values(), strict=True)))
+    lines = [f"clean labels, {count(len(arrays['seeds']), 'seed')}; naive L/p = {naive:.4f}", table]
+    if 1.0 in p_train:
+        i = list(p_train).index(1.0)
         lines.append(
             f"at p_eval = 1: trained at p = 1 {p1_mean[i]:.4f} +- {p1_sem[i]:.5f} "
             f"(paper ~{PUBLISHED['trained_p1_at_p1']}), "
@@ -145,20 +114,19 @@ def summary(arrays: dict, manifest: dict) -> str:
 def figure(arrays: dict, manifest: dict):
     import matplotlib.pyplot as plt
 
+    p_eval, p_train = arrays["p_eval"], arrays["p_train"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.2), layout="constrained", width_ratios=[1, 1.5])
-    p_eval = arrays["p_eval"]
     left.plot(p_eval, arrays["best_offset"], color="k")
     left.set(xscale="log", xlabel="feature probability p", ylabel="best offset b*(p)", title="optimal offset (exact)")
     twin = left.twinx()
     twin.plot(p_eval, arrays["best_offset_loss"], color="tab:red", linestyle="--")
     twin.set_ylabel("L/p of naive + b*(p)", color="tab:red")
-    labels = [f"trained at p = {p:g}" for p in arrays["p_train"]]
+    labels = [f"trained at p = {p:g}" for p in p_train]
     title = f"clean labels: trained models vs naive + offset ({count(len(arrays['seeds']), 'seed')})"
-    plot_trained_curves(arrays, manifest, labels, arrays["p_train"], arrays["at_train_p"], ax=right, title=title)
+    plot_trained_curves(arrays, manifest, labels, p_train, arrays["at_train_p"], ax=right, title=title)
     color_of = {line.get_label(): line.get_color() for line in right.get_lines()}
-    colors = [color_of[label] for label in labels]
-    for color, p, loss in zip(colors, arrays["p_train"], arrays["train_offset_loss"], strict=True):
-        right.plot(p_eval, loss, color=color, linestyle=":", linewidth=1.2, label=f"naive + b*({p:g})")
+    for label, p, loss in zip(labels, p_train, arrays["train_offset_loss"], strict=True):
+        right.plot(p_eval, loss, color=color_of[label], linestyle=":", linewidth=1.2, label=f"naive + b*({p:g})")
     right.plot(p_eval, arrays["best_offset_loss"], color="k", linestyle="-.", linewidth=1.2, label="naive + b*(p)")
     right.legend(fontsize=8, ncol=2)
     return fig
@@ -166,30 +134,17 @@ def figure(arrays: dict, manifest: dict):
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
     rows = []
-    p_train = arrays["p_train"]
-    if 1.0 in p_train:
-        t = index_of(p_train, 1.0)
-        rows.append(
-            compare_value("dense_offset", "clean, trained at p = 1, L/p at p_eval = 1", 0.052, arrays["at_train_p"][t])
-        )
-    column = p_eval_column(arrays, 1.0)
-    rows.append(
-        compare_value(
-            "dense_offset", "naive + b*(1), L/p at p_eval = 1", 0.053, [arrays["best_offset_loss"][column]], exact=True
-        )
-    )
-    return rows
+    if 1.0 in arrays["p_train"]:
+        trained = arrays["at_train_p"][index_of(arrays["p_train"], 1.0)]
+        quantity = "clean, trained at p = 1, L/p at p_eval = 1"
+        rows.append(compare_value(EXPERIMENT, quantity, PUBLISHED["trained_p1_at_p1"], trained))
+    offset = [arrays["best_offset_loss"][p_eval_column(arrays, 1.0)]]
+    quantity = "naive + b*(1), L/p at p_eval = 1"
+    return [*rows, compare_value(EXPERIMENT, quantity, PUBLISHED["offset_at_p1"], offset, exact=True)]
 
 
-STAGES = (
-    Stage(
-        "dense_offset",
-        "Experiment 7: dense regime = naive + offset",
-        7.0,
-        quick_args=("--p-train", "0.1,1", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
-        compare=compare,
-    ),
-)
+QUICK = ("--p-train", "0.1,1", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02")
+STAGES = (Stage(EXPERIMENT, "Experiment 7: dense regime = naive + offset", 7.0, quick_args=QUICK, compare=compare),)
 
 SPEC = Experiment.from_module(
     __name__,

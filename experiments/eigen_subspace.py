@@ -1,18 +1,9 @@
-"""Paper experiment 5: the trained neurons live in the top eigen-subspace of M (docs/paper.md §6.5).
+"""Paper experiment 5 (eigen-subspace): how the trained weights align with the mixing matrix.
 
-Trains models on the embedding M (faithful sign, scale 1) and on an asymmetric Gaussian M
-with σ = 0.03, for 20,000 steps at p = 0.01, and analyses each against its label map sM
-(:mod:`ccjax.analysis`):
-
-* ``cos(E_i, A E_i)`` for the eigenvectors E_i of (sM + sMᵀ)/2 in descending eigenvalue
-  order, where A = (W_in W_out)ᵀ is the paper's W_out W_in; and ``cos(U_i, A V_i)`` for
-  the SVD of the target map I + sM;
-* the projections E·W_in and E·W_out (heatmaps), and the share of ‖W_in‖², ‖W_out‖²
-  inside the top-50 eigen-subspace;
-* the entries of A against those of sM: off-diagonal slope through 0, diagonal fit.
-
-    python -m experiments.eigen_subspace            # 5 seeds per M, about 3 min on 2 CPU cores
-    python -m experiments.eigen_subspace --plot-only
+A trained model's linear map A = W_out W_in (paper notation) keeps the top eigen-directions
+of the symmetrised label map and drops the rest: cos(E_i, A E_i) is near 1 for the top ~40
+eigenvectors and collapses around i = 50 (the number of neurons). Its entries follow those
+of sM with a slope near 2.
 """
 
 import dataclasses
@@ -38,6 +29,7 @@ PUBLISHED = {
     "diagonal_slope": 3.38,
     "diagonal_intercept": 0.62,
 }
+PAPER_CASE = "asym σ = 0.03: "  # the case the paper's numbers are of: the start of each compare row
 
 EXPERIMENT = "eigen_subspace"
 PAPER = ccjax.TrainConfig(steps=20_000)
@@ -62,37 +54,37 @@ ARRAYS = {
     "final_train_loss_per_feature": "(C, K) training L/p over the last logging interval",
 }
 
-DESCRIPTION = """\
-Paper experiment 5 (eigen-subspace): how the trained weights align with the mixing matrix.
-
-A trained model's linear map A = W_out W_in (paper notation) keeps the top eigen-directions
-of the symmetrised label map and drops the rest: cos(E_i, A E_i) is near 1 for the top ~40
-eigenvectors and collapses around i = 50 (the number of neurons). Its entries follow those
-of sM with a slope near 2.
-"""
+DESCRIPTION = __doc__
+# The summary table's rows: per-seed numbers of one case (summary_numbers), by key.
+ROWS = {
+    "cos_top20": "cos(E_i, A E_i), mean i = 1..20",
+    "cos_at_40": "cos(E_i, A E_i), mean i = 38..42",
+    "cos_from_70": "cos(E_i, A E_i), mean i = 70..100",
+    "off_diagonal_slope": "A vs sM: off-diagonal slope",
+    "diagonal_slope": "A vs sM: diagonal slope",
+    "diagonal_intercept": "A vs sM: diagonal intercept",
+    "share_in": "share of |W_in|^2 in top-50 eigenspace",
+    "share_out": "share of |W_out|^2 in top-50 eigenspace",
+    "effective_rank": "effective rank of A",
+}
 
 
 def analyse(params: ccjax.FeatureMLP, scaled_mixing: np.ndarray) -> dict[str, np.ndarray]:
     """Every analysis of one stack of models (leading axis K) against their label maps."""
 
     def one(model, label_map):
-        basis = analysis.eigenbasis(label_map)
-        target = analysis.column_target(label_map)
-        projection_in, projection_out = analysis.eigen_projections(model, label_map)
-        share_in, share_out = analysis.subspace_share(model, label_map)
-        fit = analysis.entry_correlation(model, label_map)
-        linear = analysis.linear_map(model)
+        basis, target = analysis.eigenbasis(label_map), analysis.column_target(label_map)
+        projection, share = analysis.eigen_projections(model, label_map), analysis.subspace_share(model, label_map)
+        fit, linear = analysis.entry_correlation(model, label_map), analysis.linear_map(model)
         return {
             "eigenvalues": basis.values,
             "eigen_cos": analysis.eigen_alignment(model, label_map),
             "svd_cos": analysis.svd_alignment(model, target),
-            "projection_in": projection_in,
-            "projection_out": projection_out,
-            "share_in": share_in,
-            "share_out": share_out,
-            "off_diagonal_slope": fit.off_diagonal_slope,
-            "diagonal_slope": fit.diagonal_slope,
-            "diagonal_intercept": fit.diagonal_intercept,
+            "projection_in": projection.w_in,
+            "projection_out": projection.w_out,
+            "share_in": share.w_in,
+            "share_out": share.w_out,
+            **fit._asdict(),
             "effective_rank": analysis.effective_rank(linear),
             "linear_map": linear,
         }
@@ -110,10 +102,10 @@ def run(args, session: Session) -> tuple[dict, dict]:
             what = f"{ccjax.MIXING_FAMILIES[family].label}, s = {scale:g}"
             result = train_sweep(config, {"seed": args.seeds}, what, session)
         scaled = np.asarray(result.scaled_mixing)
-        values = analyse(result.params, scaled)
-        values["scaled_mixing"] = scaled
-        values["final_train_loss_per_feature"] = np.asarray(result.history.train_loss_per_feature[..., -1])
-        per_case.append(values)
+        final = np.asarray(result.history.train_loss_per_feature[..., -1])
+        per_case.append(
+            analyse(result.params, scaled) | {"scaled_mixing": scaled, "final_train_loss_per_feature": final}
+        )
     arrays = stack_fields(per_case) | {
         "families": np.asarray([family for family, _ in CASES]),
         "scales": np.asarray([scale for _, scale in CASES]),
@@ -134,23 +126,22 @@ def case_title(arrays: dict, c: int) -> str:
     return f"{ccjax.MIXING_FAMILIES[str(arrays['families'][c])].label}, s = {arrays['scales'][c]:g}"
 
 
+def summary_numbers(arrays: dict, case: int) -> dict[str, np.ndarray]:
+    """The per-seed numbers of one case that the table shows, by :data:`ROWS` key."""
+    cos = arrays["eigen_cos"][case]  # (K, n), i = 0 is the top eigenvector
+    return {
+        "cos_top20": cos[:, :20].mean(axis=1),
+        "cos_at_40": cos[:, 38:43].mean(axis=1),  # i = 40 (1-based) +- 2
+        "cos_from_70": cos[:, 69:].mean(axis=1),
+        **{key: arrays[key][case] for key in ROWS if key in arrays},  # the other rows are saved arrays
+    }
+
+
 def summary(arrays: dict, manifest: dict) -> str:
     cases = range(len(arrays["families"]))
-    headers = ["quantity", *[case_title(arrays, c) for c in cases], "paper (asym 0.03)"]
     numbers = [summary_numbers(arrays, c) for c in cases]
-    labels = {
-        "cos_top20": "cos(E_i, A E_i), mean i = 1..20",
-        "cos_at_40": "cos(E_i, A E_i), mean i = 38..42",
-        "cos_from_70": "cos(E_i, A E_i), mean i = 70..100",
-        "off_diagonal_slope": "A vs sM: off-diagonal slope",
-        "diagonal_slope": "A vs sM: diagonal slope",
-        "diagonal_intercept": "A vs sM: diagonal intercept",
-        "share_in": "share of |W_in|^2 in top-50 eigenspace",
-        "share_out": "share of |W_out|^2 in top-50 eigenspace",
-        "effective_rank": "effective rank of A",
-    }
     rows = []
-    for key, label in labels.items():
+    for key, label in ROWS.items():
         published = PUBLISHED.get(key)
         if published is None:
             shown = "-"
@@ -159,46 +150,44 @@ def summary(arrays: dict, manifest: dict) -> str:
         else:
             shown = f"~{published:g}"
         rows.append([label, *[format_mean_sem(n[key], 3) for n in numbers], shown])
-    n_seeds = len(arrays["seeds"])
-    steps = manifest["config"]["steps"]
-    head = f"eigen-subspace alignment: p = 0.01, {steps:,} steps, {count(n_seeds, 'seed')} (mean +- SEM)"
-    note = "embedding M has a zero diagonal: its diagonal fit is undefined (nan slope; intercept = mean diag(A))."
-    return "\n".join([head, format_table(headers, rows), note])
+    steps, seeds = ccjax.io.saved_config(manifest).steps, count(len(arrays["seeds"]), "seed")
+    return "\n".join(
+        [
+            f"eigen-subspace alignment: p = 0.01, {steps:,} steps, {seeds} (mean +- SEM)",
+            format_table(["quantity", *[case_title(arrays, c) for c in cases], "paper (asym 0.03)"], rows),
+            "embedding M has a zero diagonal: its diagonal fit is undefined (nan slope; intercept = mean diag(A)).",
+        ]
+    )
 
 
 def figure(arrays: dict, manifest: dict):
     import matplotlib.pyplot as plt
 
-    families = [str(f) for f in arrays["families"]]
-    n_cases = len(families)
+    n_cases, d_mlp, seed = len(arrays["families"]), arrays["projection_in"].shape[-1], arrays["seeds"][0]
     fig, axes = plt.subplots(2, n_cases, figsize=(6.2 * n_cases, 9), layout="constrained", squeeze=False)
     index = np.arange(1, arrays["eigen_cos"].shape[-1] + 1)
-    d_mlp = arrays["projection_in"].shape[-1]
-    for c, family in enumerate(families):
-        title = case_title(arrays, c)
-        ax = axes[0, c]
+    for c in range(n_cases):
+        ax, title = axes[0, c], case_title(arrays, c)
         for key, label, color in (("eigen_cos", "cos(E_i, A E_i)", "C0"), ("svd_cos", "cos(U_i, A V_i)", "C1")):
             plot_seed_mean(ax, index, arrays[key][c], color=color, label=label, alpha=0.25)
         ax.axvline(d_mlp, color="0.5", ls=":", lw=1, label=f"i = d_mlp = {d_mlp}")
-        if family == "asymmetric":
+        if arrays["families"][c] == "asymmetric":
             ax.plot([10, 40, 85], [PUBLISHED["cos_top20"], PUBLISHED["cos_at_40"], 0.05], "kx", ms=8, label="paper")
         ax.set(xlabel="eigen / singular index i (descending)", ylabel="cosine", title=title, ylim=(-0.1, 1.05))
         ax.legend(fontsize=8)
 
-        ax = axes[1, c]
+        ax = axes[1, c]  # the entries of A against those of sM (first seed), with the off-diagonal and diagonal fits
         linear, scaled = arrays["linear_map"][c, 0], arrays["scaled_mixing"][c, 0]
         off = ~np.eye(linear.shape[0], dtype=bool)
         ax.scatter(scaled[off], linear[off], s=2, alpha=0.3, color="C0", label="off-diagonal", rasterized=True)
         ax.scatter(np.diag(scaled), np.diag(linear), s=8, color="C3", label="diagonal")
-        x = np.linspace(scaled[off].min(), scaled[off].max(), 2)
-        slope = arrays["off_diagonal_slope"][c, 0]
+        x, slope = np.linspace(scaled[off].min(), scaled[off].max(), 2), arrays["off_diagonal_slope"][c, 0]
         ax.plot(x, slope * x, "k-", lw=1, label=f"off-diagonal slope {slope:.2f}")
         d_slope, d_icpt = arrays["diagonal_slope"][c, 0], arrays["diagonal_intercept"][c, 0]
         if np.isfinite(d_slope):
             xd = np.linspace(np.diag(scaled).min(), np.diag(scaled).max(), 2)
             ax.plot(xd, d_slope * xd + d_icpt, "r--", lw=1, label=f"diagonal {d_slope:.2f} x + {d_icpt:.2f}")
-        ax.set(xlabel="entry of sM", ylabel="entry of A = W_out W_in")
-        ax.set_title(f"{title}: entries (seed {arrays['seeds'][0]})")
+        ax.set(xlabel="entry of sM", ylabel="entry of A = W_out W_in", title=f"{title}: entries (seed {seed})")
         ax.legend(fontsize=8, markerscale=3)
     fig.suptitle(f"eigen-subspace alignment ({count(len(arrays['seeds']), 'seed')}, mean +- SEM bands)")
     return fig
@@ -210,16 +199,12 @@ def projection_figure(arrays: dict, manifest: dict):
     families = [str(f) for f in arrays["families"]]
     fig, axes = plt.subplots(len(families), 2, figsize=(11, 4.5 * len(families)), layout="constrained", squeeze=False)
     for c, family in enumerate(families):
-        for j, (key, what) in enumerate((("projection_in", "E . W_in"), ("projection_out", "E . W_out"))):
-            ax = axes[c, j]
-            data = arrays[key][c, 0]
+        for ax, side in zip(axes[c], ("in", "out"), strict=True):
+            data = arrays[f"projection_{side}"][c, 0]
             limit = np.abs(data).max()
             image = ax.imshow(data, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-            ax.set(
-                xlabel="neuron",
-                ylabel="eigenvector i (descending)",
-                title=f"{what}: {ccjax.MIXING_FAMILIES[family].label}",
-            )
+            title = f"E . W_{side}: {ccjax.MIXING_FAMILIES[family].label}"
+            ax.set(xlabel="neuron", ylabel="eigenvector i (descending)", title=title)
             fig.colorbar(image, ax=ax, shrink=0.8)
     fig.suptitle(f"projections of the weights on the eigenvectors of M (seed {arrays['seeds'][0]})")
     return fig
@@ -228,54 +213,25 @@ def projection_figure(arrays: dict, manifest: dict):
 FIGURES = {f"{EXPERIMENT}.png": figure, f"{EXPERIMENT}_projections.png": projection_figure}
 
 
-def summary_numbers(arrays: dict, case: int) -> dict[str, np.ndarray]:
-    """Per-seed scalars of a saved eigen_subspace run comparable with the paper's figure (docs/paper.md §6.5),
-    for one case (family and scale)."""
-    cos = arrays["eigen_cos"][case]  # (K, n), i = 0 is the top eigenvector
-    return {
-        "cos_top20": cos[:, :20].mean(axis=1),
-        "cos_at_40": cos[:, 38:43].mean(axis=1),  # i = 40 (1-based) +- 2
-        "cos_from_70": cos[:, 69:].mean(axis=1),
-        "off_diagonal_slope": arrays["off_diagonal_slope"][case],
-        "diagonal_slope": arrays["diagonal_slope"][case],
-        "diagonal_intercept": arrays["diagonal_intercept"][case],
-        "share_in": arrays["share_in"][case],
-        "share_out": arrays["share_out"][case],
-        "effective_rank": arrays["effective_rank"][case],
-    }
-
-
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
-    families = [str(f) for f in arrays["families"]]
-    if "asymmetric" not in families:
-        return []
-    numbers = summary_numbers(arrays, families.index("asymmetric"))
-    rows = []
-    for key, label, read in (
-        ("cos_top20", "asym σ = 0.03: cos(E_i, A E_i), i ≲ 20", 0.01),
-        ("cos_at_40", "asym σ = 0.03: cos(E_i, A E_i), i ≈ 40", 0.02),
-        ("off_diagonal_slope", "asym σ = 0.03: off-diagonal slope of A vs sM", 0.05),
-        ("diagonal_slope", "asym σ = 0.03: diagonal fit slope", 0.1),
-        ("diagonal_intercept", "asym σ = 0.03: diagonal fit intercept", 0.02),
-    ):
-        rows.append(compare_value("eigen_subspace", label, PUBLISHED[key], numbers[key], read_error=read, digits=3))
-    mean, sem, n = mean_sem(numbers["cos_from_70"])
-    low, high = PUBLISHED["cos_from_70"]
-    rows.append(
-        compare_range(
-            "eigen_subspace",
-            "asym σ = 0.03: cos(E_i, A E_i), i ≥ 70",
-            low,
-            high,
-            mean,
-            sem,
-            ours=format_estimate(mean, sem, n, 3),
+    numbers = summary_numbers(arrays, [str(f) for f in arrays["families"]].index("asymmetric"))
+    rows = [
+        compare_value(EXPERIMENT, PAPER_CASE + label, PUBLISHED[key], numbers[key], read_error=read, digits=3)
+        for key, label, read in (
+            ("cos_top20", "cos(E_i, A E_i), i ≲ 20", 0.01),
+            ("cos_at_40", "cos(E_i, A E_i), i ≈ 40", 0.02),
+            ("off_diagonal_slope", "off-diagonal slope of A vs sM", 0.05),
+            ("diagonal_slope", "diagonal fit slope", 0.1),
+            ("diagonal_intercept", "diagonal fit intercept", 0.02),
         )
-    )
-    return rows
+    ]
+    mean, sem, n = mean_sem(numbers["cos_from_70"])
+    ours = format_estimate(mean, sem, n, 3)
+    quantity = PAPER_CASE + "cos(E_i, A E_i), i ≥ 70"
+    return [*rows, compare_range(EXPERIMENT, quantity, *PUBLISHED["cos_from_70"], mean, sem, ours=ours)]
 
 
-STAGES = (Stage("eigen_subspace", "Experiment 5: eigen-subspace", 5.0, quick_args=QUICK_TRAIN, compare=compare),)
+STAGES = (Stage(EXPERIMENT, "Experiment 5: eigen-subspace", 5.0, quick_args=QUICK_TRAIN, compare=compare),)
 
 SPEC = Experiment.from_module(
     __name__,

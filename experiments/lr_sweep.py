@@ -1,14 +1,8 @@
-"""Loss per feature against the peak learning rate (a robustness check of docs/paper.md §4).
+"""L/p against the peak learning rate: a robustness check of the paper's single lr, 3e-3 (docs/paper.md §4).
 
-The paper trains every model at one learning rate, 3e-3. This sweep trains the CC model
-(embedding mixing, scale 1, p = 0.01 by default) at several peak learning rates, for
-each seed, in one :func:`ccjax.sweep` call, and evaluates L/p at the training p. A
-learning rate far too large makes a model diverge (its loss turns NaN or inf): the run
-reports which (seed, lr) models did, trains the others on, and leaves the diverged ones
-out of every mean, with a note under the table, in the manifest and on the figure.
+Diverged (seed, lr) models (loss NaN or inf) are reported and left out of every mean.
 
-    python -m experiments.lr_sweep --lrs 1e-3,3e-3,1e-2,3e-2
-    python -m experiments.lr_sweep --plot-only
+    python -m experiments.lr_sweep --lrs 1e-3,3e-3,1e-2,3e-2 [--plot-only]
 """
 
 import sys
@@ -74,15 +68,11 @@ def summary(arrays: dict, manifest: dict) -> str:
     for lr, m, s, n in zip(arrays["lrs"], mean, sem, used, strict=True):
         cells = ("n/a", "n/a", "n/a") if n == 0 else (f"{m:.4f}", f"{s:.4f}", f"{m - naive:+.4f}")
         rows.append([f"{lr:g}", *cells, f"{n}/{len(arrays['seeds'])}"])
-    config = manifest["config"]
-    return "\n".join(
-        [
-            f"L/p against the learning rate: {config['mixing']} mixing, scale {config['scale']:g}, "
-            f"p = {config['p']:g}, {config['steps']:,} steps; naive L/p = {naive:.4f}",
-            format_table(["lr", "L/p", "SEM seeds", "L/p - naive", "models used"], rows),
-            "models used: seeds whose training stayed finite (diverged ones are excluded, see the note).",
-        ]
-    )
+    config = ccjax.io.saved_config(manifest)
+    setting = f"{config.mixing} mixing, scale {config.scale:g}, p = {config.p:g}, {config.steps:,} steps"
+    table = format_table(["lr", "L/p", "SEM seeds", "L/p - naive", "models used"], rows)
+    note = "models used: seeds whose training stayed finite (diverged ones are excluded, see the note)."
+    return "\n".join([f"L/p against the learning rate: {setting}; naive L/p = {naive:.4f}", table, note])
 
 
 def figure(arrays: dict, manifest: dict):
@@ -101,7 +91,8 @@ def figure(arrays: dict, manifest: dict):
     curves = {f"lr = {lr:g}": arrays["history_train_loss_per_feature"][:, j] for j, lr in enumerate(arrays["lrs"])}
     plot.plot_history(arrays["history_step"], curves, naive=naive, title="training loss (mean over seeds)", ax=right)
     right.set_yscale("log")
-    fig.suptitle(f"{EXPERIMENT}: {manifest['config']['mixing']} mixing, scale {manifest['config']['scale']:g}")
+    config = ccjax.io.saved_config(manifest)
+    fig.suptitle(f"{EXPERIMENT}: {config.mixing} mixing, scale {config.scale:g}")
     return fig
 
 

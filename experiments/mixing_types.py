@@ -1,20 +1,14 @@
-"""Paper experiment 2: L/p over p_eval for each kind of mixing matrix (docs/paper.md §6.2).
+"""Paper experiment 2 (mixing types): L/p over p_eval for five kinds of mixing matrix M.
 
-The left panel of the paper's main figure. Trains at p = 0.01 on labels
-``relu(x) + s M x`` with five kinds of M: the embedding mixing of the CC model (faithful
-sign ``I - W_E W_E^T`` and the paper code's ``W_E W_E^T - I``, s = 1), clean labels
-(M = 0), and asymmetric and symmetric Gaussian M whose scale s is *learned* with the
-weights (AdamW, from s = 0.01). ``learn_scale`` is static config, so this is two jitted
-sweeps: the fixed-scale families in one call over the ``mixing`` axis, the learned-scale
-families in another. Every model's L/p is then evaluated at 100 p's (plus p = 0.01) in
-one :func:`ccjax.loss_curve` call, on samples shared by all models.
-
-    python -m experiments.mixing_types                 # 5 seeds, 10,000 steps
-    python -m experiments.mixing_types --seeds 2 --steps 2000
-    python -m experiments.mixing_types --plot-only
+Labels are relu(x) + s M x, trained at p = 0.01. The embedding mixing of the CC model
+(faithful sign I - W_E W_E^T, and the paper code's W_E W_E^T - I) and clean labels (M = 0)
+use s = 1; for asymmetric and symmetric Gaussian M the scale s is learned with the
+weights (from s = 0.01; the paper finds |s| ~ 0.025 and ~0.033). Clean-label models sit on
+the naive line L/p = 0.0833; every mixing M takes them below it at small p.
 """
 
 import dataclasses
+import operator
 import sys
 
 import numpy as np
@@ -27,6 +21,7 @@ from ._cli import (
     evaluate_curves,
     format_mean_sem,
     format_table,
+    logged_steps,
     mean_and_sem,
     mixing_formulas,
     plot_mean_sem,
@@ -47,13 +42,26 @@ PUBLISHED = {
     "symmetric": 0.0651,
 }
 PUBLISHED_SCALE = {"asymmetric": 0.025, "symmetric": 0.033}  # learned |scale| (docs/paper.md §6.2)
+NOTES = {
+    "embedding": "faithful sign (docs/paper.md §2 value)",
+    "embedding-code-sign": "code sign; the paper's legend says I − W_E W_Eᵀ",
+}
 
 EXPERIMENT = "mixing_types"
+DESCRIPTION = __doc__
 PAPER = ccjax.TrainConfig()  # p = 0.01, 10,000 steps, the paper's optimiser (docs/paper.md §4)
 FIXED = ("embedding", "embedding-code-sign", "none")  # scale 1 (M = 0 for "none")
 LEARNED = ("asymmetric", "symmetric")  # scale learned, from PAPER.scale_init
 FAMILIES = FIXED + LEARNED
 P_TRAIN = PAPER.p
+LABELS = (
+    "relu(x) + s M x; s = 1 for the embedding and clean families; for the Gaussian ones s = |scale|, the magnitude "
+    "of a scale learned by the same AdamW (docs/paper.md §3; the paper's code also puts |scale| in the labels)"
+)
+EVALUATION = (
+    "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve), one call for all models "
+    "(common samples)"
+)
 ARRAYS = {
     "families": "(F,) mixing families: embedding, embedding-code-sign, none (scale 1), asymmetric, symmetric (learned)",
     "learned": "(F,) whether the family's scale was learned",
@@ -77,42 +85,60 @@ ARRAYS = {
     "n_evaluations": "() exactly-k samples behind all curves (shared by every model)",
 }
 
-DESCRIPTION = """\
-Paper experiment 2 (mixing types): L/p over p_eval for five kinds of mixing matrix M.
-
-Labels are relu(x) + s M x, trained at p = 0.01. The embedding mixing of the CC model
-(faithful sign I - W_E W_E^T, and the paper code's W_E W_E^T - I) and clean labels (M = 0)
-use s = 1; for asymmetric and symmetric Gaussian M the scale s is learned with the
-weights (from s = 0.01; the paper finds |s| ~ 0.025 and ~0.033). Clean-label models sit on
-the naive line L/p = 0.0833; every mixing M takes them below it at small p.
-"""
-
 
 def run(args, session: Session) -> tuple[dict, dict]:
-    """Train both sweeps, evaluate every model's L/p curve, and collect the arrays and manifest extras."""
-    fixed = args.config
+    """Both sweeps, then every model's L/p curve in one call (common samples) and the arrays, family first."""
+    fixed, seeds = args.config, args.seeds
     learned = dataclasses.replace(fixed, mixing=LEARNED[0], learn_scale=True)
-    results = train_families(fixed, learned, args.seeds, session)
-    params = ccjax.FeatureMLP(
-        w_in=joined(results, lambda r: r.params.w_in), w_out=joined(results, lambda r: r.params.w_out)
-    )
-    scaled = joined(results, lambda r: r.scaled_mixing)
+    results = train(fixed, learned, seeds, session)
+
+    def joined(name: str) -> np.ndarray:  # the sweeps' (K, F_i, ...) arrays joined along the family axis
+        return np.concatenate([np.asarray(operator.attrgetter(name)(result)) for result in results], axis=1)
+
+    params = ccjax.FeatureMLP(w_in=joined("params.w_in"), w_out=joined("params.w_out"))
     p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
-    curve = evaluate_curves(params, scaled, np.append(p_eval, P_TRAIN), args.eval_rel_sem, session)
+    curve = evaluate_curves(params, joined("scaled_mixing"), np.append(p_eval, P_TRAIN), args.eval_rel_sem, session)
+    scale, mixing = joined("scale").astype(np.float64), joined("mixing")
+    losses = joined("history.train_loss_per_feature")
+    per_model = {  # (K, F, ...); the curve's last p is p_train
+        "loss_per_feature": curve.loss_per_feature[..., :-1],
+        "loss_per_feature_sem": curve.sem[..., :-1],
+        "at_p_train": curve.loss_per_feature[..., -1],
+        "at_p_train_sem": curve.sem[..., -1],
+        "scale": scale,
+        "abs_scale": scale,
+        "mixing_rms": scale * np.linalg.norm(mixing.astype(np.float64), axis=(-2, -1)) / fixed.n_features,
+        "final_train_loss_per_feature": np.ascontiguousarray(losses[..., -1]),  # stored in the same memory order
+        "train_loss_per_feature_history": losses,
+        "scale_history": joined("history.scale"),
+        "mixing": mixing,
+        "w_in": params.w_in,
+        "w_out": params.w_out,
+    }
     arrays = {
         "families": np.asarray(FAMILIES),
         "learned": np.asarray([family in LEARNED for family in FAMILIES]),
-        "seeds": np.asarray(args.seeds),
+        "seeds": np.asarray(seeds),
         "p_eval": p_eval,
-        **curve_arrays(curve),
-        **trained_arrays(results, params, fixed.n_features),
+        **{name: family_first(value) for name, value in per_model.items()},
+        "history_step": logged_steps(results[0]),
         "n_evaluations": np.asarray(curve.n_evaluations),
     }
-    return arrays, manifest_extras(args, learned, curve)
+    return {name: arrays[name] for name in ARRAYS}, {  # the arrays in the documented order
+        "config_learned_scale": dataclasses.asdict(learned),
+        "sweeps": [
+            {"axes": {"seed": seeds, "mixing": list(FIXED)}, "learn_scale": False, "scale": fixed.scale},
+            {"axes": {"seed": seeds, "mixing": list(LEARNED)}, "learn_scale": True, "scale_init": learned.scale_init},
+        ],
+        "mixing": mixing_formulas(FAMILIES),
+        "labels": LABELS,
+        "evaluation": curve_evaluation(args.eval_rel_sem, curve, EVALUATION),
+        "published_abs_scale": PUBLISHED_SCALE,
+    }
 
 
-def train_families(fixed: ccjax.TrainConfig, learned: ccjax.TrainConfig, seeds, session: Session) -> list:
-    """The two sweeps over (seed x family): the fixed-scale families, then the learned-scale ones."""
+def train(fixed: ccjax.TrainConfig, learned: ccjax.TrainConfig, seeds, session: Session) -> list:
+    """The two sweeps over (seed x family), one per ``learn_scale`` (static config): fixed scale, then learned."""
     say(
         f"{len(FAMILIES)} mixing families x {count(len(seeds), 'seed')}: "
         f"{len(FAMILIES) * len(seeds)} models x {fixed.total_steps:,} steps at p = {fixed.p:g}, in two sweeps"
@@ -126,142 +152,58 @@ def train_families(fixed: ccjax.TrainConfig, learned: ccjax.TrainConfig, seeds, 
     return results
 
 
-def joined(results, get) -> np.ndarray:
-    """``get(result)`` of the two sweeps, each (K, F_i, ...), joined along the family axis."""
-    return np.concatenate([np.asarray(get(result)) for result in results], axis=1)
-
-
-def curve_arrays(curve: ccjax.LossCurve) -> dict:
-    """L/p over p_eval and at p_train (the last p evaluated), with their SEMs, family first."""
-    return {
-        "loss_per_feature": family_first(curve.loss_per_feature[..., :-1]),
-        "loss_per_feature_sem": family_first(curve.sem[..., :-1]),
-        "at_p_train": family_first(curve.loss_per_feature[..., -1]),
-        "at_p_train_sem": family_first(curve.sem[..., -1]),
-    }
-
-
-def trained_arrays(results, params: ccjax.FeatureMLP, n: int) -> dict:
-    """The trained models' scales, histories, M and weights, family first."""
-    scale = joined(results, lambda r: r.scale).astype(np.float64)
-    mixing = joined(results, lambda r: r.mixing)
-    rms = scale * np.linalg.norm(mixing.astype(np.float64), axis=(-2, -1)) / n
-    return {
-        "scale": family_first(scale),
-        "abs_scale": family_first(scale),
-        "mixing_rms": family_first(rms),
-        "final_train_loss_per_feature": family_first(
-            joined(results, lambda r: r.history.train_loss_per_feature[..., -1])
-        ),
-        "history_step": np.asarray(results[0].history.step)[0, 0],
-        "train_loss_per_feature_history": family_first(joined(results, lambda r: r.history.train_loss_per_feature)),
-        "scale_history": family_first(joined(results, lambda r: r.history.scale)),
-        "mixing": family_first(mixing),
-        "w_in": family_first(params.w_in),
-        "w_out": family_first(params.w_out),
-    }
-
-
-def manifest_extras(args, learned: ccjax.TrainConfig, curve: ccjax.LossCurve) -> dict:
-    """The manifest's fields beyond the common ones: the two sweeps, the labels and the evaluation."""
-    seeds = list(args.seeds)
-    return {
-        "config_learned_scale": dataclasses.asdict(learned),
-        "sweeps": [
-            {"axes": {"seed": seeds, "mixing": list(FIXED)}, "learn_scale": False, "scale": args.config.scale},
-            {"axes": {"seed": seeds, "mixing": list(LEARNED)}, "learn_scale": True, "scale_init": learned.scale_init},
-        ],
-        "mixing": mixing_formulas(FAMILIES),
-        "labels": "relu(x) + s M x; s = 1 for the embedding and clean families; for the Gaussian ones s = |scale|, "
-        "the magnitude of a scale learned by the same AdamW (docs/paper.md §3; the paper's code also puts |scale| "
-        "in the labels)",
-        "evaluation": curve_evaluation(
-            args.eval_rel_sem,
-            curve,
-            "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve), "
-            "one call for all models (common samples)",
-        ),
-        "published_abs_scale": PUBLISHED_SCALE,
-    }
-
-
 def summary(arrays: dict, manifest: dict) -> str:
-    families = [str(family) for family in arrays["families"]]
-    naive = manifest["naive_loss_per_feature"]
-    n_seeds = len(arrays["seeds"])
-    rows = []
-    for f, family in enumerate(families):
-        at = arrays["at_p_train"][f]
-        learned = bool(arrays["learned"][f])
-        scale = format_mean_sem(arrays["abs_scale"][f]) if learned else "1 (fixed)"
-        paper_scale = f"~{PUBLISHED_SCALE[family]:.3f}" if family in PUBLISHED_SCALE else "-"
-        published = PUBLISHED[family]
-        rows.append(
-            [
-                ccjax.MIXING_FAMILIES[family].short_label + (", learned s" if family in LEARNED else ""),
-                scale,
-                paper_scale,
-                format_mean_sem(arrays["mixing_rms"][f]),
-                format_mean_sem(at),
-                f"~{published:.4f}",
-                f"{at.mean() - published:+.4f}",
-                f"{at.mean() - naive:+.4f}",
-            ]
-        )
+    families, at, naive = [str(f) for f in arrays["families"]], arrays["at_p_train"], manifest["naive_loss_per_feature"]
+    rows = [
+        [
+            ccjax.MIXING_FAMILIES[family].short_label + (", learned s" if family in LEARNED else ""),
+            format_mean_sem(arrays["abs_scale"][f]) if arrays["learned"][f] else "1 (fixed)",
+            f"~{PUBLISHED_SCALE[family]:.3f}" if family in PUBLISHED_SCALE else "-",
+            format_mean_sem(arrays["mixing_rms"][f]),
+            format_mean_sem(at[f]),
+            f"~{PUBLISHED[family]:.4f}",
+            f"{at[f].mean() - PUBLISHED[family]:+.4f}",
+            f"{at[f].mean() - naive:+.4f}",
+        ]
+        for f, family in enumerate(families)
+    ]
     headers = ["M", "|s|", "paper |s|", "rms(s M)", "L/p at p = 0.01", "paper", "ours - paper", "vs naive"]
     lines = [
-        f"mixing types, trained at p = {P_TRAIN:g} for {manifest['config']['steps']:,} steps; "
-        f"{count(n_seeds, 'seed')} (mean +- SEM over seeds); naive L/p = {naive:.4f}",
+        f"mixing types, trained at p = {P_TRAIN:g} for {ccjax.io.saved_config(manifest).steps:,} steps; "
+        f"{count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); naive L/p = {naive:.4f}",
         format_table(headers, rows),
     ]
-    if "embedding" in families and "embedding-code-sign" in families:
-        # The same W_E per seed: the sign's effect is a paired difference.
-        difference = (
-            arrays["at_p_train"][families.index("embedding")]
-            - arrays["at_p_train"][families.index("embedding-code-sign")]
-        )
-        lines.append(
-            f"faithful - code sign (paired over seeds, same W_E): {format_mean_sem(difference)} "
-            f"(docs/paper.md: ~0.067 - ~0.0644 = +0.0026)"
-        )
-    lines.append(
+    difference = at[families.index("embedding")] - at[families.index("embedding-code-sign")]  # same W_E: paired
+    lines += [
+        f"faithful - code sign (paired over seeds, same W_E): {format_mean_sem(difference)} "
+        f"(docs/paper.md: ~0.067 - ~0.0644 = +0.0026)",
         "paper: read off the published figure (about +-0.001), 1 seed; it used the code sign; the faithful-sign "
-        "value ~0.067 is the spec's (docs/paper.md §2)."
-    )
+        "value ~0.067 is the spec's (docs/paper.md §2).",
+    ]
     return "\n".join(lines)
 
 
 def figure(arrays: dict, manifest: dict):
     import matplotlib.pyplot as plt
 
-    families = [str(family) for family in arrays["families"]]
+    families, learned = [str(family) for family in arrays["families"]], np.flatnonzero(arrays["learned"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.2), layout="constrained", width_ratios=[1.5, 1])
-    labels = []
-    for f, family in enumerate(families):
-        label = ccjax.MIXING_FAMILIES[family].label
-        if arrays["learned"][f]:
-            label += f", learned |s| = {arrays['abs_scale'][f].mean():.3f}"
-        labels.append(label)
+    labels = [ccjax.MIXING_FAMILIES[family].label for family in families]
+    for f in learned:
+        labels[f] += f", learned |s| = {arrays['abs_scale'][f].mean():.3f}"
     title = f"L/p over p_eval, trained at p = {P_TRAIN:g} (dots: p_eval = 0.01)"
     plot_trained_curves(arrays, manifest, labels, P_TRAIN, arrays["at_p_train"], ax=left, title=title)
     left.legend(fontsize=8)
     steps = np.append(0.0, arrays["history_step"])
-    initial = abs(manifest["config_learned_scale"]["scale_init"])
-    for f, family in enumerate(families):
-        if not arrays["learned"][f]:
-            continue
-        color = f"C{f}"  # the colour of the family's curve on the left
-        mean, sem = mean_and_sem(arrays["scale_history"][f])
-        # Every run starts at s = scale_init (step 0, before the first log).
-        mean, sem = np.append(initial, mean), np.append(0.0, sem)
-        plot_mean_sem(right, steps, mean, sem, color=color, label=f"{ccjax.MIXING_FAMILIES[family].label}: learned |s|")
-        if family in PUBLISHED_SCALE:
-            right.axhline(
-                PUBLISHED_SCALE[family], color=color, ls=":", lw=1.2, label=f"paper ~{PUBLISHED_SCALE[family]}"
-            )
-    if "embedding" in families:
-        rms = arrays["mixing_rms"][families.index("embedding")].mean()
-        right.axhline(rms, color="0.4", ls="--", lw=1, label=f"rms entry of the embedding M ({rms:.4f})")
+    initial = abs(ccjax.io.saved_config(manifest, "config_learned_scale").scale_init)
+    for f in learned:  # in the colour of the family's curve on the left; every run starts at |scale_init|
+        family, (mean, sem) = families[f], mean_and_sem(arrays["scale_history"][f])
+        label = f"{ccjax.MIXING_FAMILIES[family].label}: learned |s|"
+        plot_mean_sem(right, steps, np.append(initial, mean), np.append(0.0, sem), color=f"C{f}", label=label)
+        published = PUBLISHED_SCALE[family]
+        right.axhline(published, color=f"C{f}", ls=":", lw=1.2, label=f"paper ~{published}")
+    rms = arrays["mixing_rms"][families.index("embedding")].mean()
+    right.axhline(rms, color="0.4", ls="--", lw=1, label=f"rms entry of the embedding M ({rms:.4f})")
     right.set(xlabel="training step", ylabel="|s|", title="learned mixing scale during training")
     right.legend(fontsize=8)
     fig.suptitle(f"mixing types ({count(len(arrays['seeds']), 'seed')}; mean +- SEM bands over seeds)")
@@ -269,32 +211,22 @@ def figure(arrays: dict, manifest: dict):
 
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
-    families = [str(f) for f in arrays["families"]]
-    rows = []
+    families, rows = [str(f) for f in arrays["families"]], []
     for f, family in enumerate(families):
-        if family in PUBLISHED:
-            note = "code sign; the paper's legend says I − W_E W_Eᵀ" if family == "embedding-code-sign" else ""
-            if family == "embedding":
-                note = "faithful sign (docs/paper.md §2 value)"
-            quantity = f"{family}{' (learned s)' if family in PUBLISHED_SCALE else ''}: L/p at p = 0.01"
-            rows.append(compare_value("mixing_types", quantity, PUBLISHED[family], arrays["at_p_train"][f], note=note))
+        quantity = f"{family}{' (learned s)' if family in PUBLISHED_SCALE else ''}: L/p at p = 0.01"
+        rows.append(
+            compare_value(EXPERIMENT, quantity, PUBLISHED[family], arrays["at_p_train"][f], note=NOTES.get(family, ""))
+        )
     for f, family in enumerate(families):
         if family in PUBLISHED_SCALE:
             rows.append(
-                compare_value("mixing_types", f"{family}: learned |s|", PUBLISHED_SCALE[family], arrays["abs_scale"][f])
+                compare_value(EXPERIMENT, f"{family}: learned |s|", PUBLISHED_SCALE[family], arrays["abs_scale"][f])
             )
     return rows
 
 
-STAGES = (
-    Stage(
-        "mixing_types",
-        "Experiment 2: mixing types",
-        2.0,
-        quick_args=(*QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
-        compare=compare,
-    ),
-)
+QUICK = (*QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02")
+STAGES = (Stage(EXPERIMENT, "Experiment 2: mixing types", 2.0, quick_args=QUICK, compare=compare),)
 
 SPEC = Experiment.from_module(
     __name__,

@@ -247,10 +247,10 @@ ERRATUM_RANK_AUTHORS = """\
 """
 
 
-def _recipe(config: dict) -> str:
+def _recipe(config: ccjax.TrainConfig) -> str:
     """``lr 3e-3 half-cosine, batch 2,048, 10,000 steps``: a rank_sweep run's training recipe."""
-    lr = np.format_float_scientific(config["lr"], trim="-", exp_digits=1)
-    return f"lr {lr} {config['schedule']}, batch {config['batch_size']:,}, {config['steps']:,} steps"
+    lr = np.format_float_scientific(config.lr, trim="-", exp_digits=1)
+    return f"lr {lr} {config.schedule}, batch {config.batch_size:,}, {config.steps:,} steps"
 
 
 def _errata_rank(saved: dict) -> list[str]:
@@ -268,7 +268,7 @@ def _errata_rank(saved: dict) -> list[str]:
         if saved.get(stage) is None:
             continue
         manifest = saved[stage][1]
-        key = (convention_of(manifest), _recipe(manifest["config"]))
+        key = (convention_of(manifest), _recipe(ccjax.io.saved_config(manifest)))
         for family, stats in manifest["trend"].items():
             if isinstance(stats, dict):
                 rho = format_number(stats["spearman"], 2, sign="+")

@@ -171,7 +171,7 @@ def tail_mean(history_field: np.ndarray, steps: np.ndarray, total_steps: int) ->
 
 def summary(arrays: dict, manifest: dict) -> str:
     arrays = excluding_diverged(arrays)
-    config = manifest["config"]
+    config = ccjax.io.saved_config(manifest)
     naive = manifest["naive_loss_per_feature"]
     loss_mean, loss_sem = mean_and_sem(arrays["loss_per_feature"])
     total = int(arrays["history_step"].max())
@@ -191,7 +191,7 @@ def summary(arrays: dict, manifest: dict) -> str:
         [
             f"{describe_run(manifest)}; naive L/p = {naive:.4f}",
             format_table(headers, rows),
-            f"L/p: mean over {count(len(arrays['seeds']), 'seed')} at p = {config['p']:g}, each from "
+            f"L/p: mean over {count(len(arrays['seeds']), 'seed')} at p = {config.p:g}, each from "
             f"{int(arrays['n_evaluations'].min()):,} exactly-k evaluations (MC SEM: mean per-model standard error).",
             f"ReLU + mixing term: the training split of L/p over the last {TAIL_FRACTION:.0%} of steps "
             "(noisier than L/p).",
@@ -201,12 +201,12 @@ def summary(arrays: dict, manifest: dict) -> str:
 
 def describe_run(manifest: dict) -> str:
     """The figure and table title, derived from the saved config."""
-    config = manifest["config"]
-    model = "full residual CC model" if config["full_model"] else "reduced CC model"
-    parts = [f"p = {config['p']:g}", f"{config['steps']:,} steps", count(len(manifest["axes"]["seed"]), "seed")]
-    if config["mixing"].startswith("embedding") or config["full_model"]:
-        parts.append(f"d_embed = {config['d_embed']}")
-    return f"{model}, {ccjax.MIXING_FAMILIES[config['mixing']].label}: " + ", ".join(parts)
+    config = ccjax.io.saved_config(manifest)
+    model = "full residual CC model" if config.full_model else "reduced CC model"
+    parts = [f"p = {config.p:g}", f"{config.steps:,} steps", count(len(manifest["axes"]["seed"]), "seed")]
+    if config.mixing.startswith("embedding") or config.full_model:
+        parts.append(f"d_embed = {config.d_embed}")
+    return f"{model}, {ccjax.MIXING_FAMILIES[config.mixing].label}: " + ", ".join(parts)
 
 
 def figure(arrays: dict, manifest: dict):
@@ -216,7 +216,7 @@ def figure(arrays: dict, manifest: dict):
 
     from ccjax import plot
 
-    config = manifest["config"]
+    config = ccjax.io.saved_config(manifest)
     scales, steps = arrays["scales"], arrays["history_step"]
     total = int(steps.max())
     xlabel = "mixing scale s (labels relu(x) + s·M x)"
@@ -225,7 +225,7 @@ def figure(arrays: dict, manifest: dict):
         scales,
         arrays["loss_per_feature"],
         naive=manifest["naive_loss_per_feature"],
-        title=f"loss per feature at p = {config['p']:g}",
+        title=f"loss per feature at p = {config.p:g}",
         xlabel=xlabel,
         ax=left,
     )
@@ -258,15 +258,14 @@ def figure(arrays: dict, manifest: dict):
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
     scales = arrays["scales"]
     loss = arrays["loss_per_feature"]  # (K, S)
-    sign = manifest["config"]["mixing"]
+    config = ccjax.io.saved_config(manifest)
     rows = []
     if 0.0 in scales:
         rows.append(
             compare_value("scale_sweep", "clean labels (scale 0), p = 0.01", 0.0835, loss[:, index_of(scales, 0)])
         )
-    if 1.0 in scales and sign == "embedding":
-        full = manifest["config"].get("full_model", False)
-        what = "full 1000-dim residual CC model" if full else "reduced model, faithful M = I − W_E W_Eᵀ"
+    if 1.0 in scales and config.mixing == "embedding":
+        what = "full 1000-dim residual CC model" if config.full_model else "reduced model, faithful M = I − W_E W_Eᵀ"
         rows.append(compare_value("scale_sweep", f"{what}, p = 0.01", 0.067, loss[:, index_of(scales, 1)]))
     return rows
 

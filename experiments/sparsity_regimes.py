@@ -1,15 +1,6 @@
-"""Paper experiment 1: models trained at ten feature probabilities, evaluated over 100 (docs/paper.md §6.1).
+"""Paper experiment 1 (docs/paper.md §6.1): models trained at ten feature probabilities, evaluated over 100.
 
-Trains one sweep over seeds per training p (the step count depends on p through the
-paper's ``1/(1 - (1-p)^n)`` scaling, so each p is its own compiled call), evaluates
-every model's L/p at 100 values of p with :func:`ccjax.loss_curve`, prints L/p at
-p_eval = p_train next to the published values, and draws the curves plus the per-model
-figures (input-output responses, W_out ⊙ W_in bars, ±1 one-hot heatmaps) of the
-sparsest and densest model.
-
-    python -m experiments.sparsity_regimes                      # the paper's run (asymmetric, sigma = 0.02)
-    python -m experiments.sparsity_regimes --mixing embedding --scale 1   # the CC model itself
-    python -m experiments.sparsity_regimes --plot-only
+python -m experiments.sparsity_regimes [--mixing embedding --scale 1] [--plot-only]
 """
 
 import dataclasses
@@ -56,7 +47,6 @@ ARRAYS = {
     "mixing": "(K, n_features, n_features) unscaled M of each seed (shared by every p_train)",
     "n_evaluations": "() exactly-k samples behind all curves (shared by every model)",
 }
-
 DESCRIPTION = """\
 Paper experiment 1 (sparsity regimes): train at each p_train, evaluate L/p over p_eval.
 
@@ -71,15 +61,13 @@ def run(args, session: Session) -> tuple[dict, dict]:
     configs = [dataclasses.replace(args.config, p=p) for p in args.p_train]
     total = sum(config.total_steps for config in configs) * len(args.seeds)
     say(f"{count(len(configs), 'training p')} x {count(len(args.seeds), 'seed')}: {total:,} model-steps in all")
-    label = ccjax.MIXING_FAMILIES[args.config.mixing].label
+    family = ccjax.MIXING_FAMILIES[args.config.mixing]
     with session.timed("train"):
-        results = [train_sweep(c, {"seed": args.seeds}, f"p = {c.p:g}, {label}", session) for c in configs]
-
+        results = [train_sweep(c, {"seed": args.seeds}, f"p = {c.p:g}, {family.label}", session) for c in configs]
     params = jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))
     scaled = np.stack([result.scaled_mixing for result in results])
     p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
     curve = evaluate_curves(params, scaled, np.concatenate([p_eval, args.p_train]), args.eval_rel_sem, session)
-
     arrays = {
         "p_train": np.asarray(args.p_train),
         "seeds": np.asarray(args.seeds),
@@ -92,35 +80,25 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "mixing": results[0].mixing,
         "n_evaluations": np.asarray(curve.n_evaluations),
     }
-    mixing = args.config.mixing
-    return arrays, {
-        "mixing": {"name": mixing, "formula": ccjax.MIXING_FAMILIES[mixing].formula, "scale": args.config.scale},
-        "evaluation": curve_evaluation(
-            args.eval_rel_sem, curve, "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve)"
-        ),
-    }
+    method = "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve)"
+    mixing = {"name": args.config.mixing, "formula": family.formula, "scale": args.config.scale}
+    return arrays, {"mixing": mixing, "evaluation": curve_evaluation(args.eval_rel_sem, curve, method)}
 
 
 def summary(arrays: dict, manifest: dict) -> str:
     mean, sem = mean_and_sem(arrays["at_train_p"], axis=1)
-    naive = manifest["naive_loss_per_feature"]
+    naive, mixing = manifest["naive_loss_per_feature"], manifest["mixing"]
     rows = []
     for p, steps, m, s in zip(arrays["p_train"], arrays["steps"], mean, sem, strict=True):
         published = PUBLISHED.get(float(p))
-        paper = "-" if published is None else f"{published:.4f}"
-        difference = "-" if published is None else f"{m - published:+.4f}"
-        sem_text = "n/a" if not np.isfinite(s) else f"{s:.4f}"
-        rows.append([f"{p:g}", f"{steps:,}", f"{m:.4f}", sem_text, paper, difference, f"{m - naive:+.4f}"])
+        paper = ("-", "-") if published is None else (f"{published:.4f}", f"{m - published:+.4f}")
+        sem_text = f"{s:.4f}" if np.isfinite(s) else "n/a"
+        rows.append([f"{p:g}", f"{steps:,}", f"{m:.4f}", sem_text, *paper, f"{m - naive:+.4f}"])
     headers = ["p_train", "steps", "L/p at p_train", "SEM seeds", "paper", "ours - paper", "vs naive"]
-    mixing = manifest["mixing"]
-    return "\n".join(
-        [
-            f"{ccjax.MIXING_FAMILIES[mixing['name']].label}, scale {mixing['scale']:g}; "
-            f"{count(len(arrays['seeds']), 'seed')}; naive L/p = {naive:.4f}",
-            format_table(headers, rows),
-            "paper: values read off the published figure (about +-0.001); asymmetric sigma = 0.02, 1 seed per p.",
-        ]
-    )
+    family = ccjax.MIXING_FAMILIES[mixing["name"]].label
+    header = f"{family}, scale {mixing['scale']:g}; {count(len(arrays['seeds']), 'seed')}; naive L/p = {naive:.4f}"
+    note = "paper: values read off the published figure (about +-0.001); asymmetric sigma = 0.02, 1 seed per p."
+    return "\n".join([header, format_table(headers, rows), note])
 
 
 def curves_figure(arrays: dict, manifest: dict):
@@ -128,17 +106,10 @@ def curves_figure(arrays: dict, manifest: dict):
 
     figure, ax = plt.subplots(figsize=(8.0, 5.2), layout="constrained")
     labels = [f"p_train = {p:g}" for p in arrays["p_train"]]
-    plot_trained_curves(
-        arrays,
-        manifest,
-        labels,
-        arrays["p_train"],
-        arrays["at_train_p"],
-        ax=ax,
-        title=f"sparsity regimes: {ccjax.MIXING_FAMILIES[manifest['mixing']['name']].label}, "
-        f"scale {manifest['mixing']['scale']:g} "
-        f"({count(len(arrays['seeds']), 'seed')}; dots: p_eval = p_train)",
-    )
+    mixing, seeds = manifest["mixing"], count(len(arrays["seeds"]), "seed")
+    label = f"{ccjax.MIXING_FAMILIES[mixing['name']].label}, scale {mixing['scale']:g}"
+    title = f"sparsity regimes: {label} ({seeds}; dots: p_eval = p_train)"
+    plot_trained_curves(arrays, manifest, labels, arrays["p_train"], arrays["at_train_p"], ax=ax, title=title)
     return figure
 
 
@@ -146,27 +117,26 @@ def models_figure(arrays: dict, manifest: dict):
     """Responses, W_out ⊙ W_in bars and one-hot heatmaps of the sparsest and densest model (seed 0)."""
     import matplotlib.pyplot as plt
 
-    from ccjax import plot
+    from ccjax import measure, plot
 
     figure = plt.figure(figsize=(20, 9.5), layout="constrained")
     rows = figure.subfigures(2, 1)
     for row, index in zip(rows, (0, len(arrays["p_train"]) - 1), strict=True):
         params = ccjax.FeatureMLP(arrays["w_in"][index, 0], arrays["w_out"][index, 0])
         left, middle, right = row.subfigures(1, 3, width_ratios=[1, 1, 1.6])
+        # Measured arrays stay temporaries: held in variables, they made the PNG bytes (not the picture) vary by run.
         plot.plot_response_curves(
             RESPONSE_VALUES,
-            np.asarray(ccjax.measure.feature_response(params, RESPONSE_VALUES)),
+            np.asarray(measure.feature_response(params, RESPONSE_VALUES)),
             ax=left.subplots(),
             title="output j for input v e_j",
         )
         plot.plot_neuron_bars(
-            np.asarray(ccjax.measure.neuron_contributions(params)),
-            ax=middle.subplots(),
-            title="W_out * W_in per neuron",
+            np.asarray(measure.neuron_contributions(params)), ax=middle.subplots(), title="W_out * W_in per neuron"
         )
         plot.plot_one_hot_heatmaps(
-            np.asarray(ccjax.measure.one_hot_response(params, 1.0)),
-            np.asarray(ccjax.measure.one_hot_response(params, -1.0)),
+            np.asarray(measure.one_hot_response(params, 1.0)),
+            np.asarray(measure.one_hot_response(params, -1.0)),
             fig=right,
             title="response to +e_i (left) and -e_i (right)",
         )
@@ -182,19 +152,12 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
     for t, p in enumerate(arrays["p_train"]):
         if float(p) in PUBLISHED:
             quantity = f"asym σ = 0.02, trained and evaluated at p = {p:g}"
-            rows.append(compare_value("sparsity_regimes", quantity, PUBLISHED[float(p)], arrays["at_train_p"][t]))
+            rows.append(compare_value(EXPERIMENT, quantity, PUBLISHED[float(p)], arrays["at_train_p"][t]))
     return rows
 
 
-STAGES = (
-    Stage(
-        "sparsity_regimes",
-        "Experiment 1: sparsity regimes",
-        1.0,
-        quick_args=("--p-train", "0.01,0.5", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02"),
-        compare=compare,
-    ),
-)
+QUICK = ("--p-train", "0.01,0.5", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02")
+STAGES = (Stage(EXPERIMENT, "Experiment 1: sparsity regimes", 1.0, quick_args=QUICK, compare=compare),)
 
 SPEC = Experiment.from_module(
     __name__,

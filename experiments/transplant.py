@@ -1,25 +1,9 @@
 """Paper experiment 4: train with mixing, then fine-tune the same models on clean labels (docs/paper.md §6.4).
 
-Phase 1 trains K models on labels ``relu(x) + s M x`` (default: the CC model's own
-embedding mixing, faithful sign ``M = I - W_E W_E^T``, s = 1; p = 0.01, 10,000 steps).
-Phase 2 continues **the same models** (``ccjax.sweep(..., initial_params=phase-1
-params)``, a fresh AdamW and learning-rate schedule) for 10,000 steps on clean labels
-``relu(x)`` (mixing "none"). L/p is evaluated at p with the evaluation engine after
-phase 1 on its mixed labels and on clean labels, and after phase 2 on clean labels.
+Phase 2 continues phase 1's weights (``initial_params``) with a fresh AdamW and schedule and a fresh data stream,
+``key(seed + 2**31)``, shared by every ``--mixing``. (The paper's figure spliced two different models: an erratum.)
 
-The paper reports that after fine-tuning the loss returns to about 0.083, the naive
-model's 1/12: the gain over naive lives in the mixing term. **Erratum:** the published
-figure joins the training curve of a model trained with mixing to that of a *different*
-model trained on clean labels; here phase 2 starts from phase 1's weights, so the
-joined curve is one model's history.
-
-Data streams: phase 1 of seed k uses ``key(k)`` (as every other experiment); phase 2
-uses ``key(k + 2**31)``, so its data stream is new (not a replay of phase 1's batches),
-and it is still a function of the seed alone: two runs with different ``--mixing``
-fine-tune on the same clean batches (common random numbers). Seeds must be below 2**31.
-
-    python -m experiments.transplant
-    python -m experiments.transplant --plot-only
+    python -m experiments.transplant [--plot-only]
 """
 
 import argparse
@@ -30,10 +14,12 @@ import jax
 import numpy as np
 
 import ccjax
+from ccjax.io import saved_config
 
 from ._cli import (
     count,
     format_duration,
+    format_mean_sem,
     format_table,
     logged_steps,
     mean_and_sem,
@@ -61,6 +47,10 @@ PUBLISHED = {
 
 EXPERIMENT = "transplant"
 PHASE2_SEED_OFFSET = 2**31  # phase 2 of seed k runs with key(k + 2**31): a fresh data stream
+SEEDS_NOTE = (
+    "phase 2 of seed k uses key(k + 2**31): a data stream distinct from phase 1's; "
+    "it starts from phase 1's weights (initial_params) with a fresh AdamW and schedule"
+)
 MAX_LOGS = 100  # history entries per phase at most (log_every = steps / 100, at least 1)
 EVALUATIONS = ("phase 1, mixed labels", "phase 1, clean labels", "phase 2, clean labels")
 ARRAYS = {
@@ -123,22 +113,15 @@ def run(args, session: Session) -> tuple[dict, dict]:
     """Train phase 1 with mixing, fine-tune the same models on clean labels, evaluate the three stages."""
     seeds = list(args.seeds)
     phase2_seeds = [seed + PHASE2_SEED_OFFSET for seed in seeds]
-    phase1, phase2 = _phase_configs(args)
+    phase1 = dataclasses.replace(args.config, log_every=_log_every(args.steps))
+    steps2 = args.finetune_steps
+    phase2 = dataclasses.replace(phase1, steps=steps2, mixing="none", scale=0.0, log_every=_log_every(steps2))
     with session.timed("train"):
-        first = train_sweep(
-            phase1,
-            {"seed": seeds},
-            f"phase 1 ({ccjax.MIXING_FAMILIES[args.mixing].label}, scale {args.scale:g})",
-            session,
-        )
-        second = train_sweep(
-            phase2,
-            {"seed": phase2_seeds},
-            "phase 2 (fine-tuning the same models, clean labels)",
-            session,
-            initial_params=first.params,
-        )
-    curve = _evaluate_stages(args, session, first, second)
+        what = f"phase 1 ({ccjax.MIXING_FAMILIES[args.mixing].label}, scale {args.scale:g})"
+        first = train_sweep(phase1, {"seed": seeds}, what, session)
+        what = "phase 2 (fine-tuning the same models, clean labels)"
+        second = train_sweep(phase2, {"seed": phase2_seeds}, what, session, initial_params=first.params)
+    curve = _evaluate(args, session, first, second)
     arrays = {
         "seeds": np.asarray(seeds),
         "phase2_seeds": np.asarray(phase2_seeds, np.int64),
@@ -157,53 +140,10 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "mixing": np.asarray(first.mixing),
         "scale": np.asarray(args.scale),
     }
-    return arrays, _manifest_extras(args, phase1, phase2, phase2_seeds, curve)
-
-
-def _phase_configs(args) -> tuple[ccjax.TrainConfig, ccjax.TrainConfig]:
-    """Phase 1 (the run's config) and phase 2 (``--finetune-steps`` on clean labels), each logging <= MAX_LOGS times."""
-    phase1 = dataclasses.replace(args.config, log_every=_log_every(args.steps))
-    phase2 = dataclasses.replace(
-        phase1, steps=args.finetune_steps, mixing="none", scale=0.0, log_every=_log_every(args.finetune_steps)
-    )
-    return phase1, phase2
-
-
-def _evaluate_stages(args, session: Session, first: ccjax.SweepResult, second: ccjax.SweepResult) -> ccjax.LossCurve:
-    """L/p at p of the :data:`EVALUATIONS`, all in one call: every model sees the same samples."""
-    stacked = jax.tree.map(lambda a, b: np.stack([a, a, b]), first.params, second.params)
-    clean = np.zeros_like(first.scaled_mixing)
-    label_maps = np.stack([first.scaled_mixing, clean, clean]).astype(np.float32)
-    n_models = count(3 * len(args.seeds), "model")
-    say(f"evaluating {n_models} at p = {args.p:g} (relative SE {args.eval_rel_sem:g}) ...")
-    with session.timed("eval"):
-        curve = ccjax.loss_curve(stacked, label_maps, [args.p], ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
-    say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
-    return curve
-
-
-def _weight_change(before: ccjax.FeatureMLP, after: ccjax.FeatureMLP) -> np.ndarray:
-    """(K,) ||W_2 - W_1|| / ||W_1|| of each model, over (W_in, W_out) together."""
-
-    def flat_weights(params):
-        leaves = [np.asarray(leaf) for leaf in (params.w_in, params.w_out)]
-        return np.concatenate([leaf.reshape(len(leaf), -1) for leaf in leaves], 1)
-
-    start, end = flat_weights(before), flat_weights(after)
-    return np.linalg.norm(end - start, axis=1) / np.linalg.norm(start, axis=1)
-
-
-def _manifest_extras(args, phase1, phase2, phase2_seeds: list[int], curve: ccjax.LossCurve) -> dict:
-    """The manifest's fields of this run: both phases' configs and seeds, the mixing and the evaluation."""
-    return {  # "config": both phases, in place of the framework's one config
+    return arrays, {  # "config": both phases, in place of the framework's one config
         "config": {"phase1": dataclasses.asdict(phase1), "phase2": dataclasses.asdict(phase2)},
         "mixing": {"name": args.mixing, "formula": ccjax.MIXING_FAMILIES[args.mixing].formula, "scale": args.scale},
-        "seeds": {
-            "phase1": list(args.seeds),
-            "phase2": phase2_seeds,
-            "note": "phase 2 of seed k uses key(k + 2**31): a data stream distinct from phase 1's; "
-            "it starts from phase 1's weights (initial_params) with a fresh AdamW and schedule",
-        },
+        "seeds": {"phase1": seeds, "phase2": phase2_seeds, "note": SEEDS_NOTE},
         "evaluation": {
             "p": args.p,
             "rel_sem": args.eval_rel_sem,
@@ -211,6 +151,24 @@ def _manifest_extras(args, phase1, phase2, phase2_seeds: list[int], curve: ccjax
             "n_evaluations": int(curve.n_evaluations),
         },
     }
+
+
+def _evaluate(args, session: Session, first: ccjax.SweepResult, second: ccjax.SweepResult) -> ccjax.LossCurve:
+    """L/p at p of the :data:`EVALUATIONS`, all in one call: every model sees the same samples."""
+    params = jax.tree.map(lambda a, b: np.stack([a, a, b]), first.params, second.params)
+    clean = np.zeros_like(first.scaled_mixing)
+    label_maps = np.stack([first.scaled_mixing, clean, clean]).astype(np.float32)
+    say(f"evaluating {count(3 * len(args.seeds), 'model')} at p = {args.p:g} (relative SE {args.eval_rel_sem:g}) ...")
+    with session.timed("eval"):
+        curve = ccjax.loss_curve(params, label_maps, [args.p], ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
+    say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
+    return curve
+
+
+def _weight_change(before: ccjax.FeatureMLP, after: ccjax.FeatureMLP) -> np.ndarray:
+    """(K,) ||W_2 - W_1|| / ||W_1|| of each model, over (W_in, W_out) together."""
+    flat = [np.concatenate([np.reshape(w, (len(w), -1)) for w in jax.tree.leaves(p)], 1) for p in (before, after)]
+    return np.linalg.norm(flat[1] - flat[0], axis=1) / np.linalg.norm(flat[0], axis=1)
 
 
 def _published(manifest: dict) -> tuple[float | None, float | None]:
@@ -222,26 +180,29 @@ def _published(manifest: dict) -> tuple[float | None, float | None]:
     return phase1, PUBLISHED["finetuned_clean"]
 
 
+def _phase_steps(manifest: dict) -> tuple[int, int]:
+    """The training steps of phase 1 and phase 2."""
+    return tuple(saved_config(manifest["config"], phase).steps for phase in ("phase1", "phase2"))
+
+
 def summary(arrays: dict, manifest: dict) -> str:
-    naive = manifest["naive_loss_per_feature"]
-    loss, eval_sem = arrays["loss_per_feature"], arrays["loss_per_feature_sem"]
-    mean, sem = mean_and_sem(loss, axis=1)
+    naive, mixing, p = manifest["naive_loss_per_feature"], manifest["mixing"], manifest["evaluation"]["p"]
+    loss = arrays["loss_per_feature"]
+    mean = mean_and_sem(loss, axis=1)[0]
+    steps1, steps2 = _phase_steps(manifest)
     published_phase1, published_finetuned = _published(manifest)
-    steps1, steps2 = manifest["config"]["phase1"]["steps"], manifest["config"]["phase2"]["steps"]
-    published = [published_phase1, None, published_finetuned]
     rows = []
-    for i, stage in enumerate(EVALUATIONS):
-        cell = f"{mean[i]:.4f} +- {sem[i]:.4f}" if np.isfinite(sem[i]) else f"{mean[i]:.4f}"
-        step = steps1 if i < 2 else steps1 + steps2
-        paper = f"~{published[i]:g}" if published[i] is not None else "-"
-        rows.append([stage, f"{step:,}", cell, f"{mean[i] - naive:+.4f}", paper])
-    mixing = manifest["mixing"]
+    stages = zip(
+        EVALUATIONS, (steps1, steps1, steps1 + steps2), (published_phase1, None, published_finetuned), strict=True
+    )
+    for i, (stage, step, paper) in enumerate(stages):
+        cells = [format_mean_sem(loss[i]), f"{mean[i] - naive:+.4f}", "-" if paper is None else f"~{paper:g}"]
+        rows.append([stage, f"{step:,}", *cells])
     lines = [
         f"transplant (paper experiment 4): phase 1 on {ccjax.MIXING_FAMILIES[mixing['name']].label}, "
-        f"scale {mixing['scale']:g}; "
-        f"phase 2 fine-tunes the same models on clean labels; p = {manifest['evaluation']['p']:g}",
+        f"scale {mixing['scale']:g}; phase 2 fine-tunes the same models on clean labels; p = {p:g}",
         f"{count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); naive L/p = {naive:.4f}; "
-        f"largest evaluation rel. SE {np.max(eval_sem / loss):.2%}",
+        f"largest evaluation rel. SE {np.max(arrays['loss_per_feature_sem'] / loss):.2%}",
         format_table(["model", "after step", "L/p", "- naive", "paper"], rows),
         f"weights moved by {np.mean(arrays['weight_change']):.1%} (||W_2 - W_1|| / ||W_1||, mean over seeds) "
         "in phase 2",
@@ -255,21 +216,44 @@ def summary(arrays: dict, manifest: dict) -> str:
     return "\n".join(lines)
 
 
+# The evaluated stages on the figure: (marker, colour, label).
+MARKS = (
+    ("o", "C0", "evaluated: phase 1, mixed labels"),
+    ("s", "C1", "evaluated: phase 1 on clean labels"),
+    ("D", "C1", "evaluated: phase 2, clean labels"),
+)
+
+
 def figure(arrays: dict, manifest: dict):
     """Both phases' training L/p against the total step, with the evaluated stages and the paper's values."""
     import matplotlib.pyplot as plt
 
     from ccjax.plot import NAIVE_STYLE
 
-    naive = manifest["naive_loss_per_feature"]
-    steps1 = manifest["config"]["phase1"]["steps"]
+    naive, mixing, (steps1, _) = manifest["naive_loss_per_feature"], manifest["mixing"], _phase_steps(manifest)
+    step2 = steps1 + arrays["phase2_step"]
     fig, ax = plt.subplots(figsize=(8.5, 5.0), layout="constrained")
-    end = _training_curves(ax, arrays, manifest)
+    label = f"phase 1: training L/p, {ccjax.MIXING_FAMILIES[mixing['name']].label} (s = {mixing['scale']:g})"
+    plot_seed_mean(
+        ax, arrays["phase1_step"], arrays["phase1_train_loss_per_feature"], color="C0", label=label, alpha=0.25
+    )
+    label = "phase 2: training L/p, clean labels (same models)"
+    plot_seed_mean(ax, step2, arrays["phase2_train_loss_per_feature"], color="C1", label=label, alpha=0.25)
     ax.axvline(steps1, color="0.6", linestyle=":", linewidth=1)
     ax.axhline(naive, **NAIVE_STYLE, label=f"naive ({naive:.4f})", zorder=1)
-    mean = _evaluated_marks(ax, arrays, steps1, end)
-    paper = _paper_marks(ax, manifest, steps1, end)
-    ax.set_ylim(*_y_range(arrays, np.concatenate([mean, [naive], paper])))
+    mean, sem = mean_and_sem(arrays["loss_per_feature"], axis=1)
+    for i, (x, (marker, color, label)) in enumerate(zip((steps1, steps1, step2[-1]), MARKS, strict=True)):
+        style = {"marker": marker, "color": color, "mec": "k", "ms": 7, "capsize": 3, "zorder": 5}
+        ax.errorbar(x, mean[i], yerr=np.nan_to_num(sem)[i], label=f"{label} ({mean[i]:.4f})", **style)
+    paper = [(x, y) for x, y in zip((steps1, step2[-1]), _published(manifest), strict=True) if y is not None]
+    if paper:
+        ax.plot(*np.array(paper).T, "kx", ms=9, mew=2, zorder=6, label="paper (read off, +-0.001)")
+    # The y range holds the marks and most of the training curves, leaving out the first tenth of phase 1 (the
+    # random init's large loss).
+    late = arrays["phase1_train_loss_per_feature"][:, len(arrays["phase1_step"]) // 10 :]
+    tail = np.concatenate([late.ravel(), arrays["phase2_train_loss_per_feature"].ravel()])
+    shown = np.concatenate([mean, [naive], [y for _, y in paper]])
+    ax.set_ylim(min(shown.min(), np.percentile(tail, 1)) - 0.004, max(shown.max(), np.percentile(tail, 95)) + 0.006)
     ax.set(
         xlabel="total training step (phase 2 starts at the dotted line)",
         ylabel=f"loss per feature L/p (p = {manifest['evaluation']['p']:g})",
@@ -281,84 +265,19 @@ def figure(arrays: dict, manifest: dict):
     return fig
 
 
-def _training_curves(ax, arrays: dict, manifest: dict):
-    """Each phase's training L/p (seed mean +- SEM) against the total step; the last step of phase 2."""
-    mixing = manifest["mixing"]
-    step2 = manifest["config"]["phase1"]["steps"] + arrays["phase2_step"]
-    label1 = f"phase 1: training L/p, {ccjax.MIXING_FAMILIES[mixing['name']].label} (s = {mixing['scale']:g})"
-    plot_seed_mean(
-        ax, arrays["phase1_step"], arrays["phase1_train_loss_per_feature"], color="C0", label=label1, alpha=0.25
-    )
-    label2 = "phase 2: training L/p, clean labels (same models)"
-    plot_seed_mean(ax, step2, arrays["phase2_train_loss_per_feature"], color="C1", label=label2, alpha=0.25)
-    return step2[-1]
-
-
-def _evaluated_marks(ax, arrays: dict, steps1: int, end) -> np.ndarray:
-    """The three evaluated stages' L/p (seed mean +- SEM) where each stage ends; their means."""
-    mean, sem = mean_and_sem(arrays["loss_per_feature"], axis=1)
-    sem = np.nan_to_num(sem)
-    marks = [
-        (steps1, 0, "o", "C0", f"evaluated: phase 1, mixed labels ({mean[0]:.4f})"),
-        (steps1, 1, "s", "C1", f"evaluated: phase 1 on clean labels ({mean[1]:.4f})"),
-        (end, 2, "D", "C1", f"evaluated: phase 2, clean labels ({mean[2]:.4f})"),
-    ]
-    for x, i, marker, color, label in marks:
-        style = {"marker": marker, "color": color, "mec": "k", "ms": 7, "capsize": 3, "zorder": 5}
-        ax.errorbar(x, mean[i], yerr=sem[i], label=label, **style)
-    return mean
-
-
-def _paper_marks(ax, manifest: dict, steps1: int, end) -> list[float]:
-    """The paper's values for these settings, if any, after phase 1 and after phase 2; those values."""
-    published_phase1, published_finetuned = _published(manifest)
-    points = [(x, y) for x, y in [(steps1, published_phase1), (end, published_finetuned)] if y is not None]
-    if points:
-        ax.plot(*np.array(points).T, "kx", ms=9, mew=2, zorder=6, label="paper (read off, +-0.001)")
-    return [y for _, y in points]
-
-
-def _y_range(arrays: dict, shown: np.ndarray) -> tuple[float, float]:
-    """A y range holding ``shown`` and most of the training curves after the first tenth of phase 1."""
-    # The first tenth of phase 1 is left out: the random init's large loss.
-    late = arrays["phase1_train_loss_per_feature"][:, len(arrays["phase1_step"]) // 10 :]
-    tail = np.concatenate([late.ravel(), arrays["phase2_train_loss_per_feature"].ravel()])
-    return min(shown.min(), np.percentile(tail, 1)) - 0.004, max(shown.max(), np.percentile(tail, 95)) + 0.006
-
-
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
+    mixing, loss = manifest["mixing"], arrays["loss_per_feature"]
     rows = []
-    mixing = manifest["mixing"]
     if mixing["name"] in PUBLISHED["phase1_mixed"] and mixing["scale"] == 1.0:
-        rows.append(
-            compare_value(
-                "transplant",
-                f"phase 1 ({mixing['name']}, s = 1), L/p at p = 0.01",
-                PUBLISHED["phase1_mixed"][mixing["name"]],
-                arrays["loss_per_feature"][0],
-            )
-        )
-    rows.append(
-        compare_value(
-            "transplant",
-            "the same models fine-tuned on clean labels, L/p at p = 0.01",
-            PUBLISHED["finetuned_clean"],
-            arrays["loss_per_feature"][2],
-            note="paper's figure spliced two models; ours fine-tunes the same weights",
-        )
-    )
-    return rows
+        quantity = f"phase 1 ({mixing['name']}, s = 1), L/p at p = 0.01"
+        rows.append(compare_value(EXPERIMENT, quantity, PUBLISHED["phase1_mixed"][mixing["name"]], loss[0]))
+    quantity = "the same models fine-tuned on clean labels, L/p at p = 0.01"
+    note = "paper's figure spliced two models; ours fine-tunes the same weights"
+    return [*rows, compare_value(EXPERIMENT, quantity, PUBLISHED["finetuned_clean"], loss[2], note=note)]
 
 
-STAGES = (
-    Stage(
-        "transplant",
-        "Experiment 4: transplant / fine-tune",
-        4.0,
-        quick_args=("--seeds", "2", "--steps", "200", "--finetune-steps", "200"),
-        compare=compare,
-    ),
-)
+QUICK_ARGS = ("--seeds", "2", "--steps", "200", "--finetune-steps", "200")
+STAGES = (Stage("transplant", "Experiment 4: transplant / fine-tune", 4.0, quick_args=QUICK_ARGS, compare=compare),)
 
 SPEC = Experiment.from_module(
     __name__,

@@ -6,7 +6,6 @@ work, and once through the real ``python -m`` entry point.
 """
 
 import importlib
-import io
 import subprocess
 import sys
 import time
@@ -337,45 +336,6 @@ def test_options_reach_the_config():
     assert parser.parse_args([]).seeds == [0, 1, 2, 3, 4]
     assert parser.parse_args(["--seeds", "3,7"]).seeds == [3, 7]
     assert parser.parse_args([]).eval_rel_sem == 0.001
-
-
-def fake_progress(steps_done, total_steps=100, n_models=3, padded=4, intervals=3, run_seconds=2.0):
-    """A chunk whose last interval lies past the end, with padding rows, as the sweep sends."""
-    step = np.minimum(np.arange(1, intervals + 1) * 20 + steps_done - 40, total_steps).astype(np.float32)
-    losses = np.tile(np.array([0.5, 0.1, 0.0], np.float32), (padded, 1))
-    losses[n_models:] = 99.0  # padding rows must not enter the mean
-    field = np.zeros((padded, intervals), np.float32)
-    history = ccjax.History(np.tile(step, (padded, 1)), losses, field, field, field)
-    return ccjax.engine.Progress(steps_done, total_steps, n_models, 1.5, run_seconds, history)
-
-
-class FakeTerminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def test_progress_bar_on_a_terminal_redraws_one_line():
-    stream = FakeTerminal()
-    bar = _cli.ProgressBar(stream)
-    bar(fake_progress(60))
-    bar(fake_progress(100))
-    text = stream.getvalue()
-    assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1
-    final = text.split("\r")[-1]
-    assert "100%" in final and "100/100 steps" in final and "3 models" in final
-    assert "150 model-steps/s" in final and "compile 1.5s" in final and "done in 2s" in final
-    assert "train L/p 0.1000" in final  # last interval that ran, real models only
-    assert "ETA 1s" in text.split("\r")[1]
-
-
-def test_progress_bar_in_a_log_prints_occasional_lines():
-    stream = io.StringIO()
-    bar = _cli.ProgressBar(stream, line_fraction=0.25, line_seconds=1e9)
-    for done in (40, 50, 60, 70, 80, 90, 100):
-        bar(fake_progress(done))
-    lines = stream.getvalue().splitlines()
-    assert "\r" not in stream.getvalue()
-    assert [line.split()[2] for line in lines] == ["40/100", "70/100", "100/100"]
 
 
 @pytest.mark.parametrize("seconds, text", [(0.4, "0s"), (59.6, "1m00s"), (3725, "1h02m05s"), (float("nan"), "?")])

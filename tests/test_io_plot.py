@@ -1,5 +1,6 @@
 """Results on disk (ccjax.io) and the plotting functions (ccjax.plot)."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -248,6 +249,22 @@ def test_legacy_results_without_the_block_load_unchecked(tmp_path, arrays, manif
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     with pytest.raises(ccjax.ResultsError, match=f"cannot read {re.escape(str(path))}: (?!it does not match)"):
         ccjax.load_results(tmp_path)
+
+
+def test_saved_config_rebuilds_the_train_config_from_a_saved_manifest(tmp_path, arrays):
+    config = ccjax.TrainConfig(n_features=20, d_mlp=10, p=0.05, mixing="asymmetric", schedule="constant")
+    manifest = {"config": dataclasses.asdict(config), "other": {"p": 0.1}}
+    io.save_results(tmp_path, arrays, manifest)
+    assert io.saved_config(io.load_results(tmp_path)[1]) == config
+    older = {"config": {"p": 0.05, "steps": 30}}  # saved before the other fields existed: their defaults
+    assert io.saved_config(older) == ccjax.TrainConfig(p=0.05, steps=30)
+    for bad, message in (({}, "no 'config' block"), ({"config": {"q": 1}}, "fields TrainConfig does not: q")):
+        with pytest.raises(io.ResultsError, match=message):
+            io.saved_config(bad)
+    with pytest.raises(io.ResultsError, match="not a valid TrainConfig"):
+        io.saved_config({"config": {"p": 2.0}})
+    with pytest.raises(io.ResultsError, match="no 'other' block"):
+        io.saved_config({"config": manifest["config"]}, "other")
 
 
 def test_environment_info():

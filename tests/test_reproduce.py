@@ -114,7 +114,11 @@ def test_a_new_experiment_with_a_stage_is_one_file(tmp_path):
         "print(reproduce.STAGE_NAMES[-2:], toy.module, toy.compare({'value': [0.5]}, {}))"
     )
     ran = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
     assert ran.returncode == 0, ran.stderr[-2000:]

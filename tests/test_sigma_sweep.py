@@ -9,8 +9,9 @@ import pytest
 from conftest import run_main
 
 import ccjax
+from ccjax.measure.statistics import bootstrap_seeds, curve_minimum, spread, upper_crossing
 from experiments import sigma_sweep
-from experiments.sigma_sweep import analyse_family, bootstrap_seeds, curve_minimum, spread, upper_crossing
+from experiments.sigma_sweep import analyse_family
 
 SIGMAS = np.linspace(0.0, 0.08, 41)
 NAIVE = 1.0 / 12.0
@@ -27,7 +28,7 @@ def parabola(x, vertex: float, value: float, curvature: float = 20.0):
 def test_minimum_of_a_parabola_is_its_vertex_even_between_grid_points(vertex):
     found = curve_minimum(SIGMAS, parabola(SIGMAS, vertex, 0.065))
     assert found.fitted
-    assert found.sigma == pytest.approx(vertex, abs=1e-10)
+    assert found.x == pytest.approx(vertex, abs=1e-10)
     assert found.value == pytest.approx(0.065, abs=1e-12)
     assert SIGMAS[found.index] == pytest.approx(vertex, abs=0.001)  # the nearest grid point
 
@@ -38,14 +39,14 @@ def test_minimum_fit_is_local_to_the_lowest_point():
     y = parabola(SIGMAS, 0.03, 0.07)
     y[SIGMAS > 0.03 + 0.002 * (sigma_sweep.HALF_WIDTH + 0.5)] += 1.0
     found = curve_minimum(SIGMAS, y)
-    assert found.sigma == pytest.approx(0.03, abs=1e-10) and found.value == pytest.approx(0.07, abs=1e-12)
+    assert found.x == pytest.approx(0.03, abs=1e-10) and found.value == pytest.approx(0.07, abs=1e-12)
 
 
 def test_minimum_of_a_monotone_curve_is_its_end_point():
     rising = curve_minimum(SIGMAS, 0.08 + SIGMAS)
-    assert (rising.sigma, rising.value, rising.index, rising.fitted) == (0.0, 0.08, 0, False)
+    assert (rising.x, rising.value, rising.index, rising.fitted) == (0.0, 0.08, 0, False)
     falling = curve_minimum(SIGMAS, 0.08 - SIGMAS)
-    assert falling.sigma == pytest.approx(0.08) and falling.index == 40 and not falling.fitted
+    assert falling.x == pytest.approx(0.08) and falling.index == 40 and not falling.fitted
 
 
 def test_minimum_needs_three_points_for_a_fit_and_rejects_bad_grids():
@@ -53,7 +54,7 @@ def test_minimum_needs_three_points_for_a_fit_and_rejects_bad_grids():
     with pytest.raises(ValueError, match="increasing"):
         curve_minimum([0.0, 0.02, 0.01], [1.0, 0.0, 1.0])
     with pytest.raises(ValueError, match="equal"):
-        curve_minimum(SIGMAS, SIGMAS[:-1])
+        curve_minimum(list(SIGMAS), list(SIGMAS[:-1]))  # lists: the shape check is the function's own
 
 
 # --- upper_crossing -----------------------------------------------------------------------
@@ -87,17 +88,17 @@ def test_bootstrap_resamples_the_seeds():
     # Two seeds whose parabolas have vertices 0.030 and 0.034 (equal curvature): the mean
     # of any resample is a parabola with its vertex at the mean of the drawn vertices.
     values = np.stack([parabola(SIGMAS, 0.030, 0.065), parabola(SIGMAS, 0.034, 0.067)])
-    samples = bootstrap_seeds(values, lambda curve: (curve_minimum(SIGMAS, curve).sigma,), n_boot=400, seed=1)
+    samples = bootstrap_seeds(values, lambda curve: (curve_minimum(SIGMAS, curve).x,), n_boot=400, seed=1)
     assert samples.shape == (400, 1)
     np.testing.assert_allclose(np.unique(np.round(samples, 9)), [0.030, 0.032, 0.034], atol=1e-9)
     # Deterministic given the seed.
-    again = bootstrap_seeds(values, lambda curve: (curve_minimum(SIGMAS, curve).sigma,), n_boot=400, seed=1)
+    again = bootstrap_seeds(values, lambda curve: (curve_minimum(SIGMAS, curve).x,), n_boot=400, seed=1)
     np.testing.assert_array_equal(samples, again)
 
 
 def test_bootstrap_of_identical_seeds_has_no_spread_and_one_seed_has_none_defined():
     values = np.stack([parabola(SIGMAS, 0.03, 0.07)] * 3)
-    samples = bootstrap_seeds(values, lambda curve: (curve_minimum(SIGMAS, curve).sigma,), n_boot=50)
+    samples = bootstrap_seeds(values, lambda curve: (curve_minimum(SIGMAS, curve).x,), n_boot=50)
     result = spread(samples[:, 0], n_seeds=3)
     assert result.se == 0.0 and result.low == result.high == pytest.approx(0.03) and result.defined == 1.0
     assert all(math.isnan(v) for v in spread(samples[:, 0], n_seeds=1)[:3])

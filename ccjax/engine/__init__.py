@@ -8,7 +8,7 @@ Imports :mod:`ccjax.problem` only.
 from ._axes import Axis, traced, traced_axes
 from ._checkpoint import CheckpointError, SweepCheckpoint, sweep_fingerprint
 from ._memory import auto_eval_models_per_call, auto_models_per_call
-from ._progress import describe_progress, format_duration, print_progress
+from ._progress import ProgressBar, describe_point, describe_progress, format_duration
 from ._static_axes import over_static_axes, static_combinations, sweep_static
 from ._sweep import Progress, SweepResult, sweep
 from ._sweep_plan import Grid, make_grid
@@ -28,6 +28,7 @@ from ._train import (
 )
 
 __all__ = [
+    "ProgressBar",
     "INPUT_PATHS",
     "Axis",
     "CheckpointError",
@@ -42,6 +43,7 @@ __all__ = [
     "TrainConfig",
     "auto_eval_models_per_call",
     "auto_models_per_call",
+    "describe_point",
     "describe_progress",
     "format_duration",
     "hyper_from_config",
@@ -49,7 +51,6 @@ __all__ = [
     "lr_factor",
     "make_grid",
     "over_static_axes",
-    "print_progress",
     "shapes_for",
     "static_combinations",
     "sweep",

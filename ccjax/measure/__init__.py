@@ -1,11 +1,12 @@
 """What we measure on stacked CC models: L/p curves (exact c_1 plus exactly-k Monte
 Carlo), direct estimates, the evaluation of a sweep, feature responses, and the two
-namespaces :mod:`ccjax.baselines` (paper §5) and :mod:`ccjax.analysis` (paper §6).
+namespaces :mod:`ccjax.baselines` (paper §5), :mod:`ccjax.analysis` (paper §6) and
+:mod:`ccjax.measure.statistics` (statistics over seeds).
 
 Imports :mod:`ccjax.problem` and :mod:`ccjax.engine`.
 """
 
-from . import analysis, baselines
+from . import analysis, baselines, statistics
 from ._curve_plan import binomial_weights
 from ._curves import (
     LossCurve,
@@ -40,5 +41,6 @@ __all__ = [
     "one_feature_loss",
     "one_hot_response",
     "plan_evaluation",
+    "statistics",
     "sweep_curves",
 ]

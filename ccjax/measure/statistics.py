@@ -1,0 +1,134 @@
+"""Statistics over seeds of measured curves: mean and standard error over the finite entries
+(diverged models are NaN and are left out), the minimum of a curve and where it rises back
+through a level, and bootstrap resampling of seeds. The paper's σ-sweep reads its minimum
+L/p, the σ that gives it, and where the curve crosses the naive line again (docs/paper.md
+§6.3) with these.
+
+All functions are NumPy (float64) and run on the host, on arrays already measured.
+"""
+
+import math
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+from jaxtyping import Real
+from numpy.typing import ArrayLike
+
+Curve = Real[np.ndarray, " points"] | Sequence[float]
+Samples = Real[np.ndarray, " samples"] | Sequence[float]
+
+HALF_WIDTH = 3  # grid points on each side of the lowest one in curve_minimum's parabola fit
+INTERVAL = (16.0, 84.0)  # percentiles of spread's interval (about ±1 standard deviation)
+
+
+def mean_and_sem(values: ArrayLike, axis: int = 0) -> tuple[np.ndarray | np.floating, np.ndarray | np.floating]:
+    """Mean over ``axis`` and its standard error, over the finite entries only (a 0-d
+    result comes back as NumPy scalars).
+
+    Non-finite entries (diverged models) are excluded, not averaged; the SEM is NaN where
+    fewer than two entries remain, and the mean where none does.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    n = finite.sum(axis=axis)
+    filled = np.where(finite, values, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = filled.sum(axis=axis) / n
+        deviation = np.where(finite, values - np.expand_dims(mean, axis), 0.0)
+        sem = np.sqrt((deviation**2).sum(axis=axis) / (n - 1) / n)
+    mean = np.where(n > 0, mean, np.nan)
+    sem = np.where(n > 1, sem, np.nan)
+    return (mean[()], sem[()]) if mean.ndim == 0 else (mean, sem)
+
+
+def finite_mean(values: ArrayLike, axis: int = 0) -> np.ndarray | np.floating:
+    """The mean over ``axis`` of the finite entries (NaN where there are none)."""
+    return mean_and_sem(values, axis)[0]
+
+
+class Minimum(NamedTuple):
+    """The lowest point of a curve: the parabola fit's vertex when ``fitted``, else the grid point ``index``."""
+
+    x: float
+    value: float
+    index: int
+    fitted: bool
+
+
+def _check_curve(x: Curve, y: Curve) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.size == 0:
+        raise ValueError(f"x and y must be 1-D of equal, non-zero length, got {x.shape} and {y.shape}")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("x must be strictly increasing")
+    return x, y
+
+
+def curve_minimum(x: Curve, y: Curve, half_width: int = HALF_WIDTH) -> Minimum:
+    """The minimum of ``y(x)``: the vertex of a least-squares parabola through the lowest grid
+    point and ``half_width`` neighbours on each side (fewer at the ends) if it opens upwards and
+    lies within them, else the lowest grid point (too few points, a monotone stretch)."""
+    x, y = _check_curve(x, y)
+    i = int(np.argmin(y))
+    lo, hi = max(0, i - half_width), min(x.size, i + half_width + 1)
+    if hi - lo >= 3:
+        dx = x[lo:hi] - x[i]  # centred, for conditioning
+        a, b, c = np.polyfit(dx, y[lo:hi], 2)
+        if a > 0:
+            vertex = -b / (2.0 * a)
+            if dx[0] <= vertex <= dx[-1]:
+                return Minimum(float(x[i] + vertex), float(c - b * b / (4.0 * a)), i, True)
+    return Minimum(float(x[i]), float(y[i]), i, False)
+
+
+def upper_crossing(x: Curve, y: Curve, level: float) -> float:
+    """Where ``y`` rises back to ``level`` after its lowest grid point (linear interpolation
+    between grid points); NaN when it never goes below ``level`` or stays below it to the end."""
+    x, y = _check_curve(x, y)
+    i = int(np.argmin(y))
+    above = np.flatnonzero(y[i:] >= level)
+    if not y[i] < level or above.size == 0:
+        return math.nan
+    j = i + int(above[0])
+    return float(x[j - 1] + (level - y[j - 1]) * (x[j] - x[j - 1]) / (y[j] - y[j - 1]))
+
+
+def bootstrap_seeds(
+    values: Real[np.ndarray, "seeds points"],
+    statistic: Callable[[np.ndarray], tuple[float, ...]],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> np.ndarray:
+    """(n_boot, len(statistic)): ``statistic`` of the seed-mean curve (finite entries) of each
+    resample, with replacement, of the seeds of ``values`` (seeds, points)."""
+    values = np.asarray(values, np.float64)
+    if values.ndim != 2 or values.shape[0] < 1:
+        raise ValueError(f"values must be (seeds, points), got {values.shape}")
+    picks = np.random.default_rng(seed).integers(0, values.shape[0], size=(n_boot, values.shape[0]))
+    means = finite_mean(values[picks], axis=1)  # (n_boot, points)
+    return np.array([statistic(mean) for mean in means], np.float64).reshape(n_boot, -1)
+
+
+class Spread(NamedTuple):
+    """Bootstrap spread of one statistic: the SD of its finite resamples, their ``INTERVAL``
+    percentiles, and the fraction of resamples where it is defined (finite)."""
+
+    se: float
+    low: float
+    high: float
+    defined: float
+
+
+def spread(samples: Samples, n_seeds: int) -> Spread:
+    """:class:`Spread` of bootstrap ``samples``; all NaN for one seed (no resampling spread)."""
+    samples = np.asarray(samples, np.float64)
+    finite = samples[np.isfinite(samples)]
+    defined = finite.size / samples.size if samples.size else math.nan
+    if n_seeds < 2 or finite.size < 2:
+        return Spread(math.nan, math.nan, math.nan, defined)
+    low, high = np.percentile(finite, INTERVAL)
+    # Identical samples have no spread by definition; numpy's two-pass std of equal values
+    # can round to ~1e-18 rather than 0, depending on its version and SIMD kernels.
+    deviation = 0.0 if finite.min() == finite.max() else float(finite.std(ddof=1))
+    return Spread(deviation, float(low), float(high), defined)
