@@ -15,7 +15,7 @@ from typing import NoReturn, TextIO
 import numpy as np
 
 from ccjax.engine import format_duration  # one duration format for the library and the CLIs
-from ccjax.measure.statistics import finite_mean, mean_and_sem  # noqa: F401  (the experiments' import of them)
+from ccjax.measure.statistics import mean_and_sem
 
 
 def use_every_cpu_core() -> None:

@@ -24,18 +24,10 @@ import numpy as np
 
 import ccjax
 from ccjax import cis
+from ccjax.measure.statistics import mean_and_sem
 from ccjax.problem import seed_key
 
-from ._cli import (
-    choice_list,
-    format_duration,
-    format_table,
-    int_range_list,
-    mean_and_sem,
-    positive_int,
-    probability_list,
-    say,
-)
+from ._cli import choice_list, format_duration, format_table, int_range_list, positive_int, probability_list, say
 from ._experiment import Session
 from ._spec import Experiment, Option, check_batch_size, seeds_option
 

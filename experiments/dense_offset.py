@@ -11,8 +11,9 @@ import numpy as np
 
 import ccjax
 from ccjax import baselines
+from ccjax.measure.statistics import mean_and_sem
 
-from ._cli import count, evaluate_curves, format_table, mean_and_sem
+from ._cli import count, evaluate_curves, format_table
 from ._compare import Comparison, compare_value, index_of, p_eval_column
 from ._experiment import Session, curves_at_training_p, plot_trained_curves, train_sweep
 from ._spec import QUICK_TRAIN, Experiment, Stage, curve_options, p_train_option, seeds_option, training_options

@@ -10,8 +10,9 @@ import sys
 import numpy as np
 
 import ccjax
+from ccjax.measure.statistics import mean_and_sem
 
-from ._cli import format_table, learning_rates, logged_steps, mean_and_sem, say
+from ._cli import format_table, learning_rates, logged_steps, say
 from ._experiment import Session, excluding_diverged, train_sweep
 from ._spec import Experiment, Option, eval_rel_sem_option, mixing_options, seeds_option, single_p_options
 

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 
 import ccjax
+from ccjax.measure.statistics import mean_and_sem
 
 from ._cli import (
     count,
@@ -22,7 +23,6 @@ from ._cli import (
     format_mean_sem,
     format_table,
     logged_steps,
-    mean_and_sem,
     mixing_formulas,
     plot_mean_sem,
     record_sweep_timings,

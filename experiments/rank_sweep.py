@@ -33,17 +33,16 @@ import numpy as np
 
 import ccjax
 from ccjax import baselines
+from ccjax.measure.statistics import finite_mean, mean_and_sem
 
 from . import _rank_conventions as conventions
 from ._cli import (
     choice_list,
     count,
     finite_float,
-    finite_mean,
     format_mean_sem,
     format_table,
     logged_steps,
-    mean_and_sem,
     mixing_formulas,
     plot_seed_mean,
     positive_int,

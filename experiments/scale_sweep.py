@@ -18,8 +18,9 @@ import numpy as np
 
 import ccjax
 from ccjax.engine import INPUT_PATHS
+from ccjax.measure.statistics import finite_mean, mean_and_sem
 
-from ._cli import count, finite_mean, format_duration, format_table, mean_and_sem, say, scale_list
+from ._cli import count, format_duration, format_table, say, scale_list
 from ._compare import Comparison, compare_value, index_of
 from ._experiment import Session, excluding_diverged, train_sweep
 from ._spec import (

@@ -12,17 +12,24 @@ import sys
 import numpy as np
 
 import ccjax
-from ccjax.measure.statistics import HALF_WIDTH, INTERVAL, bootstrap_seeds, curve_minimum, spread, upper_crossing
+from ccjax.measure.statistics import (
+    HALF_WIDTH,
+    INTERVAL,
+    bootstrap_seeds,
+    curve_minimum,
+    finite_mean,
+    mean_and_sem,
+    spread,
+    upper_crossing,
+)
 
 from ._cli import (
     count,
     count_families,
-    finite_mean,
     format_duration,
     format_mean_sem,
     format_table,
     logged_steps,
-    mean_and_sem,
     mixing_formulas,
     plot_seed_mean,
     positive_float,

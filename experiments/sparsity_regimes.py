@@ -10,8 +10,9 @@ import jax
 import numpy as np
 
 import ccjax
+from ccjax.measure.statistics import mean_and_sem
 
-from ._cli import count, curve_evaluation, evaluate_curves, format_table, mean_and_sem, say
+from ._cli import count, curve_evaluation, evaluate_curves, format_table, say
 from ._compare import Comparison, compare_value
 from ._experiment import Session, curves_at_training_p, plot_trained_curves, train_sweep
 from ._spec import (

@@ -15,6 +15,7 @@ import numpy as np
 
 import ccjax
 from ccjax.io import saved_config
+from ccjax.measure.statistics import mean_and_sem
 
 from ._cli import (
     count,
@@ -22,7 +23,6 @@ from ._cli import (
     format_mean_sem,
     format_table,
     logged_steps,
-    mean_and_sem,
     non_negative_float,
     plot_seed_mean,
     positive_int,

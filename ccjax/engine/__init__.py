@@ -28,7 +28,6 @@ from ._train import (
 )
 
 __all__ = [
-    "ProgressBar",
     "INPUT_PATHS",
     "Axis",
     "CheckpointError",
@@ -36,6 +35,7 @@ __all__ = [
     "History",
     "Hyper",
     "Progress",
+    "ProgressBar",
     "RunState",
     "Shapes",
     "SweepCheckpoint",
