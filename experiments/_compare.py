@@ -18,6 +18,7 @@ import numpy as np
 READ_ERROR = 0.001  # values read off the paper's figures
 AGREEMENT_SIGMAS = 2.0
 NOT_REACHED = "not reached"
+VERDICTS = {True: "yes", False: "**no**", None: "–"}  # by Comparison.agrees
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,7 @@ def mean_sem(values) -> tuple[float, float, int]:
 
 
 def format_estimate(mean: float, sem: float, n: int, digits: int = 4, unit: str = "seed") -> str:
+    """``mean ± sem (n seeds)``, as :func:`mean_sem` gives them; "not reached" when there is no mean."""
     if n == 0 or is_missing(mean):
         return NOT_REACHED
     return f"{format_pm(mean, sem, digits)} ({n} {unit}{'s' if n != 1 else ''})"
@@ -128,24 +130,17 @@ def compare_range(
     return Comparison(experiment, quantity, published, text, agrees, note)
 
 
-def verdict(comparison: Comparison) -> str:
-    return {True: "yes", False: "**no**", None: "–"}[comparison.agrees]
-
-
-def _cell(text: str) -> str:
-    """Markdown table cell text: a literal ``|`` (as in |s|) would end the cell."""
-    return text.replace("|", "\\|")
-
-
 def markdown_table(comparisons: list[Comparison]) -> str:
+    """The rows as a Markdown table; a literal ``|`` in a cell (as in |s|) is escaped, as it would end the cell."""
     lines = ["| quantity | paper | ours (mean ± SEM) | agrees | note |", "| --- | --- | --- | --- | --- |"]
     for c in comparisons:
-        cells = [_cell(text) for text in (c.quantity, c.published, c.ours, verdict(c), c.note)]
-        lines.append("| " + " | ".join(cells) + " |")
+        cells = (c.quantity, c.published, c.ours, VERDICTS[c.agrees], c.note)
+        lines.append("| " + " | ".join(text.replace("|", "\\|") for text in cells) + " |")
     return "\n".join(lines)
 
 
 def index_of(values, wanted: float) -> int:
+    """Index of the first of ``values`` equal to ``wanted`` up to rounding; KeyError if none is."""
     values = np.asarray(values, np.float64)
     hits = np.flatnonzero(np.isclose(values, wanted, rtol=1e-6, atol=1e-9))
     if hits.size == 0:

@@ -14,11 +14,11 @@ error that says so; rerunning every process with ``--resume`` finishes the job.
 """
 
 import argparse
-import functools
+import contextlib
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Iterator
 
 from ccjax.engine import CheckpointError
 
@@ -93,34 +93,30 @@ def is_writer() -> bool:
     return jax.process_index() == 0
 
 
-def stop_on_failure(run: Callable) -> Callable:
-    """``run``; but in a multi-process run, an error (often a collective that failed because
-    another process died) stops this process at once with a message, rather than waiting at
-    exit for a process that will never come."""
+@contextlib.contextmanager
+def stop_on_failure() -> Iterator[None]:
+    """Run the ``with`` block; but in a multi-process run, an error (often a collective that
+    failed because another process died) stops this process at once with a message, rather
+    than waiting at exit for a process that will never come."""
+    try:
+        yield
+    except CheckpointError:
+        raise  # the same in every process, and reported as a usage error
+    except Exception:
+        import jax
 
-    @functools.wraps(run)
-    def guarded(*args, **kwargs):
-        try:
-            return run(*args, **kwargs)
-        except CheckpointError:
-            raise  # the same in every process, and reported as a usage error
-        except Exception:
-            import jax
-
-            if jax.process_count() == 1:
-                raise
-            traceback.print_exc()
-            say(
-                f"error: process {jax.process_index()} of {jax.process_count()} stopped (above); if it says a "
-                "connection was closed or reset, or a task is unhealthy, another process of this run died. Every "
-                "process stops: rerun all of them with the same command plus --resume to continue from the last "
-                "checkpoint"
-            )
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(1)  # not sys.exit: jax.distributed's exit barrier would wait for the dead process
-
-    return guarded
+        if jax.process_count() == 1:
+            raise
+        traceback.print_exc()
+        say(
+            f"error: process {jax.process_index()} of {jax.process_count()} stopped (above); if it says a "
+            "connection was closed or reset, or a task is unhealthy, another process of this run died. Every "
+            "process stops: rerun all of them with the same command plus --resume to continue from the last "
+            "checkpoint"
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)  # not sys.exit: jax.distributed's exit barrier would wait for the dead process
 
 
 def synchronize(name: str) -> None:

@@ -1,7 +1,7 @@
 """The parts every experiment CLI shares: output and run options, --plot-only loading,
 the manifest's common fields, training with a progress bar, checkpoints and --resume,
-diverged models, saving figures, and the run-or-reload-then-report flow of ``main``
-(:func:`run_cli`).
+diverged models and saving figures. The runner that puts them together is
+:meth:`._spec.Experiment.main`.
 
 Results directory layout: ``<out>/results.npz`` and ``<out>/manifest.json`` once a run
 is complete; while it runs, ``<out>/checkpoints/`` holds ``run.json`` (the command and its
@@ -16,7 +16,6 @@ import functools
 import json
 import shlex
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ import ccjax
 from ccjax.engine import describe_point, sweep_fingerprint
 
 from . import _distributed
-from ._cli import count, format_duration, positive_int, say, use_every_cpu_core
+from ._cli import count, format_duration, positive_int, say
 
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "run.json"
@@ -129,8 +128,16 @@ def resolve_figures(args: argparse.Namespace, default_out: bool) -> argparse.Nam
 
 
 def check_output_paths(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Catch unusable output paths before spending time on training."""
-    for path, what in ((args.out, "--out"), (args.figures, "--figures")):
+    """Catch unusable output paths (and a ``--figure`` file type) before spending time on training."""
+    figure = getattr(args, "figure", None)  # an experiment's single figure file, if it offers one
+    if figure is not None:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if figure.suffix.lstrip(".").lower() not in formats:
+            parser.error(f"--figure {figure}: unsupported file type; use one of .{', .'.join(sorted(formats))}")
+    folder = ("--figures", args.figures) if figure is None else ("--figure's folder", figure.parent)
+    for what, path in (("--out", args.out), folder):
         if path.exists() and not path.is_dir():
             parser.error(f"{what} {path} exists and is not a directory")
 
@@ -387,7 +394,7 @@ def train_sweep(
             config,
             axes,
             on_progress=progress,
-            on_checkpoint=None if path is None else lambda checkpoint: ccjax.save_checkpoint(path, checkpoint),
+            on_checkpoint=None if path is None else functools.partial(ccjax.save_checkpoint, path),
             resume=resume,
             max_models_per_call=session.max_models_per_call,
             initial_params=initial_params,
@@ -441,87 +448,6 @@ def save_figure(figure, path: Path, note: str | None = None) -> None:
     figure.savefig(path, dpi=150, **({"bbox_inches": "tight"} if note else {}))
     plt.close(figure)
     say(f"wrote {path}")
-
-
-Results = tuple[dict, dict]  # (arrays, manifest)
-
-
-def run_cli(
-    parser: argparse.ArgumentParser,
-    argv: list[str] | None,
-    experiment: str,
-    run: Callable[[argparse.Namespace, list[str]], Results],
-    summary: Callable[[dict, dict], str],
-    figures: dict[str | Callable[[dict], str], Callable[[dict, dict], object]],
-    resolve: Callable[[argparse.Namespace], argparse.Namespace] = lambda args: args,
-    check_outputs: Callable[[argparse.Namespace, argparse.ArgumentParser], None] = check_output_paths,
-    figure_path: Callable[[argparse.Namespace, str], Path] = lambda args, name: args.figures / name,
-) -> int:
-    """An experiment's ``main``: parse ``argv`` (then ``resolve`` option defaults that depend
-    on other options, and :func:`resolve_figures`), run (or ``--plot-only``: reload), save
-    the results (the manifest records the resolved :func:`run_options`), print the summary
-    and write each ``figures[name](arrays, manifest)``; a name may be a function of the manifest.
-
-    ``run`` reads ``args.session`` (a :class:`Session`) for checkpoints and diverged
-    models; the latter land in the manifest (``diverged_models``), under the table and on
-    every figure.
-    """
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parsed = parser.parse_args(argv)
-    committed_out = resolve_out(parsed, parser, experiment)
-    args = resolve_figures(resolve(parsed), committed_out)
-    _distributed.initialize(args, parser)
-    use_every_cpu_core()
-    check_outputs(args, parser)
-    if args.plot_only:
-        arrays, manifest = load_saved(args.out, experiment, parser)
-    else:
-        defaults = functools.cache(lambda: run_options(resolve(parser.parse_args([])), parser))
-        prepared = prepare_output(args, parser, experiment, argv, defaults)
-        _distributed.synchronize("output checked")  # before process 0 writes to --out
-        if not isinstance(prepared, Session):
-            arrays, manifest = prepared
-        else:
-            outcome = _train_and_save(args, parser, argv, run, prepared)
-            if isinstance(outcome, int):
-                return outcome
-            arrays, manifest = outcome
-    _report(arrays, manifest, summary, figures, lambda name: figure_path(args, name))
-    return 0
-
-
-def _train_and_save(args, parser, argv: list[str], run, session: Session) -> Results | int:
-    """Run the experiment in ``session`` and save its results (process 0); an exit status
-    instead when it was interrupted (130) or its checkpoints do not fit (2)."""
-    args.session = session
-    try:
-        arrays, manifest = _distributed.stop_on_failure(run)(args, argv)
-    except KeyboardInterrupt:
-        say(f"interrupted; continue with the same command plus --resume (checkpoints in {session.checkpoints})")
-        return 130
-    except ccjax.engine.CheckpointError as error:
-        print(f"{parser.prog}: error: {error}; pass --overwrite to discard the checkpoints", file=sys.stderr)
-        return 2
-    manifest["diverged_models"] = session.diverged
-    manifest["options"] = run_options(args, parser)
-    if _distributed.is_writer():
-        ccjax.save_results(args.out, arrays, manifest)
-        shutil.rmtree(session.checkpoints, ignore_errors=True)
-        say(f"wrote {args.out}")
-    return arrays, manifest
-
-
-def _report(arrays: dict, manifest: dict, summary, figures, path_of: Callable[[str], Path]) -> None:
-    """Print the summary (and the diverged models) and write each figure."""
-    print(summary(arrays, manifest), flush=True)
-    note = diverged_note(manifest)
-    if note:
-        print(note, flush=True)
-    for name, make in figures.items():  # a figure function returns None to draw nothing for these results
-        name = name if isinstance(name, str) else name(manifest)
-        figure = make(arrays, manifest)
-        if figure is not None:
-            save_figure(figure, path_of(name), note)
 
 
 def family_first(array) -> np.ndarray:

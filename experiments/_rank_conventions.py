@@ -11,8 +11,9 @@ from typing import NamedTuple
 
 import ccjax
 
-from ._cli import count, count_families, int_range_list
+from ._cli import choice_list, count, count_families, finite_float, int_range_list, positive_int
 from ._experiment import default_out
+from ._spec import Option, seeds_option
 
 FAMILIES = ("low-rank", "low-rank-flat")
 FULL_RANK_FAMILY = "asymmetric"  # the code's "full rank" M: i.i.d. N(0, 1), n x n
@@ -111,6 +112,16 @@ HELP = {  # the options whose defaults are the convention's
     "steps": f"training steps; default {SPEC.steps:,} (spec) or {PAPER_CODE.steps:,} (paper-code)",
     "scale_init": "initial learned scale; default 0.01 (both conventions; the code's _jb variant used 0.05)",
 }
+OPTIONS = (  # None defaults: resolve_defaults fills in the convention's
+    Option("--convention", str, "spec", HELP["convention"], choices=tuple(CONVENTIONS)),
+    Option("--ranks", rank_list, None, HELP["ranks"], metavar="LIST"),
+    Option("--families", choice_list(FAMILIES), None, HELP["families"], metavar="LIST"),
+    Option("--full-rank", None, None, HELP["full_rank"], action=argparse.BooleanOptionalAction),
+    Option("--zero-diagonal", None, None, HELP["zero_diagonal"], action=argparse.BooleanOptionalAction),
+    seeds_option("5"),
+    Option("--steps", positive_int, None, HELP["steps"]),
+    Option("--scale-init", finite_float, None, HELP["scale_init"]),
+)
 
 
 def output_stem(convention: str, zero_diagonal: bool) -> str:

@@ -1,5 +1,5 @@
 """Experiments as declarations: an :class:`Experiment` names its options, grid, analysis and
-figures; the runner (:func:`._experiment.run_cli`) builds the command line, the manifest, the
+figures; the runner (:meth:`Experiment.main`) builds the command line, the manifest, the
 results files, ``--plot-only``, ``--resume``/``--overwrite`` and the output folders.
 
 An experiment module (``lr_sweep.py`` is a small complete one, ``dense_offset.py`` one with
@@ -30,8 +30,10 @@ or ``ccjax``. A conversion keeps ``results.npz`` bitwise and the manifest's keys
 
 import argparse
 import dataclasses
+import functools
 import math
 import operator
+import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,6 +41,7 @@ from typing import Any
 
 import ccjax
 
+from . import _distributed
 from ._cli import (
     ArgumentParser,
     HelpFormatter,
@@ -48,9 +51,23 @@ from ._cli import (
     positive_int,
     probability,
     probability_list,
+    say,
     seed_list,
+    use_every_cpu_core,
 )
-from ._experiment import Session, add_output_arguments, base_manifest, check_output_paths, run_cli
+from ._experiment import (
+    Session,
+    add_output_arguments,
+    base_manifest,
+    check_output_paths,
+    diverged_note,
+    load_saved,
+    prepare_output,
+    resolve_figures,
+    resolve_out,
+    run_options,
+    save_figure,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,8 +303,6 @@ class Experiment:
     published: Mapping = dataclasses.field(default_factory=dict)
     published_as: str = "published"
     resolve: Callable[[argparse.Namespace], argparse.Namespace] | None = None
-    check_outputs: Callable[[argparse.Namespace, argparse.ArgumentParser], None] = check_output_paths
-    figure_path: Callable | None = None
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # parser.set_defaults, e.g. out=None
     sweep_controls: bool = True  # False: no --max-models-per-call or multi-host options (no train_sweep)
     stages: Sequence[Stage] = ()  # its runs in the paper's reproduction (module filled in)
@@ -295,14 +310,15 @@ class Experiment:
     @classmethod
     def from_module(cls, module_name: str, **fields) -> "Experiment":
         """The experiment a module declares by the conventional names ``EXPERIMENT``,
-        ``DESCRIPTION``, ``run``, ``summary``, ``FIGURES`` (default: ``figure`` drawn as
-        ``<EXPERIMENT>.png``), ``ARRAYS``, ``PUBLISHED`` and ``STAGES`` (optional); ``fields``
-        gives (or overrides) the rest."""
+        ``DESCRIPTION`` (default: the module docstring, which is then the ``--help`` text),
+        ``run``, ``summary``, ``FIGURES`` (default: ``figure`` drawn as ``<EXPERIMENT>.png``),
+        ``ARRAYS``, ``PUBLISHED`` and ``STAGES`` (optional); ``fields`` gives (or overrides)
+        the rest."""
         module = sys.modules[module_name]
         name = module.EXPERIMENT
         declared = {
             "name": name,
-            "description": module.DESCRIPTION,
+            "description": getattr(module, "DESCRIPTION", module.__doc__),
             "run": module.run,
             "summary": module.summary,
             "figures": getattr(module, "FIGURES", None) or {f"{name}.png": module.figure},
@@ -335,20 +351,72 @@ class Experiment:
         return parser
 
     def main(self, argv: list[str] | None = None) -> int:
-        """Parse ``argv`` (default: ``sys.argv[1:]``), run or reload, report; the exit status."""
+        """The experiment's command line: parse ``argv`` (default: ``sys.argv[1:]``), resolve
+        the options into ``args.config``, run (or ``--plot-only``: reload) and save the
+        results, print the summary and write the figures; returns the exit status.
+
+        ``run`` gets a :class:`Session` for checkpoints and diverged models; the latter land
+        in the manifest (``diverged_models``), under the table and on every figure.
+        """
         parser = self.build_parser()
-        extra = {} if self.figure_path is None else {"figure_path": self.figure_path}
-        return run_cli(
-            parser,
-            sys.argv[1:] if argv is None else argv,
-            self.name,
-            self._run,
-            self.summary,
-            self.figures,
-            resolve=lambda args: self._resolve(args, parser),
-            check_outputs=self.check_outputs,
-            **extra,
-        )
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = self._parse(parser, argv)
+        if args.plot_only:
+            arrays, manifest = load_saved(args.out, self.name, parser)
+        else:
+            defaults = functools.cache(lambda: run_options(self._resolve(parser.parse_args([]), parser), parser))
+            prepared = prepare_output(args, parser, self.name, argv, defaults)
+            _distributed.synchronize("output checked")  # before process 0 writes to --out
+            if isinstance(prepared, Session):
+                prepared = self._train_and_save(args, parser, argv, prepared)
+            if isinstance(prepared, int):
+                return prepared
+            arrays, manifest = prepared
+        self._report(arrays, manifest, args)
+        return 0
+
+    def _parse(self, parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+        """The parsed and resolved options, with the output folders filled in and checked."""
+        parsed = parser.parse_args(argv)
+        committed_out = resolve_out(parsed, parser, self.name)
+        args = resolve_figures(self._resolve(parsed, parser), committed_out)
+        _distributed.initialize(args, parser)
+        use_every_cpu_core()
+        check_output_paths(args, parser)
+        return args
+
+    def _train_and_save(self, args, parser, argv: list[str], session: Session) -> Results | int:
+        """Run the experiment in ``session`` and save its results (process 0); an exit status
+        instead when it was interrupted (130) or its checkpoints do not fit (2)."""
+        try:
+            with _distributed.stop_on_failure():
+                arrays, manifest = self._run(args, argv, session)
+        except KeyboardInterrupt:
+            say(f"interrupted; continue with the same command plus --resume (checkpoints in {session.checkpoints})")
+            return 130
+        except ccjax.engine.CheckpointError as error:
+            print(f"{parser.prog}: error: {error}; pass --overwrite to discard the checkpoints", file=sys.stderr)
+            return 2
+        manifest["diverged_models"] = session.diverged
+        manifest["options"] = run_options(args, parser)
+        if _distributed.is_writer():
+            ccjax.save_results(args.out, arrays, manifest)
+            shutil.rmtree(session.checkpoints, ignore_errors=True)
+            say(f"wrote {args.out}")
+        return arrays, manifest
+
+    def _report(self, arrays: dict, manifest: dict, args: argparse.Namespace) -> None:
+        """Print the summary (and the diverged models) and write each figure: to ``--figure``
+        where the experiment offers one file, else by its name into ``--figures``."""
+        print(self.summary(arrays, manifest), flush=True)
+        note = diverged_note(manifest)
+        if note:
+            print(note, flush=True)
+        for name, make in self.figures.items():  # a figure function returns None to draw nothing for these results
+            name = name if isinstance(name, str) else name(manifest)
+            figure = make(arrays, manifest)
+            if figure is not None:
+                save_figure(figure, getattr(args, "figure", None) or args.figures / name, note)
 
     def _resolve(self, args: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
         """The experiment's own ``resolve``, then ``args.config``: the config with the options' fields."""
@@ -386,8 +454,7 @@ class Experiment:
             smallest=len(ps) > 1,
         )
 
-    def _run(self, args: argparse.Namespace, argv: list[str]) -> Results:
-        session = args.session
+    def _run(self, args: argparse.Namespace, argv: list[str], session: Session) -> Results:
         arrays, extras = self.run(args, session)
         manifest = base_manifest(self.name, self.title, argv)
         if self.config is not None:

@@ -32,7 +32,6 @@ from ._experiment import Session
 from ._spec import Experiment, Option, check_batch_size, seeds_option
 
 EXPERIMENT = "cis_search"
-DESCRIPTION = __doc__
 PAPER = ccjax.TrainConfig(mixing="none", scale=0.0)  # AdamW, batch 2048, 10,000 steps (docs/paper.md §4)
 SECOND_OPTIMIZER = {"lr": 1e-3, "weight_decay": 0.0}  # the re-check's other optimizer setting
 QUICK = ["--ps", "0.01,0.1", "--d-ratios", "0.5", "--seeds", "2", "--steps", "300", "--batch-size", "256"]

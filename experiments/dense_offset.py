@@ -1,6 +1,8 @@
-"""Paper experiment 7 (docs/paper.md §6.7): dense-regime trained models against the naive model plus an offset.
+"""Paper experiment 7 (dense regime = naive + offset): clean labels, trained at each p_train.
 
-python -m experiments.dense_offset [--plot-only]
+At high p a trained model beats the naive model (L/p = 0.0833) the way naive + offset
+does: every neuron adds a small constant to the 50 features it does not compute, which
+pays off when many features are active together. b*(p) and its L/p are exact.
 """
 
 import dataclasses
@@ -23,6 +25,7 @@ from ._spec import QUICK_TRAIN, Experiment, Stage, curve_options, p_train_option
 PUBLISHED = {"trained_p1_at_p1": 0.052, "offset_at_p1": 0.053}
 
 EXPERIMENT = "dense_offset"
+METHOD = "ccjax.loss_curve; naive + offset in closed form"
 ARRAYS = {
     "p_train": "(T,) training feature probabilities",
     "seeds": "(K,) seeds",
@@ -40,13 +43,6 @@ ARRAYS = {
     "w_in": "(T, K, n_features, d_mlp) trained W_in",
     "w_out": "(T, K, d_mlp, n_features) trained W_out",
 }
-DESCRIPTION = """\
-Paper experiment 7 (dense regime = naive + offset): clean labels, trained at each p_train.
-
-At high p a trained model beats the naive model (L/p = 0.0833) the way naive + offset
-does: every neuron adds a small constant to the 50 features it does not compute, which
-pays off when many features are active together. b*(p) and its L/p are exact.
-"""
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
@@ -56,14 +52,13 @@ def run(args, session: Session) -> tuple[dict, dict]:
         results = [train_sweep(c, {"seed": args.seeds}, f"clean labels, p = {c.p:g}", session) for c in configs]
     params = jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))
     p_eval, p_train = np.geomspace(1e-3, 1.0, args.eval_points), np.asarray(args.p_train)
-    no_mixing = np.zeros(params.w_in.shape[:2] + (n, n), np.float32)
+    no_mixing = np.zeros(params.w_in.shape[:2] + (n, n), np.float32)  # (T, K, n, n): clean labels
     curve = evaluate_curves(params, no_mixing, np.concatenate([p_eval, p_train]), args.eval_rel_sem, session)
     best_offset, best_loss = baselines.optimal_offset(p_eval, **size)
     train_offset, _ = baselines.optimal_offset(p_train, **size)
     # The engine on the naive + b*(p_train) models themselves: a check of the closed form.
     offset_models = jax.vmap(lambda b: baselines.naive_model(offset=b, **size))(np.asarray(train_offset, np.float32))
-    no_mixing = np.zeros((len(p_train), n, n), np.float32)
-    engine = ccjax.loss_curve(offset_models, no_mixing, p_train, ccjax.evaluation_key(), rel_sem=1e-3)
+    engine = ccjax.loss_curve(offset_models, no_mixing[:, 0], p_train, ccjax.evaluation_key(), rel_sem=1e-3)
     arrays = {
         "p_train": p_train,
         "seeds": np.asarray(args.seeds),
@@ -79,12 +74,11 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "w_in": params.w_in,
         "w_out": params.w_out,
     }
-    evaluation = {"rel_sem": args.eval_rel_sem, "method": "ccjax.loss_curve; naive + offset in closed form"}
-    return arrays, {"evaluation": evaluation}
+    return arrays, {"evaluation": {"rel_sem": args.eval_rel_sem, "method": METHOD}}
 
 
 def summary(arrays: dict, manifest: dict) -> str:
-    p_train, at_one = arrays["p_train"], p_eval_column(arrays, 1.0)
+    p_train, at_one, naive = arrays["p_train"], p_eval_column(arrays, 1.0), manifest["naive_loss_per_feature"]
     mean, sem = mean_and_sem(arrays["at_train_p"], axis=1)
     p1_mean, p1_sem = mean_and_sem(arrays["loss_per_feature"][:, :, at_one], axis=1)
     exact = np.interp(np.log(p_train), np.log(arrays["p_eval"]), arrays["best_offset_loss"])
@@ -98,7 +92,6 @@ def summary(arrays: dict, manifest: dict) -> str:
         "naive+b* (exact)": [f"{loss:.4f}" for loss in exact],
         "trained L/p at p_eval=1": [f"{loss:.4f}" for loss in p1_mean],
     }
-    naive = manifest["naive_loss_per_feature"]
     table = format_table(list(columns), list(zip(*columns.values(), strict=True)))
     lines = [f"clean labels, {count(len(arrays['seeds']), 'seed')}; naive L/p = {naive:.4f}", table]
     if 1.0 in p_train:

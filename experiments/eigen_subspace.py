@@ -20,15 +20,23 @@ from ._compare import Comparison, compare_range, compare_value, format_estimate,
 from ._experiment import Session, train_sweep
 from ._spec import QUICK_TRAIN, Experiment, Stage, seeds_option, unscaled_steps_option
 
-# Experiment 5, docs/paper.md §6.5: asymmetric sigma = 0.03, read off the figures (about ±0.01).
-PUBLISHED = {
-    "cos_top20": 0.97,  # cos(E_i, A E_i) for i <~ 20
-    "cos_at_40": 0.89,
-    "cos_from_70": (0.0, 0.1),  # i >= 70
-    "off_diagonal_slope": 1.86,
-    "diagonal_slope": 3.38,
-    "diagonal_intercept": 0.62,
+# The summary table's rows, per-seed numbers of one case (summary_numbers), by key: (label, published, compare row's
+# label, read error). Experiment 5, docs/paper.md §6.5: asymmetric sigma = 0.03, read off the figures (about ±0.01).
+ROWS = {
+    "cos_top20": ("cos(E_i, A E_i), mean i = 1..20", 0.97, "cos(E_i, A E_i), i ≲ 20", 0.01),
+    "cos_at_40": ("cos(E_i, A E_i), mean i = 38..42", 0.89, "cos(E_i, A E_i), i ≈ 40", 0.02),
+    "cos_from_70": ("cos(E_i, A E_i), mean i = 70..100", (0.0, 0.1), "cos(E_i, A E_i), i ≥ 70", None),
+    "off_diagonal_slope": ("A vs sM: off-diagonal slope", 1.86, "off-diagonal slope of A vs sM", 0.05),
+    "diagonal_slope": ("A vs sM: diagonal slope", 3.38, "diagonal fit slope", 0.1),
+    "diagonal_intercept": ("A vs sM: diagonal intercept", 0.62, "diagonal fit intercept", 0.02),
+    "share_in": ("share of |W_in|^2 in top-50 eigenspace", None, None, None),
+    "share_out": ("share of |W_out|^2 in top-50 eigenspace", None, None, None),
+    "effective_rank": ("effective rank of A", None, None, None),
 }
+PUBLISHED = {key: published for key, (_, published, *_) in ROWS.items() if published is not None}
+ZERO_DIAGONAL_NOTE = (
+    "embedding M has a zero diagonal: its diagonal fit is undefined (nan slope; intercept = mean diag(A))."
+)
 PAPER_CASE = "asym σ = 0.03: "  # the case the paper's numbers are of: the start of each compare row
 
 EXPERIMENT = "eigen_subspace"
@@ -53,45 +61,9 @@ ARRAYS = {
     "scaled_mixing": "(C, K, n, n) the label map sM",
     "final_train_loss_per_feature": "(C, K) training L/p over the last logging interval",
 }
-
-DESCRIPTION = __doc__
-# The summary table's rows: per-seed numbers of one case (summary_numbers), by key.
-ROWS = {
-    "cos_top20": "cos(E_i, A E_i), mean i = 1..20",
-    "cos_at_40": "cos(E_i, A E_i), mean i = 38..42",
-    "cos_from_70": "cos(E_i, A E_i), mean i = 70..100",
-    "off_diagonal_slope": "A vs sM: off-diagonal slope",
-    "diagonal_slope": "A vs sM: diagonal slope",
-    "diagonal_intercept": "A vs sM: diagonal intercept",
-    "share_in": "share of |W_in|^2 in top-50 eigenspace",
-    "share_out": "share of |W_out|^2 in top-50 eigenspace",
-    "effective_rank": "effective rank of A",
-}
-
-
-def analyse(params: ccjax.FeatureMLP, scaled_mixing: np.ndarray) -> dict[str, np.ndarray]:
-    """Every analysis of one stack of models (leading axis K) against their label maps."""
-
-    def one(model, label_map):
-        basis, target = analysis.eigenbasis(label_map), analysis.column_target(label_map)
-        projection, share = analysis.eigen_projections(model, label_map), analysis.subspace_share(model, label_map)
-        fit, linear = analysis.entry_correlation(model, label_map), analysis.linear_map(model)
-        return {
-            "eigenvalues": basis.values,
-            "eigen_cos": analysis.eigen_alignment(model, label_map),
-            "svd_cos": analysis.svd_alignment(model, target),
-            "projection_in": projection.w_in,
-            "projection_out": projection.w_out,
-            "share_in": share.w_in,
-            "share_out": share.w_out,
-            **fit._asdict(),
-            "effective_rank": analysis.effective_rank(linear),
-            "linear_map": linear,
-        }
-
-    # Unsharded, on one device: XLA:CPU deadlocked on sharded decompositions (see ccjax.sweep).
-    out = jax.jit(jax.vmap(one))(params, np.asarray(scaled_mixing, np.float32))
-    return {name: np.asarray(value) for name, value in out.items()}
+# Unsharded, on one device: XLA:CPU deadlocked on sharded decompositions (see ccjax.sweep). A dict comes out of
+# jit with its keys sorted: the saved arrays' order.
+_alignments = jax.jit(jax.vmap(lambda params, scaled_mixing: analysis.alignment(params, scaled_mixing)._asdict()))
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
@@ -101,16 +73,12 @@ def run(args, session: Session) -> tuple[dict, dict]:
         with session.timed(f"train_{family}"):
             what = f"{ccjax.MIXING_FAMILIES[family].label}, s = {scale:g}"
             result = train_sweep(config, {"seed": args.seeds}, what, session)
-        scaled = np.asarray(result.scaled_mixing)
-        final = np.asarray(result.history.train_loss_per_feature[..., -1])
-        per_case.append(
-            analyse(result.params, scaled) | {"scaled_mixing": scaled, "final_train_loss_per_feature": final}
-        )
-    arrays = stack_fields(per_case) | {
-        "families": np.asarray([family for family, _ in CASES]),
-        "scales": np.asarray([scale for _, scale in CASES]),
-        "seeds": np.asarray(args.seeds),
-    }
+        scaled, final = result.scaled_mixing, result.history.train_loss_per_feature[..., -1]
+        aligned = _alignments(result.params, np.asarray(scaled, np.float32))
+        per_case.append(aligned | {"scaled_mixing": scaled, "final_train_loss_per_feature": final})
+    families, scales = zip(*CASES, strict=True)
+    arrays = {name: np.asarray(value) for name, value in stack_fields(per_case).items()}
+    arrays |= {"families": np.asarray(families), "scales": np.asarray(scales), "seeds": np.asarray(args.seeds)}
     return arrays, {
         "cases": [{"mixing": family, "scale": scale} for family, scale in CASES],
         "conventions": {
@@ -129,35 +97,29 @@ def case_title(arrays: dict, c: int) -> str:
 def summary_numbers(arrays: dict, case: int) -> dict[str, np.ndarray]:
     """The per-seed numbers of one case that the table shows, by :data:`ROWS` key."""
     cos = arrays["eigen_cos"][case]  # (K, n), i = 0 is the top eigenvector
-    return {
-        "cos_top20": cos[:, :20].mean(axis=1),
-        "cos_at_40": cos[:, 38:43].mean(axis=1),  # i = 40 (1-based) +- 2
-        "cos_from_70": cos[:, 69:].mean(axis=1),
-        **{key: arrays[key][case] for key in ROWS if key in arrays},  # the other rows are saved arrays
-    }
+    bands = {"cos_top20": cos[:, :20], "cos_at_40": cos[:, 38:43], "cos_from_70": cos[:, 69:]}  # i = 40 +- 2
+    saved = {key: arrays[key][case] for key in ROWS if key in arrays}  # the other rows are saved arrays
+    return {key: band.mean(axis=1) for key, band in bands.items()} | saved
+
+
+def _published(published) -> str:
+    """The table's paper column: "~0.97", a range "0-0.1", or "-" where the paper gives nothing."""
+    if published is None:
+        return "-"
+    return f"{published[0]:g}-{published[1]:g}" if isinstance(published, tuple) else f"~{published:g}"
 
 
 def summary(arrays: dict, manifest: dict) -> str:
     cases = range(len(arrays["families"]))
     numbers = [summary_numbers(arrays, c) for c in cases]
-    rows = []
-    for key, label in ROWS.items():
-        published = PUBLISHED.get(key)
-        if published is None:
-            shown = "-"
-        elif isinstance(published, tuple):
-            shown = f"{published[0]:g}-{published[1]:g}"
-        else:
-            shown = f"~{published:g}"
-        rows.append([label, *[format_mean_sem(n[key], 3) for n in numbers], shown])
+    rows = [
+        [label, *[format_mean_sem(n[key], 3) for n in numbers], _published(published)]
+        for key, (label, published, *_) in ROWS.items()
+    ]
     steps, seeds = ccjax.io.saved_config(manifest).steps, count(len(arrays["seeds"]), "seed")
-    return "\n".join(
-        [
-            f"eigen-subspace alignment: p = 0.01, {steps:,} steps, {seeds} (mean +- SEM)",
-            format_table(["quantity", *[case_title(arrays, c) for c in cases], "paper (asym 0.03)"], rows),
-            "embedding M has a zero diagonal: its diagonal fit is undefined (nan slope; intercept = mean diag(A)).",
-        ]
-    )
+    title = f"eigen-subspace alignment: p = 0.01, {steps:,} steps, {seeds} (mean +- SEM)"
+    table = format_table(["quantity", *[case_title(arrays, c) for c in cases], "paper (asym 0.03)"], rows)
+    return f"{title}\n{table}\n{ZERO_DIAGONAL_NOTE}"
 
 
 def figure(arrays: dict, manifest: dict):
@@ -217,18 +179,12 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
     numbers = summary_numbers(arrays, [str(f) for f in arrays["families"]].index("asymmetric"))
     rows = [
         compare_value(EXPERIMENT, PAPER_CASE + label, PUBLISHED[key], numbers[key], read_error=read, digits=3)
-        for key, label, read in (
-            ("cos_top20", "cos(E_i, A E_i), i ≲ 20", 0.01),
-            ("cos_at_40", "cos(E_i, A E_i), i ≈ 40", 0.02),
-            ("off_diagonal_slope", "off-diagonal slope of A vs sM", 0.05),
-            ("diagonal_slope", "diagonal fit slope", 0.1),
-            ("diagonal_intercept", "diagonal fit intercept", 0.02),
-        )
+        for key, (_, _, label, read) in ROWS.items()
+        if read is not None
     ]
     mean, sem, n = mean_sem(numbers["cos_from_70"])
-    ours = format_estimate(mean, sem, n, 3)
-    quantity = PAPER_CASE + "cos(E_i, A E_i), i ≥ 70"
-    return [*rows, compare_range(EXPERIMENT, quantity, *PUBLISHED["cos_from_70"], mean, sem, ours=ours)]
+    quantity, (low, high) = PAPER_CASE + ROWS["cos_from_70"][2], PUBLISHED["cos_from_70"]
+    return [*rows, compare_range(EXPERIMENT, quantity, low, high, mean, sem, ours=format_estimate(mean, sem, n, 3))]
 
 
 STAGES = (Stage(EXPERIMENT, "Experiment 5: eigen-subspace", 5.0, quick_args=QUICK_TRAIN, compare=compare),)

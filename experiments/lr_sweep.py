@@ -1,8 +1,7 @@
-"""L/p against the peak learning rate: a robustness check of the paper's single lr, 3e-3 (docs/paper.md §4).
+"""L/p of the CC model against the peak AdamW learning rate (the paper uses 3e-3).
 
-Diverged (seed, lr) models (loss NaN or inf) are reported and left out of every mean.
-
-    python -m experiments.lr_sweep --lrs 1e-3,3e-3,1e-2,3e-2 [--plot-only]
+Labels are relu(x) + scale * M x with the chosen mixing family. Every (seed, lr) model
+is trained in one vectorised sweep. Models that diverge are reported and excluded.
 """
 
 import sys
@@ -28,12 +27,6 @@ ARRAYS = {
     "w_in": "(K, L, n_features, d_mlp) trained feature-space W_in",
     "w_out": "(K, L, d_mlp, n_features) trained feature-space W_out",
 }
-DESCRIPTION = """\
-L/p of the CC model against the peak AdamW learning rate (the paper uses 3e-3).
-
-Labels are relu(x) + scale * M x with the chosen mixing family. Every (seed, lr) model
-is trained in one vectorised sweep. Models that diverge are reported and excluded.
-"""
 
 
 def run(args, session: Session) -> tuple[dict, dict]:

@@ -16,31 +16,15 @@ import numpy as np
 import ccjax
 from ccjax.measure.statistics import mean_and_sem
 
-from ._cli import (
-    count,
-    curve_evaluation,
-    evaluate_curves,
-    format_mean_sem,
-    format_table,
-    logged_steps,
-    mixing_formulas,
-    plot_mean_sem,
-    record_sweep_timings,
-    say,
-)
+from . import _cli
 from ._compare import Comparison, compare_value
 from ._experiment import Session, family_first, plot_trained_curves, train_sweep
 from ._spec import QUICK_TRAIN, Experiment, Stage, curve_options, seeds_option, unscaled_steps_option
 
 # Experiment 2, docs/paper.md §2, §6.2: L/p at p_eval = 0.01 by mixing family, read off the
 # figure (±0.001); the published curve used the code's sign, the faithful value is the spec's (§2).
-PUBLISHED = {
-    "embedding": 0.067,
-    "embedding-code-sign": 0.0644,
-    "none": 0.0835,
-    "asymmetric": 0.0753,
-    "symmetric": 0.0651,
-}
+PUBLISHED = {"embedding": 0.067, "embedding-code-sign": 0.0644, "none": 0.0835}
+PUBLISHED |= {"asymmetric": 0.0753, "symmetric": 0.0651}
 PUBLISHED_SCALE = {"asymmetric": 0.025, "symmetric": 0.033}  # learned |scale| (docs/paper.md §6.2)
 NOTES = {
     "embedding": "faithful sign (docs/paper.md §2 value)",
@@ -48,7 +32,6 @@ NOTES = {
 }
 
 EXPERIMENT = "mixing_types"
-DESCRIPTION = __doc__
 PAPER = ccjax.TrainConfig()  # p = 0.01, 10,000 steps, the paper's optimiser (docs/paper.md §4)
 FIXED = ("embedding", "embedding-code-sign", "none")  # scale 1 (M = 0 for "none")
 LEARNED = ("asymmetric", "symmetric")  # scale learned, from PAPER.scale_init
@@ -86,6 +69,21 @@ ARRAYS = {
 }
 
 
+def train(fixed: ccjax.TrainConfig, learned: ccjax.TrainConfig, seeds, session: Session) -> list:
+    """The two sweeps over (seed x family), one per ``learn_scale`` (static config): fixed scale, then learned."""
+    _cli.say(
+        f"{len(FAMILIES)} mixing families x {_cli.count(len(seeds), 'seed')}: "
+        f"{len(FAMILIES) * len(seeds)} models x {fixed.total_steps:,} steps at p = {fixed.p:g}, in two sweeps"
+    )
+    with session.timed("train"):
+        results = [
+            train_sweep(fixed, {"seed": seeds, "mixing": FIXED}, "embedding and clean labels, scale 1", session),
+            train_sweep(learned, {"seed": seeds, "mixing": LEARNED}, "Gaussian M, learned scale", session),
+        ]
+    _cli.record_sweep_timings(session.timings, results)
+    return results
+
+
 def run(args, session: Session) -> tuple[dict, dict]:
     """Both sweeps, then every model's L/p curve in one call (common samples) and the arrays, family first."""
     fixed, seeds = args.config, args.seeds
@@ -97,59 +95,43 @@ def run(args, session: Session) -> tuple[dict, dict]:
 
     params = ccjax.FeatureMLP(w_in=joined("params.w_in"), w_out=joined("params.w_out"))
     p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
-    curve = evaluate_curves(params, joined("scaled_mixing"), np.append(p_eval, P_TRAIN), args.eval_rel_sem, session)
+    p_all = np.append(p_eval, P_TRAIN)  # the curve's last p is p_train
+    curve = _cli.evaluate_curves(params, joined("scaled_mixing"), p_all, args.eval_rel_sem, session)
     scale, mixing = joined("scale").astype(np.float64), joined("mixing")
     losses = joined("history.train_loss_per_feature")
-    per_model = {  # (K, F, ...); the curve's last p is p_train
-        "loss_per_feature": curve.loss_per_feature[..., :-1],
-        "loss_per_feature_sem": curve.sem[..., :-1],
-        "at_p_train": curve.loss_per_feature[..., -1],
-        "at_p_train_sem": curve.sem[..., -1],
-        "scale": scale,
-        "abs_scale": scale,
-        "mixing_rms": scale * np.linalg.norm(mixing.astype(np.float64), axis=(-2, -1)) / fixed.n_features,
-        "final_train_loss_per_feature": np.ascontiguousarray(losses[..., -1]),  # stored in the same memory order
-        "train_loss_per_feature_history": losses,
-        "scale_history": joined("history.scale"),
-        "mixing": mixing,
-        "w_in": params.w_in,
-        "w_out": params.w_out,
-    }
-    arrays = {
+    scaled_rms = scale * np.linalg.norm(mixing.astype(np.float64), axis=(-2, -1)) / fixed.n_features
+    arrays = {  # family_first: the sweeps' (K, F, ...) arrays as (F, K, ...)
         "families": np.asarray(FAMILIES),
         "learned": np.asarray([family in LEARNED for family in FAMILIES]),
         "seeds": np.asarray(seeds),
         "p_eval": p_eval,
-        **{name: family_first(value) for name, value in per_model.items()},
-        "history_step": logged_steps(results[0]),
+        "loss_per_feature": family_first(curve.loss_per_feature[..., :-1]),
+        "loss_per_feature_sem": family_first(curve.sem[..., :-1]),
+        "at_p_train": family_first(curve.loss_per_feature[..., -1]),
+        "at_p_train_sem": family_first(curve.sem[..., -1]),
+        "scale": family_first(scale),
+        "abs_scale": family_first(scale),
+        "mixing_rms": family_first(scaled_rms),
+        "final_train_loss_per_feature": family_first(np.ascontiguousarray(losses[..., -1])),  # same memory order
+        "history_step": _cli.logged_steps(results[0]),
+        "train_loss_per_feature_history": family_first(losses),
+        "scale_history": family_first(joined("history.scale")),
+        "mixing": family_first(mixing),
+        "w_in": family_first(params.w_in),
+        "w_out": family_first(params.w_out),
         "n_evaluations": np.asarray(curve.n_evaluations),
     }
-    return {name: arrays[name] for name in ARRAYS}, {  # the arrays in the documented order
+    return arrays, {
         "config_learned_scale": dataclasses.asdict(learned),
         "sweeps": [
             {"axes": {"seed": seeds, "mixing": list(FIXED)}, "learn_scale": False, "scale": fixed.scale},
             {"axes": {"seed": seeds, "mixing": list(LEARNED)}, "learn_scale": True, "scale_init": learned.scale_init},
         ],
-        "mixing": mixing_formulas(FAMILIES),
+        "mixing": _cli.mixing_formulas(FAMILIES),
         "labels": LABELS,
-        "evaluation": curve_evaluation(args.eval_rel_sem, curve, EVALUATION),
+        "evaluation": _cli.curve_evaluation(args.eval_rel_sem, curve, EVALUATION),
         "published_abs_scale": PUBLISHED_SCALE,
     }
-
-
-def train(fixed: ccjax.TrainConfig, learned: ccjax.TrainConfig, seeds, session: Session) -> list:
-    """The two sweeps over (seed x family), one per ``learn_scale`` (static config): fixed scale, then learned."""
-    say(
-        f"{len(FAMILIES)} mixing families x {count(len(seeds), 'seed')}: "
-        f"{len(FAMILIES) * len(seeds)} models x {fixed.total_steps:,} steps at p = {fixed.p:g}, in two sweeps"
-    )
-    with session.timed("train"):
-        results = [
-            train_sweep(fixed, {"seed": seeds, "mixing": FIXED}, "embedding and clean labels, scale 1", session),
-            train_sweep(learned, {"seed": seeds, "mixing": LEARNED}, "Gaussian M, learned scale", session),
-        ]
-    record_sweep_timings(session.timings, results)
-    return results
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -157,10 +139,10 @@ def summary(arrays: dict, manifest: dict) -> str:
     rows = [
         [
             ccjax.MIXING_FAMILIES[family].short_label + (", learned s" if family in LEARNED else ""),
-            format_mean_sem(arrays["abs_scale"][f]) if arrays["learned"][f] else "1 (fixed)",
+            _cli.format_mean_sem(arrays["abs_scale"][f]) if arrays["learned"][f] else "1 (fixed)",
             f"~{PUBLISHED_SCALE[family]:.3f}" if family in PUBLISHED_SCALE else "-",
-            format_mean_sem(arrays["mixing_rms"][f]),
-            format_mean_sem(at[f]),
+            _cli.format_mean_sem(arrays["mixing_rms"][f]),
+            _cli.format_mean_sem(at[f]),
             f"~{PUBLISHED[family]:.4f}",
             f"{at[f].mean() - PUBLISHED[family]:+.4f}",
             f"{at[f].mean() - naive:+.4f}",
@@ -168,19 +150,18 @@ def summary(arrays: dict, manifest: dict) -> str:
         for f, family in enumerate(families)
     ]
     headers = ["M", "|s|", "paper |s|", "rms(s M)", "L/p at p = 0.01", "paper", "ours - paper", "vs naive"]
-    lines = [
-        f"mixing types, trained at p = {P_TRAIN:g} for {ccjax.io.saved_config(manifest).steps:,} steps; "
-        f"{count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); naive L/p = {naive:.4f}",
-        format_table(headers, rows),
-    ]
     difference = at[families.index("embedding")] - at[families.index("embedding-code-sign")]  # same W_E: paired
-    lines += [
-        f"faithful - code sign (paired over seeds, same W_E): {format_mean_sem(difference)} "
-        f"(docs/paper.md: ~0.067 - ~0.0644 = +0.0026)",
-        "paper: read off the published figure (about +-0.001), 1 seed; it used the code sign; the faithful-sign "
-        "value ~0.067 is the spec's (docs/paper.md §2).",
-    ]
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            f"mixing types, trained at p = {P_TRAIN:g} for {ccjax.io.saved_config(manifest).steps:,} steps; "
+            f"{_cli.count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); naive L/p = {naive:.4f}",
+            _cli.format_table(headers, rows),
+            f"faithful - code sign (paired over seeds, same W_E): {_cli.format_mean_sem(difference)} "
+            f"(docs/paper.md: ~0.067 - ~0.0644 = +0.0026)",
+            "paper: read off the published figure (about +-0.001), 1 seed; it used the code sign; the faithful-sign "
+            "value ~0.067 is the spec's (docs/paper.md §2).",
+        ]
+    )
 
 
 def figure(arrays: dict, manifest: dict):
@@ -199,30 +180,27 @@ def figure(arrays: dict, manifest: dict):
     for f in learned:  # in the colour of the family's curve on the left; every run starts at |scale_init|
         family, (mean, sem) = families[f], mean_and_sem(arrays["scale_history"][f])
         label = f"{ccjax.MIXING_FAMILIES[family].label}: learned |s|"
-        plot_mean_sem(right, steps, np.append(initial, mean), np.append(0.0, sem), color=f"C{f}", label=label)
+        _cli.plot_mean_sem(right, steps, np.append(initial, mean), np.append(0.0, sem), color=f"C{f}", label=label)
         published = PUBLISHED_SCALE[family]
         right.axhline(published, color=f"C{f}", ls=":", lw=1.2, label=f"paper ~{published}")
     rms = arrays["mixing_rms"][families.index("embedding")].mean()
     right.axhline(rms, color="0.4", ls="--", lw=1, label=f"rms entry of the embedding M ({rms:.4f})")
     right.set(xlabel="training step", ylabel="|s|", title="learned mixing scale during training")
     right.legend(fontsize=8)
-    fig.suptitle(f"mixing types ({count(len(arrays['seeds']), 'seed')}; mean +- SEM bands over seeds)")
+    fig.suptitle(f"mixing types ({_cli.count(len(arrays['seeds']), 'seed')}; mean +- SEM bands over seeds)")
     return fig
 
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
-    families, rows = [str(f) for f in arrays["families"]], []
-    for f, family in enumerate(families):
-        quantity = f"{family}{' (learned s)' if family in PUBLISHED_SCALE else ''}: L/p at p = 0.01"
-        rows.append(
-            compare_value(EXPERIMENT, quantity, PUBLISHED[family], arrays["at_p_train"][f], note=NOTES.get(family, ""))
-        )
-    for f, family in enumerate(families):
-        if family in PUBLISHED_SCALE:
-            rows.append(
-                compare_value(EXPERIMENT, f"{family}: learned |s|", PUBLISHED_SCALE[family], arrays["abs_scale"][f])
-            )
-    return rows
+    """L/p at p = 0.01 of every family, then the learned |s| of the Gaussian ones."""
+    rows, scales = [], []
+    for family, at, scale in zip(map(str, arrays["families"]), arrays["at_p_train"], arrays["abs_scale"], strict=True):
+        learned = family in PUBLISHED_SCALE
+        quantity = f"{family}{' (learned s)' if learned else ''}: L/p at p = 0.01"
+        rows.append(compare_value(EXPERIMENT, quantity, PUBLISHED[family], at, note=NOTES.get(family, "")))
+        if learned:
+            scales.append(compare_value(EXPERIMENT, f"{family}: learned |s|", PUBLISHED_SCALE[family], scale))
+    return rows + scales
 
 
 QUICK = (*QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02")

@@ -32,30 +32,25 @@ import jax.numpy as jnp
 import numpy as np
 
 import ccjax
-from ccjax import baselines
+from ccjax import analysis, baselines
 from ccjax.measure.statistics import finite_mean, mean_and_sem
 
 from . import _rank_conventions as conventions
 from ._cli import (
-    choice_list,
     count,
-    finite_float,
     format_mean_sem,
     format_table,
     logged_steps,
     mixing_formulas,
     plot_seed_mean,
-    positive_int,
     record_sweep_timings,
     say,
 )
 from ._compare import Comparison, as_float, format_number, format_pm, is_missing
 from ._experiment import Session, family_first, train_sweep
-from ._rank_conventions import HELP, convention_of, resolve_defaults, zero_diagonal_of
-from ._spec import QUICK_TRAIN, Experiment, Option, Stage, seeds_option
+from ._spec import QUICK_TRAIN, Experiment, Stage
 
 EXPERIMENT = "rank_sweep"
-DESCRIPTION = __doc__
 # Experiment 8, docs/paper.md §6.8: only the qualitative claim, no numbers.
 PAPER_CLAIM = "lower rank gives lower loss (docs/paper.md §6.8; no numbers are published)"
 TREND_SEMS = 2.0  # a trend is called when the mean slope is this many SEMs from zero
@@ -112,7 +107,7 @@ TABLE_NOTE = (
 )
 
 _exact_losses = jax.jit(jax.vmap(ccjax.exactly_one_loss_per_feature))
-_effective_ranks = jax.jit(jax.vmap(ccjax.analysis.effective_rank))
+_effective_ranks = jax.jit(jax.vmap(analysis.effective_rank))
 
 
 @jax.jit
@@ -177,34 +172,11 @@ def run(args: argparse.Namespace, session: Session) -> tuple[dict, dict]:
     }
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rank correlation (no ties expected: ranks are distinct, losses continuous)."""
-    rank_x, rank_y = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    return float("nan") if np.all(rank_y == rank_y[0]) else float(np.corrcoef(rank_x, rank_y)[0, 1])
-
-
 def trend(arrays: dict) -> dict:
     """Per family: how L/p changes with rank, paired within each seed (:data:`TREND_DEFINITION`)."""
-    out = {}
-    for family, loss, effective in zip(arrays["families"], arrays["loss"], arrays["effective_rank"], strict=True):
-        if loss.shape[1] < 2:  # loss, effective: (K, R)
-            out[str(family)] = None
-            continue
-        slopes = np.array([np.polyfit(np.log(x), y, 1)[0] for x, y in zip(effective, loss, strict=True)])
-        rhos = [_spearman(arrays["ranks"], y) for y in loss]
-        (slope, slope_sem), (rho, rho_sem) = mean_and_sem(slopes), mean_and_sem(rhos)
-        steps = np.diff(finite_mean(loss))
-        out[str(family)] = {
-            "slope": float(slope),
-            "slope_sem": float(slope_sem),
-            "spearman": float(rho),
-            "spearman_sem": float(rho_sem),
-            "rises": int(np.sum(steps > 0)),
-            "steps": int(steps.size),
-            "seeds_with_positive_slope": int(np.sum(slopes > 0)),
-            "n_seeds": int(slopes.size),
-        }
-    return out
+    families = zip(arrays["families"], arrays["effective_rank"], arrays["loss"], strict=True)
+    trends = {str(family): analysis.rank_trend(arrays["ranks"], *per_seed) for family, *per_seed in families}
+    return {family: None if stats is None else stats._asdict() for family, stats in trends.items()}
 
 
 def _verdict(stats: dict) -> str:
@@ -232,22 +204,11 @@ def _trend_line(family: str, stats: dict | None) -> str:
     )
 
 
-def half_scale_ratio(arrays: dict, prefix: str = "") -> np.ndarray:
-    """|s| at the logged step nearest half the run over the final |s|, (F, K, R) or (K,) for ``prefix=FULL``:
-    near 1 when the learned scale settled by mid-training."""
-    steps, history = arrays["history_step"], arrays[prefix + "scale_history"].astype(np.float64)
-    if steps.size < 2:  # one logging interval: nothing to compare with
-        return np.full(history.shape[:-1], np.nan)
-    half = int(np.argmin(np.abs(steps - steps[-1] / 2)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return history[..., half] / history[..., -1]
-
-
 def _row(family: str, rank: str, arrays: dict, index, prefix: str = "") -> list[str]:
     loss, scale, effective, rms, naive = (
         arrays[prefix + name][index] for name in ("loss", "scale", "effective_rank", "mixing_rms", "naive_loss")
     )
-    ratio = half_scale_ratio(arrays, prefix)[index]
+    ratio = analysis.settled_ratio(arrays["history_step"], arrays[prefix + "scale_history"])[index]
     settled = f"{ratio.mean():.2f}" if np.all(np.isfinite(ratio)) else "-"
     means = [format_mean_sem(loss), format_mean_sem(scale, 5), settled, format_mean_sem(rms), format_mean_sem(naive)]
     return [family, rank, f"{effective.mean():.2f}", *means]
@@ -264,20 +225,15 @@ def summary(arrays: dict, manifest: dict) -> str:
     ]
     rows += [_row(conventions.FULL_RANK_FAMILY, "full", arrays, slice(None), FULL)] if full else []
     title, recipe = conventions.heading(manifest)
-    lines = [
-        title,
-        f"  {recipe}",
-        f"learned scale, exactly-one data; {count(len(arrays['seeds']), 'seed')} (mean +- SEM); L/p exact; naive L/p "
-        f"on clean labels = {manifest['naive_loss_per_feature']:.4f}",
-        "",
-        format_table(headers, rows),
-        TABLE_NOTE,
-    ]
+    naive = f"naive L/p on clean labels = {manifest['naive_loss_per_feature']:.4f}"
+    setting = (
+        f"learned scale, exactly-one data; {count(len(arrays['seeds']), 'seed')} (mean +- SEM); L/p exact; {naive}"
+    )
+    lines = [title, f"  {recipe}", setting, "", format_table(headers, rows), TABLE_NOTE]
     if full:
-        lines.append(
-            f"{conventions.FULL_RANK_FAMILY} / full: {conventions.FULL_RANK_FORMULA}, trained on the same seeds."
-        )
-    if convention_of(manifest) == "paper-code":
+        full_rank = conventions.FULL_RANK_FAMILY
+        lines.append(f"{full_rank} / full: {conventions.FULL_RANK_FORMULA}, trained on the same seeds.")
+    if conventions.convention_of(manifest) == "paper-code":
         lines += ["", "not matched to the authors' code (manifest: paper_code):"]
         lines += [f"  - {item}" for item in manifest.get("paper_code", {}).get("not_matched", [])]
     lines += ["", f"paper: {PAPER_CLAIM}.", "trend per family (paired over the ranks of each seed):"]
@@ -285,16 +241,15 @@ def summary(arrays: dict, manifest: dict) -> str:
     for family, loss in zip(families, arrays["loss"], strict=True):
         if full:  # against the lowest and the highest rank, paired by seed
             low, high = (format_mean_sem(arrays[FULL + "loss"] - loss[:, r]) for r in (0, -1))
-            lines.append(
-                f"  full rank vs {family} (paired by seed): L/p(full) - L/p(r={ranks[0]}) = {low}, "
-                f"L/p(full) - L/p(r={ranks[-1]}) = {high}"
-            )
+            pair = f"L/p(full) - L/p(r={ranks[0]}) = {low}, L/p(full) - L/p(r={ranks[-1]}) = {high}"
+            lines.append(f"  full rank vs {family} (paired by seed): {pair}")
     return "\n".join(lines)
 
 
 def figure_name(manifest: dict) -> str:
     """``<default --out stem>.png``: each convention and diagonal its own file."""
-    return f"{conventions.output_stem(convention_of(manifest), zero_diagonal_of(manifest))}.png"
+    stem = conventions.output_stem(conventions.convention_of(manifest), conventions.zero_diagonal_of(manifest))
+    return f"{stem}.png"
 
 
 PANELS = (  # (array, y label, title) of the panels against the effective rank of M
@@ -356,9 +311,7 @@ def _scale_history_panel(ax, arrays: dict, families: list[str]) -> None:
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(ranks)))
 
     def relative(history):  # (K, ..., T) -> seed mean of |s| / final |s|
-        history = history.astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.nanmean(history / history[..., -1:], axis=0)
+        return np.nanmean(analysis.relative_to_final(history), axis=0)
 
     for f in range(len(families)):
         for r, (rank, mean) in enumerate(zip(ranks, relative(arrays["scale_history"][f]), strict=True)):
@@ -378,7 +331,7 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
     """The paper's qualitative claim, lower rank, lower L/p: a slope of L/p against ln(effective rank) above 2 SEM
     over seeds. Counted only for the M the published figure was most likely made with (the authors' recipe with M's
     diagonal zeroed, erratum 5); shown, not counted, for the others."""
-    convention, zero_diagonal = convention_of(manifest), zero_diagonal_of(manifest)
+    convention, zero_diagonal = conventions.convention_of(manifest), conventions.zero_diagonal_of(manifest)
     diagonal = "diagonal zeroed" if zero_diagonal else "diagonal kept"
     rows = []
     for family, stats in manifest["trend"].items():
@@ -397,33 +350,21 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
     return rows
 
 
+def _stage(order: float, convention: str, zero_diagonal: bool, quick_ranks: str, what: str) -> Stage:
+    """The stage of one convention and diagonal, named after its default --out (:func:`output_stem`)."""
+    args = ("--convention", convention) if convention != "spec" else ()
+    if zero_diagonal != conventions.CONVENTIONS[convention].config.zero_diagonal:
+        args += (f"--{'' if zero_diagonal else 'no-'}zero-diagonal",)
+    name, quick = conventions.output_stem(convention, zero_diagonal), (*args, "--ranks", quick_ranks, *QUICK_TRAIN)
+    return Stage(name, f"Experiment 8: rank of M ({what})", order, args, quick, compare)
+
+
 # Experiment 8 twice over: each recipe with M's diagonal kept and zeroed, paired by seed (erratum 5).
-STAGES = tuple(
-    Stage(name, f"Experiment 8: rank of M ({what})", order, args, (*args, "--ranks", ranks, *QUICK_TRAIN), compare)
-    for order, name, args, ranks, what in (
-        (8.0, "rank_sweep", (), "1,20,100", "spec convention: M = U Vᵀ, diagonal kept"),
-        (
-            8.1,
-            "rank_sweep_zero_diagonal",
-            ("--zero-diagonal",),
-            "1,20,100",
-            "spec recipe, diagonal zeroed: the pair of the above",
-        ),
-        (
-            8.2,
-            "rank_sweep_paper_code",
-            ("--convention", "paper-code"),
-            "5,50",
-            "the authors' code 046b67a: diagonal zeroed, 30k steps, lr 1e-3",
-        ),
-        (
-            8.3,
-            "rank_sweep_paper_code_diagonal_kept",
-            ("--convention", "paper-code", "--no-zero-diagonal"),
-            "5,50",
-            "the authors' recipe, diagonal kept: the pair of the above",
-        ),
-    )
+STAGES = (
+    _stage(8.0, "spec", False, "1,20,100", "spec convention: M = U Vᵀ, diagonal kept"),
+    _stage(8.1, "spec", True, "1,20,100", "spec recipe, diagonal zeroed: the pair of the above"),
+    _stage(8.2, "paper-code", True, "5,50", "the authors' code 046b67a: diagonal zeroed, 30k steps, lr 1e-3"),
+    _stage(8.3, "paper-code", False, "5,50", "the authors' recipe, diagonal kept: the pair of the above"),
 )
 
 SPEC = Experiment.from_module(
@@ -431,20 +372,11 @@ SPEC = Experiment.from_module(
     title="L/p against the rank of M, learned scale, exactly-one data",
     figures={figure_name: figure},
     axes={"family": "families", "seed": "seeds", "rank": "ranks"},
-    options=(
-        Option("--convention", str, "spec", HELP["convention"], choices=tuple(conventions.CONVENTIONS)),
-        Option("--ranks", conventions.rank_list, None, HELP["ranks"], metavar="LIST"),
-        Option("--families", choice_list(conventions.FAMILIES), None, HELP["families"], metavar="LIST"),
-        Option("--full-rank", None, None, HELP["full_rank"], action=argparse.BooleanOptionalAction),
-        Option("--zero-diagonal", None, None, HELP["zero_diagonal"], action=argparse.BooleanOptionalAction),
-        seeds_option("5"),
-        Option("--steps", positive_int, None, HELP["steps"]),
-        Option("--scale-init", finite_float, None, HELP["scale_init"]),
-    ),
-    resolve=resolve_defaults,
+    options=conventions.OPTIONS,
+    resolve=conventions.resolve_defaults,
     defaults={"out": None},  # resolved per convention and diagonal (output_stem)
 )
-build_parser, main = SPEC.build_parser, SPEC.main
+build_parser, main, resolve_defaults = SPEC.build_parser, SPEC.main, conventions.resolve_defaults
 
 if __name__ == "__main__":
     sys.exit(main())

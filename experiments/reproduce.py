@@ -92,17 +92,14 @@ def record_stage(log_path: Path, stage: str, entry: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     # At paper scale the stages write where each experiment writes by default (results/<name>),
     # so runs made one experiment at a time are reused.
     out = args.out or (default_out("reproduce", quick=True) if args.quick else RESULTS)  # results/reproduce-quick
     figures = args.figures or (out / "figures" if args.quick else Path("figures"))
     report = args.report or (out / "REPRODUCTION.md" if args.quick else Path("REPRODUCTION.md"))
     selected = [s for s in STAGES if (args.only is None or s.name in args.only) and s.name not in args.skip]
-    log_path = out / "reproduce.json"
-    log = json.loads(log_path.read_text()) if log_path.exists() else {}
-    failed = []
+    log_path, log, failed = out / "reproduce.json", {}, []
     if not args.report_only:
         out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()

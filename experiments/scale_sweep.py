@@ -1,15 +1,11 @@
-"""Loss per feature against the mixing scale (docs/paper.md §2–3, §6).
+"""Loss per feature L/p of the CC model against the scale of the mixing matrix M.
 
-Trains every (seed, scale) model in one :func:`ccjax.sweep` call, evaluates L/p at the
-training p with :func:`ccjax.evaluate_sweep`, prints a table, writes
-``<out>/results.npz`` + ``manifest.json`` and draws the figure. ``--plot-only`` redraws
-the figure (and the table) from saved results without training.
-
-    python -m experiments.scale_sweep --scales 0,0.5,1,2
-    python -m experiments.scale_sweep --plot-only
+Labels are relu(x) + scale * M x. With --mixing embedding, M = I - W_E W_E^T is the
+reduced form of Braun et al.'s residual CC model (scale 1 is that model; scale 0 is
+clean labels, where trained models sit on the naive line L/p = 0.0833).
+Every (seed, scale) model is trained in one vectorised, sharded sweep.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -55,15 +51,6 @@ ARRAYS = {
     "mixing": "(K, S, n_features, n_features) unscaled mixing matrix M",
 }
 
-DESCRIPTION = """\
-Loss per feature L/p of the CC model against the scale of the mixing matrix M.
-
-Labels are relu(x) + scale * M x. With --mixing embedding, M = I - W_E W_E^T is the
-reduced form of Braun et al.'s residual CC model (scale 1 is that model; scale 0 is
-clean labels, where trained models sit on the naive line L/p = 0.0833).
-Every (seed, scale) model is trained in one vectorised, sharded sweep.
-"""
-
 
 MIXING_HELP = (
     "mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
@@ -94,19 +81,6 @@ def full_model_needs_embedding(args):
             f"--full-model trains the residual CC model, whose mixing is --mixing embedding; got --mixing {args.mixing}"
         )
     return args
-
-
-def check_outputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Catch unusable output paths before spending time on training."""
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if args.figure is not None and args.figure.suffix.lstrip(".").lower() not in formats:
-        parser.error(f"--figure {args.figure}: unsupported file type; use one of .{', .'.join(sorted(formats))}")
-    folder = ("--figures", args.figures) if args.figure is None else ("--figure's folder", args.figure.parent)
-    for what, path in (("--out", args.out), folder):
-        if path.exists() and not path.is_dir():
-            parser.error(f"{what} {path} exists and is not a directory")
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
@@ -298,8 +272,6 @@ SPEC = Experiment.from_module(
     axes={"seed": "seeds", "scale": "scales"},
     options=OPTIONS,
     resolve=full_model_needs_embedding,
-    check_outputs=check_outputs,
-    figure_path=lambda args, name: args.figure or args.figures / name,
 )
 build_parser, main = SPEC.build_parser, SPEC.main
 

@@ -1,13 +1,14 @@
-"""Paper experiment 6: the semi-NMF baseline's L/p against the mixing magnitude sigma (docs/paper.md §5, §6.6).
+"""Paper experiment 6 (SNMF vs sigma): the semi-NMF baseline's L/p against the mixing magnitude.
 
-Per Gaussian family: train a (seed x sigma) sweep on exactly-one data, semi-NMF the target map of the same M in both
-orientations, and add the naive and SVD models; every L/p is exact (L/p = n c_1), no sampling.
-
-    python -m experiments.snmf_sweep [--no-train | --plot-only]
+The semi-NMF model factorises the labels' linear map on positive inputs, T ~ U V with
+U >= 0 (W_in = U, W_out = V). Like the trained models it beats the naive model
+(L/p = 0.0833) for moderate sigma and loses for large sigma, without any computation in
+superposition. Both target orientations are fitted: the faithful (I + sigma M)^T and the
+paper code's I + sigma M (they agree for symmetric M). Trained models on the same
+exactly-one data, the SVD model and the naive model are shown for comparison.
 """
 
 import dataclasses
-import functools
 import sys
 
 import jax
@@ -37,8 +38,7 @@ from ._compare import Comparison, compare_value, format_estimate, mean_sem
 from ._experiment import train_sweep
 from ._spec import QUICK_TRAIN, Experiment, Option, Stage, families_option, seeds_option, unscaled_steps_option
 
-# Experiment 6, docs/paper.md §5, §6.6: SNMF L/p on exactly-one data by sigma, asymmetric M, the
-# paper code's orientation (I + sigma M), read off the published figure (±0.001).
+# Experiment 6 (docs/paper.md §5, §6.6): SNMF L/p on exactly-one data by sigma, asymmetric M, code orientation.
 PUBLISHED = {0.0: 0.0835, 0.005: 0.0798, 0.008: 0.0787, 0.01: 0.0778, 0.015: 0.0785, 0.02: 0.0817}
 PUBLISHED |= {0.03: 0.0924, 0.04: 0.1150}
 PUBLISHED_FAMILY, PUBLISHED_NOTE = "asymmetric", "read off the published figure (about +-0.001)"
@@ -46,9 +46,7 @@ PUBLISHED_FAMILY, PUBLISHED_NOTE = "asymmetric", "read off the published figure 
 EXPERIMENT = "snmf_sweep"
 PAPER = ccjax.TrainConfig(data="exactly-one", mixing="asymmetric")
 ORIENTATIONS = baselines.ORIENTATIONS
-# Each seed's NMF draws from fold_in(key(seed), NMF_KEY_TAG): shared by every sigma and orientation, distinct from
-# the training run's split of key(seed).
-NMF_KEY_TAG = 6
+NMF_KEY_TAG = 6  # each seed's NMFs draw from fold_in(key(seed), 6): apart from its training run's split of key(seed)
 ARRAYS = {
     "families": "(F,) mixing families",
     "sigmas": "(S,) mixing magnitudes sigma (the labels are relu(x) + sigma M x)",
@@ -67,46 +65,8 @@ ARRAYS = {
     "w_out": "(F, K, S, d_mlp, n_features) trained W_out (absent with --no-train)",
 }
 
-DESCRIPTION = """\
-Paper experiment 6 (SNMF vs sigma): the semi-NMF baseline's L/p against the mixing magnitude.
-
-The semi-NMF model factorises the labels' linear map on positive inputs, T ~ U V with
-U >= 0 (W_in = U, W_out = V). Like the trained models it beats the naive model
-(L/p = 0.0833) for moderate sigma and loses for large sigma, without any computation in
-superposition. Both target orientations are fitted: the faithful (I + sigma M)^T and the
-paper code's I + sigma M (they agree for symmetric M). Trained models on the same
-exactly-one data, the SVD model and the naive model are shown for comparison.
-"""
-
-
-@functools.partial(jax.jit, static_argnums=(2, 3))
-def _snmf_batch(targets, keys, d_mlp: int, outer_iterations: int):
-    def one(target, key):
-        factors = baselines.semi_nmf(target, d_mlp, key, outer_iterations=outer_iterations)
-        return ccjax.FeatureMLP(w_in=factors.u, w_out=factors.v)
-
-    return jax.vmap(one)(targets, keys)
-
-
-def _unflatten(params, shape: tuple[int, ...]):
-    """``params`` (a leading model axis) as NumPy arrays with that axis split into ``shape``."""
-    return jax.tree.map(lambda leaf: np.asarray(leaf).reshape(*shape, *leaf.shape[1:]), params)
-
-
-_svd_batch = jax.jit(jax.vmap(baselines.svd_model, in_axes=(0, None)), static_argnums=1)
-_exactly_one_losses = jax.jit(jax.vmap(ccjax.exactly_one_loss_per_feature))
-
-
-def exact_losses(params: ccjax.FeatureMLP, scaled_mixing: np.ndarray) -> np.ndarray:
-    """Exact exactly-one L/p of models with any leading axes (those of ``scaled_mixing[..., :, :]``)."""
-    lead, n = scaled_mixing.shape[:-2], scaled_mixing.shape[-1]
-    flat = jax.tree.map(lambda leaf: jnp.asarray(leaf).reshape(-1, *leaf.shape[len(lead) :]), params)
-    losses = _exactly_one_losses(flat, jnp.asarray(scaled_mixing, jnp.float32).reshape(-1, n, n))
-    return np.asarray(losses, np.float64).reshape(lead)
-
 
 def run(args, session) -> tuple[dict, dict]:
-    """Fit (and unless --no-train, train) every family's models and collect the arrays and manifest extras."""
     families, seeds, sigmas = args.families, args.seeds, args.sigmas
     n_models = len(families) * len(seeds) * len(sigmas)
     plan = f"{count_families(len(families))} x {count(len(seeds), 'seed')} x {count(len(sigmas), 'sigma')}: "
@@ -144,28 +104,22 @@ def run(args, session) -> tuple[dict, dict]:
 
 def family_arrays(family: str, args, session) -> dict[str, np.ndarray]:
     """One family's SNMF, SVD and naive models (and trained ones) with their exact L/p, leading axes (K, S)."""
-    mixing, trained = (seed_mixing(family, args.seeds), {}) if args.no_train else train_family(family, args, session)
-    n, d, sigmas = mixing.shape[-1], args.config.d_mlp, np.asarray(args.sigmas, np.float32)
-    shape = (len(args.seeds), len(sigmas), len(ORIENTATIONS))
-    targets = jnp.stack(
-        [baselines.target_map(m, s, o) for m in jnp.asarray(mixing) for s in sigmas for o in ORIENTATIONS]
-    ).reshape(*shape, n, n)
-    say(f"{ccjax.MIXING_FAMILIES[family].label}: {np.prod(shape)} semi-NMFs ...")
+    mixing, trained = mixing_and_training(family, args, session)
+    n, d = mixing.shape[-1], args.config.d_mlp
+    targets = baselines.target_maps(mixing, np.asarray(args.sigmas, np.float32))  # (K, S, O, n, n)
+    say(f"{ccjax.MIXING_FAMILIES[family].label}: {np.prod(targets.shape[:3])} semi-NMFs ...")
     with session.timed(f"snmf_{family}"):
         keys = jnp.stack([jax.random.fold_in(seed_key(int(seed)), NMF_KEY_TAG) for seed in args.seeds])
-        flat = _snmf_batch(targets.reshape(-1, n, n), jnp.repeat(keys, shape[1] * shape[2]), d, args.outer_iterations)
-        snmf = _unflatten(flat, shape)
-        fit_error = np.linalg.norm(np.asarray(targets) - snmf.w_in @ snmf.w_out, axis=(-2, -1))
+        snmf = baselines.semi_nmf_models(targets, keys[:, None, None], d, args.outer_iterations)
+        fit_error = baselines.factorisation_error(targets, snmf)
     say(f"done in {format_duration(session.timings[f'snmf_{family}_seconds'])}")
-    faithful = targets[:, :, ORIENTATIONS.index("faithful")].reshape(-1, n, n)
-    svd = _unflatten(_svd_batch(faithful, d), shape[:2])
-    naive = jax.tree.map(lambda leaf: np.broadcast_to(leaf, (*shape[:2], *leaf.shape)), baselines.naive_model(n, d))
+    svd = baselines.svd_models(targets[:, :, ORIENTATIONS.index("faithful")], d)
     scaled = np.asarray(args.sigmas, np.float64)[None, :, None, None] * mixing[:, None]  # (K, S, n, n)
     return {
-        "snmf_loss": exact_losses(snmf, np.repeat(scaled[:, :, None], len(ORIENTATIONS), axis=2)),
+        "snmf_loss": baselines.exactly_one_losses(snmf, scaled[:, :, None]),
         "snmf_fit_error": fit_error,
-        "svd_loss": exact_losses(svd, scaled),
-        "naive_loss": exact_losses(naive, scaled),
+        "svd_loss": baselines.exactly_one_losses(svd, scaled),
+        "naive_loss": baselines.exactly_one_losses(baselines.naive_model(n, d), scaled),
         "snmf_w_in": snmf.w_in,
         "snmf_w_out": snmf.w_out,
         "mixing": mixing,
@@ -173,27 +127,24 @@ def family_arrays(family: str, args, session) -> dict[str, np.ndarray]:
     }
 
 
-def seed_mixing(family: str, seeds) -> np.ndarray:
-    """(K, n, n): the unscaled M that the training run of each seed draws (via :func:`init_run`)."""
-    config = dataclasses.replace(PAPER, mixing=family)
-    return np.stack([np.asarray(init_run(config, seed_key(int(s)), hyper_from_config(config)).mixing) for s in seeds])
-
-
-def train_family(family: str, args, session) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Train one family's (seed x sigma) sweep: the M of each seed (shared by its sigmas) and the trained arrays."""
+def mixing_and_training(family: str, args, session) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(K, n, n): the unscaled M of each seed (shared by its sigmas) and, unless --no-train, the trained arrays."""
+    if args.no_train:  # the M that each seed's training run would draw (via init_run)
+        config = dataclasses.replace(PAPER, mixing=family)
+        keys = [seed_key(int(seed)) for seed in args.seeds]
+        return np.stack([np.asarray(init_run(config, key, hyper_from_config(config)).mixing) for key in keys]), {}
     with session.timed(f"train_{family}"):
         axes, what = {"seed": args.seeds, "scale": args.sigmas}, f"{ccjax.MIXING_FAMILIES[family].label}, exactly-one"
         result = train_sweep(dataclasses.replace(args.config, mixing=family), axes, what, session)
     return shared_mixing(result.mixing, sigma_axis=1), {
-        "trained_loss": exact_losses(result.params, result.scaled_mixing),
+        "trained_loss": baselines.exactly_one_losses(result.params, result.scaled_mixing),
         "final_train_loss_per_feature": np.asarray(result.history.train_loss_per_feature[..., -1]),
         "w_in": np.asarray(result.params.w_in),
         "w_out": np.asarray(result.params.w_out),
     }
 
 
-# The lines of each figure panel (and the table's reference columns): the SNMF of each orientation, then the
-# reference models ("trained_loss" is absent with --no-train).
+# Each figure panel's lines (and the table's reference columns); "trained_loss" is absent with --no-train.
 SNMF_LINES = {
     "faithful": ("SNMF of (I + sigma M)^T (faithful)", {"marker": "o", "ms": 4}),
     "paper-code": ("SNMF of I + sigma M (paper code)", {"marker": "s", "ms": 3, "ls": "--"}),

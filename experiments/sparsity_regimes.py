@@ -1,6 +1,9 @@
-"""Paper experiment 1 (docs/paper.md §6.1): models trained at ten feature probabilities, evaluated over 100.
+"""Paper experiment 1 (sparsity regimes): train at each p_train, evaluate L/p over p_eval.
 
-python -m experiments.sparsity_regimes [--mixing embedding --scale 1] [--plot-only]
+Sparse-trained models beat the naive model (L/p = 0.0833) at low p_eval and lose to it
+at high p_eval; dense-trained ones the reverse. The paper's run used an asymmetric
+Gaussian mixing matrix with sigma = 0.02 (the default here); --mixing embedding --scale 1
+is the CC model itself, --mixing none --scale 0 clean labels.
 """
 
 import dataclasses
@@ -12,19 +15,10 @@ import numpy as np
 import ccjax
 from ccjax.measure.statistics import mean_and_sem
 
+from . import _spec
 from ._cli import count, curve_evaluation, evaluate_curves, format_table, say
 from ._compare import Comparison, compare_value
 from ._experiment import Session, curves_at_training_p, plot_trained_curves, train_sweep
-from ._spec import (
-    QUICK_TRAIN,
-    Experiment,
-    Stage,
-    curve_options,
-    mixing_options,
-    p_train_option,
-    seeds_option,
-    training_options,
-)
 
 # Experiment 1, docs/paper.md §6.1: L/p at p_eval = p_train read off the figure (±0.001).
 PUBLISHED = {0.001: 0.072, 0.002: 0.0727, 0.005: 0.0744, 0.01: 0.0758, 0.02: 0.0776, 0.05: 0.0796}
@@ -48,14 +42,6 @@ ARRAYS = {
     "mixing": "(K, n_features, n_features) unscaled M of each seed (shared by every p_train)",
     "n_evaluations": "() exactly-k samples behind all curves (shared by every model)",
 }
-DESCRIPTION = """\
-Paper experiment 1 (sparsity regimes): train at each p_train, evaluate L/p over p_eval.
-
-Sparse-trained models beat the naive model (L/p = 0.0833) at low p_eval and lose to it
-at high p_eval; dense-trained ones the reverse. The paper's run used an asymmetric
-Gaussian mixing matrix with sigma = 0.02 (the default here); --mixing embedding --scale 1
-is the CC model itself, --mixing none --scale 0 clean labels.
-"""
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
@@ -149,23 +135,28 @@ FIGURES = {f"{EXPERIMENT}.png": curves_figure, f"{EXPERIMENT}_models.png": model
 
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
-    rows = []
-    for t, p in enumerate(arrays["p_train"]):
-        if float(p) in PUBLISHED:
-            quantity = f"asym σ = 0.02, trained and evaluated at p = {p:g}"
-            rows.append(compare_value(EXPERIMENT, quantity, PUBLISHED[float(p)], arrays["at_train_p"][t]))
-    return rows
+    return [
+        compare_value(EXPERIMENT, f"asym σ = 0.02, trained and evaluated at p = {p:g}", PUBLISHED[float(p)], values)
+        for p, values in zip(arrays["p_train"], arrays["at_train_p"], strict=True)
+        if float(p) in PUBLISHED
+    ]
 
 
-QUICK = ("--p-train", "0.01,0.5", *QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02")
-STAGES = (Stage(EXPERIMENT, "Experiment 1: sparsity regimes", 1.0, quick_args=QUICK, compare=compare),)
+QUICK = ("--p-train", "0.01,0.5", *_spec.QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02")
+STAGES = (_spec.Stage(EXPERIMENT, "Experiment 1: sparsity regimes", 1.0, quick_args=QUICK, compare=compare),)
 
-SPEC = Experiment.from_module(
+SPEC = _spec.Experiment.from_module(
     __name__,
     title="L/p over p_eval of models trained at each p_train",
     config=ccjax.TrainConfig(mixing="asymmetric", scale=0.02, scale_steps_for_sparsity=True),
     axes={"p_train": "p_train", "seed": "seeds"},
-    options=(p_train_option(PAPER_P_TRAIN), seeds_option(), *mixing_options(), *training_options(), *curve_options()),
+    options=(
+        _spec.p_train_option(PAPER_P_TRAIN),
+        _spec.seeds_option(),
+        *_spec.mixing_options(),
+        *_spec.training_options(),
+        *_spec.curve_options(),
+    ),
     published_as="published_at_train_p",
 )
 build_parser, main = SPEC.build_parser, SPEC.main

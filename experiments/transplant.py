@@ -1,9 +1,11 @@
-"""Paper experiment 4: train with mixing, then fine-tune the same models on clean labels (docs/paper.md §6.4).
+"""Paper experiment 4 (transplant / fine-tune): train with mixing, then fine-tune the same
+models on clean labels.
 
-Phase 2 continues phase 1's weights (``initial_params``) with a fresh AdamW and schedule and a fresh data stream,
-``key(seed + 2**31)``, shared by every ``--mixing``. (The paper's figure spliced two different models: an erratum.)
-
-    python -m experiments.transplant [--plot-only]
+Phase 1 trains on relu(x) + s M x (default: the CC model's embedding M, faithful sign,
+s = 1); phase 2 continues from phase 1's weights on clean labels relu(x), with a fresh
+optimizer and a fresh data stream. The gain over the naive model (L/p = 0.0833) comes
+from the mixing term, so after fine-tuning the loss returns to about 0.083. (The
+published figure joined two different models; here it is one model throughout.)
 """
 
 import argparse
@@ -14,6 +16,7 @@ import jax
 import numpy as np
 
 import ccjax
+from ccjax import baselines
 from ccjax.io import saved_config
 from ccjax.measure.statistics import mean_and_sem
 
@@ -71,16 +74,6 @@ ARRAYS = {
     "mixing": "(K, n_features, n_features) unscaled M of each seed in phase 1",
     "scale": "() mixing scale s of phase 1",
 }
-DESCRIPTION = """\
-Paper experiment 4 (transplant / fine-tune): train with mixing, then fine-tune the same
-models on clean labels.
-
-Phase 1 trains on relu(x) + s M x (default: the CC model's embedding M, faithful sign,
-s = 1); phase 2 continues from phase 1's weights on clean labels relu(x), with a fresh
-optimizer and a fresh data stream. The gain over the naive model (L/p = 0.0833) comes
-from the mixing term, so after fine-tuning the loss returns to about 0.083. (The
-published figure joined two different models; here it is one model throughout.)
-"""
 
 
 def phase1_seeds(text: str) -> list[int]:
@@ -136,7 +129,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "phase1_w_out": np.asarray(first.params.w_out),
         "w_in": np.asarray(second.params.w_in),
         "w_out": np.asarray(second.params.w_out),
-        "weight_change": _weight_change(first.params, second.params),
+        "weight_change": baselines.relative_weight_change(first.params, second.params),
         "mixing": np.asarray(first.mixing),
         "scale": np.asarray(args.scale),
     }
@@ -165,12 +158,6 @@ def _evaluate(args, session: Session, first: ccjax.SweepResult, second: ccjax.Sw
     return curve
 
 
-def _weight_change(before: ccjax.FeatureMLP, after: ccjax.FeatureMLP) -> np.ndarray:
-    """(K,) ||W_2 - W_1|| / ||W_1|| of each model, over (W_in, W_out) together."""
-    flat = [np.concatenate([np.reshape(w, (len(w), -1)) for w in jax.tree.leaves(p)], 1) for p in (before, after)]
-    return np.linalg.norm(flat[1] - flat[0], axis=1) / np.linalg.norm(flat[0], axis=1)
-
-
 def _published(manifest: dict) -> tuple[float | None, float | None]:
     """The paper's (phase-1 mixed, fine-tuned clean) L/p for this run's settings, if any."""
     mixing = manifest["mixing"]
@@ -181,7 +168,6 @@ def _published(manifest: dict) -> tuple[float | None, float | None]:
 
 
 def _phase_steps(manifest: dict) -> tuple[int, int]:
-    """The training steps of phase 1 and phase 2."""
     return tuple(saved_config(manifest["config"], phase).steps for phase in ("phase1", "phase2"))
 
 

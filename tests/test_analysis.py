@@ -287,3 +287,74 @@ def test_baselines_give_finite_answers():
     np.testing.assert_allclose(float(fit.off_diagonal_slope), 0.0, atol=1e-6)
     mean_x = float(np.mean(np.diag(np.asarray(m))))
     np.testing.assert_allclose(float(fit.diagonal_slope) * mean_x + float(fit.diagonal_intercept), D_MLP / N, rtol=1e-5)
+
+
+def test_alignment_bundles_the_single_analyses():
+    models, m = _random_models(2), SCALE * _asymmetric()
+    bundled = jax.vmap(analysis.alignment, in_axes=(0, None))(models, m)
+    params = jax.tree.map(lambda leaf: leaf[1], models)
+    projection, share = analysis.eigen_projections(params, m), analysis.subspace_share(params, m)
+    fit, linear = analysis.entry_correlation(params, m), analysis.linear_map(params)
+    expected = {
+        "eigenvalues": analysis.eigenbasis(m).values,
+        "eigen_cos": analysis.eigen_alignment(params, m),
+        "svd_cos": ANALYSES["svd_alignment"](params, m),
+        "projection_in": projection.w_in,
+        "projection_out": projection.w_out,
+        "share_in": share.w_in,
+        "share_out": share.w_out,
+        **fit._asdict(),
+        "effective_rank": analysis.effective_rank(linear),
+        "linear_map": linear,
+    }
+    assert list(bundled._fields) == list(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(getattr(bundled, name)[1], value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+# --- rank trend (§6.8) ---------------------------------------------------------------
+
+
+def test_spearman_correlation_of_monotone_and_reversed_data():
+    x = np.array([1.0, 2.0, 5.0, 10.0])
+    assert analysis.spearman_correlation(x, np.exp(x)) == pytest.approx(1.0)  # any increasing map
+    assert analysis.spearman_correlation(x, -(x**3)) == pytest.approx(-1.0)
+    assert np.isnan(analysis.spearman_correlation(x[:1], x[:1]))
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=20), rng.normal(size=20)
+    rank_a, rank_b = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))  # Pearson of the ranks, by hand
+    centred_a, centred_b = rank_a - rank_a.mean(), rank_b - rank_b.mean()
+    pearson = np.sum(centred_a * centred_b) / np.sqrt(np.sum(centred_a**2) * np.sum(centred_b**2))
+    assert analysis.spearman_correlation(a, b) == pytest.approx(pearson)
+
+
+def test_rank_trend_recovers_known_slopes():
+    ranks = np.array([1, 5, 20, 100])
+    effective = np.stack([ranks * 1.0, ranks * 1.1, ranks * 0.9])  # (seeds, ranks)
+    slopes = np.array([0.01, 0.02, 0.03])
+    loss = 0.05 + slopes[:, None] * np.log(effective) + np.array([0.0, 1e-3, -1e-3])[:, None]
+    trend = analysis.rank_trend(ranks, effective, loss)
+    assert trend.slope == pytest.approx(0.02) and trend.slope_sem == pytest.approx(0.01 / np.sqrt(3))
+    assert trend.spearman == pytest.approx(1.0) and trend.spearman_sem == pytest.approx(0.0)
+    assert (trend.rises, trend.steps, trend.seeds_with_positive_slope, trend.n_seeds) == (3, 3, 3, 3)
+    falling = analysis.rank_trend(ranks, effective, -loss)
+    assert falling.slope == pytest.approx(-0.02) and falling.rises == 0 and falling.seeds_with_positive_slope == 0
+    one_seed = analysis.rank_trend(ranks, effective[:1], loss[:1])
+    assert one_seed.slope == pytest.approx(0.01) and np.isnan(one_seed.slope_sem) and one_seed.n_seeds == 1
+    assert analysis.rank_trend(ranks[:1], effective[:, :1], loss[:, :1]) is None
+
+
+def test_settled_ratio_reads_the_half_way_log():
+    steps = np.array([10, 20, 30, 40, 50, 60])  # half of 60 is 30: the third log
+    history = np.stack([np.linspace(1.0, 6.0, 6), np.full(6, 2.0)])
+    np.testing.assert_allclose(analysis.settled_ratio(steps, history), [3.0 / 6.0, 1.0])
+    assert analysis.settled_ratio(steps, history[0]) == pytest.approx(0.5)
+    assert np.isnan(analysis.settled_ratio(steps[:1], history[:, :1])).all()
+
+
+def test_relative_to_final_divides_by_the_last_log():
+    history = np.array([[1.0, 2.0, 4.0], [3.0, 3.0, 0.0]], np.float32)
+    relative = analysis.relative_to_final(history)
+    assert relative.dtype == np.float64
+    np.testing.assert_array_equal(relative[0], [0.25, 0.5, 1.0])
+    assert np.isinf(relative[1, :2]).all() and np.isnan(relative[1, 2])

@@ -249,3 +249,76 @@ def test_semi_nmf_paper_case():
     loss = float(exactly_one_loss_per_feature(model, scale * m))
     assert loss < NAIVE - 0.003
     assert loss == pytest.approx(0.0778, abs=0.002)
+
+
+# --- batches of baselines ------------------------------------------------------------
+
+
+def test_target_maps_every_combination():
+    m = np.asarray(jax.random.normal(jax.random.key(30), (2, 5, 5)), np.float32)
+    scales = np.array([0.0, 0.3], np.float32)
+    maps = np.asarray(baselines.target_maps(m, scales))
+    assert maps.shape == (2, 2, len(baselines.ORIENTATIONS), 5, 5)
+    for k in range(2):
+        for s, scale in enumerate(scales):
+            column_map = np.eye(5) + scale * m[k]
+            np.testing.assert_allclose(maps[k, s, baselines.ORIENTATIONS.index("faithful")], column_map.T, rtol=1e-6)
+            np.testing.assert_allclose(maps[k, s, baselines.ORIENTATIONS.index("paper-code")], column_map, rtol=1e-6)
+
+
+def test_semi_nmf_models_batch_matches_one_at_a_time():
+    n, rank, iterations = 8, 4, 10
+    m = jnp.stack([mixing.asymmetric_gaussian(jax.random.key(31 + k), n) for k in range(2)])
+    targets = baselines.target_maps(m, np.array([0.1], np.float32))  # (2 seeds, 1 scale, 2 orientations, n, n)
+    keys = jnp.stack([jax.random.key(40), jax.random.key(41)])
+    models = baselines.semi_nmf_models(targets, keys[:, None, None], rank, iterations)
+    assert isinstance(models.w_in, np.ndarray) and models.w_in.shape == (2, 1, 2, n, rank)
+    assert models.w_out.shape == (2, 1, 2, rank, n) and np.all(models.w_in >= 0)
+    for k in range(2):
+        for o in range(2):
+            one = _semi_nmf(targets[k, 0, o], rank, keys[k], outer_iterations=iterations)
+            np.testing.assert_allclose(models.w_in[k, 0, o], np.asarray(one.u), rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(models.w_out[k, 0, o], np.asarray(one.v), rtol=1e-4, atol=1e-4)
+
+
+def test_svd_models_batch_matches_one_at_a_time():
+    targets = jax.random.normal(jax.random.key(32), (2, 3, 6, 6))
+    models = baselines.svd_models(targets, 3)
+    assert models.w_in.shape == (2, 3, 6, 3) and models.w_out.shape == (2, 3, 3, 6)
+    for index in np.ndindex(2, 3):
+        one = baselines.svd_model(targets[index], 3)
+        np.testing.assert_allclose(models.w_in[index], np.asarray(one.w_in), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(models.w_out[index], np.asarray(one.w_out), rtol=1e-5, atol=1e-6)
+
+
+def test_factorisation_error_is_the_residual_norm():
+    rng = np.random.default_rng(0)
+    w_in, w_out = rng.normal(size=(3, 6, 2)), rng.normal(size=(3, 2, 6))
+    residual = rng.normal(size=(3, 6, 6))
+    errors = baselines.factorisation_error(w_in @ w_out + residual, FeatureMLP(w_in=w_in, w_out=w_out))
+    np.testing.assert_allclose(errors, [np.sqrt(np.sum(r**2)) for r in residual], rtol=1e-12)
+    assert baselines.factorisation_error(w_in @ w_out, FeatureMLP(w_in=w_in, w_out=w_out)) == pytest.approx(0)
+
+
+def test_exactly_one_losses_broadcasts_models_and_labels():
+    naive = baselines.naive_model(N, D_MLP)
+    scaled = np.stack([np.zeros((N, N)), 0.05 * np.asarray(mixing.asymmetric_gaussian(jax.random.key(33), N))])
+    losses = baselines.exactly_one_losses(naive, scaled)  # one model, two label maps
+    assert losses.shape == (2,) and losses.dtype == np.float64
+    assert losses[0] == pytest.approx(NAIVE, rel=1e-6)
+    assert losses[1] == pytest.approx(float(exactly_one_loss_per_feature(naive, jnp.asarray(scaled[1]))), rel=1e-6)
+    models = jax.tree.map(lambda a, b: np.stack([a, b]), naive, baselines.zero_model(N, D_MLP))
+    both = baselines.exactly_one_losses(models, scaled[0])  # two models, one label map
+    np.testing.assert_allclose(both, [NAIVE, 1 / 6], rtol=1e-6)
+
+
+def test_relative_weight_change():
+    rng = np.random.default_rng(1)
+    before = FeatureMLP(w_in=rng.normal(size=(3, 5, 2)), w_out=rng.normal(size=(3, 2, 5)))
+    factor = np.array([1.0, 1.5, 0.25])
+    after = jax.tree.map(lambda w: w * factor[:, None, None], before)
+    np.testing.assert_allclose(baselines.relative_weight_change(before, after), np.abs(factor - 1), atol=1e-12)
+    # Moving only W_out by d changes the pair by ||d|| / ||(W_in, W_out)||.
+    shifted = FeatureMLP(w_in=before.w_in, w_out=before.w_out + 0.1)
+    norms = np.sqrt(np.sum(before.w_in**2, axis=(1, 2)) + np.sum(before.w_out**2, axis=(1, 2)))
+    np.testing.assert_allclose(baselines.relative_weight_change(before, shifted), 0.1 * np.sqrt(10) / norms)

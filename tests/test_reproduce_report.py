@@ -82,13 +82,8 @@ def test_compare_range_and_value_show_a_missing_estimate_as_not_reached(missing)
 
 def test_seed_errata_skip_diverged_points_and_show_an_all_diverged_seed_as_not_reached():
     loss = np.array([[[0.08, 0.07, 0.09], [np.nan, 0.075, 0.07], [np.nan, np.nan, np.nan]]])
-    saved = {
-        "sigma_sweep": (
-            {"families": np.array(["asymmetric"]), "sigmas": np.array([0, 0.1, 0.2]), "loss_per_feature": loss},
-            {},
-        )
-    }
-    (row,) = [line for line in report._errata_seeds(saved) if line.startswith("   | asymmetric")]
+    arrays = {"families": np.array(["asymmetric"]), "sigmas": np.array([0, 0.1, 0.2]), "loss_per_feature": loss}
+    (row,) = [line for line in report._seeds_table({"sigma_sweep": arrays}) if line.startswith("   | asymmetric")]
     assert row == f"   | asymmetric | 0.1, 0.2, {NOT_REACHED} | 0.1 (grid point) |"
 
 
@@ -99,14 +94,14 @@ def rank_stage(convention: str, zero_diagonal: bool, slope: float, steps: int) -
     return {}, manifest | {"trend": {"definition": "text", "low-rank": stats}}
 
 
-def test_rank_erratum_pairs_the_diagonals_under_each_recipe_and_names_the_commits():
+def test_rank_erratum_pairs_the_diagonals_under_each_recipe_and_names_the_commits(tmp_path):
     saved = {
         "rank_sweep_paper_code": rank_stage("paper-code", True, 0.0071, 30_000),
         "rank_sweep_paper_code_diagonal_kept": rank_stage("paper-code", False, -0.0030, 30_000),
         "rank_sweep": rank_stage("spec", False, -0.0035, 10_000),
     }
-    lines = report._errata_rank(saved)
-    text = "\n".join(lines)
+    text = report.report_text(saved, (), {}, tmp_path)
+    lines = text.splitlines()
     for commit in ("046b67a", "29c3ec5", "c8eead4", "5b72674"):
         assert commit in text
     recipe = "lr 1e-3 constant, batch 1,024, 30,000 steps"
@@ -127,6 +122,22 @@ def test_the_jb_scripts_hand_set_effective_ranks_are_those_of_a_zeroed_diagonal(
     zeroed, kept = report.jb_effective_ranks(True), report.jb_effective_ranks(False)
     np.testing.assert_allclose(zeroed, report.JB_PLOTTED_AT, atol=2.5)
     assert np.all(np.asarray(kept[1:]) < np.asarray(report.JB_PLOTTED_AT[1:]) - 4)
+
+
+def test_a_report_with_no_results_fills_every_field_of_the_template(tmp_path):
+    # The fixed prose is reproduction_template.md; with nothing saved, each stage is "Not run".
+    text = report.report_text({stage.name: None for stage in reproduce.STAGES}, reproduce.STAGES, {}, tmp_path)
+    assert "{" not in text  # no field of the template left unfilled
+    assert text.endswith(
+        "with the diagonal kept and zeroed. README.md (Rank of M) gives a smaller paired run in ccjax.\n\n"
+    )
+    for stage in reproduce.STAGES:
+        assert f"## {stage.title}\n\nNot run: no results in `{tmp_path / stage.name}`." in text
+        assert f"| {stage.name} | not run | |" in text
+    assert [line[:3] for line in text.split("## Errata")[1].splitlines() if line[:1].isdigit()] == [
+        f"{n}. " for n in range(1, 6)
+    ]
+    assert "   | (no rank_sweep results) | | | |" in text
 
 
 # --- `reproduce --quick` through to a written report, in this process -----------------------

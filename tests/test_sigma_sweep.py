@@ -9,9 +9,8 @@ import pytest
 from conftest import run_main
 
 import ccjax
-from ccjax.measure.statistics import bootstrap_seeds, curve_minimum, spread, upper_crossing
+from ccjax.measure.statistics import HALF_WIDTH, bootstrap_seeds, curve_minimum, dip_statistics, spread, upper_crossing
 from experiments import sigma_sweep
-from experiments.sigma_sweep import analyse_family
 
 SIGMAS = np.linspace(0.0, 0.08, 41)
 NAIVE = 1.0 / 12.0
@@ -37,7 +36,7 @@ def test_minimum_fit_is_local_to_the_lowest_point():
     # Far from the minimum the curve is not a parabola (a steep wall at large sigma);
     # the fit uses only the lowest point and HALF_WIDTH neighbours on each side.
     y = parabola(SIGMAS, 0.03, 0.07)
-    y[SIGMAS > 0.03 + 0.002 * (sigma_sweep.HALF_WIDTH + 0.5)] += 1.0
+    y[SIGMAS > 0.03 + 0.002 * (HALF_WIDTH + 0.5)] += 1.0
     found = curve_minimum(SIGMAS, y)
     assert found.x == pytest.approx(0.03, abs=1e-10) and found.value == pytest.approx(0.07, abs=1e-12)
 
@@ -115,14 +114,14 @@ def test_spread_counts_resamples_without_a_crossing():
     assert result.defined == 0.75 and result.se == pytest.approx(0.01)
 
 
-def test_analyse_family_recovers_a_known_u_curve():
+def test_dip_statistics_recovers_a_known_u_curve():
     # Five seeds: the same U shifted by offsets of mean zero. The mean curve is the U, the
     # minimum is at its vertex, and the vertex does not move under resampling (only the
     # level does: its bootstrap SD is that of the offsets' mean).
     offsets = np.array([-2e-3, -1e-3, 0.0, 1e-3, 2e-3])
     curve = parabola(SIGMAS, 0.032, 0.065, curvature=(NAIVE - 0.065) / 0.032**2)
-    stats = analyse_family(SIGMAS, curve + offsets[:, None], NAIVE, n_boot=500)
-    assert stats["min_sigma"] == pytest.approx(0.032, abs=1e-9) and stats["min_sigma_se"] == pytest.approx(0, abs=1e-9)
+    stats = dip_statistics(SIGMAS, curve + offsets[:, None], NAIVE, n_boot=500)
+    assert stats["min_x"] == pytest.approx(0.032, abs=1e-9) and stats["min_x_se"] == pytest.approx(0, abs=1e-9)
     assert stats["min_value"] == pytest.approx(0.065, abs=1e-9)
     expected_se = offsets.std() / math.sqrt(len(offsets))  # bootstrap SD of a mean: population SD / sqrt(n)
     assert stats["min_value_se"] == pytest.approx(expected_se, rel=0.15)
@@ -130,6 +129,15 @@ def test_analyse_family_recovers_a_known_u_curve():
     assert stats["at_zero"] == pytest.approx(NAIVE) and stats["at_zero_sem"] == pytest.approx(
         offsets.std(ddof=1) / math.sqrt(5)
     )
+    assert stats["grid_min_x"] == pytest.approx(0.032) and stats["min_fitted"] and stats["n_seeds"] == 5
+
+
+def test_dip_statistics_leaves_out_diverged_seeds_and_x_zero_off_the_grid():
+    # A diverged seed (NaN) is left out of the mean curve; without x = 0 there is no at_zero.
+    curve = parabola(SIGMAS[1:], 0.032, 0.065)
+    values = np.stack([curve, np.full_like(curve, np.nan), curve])
+    stats = dip_statistics(SIGMAS[1:], values, NAIVE, n_boot=20)
+    assert stats["min_x"] == pytest.approx(0.032, abs=1e-9) and "at_zero" not in stats
 
 
 # --- the CLI ------------------------------------------------------------------------------
@@ -180,11 +188,13 @@ def test_sigma_sweep_plot_only_prints_the_same_analysis(sigma_run):
 
 def test_points_gives_the_papers_grid():
     parser = sigma_sweep.build_parser()
-    np.testing.assert_allclose(sigma_sweep.sigma_grid(parser.parse_args([])), np.linspace(0, 0.08, 41))
-    np.testing.assert_allclose(
-        sigma_sweep.sigma_grid(parser.parse_args(["--points", "5"])), [0, 0.02, 0.04, 0.06, 0.08]
-    )
-    assert sigma_sweep.sigma_grid(parser.parse_args(["--sigmas", "0.03,0.01"])) == [0.01, 0.03]
+
+    def grid(argv):
+        return sigma_sweep.with_sigma_grid(parser.parse_args(argv)).sigma_grid
+
+    np.testing.assert_allclose(grid([]), np.linspace(0, 0.08, 41))
+    np.testing.assert_allclose(grid(["--points", "5"]), [0, 0.02, 0.04, 0.06, 0.08])
+    assert grid(["--sigmas", "0.03,0.01"]) == [0.01, 0.03]
     assert parser.parse_args(["--families", "asymmetric,symmetric"]).families == ["symmetric", "asymmetric"]
 
 

@@ -87,7 +87,7 @@ def test_no_layer_imports_a_higher_one():
 def test_a_wrong_way_import_is_found(tmp_path, monkeypatch):
     fake = tmp_path / "ccjax" / "problem"
     fake.mkdir(parents=True)
-    (fake / "_data.py").write_text("import jax\nfrom ..engine._train import TrainConfig\nfrom .._types import X\n")
+    (fake / "_data.py").write_text("import jax\nfrom ..engine._config import TrainConfig\nfrom .._types import X\n")
     monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
     monkeypatch.setattr(__import__(__name__), "CCJAX", tmp_path / "ccjax")
     assert layer_violations([fake / "_data.py"]) == [f"{Path('ccjax/problem/_data.py')}:2 imports ccjax.engine"]
@@ -157,3 +157,71 @@ def test_long_functions_are_found():
 def test_no_function_is_long(folder):
     long = {str(path.relative_to(ROOT)): long_functions(path.read_text()) for path in python_files(ROOT / folder)}
     assert {path: names for path, names in long.items() if names} == {}
+
+
+def config_call_paths(run) -> set[tuple[str, ...]]:
+    """Every call path (repository files, outermost first, a file's consecutive frames as one)
+    that reaches a function holding the configuration (a ``ccjax.TrainConfig``, ``args.config``
+    or a saved manifest) while ``run()`` runs: the route the configuration takes."""
+    import argparse
+    import sys
+
+    root, tests = f"{ROOT}/", f"{ROOT}/tests/"
+    ours = {}  # code file -> its path in the repository, or None (not ours)
+
+    def our_file(code) -> str | None:
+        name = code.co_filename
+        if name not in ours:
+            inside = name.startswith(root) and not name.startswith(tests) and "/.venv/" not in name
+            ours[name] = name.removeprefix(root) if inside else None
+        return ours[name]
+
+    def holds_config(value) -> bool:
+        if isinstance(value, argparse.Namespace):
+            value = getattr(value, "config", None)
+        elif isinstance(value, dict) and "experiment" in value:
+            value = value.get("config")
+        return isinstance(value, (ccjax.TrainConfig, dict))
+
+    def files_above(frame) -> tuple[str, ...]:
+        files = []
+        while frame is not None:
+            name = our_file(frame.f_code)
+            if name is not None and (not files or files[-1] != name):
+                files.append(name)
+            frame = frame.f_back
+        return tuple(reversed(files))
+
+    paths = set()
+
+    def trace(frame, event, arg):
+        code = frame.f_code
+        if event == "call" and our_file(code) is not None:
+            names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+            if any(holds_config(frame.f_locals.get(name)) for name in names):
+                paths.add(files_above(frame))
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        run()
+    finally:
+        sys.settrace(previous)
+    return paths
+
+
+def test_the_config_enters_no_file_twice_on_its_way_to_the_weights_and_the_figure(tmp_path):
+    """Issue 20: following ``config`` from ``python -m experiments.scale_sweep`` to the weights
+    and the figure, no call path enters a file twice (no callbacks back into a caller), and the
+    experiment's part of the route is its runner, its own module and the training helpers."""
+    from experiments import scale_sweep
+
+    tiny = ["--scales", "0,1", "--seeds", "1", "--steps", "10", "--batch-size", "32", "--d-embed", "20"]
+    tiny += ["--eval-rel-sem", "0.2", "--out", str(tmp_path / "out")]
+    paths = config_call_paths(lambda: scale_sweep.main(tiny))
+    assert any("ccjax/engine/_train.py" in path for path in paths)  # the trace reached the training
+    assert any(path[-1] == "ccjax/io.py" for path in paths)  # and the saved config, read for the figure
+    assert [path for path in paths if len(set(path)) < len(path)] == []
+    experiment_files = {name for path in paths for name in path if name.startswith("experiments/")}
+    runner = ("_spec", "scale_sweep", "_experiment", "_distributed")
+    assert experiment_files <= {f"experiments/{name}.py" for name in runner}

@@ -17,8 +17,8 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from ..engine._config import TrainConfig
 from ..engine._static_axes import over_static_axes
-from ..engine._train import TrainConfig
 from ..problem._data import default_capacity
 from ..problem._keys import seed_key
 from ..problem._tasks import Task

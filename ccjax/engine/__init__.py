@@ -7,18 +7,16 @@ Imports :mod:`ccjax.problem` only.
 
 from ._axes import Axis, traced, traced_axes
 from ._checkpoint import CheckpointError, SweepCheckpoint, sweep_fingerprint
+from ._config import INPUT_PATHS, Hyper, TrainConfig
 from ._memory import auto_eval_models_per_call, auto_models_per_call
 from ._progress import ProgressBar, describe_point, describe_progress, format_duration
 from ._static_axes import over_static_axes, static_combinations, sweep_static
 from ._sweep import Progress, SweepResult, sweep
 from ._sweep_plan import Grid, make_grid
 from ._train import (
-    INPUT_PATHS,
     History,
-    Hyper,
     RunState,
     Shapes,
-    TrainConfig,
     hyper_from_config,
     init_run,
     lr_factor,

@@ -36,14 +36,13 @@ from ..problem._keys import seed_key
 from ..problem._model import FeatureMLP
 from ..problem._tasks import MIXED_RELU, Task
 from ._checkpoint import CheckpointError, SweepCheckpoint, host_leaves, is_key, restore_state
+from ._config import HyperValues, TrainConfig
 from ._sharding import MODEL_AXIS, local_models, pad_models, put_models, same_on_every_process, to_host
 from ._sweep_plan import Call, Grid, SweepOptions, SweepPlan, default_group_size, make_grid, make_plan, plan_sweep
 from ._train import (
     History,
-    HyperValues,
     RunState,
     Shapes,
-    TrainConfig,
     current_scale,
     feature_params,
     init_run,

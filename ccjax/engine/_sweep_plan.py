@@ -8,6 +8,7 @@ cheap and testable on its own; :func:`ccjax.sweep` runs the plan.
 """
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -20,9 +21,10 @@ from ..problem._model import FeatureMLP
 from ..problem._tasks import MIXED_RELU, Task
 from ._axes import hyper_type, traced_axes
 from ._checkpoint import sweep_fingerprint
+from ._config import TrainConfig
 from ._memory import auto_models_per_call, call_slices
 from ._sharding import model_sharding, pad_models, plan_models_per_call, process_rows
-from ._train import Shapes, TrainConfig, check_initial_params, shapes_for
+from ._train import Shapes, check_initial_params, shapes_for
 
 
 class Grid(NamedTuple):
@@ -219,9 +221,8 @@ def make_plan(config: TrainConfig, axes: Mapping[str, Sequence], options: SweepO
     shapes = shapes_for(config, float(np.max(grid.flat("p"))) if "p" in grid.names else config.p, task)
     all_devices = list(jax.devices() if devices is None else devices)
     fixed_group = group_size or default_group_size(all_devices[0].platform)  # None: all of a device's models
-    per_call = max_models_per_call or plan_models_per_call(
-        lambda devices, n_models: auto_models_per_call(shapes, devices, n_models, fixed_group), all_devices, grid.size
-    )
+    fits = functools.partial(auto_models_per_call, shapes, group_size=fixed_group)  # (devices, n_models) -> count
+    per_call = max_models_per_call or plan_models_per_call(fits, all_devices, grid.size)
     slices = call_slices(grid.size, per_call)
     n_devices, mesh, sharding, group_size, padded = _layout(all_devices, slices[0].stop, fixed_group)
     seeds = grid.flat("seed").astype(np.uint32)

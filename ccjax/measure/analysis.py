@@ -20,16 +20,22 @@ largest-|entry| is positive (seeds can then be averaged).
 
 Per-model response analyses (each feature's input–output curve, ``W_out ⊙ W_in`` per
 neuron, ±1 one-hot response heatmaps) live in :mod:`ccjax.measure`.
+
+The rank analyses at the end (:func:`rank_trend`, :func:`settled_ratio`) are NumPy and
+run on the host, on losses and histories already measured over seeds (§6.8).
 """
 
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import entr
+from jaxtyping import Real
 
 from .._linalg import matmul
 from .._types import AnyArray, Array, Float, Int
 from ..problem._model import FeatureMLP
+from .statistics import finite_mean, mean_and_sem
 
 
 class EigenBasis(NamedTuple):
@@ -233,3 +239,101 @@ def effective_rank(matrix: Float[AnyArray, "rows cols"]) -> Float[Array, ""]:
     """
     singular = jnp.linalg.svd(matrix.astype(jnp.float32), compute_uv=False)
     return jnp.exp(jnp.sum(entr(singular / jnp.sum(singular))))
+
+
+class Alignment(NamedTuple):
+    """Every analysis above of one model against its label map ``sM`` (§6.5), by name."""
+
+    eigenvalues: Float[Array, " n_features"]  # of (sM + sM^T)/2, descending
+    eigen_cos: Float[Array, " n_features"]  # eigen_alignment
+    svd_cos: Float[Array, " n_features"]  # svd_alignment against column_target(sM)
+    projection_in: Float[Array, "n_features d_mlp"]  # eigen_projections
+    projection_out: Float[Array, "n_features d_mlp"]
+    share_in: Float[Array, ""]  # subspace_share, top d_mlp eigenvectors
+    share_out: Float[Array, ""]
+    off_diagonal_slope: Float[Array, ""]  # entry_correlation
+    diagonal_slope: Float[Array, ""]
+    diagonal_intercept: Float[Array, ""]
+    effective_rank: Float[Array, ""]  # of linear_map
+    linear_map: Float[Array, "n_features n_features"]
+
+
+def alignment(params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"]) -> Alignment:
+    """:class:`Alignment`: the eigen- and SVD alignment, eigen-projections and subspace shares of
+    the weights, the entry fits of A against ``sM`` and A's effective rank (§6.5). Jittable;
+    ``vmap`` over stacked params and label maps for a sweep."""
+    basis, target = eigenbasis(scaled_mixing), column_target(scaled_mixing)
+    projection, share = eigen_projections(params, scaled_mixing), subspace_share(params, scaled_mixing)
+    fit, linear = entry_correlation(params, scaled_mixing), linear_map(params)
+    return Alignment(
+        basis.values,
+        eigen_alignment(params, scaled_mixing),
+        svd_alignment(params, target),
+        projection.w_in,
+        projection.w_out,
+        share.w_in,
+        share.w_out,
+        *fit,
+        effective_rank(linear),
+        linear,
+    )
+
+
+def spearman_correlation(x: Real[np.ndarray, " points"], y: Real[np.ndarray, " points"]) -> float:
+    """Spearman's rank correlation of ``x`` and ``y`` (points,): the Pearson correlation of their
+    ranks. Ties are ranked in order of position, not averaged (meant for distinct values); nan
+    for a single point."""
+    rank_x, rank_y = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    return float("nan") if np.all(rank_y == rank_y[0]) else float(np.corrcoef(rank_x, rank_y)[0, 1])
+
+
+class RankTrend(NamedTuple):
+    """How a loss changes with the rank of M over seeds (:func:`rank_trend`)."""
+
+    slope: float  # mean over seeds of d(loss)/d ln(effective rank); > 0: lower rank, lower loss
+    slope_sem: float  # its SEM over seeds (nan for one seed)
+    spearman: float  # mean over seeds of Spearman(rank, loss)
+    spearman_sem: float
+    rises: int  # adjacent rank pairs whose seed-mean loss rises with rank
+    steps: int  # adjacent rank pairs
+    seeds_with_positive_slope: int
+    n_seeds: int
+
+
+def rank_trend(
+    ranks: Real[np.ndarray, " ranks"],
+    effective_rank: Real[np.ndarray, "seeds ranks"],
+    loss: Real[np.ndarray, "seeds ranks"],
+) -> RankTrend | None:
+    """The trend of ``loss`` (e.g. L/p) against the rank of M, paired within each seed (§6.8).
+
+    Per seed: the least-squares slope of the loss against ``ln(effective_rank)`` and the
+    Spearman correlation of ``ranks`` (ascending) and the loss; their means and SEMs over
+    seeds, and how many adjacent ranks the seed-mean loss rises between. None for one rank.
+    """
+    if loss.shape[1] < 2:
+        return None
+    slopes = np.array([np.polyfit(np.log(x), y, 1)[0] for x, y in zip(effective_rank, loss, strict=True)])
+    rhos = [spearman_correlation(ranks, y) for y in loss]
+    (slope, slope_sem), (rho, rho_sem) = mean_and_sem(slopes), mean_and_sem(rhos)
+    steps = np.diff(finite_mean(loss))
+    counts = int(np.sum(steps > 0)), int(steps.size), int(np.sum(slopes > 0)), int(slopes.size)
+    return RankTrend(float(slope), float(slope_sem), float(rho), float(rho_sem), *counts)
+
+
+def relative_to_final(history: Real[np.ndarray, "*models logs"]) -> Float[np.ndarray, "*models logs"]:
+    """A logged quantity (e.g. a learned scale, §6.8) over its final value, per model, in float64;
+    inf or nan where the final value is 0."""
+    history = np.asarray(history, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return history / history[..., -1:]
+
+
+def settled_ratio(
+    steps: Real[np.ndarray, " logs"], history: Real[np.ndarray, "*models logs"]
+) -> Float[np.ndarray, "*models"] | np.floating:
+    """A logged quantity (e.g. a learned scale, §6.8) at the logged step nearest half the run over
+    its final value, per model: near 1 when it settled by mid-training; nan with one log."""
+    if steps.size < 2:  # one logging interval: nothing to compare with
+        return np.full(np.shape(history)[:-1], np.nan)
+    return relative_to_final(history)[..., int(np.argmin(np.abs(steps - steps[-1] / 2)))]

@@ -11,16 +11,19 @@ paper's code factorises ``I + s M`` (``"paper-code"``); the two agree when M = M
 computes ``x W_in W_out`` on such inputs, hence the factorisation ``T ≈ W_in W_out``.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .._checks import check_finite, check_width
 from .._linalg import matmul
-from .._types import Array, Float, PRNGKeyArray
+from .._types import AnyArray, Array, Float, Key, PRNGKeyArray
 from ..problem._model import FeatureMLP
+from ._curves import exactly_one_loss_per_feature
 
 ORIENTATIONS: tuple[str, ...] = ("faithful", "paper-code")
 
@@ -270,3 +273,95 @@ def semi_nmf_model(
     target map (:func:`target_map` with ``orientation``) at rank ``d_mlp`` (§5)."""
     factors = semi_nmf(target_map(mixing, scale, orientation), d_mlp, key, **semi_nmf_options)
     return FeatureMLP(w_in=factors.u, w_out=factors.v)
+
+
+# --- batches of baselines: one per (M, scale, orientation) ---------------------------
+
+
+def target_maps(
+    mixing: Float[AnyArray, "seeds n_features n_features"],
+    scales: Float[np.ndarray, " scales"],
+    orientations: tuple[str, ...] = ORIENTATIONS,
+) -> Float[Array, "seeds scales orientations n_features n_features"]:
+    """:func:`target_map` of every unscaled M in ``mixing`` at every mixing scale in
+    ``scales`` and every orientation in ``orientations``: the targets of a §5 baseline sweep."""
+    maps = [target_map(m, s, o) for m in jnp.asarray(mixing) for s in scales for o in orientations]
+    n_features = mixing.shape[-1]
+    return jnp.stack(maps).reshape(len(mixing), len(scales), len(orientations), n_features, n_features)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _semi_nmf_batch(targets, keys, d_mlp: int, outer_iterations: int) -> FeatureMLP:
+    def one(target, key):
+        factors = semi_nmf(target, d_mlp, key, outer_iterations=outer_iterations)
+        return FeatureMLP(w_in=factors.u, w_out=factors.v)
+
+    return jax.vmap(one)(targets, keys)
+
+
+def semi_nmf_models(
+    targets: Float[AnyArray, "*batch n_features n_features"],
+    keys: Key[Array, "..."],
+    d_mlp: int = 50,
+    outer_iterations: int = 500,
+) -> FeatureMLP:
+    """The SNMF baseline (:func:`semi_nmf` at rank ``d_mlp``, ``W_in = U``, ``W_out = V``) of
+    every target map in ``targets``, in one compiled call (§5).
+
+    ``keys`` (shape broadcastable to ``*batch``) seeds each factorisation. Returns NumPy
+    weights with the leading axes ``*batch``.
+    """
+    batch, n_features = targets.shape[:-2], targets.shape[-1]
+    flat_keys = jnp.broadcast_to(keys, batch).reshape(-1)
+    flat = _semi_nmf_batch(jnp.reshape(targets, (-1, n_features, n_features)), flat_keys, d_mlp, outer_iterations)
+    return jax.tree.map(lambda leaf: np.asarray(leaf).reshape(*batch, *leaf.shape[1:]), flat)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _svd_batch(targets, d_mlp: int) -> FeatureMLP:
+    return jax.vmap(svd_model, in_axes=(0, None))(targets, d_mlp)
+
+
+def svd_models(targets: Float[AnyArray, "*batch n_features n_features"], d_mlp: int = 50) -> FeatureMLP:
+    """:func:`svd_model` (signs flipped) of every target map in ``targets``, as NumPy weights
+    with the leading axes ``*batch`` (§5)."""
+    batch, n_features = targets.shape[:-2], targets.shape[-1]
+    flat = _svd_batch(jnp.reshape(targets, (-1, n_features, n_features)), d_mlp)
+    return jax.tree.map(lambda leaf: np.asarray(leaf).reshape(*batch, *leaf.shape[1:]), flat)
+
+
+def factorisation_error(targets: Float[AnyArray, "*batch n m"], params: FeatureMLP) -> Float[np.ndarray, "*batch"]:
+    """``‖T − W_in W_out‖_F`` of each model against its target map (NumPy, in the weights' dtype)."""
+    return np.linalg.norm(np.asarray(targets) - np.asarray(params.w_in) @ np.asarray(params.w_out), axis=(-2, -1))
+
+
+_exactly_one_batch = jax.jit(jax.vmap(exactly_one_loss_per_feature))
+
+
+def exactly_one_losses(
+    params: FeatureMLP, scaled_mixing: Float[AnyArray, "*labels n_features n_features"]
+) -> Float[np.ndarray, "..."]:
+    """Exact exactly-one L/p (:func:`~ccjax.measure.exactly_one_loss_per_feature`, paper §4)
+    of models stacked on any leading axes, against the labels' ``s M`` of each (float64).
+
+    The leading axes of the weights and of ``scaled_mixing`` broadcast together (one
+    model against many label maps, or the reverse); ``scaled_mixing`` is cast to float32.
+    """
+    batch = np.broadcast_shapes(params.w_in.shape[:-2], np.shape(scaled_mixing)[:-2])
+
+    def flat(x, dtype=None):
+        x = jnp.asarray(x, dtype)
+        return jnp.broadcast_to(x, (*batch, *x.shape[-2:])).reshape(-1, *x.shape[-2:])
+
+    losses = _exactly_one_batch(jax.tree.map(flat, params), flat(scaled_mixing, jnp.float32))
+    return np.asarray(losses, np.float64).reshape(batch)
+
+
+# --- comparing models -----------------------------------------------------------------
+
+
+def relative_weight_change(before: FeatureMLP, after: FeatureMLP) -> Float[np.ndarray, " models"]:
+    """``‖W_after − W_before‖ / ‖W_before‖`` of each model (a leading model axis), with the
+    Frobenius norm over W_in and W_out together: how far fine-tuning moved it (§6.4)."""
+    flat = [np.concatenate([np.reshape(w, (len(w), -1)) for w in jax.tree.leaves(p)], 1) for p in (before, after)]
+    return np.linalg.norm(flat[1] - flat[0], axis=1) / np.linalg.norm(flat[0], axis=1)

@@ -2,7 +2,7 @@
 (diverged models are NaN and are left out), the minimum of a curve and where it rises back
 through a level, and bootstrap resampling of seeds. The paper's σ-sweep reads its minimum
 L/p, the σ that gives it, and where the curve crosses the naive line again (docs/paper.md
-§6.3) with these.
+§6.3) with these; :func:`dip_statistics` reads all of them at once.
 
 All functions are NumPy (float64) and run on the host, on arrays already measured.
 """
@@ -132,3 +132,46 @@ def spread(samples: Samples, n_seeds: int) -> Spread:
     # can round to ~1e-18 rather than 0, depending on its version and SIMD kernels.
     deviation = 0.0 if finite.min() == finite.max() else float(finite.std(ddof=1))
     return Spread(deviation, float(low), float(high), defined)
+
+
+def dip_statistics(
+    x: Curve, values: Real[np.ndarray, "seeds points"], level: float, n_boot: int = 2000, seed: int = 0
+) -> dict:
+    """How the seed-mean curve of ``values`` (seeds, points; NaN: a diverged model, left out)
+    over ``x`` (points, increasing) dips below ``level`` and rises back through it, as the
+    paper's σ-sweep reads its L/p curve against the naive line (docs/paper.md §6.3).
+
+    Returns a dict: the :func:`curve_minimum` of the mean curve (``min_x``, ``min_value``,
+    ``min_fitted``; its lowest grid point ``grid_min_x``, ``grid_min_value``), its
+    :func:`upper_crossing` of ``level`` (``crossing``), ``level``, ``n_seeds``, ``n_boot``;
+    the bootstrap-over-seeds :class:`Spread` of ``min_x``, ``min_value`` and ``crossing``
+    (``<name>_se``, ``_low``, ``_high``, ``_defined``); and, where ``x`` = 0 is on the grid,
+    the mean and SEM over seeds there (``at_zero``, ``at_zero_sem``).
+    """
+    x, values = np.asarray(x, np.float64), np.asarray(values, np.float64)
+    mean = finite_mean(values)
+    minimum = curve_minimum(x, mean)
+
+    def statistic(curve):
+        resampled = curve_minimum(x, curve)
+        return resampled.x, resampled.value, upper_crossing(x, curve, level)
+
+    samples = bootstrap_seeds(values, statistic, n_boot, seed)
+    out = {
+        "min_x": minimum.x,
+        "min_value": minimum.value,
+        "min_fitted": minimum.fitted,
+        "grid_min_x": float(x[minimum.index]),
+        "grid_min_value": float(mean[minimum.index]),
+        "crossing": upper_crossing(x, mean, level),
+        "level": level,
+        "n_seeds": values.shape[0],
+        "n_boot": n_boot,
+    }
+    for name, column in zip(("min_x", "min_value", "crossing"), samples.T, strict=True):
+        out |= {f"{name}_{field}": value for field, value in spread(column, values.shape[0])._asdict().items()}
+    zero = np.flatnonzero(x == 0.0)
+    if zero.size:
+        at_zero, at_zero_sem = mean_and_sem(values[:, zero[0]])
+        out |= {"at_zero": float(at_zero), "at_zero_sem": float(at_zero_sem)}
+    return out

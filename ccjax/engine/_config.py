@@ -1,0 +1,147 @@
+"""The frozen configuration of a training run, :class:`TrainConfig` (docs/paper.md §4), and
+the traced values of its swept fields, :class:`Hyper`.
+"""
+
+import dataclasses
+import math
+from typing import Literal
+
+import jax
+
+from ..problem._loss import InputPath
+from ..problem._mixing import MIXING_FAMILIES, MIXING_NAMES
+from ._axes import (
+    hyper_type,
+    non_negative,
+    positive,
+    positive_integer,
+    probability,
+    traced,
+)
+
+SCHEDULES = ("half-cosine", "quarter-cosine", "constant")
+DATA_KINDS = ("bernoulli", "exactly-one")
+INPUT_PATHS = ("auto", "sparse", "dense")
+
+
+SPARSE_PATH_MAX_ACTIVES = 3.0  # "auto" input path: sparse on CPU up to n p actives per row
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. Defaults are the paper's (§4).
+
+    ``zero_diagonal`` zeroes M's diagonal after drawing it (the paper code's low-rank
+    experiment does, ``paper_code/nb6_mixing_matrix_rank.py``; the spec's M keep theirs).
+    ``scale`` multiplies the mixing matrix in the labels; with ``learn_scale`` it is
+    instead trained by the same AdamW, starting at ``scale_init``, and the labels use its
+    magnitude |scale| (docs/paper.md §3, as the authors' code does). ``full_model``
+    trains Braun et al.'s residual MLP (d_embed wide) through the fixed W_E instead of
+    the reduced feature-space MLP. ``input_path`` picks how the loss touches the sparse
+    inputs ("auto": sparse on CPU, dense on GPU/TPU); both are exact.
+    """
+
+    n_features: int = 100
+    d_mlp: int = 50
+    d_embed: int = 1000
+    batch_size: int = 2048
+    steps: int = 10_000
+    p: float = traced(0.01, neutral=max, allowed=probability, description="in (0, 1]")
+    lr: float = traced(3e-3, neutral=1.0, allowed=positive, description="positive")
+    weight_decay: float = traced(1e-2, neutral=0.0, allowed=non_negative, description="non-negative")
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    schedule: Literal["half-cosine", "quarter-cosine", "constant"] = "half-cosine"
+    scale_steps_for_sparsity: bool = False
+    data: Literal["bernoulli", "exactly-one"] = "bernoulli"
+    scale: float = traced(1.0, neutral=1.0)  # before mixing: Hyper keeps its field order
+    mixing: str = traced("embedding", neutral="embedding", choices=MIXING_NAMES, description="families")
+    mixing_rank: int = traced(10, neutral=1, allowed=positive_integer, description="a positive integer")
+    zero_diagonal: bool = False
+    learn_scale: bool = False
+    scale_init: float = 0.01
+    full_model: bool = False
+    log_every: int = 100
+    input_path: Literal["auto", "sparse", "dense"] = "auto"
+
+    def __post_init__(self):
+        for name in ("n_features", "d_mlp", "d_embed", "batch_size", "steps", "log_every", "mixing_rank"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
+        _check(self.d_mlp <= self.n_features, f"d_mlp ({self.d_mlp}) must not exceed n_features ({self.n_features})")
+        _check(
+            self.mixing_rank <= self.n_features or not getattr(MIXING_FAMILIES.get(self.mixing), "needs_rank", False),
+            f"mixing_rank ({self.mixing_rank}) must not exceed n_features ({self.n_features})",
+        )
+        _check(0.0 < self.p <= 1.0, f"p must be in (0, 1], got {self.p!r}")
+        for name in ("lr", "eps"):
+            _check(
+                math.isfinite(getattr(self, name)) and getattr(self, name) > 0, f"{name} must be positive and finite"
+            )
+        _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay must be ≥ 0 and finite")
+        _check(0 <= self.b1 < 1 and 0 <= self.b2 < 1, "b1 and b2 must be in [0, 1)")
+        _check(math.isfinite(self.scale), f"scale must be finite, got {self.scale!r}")
+        _check(math.isfinite(self.scale_init), f"scale_init must be finite, got {self.scale_init!r}")
+        _check(self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
+        _check(self.data in DATA_KINDS, f"unknown data {self.data!r}; choose one of {DATA_KINDS}")
+        _check(self.mixing in MIXING_NAMES, f"unknown mixing {self.mixing!r}; choose one of {MIXING_NAMES}")
+        _check(self.input_path in INPUT_PATHS, f"unknown input_path {self.input_path!r}; choose one of {INPUT_PATHS}")
+        _check(
+            not self.full_model or self.mixing == "embedding",
+            "full_model realises only the faithful embedding mixing; use mixing='embedding'",
+        )
+        _check(self.batch_size * self.n_features < 2**31, "batch_size * n_features must be below 2**31")
+
+    @property
+    def total_steps(self) -> int:
+        """Steps actually run: ``steps``, or ``steps / (1 - (1-p)^n)`` with step scaling.
+
+        The paper's small-p scaling (§4), rounded down, gives 15,773 steps at p = 0.01
+        and 105,033 at p = 0.001.
+        """
+        if not self.scale_steps_for_sparsity:
+            return self.steps
+        return math.floor(self.steps / (1.0 - (1.0 - self.p) ** self.n_features))
+
+    @property
+    def feature_rate(self) -> float:
+        """Expected fraction of active features: p, or 1/n for exactly-one data.
+
+        Losses are reported per feature, L / feature_rate (the paper's L/p).
+        """
+        return 1.0 / self.n_features if self.data == "exactly-one" else self.p
+
+    @property
+    def n_logs(self) -> int:
+        """History entries: one every ``log_every`` steps, plus the final step."""
+        return -(-self.total_steps // self.log_every)
+
+    def resolved_input_path(self, p_max: float | None = None) -> InputPath:
+        """``input_path`` with "auto" resolved: sparse on CPU for sparse data, else dense.
+
+        On a 2-core CPU the sparse path beat the dense one at p = 0.02 (n p = 2 actives
+        per row; 478 vs 410 model-steps/s) and lost from p = 0.05 on (333 vs 446; at
+        p = 0.2, 122 vs 356), so "auto" takes it up to ``n p <= 3`` (``p_max``: the
+        largest p of a sweep). Exactly-one data is always sparse on CPU.
+        """
+        if self.input_path != "auto":
+            return self.input_path
+        p_max = self.p if p_max is None else p_max
+        sparse_data = self.data == "exactly-one" or self.n_features * p_max <= SPARSE_PATH_MAX_ACTIVES
+        return "sparse" if jax.default_backend() == "cpu" and sparse_data else "dense"
+
+
+# Any config class's traced values (its own hyper_type NamedTuple): a config subclass
+# that declares more axes has a Hyper of its own.
+HyperValues = tuple
+Hyper = hyper_type(TrainConfig)
+Hyper.__module__ = __name__
+Hyper.__doc__ = """Per-model values of :class:`TrainConfig`'s traced fields (:func:`ccjax.engine.traced`),
+which may differ under ``vmap``: p, lr, weight_decay, scale, mixing (the family's index
+in :data:`ccjax.MIXING_NAMES`) and mixing_rank (the rank of the low-rank families)."""
