@@ -106,7 +106,6 @@ TABLE_NOTE = (
     "value (seed mean; 1 = settled); rms(sM) = |s| ||M||_F / n; naive: the naive model on each model's labels."
 )
 
-_exact_losses = jax.jit(jax.vmap(ccjax.exactly_one_loss_per_feature))
 _effective_ranks = jax.jit(jax.vmap(analysis.effective_rank))
 
 
@@ -130,7 +129,7 @@ def model_arrays(result: ccjax.SweepResult) -> dict:
     scale = np.asarray(result.scale, np.float64)  # |s|: the labels use the learned scale's magnitude
     norm = np.linalg.norm(np.asarray(result.mixing, np.float64), axis=(-2, -1))
     return {
-        "loss": per_model(_exact_losses(jax.tree.map(flat, result.params), flat(result.scaled_mixing))),
+        "loss": baselines.exactly_one_losses(result.params, result.scaled_mixing),
         "scale": scale,
         "effective_rank": per_model(_effective_ranks(flat(result.mixing))),
         "mixing_rms": scale * norm / result.config.n_features,

@@ -259,7 +259,7 @@ def report_text(saved: dict, stages: Sequence[Stage], log: dict, out: Path, *, q
         jax_version = environment.get("versions", {}).get("jax", "?")
         device = f"\n\nDevice: {kind}, {environment.get('platform')}; jax {jax_version}."
     arrays_of = {stage: results[0] for stage, results in saved.items() if results is not None}
-    text = TEMPLATE.read_text().format(
+    text = TEMPLATE.read_text(encoding="utf-8").format(
         quick_title=" (quick smoke run: NOT paper scale)" if quick else "",
         quick_flag=" --quick" if quick else "",
         date=datetime.date.today().isoformat(),
@@ -284,4 +284,4 @@ def write_report(path: Path, out: Path, stages: Sequence[Stage], log: dict, *, q
     """Write the reproduction report for the saved results of ``stages`` under ``out``."""
     saved = {stage.name: _load(out, stage.name) for stage in stages}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report_text(saved, stages, log, out, quick=quick))
+    path.write_text(report_text(saved, stages, log, out, quick=quick), encoding="utf-8")

@@ -11,7 +11,6 @@ paper's code factorises ``I + s M`` (``"paper-code"``); the two agree when M = M
 computes ``x W_in W_out`` on such inputs, hence the factorisation ``T ≈ W_in W_out``.
 """
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -290,13 +289,15 @@ def target_maps(
     return jnp.stack(maps).reshape(len(mixing), len(scales), len(orientations), n_features, n_features)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3))
 def _semi_nmf_batch(targets, keys, d_mlp: int, outer_iterations: int) -> FeatureMLP:
     def one(target, key):
         factors = semi_nmf(target, d_mlp, key, outer_iterations=outer_iterations)
         return FeatureMLP(w_in=factors.u, w_out=factors.v)
 
     return jax.vmap(one)(targets, keys)
+
+
+_semi_nmf_batch_jit = jax.jit(_semi_nmf_batch, static_argnums=(2, 3))
 
 
 def semi_nmf_models(
@@ -313,20 +314,22 @@ def semi_nmf_models(
     """
     batch, n_features = targets.shape[:-2], targets.shape[-1]
     flat_keys = jnp.broadcast_to(keys, batch).reshape(-1)
-    flat = _semi_nmf_batch(jnp.reshape(targets, (-1, n_features, n_features)), flat_keys, d_mlp, outer_iterations)
+    flat = _semi_nmf_batch_jit(jnp.reshape(targets, (-1, n_features, n_features)), flat_keys, d_mlp, outer_iterations)
     return jax.tree.map(lambda leaf: np.asarray(leaf).reshape(*batch, *leaf.shape[1:]), flat)
 
 
-@functools.partial(jax.jit, static_argnums=1)
 def _svd_batch(targets, d_mlp: int) -> FeatureMLP:
     return jax.vmap(svd_model, in_axes=(0, None))(targets, d_mlp)
+
+
+_svd_batch_jit = jax.jit(_svd_batch, static_argnums=1)
 
 
 def svd_models(targets: Float[AnyArray, "*batch n_features n_features"], d_mlp: int = 50) -> FeatureMLP:
     """:func:`svd_model` (signs flipped) of every target map in ``targets``, as NumPy weights
     with the leading axes ``*batch`` (§5)."""
     batch, n_features = targets.shape[:-2], targets.shape[-1]
-    flat = _svd_batch(jnp.reshape(targets, (-1, n_features, n_features)), d_mlp)
+    flat = _svd_batch_jit(jnp.reshape(targets, (-1, n_features, n_features)), d_mlp)
     return jax.tree.map(lambda leaf: np.asarray(leaf).reshape(*batch, *leaf.shape[1:]), flat)
 
 
@@ -335,7 +338,7 @@ def factorisation_error(targets: Float[AnyArray, "*batch n m"], params: FeatureM
     return np.linalg.norm(np.asarray(targets) - np.asarray(params.w_in) @ np.asarray(params.w_out), axis=(-2, -1))
 
 
-_exactly_one_batch = jax.jit(jax.vmap(exactly_one_loss_per_feature))
+_exactly_one_batch_jit = jax.jit(jax.vmap(exactly_one_loss_per_feature))
 
 
 def exactly_one_losses(
@@ -353,7 +356,7 @@ def exactly_one_losses(
         x = jnp.asarray(x, dtype)
         return jnp.broadcast_to(x, (*batch, *x.shape[-2:])).reshape(-1, *x.shape[-2:])
 
-    losses = _exactly_one_batch(jax.tree.map(flat, params), flat(scaled_mixing, jnp.float32))
+    losses = _exactly_one_batch_jit(jax.tree.map(flat, params), flat(scaled_mixing, jnp.float32))
     return np.asarray(losses, np.float64).reshape(batch)
 
 
