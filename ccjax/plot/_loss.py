@@ -1,35 +1,15 @@
-"""Figures from result arrays: each function takes numpy arrays and an optional ``ax``.
+"""Loss figures: L/p against the mixing scale, its ReLU/mixing split, training histories,
+L/p curves over p_eval, and per-model response plots."""
 
-Without ``ax`` a new figure is made; with one, the plot is drawn into it (so panels can
-be combined). Every function returns the figure and saves nothing: experiments save.
-Arrays with a leading seed axis are drawn as the mean over seeds with error bars of
-the standard error over seeds (none for a single seed).
-
-On a machine without a display (a server, CI) matplotlib is switched to the Agg
-backend before pyplot loads, unless the user chose a backend (``MPLBACKEND``, as
-Jupyter does).
-"""
-
-import os
-import sys
 import warnings
 from collections.abc import Mapping
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
-
-if (
-    sys.platform.startswith("linux")
-    and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    and "MPLBACKEND" not in os.environ
-    and "matplotlib.pyplot" not in sys.modules
-):
-    matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.figure import Figure, SubFigure  # noqa: E402
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure, SubFigure
 
 NAIVE_STYLE = {"color": "0.4", "linestyle": "--", "linewidth": 1.2}
 
