@@ -1,6 +1,8 @@
 """Results on disk: a directory with ``results.npz`` (arrays) and ``manifest.json``;
-sweep checkpoints (:func:`save_checkpoint`, one ``.npz`` per sweep); and finished stages of
-a longer run (:class:`StageFiles`, one ``.npz`` per stage).
+sweep checkpoints (:func:`save_checkpoint`, one ``.npz`` per sweep); finished stages of
+a longer run (:class:`StageFiles`, one ``.npz`` per stage); and a run's results folder
+(:class:`ResultsFolder`: what a run may do with it, and the checkpoints of an interrupted
+run, to resume it after a preempted machine or a Colab disconnect).
 
 The manifest makes a result directory explain itself: the full config, the command, the
 package versions, the devices and the git commit that produced the arrays.
@@ -27,18 +29,19 @@ import math
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 import zipfile
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
 from ._linalg import MATMUL_PRECISION_NAME
-from .engine import TrainConfig
+from .engine import Grid, TrainConfig, sweep_fingerprint
 from .engine._checkpoint import CheckpointError, SweepCheckpoint, checkpoint_arrays, checkpoint_from_arrays
 
 RESULTS_FILE = "results.npz"
@@ -421,3 +424,250 @@ def load_checkpoint(path: str | os.PathLike) -> SweepCheckpoint:
         return checkpoint_from_arrays(arrays)
     except CheckpointError as error:
         raise CheckpointError(f"cannot read the checkpoint {path}: {error}") from None
+
+
+# The folder of one run: what a run may do with it, its record and its sweeps' checkpoints.
+CHECKPOINTS_FOLDER = "checkpoints"
+RUN_FILE = "run.json"
+_REPLACE = "pass --overwrite to replace them"
+
+
+class ResultsFolderError(ResultsError):
+    """A results folder holds what a run may neither use nor replace: another experiment's
+    results or checkpoints, another run's results, an interrupted run's checkpoints. The
+    message says which, and what to do, in the words of the experiment CLIs: ``--resume``
+    and ``--overwrite`` are :meth:`ResultsFolder.prepare`'s ``resume`` and ``overwrite``."""
+
+
+class RunPlan(NamedTuple):
+    """What :meth:`ResultsFolder.prepare` decided a run does with its folder.
+
+    ``finished``: the saved ``(arrays, manifest)`` of this very run, to report instead of
+    running again (None: run). ``discard``: start afresh over an interrupted run's
+    checkpoints (:meth:`ResultsFolder.start` removes them). ``note``: a status line for the
+    user, or None.
+    """
+
+    finished: tuple[dict[str, np.ndarray], dict[str, Any]] | None = None
+    discard: bool = False
+    note: str | None = None
+
+
+def option_differences(
+    saved: Mapping[str, Any], current: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+) -> list[str]:
+    """``--scales: 0,1 there, 0,0.5,1,2 now`` for each option whose value differs.
+
+    ``saved`` and ``current``: option values by name, as JSON values (lists, numbers,
+    strings). An option ``saved`` lacks (one added since that run) had its value in
+    ``defaults`` (a mapping like ``current``; None: no defaults). Floats are shown short
+    but never rounded, so two values never look equal.
+    """
+    defaults = defaults or {}
+    differences = []
+    for name, value in current.items():
+        before = saved[name] if name in saved else defaults.get(name)
+        if before != value:
+            differences.append(f"{name}: {_show(before)} there, {_show(value)} now")
+    return differences
+
+
+def _show(value: Any) -> str:
+    """An option value as a command line would spell it (floats short, but never rounded)."""
+    if isinstance(value, list):
+        return ",".join(_show(entry) for entry in value)
+    if isinstance(value, float):
+        return f"{value:g}" if float(f"{value:g}") == value else repr(value)
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointFile:
+    """One sweep's checkpoint file. Give it to :func:`ccjax.sweep` as ``on_checkpoint``
+    (each checkpoint is saved atomically, :func:`save_checkpoint`) and its :meth:`load` as
+    ``resume``: an interrupted sweep continues from its last checkpoint, to the results of
+    an uninterrupted one."""
+
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    def __call__(self, checkpoint: SweepCheckpoint) -> None:
+        save_checkpoint(self.path, checkpoint)
+
+    def load(self) -> SweepCheckpoint | None:
+        """The saved checkpoint; None when there is none (:func:`load_checkpoint` raises for
+        an unreadable one)."""
+        return load_checkpoint(self.path) if self.path.is_file() else None
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultsFolder:
+    """The folder ``path`` of one run of ``experiment``: ``results.npz`` and ``manifest.json``
+    once it finished (:func:`save_results`); while it runs, ``checkpoints/`` with
+    ``run.json`` (its record: at least ``experiment`` and ``options``) and one
+    ``sweep-<fingerprint>.npz`` per training sweep (:meth:`sweep_checkpoint`).
+
+    A run that may be interrupted calls :meth:`prepare` with its options, :meth:`start`
+    before it trains, trains each sweep with its :meth:`sweep_checkpoint`, and saves with
+    :meth:`finish`. Run again with ``resume=True``, it continues from the checkpoints, or
+    gets the finished results back. Only process 0 of a multi-process run writes. In a
+    notebook that may lose its machine::
+
+        folder, options = ccjax.io.ResultsFolder("drive/sweep", "my_sweep"), {"seeds": [0, 1]}
+        plan = folder.prepare(options, resume=True)
+        if plan.finished is None:
+            record = {"experiment": "my_sweep", "options": options}
+            folder.start(record, discard=plan.discard)
+            checkpoint = folder.sweep_checkpoint(config, ccjax.make_grid(axes))
+            result = ccjax.sweep(config, axes, on_checkpoint=checkpoint, resume=checkpoint.load())
+            folder.finish({"w_in": result.params.w_in}, record)
+    """
+
+    path: Path
+    experiment: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def checkpoints(self) -> Path:
+        """``<path>/checkpoints``: the record and sweep checkpoints of an unfinished run."""
+        return self.path / CHECKPOINTS_FOLDER
+
+    def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The finished results, as :func:`load_results` reads them (and raises); a
+        :class:`ResultsFolderError` when they are another experiment's."""
+        arrays, manifest = load_results(self.path)
+        if manifest.get("experiment") != self.experiment:
+            raise ResultsFolderError(
+                f"{self.path} holds results of {manifest.get('experiment')!r}, not {self.experiment}"
+            )
+        return arrays, manifest
+
+    def prepare(
+        self,
+        options: Mapping[str, Any],
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        defaults: Mapping[str, Any] | None = None,
+        legacy_match: Callable[[list[str]], bool] | None = None,
+    ) -> RunPlan:
+        """Decide what the run with ``options`` (option values by name, as JSON values) may
+        do with this folder; raises a :class:`ResultsFolderError` when it may do nothing.
+
+        The same run means equal options (:func:`option_differences`, with ``defaults``).
+        Finished results of the same run are returned under ``resume`` (and the folder's
+        checkpoints removed); other results are replaced only with ``overwrite``; another
+        experiment's never. An interrupted run's checkpoints are continued under ``resume``
+        (when they are the same run's), else discarded with ``overwrite``.
+        ``legacy_match(argv)``: whether a record saved before options were recorded (its
+        ``argv`` only) is the same run; None: it never is.
+        """
+
+        def same_run(saved: Mapping[str, Any]) -> tuple[bool, str]:
+            if "options" not in saved:
+                return legacy_match is not None and legacy_match(saved.get("argv", [])), ""
+            differences = option_differences(saved["options"], options, defaults)
+            return not differences, f"; the options differ: {'; '.join(differences)}" if differences else ""
+
+        finished = self._finished(same_run, resume, overwrite)
+        if finished is not None:
+            self.discard_checkpoints()
+            note = f"--resume: {self.path} already holds the finished results of this run; reporting them"
+            return RunPlan(finished=finished, note=note)
+        if not self.checkpoints.exists():
+            return RunPlan(note=f"--resume: no checkpoints in {self.path}; starting afresh" if resume else None)
+        return RunPlan(discard=self._discard(same_run, resume, overwrite))
+
+    def _finished(self, same_run: Callable, resume: bool, overwrite: bool) -> tuple[dict, dict] | None:
+        """The saved results of this very run under ``resume``; None when there are none
+        to report. Refuses results it may not replace."""
+        if not (self.path / MANIFEST_FILE).exists():
+            return None
+        try:
+            arrays, manifest = load_results(self.path)
+        except (FileNotFoundError, ResultsError) as error:
+            if not overwrite:
+                raise ResultsFolderError(f"--out {self.path} holds unreadable results ({error}); {_REPLACE}") from None
+            return None
+        if manifest.get("experiment") != self.experiment:
+            raise ResultsFolderError(
+                f"--out {self.path} holds results of the experiment {manifest.get('experiment')!r}, not "
+                f"{self.experiment}; choose another --out (results of another experiment are never replaced)"
+            )
+        same, differing = same_run(manifest)
+        if resume and same:
+            return arrays, manifest
+        if not overwrite:
+            raise ResultsFolderError(
+                f"--out {self.path} already holds results of {self.experiment} ({manifest.get('command', '?')})"
+                f"{differing}; {_REPLACE}, --plot-only to redraw them, or choose another --out"
+            )
+        return None
+
+    def _discard(self, same_run: Callable, resume: bool, overwrite: bool) -> bool:
+        """Whether the run starts afresh over an interrupted run's checkpoints (``overwrite``);
+        False to continue them (``resume``, the same run). Refuses anything else."""
+        previous = self.run_record()
+        if previous.get("experiment", self.experiment) != self.experiment:
+            raise ResultsFolderError(
+                f"--out {self.path} holds checkpoints of the experiment {previous['experiment']!r}, not "
+                f"{self.experiment}; choose another --out"
+            )
+        same, differing = same_run(previous)
+        command = previous.get("command", "unknown")
+        if resume and not same and not overwrite:
+            raise ResultsFolderError(
+                f"--resume: the checkpoints in {self.checkpoints} belong to another command ({command}){differing}; "
+                "resume with that command's options, or pass --overwrite (without --resume) to discard them"
+            )
+        if resume and same:
+            return False
+        if not overwrite:
+            raise ResultsFolderError(
+                f"--out {self.path} holds checkpoints of an interrupted run ({command}); "
+                "pass --resume to continue it or --overwrite to discard it"
+            )
+        return True
+
+    def run_record(self) -> dict[str, Any]:
+        """The record :meth:`start` wrote for the run under way (or interrupted); {} when
+        there is none or it is unreadable."""
+        try:
+            return json.loads((self.checkpoints / RUN_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def start(self, record: Mapping[str, Any], *, discard: bool = False) -> None:
+        """Make the checkpoint folder and write ``record`` (JSON values: what the run is,
+        ``experiment`` and ``options`` at least) to its ``run.json``, atomically; with
+        ``discard`` (:attr:`RunPlan.discard`), remove the old checkpoints first."""
+        if jax.process_index() != 0:
+            return
+        if discard:
+            self.discard_checkpoints()
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        _replace_atomically(self.checkpoints / RUN_FILE, json.dumps(record).encode())
+
+    def sweep_checkpoint(self, config: TrainConfig, grid: Grid, initial_params: Any = None) -> CheckpointFile:
+        """The checkpoint file of the sweep of ``config`` over ``grid`` (``ccjax.make_grid``)
+        from ``initial_params`` (None: fresh weights): ``checkpoints/sweep-<fingerprint>.npz``,
+        named by what determines its results, so a rerun finds its own sweep's file."""
+        fingerprint = sweep_fingerprint(config, grid, initial_params)
+        return CheckpointFile(self.checkpoints / f"sweep-{fingerprint[:16]}.npz")
+
+    def finish(self, arrays: Mapping[str, Any], manifest: Mapping[str, Any]) -> Path:
+        """:func:`save_results` into the folder, then remove the checkpoints; returns the
+        folder. ``manifest`` holds what :meth:`prepare` reads back: ``experiment``,
+        ``options`` and, for its messages, ``command``."""
+        save_results(self.path, arrays, manifest)
+        self.discard_checkpoints()
+        return self.path
+
+    def discard_checkpoints(self) -> None:
+        """Remove the checkpoint folder and everything in it (nothing if there is none)."""
+        if jax.process_index() == 0:
+            shutil.rmtree(self.checkpoints, ignore_errors=True)

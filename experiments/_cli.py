@@ -1,4 +1,4 @@
-"""Shared pieces of the experiment CLIs: argument types, a progress bar, tables.
+"""Shared pieces of the experiment CLIs: argument types, status lines, tables.
 
 Argument types raise ``argparse.ArgumentTypeError`` so that bad input ends in argparse's
 one-line ``error:`` message and exit status 2, never a traceback. Terminal text is ASCII,
@@ -70,8 +70,12 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _entries(text: str) -> list[str]:
+def _entries(text: str, what: str | None = None) -> list[str]:
+    """The comma-separated entries of ``text``, none empty (``what``: the entries, named in
+    one message for both errors)."""
     entries = [entry.strip() for entry in text.split(",")]
+    if what is not None and (not text.strip() or "" in entries):
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {text!r}")
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a comma-separated list, got an empty string")
     if "" in entries:
@@ -79,18 +83,30 @@ def _entries(text: str) -> list[str]:
     return entries
 
 
+def _checked(values: list, text: str, allowed: Callable, refusal: str, repeats: str = "repeated value in {text!r}"):
+    """``values`` (parsed from ``text``) if each is ``allowed`` and none repeats; else the
+    ``refusal`` of the first one not allowed (``{}`` in it: that value), or ``repeats``."""
+    bad = [value for value in values if not allowed(value)]
+    if bad:
+        raise argparse.ArgumentTypeError(refusal.format(bad[0]))
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(repeats.format(text=text))
+    return values
+
+
+def _integers(entries: list[str], refusal: str) -> list[int]:
+    try:
+        return [int(entry) for entry in entries]
+    except ValueError:
+        raise argparse.ArgumentTypeError(refusal) from None
+
+
 def choice_list(allowed: Sequence[str], what: str = "family") -> Callable[[str], list[str]]:
     """An argparse type: a comma-separated, repeat-free subset of ``allowed``, in ``allowed``'s order."""
+    unknown, repeated = f"unknown {what} {{!r}}; choose from {', '.join(allowed)}", f"repeated {what} in {{text!r}}"
 
     def parse(text: str) -> list[str]:
-        entries = [entry.strip() for entry in text.split(",")]
-        if not text.strip() or "" in entries:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what} names, got {text!r}")
-        unknown = [entry for entry in entries if entry not in allowed]
-        if unknown:
-            raise argparse.ArgumentTypeError(f"unknown {what} {unknown[0]!r}; choose from {', '.join(allowed)}")
-        if len(set(entries)) != len(entries):
-            raise argparse.ArgumentTypeError(f"repeated {what} in {text!r}")
+        entries = _checked(_entries(text, f"{what} names"), text, allowed.__contains__, unknown, repeated)
         return [name for name in allowed if name in entries]
 
     parse.choices = tuple(allowed)  # what --help and tests/test_every_choice.py offer
@@ -99,13 +115,8 @@ def choice_list(allowed: Sequence[str], what: str = "family") -> Callable[[str],
 
 def scale_list(text: str) -> list[float]:
     """``"0,0.5,1,2"`` → ``[0.0, 0.5, 1.0, 2.0]``: finite, non-negative, no repeats."""
-    values = [_finite_float(entry) for entry in _entries(text)]
-    negative = [value for value in values if value < 0]
-    if negative:
-        raise argparse.ArgumentTypeError(f"scales must be >= 0, got {negative[0]:g} (the sign belongs to the mixing)")
-    if len(set(values)) != len(values):
-        raise argparse.ArgumentTypeError(f"repeated value in {text!r}")
-    return values
+    negative = "scales must be >= 0, got {:g} (the sign belongs to the mixing)"
+    return _checked([_finite_float(entry) for entry in _entries(text)], text, lambda value: value >= 0, negative)
 
 
 def sigma_list(text: str) -> list[float]:
@@ -113,23 +124,47 @@ def sigma_list(text: str) -> list[float]:
     return sorted(scale_list(text))
 
 
+def non_negative_float(text: str) -> float:
+    """One finite number >= 0 (a mixing scale)."""
+    values = scale_list(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"expected one number, got {text}")
+    return values[0]
+
+
+def probability_list(text: str) -> list[float]:
+    """``"0.1,0.01"`` -> ``[0.01, 0.1]``: feature probabilities in (0, 1], sorted, no repeats."""
+    values = _checked(scale_list(text), text, lambda p: 0.0 < p <= 1.0, f"every p must be in (0, 1], got {text}")
+    return sorted(set(values))
+
+
+def learning_rates(text: str) -> list[float]:
+    """A :func:`scale_list` of positive learning rates, ascending."""
+    return sorted(_checked(scale_list(text), text, lambda value: value > 0, "learning rates must be > 0, got {:g}"))
+
+
 def seed_list(text: str) -> list[int]:
     """``"5"`` → seeds 0..4; ``"3,7"`` → seeds 3 and 7 (non-negative, no repeats)."""
-    entries = _entries(text)
-    try:
-        values = [int(entry) for entry in entries]
-    except ValueError:
-        message = f"expected a number of seeds or a list of integer seeds, got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-    if len(entries) == 1:
+    values = _integers(_entries(text), f"expected a number of seeds or a list of integer seeds, got {text!r}")
+    if len(values) == 1:
         if values[0] < 1:
             raise argparse.ArgumentTypeError(f"the number of seeds must be >= 1, got {values[0]}")
         return list(range(values[0]))
-    if min(values) < 0 or max(values) >= 2**32:
-        raise argparse.ArgumentTypeError(f"seeds must be integers in [0, 2**32), got {text!r}")
-    if len(set(values)) != len(values):
-        raise argparse.ArgumentTypeError(f"repeated seed in {text!r}: repeats would train identical models")
-    return values
+    in_range = f"seeds must be integers in [0, 2**32), got {text!r}"  # text: integers only, no braces
+    repeated = "repeated seed in {text!r}: repeats would train identical models"
+    return _checked(values, text, lambda seed: 0 <= seed < 2**32, in_range, repeated)
+
+
+def int_range_list(low: int, high: int, what: str, high_name: str) -> Callable[[str], list[int]]:
+    """An argparse type: ``"1,10,50"`` -> ``[1, 10, 50]``, integers in ``low..high``
+    (``high_name`` says what bounds them), no repeats, sorted; ``what`` names them in errors."""
+    out_of_range = f"{what} must be in {low}..{high} ({high_name}), got {{}}"
+
+    def parse(text: str) -> list[int]:
+        values = _integers(_entries(text, what), f"{what} must be integers, got {text!r}")
+        return sorted(_checked(values, text, lambda value: low <= value <= high, out_of_range))
+
+    return parse
 
 
 def positive_int(text: str) -> int:
@@ -162,28 +197,6 @@ def finite_float(text: str) -> float:
     return _finite_float(text)
 
 
-def int_range_list(low: int, high: int, what: str, high_name: str) -> Callable[[str], list[int]]:
-    """An argparse type: ``"1,10,50"`` -> ``[1, 10, 50]``, integers in ``low..high``
-    (``high_name`` says what bounds them), no repeats, sorted; ``what`` names them in errors."""
-
-    def parse(text: str) -> list[int]:
-        entries = [entry.strip() for entry in text.split(",")]
-        if not text.strip() or "" in entries:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {text!r}")
-        try:
-            values = [int(entry) for entry in entries]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be integers, got {text!r}") from None
-        bad = [value for value in values if not low <= value <= high]
-        if bad:
-            raise argparse.ArgumentTypeError(f"{what} must be in {low}..{high} ({high_name}), got {bad[0]}")
-        if len(set(values)) != len(values):
-            raise argparse.ArgumentTypeError(f"repeated value in {text!r}")
-        return sorted(values)
-
-    return parse
-
-
 def count(n: int, noun: str) -> str:
     """``count(1, "seed")`` → "1 seed", ``count(5, "seed")`` → "5 seeds"."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
@@ -204,34 +217,10 @@ def say(message: str, stream: TextIO | None = None) -> None:
     print(message, file=stream or sys.stderr, flush=True)
 
 
-def non_negative_float(text: str) -> float:
-    """One finite number >= 0 (a mixing scale)."""
-    values = scale_list(text)
-    if len(values) != 1:
-        raise argparse.ArgumentTypeError(f"expected one number, got {text}")
-    return values[0]
-
-
-def probability_list(text: str) -> list[float]:
-    """``"0.1,0.01"`` -> ``[0.01, 0.1]``: feature probabilities in (0, 1], sorted, no repeats."""
-    values = scale_list(text)
-    if any(not 0.0 < value <= 1.0 for value in values):
-        raise argparse.ArgumentTypeError(f"every p must be in (0, 1], got {text}")
-    return sorted(set(values))
-
-
 def format_mean_sem(values, digits: int = 4) -> str:
     """``"0.0712 +- 0.0003"``: the mean of the finite ``values`` and its SEM (just the mean for one value)."""
     mean, sem = mean_and_sem(values)
     return f"{mean:.{digits}f}" if not np.isfinite(sem) else f"{mean:.{digits}f} +- {sem:.{digits}f}"
-
-
-def learning_rates(text: str) -> list[float]:
-    """A :func:`scale_list` of positive learning rates, ascending."""
-    values = scale_list(text)
-    if min(values) <= 0:
-        raise argparse.ArgumentTypeError(f"learning rates must be > 0, got {min(values):g}")
-    return sorted(values)
 
 
 def count_families(n: int) -> str:
@@ -282,19 +271,6 @@ def curve_evaluation(rel_sem: float, curve, method: str) -> dict:
 def stack_fields(records) -> dict[str, np.ndarray]:
     """One dict of arrays from a list of dicts with the same names: each name's values stacked (new leading axis)."""
     return {name: np.stack([record[name] for record in records]) for name in records[0]}
-
-
-def plot_mean_sem(ax, x, mean, sem, *fmt, band: bool = True, alpha: float = 0.2, **style):
-    """Plot ``mean`` over ``x`` and (``band``) a +-``sem`` band in the line's colour, unless an SEM is not finite."""
-    line = ax.plot(x, mean, *fmt, **style)[0]
-    if band and np.all(np.isfinite(sem)):
-        ax.fill_between(x, mean - sem, mean + sem, color=line.get_color(), alpha=alpha, linewidth=0)
-    return line
-
-
-def plot_seed_mean(ax, x, values, *fmt, band: bool = True, alpha: float = 0.2, **style):
-    """:func:`plot_mean_sem` of the mean of ``values`` (seeds, len(x)) over its finite seeds."""
-    return plot_mean_sem(ax, x, *mean_and_sem(values), *fmt, band=band, alpha=alpha, **style)
 
 
 def logged_steps(result):

@@ -20,6 +20,8 @@ import sys
 import traceback
 from collections.abc import Iterator
 
+import jax
+
 from ccjax.engine import CheckpointError
 
 from ._cli import positive_int, say
@@ -74,8 +76,6 @@ def initialize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         parser.error("--coordinator, --num-processes and --process-id go together (or use --distributed)")
     if args.num_processes is not None and args.process_id is not None and args.process_id >= args.num_processes:
         parser.error(f"--process-id {args.process_id} must be below --num-processes {args.num_processes}")
-    import jax
-
     if jax.config.jax_cpu_collectives_implementation in (None, "none"):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
@@ -88,8 +88,6 @@ def initialize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
 
 def is_writer() -> bool:
     """True in the process that writes files: process 0 (the only one without jax.distributed)."""
-    import jax
-
     return jax.process_index() == 0
 
 
@@ -103,8 +101,6 @@ def stop_on_failure() -> Iterator[None]:
     except CheckpointError:
         raise  # the same in every process, and reported as a usage error
     except Exception:
-        import jax
-
         if jax.process_count() == 1:
             raise
         traceback.print_exc()
@@ -121,8 +117,6 @@ def stop_on_failure() -> Iterator[None]:
 
 def synchronize(name: str) -> None:
     """Wait until every process of a multi-process run gets here (nothing in one process)."""
-    import jax
-
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 

@@ -3,33 +3,27 @@ the manifest's common fields, training with a progress bar, checkpoints and --re
 diverged models and saving figures. The runner that puts them together is
 :meth:`._spec.Experiment.main`.
 
-Results directory layout: ``<out>/results.npz`` and ``<out>/manifest.json`` once a run
-is complete; while it runs, ``<out>/checkpoints/`` holds ``run.json`` (the command and its
-resolved options) and one ``sweep-<fingerprint>.npz`` per training sweep, rewritten
-atomically after every chunk of steps and removed when the results are saved.
+``--out`` is a :class:`ccjax.io.ResultsFolder` (its layout, and what a run may do with it:
+resume, replace or refuse); its refusals are usage errors here.
 """
 
 import argparse
 import contextlib
 import dataclasses
-import functools
 import json
 import shlex
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 import ccjax
-from ccjax.engine import describe_point, sweep_fingerprint
+from ccjax.engine import describe_point
 
 from . import _distributed
 from ._cli import count, format_duration, positive_int, say
 
-CHECKPOINTS = "checkpoints"
-RUN_FILE = "run.json"
 # Options that do not change a run's results: where outputs go, how the work is split,
 # and the run-control flags themselves (value-taking ones first).
 NEUTRAL_OPTIONS = ("--out", "--figures", "--figure", "--max-models-per-call")
@@ -176,63 +170,35 @@ def option_name(action: argparse.Action) -> str:
     return next((name for name in action.option_strings if name.startswith("--")), action.option_strings[0])
 
 
-def option_differences(saved: dict, current: dict, defaults: Callable[[], dict]) -> list[str]:
-    """``--scales: 0,1 there, 0,0.5,1,2 now`` for each option whose value differs. An option
-    the saved run did not record (added since) had its default (``defaults()``)."""
-    differences = []
-    for name, value in current.items():
-        before = saved[name] if name in saved else defaults().get(name)
-        if before != value:
-            differences.append(f"{name}: {_show(before)} there, {_show(value)} now")
-    return differences
-
-
-def _show(value) -> str:
-    """An option value as a command line would spell it (floats short, but never rounded)."""
-    if isinstance(value, list):
-        return ",".join(_show(entry) for entry in value)
-    if isinstance(value, float):
-        return f"{value:g}" if float(f"{value:g}") == value else repr(value)
-    return str(value)
-
-
-def _same_run(saved: dict, argv: list[str], options: dict, defaults: Callable[[], dict]) -> tuple[bool, list[str]]:
-    """Whether a saved run (manifest or run.json) is this run, and the options that differ.
-    Runs saved before the resolved options were recorded are compared by command line."""
-    if "options" not in saved:
-        return result_identity(saved.get("argv", [])) == result_identity(argv), []
-    differences = option_differences(saved["options"], options, defaults)
-    return not differences, differences
-
-
-def _differing(differences: list[str]) -> str:
-    return f"; the options differ: {'; '.join(differences)}" if differences else ""
-
-
 def load_saved(out: Path, experiment: str, parser: argparse.ArgumentParser) -> tuple[dict, dict]:
     """The arrays and manifest of a finished run, for ``--plot-only``."""
     try:
-        arrays, manifest = ccjax.load_results(out)
+        saved = ccjax.io.ResultsFolder(out, experiment).load()
+    except ccjax.io.ResultsFolderError as error:  # another experiment's results
+        parser.error(f"--plot-only: {error}")
     except (FileNotFoundError, ccjax.ResultsError) as error:
         parser.error(f"--plot-only: {error} (run without --plot-only first)")
-    if manifest.get("experiment") != experiment:
-        parser.error(f"--plot-only: {out} holds results of {manifest.get('experiment')!r}, not {experiment}")
     say(f"re-plotting from {out} (no training)")
-    return arrays, manifest
+    return saved
 
 
 @dataclasses.dataclass
 class Session:
-    """One CLI run's checkpoint folder, resume flag and memory cap, and the models that
-    diverged in its sweeps (filled by :func:`train_sweep`)."""
+    """One CLI run's results folder (None: no checkpoints), resume flag and memory cap, and
+    the models that diverged in its sweeps (filled by :func:`train_sweep`)."""
 
-    checkpoints: Path | None = None
+    folder: ccjax.io.ResultsFolder | None = None
     resume: bool = False
     max_models_per_call: int | None = None
     diverged: list[dict] = dataclasses.field(default_factory=list)
     run_record: dict | None = None  # written to checkpoints/run.json when training starts
     discard: bool = False  # remove the old checkpoints first (--overwrite)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)  # the manifest's "timings"
+
+    @property
+    def checkpoints(self) -> Path | None:
+        """``<out>/checkpoints`` (None without a results folder)."""
+        return None if self.folder is None else self.folder.checkpoints
 
     @contextlib.contextmanager
     def timed(self, name: str) -> Iterator[None]:
@@ -242,115 +208,45 @@ class Session:
         self.timings[f"{name}_seconds"] = time.perf_counter() - start
 
     def start(self) -> None:
-        """Make the checkpoint folder (once, just before the first training), so that a run
-        that fails its checks leaves ``--out`` untouched."""
-        if self.checkpoints is None or self.run_record is None or not _distributed.is_writer():
-            return
-        if self.discard:
-            shutil.rmtree(self.checkpoints, ignore_errors=True)
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
-        temporary = self.checkpoints / f".{RUN_FILE}.tmp"  # then a rename: never a half-written run.json
-        temporary.write_text(json.dumps(self.run_record))
-        temporary.replace(self.checkpoints / RUN_FILE)
-        self.run_record = None
+        """Write the run's record into the checkpoint folder (once, just before the first
+        training), so that a run that fails its checks leaves ``--out`` untouched."""
+        if self.folder is not None and self.run_record is not None:
+            self.folder.start(self.run_record, discard=self.discard)
+            self.run_record = None
 
 
 def prepare_output(
-    args: argparse.Namespace,
-    parser: argparse.ArgumentParser,
-    experiment: str,
-    argv: list[str],
-    defaults: Callable[[], dict] | None = None,
+    args: argparse.Namespace, parser: argparse.ArgumentParser, experiment: str, argv: list[str], defaults: dict
 ):
-    """Decide what a run may do with ``--out``: a :class:`Session` to train with, or the
-    saved ``(arrays, manifest)`` when ``--resume`` finds the same run already done.
+    """Decide what a run may do with ``--out`` (:meth:`ccjax.io.ResultsFolder.prepare`; a
+    refusal is a usage error): a :class:`Session` to train with, or the saved ``(arrays,
+    manifest)`` when ``--resume`` finds the same run already done.
 
-    "The same run" means equal :func:`run_options` (``defaults()``: the resolved options
-    of a run with no arguments, for options the saved run did not record). Refuses (a usage
-    error, naming the options that differ) to replace results without ``--overwrite``, to
-    touch another experiment's results, or to ignore an interrupted run's checkpoints.
-    """
-    out, options = args.out, run_options(args, parser)
-    defaults = defaults or (lambda: {})
-    checkpoints = out / CHECKPOINTS
-    finished = _finished_run(args, parser, experiment, argv, options, defaults)
-    if finished is not None:
-        shutil.rmtree(checkpoints, ignore_errors=True)
-        return finished
-    discard = _discard_checkpoints(args, parser, experiment, argv, options, defaults)
-    command = shlex.join(["python", "-m", f"experiments.{experiment}", *argv])
-    record = {"experiment": experiment, "argv": argv, "command": command, "options": options}
-    return Session(checkpoints, args.resume, args.max_models_per_call, run_record=record, discard=discard)
-
-
-RERUN = "pass --overwrite to replace them"
-
-
-def _finished_run(args, parser, experiment: str, argv: list[str], options: dict, defaults):
-    """The saved ``(arrays, manifest)`` of this very run under ``--resume``; None when there
-    is nothing to report. Refuses results it may not replace (a usage error)."""
-    out = args.out
-    if not (out / ccjax.io.MANIFEST_FILE).exists():
-        return None
+    "The same run" means equal :func:`run_options`; ``defaults``: those of a run with no
+    arguments, for options the saved run did not record. A run saved before the options
+    were recorded is compared by its command line (:func:`result_identity`)."""
+    folder, options = ccjax.io.ResultsFolder(args.out, experiment), run_options(args, parser)
     try:
-        arrays, manifest = ccjax.load_results(out)
-    except (FileNotFoundError, ccjax.ResultsError) as error:
-        if not args.overwrite:
-            parser.error(f"--out {out} holds unreadable results ({error}); {RERUN}")
-        return None
-    if manifest.get("experiment") != experiment:
-        parser.error(
-            f"--out {out} holds results of the experiment {manifest.get('experiment')!r}, not {experiment}; "
-            "choose another --out (results of another experiment are never replaced)"
+        plan = folder.prepare(
+            options,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            defaults=defaults,
+            legacy_match=lambda saved: result_identity(saved) == result_identity(argv),
         )
-    same, differences = _same_run(manifest, argv, options, defaults)
-    if args.resume and same:
-        say(f"--resume: {out} already holds the finished results of this run; reporting them")
-        return arrays, manifest
-    if not args.overwrite:
-        parser.error(
-            f"--out {out} already holds results of {experiment} ({manifest.get('command', '?')})"
-            f"{_differing(differences)}; {RERUN}, --plot-only to redraw them, or choose another --out"
-        )
-    return None
+    except ccjax.io.ResultsFolderError as error:
+        parser.error(str(error))
+    if plan.note:
+        say(plan.note)
+    if plan.finished is not None:
+        return plan.finished
+    record = {"experiment": experiment, "argv": argv, "command": command_line(experiment, argv), "options": options}
+    return Session(folder, args.resume, args.max_models_per_call, run_record=record, discard=plan.discard)
 
 
-def _discard_checkpoints(args, parser, experiment: str, argv: list[str], options: dict, defaults) -> bool:
-    """Whether the run starts afresh over an interrupted run's checkpoints (``--overwrite``);
-    False to resume them or when there are none. Refuses another command's checkpoints."""
-    out, checkpoints = args.out, args.out / CHECKPOINTS
-    if not checkpoints.exists():
-        if args.resume:
-            say(f"--resume: no checkpoints in {out}; starting afresh")
-        return False
-    previous = _read_run_file(checkpoints)
-    if previous.get("experiment", experiment) != experiment:
-        parser.error(
-            f"--out {out} holds checkpoints of the experiment {previous['experiment']!r}, not {experiment}; "
-            "choose another --out"
-        )
-    same, differences = _same_run(previous, argv, options, defaults)
-    if args.resume and not same and not args.overwrite:
-        parser.error(
-            f"--resume: the checkpoints in {checkpoints} belong to another command "
-            f"({previous.get('command', 'unknown')}){_differing(differences)}; resume with that command's "
-            "options, or pass --overwrite (without --resume) to discard them"
-        )
-    if args.resume and same:
-        return False
-    if not args.overwrite:
-        parser.error(
-            f"--out {out} holds checkpoints of an interrupted run ({previous.get('command', 'unknown')}); "
-            "pass --resume to continue it or --overwrite to discard it"
-        )
-    return True
-
-
-def _read_run_file(checkpoints: Path) -> dict:
-    try:
-        return json.loads((checkpoints / RUN_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
+def command_line(experiment: str, argv: list[str]) -> str:
+    """``python -m experiments.<experiment> <argv>``, quoted as a shell would need."""
+    return shlex.join(["python", "-m", f"experiments.{experiment}", *argv])
 
 
 def base_manifest(experiment: str, description: str, argv: list[str]) -> dict:
@@ -359,7 +255,7 @@ def base_manifest(experiment: str, description: str, argv: list[str]) -> dict:
         "experiment": experiment,
         "description": description,
         "argv": argv,
-        "command": shlex.join(["python", "-m", f"experiments.{experiment}", *argv]),
+        "command": command_line(experiment, argv),
         "environment": ccjax.io.environment_info(),
     }
 
@@ -373,19 +269,19 @@ def train_sweep(
 ) -> ccjax.SweepResult:
     """:func:`ccjax.sweep` with a progress bar and a status line before and after.
 
-    With a ``session`` it checkpoints after every chunk of steps to
-    ``<checkpoints>/sweep-<fingerprint>.npz``, continues from that file under
+    With a ``session`` it checkpoints after every chunk of steps to its
+    :meth:`~ccjax.io.ResultsFolder.sweep_checkpoint`, continues from that file under
     ``--resume``, and records diverged models in ``session.diverged``.
     """
     session = session or Session()
     grid = ccjax.make_grid(axes)
-    path, resume = None, None
-    if session.checkpoints is not None:
-        path = session.checkpoints / f"sweep-{sweep_fingerprint(config, grid, initial_params)[:16]}.npz"
-        if session.resume and path.exists():
-            resume = ccjax.load_checkpoint(path)
-            done = min(resume.intervals_done * config.log_every, config.total_steps)
-            say(f"resuming {what} from its checkpoint at step {done:,} of {config.total_steps:,}")
+    checkpoint = resume = None
+    if session.folder is not None:
+        checkpoint = session.folder.sweep_checkpoint(config, grid, initial_params)
+        resume = checkpoint.load() if session.resume else None
+    if resume is not None:
+        done = min(resume.intervals_done * config.log_every, config.total_steps)
+        say(f"resuming {what} from its checkpoint at step {done:,} of {config.total_steps:,}")
     session.start()
     say(f"training {count(grid.size, 'model')} ({what}) for {config.total_steps:,} steps; compiling first ...")
     progress = ccjax.ProgressBar()
@@ -394,7 +290,7 @@ def train_sweep(
             config,
             axes,
             on_progress=progress,
-            on_checkpoint=None if path is None else functools.partial(ccjax.save_checkpoint, path),
+            on_checkpoint=checkpoint,
             resume=resume,
             max_models_per_call=session.max_models_per_call,
             initial_params=initial_params,

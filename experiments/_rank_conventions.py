@@ -1,5 +1,6 @@
 """The two conventions of the rank-of-M experiment (``rank_sweep``): their training recipes, default grids,
-labels and output names, and what the authors' code does that ccjax matches or not (docs/paper.md §3-4, §6.8).
+labels and output names, what the authors' code does that ccjax matches or not (docs/paper.md §3-4, §6.8),
+and how a saved run of each is set against the paper's claim (:func:`compare`, :func:`paired_trends`).
 
 ``spec`` follows docs/paper.md; ``paper-code`` the first version of the authors'
 ``paper_code/nb6_mixing_matrix_rank.py`` (commit 046b67a) with ``mlpinsoup.py``.
@@ -7,11 +8,15 @@ labels and output names, and what the authors' code does that ccjax matches or n
 
 import argparse
 import dataclasses
+from collections.abc import Iterable
 from typing import NamedTuple
+
+import numpy as np
 
 import ccjax
 
-from ._cli import choice_list, count, count_families, finite_float, int_range_list, positive_int
+from ._cli import choice_list, count, count_families, finite_float, int_range_list, mixing_formulas, positive_int
+from ._compare import Comparison, as_float, format_number, format_pm, is_missing
 from ._experiment import default_out
 from ._spec import Option, seeds_option
 
@@ -82,15 +87,21 @@ PAPER_CODE_NOT_MATCHED = (
     "which trains 25,000 steps) and the full-rank point is separate",
     "not trained here: the code's extra fixed-scale reference (full-rank M at scale 0.035, not learned)",
 )
+# nb6_mixing_matrix_rank_jb.py (5 runs per rank, as in the paper's figure): the ranks it trains and the
+# effective ranks it plots them at (set by hand in the script).
+JB_RANKS = (1000, 70, 30, 20, 9)
+JB_PLOTTED_AT = (80, 60, 40, 30, 20)
+JB_DRAWS = 5  # as the _jb script's 5 runs per rank
 PAPER_CODE_VERSIONS = (
-    "paper_code/nb6_mixing_matrix_rank_jb.py (commit 18f361a; 5 runs per rank, the only version with seeds, as in "
-    "the paper) uses the library defaults of its time (M's diagonal zeroed, lr 1e-3 constant, batch 1024), scale "
-    "init 0.05, 30,000 steps and ranks 1000, 70, 30, 20, 9, plotted at hand-set effective ranks 80, 60, 40, 30, 20 "
-    "(those of the zeroed-diagonal M). 29c3ec5 zeroes the diagonal through NoisyDataset's default of the time and "
-    "trains 25,000 steps. The latest nb6_mixing_matrix_rank.py (commit c8eead4) sets zero_diagonal=False: a "
-    "symmetrised flat-spectrum M with its diagonal kept, ranks 10, 20, 50, 100 and full, 10,000 steps at lr 3e-3 "
-    "(cosine), batch 2048; since 5b72674 NoisyDataset's default keeps the diagonal. This run follows the first "
-    "version (046b67a); --scale-init 0.05 --ranks 9,20,30,70 comes close to the _jb run"
+    f"paper_code/nb6_mixing_matrix_rank_jb.py (commit 18f361a; {JB_DRAWS} runs per rank, the only version with "
+    "seeds, as in the paper) uses the library defaults of its time (M's diagonal zeroed, lr 1e-3 constant, batch "
+    f"1024), scale init 0.05, 30,000 steps and ranks {', '.join(map(str, JB_RANKS))}, plotted at hand-set "
+    f"effective ranks {', '.join(map(str, JB_PLOTTED_AT))} (those of the zeroed-diagonal M). 29c3ec5 zeroes the "
+    "diagonal through NoisyDataset's default of the time and trains 25,000 steps. The latest "
+    "nb6_mixing_matrix_rank.py (commit c8eead4) sets zero_diagonal=False: a symmetrised flat-spectrum M with its "
+    "diagonal kept, ranks 10, 20, 50, 100 and full, 10,000 steps at lr 3e-3 (cosine), batch 2048; since 5b72674 "
+    "NoisyDataset's default keeps the diagonal. This run follows the first version (046b67a); --scale-init 0.05 "
+    "--ranks 9,20,30,70 comes close to the _jb run"
 )
 PAPER_CODE_DIFFERENCES = (
     "the first version of the authors' paper_code/nb6_mixing_matrix_rank.py (commit 046b67a) zeroes M's diagonal "
@@ -133,6 +144,31 @@ def output_stem(convention: str, zero_diagonal: bool) -> str:
     return f"{stem}_{'zero_diagonal' if zero_diagonal else 'diagonal_kept'}"
 
 
+def diagonal_flag(zero_diagonal: bool) -> str:
+    """``--zero-diagonal`` or ``--no-zero-diagonal``."""
+    return f"--{'' if zero_diagonal else 'no-'}zero-diagonal"
+
+
+def stage_args(convention: str, zero_diagonal: bool) -> tuple[str, ...]:
+    """The command-line options of a run of ``convention`` with M's diagonal zeroed or kept."""
+    args = ("--convention", convention) if convention != "spec" else ()
+    own = zero_diagonal == CONVENTIONS[convention].config.zero_diagonal
+    return args if own else (*args, diagonal_flag(zero_diagonal))
+
+
+def figure_name(manifest: dict) -> str:
+    """A saved run's figure, ``<default --out stem>.png``: each convention and diagonal its own file."""
+    return f"{output_stem(convention_of(manifest), zero_diagonal_of(manifest))}.png"
+
+
+def not_matched(manifest: dict) -> list[str]:
+    """A saved paper-code run's summary lines on what ccjax does not match in the authors' code."""
+    if convention_of(manifest) != "paper-code":
+        return []
+    items = manifest.get("paper_code", {}).get("not_matched", [])
+    return ["", "not matched to the authors' code (manifest: paper_code):", *(f"  - {item}" for item in items)]
+
+
 def convention_of(manifest: dict) -> str:
     """A saved run's convention (results saved before conventions existed are spec)."""
     return manifest.get("convention", "spec")
@@ -147,7 +183,7 @@ def run_label(convention: str, zero_diagonal: bool, *, long: bool = False) -> st
     """``convention spec`` (``long``: with what it follows), plus the diagonal when it is not the convention's own."""
     label = f"convention {CONVENTIONS[convention].label if long else convention}"
     if zero_diagonal != CONVENTIONS[convention].config.zero_diagonal:
-        label += f", {DIAGONAL_TEXT[zero_diagonal]} (--{'' if zero_diagonal else 'no-'}zero-diagonal)"
+        label += f", {DIAGONAL_TEXT[zero_diagonal]} ({diagonal_flag(zero_diagonal)})"
     return label
 
 
@@ -166,9 +202,20 @@ def heading(manifest: dict) -> tuple[str, str]:
     return f"rank of M, {label}", describe_config(ccjax.io.saved_config(manifest))
 
 
-def manifest_fields(convention: str, zero_diagonal: bool) -> dict:
-    """The manifest's record of the convention and M's diagonal, and of how the run differs from the
-    authors' code (``paper_code`` for the paper-code convention, else ``paper_code_differences``)."""
+def manifest_fields(args: argparse.Namespace) -> dict:
+    """The manifest's record of the convention and M's diagonal, of how the run differs from the
+    authors' code (``paper_code`` for the paper-code convention, else ``paper_code_differences``),
+    and of the run's training configs and Ms."""
+    fields = _convention_fields(args.convention, args.zero_diagonal)
+    mixing = mixing_formulas(args.families) | ({"full_rank": FULL_RANK_FORMULA} if args.full_config else {})
+    return fields | {
+        "config": dataclasses.asdict(args.config),
+        "full_rank_config": dataclasses.asdict(args.full_config) if args.full_config else None,
+        "mixing": mixing,
+    }
+
+
+def _convention_fields(convention: str, zero_diagonal: bool) -> dict:
     own = CONVENTIONS[convention].config.zero_diagonal
     whose = (
         "the convention's own"
@@ -195,7 +242,8 @@ def manifest_fields(convention: str, zero_diagonal: bool) -> dict:
 
 
 def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill the options left unset with the convention's defaults; ``args.config``: the run's config."""
+    """Fill the options left unset with the convention's defaults; ``args.config``: the run's config,
+    ``args.full_config``: the full-rank point's (None without --full-rank)."""
     own = CONVENTIONS[args.convention]
     defaults = {"zero_diagonal": own.config.zero_diagonal, "ranks": rank_list(own.ranks), "full_rank": own.full_rank}
     defaults |= {"families": list(own.families), "steps": own.config.steps, "scale_init": own.config.scale_init}
@@ -206,6 +254,7 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
         args.out = default_out(output_stem(args.convention, args.zero_diagonal))
     fields = {"steps": args.steps, "scale_init": args.scale_init, "zero_diagonal": args.zero_diagonal}
     args.config = dataclasses.replace(own.config, **fields)
+    args.full_config = dataclasses.replace(args.config, mixing=FULL_RANK_FAMILY) if args.full_rank else None
     return args
 
 
@@ -227,3 +276,54 @@ def describe_run(args: argparse.Namespace) -> str:
                 f"note: the flat-spectrum family is not in the authors' nb6 code (it {diagonal} its diagonal here too)"
             )
     return "\n".join(lines)
+
+
+def trends_of(manifest: dict) -> dict[str, dict]:
+    """A saved run's trend statistics per family (a family with one rank has none)."""
+    return {family: stats for family, stats in manifest["trend"].items() if isinstance(stats, dict)}
+
+
+def compare(arrays: dict, manifest: dict) -> list[Comparison]:
+    """The paper's qualitative claim, lower rank, lower L/p: a slope of L/p against ln(effective rank) above 2 SEM
+    over seeds. Counted only for the M the published figure was most likely made with (the authors' recipe with M's
+    diagonal zeroed, erratum 5); shown, not counted, for the others."""
+    convention, zero_diagonal = convention_of(manifest), zero_diagonal_of(manifest)
+    diagonal = "diagonal zeroed" if zero_diagonal else "diagonal kept"
+    rows = []
+    for family, stats in trends_of(manifest).items():
+        slope, sem = stats["slope"], stats["slope_sem"]
+        agrees = not is_missing(slope) and not is_missing(sem) and as_float(slope) > 2 * as_float(sem)
+        per_fold = f"slope {format_pm(slope, sem, sign='+')} per e-fold of eff. rank ({stats['n_seeds']} seeds)"
+        ours = format_number(slope) if is_missing(slope) else per_fold
+        note = f"Spearman(rank, L/p) {format_number(stats['spearman'], 2, sign='+')}"
+        if not (convention == "paper-code" and zero_diagonal):
+            verdict = "the paper's direction" if agrees else "NOT the paper's direction"
+            note, agrees = f"{note}; {diagonal} under the {convention} recipe: {verdict} (see erratum 5)", None
+        quantity = f"{convention} recipe, {diagonal}, {family}: lower rank gives lower L/p"
+        rows.append(Comparison("rank_sweep", quantity, "yes (qualitative)", ours, agrees, note))
+    return rows
+
+
+def _recipe(config: ccjax.TrainConfig) -> str:
+    """``lr 3e-3 half-cosine, batch 2,048, 10,000 steps``: a run's training recipe."""
+    lr = np.format_float_scientific(config.lr, trim="-", exp_digits=1)
+    return f"lr {lr} {config.schedule}, batch {config.batch_size:,}, {config.steps:,} steps"
+
+
+def paired_trends(manifests: Iterable[dict]) -> list[tuple[str, ...]]:
+    """The trend slopes of saved runs paired by convention, training recipe and family: rows
+    (recipe, family, slope with M's diagonal kept, with it zeroed), "not run" where a run is missing."""
+    slopes: dict[tuple[str, str, str], dict[bool, str]] = {}  # (convention, recipe, family) -> {zeroed: slope}
+    for manifest in manifests:
+        key = (convention_of(manifest), _recipe(ccjax.io.saved_config(manifest)))
+        for family, stats in trends_of(manifest).items():
+            rho = format_number(stats["spearman"], 2, sign="+")
+            text = f"{format_pm(stats['slope'], stats['slope_sem'], sign='+')} (ρ {rho})"
+            slopes.setdefault((*key, family), {})[zero_diagonal_of(manifest)] = text
+    rows = []
+    for (convention, recipe, family), by_diagonal in slopes.items():
+        kept, zeroed = (
+            by_diagonal.get(zero, f"not run (stage `{output_stem(convention, zero)}`)") for zero in (False, True)
+        )
+        rows.append((f"{convention}: {recipe}", family, kept, zeroed))
+    return rows

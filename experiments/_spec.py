@@ -30,10 +30,8 @@ or ``ccjax``. A conversion keeps ``results.npz`` bitwise and the manifest's keys
 
 import argparse
 import dataclasses
-import functools
 import math
 import operator
-import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -123,51 +121,38 @@ def seeds_option(default: str = "3") -> Option:
     return Option("--seeds", seed_list, default, "a count N or a list of seeds", metavar="N|LIST")
 
 
-def steps_option() -> Option:
-    return Option("--steps", positive_int, None, "training steps before sparsity scaling", field="steps")
-
-
-def step_scaling_option() -> Option:
-    help = "train every p for --steps steps (the paper scales steps by 1/(1 - (1-p)^n))"
-    return Option("--no-step-scaling", None, False, help, field="scale_steps_for_sparsity", to_field=operator.not_)
-
-
-def mixing_option() -> Option:
-    return Option("--mixing", str, None, "mixing family of M", choices=ccjax.MIXING_NAMES, field="mixing")
-
-
-def scale_option() -> Option:
-    return Option("--scale", non_negative_float, None, "mixing scale sigma", field="scale")
-
-
-def eval_points_option(default: int = 100) -> Option:
-    return Option("--eval-points", positive_int, default, "p_eval values, geometric in [1e-3, 1]")
-
-
 def eval_rel_sem_option(default: float = 0.003) -> Option:
     return Option("--eval-rel-sem", positive_float, default, "relative standard error of every L/p value")
 
 
 def training_options() -> tuple[Option, ...]:
     """``--steps`` and ``--no-step-scaling`` (config fields ``steps``, ``scale_steps_for_sparsity``)."""
-    return steps_option(), step_scaling_option()
+    scaling = "train every p for --steps steps (the paper scales steps by 1/(1 - (1-p)^n))"
+    return (
+        unscaled_steps_option("training steps before sparsity scaling"),
+        Option("--no-step-scaling", None, False, scaling, field="scale_steps_for_sparsity", to_field=operator.not_),
+    )
 
 
 def mixing_options() -> tuple[Option, ...]:
     """``--mixing`` and ``--scale`` (config fields ``mixing``, ``scale``)."""
-    return mixing_option(), scale_option()
+    return (
+        Option("--mixing", str, None, "mixing family of M", choices=ccjax.MIXING_NAMES, field="mixing"),
+        Option("--scale", non_negative_float, None, "mixing scale sigma", field="scale"),
+    )
 
 
 def curve_options(points: int = 100, rel_sem: float = 0.003) -> tuple[Option, ...]:
     """``--eval-points`` and ``--eval-rel-sem``: the p_eval grid of an L/p curve and its precision."""
-    return eval_points_option(points), eval_rel_sem_option(rel_sem)
+    grid = Option("--eval-points", positive_int, points, "p_eval values, geometric in [1e-3, 1]")
+    return grid, eval_rel_sem_option(rel_sem)
 
 
 def single_p_options() -> tuple[Option, ...]:
     """``--steps``, ``--p`` and ``--batch-size`` of a run at one feature probability, without step scaling."""
-    steps = Option("--steps", positive_int, None, "training steps", field="steps")
     p = Option("--p", probability, None, "feature probability p in (0, 1]", field="p")
-    return steps, p, Option("--batch-size", positive_int, None, "fresh samples per step", field="batch_size")
+    batch_size = Option("--batch-size", positive_int, None, "fresh samples per step", field="batch_size")
+    return unscaled_steps_option("training steps"), p, batch_size
 
 
 def families_option(families: Sequence[str], **fields) -> Option:
@@ -364,7 +349,7 @@ class Experiment:
         if args.plot_only:
             arrays, manifest = load_saved(args.out, self.name, parser)
         else:
-            defaults = functools.cache(lambda: run_options(self._resolve(parser.parse_args([]), parser), parser))
+            defaults = run_options(self._resolve(parser.parse_args([]), parser), parser)  # a run with no arguments
             prepared = prepare_output(args, parser, self.name, argv, defaults)
             _distributed.synchronize("output checked")  # before process 0 writes to --out
             if isinstance(prepared, Session):
@@ -399,9 +384,8 @@ class Experiment:
             return 2
         manifest["diverged_models"] = session.diverged
         manifest["options"] = run_options(args, parser)
+        session.folder.finish(arrays, manifest)
         if _distributed.is_writer():
-            ccjax.save_results(args.out, arrays, manifest)
-            shutil.rmtree(session.checkpoints, ignore_errors=True)
             say(f"wrote {args.out}")
         return arrays, manifest
 
@@ -421,20 +405,14 @@ class Experiment:
     def _resolve(self, args: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
         """The experiment's own ``resolve``, then ``args.config``: the config with the options' fields."""
         try:
-            args = self.resolve(args) if self.resolve else args
-        except ValueError as error:  # the experiment's check of options that depend on each other
-            parser.error(str(error))
-        if self.config is not None:
-            fields = {option.field: option.config_value(args) for option in self.options if option.field}
-            try:
+            args = self.resolve(args) if self.resolve else args  # its check of options that depend on each other
+            if self.config is not None:
+                fields = {option.field: option.config_value(args) for option in self.options if option.field}
                 args.config = dataclasses.replace(self.config, **fields)
-            except ValueError as error:
-                parser.error(str(error))
-        if isinstance(getattr(args, "config", None), ccjax.TrainConfig):  # also one the experiment's resolve made
-            try:
+            if isinstance(getattr(args, "config", None), ccjax.TrainConfig):  # also one the experiment's resolve made
                 self._check_batch_size(args)
-            except ValueError as error:
-                parser.error(str(error))
+        except ValueError as error:
+            parser.error(str(error))
         return args
 
     def _check_batch_size(self, args: argparse.Namespace) -> None:

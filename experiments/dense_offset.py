@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 import ccjax
-from ccjax import baselines
+from ccjax import baselines, measure
 from ccjax.measure.statistics import mean_and_sem
 
 from ._cli import count, evaluate_curves, format_table
@@ -40,8 +40,7 @@ ARRAYS = {
     "train_offset_loss": "(T, P) L/p of naive + b*(p_train) over p_eval (exact)",
     "engine_offset_loss": "(T,) L/p of naive + b*(p_train) at p_train from the evaluation engine",
     "engine_offset_sem": "(T,) its standard error",
-    "w_in": "(T, K, n_features, d_mlp) trained W_in",
-    "w_out": "(T, K, d_mlp, n_features) trained W_out",
+    **measure.describe_sweep_arrays("T, K", ("w_in", "w_out")),
 }
 
 
@@ -108,13 +107,11 @@ def summary(arrays: dict, manifest: dict) -> str:
 def figure(arrays: dict, manifest: dict):
     import matplotlib.pyplot as plt
 
+    from ccjax import plot
+
     p_eval, p_train = arrays["p_eval"], arrays["p_train"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.2), layout="constrained", width_ratios=[1, 1.5])
-    left.plot(p_eval, arrays["best_offset"], color="k")
-    left.set(xscale="log", xlabel="feature probability p", ylabel="best offset b*(p)", title="optimal offset (exact)")
-    twin = left.twinx()
-    twin.plot(p_eval, arrays["best_offset_loss"], color="tab:red", linestyle="--")
-    twin.set_ylabel("L/p of naive + b*(p)", color="tab:red")
+    plot.plot_optimal_offset(p_eval, arrays["best_offset"], arrays["best_offset_loss"], ax=left)
     labels = [f"trained at p = {p:g}" for p in p_train]
     title = f"clean labels: trained models vs naive + offset ({count(len(arrays['seeds']), 'seed')})"
     plot_trained_curves(arrays, manifest, labels, p_train, arrays["at_train_p"], ax=right, title=title)

@@ -9,19 +9,17 @@ of sM with a slope near 2.
 import dataclasses
 import sys
 
-import jax
 import numpy as np
 
 import ccjax
-from ccjax import analysis
+from ccjax import measure
 
-from ._cli import count, format_mean_sem, format_table, plot_seed_mean, stack_fields
+from ._cli import count, format_mean_sem, format_table, stack_fields
 from ._compare import Comparison, compare_range, compare_value, format_estimate, mean_sem
 from ._experiment import Session, train_sweep
 from ._spec import QUICK_TRAIN, Experiment, Stage, seeds_option, unscaled_steps_option
 
-# The summary table's rows, per-seed numbers of one case (summary_numbers), by key: (label, published, compare row's
-# label, read error). Experiment 5, docs/paper.md §6.5: asymmetric sigma = 0.03, read off the figures (about ±0.01).
+# Table rows by summary_numbers key: (label, paper, compare label, read error), docs/paper.md §6.5, asym σ = 0.03.
 ROWS = {
     "cos_top20": ("cos(E_i, A E_i), mean i = 1..20", 0.97, "cos(E_i, A E_i), i ≲ 20", 0.01),
     "cos_at_40": ("cos(E_i, A E_i), mean i = 38..42", 0.89, "cos(E_i, A E_i), i ≈ 40", 0.02),
@@ -34,10 +32,9 @@ ROWS = {
     "effective_rank": ("effective rank of A", None, None, None),
 }
 PUBLISHED = {key: published for key, (_, published, *_) in ROWS.items() if published is not None}
-ZERO_DIAGONAL_NOTE = (
-    "embedding M has a zero diagonal: its diagonal fit is undefined (nan slope; intercept = mean diag(A))."
-)
+ZERO_DIAGONAL = "embedding M has a zero diagonal: its diagonal fit is undefined (nan slope; intercept = mean diag(A))."
 PAPER_CASE = "asym σ = 0.03: "  # the case the paper's numbers are of: the start of each compare row
+PAPER_POINTS = ([10, 40, 85], [PUBLISHED["cos_top20"], PUBLISHED["cos_at_40"], 0.05])  # (i, cos) on the figure
 
 EXPERIMENT = "eigen_subspace"
 PAPER = ccjax.TrainConfig(steps=20_000)
@@ -46,24 +43,10 @@ ARRAYS = {
     "families": "(C,) mixing family of each case",
     "scales": "(C,) mixing scale of each case (labels relu(x) + s M x)",
     "seeds": "(K,) seeds",
-    "eigenvalues": "(C, K, n) eigenvalues of (sM + sM^T)/2, descending",
-    "eigen_cos": "(C, K, n) cos(E_i, A E_i), A = (W_in W_out)^T",
-    "svd_cos": "(C, K, n) cos(U_i, A V_i) for the SVD of the target map I + sM",
-    "projection_in": "(C, K, n, d_mlp) E_i . W_in[:, h]",
-    "projection_out": "(C, K, n, d_mlp) E_i . W_out[h, :]",
-    "share_in": "(C, K) share of ||W_in||^2 inside the top-d_mlp eigen-subspace",
-    "share_out": "(C, K) share of ||W_out||^2 inside the top-d_mlp eigen-subspace",
-    "off_diagonal_slope": "(C, K) least-squares slope through 0 of A's off-diagonal entries against sM's",
-    "diagonal_slope": "(C, K) diag(A) ~ slope diag(sM) + intercept",
-    "diagonal_intercept": "(C, K)",
-    "effective_rank": "(C, K) effective rank of A",
-    "linear_map": "(C, K, n, n) A = (W_in W_out)^T",
+    **measure.describe_alignments("C, K"),  # the analyses of ccjax.analysis.alignment
     "scaled_mixing": "(C, K, n, n) the label map sM",
     "final_train_loss_per_feature": "(C, K) training L/p over the last logging interval",
 }
-# Unsharded, on one device: XLA:CPU deadlocked on sharded decompositions (see ccjax.sweep). A dict comes out of
-# jit with its keys sorted: the saved arrays' order.
-_alignments = jax.jit(jax.vmap(lambda params, scaled_mixing: analysis.alignment(params, scaled_mixing)._asdict()))
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
@@ -74,19 +57,12 @@ def run(args, session: Session) -> tuple[dict, dict]:
             what = f"{ccjax.MIXING_FAMILIES[family].label}, s = {scale:g}"
             result = train_sweep(config, {"seed": args.seeds}, what, session)
         scaled, final = result.scaled_mixing, result.history.train_loss_per_feature[..., -1]
-        aligned = _alignments(result.params, np.asarray(scaled, np.float32))
+        aligned = measure.alignments(result.params, scaled)  # by name, sorted: the saved arrays' order
         per_case.append(aligned | {"scaled_mixing": scaled, "final_train_loss_per_feature": final})
-    families, scales = zip(*CASES, strict=True)
-    arrays = {name: np.asarray(value) for name, value in stack_fields(per_case).items()}
-    arrays |= {"families": np.asarray(families), "scales": np.asarray(scales), "seeds": np.asarray(args.seeds)}
-    return arrays, {
-        "cases": [{"mixing": family, "scale": scale} for family, scale in CASES],
-        "conventions": {
-            "A": "(W_in W_out)^T: the paper's W_out W_in (column convention) in ccjax's row convention",
-            "E": "eigenvectors of (sM + sM^T)/2, descending eigenvalue, largest-|entry| positive",
-            "target": "I + sM, the column-convention label map on non-negative inputs",
-        },
-    }
+    families, scales = map(np.asarray, zip(*CASES, strict=True))
+    arrays = stack_fields(per_case) | {"families": families, "scales": scales, "seeds": np.asarray(args.seeds)}
+    cases = [{"mixing": family, "scale": scale} for family, scale in CASES]
+    return arrays, {"cases": cases, "conventions": measure.ALIGNMENT_CONVENTIONS}
 
 
 def case_title(arrays: dict, c: int) -> str:
@@ -96,10 +72,8 @@ def case_title(arrays: dict, c: int) -> str:
 
 def summary_numbers(arrays: dict, case: int) -> dict[str, np.ndarray]:
     """The per-seed numbers of one case that the table shows, by :data:`ROWS` key."""
-    cos = arrays["eigen_cos"][case]  # (K, n), i = 0 is the top eigenvector
-    bands = {"cos_top20": cos[:, :20], "cos_at_40": cos[:, 38:43], "cos_from_70": cos[:, 69:]}  # i = 40 +- 2
-    saved = {key: arrays[key][case] for key in ROWS if key in arrays}  # the other rows are saved arrays
-    return {key: band.mean(axis=1) for key, band in bands.items()} | saved
+    bands = measure.alignment_bands(arrays["eigen_cos"][case])
+    return bands | {key: arrays[key][case] for key in ROWS if key in arrays}  # the other rows are saved arrays
 
 
 def _published(published) -> str:
@@ -110,66 +84,41 @@ def _published(published) -> str:
 
 
 def summary(arrays: dict, manifest: dict) -> str:
-    cases = range(len(arrays["families"]))
-    numbers = [summary_numbers(arrays, c) for c in cases]
+    numbers = [summary_numbers(arrays, c) for c in range(len(arrays["families"]))]
     rows = [
         [label, *[format_mean_sem(n[key], 3) for n in numbers], _published(published)]
         for key, (label, published, *_) in ROWS.items()
     ]
     steps, seeds = ccjax.io.saved_config(manifest).steps, count(len(arrays["seeds"]), "seed")
     title = f"eigen-subspace alignment: p = 0.01, {steps:,} steps, {seeds} (mean +- SEM)"
-    table = format_table(["quantity", *[case_title(arrays, c) for c in cases], "paper (asym 0.03)"], rows)
-    return f"{title}\n{table}\n{ZERO_DIAGONAL_NOTE}"
+    table = format_table(["quantity", *[case_title(arrays, c) for c in range(len(numbers))], "paper (asym 0.03)"], rows)
+    return f"{title}\n{table}\n{ZERO_DIAGONAL}"
 
 
 def figure(arrays: dict, manifest: dict):
     import matplotlib.pyplot as plt
 
+    from ccjax import plot
+
     n_cases, d_mlp, seed = len(arrays["families"]), arrays["projection_in"].shape[-1], arrays["seeds"][0]
     fig, axes = plt.subplots(2, n_cases, figsize=(6.2 * n_cases, 9), layout="constrained", squeeze=False)
-    index = np.arange(1, arrays["eigen_cos"].shape[-1] + 1)
-    for c in range(n_cases):
-        ax, title = axes[0, c], case_title(arrays, c)
-        for key, label, color in (("eigen_cos", "cos(E_i, A E_i)", "C0"), ("svd_cos", "cos(U_i, A V_i)", "C1")):
-            plot_seed_mean(ax, index, arrays[key][c], color=color, label=label, alpha=0.25)
-        ax.axvline(d_mlp, color="0.5", ls=":", lw=1, label=f"i = d_mlp = {d_mlp}")
-        if arrays["families"][c] == "asymmetric":
-            ax.plot([10, 40, 85], [PUBLISHED["cos_top20"], PUBLISHED["cos_at_40"], 0.05], "kx", ms=8, label="paper")
-        ax.set(xlabel="eigen / singular index i (descending)", ylabel="cosine", title=title, ylim=(-0.1, 1.05))
-        ax.legend(fontsize=8)
-
-        ax = axes[1, c]  # the entries of A against those of sM (first seed), with the off-diagonal and diagonal fits
-        linear, scaled = arrays["linear_map"][c, 0], arrays["scaled_mixing"][c, 0]
-        off = ~np.eye(linear.shape[0], dtype=bool)
-        ax.scatter(scaled[off], linear[off], s=2, alpha=0.3, color="C0", label="off-diagonal", rasterized=True)
-        ax.scatter(np.diag(scaled), np.diag(linear), s=8, color="C3", label="diagonal")
-        x, slope = np.linspace(scaled[off].min(), scaled[off].max(), 2), arrays["off_diagonal_slope"][c, 0]
-        ax.plot(x, slope * x, "k-", lw=1, label=f"off-diagonal slope {slope:.2f}")
-        d_slope, d_icpt = arrays["diagonal_slope"][c, 0], arrays["diagonal_intercept"][c, 0]
-        if np.isfinite(d_slope):
-            xd = np.linspace(np.diag(scaled).min(), np.diag(scaled).max(), 2)
-            ax.plot(xd, d_slope * xd + d_icpt, "r--", lw=1, label=f"diagonal {d_slope:.2f} x + {d_icpt:.2f}")
-        ax.set(xlabel="entry of sM", ylabel="entry of A = W_out W_in", title=f"{title}: entries (seed {seed})")
-        ax.legend(fontsize=8, markerscale=3)
+    eigen, svd, linear, scaled = (arrays[name] for name in ("eigen_cos", "svd_cos", "linear_map", "scaled_mixing"))
+    for c in range(n_cases):  # cosines over seeds above, the entries of the first seed below
+        title, paper = case_title(arrays, c), PAPER_POINTS if arrays["families"][c] == "asymmetric" else None
+        plot.plot_alignment_cosines(eigen[c], svd[c], d_mlp, paper=paper, title=title, ax=axes[0, c])
+        fit = [arrays[key][c, 0] for key in ("off_diagonal_slope", "diagonal_slope", "diagonal_intercept")]
+        plot.plot_entry_fit(linear[c, 0], scaled[c, 0], fit, title=f"{title}: entries (seed {seed})", ax=axes[1, c])
     fig.suptitle(f"eigen-subspace alignment ({count(len(arrays['seeds']), 'seed')}, mean +- SEM bands)")
     return fig
 
 
 def projection_figure(arrays: dict, manifest: dict):
-    import matplotlib.pyplot as plt
+    from ccjax import plot
 
-    families = [str(f) for f in arrays["families"]]
-    fig, axes = plt.subplots(len(families), 2, figsize=(11, 4.5 * len(families)), layout="constrained", squeeze=False)
-    for c, family in enumerate(families):
-        for ax, side in zip(axes[c], ("in", "out"), strict=True):
-            data = arrays[f"projection_{side}"][c, 0]
-            limit = np.abs(data).max()
-            image = ax.imshow(data, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-            title = f"E . W_{side}: {ccjax.MIXING_FAMILIES[family].label}"
-            ax.set(xlabel="neuron", ylabel="eigenvector i (descending)", title=title)
-            fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.suptitle(f"projections of the weights on the eigenvectors of M (seed {arrays['seeds'][0]})")
-    return fig
+    projections = arrays["projection_in"][:, 0], arrays["projection_out"][:, 0]  # the first seed's
+    labels = [ccjax.MIXING_FAMILIES[str(family)].label for family in arrays["families"]]
+    title = f"projections of the weights on the eigenvectors of M (seed {arrays['seeds'][0]})"
+    return plot.plot_eigen_projections(*projections, labels, title=title)
 
 
 FIGURES = {f"{EXPERIMENT}.png": figure, f"{EXPERIMENT}_projections.png": projection_figure}

@@ -9,23 +9,20 @@ import sys
 import numpy as np
 
 import ccjax
+from ccjax import measure
 from ccjax.measure.statistics import mean_and_sem
 
-from ._cli import format_table, learning_rates, logged_steps, say
+from ._cli import format_table, learning_rates, say
 from ._experiment import Session, excluding_diverged, train_sweep
 from ._spec import Experiment, Option, eval_rel_sem_option, mixing_options, seeds_option, single_p_options
 
 EXPERIMENT = "lr_sweep"
+SAVED = ("loss_per_feature", "loss_per_feature_sem", "diverged_step", "history_step", "history_train_loss_per_feature")
+SAVED += ("w_in", "w_out")  # ccjax.measure.sweep_arrays names them
 ARRAYS = {
     "lrs": "(L,) peak learning rates",
     "seeds": "(K,) seeds; a seed fixes W_E, M, the initial weights and the data stream",
-    "loss_per_feature": "(K, L) L/p at the training p (NaN for diverged models)",
-    "loss_per_feature_sem": "(K, L) its Monte Carlo standard error",
-    "diverged_step": "(K, L) first logged step with a NaN/inf loss (-1: the model stayed finite)",
-    "history_step": "(n_logs,) training step of each log",
-    "history_train_loss_per_feature": "(K, L, n_logs) mean training L/p over each logging interval",
-    "w_in": "(K, L, n_features, d_mlp) trained feature-space W_in",
-    "w_out": "(K, L, d_mlp, n_features) trained feature-space W_out",
+    **measure.describe_sweep_arrays("K, L", SAVED, shared_step=True),
 }
 
 
@@ -36,18 +33,8 @@ def run(args, session: Session) -> tuple[dict, dict]:
             result = train_sweep(config, {"seed": args.seeds, "lr": args.lrs}, f"seed x lr, {config.mixing}", session)
         say(f"evaluating L/p at p = {config.p:g} ...")
         estimate = ccjax.evaluate_sweep(result, rel_sem=args.eval_rel_sem)
-    arrays = {
-        "lrs": np.asarray(args.lrs),
-        "seeds": np.asarray(args.seeds),
-        "loss_per_feature": estimate.loss_per_feature,
-        "loss_per_feature_sem": estimate.sem,
-        "diverged_step": result.diverged_step,
-        "history_step": logged_steps(result),
-        "history_train_loss_per_feature": result.history.train_loss_per_feature,
-        "w_in": result.params.w_in,
-        "w_out": result.params.w_out,
-    }
-    return arrays, {
+    arrays = {"lrs": np.asarray(args.lrs), "seeds": np.asarray(args.seeds)}
+    return arrays | measure.sweep_arrays(result, SAVED, estimate, shared_step=True), {
         "mixing": {"name": config.mixing, "formula": ccjax.MIXING_FAMILIES[config.mixing].formula},
         "evaluation": {"p": config.p, "rel_sem": args.eval_rel_sem},
     }
@@ -70,24 +57,21 @@ def summary(arrays: dict, manifest: dict) -> str:
 
 
 def figure(arrays: dict, manifest: dict):
-    import matplotlib.pyplot as plt
-
     from ccjax import plot
 
-    naive = manifest["naive_loss_per_feature"]
-    arrays = excluding_diverged(arrays)
-    losses = arrays["loss_per_feature"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
-    plot.plot_scale_sweep(
-        arrays["lrs"], losses, naive=naive, title="L/p at the training p", xlabel="peak learning rate", ax=left
+    arrays, config = excluding_diverged(arrays), ccjax.io.saved_config(manifest)
+    return plot.plot_sweep_overview(
+        arrays["lrs"],
+        arrays["loss_per_feature"],
+        arrays["history_step"],
+        arrays["history_train_loss_per_feature"],
+        naive=manifest["naive_loss_per_feature"],
+        x_name="lr",
+        xlabel="peak learning rate",
+        loss_title="L/p at the training p",
+        log_x=True,
+        title=f"{EXPERIMENT}: {config.mixing} mixing, scale {config.scale:g}",
     )
-    left.set_xscale("log")
-    curves = {f"lr = {lr:g}": arrays["history_train_loss_per_feature"][:, j] for j, lr in enumerate(arrays["lrs"])}
-    plot.plot_history(arrays["history_step"], curves, naive=naive, title="training loss (mean over seeds)", ax=right)
-    right.set_yscale("log")
-    config = ccjax.io.saved_config(manifest)
-    fig.suptitle(f"{EXPERIMENT}: {config.mixing} mixing, scale {config.scale:g}")
-    return fig
 
 
 LRS = Option("--lrs", learning_rates, "1e-3,3e-3,1e-2,3e-2", "peak learning rates", metavar="LIST")

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 import ccjax
-from ccjax.measure.statistics import mean_and_sem
+from ccjax import measure
 
 from . import _cli
 from ._compare import Comparison, compare_value
@@ -99,7 +99,6 @@ def run(args, session: Session) -> tuple[dict, dict]:
     curve = _cli.evaluate_curves(params, joined("scaled_mixing"), p_all, args.eval_rel_sem, session)
     scale, mixing = joined("scale").astype(np.float64), joined("mixing")
     losses = joined("history.train_loss_per_feature")
-    scaled_rms = scale * np.linalg.norm(mixing.astype(np.float64), axis=(-2, -1)) / fixed.n_features
     arrays = {  # family_first: the sweeps' (K, F, ...) arrays as (F, K, ...)
         "families": np.asarray(FAMILIES),
         "learned": np.asarray([family in LEARNED for family in FAMILIES]),
@@ -111,7 +110,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "at_p_train_sem": family_first(curve.sem[..., -1]),
         "scale": family_first(scale),
         "abs_scale": family_first(scale),
-        "mixing_rms": family_first(scaled_rms),
+        "mixing_rms": family_first(measure.mixing_rms(scale, mixing)),
         "final_train_loss_per_feature": family_first(np.ascontiguousarray(losses[..., -1])),  # same memory order
         "history_step": _cli.logged_steps(results[0]),
         "train_loss_per_feature_history": family_first(losses),
@@ -167,6 +166,8 @@ def summary(arrays: dict, manifest: dict) -> str:
 def figure(arrays: dict, manifest: dict):
     import matplotlib.pyplot as plt
 
+    from ccjax import plot
+
     families, learned = [str(family) for family in arrays["families"]], np.flatnonzero(arrays["learned"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.2), layout="constrained", width_ratios=[1.5, 1])
     labels = [ccjax.MIXING_FAMILIES[family].label for family in families]
@@ -175,18 +176,13 @@ def figure(arrays: dict, manifest: dict):
     title = f"L/p over p_eval, trained at p = {P_TRAIN:g} (dots: p_eval = 0.01)"
     plot_trained_curves(arrays, manifest, labels, P_TRAIN, arrays["at_p_train"], ax=left, title=title)
     left.legend(fontsize=8)
-    steps = np.append(0.0, arrays["history_step"])
-    initial = abs(ccjax.io.saved_config(manifest, "config_learned_scale").scale_init)
-    for f in learned:  # in the colour of the family's curve on the left; every run starts at |scale_init|
-        family, (mean, sem) = families[f], mean_and_sem(arrays["scale_history"][f])
-        label = f"{ccjax.MIXING_FAMILIES[family].label}: learned |s|"
-        _cli.plot_mean_sem(right, steps, np.append(initial, mean), np.append(0.0, sem), color=f"C{f}", label=label)
-        published = PUBLISHED_SCALE[family]
-        right.axhline(published, color=f"C{f}", ls=":", lw=1.2, label=f"paper ~{published}")
+    initial = abs(ccjax.io.saved_config(manifest, "config_learned_scale").scale_init)  # where every run starts
     rms = arrays["mixing_rms"][families.index("embedding")].mean()
-    right.axhline(rms, color="0.4", ls="--", lw=1, label=f"rms entry of the embedding M ({rms:.4f})")
-    right.set(xlabel="training step", ylabel="|s|", title="learned mixing scale during training")
-    right.legend(fontsize=8)
+    labels = [f"{ccjax.MIXING_FAMILIES[families[f]].label}: learned |s|" for f in learned]
+    published, colors = [PUBLISHED_SCALE[families[f]] for f in learned], [f"C{f}" for f in learned]  # as on the left
+    reference = rms, f"rms entry of the embedding M ({rms:.4f})"
+    curves = arrays["history_step"], arrays["scale_history"][learned]
+    plot.plot_learned_scales(*curves, labels, published, initial=initial, colors=colors, reference=reference, ax=right)
     fig.suptitle(f"mixing types ({_cli.count(len(arrays['seeds']), 'seed')}; mean +- SEM bands over seeds)")
     return fig
 

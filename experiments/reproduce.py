@@ -16,7 +16,6 @@ publishes (docs/paper.md §2, §5–6) with ours and lists the errata.
 
 import argparse
 import json
-import shlex
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 import ccjax
 
 from ._cli import ArgumentParser, HelpFormatter, format_duration, say
-from ._experiment import RESULTS, default_out, result_identity
+from ._experiment import RESULTS, command_line, default_out, result_identity
 from ._spec import Stage, registered_stages  # noqa: F401 (Stage: for callers that build stages)
 from .reproduction_report import write_report
 
@@ -73,7 +72,7 @@ def saved_run_matches(directory: Path, argv: list[str]) -> bool:
 def run_stage(stage: Stage, argv: list[str], log: dict) -> bool:
     """Run one stage in its own process; True on success. Its output goes to the terminal."""
     command = [sys.executable, "-m", f"experiments.{stage.module}", *argv]
-    say(f"$ {shlex.join(['python', '-m', f'experiments.{stage.module}', *argv])}")
+    say(f"$ {command_line(stage.module, argv)}")
     start = time.perf_counter()
     done = subprocess.run(command, check=False)
     seconds = time.perf_counter() - start

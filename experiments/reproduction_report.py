@@ -16,20 +16,11 @@ from pathlib import Path
 import numpy as np
 
 import ccjax
-from ccjax import baselines
+from ccjax import analysis, baselines
 
+from . import _compare
 from ._cli import format_duration
-from ._compare import (
-    NOT_REACHED,
-    Comparison,
-    compare_value,
-    format_estimate,
-    format_number,
-    format_pm,
-    index_of,
-    markdown_table,
-    mean_sem,
-)
+from ._rank_conventions import JB_DRAWS, JB_PLOTTED_AT, JB_RANKS, paired_trends
 from ._spec import Stage, registered_stages
 
 TEMPLATE = Path(__file__).with_name("reproduction_template.md")
@@ -39,49 +30,25 @@ TRANSPLANT_ROWS = (
     "the same weights on clean labels",
     "the same weights fine-tuned on clean labels",
 )
-# The authors' nb6_mixing_matrix_rank_jb.py (5 runs per rank, as in the paper's figure): the ranks
-# it trains and the effective ranks it plots them at (set by hand in the script).
-JB_RANKS = (1000, 70, 30, 20, 9)
-JB_PLOTTED_AT = (80, 60, 40, 30, 20)
-JB_DRAWS = 5  # as the _jb script's 5 runs per rank
 
 
-def compare_baselines() -> list[Comparison]:
+def compare_baselines() -> list[_compare.Comparison]:
     """Closed-form baselines (docs/paper.md §5), computed here; no stage needed."""
     n, d = 100, 50
     naive = ccjax.naive_loss_per_feature(n, d)
     zero = float(ccjax.exactly_one_loss_per_feature(baselines.zero_model(n, d), np.zeros((n, n), np.float32)))
     rows = [
-        compare_value("baselines", "naive L/p (clean labels)", 0.0833, [naive], exact=True),
-        compare_value("baselines", "zero model L/p", 1 / 6, [zero], approximate=False, read_error=1e-6, exact=True),
+        _compare.compare_value("baselines", "naive L/p (clean labels)", 0.0833, [naive], exact=True),
+        _compare.compare_value(
+            "baselines", "zero model L/p", 1 / 6, [zero], approximate=False, read_error=1e-6, exact=True
+        ),
     ]
     for p, b_star, loss in ((1.0, 0.0194, 0.0531), (0.1, 0.0132, 0.0813)):
         b, value = (float(x) for x in baselines.optimal_offset(p, n_features=n, d_mlp=d))
         for quantity, published, ours in (("b*", b_star, b), ("L/p at b*", loss, value)):
             name = f"naive + offset: {quantity}(p = {p:g})"
-            rows.append(compare_value("baselines", name, published, [ours], read_error=1e-4, exact=True))
+            rows.append(_compare.compare_value("baselines", name, published, [ours], read_error=1e-4, exact=True))
     return rows
-
-
-def jb_effective_ranks(zero_diagonal: bool, draws: int = JB_DRAWS, seed: int = 0) -> list[float]:
-    """Mean effective rank of U Vᵀ, U and V ~ N(0, 1) of shape (100, r), for each r of
-    :data:`JB_RANKS`, over ``draws`` draws, with M's diagonal zeroed or kept.
-
-    Effective rank as :func:`ccjax.analysis.effective_rank` (and the authors' code): exp(entropy of
-    the normalised singular values); computed with numpy, which is fast for these few SVDs.
-    """
-    rng = np.random.default_rng(seed)
-    means = []
-    for rank in JB_RANKS:
-        u, v = rng.standard_normal((2, draws, 100, rank))
-        mixing = u @ np.swapaxes(v, -1, -2)
-        if zero_diagonal:
-            mixing[:, np.arange(100), np.arange(100)] = 0.0
-        weights = np.linalg.svd(mixing, compute_uv=False)
-        weights /= weights.sum(axis=-1, keepdims=True)
-        entropy = -np.sum(weights * np.log(np.where(weights > 0, weights, 1.0)), axis=-1)  # 0 log 0 = 0
-        means.append(float(np.mean(np.exp(entropy))))
-    return means
 
 
 def _load(out: Path, stage: str):
@@ -92,7 +59,7 @@ def _load(out: Path, stage: str):
 
 
 def _estimate(values) -> str:
-    return format_estimate(*mean_sem(values))
+    return _compare.format_estimate(*_compare.mean_sem(values))
 
 
 def _row(*cells) -> str:
@@ -142,7 +109,7 @@ def _transplant_table(arrays_of: dict) -> list[str]:
     rows = ["", "   | | L/p |", "   | --- | --- |", *(_row(label, _estimate(loss)) for label, loss in losses)]
     clean = arrays_of.get("scale_sweep")
     if clean is not None and 0.0 in clean["scales"]:
-        at_zero = clean["loss_per_feature"][:, index_of(clean["scales"], 0.0)]
+        at_zero = clean["loss_per_feature"][:, _compare.index_of(clean["scales"], 0.0)]
         rows.append(_row("a different model trained on clean labels (the splice)", _estimate(at_zero)))
     return rows
 
@@ -150,7 +117,7 @@ def _transplant_table(arrays_of: dict) -> list[str]:
 def _grid_minimum(sigmas, curve) -> str:
     """The grid σ where ``curve`` is lowest, ignoring diverged (NaN) points; "not reached" if none."""
     curve = np.asarray(curve, np.float64)
-    return f"{sigmas[np.nanargmin(curve)]:g}" if np.any(np.isfinite(curve)) else NOT_REACHED
+    return f"{sigmas[np.nanargmin(curve)]:g}" if np.any(np.isfinite(curve)) else _compare.NOT_REACHED
 
 
 def _seeds_table(arrays_of: dict) -> list[str]:
@@ -170,37 +137,15 @@ def _seeds_table(arrays_of: dict) -> list[str]:
 def _jb_table() -> list[str]:
     rows = [_row("plotted at (hand-set)", *JB_PLOTTED_AT)]
     for zero, label in ((True, "diagonal zeroed"), (False, "diagonal kept")):
-        rows.append(_row(label, *(f"{x:.1f}" for x in jb_effective_ranks(zero))))
+        effective_ranks = analysis.low_rank_effective_ranks(JB_RANKS, zero, draws=JB_DRAWS)
+        rows.append(_row(label, *(f"{x:.1f}" for x in effective_ranks)))
     return _table(("r (the `_jb` script)", *JB_RANKS), rows)
-
-
-def _recipe(config: ccjax.TrainConfig) -> str:
-    """``lr 3e-3 half-cosine, batch 2,048, 10,000 steps``: a rank_sweep run's training recipe."""
-    lr = np.format_float_scientific(config.lr, trim="-", exp_digits=1)
-    return f"lr {lr} {config.schedule}, batch {config.batch_size:,}, {config.steps:,} steps"
 
 
 def _rank_table(saved: dict) -> list[str]:
     """The rank_sweep stages' trend slopes, paired by recipe and family: diagonal kept, zeroed."""
-    from ._rank_conventions import convention_of, output_stem, zero_diagonal_of
-
-    slopes: dict[tuple[str, str, str], dict[bool, str]] = {}  # (convention, recipe, family) -> {zeroed: slope}
-    for stage in (stage.name for stage in registered_stages() if stage.module == "rank_sweep"):
-        if saved.get(stage) is None:
-            continue
-        manifest = saved[stage][1]
-        key = (convention_of(manifest), _recipe(ccjax.io.saved_config(manifest)))
-        for family, stats in manifest["trend"].items():
-            if isinstance(stats, dict):
-                rho = format_number(stats["spearman"], 2, sign="+")
-                text = f"{format_pm(stats['slope'], stats['slope_sem'], sign='+')} (ρ {rho})"
-                slopes.setdefault((*key, family), {})[zero_diagonal_of(manifest)] = text
-    rows = []
-    for (convention, recipe, family), by_diagonal in slopes.items():
-        kept, zeroed = (
-            by_diagonal.get(zero, f"not run (stage `{output_stem(convention, zero)}`)") for zero in (False, True)
-        )
-        rows.append(_row(f"{convention}: {recipe}", family, kept, zeroed))
+    stages = [stage.name for stage in registered_stages() if stage.module == "rank_sweep"]
+    rows = [_row(*cells) for cells in paired_trends(saved[name][1] for name in stages if saved.get(name) is not None)]
     header = ("recipe", "family", "diagonal kept (the text's U Vᵀ)", "diagonal zeroed (the figure's)")
     return _table(header, rows or ["   | (no rank_sweep results) | | | |"])
 
@@ -237,7 +182,7 @@ def _stage_section(stage: Stage, saved: dict, comparisons: dict, out: Path, quic
         return "\n".join([*lines, f"Not run: no results in `{out / stage.name}`."])
     lines.append(f"Command: `{saved[stage.name][1].get('command', '?')}`")
     if comparisons.get(stage.name):
-        lines += ["", markdown_table(comparisons[stage.name])]
+        lines += ["", _compare.markdown_table(comparisons[stage.name])]
     figure = Path("figures") / f"{stage.name}.png"
     if not quick and figure.exists():
         lines += ["", f"![{stage.name}]({figure.as_posix()})"]
@@ -267,7 +212,7 @@ def report_text(saved: dict, stages: Sequence[Stage], log: dict, out: Path, *, q
         n_checked=sum(c.agrees is not None for c in flat),
         device=device,
         wall_times="\n".join(_wall_times(log, [stage.name for stage in stages], saved)),
-        baselines=markdown_table(comparisons["baselines"]),
+        baselines=_compare.markdown_table(comparisons["baselines"]),
         stages="".join(_stage_section(stage, saved, comparisons, out, quick) for stage in stages),
         sign_rows=_lines(_sign_rows(arrays_of)),
         snmf_table=_lines(_snmf_table(arrays_of)),

@@ -13,44 +13,28 @@ import jax
 import numpy as np
 
 import ccjax
+from ccjax import measure
 from ccjax.engine import INPUT_PATHS
 from ccjax.measure.statistics import finite_mean, mean_and_sem
 
+from . import _spec
 from ._cli import count, format_duration, format_table, say, scale_list
 from ._compare import Comparison, compare_value, index_of
 from ._experiment import Session, excluding_diverged, train_sweep
-from ._spec import (
-    QUICK_TRAIN,
-    Experiment,
-    Option,
-    Stage,
-    eval_rel_sem_option,
-    positive_float,
-    positive_int,
-    seeds_option,
-    single_p_options,
-)
+from ._spec import Option, Stage
 
 EXPERIMENT = "scale_sweep"
-TAIL_FRACTION = 0.1  # the ReLU/mixing split is averaged over the last 10% of training logs
+TAIL_FRACTION, TERMS = 0.1, ("relu", "mixing")  # the ReLU/mixing split is averaged over the last 10% of training logs
+LABELS = "relu(x) + scale * M x, for row vectors x @ M.T"
+EVALUATION = {
+    "method": "L(p) = sum_k Binom(k; n, p) c_k with exact c_1 and Monte Carlo c_k (ccjax.measure)",
+    "data": "exactly-k samples from ccjax.evaluation_key(), shared by every model",
+}
 ARRAYS = {
     "scales": "(S,) mixing scales",
     "seeds": "(K,) seeds; a seed fixes W_E, M, the initial weights and the data stream",
-    "loss_per_feature": "(K, S) L/p at the training p",
-    "loss_per_feature_sem": "(K, S) Monte Carlo standard error of loss_per_feature",
-    "n_evaluations": "(K, S) exactly-k samples the evaluation ran each model on",
-    "history_step": "(K, S, n_logs) training step of each log",
-    "history_train_loss_per_feature": "(K, S, n_logs) mean training L/p over each logging interval",
-    "history_relu_term_per_feature": "(K, S, n_logs) ReLU term of L/p on a fresh batch at the logged step",
-    "history_mixing_term_per_feature": "(K, S, n_logs) mixing term of L/p on the same batch",
-    "history_scale": "(K, S, n_logs) |mixing scale| in use",
-    "final_scale": "(K, S) mixing scale in the labels at the end (fixed here)",
-    "diverged_step": "(K, S) first logged step with a NaN/inf loss (-1: the model stayed finite)",
-    "w_in": "(K, S, n_features, d_mlp) trained feature-space W_in (full models mapped through W_E)",
-    "w_out": "(K, S, d_mlp, n_features) trained feature-space W_out",
-    "mixing": "(K, S, n_features, n_features) unscaled mixing matrix M",
+    **measure.describe_sweep_arrays("K, S"),
 }
-
 
 MIXING_HELP = (
     "mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
@@ -61,15 +45,15 @@ INPUT_PATH_HELP = "how the loss reads sparse inputs (both exact): auto = sparse 
 FIGURE_HELP = f"the figure's path (.png, .pdf, .svg); default: {EXPERIMENT}.png in the --figures folder"
 OPTIONS = (
     Option("--scales", scale_list, "0,0.5,1,2", "comma-separated mixing scales (>= 0) to train at", metavar="LIST"),
-    seeds_option("5"),
-    *single_p_options(),
-    Option("--lr", positive_float, None, "peak AdamW learning rate (half-cosine decay to 0)", field="lr"),
+    _spec.seeds_option("5"),
+    *_spec.single_p_options(),
+    Option("--lr", _spec.positive_float, None, "peak AdamW learning rate (half-cosine decay to 0)", field="lr"),
     Option("--mixing", str, None, MIXING_HELP, choices=ccjax.MIXING_NAMES, field="mixing"),
-    Option("--d-embed", positive_int, None, "residual width d_embed of the embedding W_E", field="d_embed"),
+    Option("--d-embed", _spec.positive_int, None, "residual width d_embed of the embedding W_E", field="d_embed"),
     Option("--full-model", None, False, FULL_MODEL_HELP, field="full_model"),
-    Option("--log-every", positive_int, None, "steps between training-history logs", field="log_every"),
+    Option("--log-every", _spec.positive_int, None, "steps between training-history logs", field="log_every"),
     Option("--input-path", str, None, INPUT_PATH_HELP, choices=INPUT_PATHS, field="input_path"),
-    eval_rel_sem_option(0.001),
+    _spec.eval_rel_sem_option(0.001),
     Option("--figure", Path, None, FIGURE_HELP, group="output"),
 )
 
@@ -86,12 +70,9 @@ def full_model_needs_embedding(args):
 def run(args, session: Session) -> tuple[dict, dict]:
     """Run the sweep and its evaluation; return the arrays and the manifest fields of this experiment."""
     config, seeds, scales, eval_rel_sem = args.config, args.seeds, args.scales, args.eval_rel_sem
-    devices = jax.devices()
-    say(
-        f"{count(len(seeds) * len(scales), 'model')} ({count(len(seeds), 'seed')} x {count(len(scales), 'scale')}, "
-        f"{config.mixing} mixing{', full residual model' if config.full_model else ''}) on "
-        f"{len(devices)} {devices[0].device_kind} device(s)"
-    )
+    devices, full_model = jax.devices(), ", full residual model" if config.full_model else ""
+    grid = f"{count(len(seeds), 'seed')} x {count(len(scales), 'scale')}, {config.mixing} mixing{full_model}"
+    say(f"{count(len(seeds) * len(scales), 'model')} ({grid}) on {len(devices)} {devices[0].device_kind} device(s)")
     if config.mixing == "none" and len(scales) > 1:
         say("note: --mixing none has M = 0, so every scale trains the same clean model")
     with session.timed("total"):
@@ -101,73 +82,41 @@ def run(args, session: Session) -> tuple[dict, dict]:
             estimate = ccjax.evaluate_sweep(result, rel_sem=eval_rel_sem)
         say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
     session.timings |= {"compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds}
-
-    history = result.history
-    arrays = {
-        "scales": np.asarray(scales, np.float64),
-        "seeds": np.asarray(seeds, np.int64),
-        "loss_per_feature": estimate.loss_per_feature,
-        "loss_per_feature_sem": estimate.sem,
-        "n_evaluations": estimate.n_samples,
-        **{f"history_{name}": getattr(history, name) for name in history._fields},
-        "final_scale": result.scale,
-        "diverged_step": result.diverged_step,
-        "w_in": result.params.w_in,
-        "w_out": result.params.w_out,
-        "mixing": result.mixing,
-    }
-    return arrays, {
-        "mixing": {
-            "name": config.mixing,
-            "formula": ccjax.MIXING_FAMILIES[config.mixing].formula,
-            "labels": "relu(x) + scale * M x, for row vectors x @ M.T",
-        },
+    axes = {"scales": np.asarray(scales, np.float64), "seeds": np.asarray(seeds, np.int64)}
+    mixing = {"name": config.mixing, "formula": ccjax.MIXING_FAMILIES[config.mixing].formula, "labels": LABELS}
+    return axes | measure.sweep_arrays(result, estimate=estimate), {
+        "mixing": mixing,
         "input_path": config.resolved_input_path(),
-        "evaluation": {
-            "p": config.p,
-            "rel_sem": eval_rel_sem,
-            "method": "L(p) = sum_k Binom(k; n, p) c_k with exact c_1 and Monte Carlo c_k (ccjax.measure)",
-            "data": "exactly-k samples from ccjax.evaluation_key(), shared by every model",
-        },
+        "evaluation": {"p": config.p, "rel_sem": eval_rel_sem, **EVALUATION},
         "n_devices": result.n_devices,
     }
 
 
-def tail_mean(history_field: np.ndarray, steps: np.ndarray, total_steps: int) -> np.ndarray:
-    """Mean of a (K, S, n_logs) history field over the logs in the last 10% of training.
-
-    The split is measured on one 2048-sample batch per log, which is noisy; the learning
-    rate has decayed to ≈2% of its peak by then, so these logs see nearly the final model.
-    """
-    in_tail = steps[0, 0] >= (1.0 - TAIL_FRACTION) * total_steps
-    in_tail[-1] = True
-    return history_field[..., in_tail].mean(axis=-1)
+def loss_terms(arrays: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The ReLU and mixing terms of each model's training L/p over the last 10% of training, (K, S) each."""
+    step = arrays["history_step"][0, 0]
+    return tuple(measure.tail_mean(arrays[f"history_{term}_term_per_feature"], step, TAIL_FRACTION) for term in TERMS)
 
 
 def summary(arrays: dict, manifest: dict) -> str:
-    arrays = excluding_diverged(arrays)
-    config = ccjax.io.saved_config(manifest)
-    naive = manifest["naive_loss_per_feature"]
-    loss_mean, loss_sem = mean_and_sem(arrays["loss_per_feature"])
-    total = int(arrays["history_step"].max())
-    relu = finite_mean(tail_mean(arrays["history_relu_term_per_feature"], arrays["history_step"], total))
-    mixing = finite_mean(tail_mean(arrays["history_mixing_term_per_feature"], arrays["history_step"], total))
-    mc_sem = finite_mean(arrays["loss_per_feature_sem"])
+    arrays, naive = excluding_diverged(arrays), manifest["naive_loss_per_feature"]
+    mean, sem = mean_and_sem(arrays["loss_per_feature"])
+    relu, mixing = (finite_mean(term) for term in loss_terms(arrays))
+    columns = (mean, sem, mean - naive, relu, mixing, finite_mean(arrays["loss_per_feature_sem"]))
+    signed = (False, False, True, False, True, False)
 
-    def number(value, signed=False):
+    def number(value, signed):
         return "n/a" if not np.isfinite(value) else f"{value:+.4f}" if signed else f"{value:.4f}"
 
-    rows = [
-        [f"{scale:g}", number(m), number(s), number(m - naive, True), number(r), number(x, True), number(mc)]
-        for scale, m, s, r, x, mc in zip(arrays["scales"], loss_mean, loss_sem, relu, mixing, mc_sem, strict=True)
-    ]
+    rows = [[f"{scale:g}", *map(number, row, signed)] for scale, *row in zip(arrays["scales"], *columns, strict=True)]
     headers = ["scale", "L/p", "SEM seeds", "L/p - naive", "ReLU term", "mixing term", "MC SEM"]
+    p, seeds, n_evaluations = ccjax.io.saved_config(manifest).p, len(arrays["seeds"]), arrays["n_evaluations"].min()
     return "\n".join(
         [
             f"{describe_run(manifest)}; naive L/p = {naive:.4f}",
             format_table(headers, rows),
-            f"L/p: mean over {count(len(arrays['seeds']), 'seed')} at p = {config.p:g}, each from "
-            f"{int(arrays['n_evaluations'].min()):,} exactly-k evaluations (MC SEM: mean per-model standard error).",
+            f"L/p: mean over {count(seeds, 'seed')} at p = {p:g}, each from {int(n_evaluations):,} exactly-k "
+            "evaluations (MC SEM: mean per-model standard error).",
             f"ReLU + mixing term: the training split of L/p over the last {TAIL_FRACTION:.0%} of steps "
             "(noisier than L/p).",
         ]
@@ -185,87 +134,46 @@ def describe_run(manifest: dict) -> str:
 
 
 def figure(arrays: dict, manifest: dict):
-    arrays = excluding_diverged(arrays)
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FormatStrFormatter
-
     from ccjax import plot
 
-    config = ccjax.io.saved_config(manifest)
-    scales, steps = arrays["scales"], arrays["history_step"]
-    total = int(steps.max())
-    xlabel = "mixing scale s (labels relu(x) + s·M x)"
-    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
-    plot.plot_scale_sweep(
-        scales,
+    arrays = excluding_diverged(arrays)
+    return plot.plot_sweep_overview(
+        arrays["scales"],
         arrays["loss_per_feature"],
+        arrays["history_step"][0, 0],
+        arrays["history_train_loss_per_feature"],
         naive=manifest["naive_loss_per_feature"],
-        title=f"loss per feature at p = {config.p:g}",
-        xlabel=xlabel,
-        ax=left,
+        x_name="s",
+        xlabel="mixing scale s (labels relu(x) + s·M x)",
+        loss_title=f"loss per feature at p = {ccjax.io.saved_config(manifest).p:g}",
+        terms=loss_terms(arrays),
+        terms_title=f"L/p = ReLU term + mixing term (last {TAIL_FRACTION:.0%} of training)",
+        history_ylabel="training L/p",
+        decimal_ticks=True,  # the log scale shows the early transient and the converged values together
+        title=describe_run(manifest),
     )
-    plot.plot_loss_terms(
-        scales,
-        tail_mean(arrays["history_relu_term_per_feature"], steps, total),
-        tail_mean(arrays["history_mixing_term_per_feature"], steps, total),
-        title=f"L/p = ReLU term + mixing term (last {TAIL_FRACTION:.0%} of training)",
-        xlabel=xlabel,
-        ax=middle,
-    )
-    curves = {f"s = {scale:g}": arrays["history_train_loss_per_feature"][:, j] for j, scale in enumerate(scales)}
-    plot.plot_history(
-        steps[0, 0],
-        curves,
-        naive=manifest["naive_loss_per_feature"],
-        title="training loss (mean over seeds)",
-        ylabel="training L/p",
-        ax=right,
-    )
-    # Log scale shows the early transient and the converged values together; plain
-    # decimal tick labels read better than powers of ten over this narrow range.
-    right.set_yscale("log")
-    right.yaxis.set_major_formatter(FormatStrFormatter("%.2f"))
-    right.yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
-    fig.suptitle(describe_run(manifest))
-    return fig
 
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
-    scales = arrays["scales"]
-    loss = arrays["loss_per_feature"]  # (K, S)
-    config = ccjax.io.saved_config(manifest)
-    rows = []
-    if 0.0 in scales:
-        rows.append(
-            compare_value("scale_sweep", "clean labels (scale 0), p = 0.01", 0.0835, loss[:, index_of(scales, 0)])
-        )
-    if 1.0 in scales and config.mixing == "embedding":
-        what = "full 1000-dim residual CC model" if config.full_model else "reduced model, faithful M = I − W_E W_Eᵀ"
-        rows.append(compare_value("scale_sweep", f"{what}, p = 0.01", 0.067, loss[:, index_of(scales, 1)]))
-    return rows
+    scales, loss, config = arrays["scales"], arrays["loss_per_feature"], ccjax.io.saved_config(manifest)  # loss: (K, S)
+    what = "full 1000-dim residual CC model" if config.full_model else "reduced model, faithful M = I − W_E W_Eᵀ"
+    published = [(0.0, "clean labels (scale 0)", 0.0835, True), (1.0, what, 0.067, config.mixing == "embedding")]
+    return [
+        compare_value(EXPERIMENT, f"{quantity}, p = 0.01", value, loss[:, index_of(scales, scale)])
+        for scale, quantity, value, applies in published
+        if applies and scale in scales
+    ]
 
 
+TITLE, FULL_TITLE = "§2: the CC model is the feature-space MLP with M = I − W_E W_Eᵀ", "§2: the full residual CC model"
+FULL = ("--full-model", "--scales", "1")
+FULL_ARGS, FULL_QUICK = (*FULL, "--seeds", "3"), (*FULL, "--seeds", "1", "--steps", "100")
+REPORTED = {"compare": compare, "figure_flag": "--figure"}
 STAGES = (
-    Stage(
-        "scale_sweep",
-        "§2: the CC model is the feature-space MLP with M = I − W_E W_Eᵀ",
-        0.0,
-        quick_args=("--scales", "0,1", *QUICK_TRAIN),
-        compare=compare,
-        figure_flag="--figure",
-    ),
-    Stage(
-        "scale_sweep_full_model",
-        "§2: the full residual CC model",
-        0.5,
-        ("--full-model", "--scales", "1", "--seeds", "3"),
-        ("--full-model", "--scales", "1", "--seeds", "1", "--steps", "100"),
-        compare=compare,
-        figure_flag="--figure",
-    ),
+    Stage(EXPERIMENT, TITLE, 0.0, quick_args=("--scales", "0,1", *_spec.QUICK_TRAIN), **REPORTED),
+    Stage(f"{EXPERIMENT}_full_model", FULL_TITLE, 0.5, FULL_ARGS, FULL_QUICK, **REPORTED),
 )
-
-SPEC = Experiment.from_module(
+SPEC = _spec.Experiment.from_module(
     __name__,
     title="L/p against the mixing scale; labels relu(x) + scale * M x",
     config=ccjax.TrainConfig(),  # the paper's training setup (docs/paper.md §4)

@@ -14,7 +14,8 @@ import sys
 import numpy as np
 
 import ccjax
-from ccjax.measure.statistics import HALF_WIDTH, INTERVAL, dip_statistics
+from ccjax import measure
+from ccjax.measure.statistics import INTERVAL, dip_statistics
 
 from . import _cli
 from ._compare import READ_ERROR, Comparison, compare_range, compare_value, format_number, format_pm
@@ -36,32 +37,24 @@ PAPER = ccjax.TrainConfig(mixing=FAMILIES[0])  # p = 0.01, 10,000 steps (docs/pa
 PAPER_SIGMA_MAX, PAPER_POINTS = 0.08, 41  # sigma in linspace(0, 0.08, 41)
 P_EVAL = PAPER.p
 BOOTSTRAP, BOOTSTRAP_SEED = 2000, 0
+EVALUATION = "ccjax.evaluate_sweep: L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k"
 LOW, HIGH = INTERVAL  # percentiles of the bootstrap interval (about +-1 SD)
-ANALYSIS_METHOD = {
-    "minimum": f"least-squares parabola through the lowest grid point of the seed-mean curve and "
-    f"{HALF_WIDTH} neighbours on each side; its vertex (else the lowest grid point)",
-    "crossing": "first sigma above the lowest grid point where the seed-mean curve reaches the naive "
-    "L/p, by linear interpolation between grid points",
-}
+TRAINED = ("loss_per_feature", "loss_per_feature_sem", "final_train_loss_per_feature", "train_loss_per_feature_history")
+TRAINED += ("w_in", "w_out")  # saved family first: (F, K, S, ...)
 ARRAYS = {
     "families": "(F,) Gaussian mixing families",
     "sigmas": "(S,) mixing magnitudes sigma (ascending; the labels are relu(x) + sigma M x)",
     "seeds": "(K,) seeds; a seed fixes M, the initial weights and the data stream (shared by every sigma)",
-    "loss_per_feature": "(F, K, S) L/p at p = 0.01",
-    "loss_per_feature_sem": "(F, K, S) its Monte Carlo standard error",
-    "final_train_loss_per_feature": "(F, K, S) training L/p over the last logging interval",
-    "history_step": "(T,) step at the end of each logging interval",
-    "train_loss_per_feature_history": "(F, K, S, T) training L/p per logging interval",
+    **measure.describe_sweep_arrays("F, K, S", TRAINED, shared_step=True),
+    "history_step": "(n_logs,) step at the end of each logging interval",
     "mixing": "(F, K, n_features, n_features) unscaled M of each seed (shared by every sigma)",
-    "w_in": "(F, K, S, n_features, d_mlp) trained W_in",
-    "w_out": "(F, K, S, d_mlp, n_features) trained W_out",
     "n_evaluations": "() exactly-k samples behind every L/p (shared by every model)",
 }
 
 
 def analyses(arrays: dict, naive: float, n_boot: int) -> dict:
     """Per family, :func:`dip_statistics` of its L/p curves below the naive line (``min_x`` named
-    ``min_sigma``), from the saved arrays (deterministic: ``--plot-only`` agrees)."""
+    ``min_sigma``): the manifest's "analysis", which the summary and the figure read."""
     out = {}
     for family, values in zip(arrays["families"], arrays["loss_per_feature"], strict=True):
         stats = dip_statistics(arrays["sigmas"], values, naive, n_boot, BOOTSTRAP_SEED)
@@ -77,95 +70,57 @@ def with_sigma_grid(args):
 
 def run(args, session: Session) -> tuple[dict, dict]:
     """Train every (seed, family, sigma) model in one sweep, evaluate it at p = 0.01, and analyse the curves."""
-    sigmas, seeds, families, config = args.sigma_grid, args.seeds, args.families, args.config
-    _cli.say(
-        f"{_cli.count(len(seeds), 'seed')} x {_cli.count_families(len(families))} x {_cli.count(len(sigmas), 'sigma')}"
-        f": {len(seeds) * len(families) * len(sigmas)} models x {config.total_steps:,} steps in one sweep"
-    )
+    sigmas, seeds, families, config, count = args.sigma_grid, args.seeds, args.families, args.config, _cli.count
+    grid = f"{count(len(seeds), 'seed')} x {_cli.count_families(len(families))} x {count(len(sigmas), 'sigma')}"
+    _cli.say(f"{grid}: {len(seeds) * len(families) * len(sigmas)} models x {config.total_steps:,} steps in one sweep")
     with session.timed("train"):
         axes = {"seed": seeds, "mixing": families, "scale": sigmas}
         result = train_sweep(config, axes, "Gaussian M, fixed sigma", session)
     _cli.record_sweep_timings(session.timings, [result])
-    n_models = _cli.count(result.grid.size, "model")
-    _cli.say(f"evaluating {n_models} at p = {P_EVAL:g} to {args.eval_rel_sem:g} relative SE ...")
+    models = count(result.grid.size, "model")
+    _cli.say(f"evaluating {models} at p = {P_EVAL:g} to {args.eval_rel_sem:g} relative SE ...")
     with session.timed("eval"):
         estimate = ccjax.evaluate_sweep(result, P_EVAL, rel_sem=args.eval_rel_sem)
-    n_evaluations = int(np.asarray(estimate.n_samples).flat[0])
-    _cli.say(
-        f"evaluated in {_cli.format_duration(session.timings['eval_seconds'])} on {n_evaluations:,} exactly-k samples"
-    )
-    history = result.history.train_loss_per_feature
-    arrays = {
-        "families": np.asarray(families),
-        "sigmas": np.asarray(sigmas, np.float64),
-        "seeds": np.asarray(seeds),
-        "loss_per_feature": family_first(estimate.loss_per_feature),
-        "loss_per_feature_sem": family_first(estimate.sem),
-        "final_train_loss_per_feature": family_first(history[..., -1]),
-        "history_step": _cli.logged_steps(result),
-        "train_loss_per_feature_history": family_first(history),
-        "mixing": family_first(_cli.shared_mixing(result.mixing, sigma_axis=2)),  # all sigmas of a seed share M
-        "w_in": family_first(result.params.w_in),
-        "w_out": family_first(result.params.w_out),
-        "n_evaluations": np.asarray(n_evaluations),
-    }
-    method = "ccjax.evaluate_sweep: L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k"
-    uncertainty = (
-        f"bootstrap over seeds ({args.bootstrap} resamples, numpy seed {BOOTSTRAP_SEED}): SD and {LOW:g}/{HIGH:g} "
-        "percentiles; 'defined' is the fraction of resamples whose curve crosses"
-    )
+    n_evaluations, seconds = int(np.asarray(estimate.n_samples).flat[0]), session.timings["eval_seconds"]
+    _cli.say(f"evaluated in {_cli.format_duration(seconds)} on {n_evaluations:,} exactly-k samples")
+    arrays = {"families": np.asarray(families), "sigmas": np.asarray(sigmas, np.float64), "seeds": np.asarray(seeds)}
+    arrays |= {name: family_first(value) for name, value in measure.sweep_arrays(result, TRAINED, estimate).items()}
+    arrays["history_step"] = _cli.logged_steps(result)
+    arrays["mixing"] = family_first(_cli.shared_mixing(result.mixing, sigma_axis=2))  # all sigmas of a seed share M
+    arrays["n_evaluations"] = np.asarray(n_evaluations)
     naive = ccjax.naive_loss_per_feature(config.n_features, config.d_mlp)
     return arrays, {
         "mixing": _cli.mixing_formulas(families),
-        "evaluation": {"p": P_EVAL, "rel_sem": args.eval_rel_sem, "method": method},
-        "analysis_method": ANALYSIS_METHOD | {"n_boot": args.bootstrap, "uncertainty": uncertainty},
+        "evaluation": {"p": P_EVAL, "rel_sem": args.eval_rel_sem, "method": EVALUATION},
+        "analysis_method": measure.describe_dip_statistics(args.bootstrap, BOOTSTRAP_SEED, "sigma", "the naive L/p"),
         "analysis": analyses(arrays, naive, args.bootstrap),
     }
 
 
-def estimate(stats: dict, name: str, error: str = "_se") -> str:
-    """``value +- error [low, high]`` of an analysed quantity (its ``name + error``, ``_low`` and ``_high``
-    entries), leaving out what is missing or not finite ("-" for the value)."""
-    value, se, low, high = (stats.get(name + suffix, math.nan) for suffix in ("", error, "_low", "_high"))
-    interval = f" [{low:.4f}, {high:.4f}]" if math.isfinite(low) and math.isfinite(high) else ""
-    if not math.isfinite(value):
-        return "-" + interval
-    return f"{value:.4f}" + (f" +- {se:.4f}" if math.isfinite(se) else "") + interval
+def saved_analysis(manifest: dict) -> dict:
+    """Per family, the :func:`dip_statistics` :func:`run` saved (a missing value, JSON's null, as NaN)."""
+    return {
+        family: {
+            key.replace("min_sigma", "min_x"): math.nan if value is None else value for key, value in stats.items()
+        }
+        for family, stats in manifest["analysis"].items()
+    }
 
 
 def analysis_rows(family: str, stats: dict, sigma_max: float) -> list[list[str]]:
-    """The summary rows of one family: quantity, ours, paper."""
+    """The summary rows of one family: quantity, ours (:func:`ccjax.measure.describe_dip`), paper."""
     paper, (low, high) = PUBLISHED[family], PUBLISHED[family]["argmin"]
-    if math.isfinite(stats["crossing"]):
-        crossing = estimate(stats, "crossing")
-    elif stats["grid_min_value"] >= stats["level"]:
-        crossing = "never below naive on the grid"
-    else:
-        crossing = f"does not cross within the grid (sigma <= {sigma_max:g})"
-    defined = stats["crossing_defined"]
-    if stats["n_seeds"] > 1 and math.isfinite(defined) and 0 < defined < 1:
-        crossing += f" (crosses in {100 * defined:.0f}% of resamples)"
-    rows = []
-    if "at_zero" in stats:
-        rows.append(["L/p at sigma = 0", estimate(stats, "at_zero", "_sem"), f"~{PUBLISHED['at_zero']}"])
-    fit = "parabola vertex" if stats["min_fitted"] else "lowest grid point"
-    grid_min = f"{stats['grid_min_sigma']:.4f}, {stats['grid_min_value']:.4f}"
-    return rows + [
-        [f"minimum L/p ({fit})", estimate(stats, "min_value"), f"~{paper['min_value']}"],
-        ["sigma at the minimum", estimate(stats, "min_sigma"), f"~{low}-{high}"],
-        ["lowest grid point of the mean (sigma, L/p)", grid_min, "-"],
-        [f"sigma where it crosses naive {stats['level']:.4f} again", crossing, f"~{paper['crossing']}"],
-    ]
+    published = {"at_zero": PUBLISHED["at_zero"], "min_value": paper["min_value"], "min_x": f"{low}-{high}"}
+    published["crossing"] = paper["crossing"]
+    described = measure.describe_dip(stats, "sigma", sigma_max).items()
+    return [[what, ours, f"~{published[key]}" if key in published else "-"] for key, (what, ours) in described]
 
 
 def summary(arrays: dict, manifest: dict) -> str:
-    sigmas, evaluation = arrays["sigmas"], manifest["evaluation"]
-    naive, n_boot = manifest["naive_loss_per_feature"], manifest["analysis_method"]["n_boot"]
+    sigmas, evaluation, naive = arrays["sigmas"], manifest["evaluation"], manifest["naive_loss_per_feature"]
     labels = [ccjax.MIXING_FAMILIES[str(family)].label for family in arrays["families"]]
-    rows = [
-        [f"{sigma:.3f}", *(_cli.format_mean_sem(values) for values in arrays["loss_per_feature"][:, :, s])]
-        for s, sigma in enumerate(sigmas)
-    ]
+    loss = arrays["loss_per_feature"]
+    rows = [[f"{sigma:.3f}", *map(_cli.format_mean_sem, loss[:, :, s])] for s, sigma in enumerate(sigmas)]
     lines = [
         f"sigma sweep: L/p at p = {evaluation['p']:g}, {ccjax.io.saved_config(manifest).steps:,} steps; "
         f"{_cli.count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); evaluation rel. SE "
@@ -173,14 +128,14 @@ def summary(arrays: dict, manifest: dict) -> str:
         "",
         _cli.format_table(["sigma", *labels], rows),
     ]
-    for label, (family, stats) in zip(labels, analyses(arrays, naive, n_boot).items(), strict=True):
+    for label, (family, stats) in zip(labels, saved_analysis(manifest).items(), strict=True):
         rows = analysis_rows(family, stats, float(sigmas.max()))
         lines += ["", f"{label}:", _cli.format_table(["quantity", "ours", "paper"], rows)]
+    n_boot = manifest["analysis_method"]["n_boot"]
     lines += [
         "",
-        f"ours: seed-mean curve; +- bootstrap SD over seeds ({n_boot} resamples), "
-        f"[{LOW:g}th, {HIGH:g}th percentile]. paper: one seed per sigma, read off the figure "
-        "(about +-0.001).",
+        f"ours: seed-mean curve; +- bootstrap SD over seeds ({n_boot} resamples), [{LOW:g}th, {HIGH:g}th percentile]. "
+        "paper: one seed per sigma, read off the figure (about +-0.001).",
     ]
     return "\n".join(lines)
 
@@ -190,33 +145,20 @@ def figure(arrays: dict, manifest: dict):
     crossing (diamond) with bootstrap SD error bars; the paper's minimum (with its sigma range) and crossing (x)."""
     import matplotlib.pyplot as plt
 
-    from ccjax.plot import NAIVE_STYLE
+    from ccjax import plot
 
-    naive, sigmas = manifest["naive_loss_per_feature"], arrays["sigmas"]
+    naive = manifest["naive_loss_per_feature"]
     fig, ax = plt.subplots(figsize=(8.0, 5.4), layout="constrained")
-    stats_by_family = analyses(arrays, naive, manifest["analysis_method"]["n_boot"])
-    for values, (family, stats) in zip(arrays["loss_per_feature"], stats_by_family.items(), strict=True):
+    for values, (family, stats) in zip(arrays["loss_per_feature"], saved_analysis(manifest).items(), strict=True):
         color = f"C{FAMILIES.index(family) + 2}"  # the paper's colours: green symmetric, red asymmetric
-        ax.plot(np.broadcast_to(sigmas, values.shape).ravel(), values.ravel(), ".", color=color, alpha=0.25, ms=3)
-        label = f"{ccjax.MIXING_FAMILIES[family].label} (mean +- SEM)"
-        _cli.plot_seed_mean(ax, sigmas, values, "o-", ms=3, color=color, label=label, alpha=0.25)
-        se = {name: stats[f"{name}_se"] for name in ("min_sigma", "min_value", "crossing")}
-        se = {name: value if math.isfinite(value) else None for name, value in se.items()}  # none for one seed
-        marker = {"color": color, "mec": "k", "mew": 0.6, "capsize": 3, "zorder": 4}
-        x, y = stats["min_sigma"], stats["min_value"]
-        label = f"{family}: minimum {y:.4f} at sigma {x:.4f}"
-        ax.errorbar(x, y, xerr=se["min_sigma"], yerr=se["min_value"], fmt="*", ms=12, label=label, **marker)
-        if math.isfinite(stats["crossing"]):
-            label = f"{family}: crosses naive at sigma {stats['crossing']:.4f}"
-            ax.errorbar(stats["crossing"], naive, xerr=se["crossing"], fmt="D", ms=6, label=label, **marker)
+        label = ccjax.MIXING_FAMILIES[family].label
+        plot.plot_dip(arrays["sigmas"], values, stats, name=family, label=label, x_name="sigma", color=color, ax=ax)
         paper, (low, high) = PUBLISHED[family], PUBLISHED[family]["argmin"]
         label = f"paper, {family}: minimum ~{paper['min_value']} at sigma {low}-{high}"
-        cross = {"ms": 8, "mew": 1.5, "color": color, "alpha": 0.7, "zorder": 3}
-        ax.errorbar(
-            (low + high) / 2, paper["min_value"], xerr=(high - low) / 2, fmt="x", capsize=4, label=label, **cross
+        plot.plot_reference_dip(
+            (low, high), paper["min_value"], paper["crossing"], naive, label=label, color=color, ax=ax
         )
-        ax.plot([paper["crossing"]], [naive], "x", **cross)
-    ax.axhline(naive, **NAIVE_STYLE, label=f"naive ({naive:.4f}); x on it: paper's crossings", zorder=1)
+    ax.axhline(naive, **plot.NAIVE_STYLE, label=f"naive ({naive:.4f}); x on it: paper's crossings", zorder=1)
     ax.set(
         xlabel="mixing magnitude sigma",
         ylabel=f"loss per feature L/p at p = {manifest['evaluation']['p']:g}",

@@ -16,24 +16,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import ccjax
-from ccjax import baselines
+from ccjax import baselines, measure
 from ccjax.engine import hyper_from_config, init_run
 from ccjax.problem import seed_key
 
-from ._cli import (
-    count,
-    count_families,
-    format_duration,
-    format_mean_sem,
-    format_table,
-    mixing_formulas,
-    plot_seed_mean,
-    positive_int,
-    say,
-    shared_mixing,
-    sigma_list,
-    stack_fields,
-)
+from . import _cli
+from ._cli import count, format_duration, format_mean_sem, format_table, positive_int, say, sigma_list
 from ._compare import Comparison, compare_value, format_estimate, mean_sem
 from ._experiment import train_sweep
 from ._spec import QUICK_TRAIN, Experiment, Option, Stage, families_option, seeds_option, unscaled_steps_option
@@ -69,7 +57,7 @@ ARRAYS = {
 def run(args, session) -> tuple[dict, dict]:
     families, seeds, sigmas = args.families, args.seeds, args.sigmas
     n_models = len(families) * len(seeds) * len(sigmas)
-    plan = f"{count_families(len(families))} x {count(len(seeds), 'seed')} x {count(len(sigmas), 'sigma')}: "
+    plan = f"{_cli.count_families(len(families))} x {count(len(seeds), 'seed')} x {count(len(sigmas), 'sigma')}: "
     plan += f"{n_models * len(ORIENTATIONS)} semi-NMFs ({args.outer_iterations} outer iterations)"
     say(plan + ("" if args.no_train else f", {n_models} models x {args.config.total_steps:,} steps"))
     arrays = {
@@ -77,54 +65,26 @@ def run(args, session) -> tuple[dict, dict]:
         "sigmas": np.asarray(sigmas, np.float64),
         "seeds": np.asarray(seeds),
         "orientations": np.asarray(ORIENTATIONS),
-        **stack_fields([family_arrays(family, args, session) for family in families]),
+        **_cli.stack_fields([family_arrays(family, args, session) for family in families]),
     }
-    return arrays, {
-        "trained": not args.no_train,
-        "orientations": {
-            "faithful": "T = (I + sigma M)^T, the map the labels apply to row inputs",
-            "paper-code": "T = I + sigma M, what the paper code factorises (paper_code/nb7_semi_nmf_solution.py)",
-        },
-        "mixing": mixing_formulas(families),
-        "semi_nmf": {
-            "rank": args.config.d_mlp,
-            "outer_iterations": args.outer_iterations,
-            "inner_steps": 5,
-            "step_size": "cosine-annealed 0.1 -> 0.001",
-            "init": "U from NMF of |T| (Lee-Seung, 2000 iterations), V = pinv(U) T",
-            "key": f"fold_in(key(seed), {NMF_KEY_TAG}), shared by every sigma and orientation",
-        },
-        "references": {
-            "svd": "top-50 SVD of the faithful target, neuron signs flipped (baselines.svd_model)",
-            "naive": "W_in[f, f] = W_out[f, f] = 1 for f < 50, evaluated on these labels",
-        },
-        "evaluation": "exact: L/p = n c_1 on exactly-one data (ccjax.exactly_one_loss_per_feature)",
-    }
+    method = measure.describe_baseline_sweep(args.config.d_mlp, args.outer_iterations)
+    method["semi_nmf"]["key"] = f"fold_in(key(seed), {NMF_KEY_TAG}), shared by every sigma and orientation"
+    extras = {"trained": not args.no_train, "orientations": method.pop("orientations")}
+    return arrays, extras | {"mixing": _cli.mixing_formulas(families)} | method
 
 
 def family_arrays(family: str, args, session) -> dict[str, np.ndarray]:
     """One family's SNMF, SVD and naive models (and trained ones) with their exact L/p, leading axes (K, S)."""
     mixing, trained = mixing_and_training(family, args, session)
-    n, d = mixing.shape[-1], args.config.d_mlp
-    targets = baselines.target_maps(mixing, np.asarray(args.sigmas, np.float32))  # (K, S, O, n, n)
-    say(f"{ccjax.MIXING_FAMILIES[family].label}: {np.prod(targets.shape[:3])} semi-NMFs ...")
+    n_factorisations = len(args.seeds) * len(args.sigmas) * len(ORIENTATIONS)
+    say(f"{ccjax.MIXING_FAMILIES[family].label}: {n_factorisations} semi-NMFs ...")
     with session.timed(f"snmf_{family}"):
         keys = jnp.stack([jax.random.fold_in(seed_key(int(seed)), NMF_KEY_TAG) for seed in args.seeds])
-        snmf = baselines.semi_nmf_models(targets, keys[:, None, None], d, args.outer_iterations)
-        fit_error = baselines.factorisation_error(targets, snmf)
+        found = measure.baseline_sweep(mixing, args.sigmas, keys, args.config.d_mlp, args.outer_iterations)
     say(f"done in {format_duration(session.timings[f'snmf_{family}_seconds'])}")
-    svd = baselines.svd_models(targets[:, :, ORIENTATIONS.index("faithful")], d)
-    scaled = np.asarray(args.sigmas, np.float64)[None, :, None, None] * mixing[:, None]  # (K, S, n, n)
-    return {
-        "snmf_loss": baselines.exactly_one_losses(snmf, scaled[:, :, None]),
-        "snmf_fit_error": fit_error,
-        "svd_loss": baselines.exactly_one_losses(svd, scaled),
-        "naive_loss": baselines.exactly_one_losses(baselines.naive_model(n, d), scaled),
-        "snmf_w_in": snmf.w_in,
-        "snmf_w_out": snmf.w_out,
-        "mixing": mixing,
-        **trained,
-    }
+    losses = {name: getattr(found, name) for name in ("snmf_loss", "snmf_fit_error", "svd_loss", "naive_loss")}
+    weights = {"snmf_w_in": found.snmf.w_in, "snmf_w_out": found.snmf.w_out, "mixing": mixing}
+    return losses | weights | trained
 
 
 def mixing_and_training(family: str, args, session) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -136,7 +96,7 @@ def mixing_and_training(family: str, args, session) -> tuple[np.ndarray, dict[st
     with session.timed(f"train_{family}"):
         axes, what = {"seed": args.seeds, "scale": args.sigmas}, f"{ccjax.MIXING_FAMILIES[family].label}, exactly-one"
         result = train_sweep(dataclasses.replace(args.config, mixing=family), axes, what, session)
-    return shared_mixing(result.mixing, sigma_axis=1), {
+    return _cli.shared_mixing(result.mixing, sigma_axis=1), {
         "trained_loss": baselines.exactly_one_losses(result.params, result.scaled_mixing),
         "final_train_loss_per_feature": np.asarray(result.history.train_loss_per_feature[..., -1]),
         "w_in": np.asarray(result.params.w_in),
@@ -144,16 +104,7 @@ def mixing_and_training(family: str, args, session) -> tuple[np.ndarray, dict[st
     }
 
 
-# Each figure panel's lines (and the table's reference columns); "trained_loss" is absent with --no-train.
-SNMF_LINES = {
-    "faithful": ("SNMF of (I + sigma M)^T (faithful)", {"marker": "o", "ms": 4}),
-    "paper-code": ("SNMF of I + sigma M (paper code)", {"marker": "s", "ms": 3, "ls": "--"}),
-}
-REFERENCES = {
-    "trained_loss": ("trained (exactly-one data)", {"color": "C2", "marker": "^"}),
-    "svd_loss": ("SVD of (I + sigma M)^T", {"color": "C4", "marker": ".", "lw": 1}),
-    "naive_loss": ("naive model on these labels", {"color": "0.5", "ls": ":", "lw": 1.2}),
-}
+REFERENCES = ("trained_loss", "svd_loss", "naive_loss")  # the table's and the figure's references to SNMF
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -190,26 +141,18 @@ def summary(arrays: dict, manifest: dict) -> str:
 def figure(arrays: dict, manifest: dict):
     import matplotlib.pyplot as plt
 
-    from ccjax.plot import NAIVE_STYLE
+    from ccjax import plot
 
-    families, sigmas, naive = arrays["families"], arrays["sigmas"], manifest["naive_loss_per_feature"]
+    families, sigmas, loss = arrays["families"], arrays["sigmas"], arrays["snmf_loss"]
+    naive = manifest["naive_loss_per_feature"]
     size = (6.4 * len(families), 4.8)
     fig, axes = plt.subplots(1, len(families), figsize=size, layout="constrained", sharey=True, squeeze=False)
     for f, (family, ax) in enumerate(zip(families, axes[0], strict=True)):
-        for o, orientation in enumerate(arrays["orientations"]):
-            label, style = SNMF_LINES[str(orientation)]
-            plot_seed_mean(ax, sigmas, arrays["snmf_loss"][f, :, :, o], label=label, color=f"C{o}", **style)
-        for name, (label, style) in REFERENCES.items():
-            if name in arrays:
-                plot_seed_mean(ax, sigmas, arrays[name][f], label=label, **style)
-        ax.axhline(naive, **NAIVE_STYLE, label=f"naive, clean labels ({naive:.4f})", zorder=1)
-        if family == PUBLISHED_FAMILY:
-            published = np.array(sorted(PUBLISHED.items()))
-            ax.plot(*published.T, "kx", ms=7, mew=1.5, label="paper: SNMF of I + sigma M (read off)", zorder=4)
-        ax.set(xlabel="mixing magnitude sigma", title=ccjax.MIXING_FAMILIES[family].label)
-        ax.legend(fontsize=8)
+        references = {name.removesuffix("_loss"): arrays[name][f] for name in REFERENCES if name in arrays}
+        paper, title = PUBLISHED if family == PUBLISHED_FAMILY else None, ccjax.MIXING_FAMILIES[family].label
+        plot.plot_baseline_sweep(sigmas, loss[f], references, naive=naive, published=paper, title=title, ax=ax)
     axes[0, 0].set_ylabel("L/p on exactly-one data (exact)")
-    low = min(arrays["snmf_loss"].min(), arrays.get("trained_loss", arrays["snmf_loss"]).min())
+    low = min(loss.min(), arrays.get("trained_loss", loss).min())
     axes[0, 0].set_ylim(low - 0.005, max(0.125, PUBLISHED[0.04] + 0.005))
     fig.suptitle(f"semi-NMF vs mixing magnitude ({count(len(arrays['seeds']), 'seed')}, mean +- SEM bands)")
     return fig

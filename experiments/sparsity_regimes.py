@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 import ccjax
+from ccjax import measure
 from ccjax.measure.statistics import mean_and_sem
 
 from . import _spec
@@ -36,9 +37,7 @@ ARRAYS = {
     "loss_per_feature_sem": "(T, K, P) its Monte Carlo standard error",
     "at_train_p": "(T, K) L/p of each model at its own training p",
     "at_train_p_sem": "(T, K) its Monte Carlo standard error",
-    "final_train_loss_per_feature": "(T, K) training L/p over the last logging interval",
-    "w_in": "(T, K, n_features, d_mlp) trained W_in",
-    "w_out": "(T, K, d_mlp, n_features) trained W_out",
+    **measure.describe_sweep_arrays("T, K", ("final_train_loss_per_feature", "w_in", "w_out")),
     "mixing": "(K, n_features, n_features) unscaled M of each seed (shared by every p_train)",
     "n_evaluations": "() exactly-k samples behind all curves (shared by every model)",
 }
@@ -104,30 +103,13 @@ def models_figure(arrays: dict, manifest: dict):
     """Responses, W_out ⊙ W_in bars and one-hot heatmaps of the sparsest and densest model (seed 0)."""
     import matplotlib.pyplot as plt
 
-    from ccjax import measure, plot
+    from ccjax import plot
 
     figure = plt.figure(figsize=(20, 9.5), layout="constrained")
-    rows = figure.subfigures(2, 1)
-    for row, index in zip(rows, (0, len(arrays["p_train"]) - 1), strict=True):
-        params = ccjax.FeatureMLP(arrays["w_in"][index, 0], arrays["w_out"][index, 0])
-        left, middle, right = row.subfigures(1, 3, width_ratios=[1, 1, 1.6])
-        # Measured arrays stay temporaries: held in variables, they made the PNG bytes (not the picture) vary by run.
-        plot.plot_response_curves(
-            RESPONSE_VALUES,
-            np.asarray(measure.feature_response(params, RESPONSE_VALUES)),
-            ax=left.subplots(),
-            title="output j for input v e_j",
-        )
-        plot.plot_neuron_bars(
-            np.asarray(measure.neuron_contributions(params)), ax=middle.subplots(), title="W_out * W_in per neuron"
-        )
-        plot.plot_one_hot_heatmaps(
-            np.asarray(measure.one_hot_response(params, 1.0)),
-            np.asarray(measure.one_hot_response(params, -1.0)),
-            fig=right,
-            title="response to +e_i (left) and -e_i (right)",
-        )
-        row.suptitle(f"model trained at p = {arrays['p_train'][index]:g} (seed {arrays['seeds'][0]})")
+    for row, index in zip(figure.subfigures(2, 1), (0, len(arrays["p_train"]) - 1), strict=True):
+        title = f"model trained at p = {arrays['p_train'][index]:g} (seed {arrays['seeds'][0]})"
+        w_in, w_out = arrays["w_in"][index, 0], arrays["w_out"][index, 0]
+        plot.plot_model_responses(w_in, w_out, RESPONSE_VALUES, fig=row, title=title)
     return figure
 
 

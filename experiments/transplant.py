@@ -12,27 +12,15 @@ import argparse
 import dataclasses
 import sys
 
-import jax
 import numpy as np
 
 import ccjax
-from ccjax import baselines
+from ccjax import baselines, measure
 from ccjax.io import saved_config
 from ccjax.measure.statistics import mean_and_sem
 
-from ._cli import (
-    count,
-    format_duration,
-    format_mean_sem,
-    format_table,
-    logged_steps,
-    non_negative_float,
-    plot_seed_mean,
-    positive_int,
-    probability,
-    say,
-    seed_list,
-)
+from . import _cli
+from ._cli import count, format_duration, format_mean_sem, format_table, logged_steps, say
 from ._compare import Comparison, compare_value
 from ._experiment import Session, train_sweep
 from ._spec import Experiment, Option, Stage, eval_rel_sem_option
@@ -56,6 +44,11 @@ SEEDS_NOTE = (
 )
 MAX_LOGS = 100  # history entries per phase at most (log_every = steps / 100, at least 1)
 EVALUATIONS = ("phase 1, mixed labels", "phase 1, clean labels", "phase 2, clean labels")
+EVALUATION = "ccjax.loss_curve (exact c_1, control-variate c_k); clean labels: M = 0"
+PAPER_NOTE = (
+    "paper: values read off its figures (about +-0.001); its transplant figure joined two different models "
+    "(erratum), here phase 2 continues phase 1's models."
+)
 ARRAYS = {
     "seeds": "(K,) seeds of phase 1 (key(seed): M, initial weights, data)",
     "phase2_seeds": "(K,) seeds of phase 2 (seed + 2**31: its data stream)",
@@ -77,7 +70,7 @@ ARRAYS = {
 
 
 def phase1_seeds(text: str) -> list[int]:
-    seeds = seed_list(text)
+    seeds = _cli.seed_list(text)
     if max(seeds) >= PHASE2_SEED_OFFSET:
         raise argparse.ArgumentTypeError(f"seeds must be below 2**31 (phase 2 uses seed + 2**31), got {text!r}")
     return seeds
@@ -90,10 +83,10 @@ MIXING_HELP = (
 OPTIONS = (
     Option("--seeds", phase1_seeds, "5", "a count N or a list of seeds", metavar="N|LIST"),
     Option("--mixing", str, None, MIXING_HELP, choices=ccjax.MIXING_NAMES, field="mixing"),
-    Option("--scale", non_negative_float, None, "phase-1 mixing scale s (>= 0)", field="scale"),
-    Option("--p", probability, None, "feature probability p (training and evaluation)", field="p"),
-    Option("--steps", positive_int, None, "phase-1 training steps (with mixing)", field="steps"),
-    Option("--finetune-steps", positive_int, 10_000, "phase-2 fine-tuning steps (clean labels)"),
+    Option("--scale", _cli.non_negative_float, None, "phase-1 mixing scale s (>= 0)", field="scale"),
+    Option("--p", _cli.probability, None, "feature probability p (training and evaluation)", field="p"),
+    Option("--steps", _cli.positive_int, None, "phase-1 training steps (with mixing)", field="steps"),
+    Option("--finetune-steps", _cli.positive_int, 10_000, "phase-2 fine-tuning steps (clean labels)"),
     eval_rel_sem_option(0.001),
 )
 
@@ -114,7 +107,11 @@ def run(args, session: Session) -> tuple[dict, dict]:
         first = train_sweep(phase1, {"seed": seeds}, what, session)
         what = "phase 2 (fine-tuning the same models, clean labels)"
         second = train_sweep(phase2, {"seed": phase2_seeds}, what, session, initial_params=first.params)
-    curve = _evaluate(args, session, first, second)
+    say(f"evaluating {count(3 * len(seeds), 'model')} at p = {args.p:g} (relative SE {args.eval_rel_sem:g}) ...")
+    with session.timed("eval"):  # the EVALUATIONS in one call: every model sees the same samples
+        key, rel_sem = ccjax.evaluation_key(), args.eval_rel_sem
+        curve = measure.fine_tuning_curve(first.params, second.params, first.scaled_mixing, [args.p], key, rel_sem)
+    say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
     arrays = {
         "seeds": np.asarray(seeds),
         "phase2_seeds": np.asarray(phase2_seeds, np.int64),
@@ -133,29 +130,13 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "mixing": np.asarray(first.mixing),
         "scale": np.asarray(args.scale),
     }
+    evaluation = {"p": args.p, "rel_sem": args.eval_rel_sem, "method": EVALUATION}
     return arrays, {  # "config": both phases, in place of the framework's one config
         "config": {"phase1": dataclasses.asdict(phase1), "phase2": dataclasses.asdict(phase2)},
         "mixing": {"name": args.mixing, "formula": ccjax.MIXING_FAMILIES[args.mixing].formula, "scale": args.scale},
         "seeds": {"phase1": seeds, "phase2": phase2_seeds, "note": SEEDS_NOTE},
-        "evaluation": {
-            "p": args.p,
-            "rel_sem": args.eval_rel_sem,
-            "method": "ccjax.loss_curve (exact c_1, control-variate c_k); clean labels: M = 0",
-            "n_evaluations": int(curve.n_evaluations),
-        },
+        "evaluation": evaluation | {"n_evaluations": int(curve.n_evaluations)},
     }
-
-
-def _evaluate(args, session: Session, first: ccjax.SweepResult, second: ccjax.SweepResult) -> ccjax.LossCurve:
-    """L/p at p of the :data:`EVALUATIONS`, all in one call: every model sees the same samples."""
-    params = jax.tree.map(lambda a, b: np.stack([a, a, b]), first.params, second.params)
-    clean = np.zeros_like(first.scaled_mixing)
-    label_maps = np.stack([first.scaled_mixing, clean, clean]).astype(np.float32)
-    say(f"evaluating {count(3 * len(args.seeds), 'model')} at p = {args.p:g} (relative SE {args.eval_rel_sem:g}) ...")
-    with session.timed("eval"):
-        curve = ccjax.loss_curve(params, label_maps, [args.p], ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
-    say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
-    return curve
 
 
 def _published(manifest: dict) -> tuple[float | None, float | None]:
@@ -173,17 +154,12 @@ def _phase_steps(manifest: dict) -> tuple[int, int]:
 
 def summary(arrays: dict, manifest: dict) -> str:
     naive, mixing, p = manifest["naive_loss_per_feature"], manifest["mixing"], manifest["evaluation"]["p"]
-    loss = arrays["loss_per_feature"]
-    mean = mean_and_sem(loss, axis=1)[0]
-    steps1, steps2 = _phase_steps(manifest)
-    published_phase1, published_finetuned = _published(manifest)
-    rows = []
-    stages = zip(
-        EVALUATIONS, (steps1, steps1, steps1 + steps2), (published_phase1, None, published_finetuned), strict=True
-    )
-    for i, (stage, step, paper) in enumerate(stages):
-        cells = [format_mean_sem(loss[i]), f"{mean[i] - naive:+.4f}", "-" if paper is None else f"~{paper:g}"]
-        rows.append([stage, f"{step:,}", *cells])
+    loss, (steps1, steps2), (paper1, paper2) = arrays["loss_per_feature"], _phase_steps(manifest), _published(manifest)
+    stages = zip(EVALUATIONS, (steps1, steps1, steps1 + steps2), loss, mean_and_sem(loss, axis=1)[0], strict=True)
+    rows = [
+        [stage, f"{step:,}", format_mean_sem(values), f"{mean - naive:+.4f}", "-" if paper is None else f"~{paper:g}"]
+        for (stage, step, values, mean), paper in zip(stages, (paper1, None, paper2), strict=True)
+    ]
     lines = [
         f"transplant (paper experiment 4): phase 1 on {ccjax.MIXING_FAMILIES[mixing['name']].label}, "
         f"scale {mixing['scale']:g}; phase 2 fine-tunes the same models on clean labels; p = {p:g}",
@@ -193,62 +169,27 @@ def summary(arrays: dict, manifest: dict) -> str:
         f"weights moved by {np.mean(arrays['weight_change']):.1%} (||W_2 - W_1|| / ||W_1||, mean over seeds) "
         "in phase 2",
     ]
-    if published_phase1 is None and published_finetuned is not None:
+    if paper1 is None and paper2 is not None:
         lines.append("(the paper gives phase 1 only for the embedding M at scale 1)")
-    lines.append(
-        "paper: values read off its figures (about +-0.001); its transplant figure joined two different models "
-        "(erratum), here phase 2 continues phase 1's models."
-    )
-    return "\n".join(lines)
-
-
-# The evaluated stages on the figure: (marker, colour, label).
-MARKS = (
-    ("o", "C0", "evaluated: phase 1, mixed labels"),
-    ("s", "C1", "evaluated: phase 1 on clean labels"),
-    ("D", "C1", "evaluated: phase 2, clean labels"),
-)
+    return "\n".join([*lines, PAPER_NOTE])
 
 
 def figure(arrays: dict, manifest: dict):
     """Both phases' training L/p against the total step, with the evaluated stages and the paper's values."""
-    import matplotlib.pyplot as plt
+    from ccjax import plot
 
-    from ccjax.plot import NAIVE_STYLE
-
-    naive, mixing, (steps1, _) = manifest["naive_loss_per_feature"], manifest["mixing"], _phase_steps(manifest)
-    step2 = steps1 + arrays["phase2_step"]
-    fig, ax = plt.subplots(figsize=(8.5, 5.0), layout="constrained")
-    label = f"phase 1: training L/p, {ccjax.MIXING_FAMILIES[mixing['name']].label} (s = {mixing['scale']:g})"
-    plot_seed_mean(
-        ax, arrays["phase1_step"], arrays["phase1_train_loss_per_feature"], color="C0", label=label, alpha=0.25
-    )
-    label = "phase 2: training L/p, clean labels (same models)"
-    plot_seed_mean(ax, step2, arrays["phase2_train_loss_per_feature"], color="C1", label=label, alpha=0.25)
-    ax.axvline(steps1, color="0.6", linestyle=":", linewidth=1)
-    ax.axhline(naive, **NAIVE_STYLE, label=f"naive ({naive:.4f})", zorder=1)
-    mean, sem = mean_and_sem(arrays["loss_per_feature"], axis=1)
-    for i, (x, (marker, color, label)) in enumerate(zip((steps1, steps1, step2[-1]), MARKS, strict=True)):
-        style = {"marker": marker, "color": color, "mec": "k", "ms": 7, "capsize": 3, "zorder": 5}
-        ax.errorbar(x, mean[i], yerr=np.nan_to_num(sem)[i], label=f"{label} ({mean[i]:.4f})", **style)
-    paper = [(x, y) for x, y in zip((steps1, step2[-1]), _published(manifest), strict=True) if y is not None]
-    if paper:
-        ax.plot(*np.array(paper).T, "kx", ms=9, mew=2, zorder=6, label="paper (read off, +-0.001)")
-    # The y range holds the marks and most of the training curves, leaving out the first tenth of phase 1 (the
-    # random init's large loss).
-    late = arrays["phase1_train_loss_per_feature"][:, len(arrays["phase1_step"]) // 10 :]
-    tail = np.concatenate([late.ravel(), arrays["phase2_train_loss_per_feature"].ravel()])
-    shown = np.concatenate([mean, [naive], [y for _, y in paper]])
-    ax.set_ylim(min(shown.min(), np.percentile(tail, 1)) - 0.004, max(shown.max(), np.percentile(tail, 95)) + 0.006)
-    ax.set(
-        xlabel="total training step (phase 2 starts at the dotted line)",
+    mixing, seeds = manifest["mixing"], count(len(arrays["seeds"]), "seed")
+    curves = [arrays[f"phase{phase}_{name}"] for phase in (1, 2) for name in ("step", "train_loss_per_feature")]
+    return plot.plot_fine_tuning(
+        *curves,
+        arrays["loss_per_feature"],
+        phase1_steps=_phase_steps(manifest)[0],
+        naive=manifest["naive_loss_per_feature"],
+        published=_published(manifest),
+        phase1_label=f"phase 1: training L/p, {ccjax.MIXING_FAMILIES[mixing['name']].label} (s = {mixing['scale']:g})",
         ylabel=f"loss per feature L/p (p = {manifest['evaluation']['p']:g})",
-        title="transplant: train with mixing, then fine-tune the same models on clean labels "
-        f"({count(len(arrays['seeds']), 'seed')}, mean +- SEM)",
+        title=f"transplant: train with mixing, then fine-tune the same models on clean labels ({seeds}, mean +- SEM)",
     )
-    ax.title.set_fontsize(10)
-    ax.legend(fontsize=8, loc="upper right")
-    return fig
 
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import ccjax
-from experiments import rank_sweep, reproduce, sigma_sweep
+from ccjax import analysis
+from experiments import _rank_conventions as rank_conventions
+from experiments import reproduce, sigma_sweep
 from experiments import reproduction_report as report
 from experiments._compare import NOT_REACHED, compare_range, compare_value, markdown_table
 
@@ -61,11 +63,11 @@ def rank_manifest(convention: str, **stats) -> dict:
 @pytest.mark.parametrize("convention", ["spec", "paper-code"])
 def test_rank_sweep_comparer_with_missing_slope_sem_and_spearman(convention):
     # One seed: the slope has no SEM (NaN, stored as null); one rank gives no Spearman.
-    (row,) = rank_sweep.compare({}, rank_manifest(convention, slope=0.01, slope_sem=None, spearman=None))
+    (row,) = rank_conventions.compare({}, rank_manifest(convention, slope=0.01, slope_sem=None, spearman=None))
     assert row.ours.startswith("slope +0.0100 per e-fold") and "±" not in row.ours
     assert f"Spearman(rank, L/p) {NOT_REACHED}" in row.note
     assert row.agrees is (False if convention == "paper-code" else None)
-    (row,) = rank_sweep.compare({}, rank_manifest(convention, slope=None, slope_sem=None, spearman=None))
+    (row,) = rank_conventions.compare({}, rank_manifest(convention, slope=None, slope_sem=None, spearman=None))
     assert row.ours == NOT_REACHED
 
 
@@ -109,7 +111,7 @@ def test_rank_erratum_pairs_the_diagonals_under_each_recipe_and_names_the_commit
     spec = "   | spec: lr 1e-3 constant, batch 1,024, 10,000 steps | low-rank | -0.0035 ± 0.0004 (ρ -0.90) "
     assert f"{spec}| not run (stage `rank_sweep_zero_diagonal`) |" in lines
     # Only the figure's M (the authors' recipe, diagonal zeroed) is counted against the paper.
-    counted = {stage: [row.agrees for row in rank_sweep.compare(*saved[stage])] for stage in saved}
+    counted = {stage: [row.agrees for row in rank_conventions.compare(*saved[stage])] for stage in saved}
     assert counted == {
         "rank_sweep_paper_code": [True],
         "rank_sweep_paper_code_diagonal_kept": [None],
@@ -119,9 +121,10 @@ def test_rank_erratum_pairs_the_diagonals_under_each_recipe_and_names_the_commit
 
 def test_the_jb_scripts_hand_set_effective_ranks_are_those_of_a_zeroed_diagonal():
     # nb6_mixing_matrix_rank_jb.py plots ranks 1000, 70, 30, 20, 9 at effective ranks 80, 60, 40, 30, 20.
-    zeroed, kept = report.jb_effective_ranks(True), report.jb_effective_ranks(False)
-    np.testing.assert_allclose(zeroed, report.JB_PLOTTED_AT, atol=2.5)
-    assert np.all(np.asarray(kept[1:]) < np.asarray(report.JB_PLOTTED_AT[1:]) - 4)
+    ranks, plotted_at, draws = rank_conventions.JB_RANKS, rank_conventions.JB_PLOTTED_AT, rank_conventions.JB_DRAWS
+    zeroed, kept = (analysis.low_rank_effective_ranks(ranks, zero, draws=draws) for zero in (True, False))
+    np.testing.assert_allclose(zeroed, plotted_at, atol=2.5)
+    assert np.all(np.asarray(kept[1:]) < np.asarray(plotted_at[1:]) - 4)
 
 
 def test_a_report_with_no_results_fills_every_field_of_the_template(tmp_path):

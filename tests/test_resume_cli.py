@@ -252,10 +252,10 @@ def test_resume_with_another_value_names_the_option_and_both_values(tmp_path, ca
 
 
 def test_an_option_added_since_a_run_was_saved_counts_as_its_default():
-    from experiments._experiment import option_differences
+    from ccjax.io import option_differences
 
     saved = {"--lr": 0.003, "--scales": [0.0, 1.0]}
-    defaults = lambda: {"--zero-diagonal": False}  # noqa: E731
+    defaults = {"--zero-diagonal": False}
     assert option_differences(saved, {**saved, "--zero-diagonal": False}, defaults) == []
     assert option_differences(saved, {**saved, "--zero-diagonal": True}, defaults) == [
         "--zero-diagonal: False there, True now"

@@ -262,7 +262,12 @@ def _functions_taking_a_result() -> set[str]:
 def test_every_public_evaluation_of_a_result_uses_its_task():
     """Weights trained on a non-default task are evaluated on that task by every public
     function that takes the result, with no task= (issue 20: evaluation follows the model)."""
-    assert _functions_taking_a_result() == {"measure.sweep_curves", "measure.evaluate_sweep"}
+    assert _functions_taking_a_result() == {
+        "measure.sweep_curves",
+        "measure.evaluate_sweep",
+        "measure.sweep_arrays",  # packs the arrays of a result; evaluates nothing
+        "measure.rank_sweep_measures",  # the paper's labels only: refuses another task (below)
+    }
     result = ccjax.sweep(TRAIN, {"seed": [0, 1]}, task=SquaredReLU())
     key = jax.random.key(3)
     on_task = ccjax.loss_curve(result.params, result.scaled_mixing, [TRAIN.p], key, task=SquaredReLU(), **CURVE)
@@ -273,6 +278,8 @@ def test_every_public_evaluation_of_a_result_uses_its_task():
     options = {name: CURVE[name] for name in ("pilot_samples", "min_samples", "chunk_size")}
     estimate = ccjax.evaluate_sweep(result, rel_sem=CURVE["rel_sem"], key=key, **options)
     np.testing.assert_array_equal(estimate.loss_per_feature, on_task.loss_per_feature[:, 0])
+    with pytest.raises(ValueError, match="mixed-ReLU labels"):
+        ccjax.measure.rank_sweep_measures(result)
 
 
 def test_search_tasks_are_tasks_with_one_naive_convention():

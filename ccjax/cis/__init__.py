@@ -16,7 +16,17 @@ from ._models import MODEL_FAMILIES, ModelFamily
 from ._relu import ReLU
 from ._relu_discrete import DiscreteReLU
 from ._relu_outlier import QuarticReLU, WorstFeatureReLU
-from ._summary import advantage, naive_reference, positive_cells
+from ._search import RESULTS as SEARCH_RESULTS
+from ._search import SECOND_OPTIMIZER, SearchGrid, SearchProgress, SearchRun, search
+from ._summary import (
+    advantage,
+    describe_search,
+    naive_check,
+    naive_reference,
+    offset_advantage,
+    positive_cells,
+    semi_nmf_advantage,
+)
 from ._train import family_batch_loss, init_model, train_models
 from ._two_step import OneLayerTwoStep, TwoStep, semi_nmf_reference
 
@@ -28,6 +38,8 @@ SEARCH_TASKS: dict[str, Task] = {
 __all__ = [
     "MODEL_FAMILIES",
     "SEARCH_ARRAYS",
+    "SEARCH_RESULTS",
+    "SECOND_OPTIMIZER",
     "SEARCH_TASKS",
     "AndPairs",
     "DiscreteReLU",
@@ -38,19 +50,27 @@ __all__ = [
     "ModelFamily",
     "QuarticReLU",
     "ReLU",
+    "SearchGrid",
+    "SearchProgress",
+    "SearchRun",
     "OneLayerTwoStep",
     "TwoStep",
     "WorstFeatureReLU",
     "advantage",
     "d_mlp_of",
+    "describe_search",
     "family_batch_loss",
     "evaluate_model",
     "init_model",
+    "naive_check",
     "naive_like_share",
     "naive_monte_carlo",
     "naive_reference",
+    "offset_advantage",
     "positive_cells",
+    "search",
     "search_grid",
+    "semi_nmf_advantage",
     "semi_nmf_reference",
     "train_models",
 ]

@@ -1,7 +1,20 @@
-"""The search's statistics: each model's advantage over naive, and the cells where a task
-beats naive by more than its standard error over seeds allows."""
+"""The search's statistics and summary: each model's advantage over naive, the cells where a
+task beats naive by more than its standard error over seeds allows, the references without CiS
+set beside them, and the summary of a search as text tables (:func:`describe_search`)."""
 
+from collections.abc import Mapping, Sequence
+
+import jax
 import numpy as np
+
+from .._types import Float
+from ..measure.baselines import optimal_offset
+from ..measure.statistics import mean_and_sem
+from ..problem._data import default_capacity
+from ..problem._keys import seed_key
+from ._evaluate import evaluate_model
+from ._grid import EVALUATION_SEED, EvalBudget, d_mlp_of
+from ._two_step import OneLayerTwoStep, semi_nmf_reference
 
 
 def naive_reference(arrays: dict) -> np.ndarray:
@@ -19,3 +32,137 @@ def positive_cells(mean: np.ndarray, sem: np.ndarray, sigmas: float = 2.0) -> np
     """Where the advantage is positive by more than ``sigmas`` standard errors."""
     with np.errstate(invalid="ignore"):
         return np.isfinite(sem) & (mean - sigmas * sem > 0)
+
+
+def naive_check(
+    naive_mc: Float[np.ndarray, "tasks ratios seeds ps"],
+    naive_closed_form: Float[np.ndarray, "tasks ratios seeds ps"],
+    naive_mc_sem: Float[np.ndarray, "tasks ratios seeds ps"],
+) -> Float[np.ndarray, " tasks"]:
+    """Per task, the largest |z| of its Monte Carlo naive loss against the closed form,
+    ``(naive_mc - naive_closed_form) / naive_mc_sem``, over its cells (d/n, seed, p; NaN ignored); NaN for a
+    task without a closed form. Near 2 or below: the closed form and the estimate agree."""
+    z = np.asarray((naive_mc - naive_closed_form) / naive_mc_sem, np.float64)
+    return np.array([np.nanmax(np.abs(row)) if np.isfinite(row).any() else np.nan for row in z])
+
+
+def offset_advantage(
+    n_features: int, d_ratios: Sequence[float] | np.ndarray, ps: Sequence[float] | np.ndarray
+) -> Float[np.ndarray, "ratios ps"]:
+    """The advantage over naive of relu's naive + offset model (exact, docs/paper.md §5): the
+    dense-regime mechanism, not CiS, as a reference for the relu task, per d/n and p."""
+    rows = []
+    for ratio in d_ratios:
+        d = d_mlp_of(n_features, float(ratio))
+        _, loss = optimal_offset(np.asarray(ps), n_features=n_features, d_mlp=d)
+        rows.append(advantage(np.asarray(loss), (n_features - d) / n_features / 6.0))
+    return np.asarray(rows, np.float64)
+
+
+def semi_nmf_advantage(
+    n_features: int, d_ratios: Sequence[float] | np.ndarray, ps: Sequence[float] | np.ndarray, evaluation: EvalBudget
+) -> Float[np.ndarray, "ratios ps"]:
+    """The advantage over naive of the two-step task's one-layer semi-NMF reference
+    (:func:`semi_nmf_reference`, built, not trained), per d/n and p, on the search's
+    evaluation samples (:data:`EVALUATION_SEED`, ``evaluation``'s budget)."""
+    task, key = OneLayerTwoStep(), seed_key(EVALUATION_SEED)
+    rows = []
+    for ratio in d_ratios:
+        d = d_mlp_of(n_features, float(ratio))
+        params = semi_nmf_reference(task, n_features, d, jax.random.key(0))
+        cells = []
+        for p in ps:
+            capacity = default_capacity(evaluation.batch_size, n_features, float(p))
+            result = evaluate_model(task, params, n_features, d, float(p), key, *evaluation, capacity)
+            cells.append(advantage(float(result.loss.mean), float(result.naive_loss.mean)))
+        rows.append(cells)
+    return np.asarray(rows, np.float64)
+
+
+def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A right-aligned plain-text table (the experiments' table format)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells):
+        return "  ".join(str(cell).rjust(width) for cell, width in zip(cells, widths, strict=True))
+
+    return "\n".join([line(headers), line("-" * width for width in widths), *(line(row) for row in rows)])
+
+
+def _estimate(mean, sem) -> str:
+    return f"{mean:+.3f} ± {sem:.3f}" if np.isfinite(sem) else f"{mean:+.3f}"
+
+
+def _task_table(results: Mapping[str, np.ndarray], mean, sem, share=None, tasks=None) -> str:
+    """A table of mean ± SEM (task, d/n, p), with the naive-like ``share`` if given: a row per task
+    (of the indices ``tasks``, default all) and d/n."""
+
+    def cell(t, d, j):
+        return _estimate(mean[t, d, j], sem[t, d, j]) + ("" if share is None else f" ({share[t, d, j]:.2f})")
+
+    rows = [
+        [results["tasks"][t], f"{ratio:g}", *(cell(t, d, j) for j in range(len(results["ps"])))]
+        for t in (range(len(results["tasks"])) if tasks is None else tasks)
+        for d, ratio in enumerate(results["d_ratios"])
+    ]
+    return _text_table(["task", "d/n"] + [f"p = {p:g}" for p in results["ps"]], rows)
+
+
+def _ratio_table(results: Mapping[str, np.ndarray], values) -> str:
+    """A table of advantages (d/n, p): a row per d/n."""
+    ratios = results["d_ratios"]
+    rows = [[f"{ratio:g}", *(f"{value:+.3f}" for value in row)] for ratio, row in zip(ratios, values, strict=True)]
+    return _text_table(["d/n"] + [f"p = {p:g}" for p in results["ps"]], rows)
+
+
+def _grid_lines(results: Mapping[str, np.ndarray]) -> list[str]:
+    """The advantage table with the naive-like shares, the MSE advantage of the tasks trained on
+    another loss, the check of the naive closed forms and relu's control at p = 0.01."""
+    tasks, ps, ratios = results["tasks"], results["ps"], results["d_ratios"]
+    mean, sem = mean_and_sem(results["grid_advantage"], axis=2)
+    share = np.nanmean(results["grid_naive_like_share"], axis=2)
+    lines = ["advantage over naive, (naive - trained)/naive, mean ± SEM over seeds (naive-like share):"]
+    lines.append(_task_table(results, mean, sem, share))
+    own_loss = [t for t in range(len(tasks)) if not np.allclose(results["grid_loss"][t], results["grid_mse"][t])]
+    if own_loss and "grid_naive_mse" in results:  # trained on another loss: their MSE against the naive model's
+        gain = mean_and_sem(advantage(results["grid_mse"], results["grid_naive_mse"]), axis=2)
+        lines.append("the same models' advantage in mean squared error (naive MSE - MSE) / naive MSE:")
+        lines.append(_task_table(results, *gain, tasks=own_loss))
+    largest = naive_check(results["grid_naive_mc"], results["grid_naive_closed_form"], results["grid_naive_mc_sem"])
+    checked = ", ".join(f"{task} {z:.1f}" for task, z in zip(tasks, largest, strict=True) if np.isfinite(z))
+    lines.append(f"naive closed form vs Monte Carlo, largest |z|: {checked}")
+    if "relu" in tasks and 0.01 in ps and 0.5 in ratios:
+        t, d, j = list(tasks).index("relu"), list(ratios).index(0.5), list(ps).index(0.01)
+        control = results["grid_loss"][t, d, :, j] / 0.01
+        lines.append(f"control: relu at p = 0.01, d/n = 0.5 trains to L/p = {control.mean():.4f} (naive 0.0833)")
+    return lines
+
+
+def _recheck_lines(results: Mapping[str, np.ndarray]) -> list[str]:
+    """Each positive task's re-checks: 4x steps, the second optimizer and the advantage at each n."""
+    lines = []
+    for k, task in enumerate(results["positive_tasks"]):
+        long, other = (mean_and_sem(results[f"check_{name}"][k]) for name in ("long", "second_optimizer"))
+        scaling = zip(results["scaling_ns"], *mean_and_sem(results["check_scaling"][k], axis=-1), strict=True)
+        by_n = ", ".join(f"n={n}: {_estimate(mean, sem)}" for n, mean, sem in scaling)
+        lines.append(f"{task}: 4x steps {_estimate(*long)}; second optimizer {_estimate(*other)}; {by_n}")
+    if not len(results["positive_tasks"]):
+        lines.append("no task beats its naive model by more than 2 SEM anywhere on the grid")
+    return lines
+
+
+def describe_search(results: Mapping[str, np.ndarray], n_features: int, evaluation: EvalBudget) -> str:
+    """The summary of a :func:`~ccjax.cis.search` (its ``results``, at ``n_features`` and the
+    ``evaluation`` budget) as text tables: the advantage over naive, mean ± SEM over seeds, with
+    the naive-like shares; the MSE advantage of the tasks trained on another loss; the check of the
+    naive closed forms against Monte Carlo; the references without CiS (:func:`offset_advantage`
+    for relu, :func:`semi_nmf_advantage` for two-step); and the re-checks of the positive tasks."""
+    tasks, ps, ratios = results["tasks"], results["ps"], results["d_ratios"]
+    lines = _grid_lines(results)
+    if "relu" in tasks:
+        lines.append("relu's reference without CiS, naive + the best offset (exact, docs/paper.md §5), has advantage")
+        lines.append(_ratio_table(results, offset_advantage(n_features, ratios, ps)))
+    if "two-step" in tasks:
+        lines.append("two-step's reference without CiS, a one-layer semi-NMF model of relu(A) (built, not trained):")
+        lines.append(_ratio_table(results, semi_nmf_advantage(n_features, ratios, ps, evaluation)))
+    return "\n".join(lines + _recheck_lines(results))

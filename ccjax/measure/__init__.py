@@ -18,10 +18,52 @@ from ._curves import (
     one_feature_loss,
 )
 from ._direct import Estimate, EvalPlan, direct_loss_per_feature, plan_evaluation
+from ._mechanisms import (
+    ALIGNMENT_CONVENTIONS,
+    BaselineSweep,
+    alignment_bands,
+    alignments,
+    baseline_sweep,
+    describe_alignments,
+    describe_baseline_sweep,
+    fine_tuning_curve,
+    mixing_rms,
+)
+from ._rank import (
+    RANK_SWEEP_DEFINITIONS,
+    RANK_SWEEP_MEASURES,
+    RANK_TREND_DEFINITION,
+    describe_rank_trend,
+    rank_sweep_measures,
+    rank_trends,
+)
 from ._responses import feature_response, neuron_contributions, one_hot_response
+from ._sweep_arrays import SWEEP_ARRAYS, describe_sweep_arrays, sweep_arrays
 from ._sweep_curves import evaluate_sweep, evaluation_key, sweep_curves
+from ._sweep_stats import describe_dip, describe_dip_statistics, tail_mean
 
 __all__ = [
+    "SWEEP_ARRAYS",
+    "describe_sweep_arrays",
+    "sweep_arrays",
+    "tail_mean",
+    "describe_dip_statistics",
+    "describe_dip",
+    "RANK_SWEEP_DEFINITIONS",
+    "RANK_SWEEP_MEASURES",
+    "RANK_TREND_DEFINITION",
+    "describe_rank_trend",
+    "rank_sweep_measures",
+    "rank_trends",
+    "ALIGNMENT_CONVENTIONS",
+    "BaselineSweep",
+    "describe_alignments",
+    "describe_baseline_sweep",
+    "alignment_bands",
+    "alignments",
+    "baseline_sweep",
+    "fine_tuning_curve",
+    "mixing_rms",
     "Estimate",
     "EvalPlan",
     "LossCurve",

@@ -35,6 +35,7 @@ from jaxtyping import Real
 from .._linalg import matmul
 from .._types import AnyArray, Array, Float, Int
 from ..problem._model import FeatureMLP
+from ._low_rank import low_rank_effective_ranks  # noqa: F401  (re-exported: ccjax.analysis)
 from .statistics import finite_mean, mean_and_sem
 
 

@@ -23,6 +23,7 @@ if (
 ):
     matplotlib.use("Agg")
 
+from ._cis import plot_advantage, plot_advantage_by_ratio  # noqa: E402
 from ._loss import (  # noqa: E402  (after the backend choice)
     NAIVE_STYLE,
     plot_history,
@@ -33,8 +34,40 @@ from ._loss import (  # noqa: E402  (after the backend choice)
     plot_response_curves,
     plot_scale_sweep,
 )
+from ._mechanisms import (  # noqa: E402
+    plot_alignment_cosines,
+    plot_baseline_sweep,
+    plot_eigen_projections,
+    plot_entry_fit,
+    plot_fine_tuning,
+    plot_learned_scales,
+)
+from ._rank import RankModels, plot_rank_sweep, plot_scale_histories  # noqa: E402
+from ._sweeps import (  # noqa: E402
+    plot_dip,
+    plot_model_responses,
+    plot_optimal_offset,
+    plot_reference_dip,
+    plot_sweep_overview,
+)
 
 __all__ = [
+    "plot_dip",
+    "plot_model_responses",
+    "plot_optimal_offset",
+    "plot_reference_dip",
+    "plot_sweep_overview",
+    "RankModels",
+    "plot_rank_sweep",
+    "plot_scale_histories",
+    "plot_advantage",
+    "plot_advantage_by_ratio",
+    "plot_alignment_cosines",
+    "plot_baseline_sweep",
+    "plot_eigen_projections",
+    "plot_entry_fit",
+    "plot_fine_tuning",
+    "plot_learned_scales",
     "NAIVE_STYLE",
     "plot_scale_sweep",
     "plot_loss_terms",

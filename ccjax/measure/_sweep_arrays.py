@@ -1,0 +1,81 @@
+"""The arrays a trained sweep saves, with the descriptions a results manifest gives them.
+
+:func:`sweep_arrays` takes them from a :class:`~ccjax.SweepResult` (and its
+:func:`~ccjax.measure.evaluate_sweep` estimate); :func:`describe_sweep_arrays` describes the
+same names for a grid whose axes the caller names, e.g. ``"K, S"`` for seeds x scales.
+"""
+
+from collections.abc import Sequence
+
+from ..engine import SweepResult
+from ._direct import Estimate
+
+# name -> (axes after the grid's, description); "history_<field>" names have n_logs after the grid's.
+_DESCRIPTIONS = {
+    "loss_per_feature": ("", "L/p at the evaluation p (each model's training p unless told; NaN if it diverged)"),
+    "loss_per_feature_sem": ("", "Monte Carlo standard error of loss_per_feature"),
+    "n_evaluations": ("", "exactly-k samples the evaluation ran each model on"),
+    "history_step": (", n_logs", "training step of each log"),
+    "history_train_loss_per_feature": (", n_logs", "mean training L/p over each logging interval"),
+    "history_relu_term_per_feature": (", n_logs", "ReLU term of L/p on a fresh batch at the logged step"),
+    "history_mixing_term_per_feature": (", n_logs", "mixing term of L/p on the same batch"),
+    "history_scale": (", n_logs", "|mixing scale| in use"),
+    "final_scale": ("", "mixing scale in the labels at the end (learned or fixed)"),
+    "diverged_step": ("", "first logged step with a NaN/inf loss (-1: the model stayed finite)"),
+    "w_in": (", n_features, d_mlp", "trained feature-space W_in (full models mapped through W_E)"),
+    "w_out": (", d_mlp, n_features", "trained feature-space W_out"),
+    "mixing": (", n_features, n_features", "unscaled mixing matrix M"),
+}
+SWEEP_ARRAYS = tuple(_DESCRIPTIONS)  # the standard arrays of a trained sweep, in the order they are saved
+_DESCRIPTIONS |= {  # the training loss as some results name it
+    "final_train_loss_per_feature": ("", "training L/p over the last logging interval"),
+    "train_loss_per_feature_history": (", n_logs", "training L/p per logging interval"),
+}
+_EVALUATED = ("loss_per_feature", "loss_per_feature_sem", "n_evaluations")
+
+
+def describe_sweep_arrays(axes: str, names: Sequence[str] = SWEEP_ARRAYS, *, shared_step: bool = False) -> dict:
+    """The manifest's description of each of ``names`` (see :func:`sweep_arrays`), for a grid whose
+    axes ``axes`` names (``"K, S"``): ``{"w_in": "(K, S, n_features, d_mlp) trained ..."}``.
+
+    With ``shared_step``, ``history_step`` is the ``(n_logs,)`` steps every model shares."""
+    described = {}
+    for name in names:
+        trailing, text = _DESCRIPTIONS[name]
+        shape = "(n_logs,)" if shared_step and name == "history_step" else f"({axes}{trailing})"
+        described[name] = f"{shape} {text}"
+    return described
+
+
+def sweep_arrays(
+    result: SweepResult,
+    names: Sequence[str] = SWEEP_ARRAYS,
+    estimate: Estimate | None = None,
+    *,
+    shared_step: bool = False,
+) -> dict:
+    """The arrays ``names`` of a trained sweep, each with the grid's axes first, as they are (no
+    copy or cast). :data:`SWEEP_ARRAYS` (the default) are the evaluation's L/p, its standard error
+    and sample counts (from ``estimate``, :func:`~ccjax.measure.evaluate_sweep` of ``result``),
+    ``history_<field>`` for each :class:`~ccjax.History` field (``(*grid, n_logs)``), the final
+    mixing scale, ``diverged_step``, the weights ``w_in``/``w_out`` and the unscaled M; also
+    available: ``final_train_loss_per_feature`` (the last log's) and its history under the name
+    ``train_loss_per_feature_history``.
+
+    With ``shared_step``, ``history_step`` is the ``(n_logs,)`` steps every model shares."""
+    missing = [name for name in names if name not in _DESCRIPTIONS]
+    if missing:
+        raise ValueError(f"no sweep array {missing[0]!r}; choose from {', '.join(_DESCRIPTIONS)}")
+    history = result.history
+    available = {f"history_{field}": getattr(history, field) for field in history._fields}
+    if shared_step:
+        available["history_step"] = history.step.reshape(-1, history.step.shape[-1])[0]
+    available["train_loss_per_feature_history"] = history.train_loss_per_feature
+    available["final_train_loss_per_feature"] = history.train_loss_per_feature[..., -1]
+    available |= {"final_scale": result.scale, "diverged_step": result.diverged_step}
+    available |= {"w_in": result.params.w_in, "w_out": result.params.w_out, "mixing": result.mixing}
+    if estimate is not None:
+        available |= dict(zip(_EVALUATED, (estimate.loss_per_feature, estimate.sem, estimate.n_samples), strict=True))
+    elif set(names) & set(_EVALUATED):
+        raise ValueError(f"{', '.join(_EVALUATED)} need the sweep's estimate (ccjax.measure.evaluate_sweep)")
+    return {name: available[name] for name in names}

@@ -1,0 +1,47 @@
+"""Figures of the search for computation in superposition (:mod:`ccjax.cis`): each task's
+advantage over its naive model against the feature probability p."""
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..measure.statistics import mean_and_sem
+from ._loss import _axes
+
+ADVANTAGE_LABEL = "(naive - trained) / naive"
+
+
+def _advantage_axes(ax: Axes, title: str, **title_style) -> None:
+    ax.axhline(0, color="k", linewidth=0.8)
+    ax.set(xscale="log", xlabel="feature probability p", ylabel=ADVANTAGE_LABEL)
+    ax.set_title(title, **title_style)
+
+
+def plot_advantage(ps, d_ratios, advantage, *, title: str = "", ax: Axes | None = None) -> Figure:
+    """One task's advantage over naive, ``(naive - trained) / naive``, against p (log axis): the
+    mean over seeds with a +- SEM band, one line per d/n. ``ps`` (P,), ``d_ratios`` (D,),
+    ``advantage`` (D, seeds, P)."""
+    ax = _axes(ax, figsize=(6, 4))
+    mean, sem = mean_and_sem(advantage, axis=1)
+    for d, ratio in enumerate(d_ratios):
+        line = ax.plot(ps, mean[d], marker="o", label=f"d/n = {ratio:g}")[0]
+        ax.fill_between(ps, mean[d] - sem[d], mean[d] + sem[d], color=line.get_color(), alpha=0.25)
+    _advantage_axes(ax, title, fontsize=10)
+    ax.legend()
+    return ax.figure
+
+
+def plot_advantage_by_ratio(ps, d_ratios, tasks: Sequence[str] | np.ndarray, advantage) -> Figure:
+    """Every task's advantage over naive against p, mean +- SEM over seeds, one panel per d/n.
+    ``ps`` (P,), ``d_ratios`` (D,), ``tasks`` (T,), ``advantage`` (T, D, seeds, P)."""
+    fig, axes = plt.subplots(1, len(d_ratios), figsize=(6 * len(d_ratios), 4.2), layout="constrained", squeeze=False)
+    mean, sem = mean_and_sem(advantage, axis=2)
+    for d, ax in enumerate(axes[0]):
+        for t, task in enumerate(tasks):
+            ax.errorbar(ps, mean[t, d], sem[t, d], marker="o", capsize=3, label=task)
+        _advantage_axes(ax, f"every task, d/n = {d_ratios[d]:g}")
+    axes[0][0].legend(fontsize=8)
+    return fig
