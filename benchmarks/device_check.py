@@ -61,12 +61,12 @@ import numpy as np
 
 import ccjax
 from ccjax.io import environment_info
+from ccjax.report import format_table
 from experiments._cli import (
     ArgumentParser,
     HelpFormatter,
     choice_list,
     format_duration,
-    format_table,
     positive_float,
     positive_int,
     say,

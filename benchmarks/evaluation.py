@@ -33,11 +33,11 @@ import jax
 import numpy as np
 
 import ccjax
+from ccjax.report import format_table
 from experiments._cli import (
     ArgumentParser,
     HelpFormatter,
     format_duration,
-    format_table,
     positive_float,
     positive_int,
     say,

@@ -6,15 +6,16 @@ Pure functions on pytrees, in three layers you can see in ``ls ccjax``:
 - :mod:`ccjax.engine`: training many models at once (:func:`train`, :func:`sweep`);
 - :mod:`ccjax.measure`: what is measured on them (L/p curves, baselines, analyses);
 
-plus :mod:`ccjax.io` (results on disk), :mod:`ccjax.plot` (figures; loads matplotlib on
-first use) and :mod:`ccjax.cis` (the search for computation in superposition). This
-namespace re-exports the names most programs need; every other public name lives in its
-layer.
+plus :mod:`ccjax.io` (results on disk), :mod:`ccjax.report` (text reports),
+:mod:`ccjax.plot` (figures; loads matplotlib on first use) and :mod:`ccjax.cis` (the search
+for computation in superposition). This namespace re-exports the names most programs need;
+every other public name lives in its layer.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from . import cis, engine, io, measure, problem
+from . import report as report  # ccjax.report: tables and published-value comparisons
 from .engine import (
     History,
     ProgressBar,

@@ -89,6 +89,20 @@ def _replace_atomically(path: Path, payload: bytes) -> None:
         raise
 
 
+def load_json_record(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON object in the file ``path`` (a run log such as ``reproduce.json``); {} if there is none."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def update_json_record(path: str | os.PathLike, key: str, entry: Any) -> None:
+    """Set ``key`` of the JSON object in ``path`` to ``entry``, re-reading the file first (another
+    process may have written since) and replacing it atomically; the file is made if missing."""
+    record = load_json_record(path)
+    record[key] = entry
+    _replace_atomically(Path(path), json.dumps(record, indent=2).encode())
+
+
 def _sha256(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 

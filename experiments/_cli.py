@@ -1,4 +1,5 @@
-"""Shared pieces of the experiment CLIs: argument types, status lines, tables.
+"""Shared pieces of the experiment CLIs: argument types and status lines (tables and numbers
+with uncertainties are :mod:`ccjax.report`'s).
 
 Argument types raise ``argparse.ArgumentTypeError`` so that bad input ends in argparse's
 one-line ``error:`` message and exit status 2, never a traceback. Terminal text is ASCII,
@@ -15,7 +16,7 @@ from typing import NoReturn, TextIO
 import numpy as np
 
 from ccjax.engine import format_duration  # one duration format for the library and the CLIs
-from ccjax.measure.statistics import mean_and_sem
+from ccjax.report import count
 
 
 def use_every_cpu_core() -> None:
@@ -60,7 +61,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
-def _finite_float(text: str) -> float:
+def finite_float(text: str) -> float:
+    """Any finite number."""
     try:
         value = float(text)
     except ValueError:
@@ -116,7 +118,7 @@ def choice_list(allowed: Sequence[str], what: str = "family") -> Callable[[str],
 def scale_list(text: str) -> list[float]:
     """``"0,0.5,1,2"`` → ``[0.0, 0.5, 1.0, 2.0]``: finite, non-negative, no repeats."""
     negative = "scales must be >= 0, got {:g} (the sign belongs to the mixing)"
-    return _checked([_finite_float(entry) for entry in _entries(text)], text, lambda value: value >= 0, negative)
+    return _checked([finite_float(entry) for entry in _entries(text)], text, lambda value: value >= 0, negative)
 
 
 def sigma_list(text: str) -> list[float]:
@@ -178,7 +180,7 @@ def positive_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    value = _finite_float(text)
+    value = finite_float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
@@ -186,30 +188,10 @@ def positive_float(text: str) -> float:
 
 def probability(text: str) -> float:
     """A feature probability p in (0, 1]."""
-    value = _finite_float(text)
+    value = finite_float(text)
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"p must be in (0, 1], got {text}")
     return value
-
-
-def finite_float(text: str) -> float:
-    """Any finite number."""
-    return _finite_float(text)
-
-
-def count(n: int, noun: str) -> str:
-    """``count(1, "seed")`` → "1 seed", ``count(5, "seed")`` → "5 seeds"."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A right-aligned plain-text table."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-
-    def line(cells):
-        return "  ".join(str(cell).rjust(width) for cell, width in zip(cells, widths, strict=True))
-
-    return "\n".join([line(headers), line("-" * width for width in widths), *(line(row) for row in rows)])
 
 
 def say(message: str, stream: TextIO | None = None) -> None:
@@ -217,38 +199,11 @@ def say(message: str, stream: TextIO | None = None) -> None:
     print(message, file=stream or sys.stderr, flush=True)
 
 
-def format_mean_sem(values, digits: int = 4) -> str:
-    """``"0.0712 +- 0.0003"``: the mean of the finite ``values`` and its SEM (just the mean for one value)."""
-    mean, sem = mean_and_sem(values)
-    return f"{mean:.{digits}f}" if not np.isfinite(sem) else f"{mean:.{digits}f} +- {sem:.{digits}f}"
-
-
-def count_families(n: int) -> str:
-    """``"1 family"``, ``"2 families"``."""
-    return f"{n} famil{'y' if n == 1 else 'ies'}"
-
-
 def mixing_formulas(families) -> dict[str, str]:
     """The manifest's ``"mixing"``: each family's formula for M, by name."""
     import ccjax
 
     return {family: ccjax.MIXING_FAMILIES[family].formula for family in families}
-
-
-def record_sweep_timings(timings: dict, results) -> None:
-    """Add the run and compile seconds of ``results`` (summed) and their device count to ``timings``."""
-    timings["sweep_run_seconds"] = sum(result.run_seconds for result in results)
-    timings["compile_seconds"] = sum(result.compile_seconds for result in results)
-    timings["n_devices"] = results[0].n_devices
-
-
-def shared_mixing(mixing, sigma_axis: int) -> np.ndarray:
-    """The M of a sweep whose sigmas (along ``sigma_axis``) all share their seed's M, that axis dropped."""
-    mixing = np.asarray(mixing)
-    first = np.take(mixing, [0], axis=sigma_axis)
-    if not np.array_equal(mixing, np.broadcast_to(first, mixing.shape)):
-        raise AssertionError("the sweep's M differs between sigmas of one seed")
-    return np.take(mixing, 0, axis=sigma_axis)
 
 
 def evaluate_curves(params, scaled_mixing, p_all, rel_sem: float, session):
@@ -266,14 +221,3 @@ def evaluate_curves(params, scaled_mixing, p_all, rel_sem: float, session):
 def curve_evaluation(rel_sem: float, curve, method: str) -> dict:
     """The manifest's ``"evaluation"`` of a :func:`evaluate_curves` run."""
     return {"rel_sem": rel_sem, "method": method, "max_truncation_bound": float(curve.truncation_bound.max())}
-
-
-def stack_fields(records) -> dict[str, np.ndarray]:
-    """One dict of arrays from a list of dicts with the same names: each name's values stacked (new leading axis)."""
-    return {name: np.stack([record[name] for record in records]) for name in records[0]}
-
-
-def logged_steps(result):
-    """``(n_logs,)``: the steps at which a sweep logged its history (the same for every model)."""
-    step = result.history.step
-    return step.reshape(-1, step.shape[-1])[0]

@@ -1,7 +1,7 @@
 """The parts every experiment CLI shares: output and run options, --plot-only loading,
 the manifest's common fields, training with a progress bar, checkpoints and --resume,
-diverged models and saving figures. The runner that puts them together is
-:meth:`._spec.Experiment.main`.
+saving figures, and the train-then-evaluate sequences of several experiments
+(:func:`train_and_evaluate`, :func:`train_at_each_p`). :meth:`._spec.Experiment.main` runs them.
 
 ``--out`` is a :class:`ccjax.io.ResultsFolder` (its layout, and what a run may do with it:
 resume, replace or refuse); its refusals are usage errors here.
@@ -13,16 +13,18 @@ import dataclasses
 import json
 import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import jax
 import numpy as np
 
 import ccjax
-from ccjax.engine import describe_point
+from ccjax import measure
+from ccjax.report import count
 
 from . import _distributed
-from ._cli import count, format_duration, positive_int, say
+from ._cli import evaluate_curves, format_duration, positive_int, say
 
 # Options that do not change a run's results: where outputs go, how the work is split,
 # and the run-control flags themselves (value-taking ones first).
@@ -207,6 +209,12 @@ class Session:
         yield
         self.timings[f"{name}_seconds"] = time.perf_counter() - start
 
+    def record_sweeps(self, results: Sequence[ccjax.SweepResult]) -> None:
+        """Add the run and compile seconds of ``results`` (summed) and their device count to the timings."""
+        self.timings["sweep_run_seconds"] = sum(result.run_seconds for result in results)
+        self.timings["compile_seconds"] = sum(result.compile_seconds for result in results)
+        self.timings["n_devices"] = results[0].n_devices
+
     def start(self) -> None:
         """Write the run's record into the checkpoint folder (once, just before the first
         training), so that a run that fails its checks leaves ``--out`` untouched."""
@@ -305,32 +313,6 @@ def train_sweep(
     return result
 
 
-def excluding_diverged(arrays: dict) -> dict:
-    """``arrays`` with the losses and histories of diverged models set to NaN, so that every
-    mean leaves them out (results from before ``diverged_step`` existed pass unchanged)."""
-    if "diverged_step" not in arrays:
-        return arrays
-    diverged = arrays["diverged_step"] >= 0
-    masked = dict(arrays)
-    for name, value in arrays.items():
-        if name.startswith(("loss_per_feature", "history_")) and name != "history_step":
-            mask = diverged.reshape(diverged.shape + (1,) * (value.ndim - diverged.ndim))
-            masked[name] = np.where(mask, np.nan, value)
-    return masked
-
-
-def diverged_note(manifest: dict) -> str | None:
-    """The note printed under the table and drawn on the figures when models diverged."""
-    points = manifest.get("diverged_models") or []
-    if not points:
-        return None
-    listed = "; ".join(describe_point(point) for point in points[:8]) + ("; ..." if len(points) > 8 else "")
-    return (
-        f"note: {count(len(points), 'model')} diverged (loss NaN or inf) and "
-        f"{'is' if len(points) == 1 else 'are'} excluded from every mean and fit: {listed}"
-    )
-
-
 def save_figure(figure, path: Path, note: str | None = None) -> None:
     """Write ``figure`` to ``path`` (creating its folder), with ``note`` along its foot, and close it."""
     import matplotlib.pyplot as plt
@@ -346,39 +328,70 @@ def save_figure(figure, path: Path, note: str | None = None) -> None:
     say(f"wrote {path}")
 
 
-def family_first(array) -> np.ndarray:
-    """A sweep's (K seeds, F families, ...) array as (F, K, ...)."""
-    return np.swapaxes(np.asarray(array), 0, 1)
+def train_and_evaluate(
+    config: ccjax.TrainConfig, axes: dict, what: str, session: Session, *, rel_sem: float, p: float | None = None
+) -> tuple[ccjax.SweepResult, measure.Estimate]:
+    """:func:`train_sweep` (timed as ``session``'s "train"; its run and compile seconds and device
+    count recorded by :meth:`Session.record_sweeps`), then :func:`ccjax.evaluate_sweep`
+    of every model at ``p`` (default: each model's training p) to the relative standard error
+    ``rel_sem`` (timed as "eval"), with a status line before and after the evaluation. Returns
+    the sweep and its estimate."""
+    with session.timed("train"):
+        result = train_sweep(config, axes, what, session)
+    session.record_sweeps([result])
+    models, at = count(result.grid.size, "model"), config.p if p is None else p
+    say(f"evaluating {models} at p = {at:g} to a relative standard error of {rel_sem:g} ...")
+    with session.timed("eval"):
+        estimate = ccjax.evaluate_sweep(result, p, rel_sem=rel_sem)
+    n_samples = int(np.asarray(estimate.n_samples).flat[0])
+    say(f"evaluated in {format_duration(session.timings['eval_seconds'])} on {n_samples:,} exactly-k samples")
+    return result, estimate
 
 
-def curves_at_training_p(curve: ccjax.LossCurve, n_eval: int, *, sem_at_train_p: bool = True) -> dict:
-    """Split a loss curve of models (T, K, ...) evaluated at ``[*p_eval, *p_train]`` (``n_eval``
-    p_eval's first), where model group t was trained at ``p_train[t]``: L/p over p_eval, and
-    each model's L/p at its own training p (the diagonal), with their Monte Carlo SEMs."""
-    diagonal = np.arange(len(curve.loss_per_feature))
+def train_at_each_p(args: argparse.Namespace, session: Session, what) -> tuple[list, ccjax.FeatureMLP]:
+    """Train ``args.config`` at each of ``args.p_train`` over ``args.seeds`` (one :func:`train_sweep`
+    per p, described by ``what(p)``), timed as ``session``'s "train"; returns the sweeps and
+    their weights stacked as (T p_train, K seeds, ...)."""
+    configs = [dataclasses.replace(args.config, p=p) for p in args.p_train]
+    with session.timed("train"):
+        results = [train_sweep(config, {"seed": args.seeds}, what(config.p), session) for config in configs]
+    return results, jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))
+
+
+def curves_at_each_p(args, session: Session, results, params, scaled_mixing, *, sem_at_train_p: bool = True):
+    """L/p curves of models trained by :func:`train_at_each_p`, over ``args.eval_points`` p_eval
+    (geometric in [1e-3, 1]) and at each model's own training p (:func:`evaluate_curves`): the
+    arrays ``p_train``, ``seeds``, ``steps``, ``p_eval`` and those of
+    :func:`ccjax.measure.curves_at_training_p`, and the curve itself."""
+    p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
+    p_all = np.concatenate([p_eval, args.p_train])
+    curve = evaluate_curves(params, scaled_mixing, p_all, args.eval_rel_sem, session)
     arrays = {
-        "loss_per_feature": curve.loss_per_feature[..., :n_eval],
-        "loss_per_feature_sem": curve.sem[..., :n_eval],
-        "at_train_p": curve.loss_per_feature[diagonal, :, n_eval + diagonal],
+        "p_train": np.asarray(args.p_train),
+        "seeds": np.asarray(args.seeds),
+        "steps": np.asarray([result.config.total_steps for result in results]),
+        "p_eval": p_eval,
+        **measure.curves_at_training_p(curve, len(p_eval), sem_at_train_p=sem_at_train_p),
     }
-    if sem_at_train_p:
-        arrays["at_train_p_sem"] = curve.sem[diagonal, :, n_eval + diagonal]
-    return arrays
+    return arrays, curve
 
 
 def plot_trained_curves(arrays: dict, manifest: dict, labels, trained_at, at_train_p, *, ax, title: str):
-    """The saved L/p over p_eval (``arrays["loss_per_feature"]``, (C, K, P), mean ± SEM over seeds)
-    with the run's naive L/p, and a dot per curve at its training p ``trained_at`` (one p for
-    all, or one per curve) at the seed mean of ``at_train_p`` (C, K)."""
+    """:func:`ccjax.plot.plot_trained_curves` of the saved ``loss_per_feature`` over ``p_eval``."""
     from ccjax import plot
 
-    dots = list(zip(np.broadcast_to(trained_at, len(labels)), at_train_p.mean(axis=1), strict=True))
-    return plot.plot_loss_curves(
-        arrays["p_eval"],
-        arrays["loss_per_feature"],
-        labels,
-        dots=dots,
-        naive=manifest["naive_loss_per_feature"],
-        ax=ax,
-        title=title,
-    )
+    p_eval, naive = arrays["p_eval"], manifest["naive_loss_per_feature"]
+    curves = arrays["loss_per_feature"]
+    return plot.plot_trained_curves(p_eval, curves, labels, trained_at, at_train_p, naive=naive, ax=ax, title=title)
+
+
+# --- shared by several experiments (appended) ---
+
+
+def train_sweeps(session: Session, sweeps) -> list:
+    """Each ``(config, axes, what)`` of ``sweeps`` trained by :func:`train_sweep`, in order and timed
+    together as ``session``'s "train"; their summed run and compile seconds go into its timings."""
+    with session.timed("train"):
+        results = [train_sweep(config, axes, what, session) for config, axes, what in sweeps]
+    session.record_sweeps(results)
+    return results

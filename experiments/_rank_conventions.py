@@ -9,16 +9,15 @@ and how a saved run of each is set against the paper's claim (:func:`compare`, :
 import argparse
 import dataclasses
 from collections.abc import Iterable
-from typing import NamedTuple
 
 import numpy as np
 
 import ccjax
+from ccjax.report import Comparison, as_float, count, count_families, format_number, format_pm, is_missing
 
-from ._cli import choice_list, count, count_families, finite_float, int_range_list, mixing_formulas, positive_int
-from ._compare import Comparison, as_float, format_number, format_pm, is_missing
+from ._cli import choice_list, finite_float, int_range_list, mixing_formulas, positive_int
 from ._experiment import default_out
-from ._spec import Option, seeds_option
+from ._spec import QUICK_TRAIN, Option, Stage, seeds_option
 
 FAMILIES = ("low-rank", "low-rank-flat")
 FULL_RANK_FAMILY = "asymmetric"  # the code's "full rank" M: i.i.d. N(0, 1), n x n
@@ -30,27 +29,6 @@ SPEC = ccjax.TrainConfig(data="exactly-one", mixing="low-rank", learn_scale=True
 PAPER_CODE = dataclasses.replace(
     SPEC, zero_diagonal=True, lr=1e-3, weight_decay=1e-2, schedule="constant", batch_size=1024, steps=30_000
 )
-
-
-class Convention(NamedTuple):
-    config: ccjax.TrainConfig  # the recipe, with M's diagonal unless --(no-)zero-diagonal says otherwise
-    ranks: str  # the default --ranks
-    families: tuple[str, ...]  # the default --families
-    full_rank: bool  # the default --full-rank
-    label: str  # what it follows
-
-
-CONVENTIONS = {
-    "spec": Convention(SPEC, "1,2,5,10,20,30,50,75,100", FAMILIES, False, "spec (docs/paper.md §3-4)"),
-    "paper-code": Convention(
-        PAPER_CODE,
-        "5,7,10,15,20,50,100",
-        ("low-rank",),
-        True,
-        "paper-code (the authors' paper_code/nb6_mixing_matrix_rank.py)",
-    ),
-}
-rank_list = int_range_list(1, SPEC.n_features, "ranks", "n_features")
 
 # What the authors' code does (Stefan-Heimersheim/toy-model-of-computation-in-superposition),
 # read from paper_code/nb6_mixing_matrix_rank.py, nb6_mixing_matrix_rank_jb.py and mlpinsoup.py.
@@ -110,6 +88,80 @@ PAPER_CODE_DIFFERENCES = (
     "version (c8eead4) keeps it (zero_diagonal=False). --zero-diagonal zeroes it under any recipe"
 )
 
+
+def diagonal_flag(zero_diagonal: bool) -> str:
+    """``--zero-diagonal`` or ``--no-zero-diagonal``."""
+    return f"--{'' if zero_diagonal else 'no-'}zero-diagonal"
+
+
+@dataclasses.dataclass(frozen=True)
+class Convention:
+    """One recipe of the rank experiment: its training config (with its own rule for M's diagonal),
+    default grid, what it follows, and (paper-code) what ccjax matches of the authors' code or not."""
+
+    name: str
+    config: ccjax.TrainConfig
+    ranks: str  # the default --ranks
+    families: tuple[str, ...]  # the default --families
+    full_rank: bool  # the default --full-rank
+    label: str  # what it follows
+    matched: tuple[str, ...] = ()  # empty: the run records PAPER_CODE_DIFFERENCES instead
+    not_matched: tuple[str, ...] = ()
+
+    def own(self, zero_diagonal: bool) -> bool:
+        """Whether ``zero_diagonal`` is the convention's own rule for M's diagonal."""
+        return zero_diagonal == self.config.zero_diagonal
+
+    def stem(self, zero_diagonal: bool) -> str:
+        """The default --out folder and figure name: ``rank_sweep`` (spec) or ``rank_sweep_paper_code``,
+        plus ``_zero_diagonal`` or ``_diagonal_kept`` when the diagonal is not the convention's own."""
+        stem = "rank_sweep" if self.name == "spec" else f"rank_sweep_{self.name.replace('-', '_')}"
+        return stem if self.own(zero_diagonal) else f"{stem}_{'zero_diagonal' if zero_diagonal else 'diagonal_kept'}"
+
+    def run_label(self, zero_diagonal: bool, *, long: bool = False) -> str:
+        """``convention spec`` (``long``: with what it follows), plus the diagonal when not the own."""
+        label = f"convention {self.label if long else self.name}"
+        own = self.own(zero_diagonal)
+        return label if own else f"{label}, {DIAGONAL_TEXT[zero_diagonal]} ({diagonal_flag(zero_diagonal)})"
+
+    def stage(self, order: float, zero_diagonal: bool, quick_ranks: str, what: str) -> Stage:
+        """The reproduction stage of this recipe with M's diagonal zeroed or kept, named :meth:`stem`."""
+        args = ("--convention", self.name) if self.name != "spec" else ()
+        args = args if self.own(zero_diagonal) else (*args, diagonal_flag(zero_diagonal))
+        quick = (*args, "--ranks", quick_ranks, *QUICK_TRAIN)
+        return Stage(self.stem(zero_diagonal), f"Experiment 8: rank of M ({what})", order, args, quick, compare)
+
+    def record(self, zero_diagonal: bool) -> dict:
+        """The manifest's record of the convention, M's diagonal and how the run differs from the authors' code."""
+        own = self.own(zero_diagonal)
+        whose = "the convention's own" if own else f"{self.run_label(zero_diagonal)}: not the convention's own"
+        fields = {"convention": self.name, "convention_description": self.label, "zero_diagonal": zero_diagonal}
+        fields |= {"convention_zero_diagonal": self.config.zero_diagonal}
+        fields["diagonal"] = f"{DIAGONAL_TEXT[zero_diagonal]} ({whose})"
+        if not self.matched:
+            return fields | {"paper_code_differences": PAPER_CODE_DIFFERENCES}
+        note = [PAPER_CODE_DIAGONAL[zero_diagonal]]
+        matched = [*self.matched, *note] if zero_diagonal else list(self.matched)
+        not_matched = list(self.not_matched) if zero_diagonal else [*note, *self.not_matched]
+        paper_code = {"source": PAPER_CODE_SOURCE, "matched": matched, "not_matched": not_matched}
+        return fields | {"paper_code": paper_code | {"other_versions": PAPER_CODE_VERSIONS}}
+
+
+CONVENTIONS = {
+    "spec": Convention("spec", SPEC, "1,2,5,10,20,30,50,75,100", FAMILIES, False, "spec (docs/paper.md §3-4)"),
+    "paper-code": Convention(
+        "paper-code",
+        PAPER_CODE,
+        "5,7,10,15,20,50,100",
+        ("low-rank",),
+        True,
+        "paper-code (the authors' paper_code/nb6_mixing_matrix_rank.py)",
+        PAPER_CODE_MATCHED,
+        PAPER_CODE_NOT_MATCHED,
+    ),
+}
+rank_list = int_range_list(1, SPEC.n_features, "ranks", "n_features")
+
 HELP = {  # the options whose defaults are the convention's
     "convention": "spec: docs/paper.md's M and training; paper-code: the authors' nb6 code (zero diagonal, lr 1e-3 "
     "constant, batch 1024, 30,000 steps, its ranks and a full-rank point)",
@@ -135,56 +187,25 @@ OPTIONS = (  # None defaults: resolve_defaults fills in the convention's
 )
 
 
-def output_stem(convention: str, zero_diagonal: bool) -> str:
-    """The default --out folder and figure name: ``rank_sweep`` (spec) or ``rank_sweep_paper_code``, plus
-    ``_zero_diagonal`` or ``_diagonal_kept`` when the diagonal is not the convention's own."""
-    stem = "rank_sweep" if convention == "spec" else f"rank_sweep_{convention.replace('-', '_')}"
-    if zero_diagonal == CONVENTIONS[convention].config.zero_diagonal:
-        return stem
-    return f"{stem}_{'zero_diagonal' if zero_diagonal else 'diagonal_kept'}"
-
-
-def diagonal_flag(zero_diagonal: bool) -> str:
-    """``--zero-diagonal`` or ``--no-zero-diagonal``."""
-    return f"--{'' if zero_diagonal else 'no-'}zero-diagonal"
-
-
-def stage_args(convention: str, zero_diagonal: bool) -> tuple[str, ...]:
-    """The command-line options of a run of ``convention`` with M's diagonal zeroed or kept."""
-    args = ("--convention", convention) if convention != "spec" else ()
-    own = zero_diagonal == CONVENTIONS[convention].config.zero_diagonal
-    return args if own else (*args, diagonal_flag(zero_diagonal))
+def saved(manifest: dict) -> tuple[Convention, bool]:
+    """A saved run's convention (results saved before conventions existed are spec) and whether it
+    zeroed M's diagonal (results saved before the switch: the convention's own)."""
+    convention = CONVENTIONS[manifest.get("convention", "spec")]
+    return convention, bool(manifest.get("zero_diagonal", convention.config.zero_diagonal))
 
 
 def figure_name(manifest: dict) -> str:
     """A saved run's figure, ``<default --out stem>.png``: each convention and diagonal its own file."""
-    return f"{output_stem(convention_of(manifest), zero_diagonal_of(manifest))}.png"
+    convention, zero_diagonal = saved(manifest)
+    return f"{convention.stem(zero_diagonal)}.png"
 
 
 def not_matched(manifest: dict) -> list[str]:
     """A saved paper-code run's summary lines on what ccjax does not match in the authors' code."""
-    if convention_of(manifest) != "paper-code":
+    if saved(manifest)[0].name != "paper-code":
         return []
     items = manifest.get("paper_code", {}).get("not_matched", [])
     return ["", "not matched to the authors' code (manifest: paper_code):", *(f"  - {item}" for item in items)]
-
-
-def convention_of(manifest: dict) -> str:
-    """A saved run's convention (results saved before conventions existed are spec)."""
-    return manifest.get("convention", "spec")
-
-
-def zero_diagonal_of(manifest: dict) -> bool:
-    """Whether a saved run zeroed M's diagonal (results saved before the switch: the convention's own)."""
-    return bool(manifest.get("zero_diagonal", CONVENTIONS[convention_of(manifest)].config.zero_diagonal))
-
-
-def run_label(convention: str, zero_diagonal: bool, *, long: bool = False) -> str:
-    """``convention spec`` (``long``: with what it follows), plus the diagonal when it is not the convention's own."""
-    label = f"convention {CONVENTIONS[convention].label if long else convention}"
-    if zero_diagonal != CONVENTIONS[convention].config.zero_diagonal:
-        label += f", {DIAGONAL_TEXT[zero_diagonal]} ({diagonal_flag(zero_diagonal)})"
-    return label
 
 
 def describe_config(config: ccjax.TrainConfig) -> str:
@@ -198,47 +219,20 @@ def describe_config(config: ccjax.TrainConfig) -> str:
 
 def heading(manifest: dict) -> tuple[str, str]:
     """A saved run's title (``rank of M, convention ...``) and its training recipe."""
-    label = run_label(convention_of(manifest), zero_diagonal_of(manifest), long=True)
-    return f"rank of M, {label}", describe_config(ccjax.io.saved_config(manifest))
+    convention, zero_diagonal = saved(manifest)
+    title = f"rank of M, {convention.run_label(zero_diagonal, long=True)}"
+    return title, describe_config(ccjax.io.saved_config(manifest))
 
 
 def manifest_fields(args: argparse.Namespace) -> dict:
     """The manifest's record of the convention and M's diagonal, of how the run differs from the
-    authors' code (``paper_code`` for the paper-code convention, else ``paper_code_differences``),
-    and of the run's training configs and Ms."""
-    fields = _convention_fields(args.convention, args.zero_diagonal)
+    authors' code (:meth:`Convention.record`), and of the run's training configs and Ms."""
     mixing = mixing_formulas(args.families) | ({"full_rank": FULL_RANK_FORMULA} if args.full_config else {})
-    return fields | {
+    return CONVENTIONS[args.convention].record(args.zero_diagonal) | {
         "config": dataclasses.asdict(args.config),
         "full_rank_config": dataclasses.asdict(args.full_config) if args.full_config else None,
         "mixing": mixing,
     }
-
-
-def _convention_fields(convention: str, zero_diagonal: bool) -> dict:
-    own = CONVENTIONS[convention].config.zero_diagonal
-    whose = (
-        "the convention's own"
-        if zero_diagonal == own
-        else f"{run_label(convention, zero_diagonal)}: not the convention's own"
-    )
-    fields = {
-        "convention": convention,
-        "convention_description": CONVENTIONS[convention].label,
-        "zero_diagonal": zero_diagonal,
-        "convention_zero_diagonal": own,
-        "diagonal": f"{DIAGONAL_TEXT[zero_diagonal]} ({whose})",
-    }
-    if convention != "paper-code":
-        return fields | {"paper_code_differences": PAPER_CODE_DIFFERENCES}
-    diagonal = [PAPER_CODE_DIAGONAL[zero_diagonal]]
-    paper_code = {
-        "source": PAPER_CODE_SOURCE,
-        "matched": [*PAPER_CODE_MATCHED, *(diagonal if zero_diagonal else [])],
-        "not_matched": [*([] if zero_diagonal else diagonal), *PAPER_CODE_NOT_MATCHED],
-        "other_versions": PAPER_CODE_VERSIONS,
-    }
-    return fields | {"paper_code": paper_code}
 
 
 def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -251,7 +245,7 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, value)
     if args.out is None:
-        args.out = default_out(output_stem(args.convention, args.zero_diagonal))
+        args.out = default_out(own.stem(args.zero_diagonal))
     fields = {"steps": args.steps, "scale_init": args.scale_init, "zero_diagonal": args.zero_diagonal}
     args.config = dataclasses.replace(own.config, **fields)
     args.full_config = dataclasses.replace(args.config, mixing=FULL_RANK_FAMILY) if args.full_rank else None
@@ -287,8 +281,8 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
     """The paper's qualitative claim, lower rank, lower L/p: a slope of L/p against ln(effective rank) above 2 SEM
     over seeds. Counted only for the M the published figure was most likely made with (the authors' recipe with M's
     diagonal zeroed, erratum 5); shown, not counted, for the others."""
-    convention, zero_diagonal = convention_of(manifest), zero_diagonal_of(manifest)
-    diagonal = "diagonal zeroed" if zero_diagonal else "diagonal kept"
+    convention, zero_diagonal = saved(manifest)
+    convention, diagonal = convention.name, "diagonal zeroed" if zero_diagonal else "diagonal kept"
     rows = []
     for family, stats in trends_of(manifest).items():
         slope, sem = stats["slope"], stats["slope_sem"]
@@ -315,15 +309,16 @@ def paired_trends(manifests: Iterable[dict]) -> list[tuple[str, ...]]:
     (recipe, family, slope with M's diagonal kept, with it zeroed), "not run" where a run is missing."""
     slopes: dict[tuple[str, str, str], dict[bool, str]] = {}  # (convention, recipe, family) -> {zeroed: slope}
     for manifest in manifests:
-        key = (convention_of(manifest), _recipe(ccjax.io.saved_config(manifest)))
+        convention, zero_diagonal = saved(manifest)
+        key = (convention.name, _recipe(ccjax.io.saved_config(manifest)))
         for family, stats in trends_of(manifest).items():
             rho = format_number(stats["spearman"], 2, sign="+")
             text = f"{format_pm(stats['slope'], stats['slope_sem'], sign='+')} (ρ {rho})"
-            slopes.setdefault((*key, family), {})[zero_diagonal_of(manifest)] = text
+            slopes.setdefault((*key, family), {})[zero_diagonal] = text
     rows = []
     for (convention, recipe, family), by_diagonal in slopes.items():
         kept, zeroed = (
-            by_diagonal.get(zero, f"not run (stage `{output_stem(convention, zero)}`)") for zero in (False, True)
+            by_diagonal.get(zero, f"not run (stage `{CONVENTIONS[convention].stem(zero)}`)") for zero in (False, True)
         )
         rows.append((f"{convention}: {recipe}", family, kept, zeroed))
     return rows

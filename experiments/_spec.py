@@ -17,7 +17,7 @@ reproduction stages) declares, by these names:
   the ``ARRAYS`` documentation, diverged models, resolved options).
 - ``summary(arrays, manifest) -> str`` and ``figure`` (or ``FIGURES``: file name to
   function); both read the config with ``ccjax.io.saved_config(manifest)``.
-- ``PUBLISHED``, ``compare(arrays, manifest)`` (:class:`~experiments._compare.Comparison`
+- ``PUBLISHED``, ``compare(arrays, manifest)`` (:class:`ccjax.report.Comparison`
   rows) and ``STAGES`` (:class:`Stage` runs of ``python -m experiments.reproduce``), which
   :func:`registered_stages` collects for the reproduction and its report.
 - ``SPEC = Experiment.from_module(__name__, ...)``, ``build_parser, main = SPEC.build_parser,
@@ -30,7 +30,6 @@ or ``ccjax``. A conversion keeps ``results.npz`` bitwise and the manifest's keys
 
 import argparse
 import dataclasses
-import math
 import operator
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import ccjax
+from ccjax.engine import check_batch_size
 
 from . import _distributed
 from ._cli import (
@@ -58,7 +58,6 @@ from ._experiment import (
     add_output_arguments,
     base_manifest,
     check_output_paths,
-    diverged_note,
     load_saved,
     prepare_output,
     resolve_figures,
@@ -167,68 +166,13 @@ def unscaled_steps_option(help: str = "training steps at p = 0.01") -> Option:
 
 Results = tuple[dict, dict]
 
-# A batch must hold this many active features on average to train on (check_batch_size).
-MIN_ACTIVE_FEATURES_PER_BATCH = 10
-
-
-def check_batch_size(
-    batch_size: int,
-    n_features: int,
-    p: float,
-    *,
-    data: str = "bernoulli",
-    batch_flag: str | None = "--batch-size",
-    p_flag: str | None = "--p",
-    smallest: bool = False,
-) -> None:
-    """Refuse (``ValueError``, with the numbers and the fix) a batch too small to train on.
-
-    Only active features carry a gradient (an empty sample's labels and outputs are both
-    zero), and a batch holds ``batch_size * n_features * p`` of them on average
-    (``batch_size`` on exactly-one data): it must hold :data:`MIN_ACTIVE_FEATURES_PER_BATCH`.
-    With fewer, the count swings by a third or more from batch to batch and whole batches
-    are empty (with probability about e^-actives: 5% of the steps at the 3 actives of
-    ``--batch-size 3`` at p = 0.01, n = 100; 0.005% at 10). Every experiment's defaults hold
-    100 or more, the smallest test runs 32. ``p`` and ``n_features``: the smallest a run
-    trains at (``smallest``: the smallest of several); ``batch_flag``/``p_flag``: the
-    options that set them, if any.
-    """
-    exactly_one = data == "exactly-one"
-    per_sample = 1.0 if exactly_one else n_features * p  # active features per sample, on average
-    active = batch_size * per_sample
-    if active >= MIN_ACTIVE_FEATURES_PER_BATCH:
-        return
-    if exactly_one:
-        where, how = "on exactly-one data", "batch_size (one per sample)"
-    else:
-        where = f"at {'the smallest ' if smallest else ''}p = {p:g} and n_features = {n_features}"
-        how = "batch_size * n_features * p"
-    fixes = []
-    if batch_flag:
-        fixes.append(f"{batch_flag} {math.ceil(MIN_ACTIVE_FEATURES_PER_BATCH / per_sample - 1e-9)} or more")
-    p_needed = MIN_ACTIVE_FEATURES_PER_BATCH / (batch_size * n_features)
-    if p_flag and not exactly_one and p_needed <= 1.0:
-        fixes.append(f"p >= {_round_up(p_needed)} ({p_flag})")
-    batch = f"{batch_flag} {batch_size}" if batch_flag else f"a batch of {batch_size} samples"
-    raise ValueError(
-        f"{batch} is too small to train on: {where} a batch holds {how} = {active:.3g} active features on "
-        f"average, and training needs at least {MIN_ACTIVE_FEATURES_PER_BATCH} (only active features carry a "
-        f"gradient); use {', or '.join(fixes) or 'a larger batch'}"
-    )
-
-
-def _round_up(value: float, digits: int = 2) -> str:
-    """``value`` rounded up to ``digits`` significant digits, as text (a bound that is met)."""
-    unit = 10.0 ** (math.floor(math.log10(value)) - digits + 1)
-    return f"{math.ceil(value / unit - 1e-9) * unit:.{digits}g}"
-
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
     """One run of an experiment in the paper's reproduction (``python -m experiments.reproduce``):
     ``python -m experiments.<module> <args>`` into ``<out>/<name>``, the report section it
     fills (``title``, in the order of ``order``) and ``compare(arrays, manifest)``, its
-    results next to the paper's numbers (:class:`~experiments._compare.Comparison` rows).
+    results next to the paper's numbers (:class:`ccjax.report.Comparison` rows).
 
     An experiment declares its stages as ``STAGES`` beside ``SPEC``; ``module`` is filled in
     from the experiment's name, and :func:`registered_stages` collects them for reproduce
@@ -393,7 +337,7 @@ class Experiment:
         """Print the summary (and the diverged models) and write each figure: to ``--figure``
         where the experiment offers one file, else by its name into ``--figures``."""
         print(self.summary(arrays, manifest), flush=True)
-        note = diverged_note(manifest)
+        note = ccjax.report.diverged_note(manifest.get("diverged_models") or [])
         if note:
             print(note, flush=True)
         for name, make in self.figures.items():  # a figure function returns None to draw nothing for these results

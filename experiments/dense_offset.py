@@ -5,7 +5,6 @@ does: every neuron adds a small constant to the 50 features it does not compute,
 pays off when many features are active together. b*(p) and its L/p are exact.
 """
 
-import dataclasses
 import sys
 
 import jax
@@ -14,10 +13,9 @@ import numpy as np
 import ccjax
 from ccjax import baselines, measure
 from ccjax.measure.statistics import mean_and_sem
+from ccjax.report import Comparison, compare_value, count, format_table, index_of, nearest_in_log
 
-from ._cli import count, evaluate_curves, format_table
-from ._compare import Comparison, compare_value, index_of, p_eval_column
-from ._experiment import Session, curves_at_training_p, plot_trained_curves, train_sweep
+from ._experiment import Session, curves_at_each_p, plot_trained_curves, train_at_each_p
 from ._spec import QUICK_TRAIN, Experiment, Stage, curve_options, p_train_option, seeds_option, training_options
 
 # Experiment 7, docs/paper.md §5-6: at p_eval = 1, the model trained at p = 1 reaches about 0.052 and naive + offset
@@ -46,24 +44,16 @@ ARRAYS = {
 
 def run(args, session: Session) -> tuple[dict, dict]:
     n, size = args.config.n_features, {"n_features": args.config.n_features, "d_mlp": args.config.d_mlp}
-    configs = [dataclasses.replace(args.config, p=p) for p in args.p_train]
-    with session.timed("train"):
-        results = [train_sweep(c, {"seed": args.seeds}, f"clean labels, p = {c.p:g}", session) for c in configs]
-    params = jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))
-    p_eval, p_train = np.geomspace(1e-3, 1.0, args.eval_points), np.asarray(args.p_train)
+    results, params = train_at_each_p(args, session, lambda p: f"clean labels, p = {p:g}")
     no_mixing = np.zeros(params.w_in.shape[:2] + (n, n), np.float32)  # (T, K, n, n): clean labels
-    curve = evaluate_curves(params, no_mixing, np.concatenate([p_eval, p_train]), args.eval_rel_sem, session)
+    arrays, _ = curves_at_each_p(args, session, results, params, no_mixing, sem_at_train_p=False)
+    p_eval, p_train = arrays["p_eval"], arrays["p_train"]
     best_offset, best_loss = baselines.optimal_offset(p_eval, **size)
     train_offset, _ = baselines.optimal_offset(p_train, **size)
     # The engine on the naive + b*(p_train) models themselves: a check of the closed form.
     offset_models = jax.vmap(lambda b: baselines.naive_model(offset=b, **size))(np.asarray(train_offset, np.float32))
     engine = ccjax.loss_curve(offset_models, no_mixing[:, 0], p_train, ccjax.evaluation_key(), rel_sem=1e-3)
-    arrays = {
-        "p_train": p_train,
-        "seeds": np.asarray(args.seeds),
-        "steps": np.asarray([config.total_steps for config in configs]),
-        "p_eval": p_eval,
-        **curves_at_training_p(curve, len(p_eval), sem_at_train_p=False),
+    arrays |= {
         "best_offset": np.asarray(best_offset),
         "best_offset_loss": np.asarray(best_loss),
         "train_offset": np.asarray(train_offset),
@@ -77,7 +67,8 @@ def run(args, session: Session) -> tuple[dict, dict]:
 
 
 def summary(arrays: dict, manifest: dict) -> str:
-    p_train, at_one, naive = arrays["p_train"], p_eval_column(arrays, 1.0), manifest["naive_loss_per_feature"]
+    p_train, naive = arrays["p_train"], manifest["naive_loss_per_feature"]
+    at_one = nearest_in_log(arrays["p_eval"], 1.0)
     mean, sem = mean_and_sem(arrays["at_train_p"], axis=1)
     p1_mean, p1_sem = mean_and_sem(arrays["loss_per_feature"][:, :, at_one], axis=1)
     exact = np.interp(np.log(p_train), np.log(arrays["p_eval"]), arrays["best_offset_loss"])
@@ -129,7 +120,7 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
         trained = arrays["at_train_p"][index_of(arrays["p_train"], 1.0)]
         quantity = "clean, trained at p = 1, L/p at p_eval = 1"
         rows.append(compare_value(EXPERIMENT, quantity, PUBLISHED["trained_p1_at_p1"], trained))
-    offset = [arrays["best_offset_loss"][p_eval_column(arrays, 1.0)]]
+    offset = [arrays["best_offset_loss"][nearest_in_log(arrays["p_eval"], 1.0)]]
     quantity = "naive + b*(1), L/p at p_eval = 1"
     return [*rows, compare_value(EXPERIMENT, quantity, PUBLISHED["offset_at_p1"], offset, exact=True)]
 

@@ -12,10 +12,9 @@ import sys
 import numpy as np
 
 import ccjax
-from ccjax import measure
+from ccjax import measure, report
+from ccjax.report import Comparison, compare_range, compare_value, format_estimate, mean_sem
 
-from ._cli import count, format_mean_sem, format_table, stack_fields
-from ._compare import Comparison, compare_range, compare_value, format_estimate, mean_sem
 from ._experiment import Session, train_sweep
 from ._spec import QUICK_TRAIN, Experiment, Stage, seeds_option, unscaled_steps_option
 
@@ -60,7 +59,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
         aligned = measure.alignments(result.params, scaled)  # by name, sorted: the saved arrays' order
         per_case.append(aligned | {"scaled_mixing": scaled, "final_train_loss_per_feature": final})
     families, scales = map(np.asarray, zip(*CASES, strict=True))
-    arrays = stack_fields(per_case) | {"families": families, "scales": scales, "seeds": np.asarray(args.seeds)}
+    arrays = measure.stack_fields(per_case) | {"families": families, "scales": scales, "seeds": np.asarray(args.seeds)}
     cases = [{"mixing": family, "scale": scale} for family, scale in CASES]
     return arrays, {"cases": cases, "conventions": measure.ALIGNMENT_CONVENTIONS}
 
@@ -86,12 +85,13 @@ def _published(published) -> str:
 def summary(arrays: dict, manifest: dict) -> str:
     numbers = [summary_numbers(arrays, c) for c in range(len(arrays["families"]))]
     rows = [
-        [label, *[format_mean_sem(n[key], 3) for n in numbers], _published(published)]
+        [label, *[report.format_mean_sem(n[key], 3) for n in numbers], _published(published)]
         for key, (label, published, *_) in ROWS.items()
     ]
-    steps, seeds = ccjax.io.saved_config(manifest).steps, count(len(arrays["seeds"]), "seed")
+    steps, seeds = ccjax.io.saved_config(manifest).steps, report.count(len(arrays["seeds"]), "seed")
     title = f"eigen-subspace alignment: p = 0.01, {steps:,} steps, {seeds} (mean +- SEM)"
-    table = format_table(["quantity", *[case_title(arrays, c) for c in range(len(numbers))], "paper (asym 0.03)"], rows)
+    headers = ["quantity", *[case_title(arrays, c) for c in range(len(numbers))], "paper (asym 0.03)"]
+    table = report.format_table(headers, rows)
     return f"{title}\n{table}\n{ZERO_DIAGONAL}"
 
 
@@ -108,7 +108,7 @@ def figure(arrays: dict, manifest: dict):
         plot.plot_alignment_cosines(eigen[c], svd[c], d_mlp, paper=paper, title=title, ax=axes[0, c])
         fit = [arrays[key][c, 0] for key in ("off_diagonal_slope", "diagonal_slope", "diagonal_intercept")]
         plot.plot_entry_fit(linear[c, 0], scaled[c, 0], fit, title=f"{title}: entries (seed {seed})", ax=axes[1, c])
-    fig.suptitle(f"eigen-subspace alignment ({count(len(arrays['seeds']), 'seed')}, mean +- SEM bands)")
+    fig.suptitle(f"eigen-subspace alignment ({report.count(len(arrays['seeds']), 'seed')}, mean +- SEM bands)")
     return fig
 
 

@@ -10,10 +10,12 @@ import numpy as np
 
 import ccjax
 from ccjax import measure
+from ccjax.measure import excluding_diverged
 from ccjax.measure.statistics import mean_and_sem
+from ccjax.report import format_table
 
-from ._cli import format_table, learning_rates, say
-from ._experiment import Session, excluding_diverged, train_sweep
+from ._cli import learning_rates
+from ._experiment import Session, train_and_evaluate
 from ._spec import Experiment, Option, eval_rel_sem_option, mixing_options, seeds_option, single_p_options
 
 EXPERIMENT = "lr_sweep"
@@ -27,12 +29,9 @@ ARRAYS = {
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
-    config = args.config
+    config, axes, what = args.config, {"seed": args.seeds, "lr": args.lrs}, f"seed x lr, {args.config.mixing}"
     with session.timed("total"):
-        with session.timed("train"):
-            result = train_sweep(config, {"seed": args.seeds, "lr": args.lrs}, f"seed x lr, {config.mixing}", session)
-        say(f"evaluating L/p at p = {config.p:g} ...")
-        estimate = ccjax.evaluate_sweep(result, rel_sem=args.eval_rel_sem)
+        result, estimate = train_and_evaluate(config, axes, what, session, rel_sem=args.eval_rel_sem)
     arrays = {"lrs": np.asarray(args.lrs), "seeds": np.asarray(args.seeds)}
     return arrays | measure.sweep_arrays(result, SAVED, estimate, shared_step=True), {
         "mixing": {"name": config.mixing, "formula": ccjax.MIXING_FAMILIES[config.mixing].formula},

@@ -8,17 +8,17 @@ the naive line L/p = 0.0833; every mixing M takes them below it at small p.
 """
 
 import dataclasses
-import operator
 import sys
 
 import numpy as np
 
 import ccjax
-from ccjax import measure
+from ccjax import measure, report
+from ccjax.measure import family_first
+from ccjax.report import Comparison, compare_value
 
 from . import _cli
-from ._compare import Comparison, compare_value
-from ._experiment import Session, family_first, plot_trained_curves, train_sweep
+from ._experiment import Session, plot_trained_curves, train_sweeps
 from ._spec import QUICK_TRAIN, Experiment, Stage, curve_options, seeds_option, unscaled_steps_option
 
 # Experiment 2, docs/paper.md §2, §6.2: L/p at p_eval = 0.01 by mixing family, read off the
@@ -72,16 +72,16 @@ ARRAYS = {
 def train(fixed: ccjax.TrainConfig, learned: ccjax.TrainConfig, seeds, session: Session) -> list:
     """The two sweeps over (seed x family), one per ``learn_scale`` (static config): fixed scale, then learned."""
     _cli.say(
-        f"{len(FAMILIES)} mixing families x {_cli.count(len(seeds), 'seed')}: "
+        f"{len(FAMILIES)} mixing families x {report.count(len(seeds), 'seed')}: "
         f"{len(FAMILIES) * len(seeds)} models x {fixed.total_steps:,} steps at p = {fixed.p:g}, in two sweeps"
     )
-    with session.timed("train"):
-        results = [
-            train_sweep(fixed, {"seed": seeds, "mixing": FIXED}, "embedding and clean labels, scale 1", session),
-            train_sweep(learned, {"seed": seeds, "mixing": LEARNED}, "Gaussian M, learned scale", session),
-        ]
-    _cli.record_sweep_timings(session.timings, results)
-    return results
+    fixed_sweep = fixed, {"seed": seeds, "mixing": FIXED}, "embedding and clean labels, scale 1"
+    learned_sweep = learned, {"seed": seeds, "mixing": LEARNED}, "Gaussian M, learned scale"
+    return train_sweeps(session, [fixed_sweep, learned_sweep])
+
+
+JOINED = ("params.w_in", "params.w_out", "scaled_mixing", "scale", "mixing", "history.scale")
+JOINED += ("history.train_loss_per_feature",)  # what run takes of the sweeps, joined along the family axis
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
@@ -89,16 +89,13 @@ def run(args, session: Session) -> tuple[dict, dict]:
     fixed, seeds = args.config, args.seeds
     learned = dataclasses.replace(fixed, mixing=LEARNED[0], learn_scale=True)
     results = train(fixed, learned, seeds, session)
-
-    def joined(name: str) -> np.ndarray:  # the sweeps' (K, F_i, ...) arrays joined along the family axis
-        return np.concatenate([np.asarray(operator.attrgetter(name)(result)) for result in results], axis=1)
-
-    params = ccjax.FeatureMLP(w_in=joined("params.w_in"), w_out=joined("params.w_out"))
+    joined = measure.join_sweeps(results, JOINED)  # the sweeps' (K, F_i, ...) arrays as (K, F, ...)
+    params = ccjax.FeatureMLP(w_in=joined["params.w_in"], w_out=joined["params.w_out"])
     p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
     p_all = np.append(p_eval, P_TRAIN)  # the curve's last p is p_train
-    curve = _cli.evaluate_curves(params, joined("scaled_mixing"), p_all, args.eval_rel_sem, session)
-    scale, mixing = joined("scale").astype(np.float64), joined("mixing")
-    losses = joined("history.train_loss_per_feature")
+    curve = _cli.evaluate_curves(params, joined["scaled_mixing"], p_all, args.eval_rel_sem, session)
+    scale, mixing = joined["scale"].astype(np.float64), joined["mixing"]
+    losses = joined["history.train_loss_per_feature"]
     arrays = {  # family_first: the sweeps' (K, F, ...) arrays as (F, K, ...)
         "families": np.asarray(FAMILIES),
         "learned": np.asarray([family in LEARNED for family in FAMILIES]),
@@ -112,9 +109,9 @@ def run(args, session: Session) -> tuple[dict, dict]:
         "abs_scale": family_first(scale),
         "mixing_rms": family_first(measure.mixing_rms(scale, mixing)),
         "final_train_loss_per_feature": family_first(np.ascontiguousarray(losses[..., -1])),  # same memory order
-        "history_step": _cli.logged_steps(results[0]),
+        "history_step": measure.logged_steps(results[0]),
         "train_loss_per_feature_history": family_first(losses),
-        "scale_history": family_first(joined("history.scale")),
+        "scale_history": family_first(joined["history.scale"]),
         "mixing": family_first(mixing),
         "w_in": family_first(params.w_in),
         "w_out": family_first(params.w_out),
@@ -138,10 +135,10 @@ def summary(arrays: dict, manifest: dict) -> str:
     rows = [
         [
             ccjax.MIXING_FAMILIES[family].short_label + (", learned s" if family in LEARNED else ""),
-            _cli.format_mean_sem(arrays["abs_scale"][f]) if arrays["learned"][f] else "1 (fixed)",
+            report.format_mean_sem(arrays["abs_scale"][f]) if arrays["learned"][f] else "1 (fixed)",
             f"~{PUBLISHED_SCALE[family]:.3f}" if family in PUBLISHED_SCALE else "-",
-            _cli.format_mean_sem(arrays["mixing_rms"][f]),
-            _cli.format_mean_sem(at[f]),
+            report.format_mean_sem(arrays["mixing_rms"][f]),
+            report.format_mean_sem(at[f]),
             f"~{PUBLISHED[family]:.4f}",
             f"{at[f].mean() - PUBLISHED[family]:+.4f}",
             f"{at[f].mean() - naive:+.4f}",
@@ -153,9 +150,9 @@ def summary(arrays: dict, manifest: dict) -> str:
     return "\n".join(
         [
             f"mixing types, trained at p = {P_TRAIN:g} for {ccjax.io.saved_config(manifest).steps:,} steps; "
-            f"{_cli.count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); naive L/p = {naive:.4f}",
-            _cli.format_table(headers, rows),
-            f"faithful - code sign (paired over seeds, same W_E): {_cli.format_mean_sem(difference)} "
+            f"{report.count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); naive L/p = {naive:.4f}",
+            report.format_table(headers, rows),
+            f"faithful - code sign (paired over seeds, same W_E): {report.format_mean_sem(difference)} "
             f"(docs/paper.md: ~0.067 - ~0.0644 = +0.0026)",
             "paper: read off the published figure (about +-0.001), 1 seed; it used the code sign; the faithful-sign "
             "value ~0.067 is the spec's (docs/paper.md §2).",
@@ -183,7 +180,7 @@ def figure(arrays: dict, manifest: dict):
     reference = rms, f"rms entry of the embedding M ({rms:.4f})"
     curves = arrays["history_step"], arrays["scale_history"][learned]
     plot.plot_learned_scales(*curves, labels, published, initial=initial, colors=colors, reference=reference, ax=right)
-    fig.suptitle(f"mixing types ({_cli.count(len(arrays['seeds']), 'seed')}; mean +- SEM bands over seeds)")
+    fig.suptitle(f"mixing types ({report.count(len(arrays['seeds']), 'seed')}; mean +- SEM bands over seeds)")
     return fig
 
 

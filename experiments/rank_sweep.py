@@ -30,11 +30,12 @@ import numpy as np
 
 import ccjax
 from ccjax import analysis, measure
+from ccjax.report import count, format_mean_sem, format_table
 
 from . import _rank_conventions as conventions
-from ._cli import count, format_mean_sem, format_table, logged_steps, record_sweep_timings, say
-from ._experiment import Session, family_first, train_sweep
-from ._spec import QUICK_TRAIN, Experiment, Stage
+from ._cli import say
+from ._experiment import Session, train_sweeps
+from ._spec import Experiment
 
 EXPERIMENT = "rank_sweep"
 # Experiment 8, docs/paper.md §6.8: only the qualitative claim, no numbers.
@@ -62,18 +63,13 @@ TABLE_NOTE = (
 def run(args: argparse.Namespace, session: Session) -> tuple[dict, dict]:
     config, full_config, seeds = args.config, args.full_config, args.seeds
     say(conventions.describe_run(args))
-    label = conventions.run_label(args.convention, config.zero_diagonal)
-    with session.timed("train"):
-        axes = {"seed": seeds, "mixing": args.families, "mixing_rank": args.ranks}
-        results = [train_sweep(config, axes, f"low-rank M, learned scale, exactly-one, {label}", session)]
-        if full_config:
-            results.append(train_sweep(full_config, {"seed": seeds}, f"full-rank M, learned scale, {label}", session))
-    record_sweep_timings(session.timings, results)
+    label = conventions.CONVENTIONS[args.convention].run_label(config.zero_diagonal)
+    axes = {"seed": seeds, "mixing": args.families, "mixing_rank": args.ranks}
+    sweeps = [(config, axes, f"low-rank M, learned scale, exactly-one, {label}")]
+    sweeps += [(full_config, {"seed": seeds}, f"full-rank M, learned scale, {label}")] if full_config else []
+    results = train_sweeps(session, sweeps)
     arrays = {name: np.asarray(getattr(args, name)) for name in ("convention", "families", "ranks", "seeds")}
-    arrays["history_step"] = logged_steps(results[0])
-    measures = [measure.rank_sweep_measures(result) for result in results]
-    arrays |= {name: family_first(value) for name, value in measures[0].items()}  # (F, K, R, ...)
-    arrays |= {FULL + name: value for full in measures[1:] for name, value in full.items()}  # (K, ...)
+    arrays |= measure.rank_sweep_arrays(results, FULL)  # (F, K, R, ...) and the full-rank point's (K, ...)
     return arrays, {
         **conventions.manifest_fields(args),
         **measure.RANK_SWEEP_DEFINITIONS,
@@ -147,19 +143,13 @@ def figure(arrays: dict, manifest: dict):
     )
 
 
-def _stage(order: float, convention: str, zero_diagonal: bool, quick_ranks: str, what: str) -> Stage:
-    """The stage of one convention and diagonal, named after its default --out (:func:`output_stem`)."""
-    args = conventions.stage_args(convention, zero_diagonal)
-    name, quick = conventions.output_stem(convention, zero_diagonal), (*args, "--ranks", quick_ranks, *QUICK_TRAIN)
-    return Stage(name, f"Experiment 8: rank of M ({what})", order, args, quick, conventions.compare)
-
-
 # Experiment 8 twice over: each recipe with M's diagonal kept and zeroed, paired by seed (erratum 5).
+SPEC_RECIPE, PAPER_CODE = conventions.CONVENTIONS.values()
 STAGES = (
-    _stage(8.0, "spec", False, "1,20,100", "spec convention: M = U Vᵀ, diagonal kept"),
-    _stage(8.1, "spec", True, "1,20,100", "spec recipe, diagonal zeroed: the pair of the above"),
-    _stage(8.2, "paper-code", True, "5,50", "the authors' code 046b67a: diagonal zeroed, 30k steps, lr 1e-3"),
-    _stage(8.3, "paper-code", False, "5,50", "the authors' recipe, diagonal kept: the pair of the above"),
+    SPEC_RECIPE.stage(8.0, False, "1,20,100", "spec convention: M = U Vᵀ, diagonal kept"),
+    SPEC_RECIPE.stage(8.1, True, "1,20,100", "spec recipe, diagonal zeroed: the pair of the above"),
+    PAPER_CODE.stage(8.2, True, "5,50", "the authors' code 046b67a: diagonal zeroed, 30k steps, lr 1e-3"),
+    PAPER_CODE.stage(8.3, False, "5,50", "the authors' recipe, diagonal kept: the pair of the above"),
 )
 
 SPEC = Experiment.from_module(

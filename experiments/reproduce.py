@@ -15,7 +15,6 @@ publishes (docs/paper.md §2, §5–6) with ours and lists the errata.
 """
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -80,16 +79,6 @@ def run_stage(stage: Stage, argv: list[str], log: dict) -> bool:
     return done.returncode == 0
 
 
-def record_stage(log_path: Path, stage: str, entry: dict) -> None:
-    """Add one stage's entry to the log on disk (re-read first: another invocation may have
-    written since), atomically."""
-    log = json.loads(log_path.read_text()) if log_path.exists() else {}
-    log[stage] = entry
-    temporary = log_path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(log, indent=2))
-    temporary.replace(log_path)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     # At paper scale the stages write where each experiment writes by default (results/<name>),
@@ -112,14 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             # Replace stale results; continue an interrupted run of this stage unless told to rerun.
             control = ["--overwrite"] if args.rerun else ["--resume", "--overwrite"]
             ok = run_stage(stage, [*stage_argv, *control], log)
-            record_stage(log_path, stage.name, log[stage.name])
+            ccjax.io.update_json_record(log_path, stage.name, log[stage.name])
             if not ok:
                 say(f"{prefix} FAILED (exit code {log[stage.name]['returncode']}); continuing with the rest")
                 failed.append(stage.name)
             else:
                 say(f"{prefix} done in {format_duration(log[stage.name]['seconds'])}")
         say(f"stages took {format_duration(time.perf_counter() - start)} in this invocation")
-    log = json.loads(log_path.read_text()) if log_path.exists() else {}
+    log = ccjax.io.load_json_record(log_path)
     write_report(report, out, STAGES, log, quick=args.quick)
     say(f"wrote {report}")
     if failed:

@@ -3,7 +3,7 @@
 The report's fixed prose is ``reproduction_template.md`` beside this file; this module fills
 in its tables and numbers. Each stage's ``compare(arrays, manifest)``, declared by its
 experiment (:class:`~experiments._spec.Stage`), reads the saved results and returns its
-:class:`~experiments._compare.Comparison` rows; the baselines are compared here, in closed
+:class:`~experiments.Comparison` rows; the baselines are compared here, in closed
 form, and the errata section shows the five places where the paper's code, figures or text
 disagree, with our numbers both ways. A missing value of ours (None or NaN) is shown as
 "not reached" and does not agree.
@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 import ccjax
-from ccjax import analysis, baselines
+from ccjax import analysis, baselines, report
+from ccjax.engine import format_duration
 
-from . import _compare
-from ._cli import format_duration
 from ._rank_conventions import JB_DRAWS, JB_PLOTTED_AT, JB_RANKS, paired_trends
 from ._spec import Stage, registered_stages
 
@@ -32,14 +31,14 @@ TRANSPLANT_ROWS = (
 )
 
 
-def compare_baselines() -> list[_compare.Comparison]:
+def compare_baselines() -> list[report.Comparison]:
     """Closed-form baselines (docs/paper.md §5), computed here; no stage needed."""
     n, d = 100, 50
     naive = ccjax.naive_loss_per_feature(n, d)
     zero = float(ccjax.exactly_one_loss_per_feature(baselines.zero_model(n, d), np.zeros((n, n), np.float32)))
     rows = [
-        _compare.compare_value("baselines", "naive L/p (clean labels)", 0.0833, [naive], exact=True),
-        _compare.compare_value(
+        report.compare_value("baselines", "naive L/p (clean labels)", 0.0833, [naive], exact=True),
+        report.compare_value(
             "baselines", "zero model L/p", 1 / 6, [zero], approximate=False, read_error=1e-6, exact=True
         ),
     ]
@@ -47,7 +46,7 @@ def compare_baselines() -> list[_compare.Comparison]:
         b, value = (float(x) for x in baselines.optimal_offset(p, n_features=n, d_mlp=d))
         for quantity, published, ours in (("b*", b_star, b), ("L/p at b*", loss, value)):
             name = f"naive + offset: {quantity}(p = {p:g})"
-            rows.append(_compare.compare_value("baselines", name, published, [ours], read_error=1e-4, exact=True))
+            rows.append(report.compare_value("baselines", name, published, [ours], read_error=1e-4, exact=True))
     return rows
 
 
@@ -59,7 +58,7 @@ def _load(out: Path, stage: str):
 
 
 def _estimate(values) -> str:
-    return _compare.format_estimate(*_compare.mean_sem(values))
+    return report.format_estimate(*report.mean_sem(values))
 
 
 def _row(*cells) -> str:
@@ -68,8 +67,8 @@ def _row(*cells) -> str:
 
 
 def _table(header: Sequence[str], rows: list[str]) -> list[str]:
-    """An errata table: ``header``'s cells, the separator, ``rows``."""
-    return [_row(*header), _row(*["---"] * len(header)), *rows]
+    """An errata table: ``header``'s cells, the separator, ``rows`` (each made by :func:`_row`)."""
+    return [*report.markdown_rows(header, [], indent="   "), *rows]
 
 
 def _lines(lines: list[str]) -> str:
@@ -109,7 +108,7 @@ def _transplant_table(arrays_of: dict) -> list[str]:
     rows = ["", "   | | L/p |", "   | --- | --- |", *(_row(label, _estimate(loss)) for label, loss in losses)]
     clean = arrays_of.get("scale_sweep")
     if clean is not None and 0.0 in clean["scales"]:
-        at_zero = clean["loss_per_feature"][:, _compare.index_of(clean["scales"], 0.0)]
+        at_zero = clean["loss_per_feature"][:, report.index_of(clean["scales"], 0.0)]
         rows.append(_row("a different model trained on clean labels (the splice)", _estimate(at_zero)))
     return rows
 
@@ -117,7 +116,7 @@ def _transplant_table(arrays_of: dict) -> list[str]:
 def _grid_minimum(sigmas, curve) -> str:
     """The grid σ where ``curve`` is lowest, ignoring diverged (NaN) points; "not reached" if none."""
     curve = np.asarray(curve, np.float64)
-    return f"{sigmas[np.nanargmin(curve)]:g}" if np.any(np.isfinite(curve)) else _compare.NOT_REACHED
+    return f"{sigmas[np.nanargmin(curve)]:g}" if np.any(np.isfinite(curve)) else report.NOT_REACHED
 
 
 def _seeds_table(arrays_of: dict) -> list[str]:
@@ -182,7 +181,7 @@ def _stage_section(stage: Stage, saved: dict, comparisons: dict, out: Path, quic
         return "\n".join([*lines, f"Not run: no results in `{out / stage.name}`."])
     lines.append(f"Command: `{saved[stage.name][1].get('command', '?')}`")
     if comparisons.get(stage.name):
-        lines += ["", _compare.markdown_table(comparisons[stage.name])]
+        lines += ["", report.markdown_table(comparisons[stage.name])]
     figure = Path("figures") / f"{stage.name}.png"
     if not quick and figure.exists():
         lines += ["", f"![{stage.name}]({figure.as_posix()})"]
@@ -212,7 +211,7 @@ def report_text(saved: dict, stages: Sequence[Stage], log: dict, out: Path, *, q
         n_checked=sum(c.agrees is not None for c in flat),
         device=device,
         wall_times="\n".join(_wall_times(log, [stage.name for stage in stages], saved)),
-        baselines=_compare.markdown_table(comparisons["baselines"]),
+        baselines=report.markdown_table(comparisons["baselines"]),
         stages="".join(_stage_section(stage, saved, comparisons, out, quick) for stage in stages),
         sign_rows=_lines(_sign_rows(arrays_of)),
         snmf_table=_lines(_snmf_table(arrays_of)),

@@ -15,12 +15,13 @@ import numpy as np
 import ccjax
 from ccjax import measure
 from ccjax.engine import INPUT_PATHS
+from ccjax.measure import excluding_diverged
 from ccjax.measure.statistics import finite_mean, mean_and_sem
+from ccjax.report import Comparison, compare_value, count, format_table, index_of
 
 from . import _spec
-from ._cli import count, format_duration, format_table, say, scale_list
-from ._compare import Comparison, compare_value, index_of
-from ._experiment import Session, excluding_diverged, train_sweep
+from ._cli import say, scale_list
+from ._experiment import Session, train_and_evaluate
 from ._spec import Option, Stage
 
 EXPERIMENT = "scale_sweep"
@@ -75,13 +76,9 @@ def run(args, session: Session) -> tuple[dict, dict]:
     say(f"{count(len(seeds) * len(scales), 'model')} ({grid}) on {len(devices)} {devices[0].device_kind} device(s)")
     if config.mixing == "none" and len(scales) > 1:
         say("note: --mixing none has M = 0, so every scale trains the same clean model")
-    with session.timed("total"):
-        result = train_sweep(config, {"seed": seeds, "scale": scales}, "seed x scale", session)
-        say(f"evaluating L/p at p = {config.p:g} to a relative standard error of {eval_rel_sem:g} ...")
-        with session.timed("eval"):
-            estimate = ccjax.evaluate_sweep(result, rel_sem=eval_rel_sem)
-        say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
-    session.timings |= {"compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds}
+    result, estimate = train_and_evaluate(
+        config, {"seed": seeds, "scale": scales}, "seed x scale", session, rel_sem=eval_rel_sem
+    )
     axes = {"scales": np.asarray(scales, np.float64), "seeds": np.asarray(seeds, np.int64)}
     mixing = {"name": config.mixing, "formula": ccjax.MIXING_FAMILIES[config.mixing].formula, "labels": LABELS}
     return axes | measure.sweep_arrays(result, estimate=estimate), {

@@ -7,19 +7,19 @@ sweep. The summary gives the minimum of the seed-mean curve (parabola fit) and w
 crosses the naive line again, with bootstrap-over-seeds uncertainties.
 """
 
-import math
 import operator
 import sys
 
 import numpy as np
 
 import ccjax
-from ccjax import measure
-from ccjax.measure.statistics import INTERVAL, dip_statistics
+from ccjax import measure, report
+from ccjax.measure import family_first
+from ccjax.measure.statistics import INTERVAL
+from ccjax.report import READ_ERROR, Comparison, compare_range, compare_value, format_number, format_pm
 
 from . import _cli
-from ._compare import READ_ERROR, Comparison, compare_range, compare_value, format_number, format_pm
-from ._experiment import Session, family_first, train_sweep
+from ._experiment import Session, train_and_evaluate
 from ._spec import QUICK_TRAIN, Experiment, Option, Stage, families_option, seeds_option, unscaled_steps_option
 
 # docs/paper.md §6.3, per family: the minimum of L/p at p = 0.01 over sigma, where it lies and where the
@@ -52,16 +52,6 @@ ARRAYS = {
 }
 
 
-def analyses(arrays: dict, naive: float, n_boot: int) -> dict:
-    """Per family, :func:`dip_statistics` of its L/p curves below the naive line (``min_x`` named
-    ``min_sigma``): the manifest's "analysis", which the summary and the figure read."""
-    out = {}
-    for family, values in zip(arrays["families"], arrays["loss_per_feature"], strict=True):
-        stats = dip_statistics(arrays["sigmas"], values, naive, n_boot, BOOTSTRAP_SEED)
-        out[str(family)] = {key.replace("min_x", "min_sigma"): value for key, value in stats.items()}
-    return out
-
-
 def with_sigma_grid(args):
     """``args.sigma_grid``: ``--sigmas``, else ``--points`` sigmas evenly spaced in [0, PAPER_SIGMA_MAX]."""
     args.sigma_grid = np.linspace(0.0, PAPER_SIGMA_MAX, args.points).tolist() if args.sigmas is None else args.sigmas
@@ -70,40 +60,25 @@ def with_sigma_grid(args):
 
 def run(args, session: Session) -> tuple[dict, dict]:
     """Train every (seed, family, sigma) model in one sweep, evaluate it at p = 0.01, and analyse the curves."""
-    sigmas, seeds, families, config, count = args.sigma_grid, args.seeds, args.families, args.config, _cli.count
-    grid = f"{count(len(seeds), 'seed')} x {_cli.count_families(len(families))} x {count(len(sigmas), 'sigma')}"
+    sigmas, seeds, families, config, count = args.sigma_grid, args.seeds, args.families, args.config, report.count
+    grid = f"{count(len(seeds), 'seed')} x {report.count_families(len(families))} x {count(len(sigmas), 'sigma')}"
     _cli.say(f"{grid}: {len(seeds) * len(families) * len(sigmas)} models x {config.total_steps:,} steps in one sweep")
-    with session.timed("train"):
-        axes = {"seed": seeds, "mixing": families, "scale": sigmas}
-        result = train_sweep(config, axes, "Gaussian M, fixed sigma", session)
-    _cli.record_sweep_timings(session.timings, [result])
-    models = count(result.grid.size, "model")
-    _cli.say(f"evaluating {models} at p = {P_EVAL:g} to {args.eval_rel_sem:g} relative SE ...")
-    with session.timed("eval"):
-        estimate = ccjax.evaluate_sweep(result, P_EVAL, rel_sem=args.eval_rel_sem)
-    n_evaluations, seconds = int(np.asarray(estimate.n_samples).flat[0]), session.timings["eval_seconds"]
-    _cli.say(f"evaluated in {_cli.format_duration(seconds)} on {n_evaluations:,} exactly-k samples")
+    axes, what = {"seed": seeds, "mixing": families, "scale": sigmas}, "Gaussian M, fixed sigma"
+    result, estimate = train_and_evaluate(config, axes, what, session, rel_sem=args.eval_rel_sem, p=P_EVAL)
     arrays = {"families": np.asarray(families), "sigmas": np.asarray(sigmas, np.float64), "seeds": np.asarray(seeds)}
     arrays |= {name: family_first(value) for name, value in measure.sweep_arrays(result, TRAINED, estimate).items()}
-    arrays["history_step"] = _cli.logged_steps(result)
-    arrays["mixing"] = family_first(_cli.shared_mixing(result.mixing, sigma_axis=2))  # all sigmas of a seed share M
-    arrays["n_evaluations"] = np.asarray(n_evaluations)
-    naive = ccjax.naive_loss_per_feature(config.n_features, config.d_mlp)
+    arrays["history_step"] = measure.logged_steps(result)
+    arrays["mixing"] = family_first(measure.shared_mixing(result.mixing, sigma_axis=2))  # all sigmas of a seed share M
+    arrays["n_evaluations"] = np.asarray(int(np.asarray(estimate.n_samples).flat[0]))
+    naive, n_boot = ccjax.naive_loss_per_feature(config.n_features, config.d_mlp), args.bootstrap
+    dips = measure.dip_analyses(
+        arrays["sigmas"], arrays["loss_per_feature"], families, naive, n_boot, BOOTSTRAP_SEED, "sigma"
+    )
     return arrays, {
         "mixing": _cli.mixing_formulas(families),
         "evaluation": {"p": P_EVAL, "rel_sem": args.eval_rel_sem, "method": EVALUATION},
-        "analysis_method": measure.describe_dip_statistics(args.bootstrap, BOOTSTRAP_SEED, "sigma", "the naive L/p"),
-        "analysis": analyses(arrays, naive, args.bootstrap),
-    }
-
-
-def saved_analysis(manifest: dict) -> dict:
-    """Per family, the :func:`dip_statistics` :func:`run` saved (a missing value, JSON's null, as NaN)."""
-    return {
-        family: {
-            key.replace("min_sigma", "min_x"): math.nan if value is None else value for key, value in stats.items()
-        }
-        for family, stats in manifest["analysis"].items()
+        "analysis_method": measure.describe_dip_statistics(n_boot, BOOTSTRAP_SEED, "sigma", "the naive L/p"),
+        "analysis": dips,
     }
 
 
@@ -120,17 +95,18 @@ def summary(arrays: dict, manifest: dict) -> str:
     sigmas, evaluation, naive = arrays["sigmas"], manifest["evaluation"], manifest["naive_loss_per_feature"]
     labels = [ccjax.MIXING_FAMILIES[str(family)].label for family in arrays["families"]]
     loss = arrays["loss_per_feature"]
-    rows = [[f"{sigma:.3f}", *map(_cli.format_mean_sem, loss[:, :, s])] for s, sigma in enumerate(sigmas)]
+    rows = [[f"{sigma:.3f}", *map(report.format_mean_sem, loss[:, :, s])] for s, sigma in enumerate(sigmas)]
     lines = [
         f"sigma sweep: L/p at p = {evaluation['p']:g}, {ccjax.io.saved_config(manifest).steps:,} steps; "
-        f"{_cli.count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); evaluation rel. SE "
+        f"{report.count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); evaluation rel. SE "
         f"{evaluation['rel_sem']:g}; naive L/p = {naive:.4f}",
         "",
-        _cli.format_table(["sigma", *labels], rows),
+        report.format_table(["sigma", *labels], rows),
     ]
-    for label, (family, stats) in zip(labels, saved_analysis(manifest).items(), strict=True):
+    analysis = measure.saved_dip_analyses(manifest["analysis"], "sigma")  # as dip_analyses computed it
+    for label, (family, stats) in zip(labels, analysis.items(), strict=True):
         rows = analysis_rows(family, stats, float(sigmas.max()))
-        lines += ["", f"{label}:", _cli.format_table(["quantity", "ours", "paper"], rows)]
+        lines += ["", f"{label}:", report.format_table(["quantity", "ours", "paper"], rows)]
     n_boot = manifest["analysis_method"]["n_boot"]
     lines += [
         "",
@@ -143,30 +119,25 @@ def summary(arrays: dict, manifest: dict) -> str:
 def figure(arrays: dict, manifest: dict):
     """Per family: L/p of every seed (dots) and their mean +- SEM; our minimum (star) and naive-line
     crossing (diamond) with bootstrap SD error bars; the paper's minimum (with its sigma range) and crossing (x)."""
-    import matplotlib.pyplot as plt
-
     from ccjax import plot
 
-    naive = manifest["naive_loss_per_feature"]
-    fig, ax = plt.subplots(figsize=(8.0, 5.4), layout="constrained")
-    for values, (family, stats) in zip(arrays["loss_per_feature"], saved_analysis(manifest).items(), strict=True):
-        color = f"C{FAMILIES.index(family) + 2}"  # the paper's colours: green symmetric, red asymmetric
-        label = ccjax.MIXING_FAMILIES[family].label
-        plot.plot_dip(arrays["sigmas"], values, stats, name=family, label=label, x_name="sigma", color=color, ax=ax)
-        paper, (low, high) = PUBLISHED[family], PUBLISHED[family]["argmin"]
-        label = f"paper, {family}: minimum ~{paper['min_value']} at sigma {low}-{high}"
-        plot.plot_reference_dip(
-            (low, high), paper["min_value"], paper["crossing"], naive, label=label, color=color, ax=ax
-        )
-    ax.axhline(naive, **plot.NAIVE_STYLE, label=f"naive ({naive:.4f}); x on it: paper's crossings", zorder=1)
-    ax.set(
+    naive, stats = manifest["naive_loss_per_feature"], measure.saved_dip_analyses(manifest["analysis"], "sigma")
+    papers = [PUBLISHED[family] for family in stats]
+    return plot.plot_dips(
+        arrays["sigmas"],
+        arrays["loss_per_feature"],
+        list(stats.values()),
+        [plot.ReferenceDip(paper["argmin"], paper["min_value"], paper["crossing"]) for paper in papers],
+        names=list(stats),
+        labels=[ccjax.MIXING_FAMILIES[family].label for family in stats],
+        colors=[f"C{FAMILIES.index(family) + 2}" for family in stats],  # the paper's: green symmetric, red asymmetric
+        level=naive,
+        level_label=f"naive ({naive:.4f}); x on it: paper's crossings",
+        x_name="sigma",
         xlabel="mixing magnitude sigma",
         ylabel=f"loss per feature L/p at p = {manifest['evaluation']['p']:g}",
-        title=f"sigma sweep ({_cli.count(len(arrays['seeds']), 'seed')}; dots: single seeds)",
+        title=f"sigma sweep ({report.count(len(arrays['seeds']), 'seed')}; dots: single seeds)",
     )
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7.5)
-    return fig
 
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:

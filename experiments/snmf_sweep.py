@@ -16,13 +16,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import ccjax
-from ccjax import baselines, measure
-from ccjax.engine import hyper_from_config, init_run
+from ccjax import baselines, measure, report
 from ccjax.problem import seed_key
+from ccjax.report import Comparison, compare_value, count, format_estimate, format_mean_sem, format_table, mean_sem
 
 from . import _cli
-from ._cli import count, format_duration, format_mean_sem, format_table, positive_int, say, sigma_list
-from ._compare import Comparison, compare_value, format_estimate, mean_sem
+from ._cli import format_duration, positive_int, say, sigma_list
 from ._experiment import train_sweep
 from ._spec import QUICK_TRAIN, Experiment, Option, Stage, families_option, seeds_option, unscaled_steps_option
 
@@ -57,7 +56,7 @@ ARRAYS = {
 def run(args, session) -> tuple[dict, dict]:
     families, seeds, sigmas = args.families, args.seeds, args.sigmas
     n_models = len(families) * len(seeds) * len(sigmas)
-    plan = f"{_cli.count_families(len(families))} x {count(len(seeds), 'seed')} x {count(len(sigmas), 'sigma')}: "
+    plan = f"{report.count_families(len(families))} x {count(len(seeds), 'seed')} x {count(len(sigmas), 'sigma')}: "
     plan += f"{n_models * len(ORIENTATIONS)} semi-NMFs ({args.outer_iterations} outer iterations)"
     say(plan + ("" if args.no_train else f", {n_models} models x {args.config.total_steps:,} steps"))
     arrays = {
@@ -65,7 +64,7 @@ def run(args, session) -> tuple[dict, dict]:
         "sigmas": np.asarray(sigmas, np.float64),
         "seeds": np.asarray(seeds),
         "orientations": np.asarray(ORIENTATIONS),
-        **_cli.stack_fields([family_arrays(family, args, session) for family in families]),
+        **measure.stack_fields([family_arrays(family, args, session) for family in families]),
     }
     method = measure.describe_baseline_sweep(args.config.d_mlp, args.outer_iterations)
     method["semi_nmf"]["key"] = f"fold_in(key(seed), {NMF_KEY_TAG}), shared by every sigma and orientation"
@@ -89,19 +88,14 @@ def family_arrays(family: str, args, session) -> dict[str, np.ndarray]:
 
 def mixing_and_training(family: str, args, session) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(K, n, n): the unscaled M of each seed (shared by its sigmas) and, unless --no-train, the trained arrays."""
-    if args.no_train:  # the M that each seed's training run would draw (via init_run)
-        config = dataclasses.replace(PAPER, mixing=family)
-        keys = [seed_key(int(seed)) for seed in args.seeds]
-        return np.stack([np.asarray(init_run(config, key, hyper_from_config(config)).mixing) for key in keys]), {}
+    if args.no_train:  # the M that each seed's training run would draw
+        return measure.initial_mixings(dataclasses.replace(PAPER, mixing=family), args.seeds), {}
     with session.timed(f"train_{family}"):
         axes, what = {"seed": args.seeds, "scale": args.sigmas}, f"{ccjax.MIXING_FAMILIES[family].label}, exactly-one"
         result = train_sweep(dataclasses.replace(args.config, mixing=family), axes, what, session)
-    return _cli.shared_mixing(result.mixing, sigma_axis=1), {
-        "trained_loss": baselines.exactly_one_losses(result.params, result.scaled_mixing),
-        "final_train_loss_per_feature": np.asarray(result.history.train_loss_per_feature[..., -1]),
-        "w_in": np.asarray(result.params.w_in),
-        "w_out": np.asarray(result.params.w_out),
-    }
+    trained = {"trained_loss": baselines.exactly_one_losses(result.params, result.scaled_mixing)}
+    trained |= measure.sweep_arrays(result, ("final_train_loss_per_feature", "w_in", "w_out"))
+    return measure.shared_mixing(result.mixing, sigma_axis=1), trained
 
 
 REFERENCES = ("trained_loss", "svd_loss", "naive_loss")  # the table's and the figure's references to SNMF
@@ -139,23 +133,22 @@ def summary(arrays: dict, manifest: dict) -> str:
 
 
 def figure(arrays: dict, manifest: dict):
-    import matplotlib.pyplot as plt
-
     from ccjax import plot
 
-    families, sigmas, loss = arrays["families"], arrays["sigmas"], arrays["snmf_loss"]
-    naive = manifest["naive_loss_per_feature"]
-    size = (6.4 * len(families), 4.8)
-    fig, axes = plt.subplots(1, len(families), figsize=size, layout="constrained", sharey=True, squeeze=False)
-    for f, (family, ax) in enumerate(zip(families, axes[0], strict=True)):
-        references = {name.removesuffix("_loss"): arrays[name][f] for name in REFERENCES if name in arrays}
-        paper, title = PUBLISHED if family == PUBLISHED_FAMILY else None, ccjax.MIXING_FAMILIES[family].label
-        plot.plot_baseline_sweep(sigmas, loss[f], references, naive=naive, published=paper, title=title, ax=ax)
-    axes[0, 0].set_ylabel("L/p on exactly-one data (exact)")
+    families, loss = arrays["families"], arrays["snmf_loss"]
+    references = [
+        {name.removesuffix("_loss"): arrays[name][f] for name in REFERENCES if name in arrays}
+        for f in range(len(families))
+    ]
+    published = [PUBLISHED if family == PUBLISHED_FAMILY else None for family in families]
+    titles = [ccjax.MIXING_FAMILIES[family].label for family in families]
     low = min(loss.min(), arrays.get("trained_loss", loss).min())
-    axes[0, 0].set_ylim(low - 0.005, max(0.125, PUBLISHED[0.04] + 0.005))
-    fig.suptitle(f"semi-NMF vs mixing magnitude ({count(len(arrays['seeds']), 'seed')}, mean +- SEM bands)")
-    return fig
+    ylim = (low - 0.005, max(0.125, PUBLISHED[0.04] + 0.005))
+    title = f"semi-NMF vs mixing magnitude ({count(len(arrays['seeds']), 'seed')}, mean +- SEM bands)"
+    naive = manifest["naive_loss_per_feature"]
+    return plot.plot_baseline_sweeps(
+        arrays["sigmas"], loss, references, titles, published, naive=naive, ylim=ylim, title=title
+    )
 
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:

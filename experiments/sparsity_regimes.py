@@ -9,17 +9,16 @@ is the CC model itself, --mixing none --scale 0 clean labels.
 import dataclasses
 import sys
 
-import jax
 import numpy as np
 
 import ccjax
 from ccjax import measure
 from ccjax.measure.statistics import mean_and_sem
+from ccjax.report import Comparison, compare_value, count, format_table
 
 from . import _spec
-from ._cli import count, curve_evaluation, evaluate_curves, format_table, say
-from ._compare import Comparison, compare_value
-from ._experiment import Session, curves_at_training_p, plot_trained_curves, train_sweep
+from ._cli import curve_evaluation, say
+from ._experiment import Session, curves_at_each_p, plot_trained_curves, train_at_each_p
 
 # Experiment 1, docs/paper.md §6.1: L/p at p_eval = p_train read off the figure (±0.001).
 PUBLISHED = {0.001: 0.072, 0.002: 0.0727, 0.005: 0.0744, 0.01: 0.0758, 0.02: 0.0776, 0.05: 0.0796}
@@ -44,22 +43,13 @@ ARRAYS = {
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
-    configs = [dataclasses.replace(args.config, p=p) for p in args.p_train]
-    total = sum(config.total_steps for config in configs) * len(args.seeds)
-    say(f"{count(len(configs), 'training p')} x {count(len(args.seeds), 'seed')}: {total:,} model-steps in all")
+    total = sum(dataclasses.replace(args.config, p=p).total_steps for p in args.p_train) * len(args.seeds)
+    say(f"{count(len(args.p_train), 'training p')} x {count(len(args.seeds), 'seed')}: {total:,} model-steps in all")
     family = ccjax.MIXING_FAMILIES[args.config.mixing]
-    with session.timed("train"):
-        results = [train_sweep(c, {"seed": args.seeds}, f"p = {c.p:g}, {family.label}", session) for c in configs]
-    params = jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))
+    results, params = train_at_each_p(args, session, lambda p: f"p = {p:g}, {family.label}")
     scaled = np.stack([result.scaled_mixing for result in results])
-    p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
-    curve = evaluate_curves(params, scaled, np.concatenate([p_eval, args.p_train]), args.eval_rel_sem, session)
-    arrays = {
-        "p_train": np.asarray(args.p_train),
-        "seeds": np.asarray(args.seeds),
-        "steps": np.asarray([config.total_steps for config in configs]),
-        "p_eval": p_eval,
-        **curves_at_training_p(curve, len(p_eval)),
+    arrays, curve = curves_at_each_p(args, session, results, params, scaled)
+    arrays |= {
         "final_train_loss_per_feature": np.stack([result.history.train_loss_per_feature[:, -1] for result in results]),
         "w_in": params.w_in,
         "w_out": params.w_out,

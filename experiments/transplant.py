@@ -15,13 +15,13 @@ import sys
 import numpy as np
 
 import ccjax
-from ccjax import baselines, measure
+from ccjax import measure
 from ccjax.io import saved_config
 from ccjax.measure.statistics import mean_and_sem
+from ccjax.report import Comparison, compare_value, count, format_mean_sem, format_table
 
 from . import _cli
-from ._cli import count, format_duration, format_mean_sem, format_table, logged_steps, say
-from ._compare import Comparison, compare_value
+from ._cli import format_duration, say
 from ._experiment import Session, train_sweep
 from ._spec import Experiment, Option, Stage, eval_rel_sem_option
 
@@ -37,14 +37,13 @@ PUBLISHED = {
 }
 
 EXPERIMENT = "transplant"
+CURVE = ("step", "train_loss_per_feature")  # the saved phase<i>_<name> arrays of a training curve
 PHASE2_SEED_OFFSET = 2**31  # phase 2 of seed k runs with key(k + 2**31): a fresh data stream
 SEEDS_NOTE = (
     "phase 2 of seed k uses key(k + 2**31): a data stream distinct from phase 1's; "
     "it starts from phase 1's weights (initial_params) with a fresh AdamW and schedule"
 )
 MAX_LOGS = 100  # history entries per phase at most (log_every = steps / 100, at least 1)
-EVALUATIONS = ("phase 1, mixed labels", "phase 1, clean labels", "phase 2, clean labels")
-EVALUATION = "ccjax.loss_curve (exact c_1, control-variate c_k); clean labels: M = 0"
 PAPER_NOTE = (
     "paper: values read off its figures (about +-0.001); its transplant figure joined two different models "
     "(erratum), here phase 2 continues phase 1's models."
@@ -52,19 +51,7 @@ PAPER_NOTE = (
 ARRAYS = {
     "seeds": "(K,) seeds of phase 1 (key(seed): M, initial weights, data)",
     "phase2_seeds": "(K,) seeds of phase 2 (seed + 2**31: its data stream)",
-    "stages": "(3,) what each row of loss_per_feature evaluates",
-    "loss_per_feature": "(3, K) L/p at p: phase 1 on mixed labels, phase 1 on clean, phase 2 on clean",
-    "loss_per_feature_sem": "(3, K) its Monte Carlo standard error",
-    "phase1_step": "(N1,) step of each phase-1 history entry",
-    "phase1_train_loss_per_feature": "(K, N1) phase-1 training L/p (mixed labels), mean over each logging interval",
-    "phase2_step": "(N2,) step of each phase-2 history entry, counted from the start of phase 2",
-    "phase2_train_loss_per_feature": "(K, N2) phase-2 training L/p (clean labels), mean over each logging interval",
-    "phase1_w_in": "(K, n_features, d_mlp) W_in after phase 1",
-    "phase1_w_out": "(K, d_mlp, n_features) W_out after phase 1",
-    "w_in": "(K, n_features, d_mlp) W_in after phase 2 (fine-tuned from phase1_w_in)",
-    "w_out": "(K, d_mlp, n_features) W_out after phase 2",
-    "weight_change": "(K,) ||W_2 - W_1|| / ||W_1|| over (W_in, W_out) from phase 1 to phase 2",
-    "mixing": "(K, n_features, n_features) unscaled M of each seed in phase 1",
+    **measure.FINE_TUNING_ARRAYS,
     "scale": "() mixing scale s of phase 1",
 }
 
@@ -91,46 +78,24 @@ OPTIONS = (
 )
 
 
-def _log_every(steps: int) -> int:
-    return max(1, -(-steps // MAX_LOGS))
-
-
 def run(args, session: Session) -> tuple[dict, dict]:
     """Train phase 1 with mixing, fine-tune the same models on clean labels, evaluate the three stages."""
     seeds = list(args.seeds)
     phase2_seeds = [seed + PHASE2_SEED_OFFSET for seed in seeds]
-    phase1 = dataclasses.replace(args.config, log_every=_log_every(args.steps))
-    steps2 = args.finetune_steps
-    phase2 = dataclasses.replace(phase1, steps=steps2, mixing="none", scale=0.0, log_every=_log_every(steps2))
+    phase1, phase2 = measure.fine_tuning_configs(args.config, args.finetune_steps, MAX_LOGS)
     with session.timed("train"):
         what = f"phase 1 ({ccjax.MIXING_FAMILIES[args.mixing].label}, scale {args.scale:g})"
         first = train_sweep(phase1, {"seed": seeds}, what, session)
         what = "phase 2 (fine-tuning the same models, clean labels)"
         second = train_sweep(phase2, {"seed": phase2_seeds}, what, session, initial_params=first.params)
     say(f"evaluating {count(3 * len(seeds), 'model')} at p = {args.p:g} (relative SE {args.eval_rel_sem:g}) ...")
-    with session.timed("eval"):  # the EVALUATIONS in one call: every model sees the same samples
+    with session.timed("eval"):  # the FINE_TUNING_STAGES in one call: every model sees the same samples
         key, rel_sem = ccjax.evaluation_key(), args.eval_rel_sem
         curve = measure.fine_tuning_curve(first.params, second.params, first.scaled_mixing, [args.p], key, rel_sem)
     say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
-    arrays = {
-        "seeds": np.asarray(seeds),
-        "phase2_seeds": np.asarray(phase2_seeds, np.int64),
-        "stages": np.asarray(EVALUATIONS),
-        "loss_per_feature": curve.loss_per_feature[..., 0],
-        "loss_per_feature_sem": curve.sem[..., 0],
-        "phase1_step": logged_steps(first),
-        "phase1_train_loss_per_feature": np.asarray(first.history.train_loss_per_feature),
-        "phase2_step": logged_steps(second),
-        "phase2_train_loss_per_feature": np.asarray(second.history.train_loss_per_feature),
-        "phase1_w_in": np.asarray(first.params.w_in),
-        "phase1_w_out": np.asarray(first.params.w_out),
-        "w_in": np.asarray(second.params.w_in),
-        "w_out": np.asarray(second.params.w_out),
-        "weight_change": baselines.relative_weight_change(first.params, second.params),
-        "mixing": np.asarray(first.mixing),
-        "scale": np.asarray(args.scale),
-    }
-    evaluation = {"p": args.p, "rel_sem": args.eval_rel_sem, "method": EVALUATION}
+    arrays = {"seeds": np.asarray(seeds), "phase2_seeds": np.asarray(phase2_seeds, np.int64)}
+    arrays |= measure.fine_tuning_arrays(first, second, curve) | {"scale": np.asarray(args.scale)}
+    evaluation = {"p": args.p, "rel_sem": args.eval_rel_sem, "method": measure.FINE_TUNING_EVALUATION}
     return arrays, {  # "config": both phases, in place of the framework's one config
         "config": {"phase1": dataclasses.asdict(phase1), "phase2": dataclasses.asdict(phase2)},
         "mixing": {"name": args.mixing, "formula": ccjax.MIXING_FAMILIES[args.mixing].formula, "scale": args.scale},
@@ -155,7 +120,8 @@ def _phase_steps(manifest: dict) -> tuple[int, int]:
 def summary(arrays: dict, manifest: dict) -> str:
     naive, mixing, p = manifest["naive_loss_per_feature"], manifest["mixing"], manifest["evaluation"]["p"]
     loss, (steps1, steps2), (paper1, paper2) = arrays["loss_per_feature"], _phase_steps(manifest), _published(manifest)
-    stages = zip(EVALUATIONS, (steps1, steps1, steps1 + steps2), loss, mean_and_sem(loss, axis=1)[0], strict=True)
+    at_step, stages = (steps1, steps1, steps1 + steps2), measure.FINE_TUNING_STAGES
+    stages = zip(stages, at_step, loss, mean_and_sem(loss, axis=1)[0], strict=True)
     rows = [
         [stage, f"{step:,}", format_mean_sem(values), f"{mean - naive:+.4f}", "-" if paper is None else f"~{paper:g}"]
         for (stage, step, values, mean), paper in zip(stages, (paper1, None, paper2), strict=True)
@@ -179,9 +145,10 @@ def figure(arrays: dict, manifest: dict):
     from ccjax import plot
 
     mixing, seeds = manifest["mixing"], count(len(arrays["seeds"]), "seed")
-    curves = [arrays[f"phase{phase}_{name}"] for phase in (1, 2) for name in ("step", "train_loss_per_feature")]
+    phase1, phase2 = (plot.TrainingCurve(*(arrays[f"phase{i}_{name}"] for name in CURVE)) for i in (1, 2))
     return plot.plot_fine_tuning(
-        *curves,
+        phase1,
+        phase2,
         arrays["loss_per_feature"],
         phase1_steps=_phase_steps(manifest)[0],
         naive=manifest["naive_loss_per_feature"],

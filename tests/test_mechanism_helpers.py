@@ -2,6 +2,8 @@
 analyses and baselines (ccjax.measure) against the single-model library functions and
 known values, and their figures (ccjax.plot)."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+import ccjax
 from ccjax import analysis, baselines, measure, plot
 from ccjax.problem import FeatureMLP
 
@@ -112,6 +115,55 @@ def test_fine_tuning_curve_evaluates_the_three_stages():
     np.testing.assert_allclose(loss[2], 1 / 6, atol=5 * sem[2].max() + 1e-6)  # zero model, clean labels
 
 
+def _phase(params: FeatureMLP, steps: list[int]) -> ccjax.SweepResult:
+    """A sweep of 2 seeds: its weights, shared logged steps, random histories and M."""
+    step = np.broadcast_to(np.asarray(steps, np.float32), (2, len(steps))).copy()
+    history = ccjax.History(step=step, **{name: RNG.random(step.shape) for name in ccjax.History._fields[1:]})
+    return ccjax.SweepResult(
+        config=ccjax.TrainConfig(),
+        grid=ccjax.make_grid({"seed": [0, 1]}),
+        params=params,
+        mixing=RNG.normal(size=(2, 8, 8)),
+        scale=np.ones(2),
+        history=history,
+        compile_seconds=0.0,
+        run_seconds=0.0,
+        n_devices=1,
+        diverged_step=np.full(2, -1),
+        models_per_call=2,
+    )
+
+
+def test_fine_tuning_arrays_hold_both_phases_and_the_three_evaluations():
+    first, second = _phase(_models(2, 8, 4), [10, 20, 30]), _phase(_models(2, 8, 4), [5, 10])
+    zeros = np.zeros((3, 2, 9))
+    curve = measure.LossCurve(np.array([0.01]), RNG.random((3, 2, 1)), RNG.random((3, 2, 1)), zeros, zeros, zeros,
+                              np.zeros(9), 7, np.zeros(1), 0.0)  # fmt: skip
+    arrays = measure.fine_tuning_arrays(first, second, curve)
+    assert list(arrays) == list(measure.FINE_TUNING_ARRAYS)
+    assert list(arrays["stages"]) == list(measure.FINE_TUNING_STAGES)
+    np.testing.assert_array_equal(arrays["loss_per_feature"], curve.loss_per_feature[:, :, 0])
+    np.testing.assert_array_equal(arrays["loss_per_feature_sem"], curve.sem[:, :, 0])
+    np.testing.assert_array_equal(arrays["phase1_step"], [10, 20, 30])
+    np.testing.assert_array_equal(arrays["phase2_step"], [5, 10])
+    np.testing.assert_array_equal(arrays["phase2_train_loss_per_feature"], second.history.train_loss_per_feature)
+    np.testing.assert_array_equal(arrays["phase1_w_out"], first.params.w_out)
+    np.testing.assert_array_equal(arrays["w_in"], second.params.w_in)
+    np.testing.assert_array_equal(arrays["mixing"], first.mixing)
+    for k in range(2):  # ||W_2 - W_1|| / ||W_1|| over both matrices, by hand
+        before, after = (jax.tree.leaves(_one(result.params, k)) for result in (first, second))
+        change = np.sqrt(sum(np.sum((b - a) ** 2) for a, b in zip(before, after, strict=True)))
+        np.testing.assert_allclose(arrays["weight_change"][k], change / np.sqrt(sum(np.sum(a**2) for a in before)))
+
+
+def test_fine_tuning_configs_log_at_most_max_logs_times_and_clean_the_labels():
+    config = ccjax.TrainConfig(steps=250, mixing="embedding", scale=1.0, p=0.02)
+    phase1, phase2 = measure.fine_tuning_configs(config, 40, max_logs=100)
+    assert phase1 == dataclasses.replace(config, log_every=3)  # ceil(250 / 100)
+    assert (phase2.steps, phase2.mixing, phase2.scale, phase2.log_every) == (40, "none", 0.0, 1)
+    assert phase2 == dataclasses.replace(phase1, steps=40, mixing="none", scale=0.0, log_every=1)
+
+
 def _labels(ax) -> list[str]:
     return [text.get_text() for text in ax.get_legend().get_texts()]
 
@@ -134,9 +186,13 @@ def test_plot_fine_tuning_marks_the_three_evaluations_and_the_paper():
     loss1, loss2 = np.linspace(0.2, 0.07, 10)[None].repeat(2, 0), np.full((2, 5), 0.083)
     evaluated = np.array([[0.067, 0.068], [0.09, 0.091], [0.083, 0.0832]])
     fig = plot.plot_fine_tuning(
-        np.arange(10, 101, 10), loss1, np.arange(20, 101, 20), loss2, evaluated, phase1_steps=100, naive=0.0833,
+        plot.TrainingCurve(np.arange(10, 101, 10), loss1),
+        plot.TrainingCurve(np.arange(20, 101, 20), loss2),
+        evaluated,
+        phase1_steps=100,
+        naive=0.0833,
         published=(0.067, 0.083),
-    )  # fmt: skip
+    )
     labels = _labels(fig.axes[0])
     assert sum(label.startswith("evaluated:") for label in labels) == 3 and "paper (read off, +-0.001)" in labels
     low, high = fig.axes[0].get_ylim()

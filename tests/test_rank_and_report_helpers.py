@@ -90,6 +90,17 @@ def test_rank_sweep_measures_agree_with_each_model_measured_alone(tiny_rank_swee
     assert measured["w_in"].shape == (2, 2, 8, 4) and measured["mixing"].shape == (2, 2, 8, 8)
 
 
+def test_rank_sweep_arrays_swap_the_first_two_axes_and_prefix_the_points(tiny_rank_sweep):
+    measured = measure.rank_sweep_measures(tiny_rank_sweep)  # grid (seed, rank): the swap gives (rank, seed)
+    arrays = measure.rank_sweep_arrays([tiny_rank_sweep, tiny_rank_sweep], prefix="point_")
+    assert list(arrays)[: len(measured) + 1] == ["history_step", *measured]
+    np.testing.assert_array_equal(arrays["history_step"], np.asarray(tiny_rank_sweep.history.step)[0, 0])
+    for name, value in measured.items():
+        np.testing.assert_array_equal(arrays[name], np.swapaxes(value, 0, 1))
+        np.testing.assert_array_equal(arrays["point_" + name], value)
+    assert set(measure.rank_sweep_arrays([tiny_rank_sweep])) == {"history_step", *measured}
+
+
 def _losses(slope_per_fold: float, ranks, seeds: int = 3, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(seeds, ranks) effective ranks = ranks and losses = 0.05 + slope ln(rank) (+ per-seed noise)."""
     effective = np.broadcast_to(np.asarray(ranks, np.float64), (seeds, len(ranks)))

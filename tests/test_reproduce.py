@@ -11,8 +11,8 @@ import sys
 import pytest
 from conftest import ROOT, run_main
 
+from ccjax.report import compare_range, compare_value
 from experiments import reproduce
-from experiments._compare import compare_range, compare_value
 from experiments._experiment import result_identity
 
 run = functools.partial(run_main, "reproduce")
@@ -74,7 +74,8 @@ def test_bad_stage_lists_are_refused(args):
 
 TOY_EXPERIMENT = '''"""A toy experiment: one file, with its stage in the paper's reproduction."""
 
-from ._compare import compare_value
+from ccjax.report import compare_value
+
 from ._spec import Experiment, Stage
 
 EXPERIMENT = "toy"

@@ -12,10 +12,10 @@ import pytest
 
 import ccjax
 from ccjax import analysis
+from ccjax.report import NOT_REACHED, compare_range, compare_value, markdown_table
 from experiments import _rank_conventions as rank_conventions
 from experiments import reproduce, sigma_sweep
 from experiments import reproduction_report as report
-from experiments._compare import NOT_REACHED, compare_range, compare_value, markdown_table
 
 
 def sigma_analysis(**changes) -> dict:

@@ -28,6 +28,7 @@ LAYERS = {
     "engine": 2,
     "measure": 3,
     "io": 4,
+    "report": 4,
     "plot": 4,
     "cis": 5,
 }
@@ -212,8 +213,8 @@ def config_call_paths(run) -> set[tuple[str, ...]]:
 
 def test_the_config_enters_no_file_twice_on_its_way_to_the_weights_and_the_figure(tmp_path):
     """Issue 20: following ``config`` from ``python -m experiments.scale_sweep`` to the weights
-    and the figure, no call path enters a file twice (no callbacks back into a caller), and the
-    experiment's part of the route is its runner, its own module and the training helpers."""
+    and the figure, no call path enters a file twice (no callbacks back into a caller) or passes
+    more than 8 files, and the experiment's part of the route is its runner, its own module and the training helpers."""
     from experiments import scale_sweep
 
     tiny = ["--scales", "0,1", "--seeds", "1", "--steps", "10", "--batch-size", "32", "--d-embed", "20"]
@@ -222,6 +223,7 @@ def test_the_config_enters_no_file_twice_on_its_way_to_the_weights_and_the_figur
     assert any("ccjax/engine/_train.py" in path for path in paths)  # the trace reached the training
     assert any(path[-1] == "ccjax/io.py" for path in paths)  # and the saved config, read for the figure
     assert [path for path in paths if len(set(path)) < len(path)] == []
+    assert max(map(len, paths)) <= 8, max(paths, key=len)  # issue 20: at most 8 files on the way
     experiment_files = {name for path in paths for name in path if name.startswith("experiments/")}
     runner = ("_spec", "scale_sweep", "_experiment", "_distributed")
     assert experiment_files <= {f"experiments/{name}.py" for name in runner}

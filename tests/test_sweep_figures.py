@@ -1,6 +1,7 @@
 """The sweep helpers of ccjax.measure (the arrays a trained sweep saves, tail means, the dip
 statistics in words) and the sweep figures of ccjax.plot, on small hand-made inputs."""
 
+import json
 import math
 
 import matplotlib.pyplot as plt
@@ -197,6 +198,42 @@ def test_dip_without_a_crossing_or_spread_draws_no_diamond():
     (ax,) = plot.plot_dip(SIGMAS[:5], values, stats, name="a", label="asym").axes
     labels = ax.get_legend_handles_labels()[1]
     assert len(labels) == 2 and not any("crosses" in label for label in labels)
+
+
+def test_dip_analyses_name_x_for_results_files_and_read_back():
+    values = np.stack([u_curve(1), u_curve(1) + 0.001])  # one seed: NaN standard errors, null in JSON
+    analyses = measure.dip_analyses(SIGMAS, values, ["a", "b"], NAIVE, n_boot=20, seed=3, x_name="sigma")
+    assert list(analyses) == ["a", "b"]
+    for name, curve in zip(("a", "b"), values, strict=True):
+        expected = dip_statistics(SIGMAS, curve, NAIVE, n_boot=20, seed=3)
+        assert (
+            analyses[name]["min_sigma"] == expected["min_x"]
+            and analyses[name]["grid_min_sigma"] == expected["grid_min_x"]
+        )
+        assert not any("min_x" in key for key in analyses[name]) and len(analyses[name]) == len(expected)
+    saved = json.loads(json.dumps(analyses).replace("NaN", "null"))
+    read = measure.saved_dip_analyses(saved, "sigma")
+    expected = dip_statistics(SIGMAS, values[1], NAIVE, n_boot=20, seed=3)
+    assert read["b"].keys() == expected.keys() and math.isnan(read["b"]["min_x_se"])
+    np.testing.assert_equal(read["b"], expected)
+
+
+def test_dips_draw_each_curve_with_its_reference_then_the_level():
+    values = np.stack([u_curve(), u_curve() + 0.002])
+    stats = [dip_statistics(SIGMAS, curve, NAIVE, n_boot=20) for curve in values]
+    references = [plot.ReferenceDip((0.02, 0.03), 0.07, 0.05), plot.ReferenceDip((0.01, 0.02), 0.075, 0.04)]
+    figure = plot.plot_dips(
+        SIGMAS, values, stats, references, names=["a", "b"], labels=["A", "B"], colors=["C2", "C3"],
+        level=NAIVE, level_label="naive", x_name="sigma", xlabel="sigma", title="t",
+    )  # fmt: skip
+    (ax,) = figure.axes
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[:2] == ["A (mean +- SEM)", "B (mean +- SEM)"] and "naive" in labels
+    assert {"paper, a: minimum ~0.07 at sigma 0.02-0.03", "paper, b: minimum ~0.075 at sigma 0.01-0.02"} < set(labels)
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), values[0].mean(axis=0))  # curve a's mean
+    crossings = [line.get_xydata()[0] for line in ax.get_lines() if line.get_marker() == "x"]
+    np.testing.assert_allclose([xy for xy in crossings if xy[1] == NAIVE], [[0.05, NAIVE], [0.04, NAIVE]])
+    assert ax.get_xlabel() == "sigma" and ax.get_title() == "t"
 
 
 def test_reference_dip_and_optimal_offset():

@@ -12,6 +12,7 @@ from ..measure.baselines import optimal_offset
 from ..measure.statistics import mean_and_sem
 from ..problem._data import default_capacity
 from ..problem._keys import seed_key
+from ..report import format_table
 from ._evaluate import evaluate_model
 from ._grid import EVALUATION_SEED, EvalBudget, d_mlp_of
 from ._two_step import OneLayerTwoStep, semi_nmf_reference
@@ -79,16 +80,6 @@ def semi_nmf_advantage(
     return np.asarray(rows, np.float64)
 
 
-def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A right-aligned plain-text table (the experiments' table format)."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-
-    def line(cells):
-        return "  ".join(str(cell).rjust(width) for cell, width in zip(cells, widths, strict=True))
-
-    return "\n".join([line(headers), line("-" * width for width in widths), *(line(row) for row in rows)])
-
-
 def _estimate(mean, sem) -> str:
     return f"{mean:+.3f} ± {sem:.3f}" if np.isfinite(sem) else f"{mean:+.3f}"
 
@@ -105,14 +96,14 @@ def _task_table(results: Mapping[str, np.ndarray], mean, sem, share=None, tasks=
         for t in (range(len(results["tasks"])) if tasks is None else tasks)
         for d, ratio in enumerate(results["d_ratios"])
     ]
-    return _text_table(["task", "d/n"] + [f"p = {p:g}" for p in results["ps"]], rows)
+    return format_table(["task", "d/n"] + [f"p = {p:g}" for p in results["ps"]], rows)
 
 
 def _ratio_table(results: Mapping[str, np.ndarray], values) -> str:
     """A table of advantages (d/n, p): a row per d/n."""
     ratios = results["d_ratios"]
     rows = [[f"{ratio:g}", *(f"{value:+.3f}" for value in row)] for ratio, row in zip(ratios, values, strict=True)]
-    return _text_table(["d/n"] + [f"p = {p:g}" for p in results["ps"]], rows)
+    return format_table(["d/n"] + [f"p = {p:g}" for p in results["ps"]], rows)
 
 
 def _grid_lines(results: Mapping[str, np.ndarray]) -> list[str]:

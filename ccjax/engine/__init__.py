@@ -6,6 +6,7 @@ Imports :mod:`ccjax.problem` only.
 """
 
 from ._axes import Axis, traced, traced_axes
+from ._batch_size import MIN_ACTIVE_FEATURES_PER_BATCH, check_batch_size
 from ._checkpoint import CheckpointError, SweepCheckpoint, sweep_fingerprint
 from ._config import INPUT_PATHS, Hyper, TrainConfig
 from ._memory import auto_eval_models_per_call, auto_models_per_call
@@ -27,6 +28,7 @@ from ._train import (
 
 __all__ = [
     "INPUT_PATHS",
+    "MIN_ACTIVE_FEATURES_PER_BATCH",
     "Axis",
     "CheckpointError",
     "Grid",
@@ -41,6 +43,7 @@ __all__ = [
     "TrainConfig",
     "auto_eval_models_per_call",
     "auto_models_per_call",
+    "check_batch_size",
     "describe_point",
     "describe_progress",
     "format_duration",

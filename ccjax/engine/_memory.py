@@ -95,14 +95,22 @@ def estimate_model_bytes(shapes: Shapes) -> tuple[int, int]:
 
 def auto_models_per_call(shapes: Shapes, devices: Sequence[jax.Device], n_models: int, group_size: int | None) -> int:
     """How many models one call may train so that it fits in ``MEMORY_FRACTION`` of the
-    free memory (:func:`planning_memory_bytes`).
+    free memory (:func:`planning_memory_bytes`): :func:`models_that_fit` for the bytes
+    :func:`estimate_model_bytes` gives ``shapes``. A rough estimate: pass
+    ``max_models_per_call`` to override it."""
+    return models_that_fit(estimate_model_bytes(shapes), devices, n_models, group_size)
+
+
+def models_that_fit(
+    model_bytes: tuple[int, int], devices: Sequence[jax.Device], n_models: int, group_size: int | None
+) -> int:
+    """How many models of ``model_bytes`` (resident, step: :func:`estimate_model_bytes`) one
+    call may train within ``MEMORY_FRACTION`` of the free memory of ``devices``.
 
     On CPU a device runs ``group_size`` models at a time, so only those need step memory;
-    elsewhere every model of the call does. A rough estimate: pass
-    ``max_models_per_call`` to override it.
-    """
+    elsewhere every model of the call does."""
     free = planning_memory_bytes(devices)
-    resident, step = estimate_model_bytes(shapes)
+    resident, step = model_bytes
     budget = MEMORY_FRACTION * free
     if group_size is not None:  # fixed groups: step memory for n_devices * group_size models only
         fitting = (budget - len(devices) * group_size * step) // resident

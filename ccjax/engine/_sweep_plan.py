@@ -22,7 +22,7 @@ from ..problem._tasks import MIXED_RELU, Task
 from ._axes import hyper_type, traced_axes
 from ._checkpoint import sweep_fingerprint
 from ._config import TrainConfig
-from ._memory import auto_models_per_call, call_slices
+from ._memory import call_slices, estimate_model_bytes, models_that_fit
 from ._sharding import model_sharding, pad_models, plan_models_per_call, process_rows
 from ._train import Shapes, check_initial_params, shapes_for
 
@@ -221,7 +221,8 @@ def make_plan(config: TrainConfig, axes: Mapping[str, Sequence], options: SweepO
     shapes = shapes_for(config, float(np.max(grid.flat("p"))) if "p" in grid.names else config.p, task)
     all_devices = list(jax.devices() if devices is None else devices)
     fixed_group = group_size or default_group_size(all_devices[0].platform)  # None: all of a device's models
-    fits = functools.partial(auto_models_per_call, shapes, group_size=fixed_group)  # (devices, n_models) -> count
+    # (devices, n_models) -> count; the bytes are estimated once, here, so the plan passes no config on
+    fits = functools.partial(models_that_fit, estimate_model_bytes(shapes), group_size=fixed_group)
     per_call = max_models_per_call or plan_models_per_call(fits, all_devices, grid.size)
     slices = call_slices(grid.size, per_call)
     n_devices, mesh, sharding, group_size, padded = _layout(all_devices, slices[0].stop, fixed_group)

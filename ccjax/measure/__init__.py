@@ -17,7 +17,16 @@ from ._curves import (
     naive_loss_per_feature,
     one_feature_loss,
 )
+from ._dips import dip_analyses, saved_dip_analyses
 from ._direct import Estimate, EvalPlan, direct_loss_per_feature, plan_evaluation
+from ._fine_tuning import (
+    FINE_TUNING_ARRAYS,
+    FINE_TUNING_EVALUATION,
+    FINE_TUNING_STAGES,
+    fine_tuning_arrays,
+    fine_tuning_configs,
+)
+from ._joined import initial_mixings, join_sweeps
 from ._mechanisms import (
     ALIGNMENT_CONVENTIONS,
     BaselineSweep,
@@ -34,18 +43,44 @@ from ._rank import (
     RANK_SWEEP_MEASURES,
     RANK_TREND_DEFINITION,
     describe_rank_trend,
+    rank_sweep_arrays,
     rank_sweep_measures,
     rank_trends,
 )
 from ._responses import feature_response, neuron_contributions, one_hot_response
-from ._sweep_arrays import SWEEP_ARRAYS, describe_sweep_arrays, sweep_arrays
+from ._sweep_arrays import (
+    SWEEP_ARRAYS,
+    curves_at_training_p,
+    describe_sweep_arrays,
+    excluding_diverged,
+    family_first,
+    logged_steps,
+    shared_mixing,
+    stack_fields,
+    sweep_arrays,
+)
 from ._sweep_curves import evaluate_sweep, evaluation_key, sweep_curves
 from ._sweep_stats import describe_dip, describe_dip_statistics, tail_mean
 
 __all__ = [
+    "initial_mixings",
+    "join_sweeps",
+    "dip_analyses",
+    "saved_dip_analyses",
+    "FINE_TUNING_ARRAYS",
+    "FINE_TUNING_EVALUATION",
+    "FINE_TUNING_STAGES",
+    "fine_tuning_arrays",
+    "fine_tuning_configs",
     "SWEEP_ARRAYS",
     "describe_sweep_arrays",
     "sweep_arrays",
+    "curves_at_training_p",
+    "excluding_diverged",
+    "family_first",
+    "logged_steps",
+    "shared_mixing",
+    "stack_fields",
     "tail_mean",
     "describe_dip_statistics",
     "describe_dip",
@@ -53,6 +88,7 @@ __all__ = [
     "RANK_SWEEP_MEASURES",
     "RANK_TREND_DEFINITION",
     "describe_rank_trend",
+    "rank_sweep_arrays",
     "rank_sweep_measures",
     "rank_trends",
     "ALIGNMENT_CONVENTIONS",

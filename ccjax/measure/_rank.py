@@ -14,6 +14,7 @@ from ..engine._sweep import SweepResult
 from ..problem import MIXED_RELU
 from . import baselines
 from ._curves import exactly_one_loss_per_feature
+from ._sweep_arrays import family_first
 from .analysis import RankTrend, effective_rank, rank_trend
 
 RANK_SWEEP_MEASURES = {  # name: (trailing axes after the sweep's grid, meaning)
@@ -97,6 +98,18 @@ def rank_sweep_measures(result: SweepResult) -> dict[str, np.ndarray]:
         "w_in": np.asarray(result.params.w_in),
         "w_out": np.asarray(result.params.w_out),
     }
+
+
+def rank_sweep_arrays(results: Sequence[SweepResult], prefix: str = "full_rank_") -> dict[str, np.ndarray]:
+    """The saved arrays of a rank sweep (§6.8): ``history_step``, the (T,) logged steps; then
+    :func:`rank_sweep_measures` of ``results[0]``, a sweep over (seed, family, rank), with the
+    family axis first, (F, K, R, ...); then those of each further sweep of ``results`` (a single
+    M over the same seeds, such as the full-rank point) with ``prefix`` before their names, (K, ...)."""
+    measures = [rank_sweep_measures(result) for result in results]
+    step = results[0].history.step  # the same for every model
+    arrays = {"history_step": step.reshape(-1, step.shape[-1])[0]}
+    arrays |= {name: family_first(value) for name, value in measures[0].items()}
+    return arrays | {prefix + name: value for point in measures[1:] for name, value in point.items()}
 
 
 RANK_TREND_DEFINITION = (

@@ -2,12 +2,19 @@
 
 :func:`sweep_arrays` takes them from a :class:`~ccjax.SweepResult` (and its
 :func:`~ccjax.measure.evaluate_sweep` estimate); :func:`describe_sweep_arrays` describes the
-same names for a grid whose axes the caller names, e.g. ``"K, S"`` for seeds x scales.
+same names for a grid whose axes the caller names, e.g. ``"K, S"`` for seeds x scales. The
+helpers below reshape them: :func:`logged_steps`, :func:`family_first`, :func:`shared_mixing`,
+:func:`stack_fields`, :func:`excluding_diverged` and :func:`curves_at_training_p`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import numpy as np
+from jaxtyping import Real, Shaped
+
+from .._types import AnyArray, Float
 from ..engine import SweepResult
+from ._curves import LossCurve
 from ._direct import Estimate
 
 # name -> (axes after the grid's, description); "history_<field>" names have n_logs after the grid's.
@@ -79,3 +86,62 @@ def sweep_arrays(
     elif set(names) & set(_EVALUATED):
         raise ValueError(f"{', '.join(_EVALUATED)} need the sweep's estimate (ccjax.measure.evaluate_sweep)")
     return {name: available[name] for name in names}
+
+
+def logged_steps(result: SweepResult) -> Real[AnyArray, " n_logs"]:
+    """The steps at which a sweep logged its history (the same for every model)."""
+    step = result.history.step
+    return step.reshape(-1, step.shape[-1])[0]
+
+
+def family_first(array: Shaped[AnyArray, "seeds families *rest"]) -> Shaped[np.ndarray, "families seeds *rest"]:
+    """A sweep's (K seeds, F families, ...) array as (F, K, ...): its first two axes swapped."""
+    return np.swapaxes(np.asarray(array), 0, 1)
+
+
+def shared_mixing(mixing: Float[AnyArray, "*grid n n"], sigma_axis: int) -> Float[np.ndarray, "*rest n n"]:
+    """The unscaled M of a sweep whose sigmas (along grid axis ``sigma_axis``) all share their
+    seed's M, with that axis dropped; AssertionError if they do not share it."""
+    mixing = np.asarray(mixing)
+    first = np.take(mixing, [0], axis=sigma_axis)
+    if not np.array_equal(mixing, np.broadcast_to(first, mixing.shape)):
+        raise AssertionError("the sweep's M differs between sigmas of one seed")
+    return np.take(mixing, 0, axis=sigma_axis)
+
+
+def stack_fields(records: Sequence[Mapping]) -> dict[str, np.ndarray]:
+    """One dict of arrays from dicts with the same names: each name's values stacked on a new leading axis."""
+    return {name: np.stack([record[name] for record in records]) for name in records[0]}
+
+
+def excluding_diverged(arrays: Mapping) -> Mapping:
+    """``arrays`` (a sweep's saved arrays) with the L/p (``loss_per_feature*``) and histories
+    (``history_*``, but the steps) of diverged models (``diverged_step >= 0``, over the grid's
+    leading axes) set to NaN, so that every mean leaves them out; without ``diverged_step``,
+    ``arrays`` itself."""
+    if "diverged_step" not in arrays:
+        return arrays
+    diverged = arrays["diverged_step"] >= 0
+    masked = dict(arrays)
+    for name, value in arrays.items():
+        if name.startswith(("loss_per_feature", "history_")) and name != "history_step":
+            mask = diverged.reshape(diverged.shape + (1,) * (value.ndim - diverged.ndim))
+            masked[name] = np.where(mask, np.nan, value)
+    return masked
+
+
+def curves_at_training_p(curve: LossCurve, n_eval: int, *, sem_at_train_p: bool = True) -> dict[str, np.ndarray]:
+    """Split a :func:`~ccjax.measure.loss_curve` of models (T, K, ...) evaluated at ``[*p_eval,
+    *p_train]`` (``n_eval`` p_eval's first), where model group t was trained at ``p_train[t]``:
+    ``loss_per_feature`` and ``loss_per_feature_sem`` (T, K, n_eval), L/p over p_eval and its
+    Monte Carlo SEM, and ``at_train_p`` (T, K), each model's L/p at its own training p (with
+    ``at_train_p_sem`` where ``sem_at_train_p``). Used for docs/paper.md §6.1's figure."""
+    diagonal = np.arange(len(curve.loss_per_feature))
+    arrays = {
+        "loss_per_feature": curve.loss_per_feature[..., :n_eval],
+        "loss_per_feature_sem": curve.sem[..., :n_eval],
+        "at_train_p": curve.loss_per_feature[diagonal, :, n_eval + diagonal],
+    }
+    if sem_at_train_p:
+        arrays["at_train_p_sem"] = curve.sem[diagonal, :, n_eval + diagonal]
+    return arrays

@@ -35,6 +35,7 @@ from ._loss import (  # noqa: E402  (after the backend choice)
     plot_scale_sweep,
 )
 from ._mechanisms import (  # noqa: E402
+    TrainingCurve,
     plot_alignment_cosines,
     plot_baseline_sweep,
     plot_eigen_projections,
@@ -42,17 +43,24 @@ from ._mechanisms import (  # noqa: E402
     plot_fine_tuning,
     plot_learned_scales,
 )
+from ._panels import plot_baseline_sweeps  # noqa: E402
 from ._rank import RankModels, plot_rank_sweep, plot_scale_histories  # noqa: E402
 from ._sweeps import (  # noqa: E402
+    ReferenceDip,
     plot_dip,
+    plot_dips,
     plot_model_responses,
     plot_optimal_offset,
     plot_reference_dip,
     plot_sweep_overview,
 )
+from ._trained import plot_trained_curves  # noqa: E402
 
 __all__ = [
+    "plot_baseline_sweeps",
+    "ReferenceDip",
     "plot_dip",
+    "plot_dips",
     "plot_model_responses",
     "plot_optimal_offset",
     "plot_reference_dip",
@@ -67,12 +75,14 @@ __all__ = [
     "plot_eigen_projections",
     "plot_entry_fit",
     "plot_fine_tuning",
+    "TrainingCurve",
     "plot_learned_scales",
     "NAIVE_STYLE",
     "plot_scale_sweep",
     "plot_loss_terms",
     "plot_history",
     "plot_loss_curves",
+    "plot_trained_curves",
     "plot_response_curves",
     "plot_neuron_bars",
     "plot_one_hot_heatmaps",

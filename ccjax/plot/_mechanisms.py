@@ -8,6 +8,7 @@ Seed axes are drawn as the mean over the finite seeds with a ±1 SEM band
 """
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from jaxtyping import Float, Real
@@ -74,11 +75,16 @@ FINE_TUNING_MARKS = (
 )
 
 
+class TrainingCurve(NamedTuple):
+    """A training history: L/p of each seed (seeds, logs) at each logged ``step`` (logs,)."""
+
+    step: Real[np.ndarray, " logs"]
+    loss_per_feature: Float[np.ndarray, "seeds logs"]
+
+
 def plot_fine_tuning(
-    phase1_step: Real[np.ndarray, " logs1"],
-    phase1_loss: Float[np.ndarray, "seeds logs1"],
-    phase2_step: Real[np.ndarray, " logs2"],
-    phase2_loss: Float[np.ndarray, "seeds logs2"],
+    phase1: TrainingCurve,
+    phase2: TrainingCurve,
     evaluated: Float[np.ndarray, "3 seeds"],
     *,
     phase1_steps: int,
@@ -91,18 +97,18 @@ def plot_fine_tuning(
 ) -> Figure | SubFigure:
     """Training L/p of a model trained with mixing and then fine-tuned on clean labels (§6.4).
 
-    ``phase1_loss`` and ``phase2_loss`` are the two phases' training L/p (mean ± SEM over
-    seeds), ``phase2_step`` counted from the start of phase 2, which begins at step
+    ``phase1`` and ``phase2`` are the two phases' training L/p (mean ± SEM over seeds),
+    ``phase2.step`` counted from the start of phase 2, which begins at step
     ``phase1_steps`` (a dotted line). ``evaluated`` marks L/p (mean ± SEM) of phase 1 on
     mixed and on clean labels at its end and of phase 2 on clean labels at its end
     (:data:`FINE_TUNING_MARKS`); ``published`` the paper's values for the first and last
     (None: not given). The y range holds the marks and most of the training curves.
     """
     ax = _axes(ax, figsize=(8.5, 5.0))
-    step2 = phase1_steps + phase2_step
-    _seed_band(ax, phase1_step, phase1_loss, color="C0", label=phase1_label, alpha=0.25)
+    step2 = phase1_steps + phase2.step
+    _seed_band(ax, phase1.step, phase1.loss_per_feature, color="C0", label=phase1_label, alpha=0.25)
     label = "phase 2: training L/p, clean labels (same models)"
-    _seed_band(ax, step2, phase2_loss, color="C1", label=label, alpha=0.25)
+    _seed_band(ax, step2, phase2.loss_per_feature, color="C1", label=label, alpha=0.25)
     ax.axvline(phase1_steps, color="0.6", linestyle=":", linewidth=1)
     ax.axhline(naive, **NAIVE_STYLE, label=f"naive ({naive:.4f})", zorder=1)
     mean, sem = mean_and_sem(evaluated, axis=1)
@@ -114,7 +120,9 @@ def plot_fine_tuning(
     if paper:
         ax.plot(*np.array(paper).T, "kx", ms=9, mew=2, zorder=6, label="paper (read off, +-0.001)")
     # Leave out the first tenth of phase 1 (the random init's large loss).
-    tail = np.concatenate([phase1_loss[:, len(phase1_step) // 10 :].ravel(), phase2_loss.ravel()])
+    tail = np.concatenate(
+        [phase1.loss_per_feature[:, len(phase1.step) // 10 :].ravel(), phase2.loss_per_feature.ravel()]
+    )
     shown = np.concatenate([mean, [naive], [y for _, y in paper]])
     ax.set_ylim(min(shown.min(), np.percentile(tail, 1)) - 0.004, max(shown.max(), np.percentile(tail, 95)) + 0.006)
     xlabel = "total training step (phase 2 starts at the dotted line)"

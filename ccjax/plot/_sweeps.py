@@ -1,8 +1,10 @@
-"""Sweep figures: L/p and training over one swept setting, a curve's dip below the naive line
-(the σ-sweep's minimum and crossing), the optimal offset, and one model's responses."""
+"""Sweep figures: L/p and training over one swept setting, curves' dips below the naive line
+(the σ-sweep's minimum and crossing, against the published ones), the optimal offset, and
+one model's responses."""
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,6 +17,7 @@ from ..measure import feature_response, neuron_contributions, one_hot_response
 from ..measure.statistics import mean_and_sem
 from ..problem import FeatureMLP
 from ._loss import (
+    NAIVE_STYLE,
     _axes,
     plot_history,
     plot_loss_terms,
@@ -124,6 +127,54 @@ def plot_reference_dip(
     ax.errorbar((low + high) / 2, minimum, xerr=(high - low) / 2, fmt="x", capsize=4, label=label, **cross)
     ax.plot([crossing], [level], "x", **cross)
     return ax.figure
+
+
+class ReferenceDip(NamedTuple):
+    """A published dip for :func:`plot_dips`: the x range where its minimum lies, the minimum's
+    value, and where the curve crosses the level again."""
+
+    x_range: tuple[float, float]
+    minimum: float
+    crossing: float
+
+
+def plot_dips(
+    x: Real[np.ndarray, " points"],
+    values: Real[np.ndarray, "curves seeds points"],
+    stats: Sequence[Mapping[str, float]],
+    references: Sequence[ReferenceDip],
+    *,
+    names: Sequence[str],
+    labels: Sequence[str],
+    colors: Sequence,
+    level: float,
+    level_label: str,
+    x_name: str = "x",
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Several curves' dips below ``level`` with the published ones (the σ-sweep's figure, §6.3).
+
+    For each curve c: :func:`plot_dip` of ``values[c]`` (seeds x points over ``x``) with its
+    :func:`~ccjax.measure.statistics.dip_statistics` ``stats[c]``, named ``names[c]``, labelled
+    ``labels[c]`` in colour ``colors[c]``; then :func:`plot_reference_dip` of ``references[c]``
+    in the same colour ("paper, <name>: minimum ~<minimum> at <x_name> <low>-<high>"). Then the
+    level as a dashed line labelled ``level_label``, a grid and the legend, on an 8 x 5.4 inch figure.
+    """
+    fig, ax = plt.subplots(figsize=(8.0, 5.4), layout="constrained")
+    for curve, stat, reference, name, label, color in zip(
+        values, stats, references, names, labels, colors, strict=True
+    ):
+        plot_dip(x, curve, stat, name=name, label=label, x_name=x_name, color=color, ax=ax)
+        (low, high), minimum = reference.x_range, reference.minimum
+        label = f"paper, {name}: minimum ~{minimum} at {x_name} {low}-{high}"
+        plot_reference_dip((low, high), minimum, reference.crossing, level, label=label, color=color, ax=ax)
+    ax.axhline(level, **NAIVE_STYLE, label=level_label, zorder=1)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7.5)
+    return fig
 
 
 def plot_optimal_offset(

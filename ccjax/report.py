@@ -1,0 +1,212 @@
+"""Plain-text and markdown reports of results: tables, numbers with uncertainties, and
+agreement with published values (docs/paper.md §2, §5–6).
+
+A :class:`Comparison` is one published number next to ours. Values read off the paper's
+figures carry a reading error of about ±0.001 (docs/paper.md: "≈ marks a value read off a
+plot"); a number agrees when it is within two combined standard errors,
+``2 sqrt(SEM² + reading error²)``, of ours.
+
+A missing value of ours (None, which is how a manifest's JSON stores NaN, or NaN itself: a σ
+curve that never crosses naive, the SEM of one seed) is shown as "not reached" and does not
+agree; a missing uncertainty is left out. NumPy only; nothing here reads or writes files.
+"""
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from jaxtyping import Real
+from numpy.typing import ArrayLike
+
+from .engine import describe_point
+from .measure.statistics import mean_and_sem
+
+Values = ArrayLike  # numbers: an array of any shape, a (nested) list, a scalar
+Number = float | np.number | None  # one number; None (JSON's NaN) or NaN is a missing value
+
+READ_ERROR = 0.001  # values read off the paper's figures
+AGREEMENT_SIGMAS = 2.0
+NOT_REACHED = "not reached"
+VERDICTS = {True: "yes", False: "**no**", None: "–"}  # by Comparison.agrees
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """One published number next to ours; ``agrees`` is None where nothing is compared."""
+
+    experiment: str
+    quantity: str
+    published: str
+    ours: str
+    agrees: bool | None
+    note: str = ""
+
+
+def count(n: int | np.integer, noun: str) -> str:
+    """``count(1, "seed")`` → "1 seed", ``count(5, "seed")`` → "5 seeds"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def count_families(n: int | np.integer) -> str:
+    """``"1 family"``, ``"2 families"``."""
+    return f"{n} famil{'y' if n == 1 else 'ies'}"
+
+
+def format_table(headers: Sequence, rows: Sequence[Sequence]) -> str:
+    """A right-aligned plain-text table: ``headers``, a dashed rule, then ``rows`` (each cell shown by ``str``)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells):
+        return "  ".join(str(cell).rjust(width) for cell, width in zip(cells, widths, strict=True))
+
+    return "\n".join([line(headers), line("-" * width for width in widths), *(line(row) for row in rows)])
+
+
+def format_mean_sem(values: Values, digits: int = 4) -> str:
+    """``"0.0712 +- 0.0003"`` (ASCII): the mean of the finite ``values`` (over the first axis)
+    and its SEM (:func:`ccjax.measure.statistics.mean_and_sem`); just the mean for one value."""
+    mean, sem = mean_and_sem(values)
+    return f"{mean:.{digits}f}" if not np.isfinite(sem) else f"{mean:.{digits}f} +- {sem:.{digits}f}"
+
+
+def diverged_note(points: Sequence[Mapping], shown: int = 8) -> str | None:
+    """The note printed under a results table (and drawn on its figures) when models diverged:
+    how many, and the first ``shown`` of ``points`` (the grid coordinates and step of each
+    diverged model, :meth:`ccjax.SweepResult.diverged_points`); None when none did."""
+    if not points:
+        return None
+    listed = "; ".join(describe_point(point) for point in points[:shown]) + ("; ..." if len(points) > shown else "")
+    return (
+        f"note: {count(len(points), 'model')} diverged (loss NaN or inf) and "
+        f"{'is' if len(points) == 1 else 'are'} excluded from every mean and fit: {listed}"
+    )
+
+
+def as_float(value: Number) -> float:
+    """``value`` as a float; a missing value (None) is NaN."""
+    return math.nan if value is None else float(value)
+
+
+def is_missing(value: Number) -> bool:
+    """Whether ``value`` is None or not a finite number."""
+    return not math.isfinite(as_float(value))
+
+
+def format_number(value: Number, digits: int = 4, sign: str = "") -> str:
+    """``value`` with ``digits`` decimals (``sign="+"`` forces one), or "not reached" if missing."""
+    return NOT_REACHED if is_missing(value) else f"{as_float(value):{sign}.{digits}f}"
+
+
+def format_pm(value: Number, uncertainty: Number, digits: int = 4, sign: str = "") -> str:
+    """``value ± uncertainty``; just the value when the uncertainty is missing, "not reached"
+    when the value is."""
+    text = format_number(value, digits, sign)
+    if is_missing(value) or is_missing(uncertainty):
+        return text
+    return f"{text} ± {as_float(uncertainty):.{digits}f}"
+
+
+def mean_sem(values: Values) -> tuple[float, float, int]:
+    """Mean, standard error (NaN for one value) and count of the finite ``values`` (all axes)."""
+    values = np.asarray(values, np.float64).ravel()
+    values = values[np.isfinite(values)]
+    n = values.size
+    if n == 0:
+        return math.nan, math.nan, 0
+    sem = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return float(values.mean()), sem, n
+
+
+def format_estimate(mean: Number, sem: Number, n: int, digits: int = 4, unit: str = "seed") -> str:
+    """``mean ± sem (n seeds)``, as :func:`mean_sem` gives them; "not reached" when there is no mean."""
+    if n == 0 or is_missing(mean):
+        return NOT_REACHED
+    return f"{format_pm(mean, sem, digits)} ({n} {unit}{'s' if n != 1 else ''})"
+
+
+def compare_value(
+    experiment: str,
+    quantity: str,
+    published: Number,
+    values: Values,
+    *,
+    read_error: float = READ_ERROR,
+    approximate: bool = True,
+    note: str = "",
+    digits: int = 4,
+    exact: bool = False,
+) -> Comparison:
+    """``values`` (one per seed) against a published number: they agree when their mean is
+    within two combined standard errors (SEM and ``read_error``) of it.
+
+    ``approximate``: the published number was read off a figure (shown with "≈");
+    ``exact``: ours is a closed-form value, not a mean over seeds.
+    """
+    mean, sem, n = mean_sem(values)
+    spread = math.hypot(sem if math.isfinite(sem) else 0.0, read_error)
+    agrees = bool(abs(mean - published) <= AGREEMENT_SIGMAS * spread) if n else False
+    shown = f"{'≈' if approximate else ''}{published:.{digits}g}"
+    if exact:
+        ours = NOT_REACHED if n == 0 else f"{mean:.{digits}f} (exact)"
+    else:
+        ours = format_estimate(mean, sem, n, digits)
+    return Comparison(experiment, quantity, shown, ours, agrees, note)
+
+
+def compare_range(
+    experiment: str,
+    quantity: str,
+    low: Number,
+    high: Number,
+    estimate: Number,
+    uncertainty: Number,
+    *,
+    ours: str | None = None,
+    read_error: float = 0.0,
+    note: str = "",
+) -> Comparison:
+    """An estimate with its uncertainty against a published interval [low, high].
+
+    ``ours``: the text shown for the estimate (default ``estimate ± uncertainty``); a missing
+    estimate is shown as "not reached" whatever ``ours`` says.
+    """
+    if is_missing(estimate):
+        agrees, text = False, NOT_REACHED
+    else:
+        spread = 0.0 if is_missing(uncertainty) else as_float(uncertainty)
+        slack = AGREEMENT_SIGMAS * math.hypot(spread, read_error)
+        agrees = bool(low - slack <= as_float(estimate) <= high + slack)
+        text = ours or format_pm(estimate, uncertainty)
+    published = f"≈{low:g}" if low == high else f"{low:g}–{high:g}"
+    return Comparison(experiment, quantity, published, text, agrees, note)
+
+
+def markdown_rows(header: Sequence, rows: Sequence[Sequence], indent: str = "") -> list[str]:
+    """A Markdown table's lines: ``header``, the separator, ``rows``; each line starts with ``indent``."""
+    return [
+        indent + "| " + " | ".join(str(cell) for cell in cells) + " |"
+        for cells in (header, ["---"] * len(header), *rows)
+    ]
+
+
+def markdown_table(comparisons: Sequence[Comparison]) -> str:
+    """The comparisons as a Markdown table; a literal ``|`` in a cell (as in |s|) is escaped,
+    as it would end the cell."""
+    header = ("quantity", "paper", "ours (mean ± SEM)", "agrees", "note")
+    cells = [(c.quantity, c.published, c.ours, VERDICTS[c.agrees], c.note) for c in comparisons]
+    return "\n".join(markdown_rows(header, [[text.replace("|", "\\|") for text in row] for row in cells]))
+
+
+def index_of(values: Values, wanted: float) -> int:
+    """Index of the first of ``values`` equal to ``wanted`` up to rounding; KeyError if none is."""
+    values = np.asarray(values, np.float64)
+    hits = np.flatnonzero(np.isclose(values, wanted, rtol=1e-6, atol=1e-9))
+    if hits.size == 0:
+        raise KeyError(f"{wanted} not among {values.tolist()}")
+    return int(hits[0])
+
+
+def nearest_in_log(values: Real[np.ndarray, " points"], wanted: float) -> int:
+    """Index of the positive ``values`` closest to ``wanted`` on a log scale (a geometric p grid)."""
+    return int(np.argmin(np.abs(np.log(np.asarray(values)) - math.log(wanted))))
