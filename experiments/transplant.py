@@ -160,14 +160,18 @@ def figure(arrays: dict, manifest: dict):
 
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
-    mixing, loss = manifest["mixing"], arrays["loss_per_feature"]
+    """Phase 1's L/p (embedding M, s = 1) and the fine-tuned models' next to the paper's; none
+    when the run was evaluated at another p than the paper's 0.01."""
+    (phase1, clean), loss, mixing = _published(manifest), arrays["loss_per_feature"], manifest["mixing"]
+    if clean is None:
+        return []
     rows = []
-    if mixing["name"] in PUBLISHED["phase1_mixed"] and mixing["scale"] == 1.0:
+    if phase1 is not None:
         quantity = f"phase 1 ({mixing['name']}, s = 1), L/p at p = 0.01"
-        rows.append(compare_value(EXPERIMENT, quantity, PUBLISHED["phase1_mixed"][mixing["name"]], loss[0]))
+        rows.append(compare_value(EXPERIMENT, quantity, phase1, loss[0]))
     quantity = "the same models fine-tuned on clean labels, L/p at p = 0.01"
     note = "paper's figure spliced two models; ours fine-tunes the same weights"
-    return [*rows, compare_value(EXPERIMENT, quantity, PUBLISHED["finetuned_clean"], loss[2], note=note)]
+    return [*rows, compare_value(EXPERIMENT, quantity, clean, loss[2], note=note)]
 
 
 QUICK_ARGS = ("--seeds", "2", "--steps", "200", "--finetune-steps", "200")

@@ -60,6 +60,17 @@ def test_transplant_results(transplant_run):
     assert (tmp / "fig" / "transplant.png").stat().st_size > 10_000
 
 
+def test_transplant_compares_with_the_paper_only_at_its_p(transplant_run):
+    """The paper's numbers are at p = 0.01: a run evaluated there gets both rows, one at another p none."""
+    from experiments import transplant
+
+    arrays, manifest = ccjax.load_results(transplant_run[0] / "out")
+    rows = transplant.compare(arrays, manifest)
+    assert [row.published for row in rows] == ["≈0.067", "≈0.083"]
+    manifest["evaluation"]["p"] = 0.02
+    assert transplant.compare(arrays, manifest) == []
+
+
 def test_transplant_phase1_models_are_the_sweep_of_the_seeds(transplant_run):
     # Phase 1 is the ordinary sweep of the seeds: its first model equals train(key(0)).
     tmp, _ = transplant_run
