@@ -10,6 +10,7 @@ import numpy as np
 
 from ..engine import SweepResult, TrainConfig
 from ._curves import LossCurve
+from ._sweep_arrays import logged_steps
 from .baselines import relative_weight_change
 
 # What each row of fine_tuning_curve's leading axis evaluates.
@@ -59,7 +60,7 @@ def fine_tuning_arrays(first: SweepResult, second: SweepResult, curve: LossCurve
     arrays = {"stages": np.asarray(FINE_TUNING_STAGES)}
     arrays |= {"loss_per_feature": curve.loss_per_feature[..., 0], "loss_per_feature_sem": curve.sem[..., 0]}
     for phase, result in (("phase1", first), ("phase2", second)):
-        arrays[f"{phase}_step"] = np.asarray(result.history.step)[0]  # every model logs at the same steps
+        arrays[f"{phase}_step"] = np.asarray(logged_steps(result))  # every model logs at the same steps
         arrays[f"{phase}_train_loss_per_feature"] = np.asarray(result.history.train_loss_per_feature)
     arrays |= {"phase1_w_in": np.asarray(first.params.w_in), "phase1_w_out": np.asarray(first.params.w_out)}
     arrays |= {"w_in": np.asarray(second.params.w_in), "w_out": np.asarray(second.params.w_out)}

@@ -14,7 +14,7 @@ from ..engine._sweep import SweepResult
 from ..problem import MIXED_RELU
 from . import baselines
 from ._curves import exactly_one_loss_per_feature
-from ._sweep_arrays import family_first
+from ._sweep_arrays import family_first, logged_steps
 from .analysis import RankTrend, effective_rank, rank_trend
 
 RANK_SWEEP_MEASURES = {  # name: (trailing axes after the sweep's grid, meaning)
@@ -106,8 +106,7 @@ def rank_sweep_arrays(results: Sequence[SweepResult], prefix: str = "full_rank_"
     family axis first, (F, K, R, ...); then those of each further sweep of ``results`` (a single
     M over the same seeds, such as the full-rank point) with ``prefix`` before their names, (K, ...)."""
     measures = [rank_sweep_measures(result) for result in results]
-    step = results[0].history.step  # the same for every model
-    arrays = {"history_step": step.reshape(-1, step.shape[-1])[0]}
+    arrays = {"history_step": logged_steps(results[0])}  # the same for every model
     arrays |= {name: family_first(value) for name, value in measures[0].items()}
     return arrays | {prefix + name: value for point in measures[1:] for name, value in point.items()}
 

@@ -76,7 +76,7 @@ def sweep_arrays(
     history = result.history
     available = {f"history_{field}": getattr(history, field) for field in history._fields}
     if shared_step:
-        available["history_step"] = history.step.reshape(-1, history.step.shape[-1])[0]
+        available["history_step"] = logged_steps(result)
     available["train_loss_per_feature_history"] = history.train_loss_per_feature
     available["final_train_loss_per_feature"] = history.train_loss_per_feature[..., -1]
     available |= {"final_scale": result.scale, "diverged_step": result.diverged_step}
