@@ -1,8 +1,9 @@
 """Results on disk: a directory with ``results.npz`` (arrays) and ``manifest.json``;
 sweep checkpoints (:func:`save_checkpoint`, one ``.npz`` per sweep); finished stages of
-a longer run (:class:`StageFiles`, one ``.npz`` per stage); and a run's results folder
+a longer run (:class:`StageFiles`, one ``.npz`` per stage); a run's results folder
 (:class:`ResultsFolder`: what a run may do with it, and the checkpoints of an interrupted
-run, to resume it after a preempted machine or a Colab disconnect).
+run, to resume it after a preempted machine or a Colab disconnect); and figures
+(:func:`save_figure`).
 
 The manifest makes a result directory explain itself: the full config, the command, the
 package versions, the devices and the git commit that produced the arrays.
@@ -164,6 +165,26 @@ def save_results(directory: str | os.PathLike, arrays: Mapping[str, Any], manife
     _replace_atomically(directory / RESULTS_FILE, payload)
     _replace_atomically(directory / MANIFEST_FILE, (text + "\n").encode())
     return directory
+
+
+def save_figure(figure: Any, path: str | os.PathLike, note: str | None = None) -> Path | None:
+    """Write the matplotlib ``figure`` to ``path`` (creating its folder) at 150 dpi and close it.
+
+    ``note`` (e.g. which models diverged) is printed in red below the axes, and the canvas
+    grows to hold it. Returns the path written; None in a process other than 0 of a
+    multi-process run, which closes the figure without writing.
+    """
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    writer = jax.process_index() == 0
+    if writer and note:
+        figure.text(0.01, -0.01, note, fontsize=8, color="firebrick", ha="left", va="top")
+    if writer:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=150, **({"bbox_inches": "tight"} if note else {}))
+    plt.close(figure)
+    return path if writer else None
 
 
 def _remedy(manifest: Mapping[str, Any]) -> str:

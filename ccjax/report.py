@@ -20,6 +20,7 @@ from jaxtyping import Real
 from numpy.typing import ArrayLike
 
 from .engine import describe_point
+from .measure import baselines, exactly_one_loss_per_feature, naive_loss_per_feature
 from .measure.statistics import mean_and_sem
 
 Values = ArrayLike  # numbers: an array of any shape, a (nested) list, a scalar
@@ -182,10 +183,51 @@ def compare_range(
     return Comparison(experiment, quantity, published, text, agrees, note)
 
 
-def markdown_rows(header: Sequence, rows: Sequence[Sequence], indent: str = "") -> list[str]:
-    """A Markdown table's lines: ``header``, the separator, ``rows``; each line starts with ``indent``."""
+def compare_baselines(n_features: int = 100, d_mlp: int = 50) -> list[Comparison]:
+    """The closed-form baselines (docs/paper.md §5) of an ``n_features`` x ``d_mlp`` model against the
+    published numbers: the naive model's L/p on clean labels, the zero model's L/p (both exactly-one
+    data), and the naive model plus its optimal offset b* and the L/p there, at p = 1 and p = 0.1."""
+    n, d = n_features, d_mlp
+    naive = naive_loss_per_feature(n, d)
+    zero = float(exactly_one_loss_per_feature(baselines.zero_model(n, d), np.zeros((n, n), np.float32)))
+    rows = [
+        compare_value("baselines", "naive L/p (clean labels)", 0.0833, [naive], exact=True),
+        compare_value("baselines", "zero model L/p", 1 / 6, [zero], approximate=False, read_error=1e-6, exact=True),
+    ]
+    for p, b_star, loss in ((1.0, 0.0194, 0.0531), (0.1, 0.0132, 0.0813)):
+        b, value = (float(x) for x in baselines.optimal_offset(p, n_features=n, d_mlp=d))
+        for quantity, published, ours in (("b*", b_star, b), ("L/p at b*", loss, value)):
+            name = f"naive + offset: {quantity}(p = {p:g})"
+            rows.append(compare_value("baselines", name, published, [ours], read_error=1e-4, exact=True))
+    return rows
+
+
+def compare_rank_trend(experiment: str, quantity: str, trend: Mapping[str, Number]) -> Comparison:
+    """A saved :class:`~ccjax.analysis.RankTrend` of L/p (its ``slope`` per e-fold of effective rank,
+    ``slope_sem``, ``spearman`` and ``n_seeds``; None where missing) against the paper's qualitative
+    claim that lower rank gives lower L/p (docs/paper.md §6.8): it agrees when the slope is more than
+    two SEMs above zero."""
+    slope, sem = trend["slope"], trend["slope_sem"]
+    agrees = not is_missing(slope) and not is_missing(sem) and as_float(slope) > AGREEMENT_SIGMAS * as_float(sem)
+    per_fold = f"slope {format_pm(slope, sem, sign='+')} per e-fold of eff. rank ({trend['n_seeds']} seeds)"
+    ours = NOT_REACHED if is_missing(slope) else per_fold
+    note = f"Spearman(rank, L/p) {format_number(trend['spearman'], 2, sign='+')}"
+    return Comparison(experiment, quantity, "yes (qualitative)", ours, agrees, note)
+
+
+def format_rank_trend(trend: Mapping[str, Number]) -> str:
+    """``"+0.0071 ± 0.0004 (ρ +0.90)"``: a saved :class:`~ccjax.analysis.RankTrend`'s slope of L/p per
+    e-fold of effective rank, its SEM over seeds and the Spearman correlation of rank and L/p (§6.8)."""
+    rho = format_number(trend["spearman"], 2, sign="+")
+    return f"{format_pm(trend['slope'], trend['slope_sem'], sign='+')} (ρ {rho})"
+
+
+def markdown_rows(header: Sequence, rows: Sequence[Sequence], indent: str = "", *, compact: bool = False) -> list[str]:
+    """A Markdown table's lines: ``header``, the separator, ``rows``; each line starts with ``indent``.
+    An empty cell is written ``|  |``, or ``| |`` when ``compact``."""
+    empty = " " if compact else "  "
     return [
-        indent + "| " + " | ".join(str(cell) for cell in cells) + " |"
+        indent + "|" + "|".join(f" {text} " if text else empty for text in map(str, cells)) + "|"
         for cells in (header, ["---"] * len(header), *rows)
     ]
 

@@ -7,14 +7,17 @@ so that it prints on any console encoding.
 """
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn
 
+import jax
 import numpy as np
 
+import ccjax
 from ccjax.engine import format_duration  # one duration format for the library and the CLIs
 from ccjax.report import count
 
@@ -27,11 +30,8 @@ def use_every_cpu_core() -> None:
     README). Harmless on GPU/TPU, where the CPU devices are not used. Does nothing if the
     user set a device count (``XLA_FLAGS``/``jax_num_cpu_devices``) or JAX already started.
     """
-    import jax
-
-    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
-        return
-    if jax.config.jax_num_cpu_devices != -1:
+    user_set = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+    if user_set or jax.config.jax_num_cpu_devices != -1:
         return
     try:
         jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
@@ -40,13 +40,8 @@ def use_every_cpu_core() -> None:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` whose usage errors are two lines: a short usage line that
-    points to ``--help``, then ``<prog>: error: <message>``; exit status 2, as argparse's.
-
-    argparse prints the whole usage block (15 lines for an experiment) before the one line
-    that matters; ``--help`` still prints it in full. Every experiment's parser is one of
-    these; other command lines (``benchmarks/``) can use it too.
-    """
+    """``argparse.ArgumentParser`` whose usage errors are two lines (not argparse's whole usage
+    block): a usage line that points to ``--help``, then ``<prog>: error: <message>``; exit status 2."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"usage: {self.prog} [options] (see --help)\n{self.prog}: error: {message}\n")
@@ -61,6 +56,58 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One command-line option: ``flag``, argparse ``type`` (None: a store-true flag),
+    ``default`` (None with ``field``: the experiment config's value) and ``help``.
+
+    ``field`` names the ``ccjax.TrainConfig`` field the value sets (after ``to_field``).
+    Options of one group with the same ``exclusive`` name are mutually exclusive.
+    """
+
+    flag: str
+    type: Callable[[str], Any] | None
+    default: Any
+    help: str
+    metavar: str | None = None
+    choices: Sequence[str] | None = None
+    field: str | None = None
+    to_field: Callable[[Any], Any] | None = None
+    group: str = "run"
+    action: type[argparse.Action] | None = None  # of a flag, e.g. argparse.BooleanOptionalAction
+    exclusive: str | None = None
+    trains_p: bool = False  # its values are the p's the models train at (in place of the config's p)
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    def config_value(self, value: Any) -> Any:
+        """The config field's value for the option's parsed ``value``."""
+        return value if self.to_field is None else self.to_field(value)
+
+    def add_to(self, group: argparse._ActionsContainer) -> None:
+        if self.type is None:  # a flag: store_true, or its action
+            group.add_argument(self.flag, action=self.action or "store_true", default=self.default, help=self.help)
+        else:
+            kwargs = {"default": self.default, "metavar": self.metavar, "choices": self.choices, "help": self.help}
+            group.add_argument(self.flag, type=self.type, **kwargs)
+
+
+def add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> None:
+    """Add ``options`` to ``parser``, each in its ``group`` (made at its first option, so the
+    groups show in the order of their first options), the ``exclusive`` ones in a mutually
+    exclusive group of their own."""
+    groups = {}
+    for option in options:
+        key = (option.group, option.exclusive)
+        if option.group not in groups:
+            groups[option.group] = parser.add_argument_group(option.group)
+        if option.exclusive and key not in groups:
+            groups[key] = groups[option.group].add_mutually_exclusive_group()
+        option.add_to(groups[key if option.exclusive else option.group])
+
+
 def finite_float(text: str) -> float:
     """Any finite number."""
     try:
@@ -72,12 +119,9 @@ def finite_float(text: str) -> float:
     return value
 
 
-def _entries(text: str, what: str | None = None) -> list[str]:
-    """The comma-separated entries of ``text``, none empty (``what``: the entries, named in
-    one message for both errors)."""
+def _entries(text: str) -> list[str]:
+    """The comma-separated entries of ``text``, none empty."""
     entries = [entry.strip() for entry in text.split(",")]
-    if what is not None and (not text.strip() or "" in entries):
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {text!r}")
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a comma-separated list, got an empty string")
     if "" in entries:
@@ -108,7 +152,7 @@ def choice_list(allowed: Sequence[str], what: str = "family") -> Callable[[str],
     unknown, repeated = f"unknown {what} {{!r}}; choose from {', '.join(allowed)}", f"repeated {what} in {{text!r}}"
 
     def parse(text: str) -> list[str]:
-        entries = _checked(_entries(text, f"{what} names"), text, allowed.__contains__, unknown, repeated)
+        entries = _checked(_entries(text), text, allowed.__contains__, unknown, repeated)
         return [name for name in allowed if name in entries]
 
     parse.choices = tuple(allowed)  # what --help and tests/test_every_choice.py offer
@@ -163,7 +207,7 @@ def int_range_list(low: int, high: int, what: str, high_name: str) -> Callable[[
     out_of_range = f"{what} must be in {low}..{high} ({high_name}), got {{}}"
 
     def parse(text: str) -> list[int]:
-        values = _integers(_entries(text, what), f"{what} must be integers, got {text!r}")
+        values = _integers(_entries(text), f"{what} must be integers, got {text!r}")
         return sorted(_checked(values, text, lambda value: low <= value <= high, out_of_range))
 
     return parse
@@ -194,22 +238,18 @@ def probability(text: str) -> float:
     return value
 
 
-def say(message: str, stream: TextIO | None = None) -> None:
+def say(message: str) -> None:
     """A status line on stderr (stdout carries the results table)."""
-    print(message, file=stream or sys.stderr, flush=True)
+    print(message, file=sys.stderr, flush=True)
 
 
 def mixing_formulas(families) -> dict[str, str]:
     """The manifest's ``"mixing"``: each family's formula for M, by name."""
-    import ccjax
-
     return {family: ccjax.MIXING_FAMILIES[family].formula for family in families}
 
 
 def evaluate_curves(params, scaled_mixing, p_all, rel_sem: float, session):
     """:func:`ccjax.loss_curve` of every model at ``p_all``, timed as ``session``'s "eval", with status lines."""
-    import ccjax
-
     n_models = math.prod(np.shape(scaled_mixing)[:-2])
     say(f"evaluating {count(n_models, 'model')} at {len(p_all)} p's ...")
     with session.timed("eval"):

@@ -1,16 +1,8 @@
 """One experiment over several processes (hosts): JAX's multi-controller runtime,
-``jax.distributed``.
-
-Every process runs the same command, with its own ``--process-id`` (or, with
-``--distributed``, an id the environment gives it: TPU pod slices, SLURM, ...). They
-train one sweep together: the model axis is sharded over every process's devices
-(:mod:`ccjax.engine`). Each process prints progress; only process 0 writes results,
-manifests, figures and checkpoints. ``--out`` must be a folder every process can read
-(a shared file system) for ``--resume``: each process reads the checkpoint.
-
-If a process dies, the others fail at their next collective (a dead peer closes its
-connections; the coordinator's heartbeat catches what that misses) and stop with an
-error that says so; rerunning every process with ``--resume`` finishes the job.
+``jax.distributed``, as the README's "More than one host" describes. Every process runs the
+same command and trains its share of one sweep (:mod:`ccjax.engine`); only process 0 writes.
+A process that dies stops the others at their next collective, with an error that says so;
+rerunning every process with ``--resume`` (``--out`` on a shared file system) finishes the job.
 """
 
 import argparse
@@ -24,12 +16,7 @@ import jax
 
 from ccjax.engine import CheckpointError
 
-from ._cli import positive_int, say
-
-# Options that do not change the results (``_experiment.result_identity``): the processes
-# of one run differ in --process-id, and a run may resume with another process count.
-NEUTRAL_OPTIONS = ("--coordinator", "--num-processes", "--process-id")
-NEUTRAL_FLAGS = ("--distributed",)
+from ._cli import Option, positive_int, say
 
 
 def _address(text: str) -> str:
@@ -45,23 +32,20 @@ def _process_id(text: str) -> int:
     return int(text)
 
 
-def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--coordinator``, ``--num-processes``, ``--process-id`` and ``--distributed``."""
-    group = parser.add_argument_group("more than one host (jax.distributed; see the README)")
-    group.add_argument(
-        "--coordinator",
-        type=_address,
-        metavar="HOST:PORT",
-        help="join a multi-process run whose process 0 listens at HOST:PORT (with --num-processes, --process-id)",
-    )
-    group.add_argument("--num-processes", type=positive_int, metavar="N", help="processes in the run")
-    group.add_argument("--process-id", type=_process_id, metavar="I", help="this process's index, 0 .. N-1")
-    group.add_argument(
-        "--distributed",
-        action="store_true",
-        help="join the multi-process run the environment describes (TPU pod slice, SLURM, ...): "
-        "jax.distributed.initialize() with no arguments",
-    )
+# None of these changes the results (``_experiment.result_identity``): the processes of one
+# run differ in --process-id, and a run may resume with another process count.
+GROUP = "more than one host (jax.distributed; see the README)"
+COORDINATOR = "join a multi-process run whose process 0 listens at HOST:PORT (with --num-processes, --process-id)"
+ENVIRONMENT = (
+    "join the multi-process run the environment describes (TPU pod slice, SLURM, ...): "
+    "jax.distributed.initialize() with no arguments"
+)
+OPTIONS = (
+    Option("--coordinator", _address, None, COORDINATOR, "HOST:PORT", group=GROUP),
+    Option("--num-processes", positive_int, None, "processes in the run", "N", group=GROUP),
+    Option("--process-id", _process_id, None, "this process's index, 0 .. N-1", "I", group=GROUP),
+    Option("--distributed", None, False, ENVIRONMENT, group=GROUP),
+)
 
 
 def initialize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:

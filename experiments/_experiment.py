@@ -1,7 +1,6 @@
-"""The parts every experiment CLI shares: output and run options, --plot-only loading,
-the manifest's common fields, training with a progress bar, checkpoints and --resume,
-saving figures, and the train-then-evaluate sequences of several experiments
-(:func:`train_and_evaluate`, :func:`train_at_each_p`). :meth:`._spec.Experiment.main` runs them.
+"""The parts every experiment CLI shares: the runner's options, output folders, --plot-only
+loading, checkpoints and --resume (:class:`Session`), training with a progress bar, and the
+train-then-evaluate sequences of several experiments. :meth:`._spec.Experiment.main` runs them.
 
 ``--out`` is a :class:`ccjax.io.ResultsFolder` (its layout, and what a run may do with it:
 resume, replace or refuse); its refusals are usage errors here.
@@ -13,7 +12,7 @@ import dataclasses
 import json
 import shlex
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
@@ -24,107 +23,81 @@ from ccjax import measure
 from ccjax.report import count
 
 from . import _distributed
-from ._cli import evaluate_curves, format_duration, positive_int, say
+from ._cli import Option, evaluate_curves, format_duration, positive_int, say
 
-# Options that do not change a run's results: where outputs go, how the work is split,
-# and the run-control flags themselves (value-taking ones first).
-NEUTRAL_OPTIONS = ("--out", "--figures", "--figure", "--max-models-per-call")
-NEUTRAL_FLAGS = ("--resume", "--overwrite", "--plot-only")
-NEUTRAL_OPTIONS += _distributed.NEUTRAL_OPTIONS
-NEUTRAL_FLAGS += _distributed.NEUTRAL_FLAGS
 FIGURES = Path("figures")  # the committed figures: written only by runs into the default --out
 RESULTS = Path("results")
-QUICK_SUFFIX = "-quick"  # results/<experiment>-quick: a --quick run's folder, as experiments.reproduce --quick's
 
 
 def default_out(experiment: str, quick: bool = False) -> Path:
-    """``results/<experiment>``, or ``results/<experiment>-quick`` for a ``--quick`` run: a smoke
-    run never meets the committed results (nor, through :func:`resolve_figures`, the figures)."""
-    return RESULTS / f"{experiment}{QUICK_SUFFIX if quick else ''}"
+    """``results/<experiment>``, or ``results/<experiment>-quick`` for a ``--quick`` run (as
+    experiments.reproduce --quick's): a smoke run never meets the committed results or figures."""
+    return RESULTS / f"{experiment}{'-quick' if quick else ''}"
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, sweep_controls: bool = True) -> None:
-    """``--resume``, ``--overwrite`` and ``--max-models-per-call`` (and the multi-process
-    options). Without ``sweep_controls`` (an experiment that does not train through
-    :func:`train_sweep`, and keeps its own checkpoints): only ``--resume`` and ``--overwrite``."""
-    control = parser.add_argument_group("interruptions and memory" if sweep_controls else "interruptions")
-    control.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue an interrupted run from the checkpoints in --out (same options; the results equal an "
-        "uninterrupted run's); with finished results there, just report them; with nothing there, start afresh",
-    )
-    control.add_argument(
-        "--overwrite", action="store_true", help="replace the results (and any checkpoints) already in --out"
-    )
-    if not sweep_controls:
-        parser.set_defaults(max_models_per_call=None, coordinator=None, num_processes=None, process_id=None)
-        parser.set_defaults(distributed=False)
-        return
-    control.add_argument(
-        "--max-models-per-call",
-        type=positive_int,
-        metavar="N",
-        help="train at most N models per compiled call (default: as many as fit in half the free memory); "
-        "results do not depend on it",
-    )
-    _distributed.add_distributed_arguments(parser)
+RESUME_HELP = (
+    "continue an interrupted run from the checkpoints in --out (same options; the results equal an "
+    "uninterrupted run's); with finished results there, just report them; with nothing there, start afresh"
+)
+PLOT_ONLY_HELP = "redraw the figures and table from the results in --out, without training (other options are ignored)"
+MEMORY_HELP = (
+    "train at most N models per compiled call (default: as many as fit in half the free memory); "
+    "results do not depend on it"
+)
+# Only for an experiment that trains through train_sweep (sweep_controls): else set to these defaults.
+SWEEP_CONTROLS = (
+    Option("--max-models-per-call", positive_int, None, MEMORY_HELP, "N", group="interruptions and memory"),
+    *_distributed.OPTIONS,
+)
 
 
-def add_output_arguments(
-    parser: argparse.ArgumentParser, experiment: str, sweep_controls: bool = True, quick: bool = False
-) -> argparse._ArgumentGroup:
-    """``--out``, ``--figures`` and ``--plot-only``, and :func:`add_run_arguments`; returns
-    the "output" group (for an experiment's own output options).
+def runner_options(experiment: str, sweep_controls: bool = True, quick: bool = False) -> tuple[Option, ...]:
+    """``--out``, ``--figures``, ``--plot-only`` (group "output"), ``--resume``, ``--overwrite``
+    and, with ``sweep_controls``, :data:`SWEEP_CONTROLS`.
 
     With ``quick`` (the experiment has a ``--quick`` flag) ``--out`` defaults to None and
     :func:`resolve_out` picks :func:`default_out` by ``--quick``; an explicit ``--out`` wins."""
-    output = parser.add_argument_group("output")
+    out = Option("--out", Path, default_out(experiment), "results directory", group="output")
     if quick:
         where = f"default: {default_out(experiment)}, or {default_out(experiment, quick=True)} with --quick"
-        help = f"results directory ({where}; an explicit --out wins)"
-        output.add_argument("--out", type=Path, default=None, help=help)
-    else:
-        output.add_argument("--out", type=Path, default=default_out(experiment), help="results directory")
+        out = dataclasses.replace(out, default=None, help=f"results directory ({where}; an explicit --out wins)")
     full_run = " of a full run" if quick else ""
-    output.add_argument(
-        "--figures",
-        type=Path,
-        help=f"folder for the figures ({experiment}*.png); default: {FIGURES}/ with the default --out{full_run}, "
-        "else --out itself (a custom --out never overwrites the committed figures)",
+    figures = (
+        f"folder for the figures ({experiment}*.png); default: {FIGURES}/ with the default --out{full_run}, "
+        "else --out itself (a custom --out never overwrites the committed figures)"
     )
-    output.add_argument(
-        "--plot-only",
-        action="store_true",
-        help="redraw the figures and table from the results in --out, without training (other options are ignored)",
+    control = "interruptions and memory" if sweep_controls else "interruptions"
+    return (
+        out,
+        Option("--figures", Path, None, figures, group="output"),
+        Option("--plot-only", None, False, PLOT_ONLY_HELP, group="output"),
+        Option("--resume", None, False, RESUME_HELP, group=control),
+        Option("--overwrite", None, False, "replace the results (and any checkpoints) already in --out", group=control),
+        *(SWEEP_CONTROLS if sweep_controls else ()),
     )
-    add_run_arguments(parser, sweep_controls)
-    return output
+
+
+# Options that do not change a run's results, and whether each takes a value: the runner's own
+# (where outputs go, how the work is split, the run-control flags) and an experiment's --figure file.
+NEUTRAL = {option.flag: option.type is not None for option in runner_options("any")} | {"--figure": True}
 
 
 def resolve_out(args: argparse.Namespace, parser: argparse.ArgumentParser, experiment: str) -> bool:
-    """Fill ``--out`` when it was not given and the experiment has a ``--quick`` flag
-    (:func:`add_output_arguments`): :func:`default_out` of a quick run or of a full one.
-    Returns whether ``args.out`` is the committed results folder (the default ``--out`` of a
-    full run), whose figures go to the committed :data:`FIGURES` folder."""
-    if not hasattr(args, "quick"):
-        return args.out == parser.get_default("out")
-    if args.out is None:
-        args.out = default_out(experiment, quick=args.quick)
-        return not args.quick
-    return args.out == default_out(experiment)
+    """Fill in ``--out`` where it was not given, in an experiment with a ``--quick`` flag: the
+    :func:`default_out` of the run. Returns whether the run writes into the committed results
+    (the default ``--out`` of a full run), whose figures go to the committed :data:`FIGURES`."""
+    quick = getattr(args, "quick", None)
+    committed = args.out == (parser.get_default("out") if quick is None else default_out(experiment))
+    if quick is not None and args.out is None:
+        args.out, committed = default_out(experiment, quick=quick), not quick
+    return committed
 
 
-def resolve_figures(args: argparse.Namespace, default_out: bool) -> argparse.Namespace:
-    """Fill ``--figures`` when it was not given: the committed :data:`FIGURES` folder for a
-    run into the default ``--out``, else ``--out`` itself, beside the results."""
-    if args.figures is None:
-        args.figures = FIGURES if default_out else args.out
-    return args
-
-
-def check_output_paths(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Catch unusable output paths (and a ``--figure`` file type) before spending time on training."""
+def resolve_figures(args: argparse.Namespace, parser: argparse.ArgumentParser, committed: bool) -> None:
+    """Fill in ``--figures`` where it was not given (the committed :data:`FIGURES` for a run into
+    the ``committed`` results, else ``--out`` itself, beside the results) and check the output
+    paths (unusable paths, a ``--figure`` file type) before any training."""
+    args.figures = args.figures or (FIGURES if committed else args.out)
     figure = getattr(args, "figure", None)  # an experiment's single figure file, if it offers one
     if figure is not None:
         from matplotlib.backend_bases import FigureCanvasBase
@@ -139,31 +112,29 @@ def check_output_paths(args: argparse.Namespace, parser: argparse.ArgumentParser
 
 
 def result_identity(argv: list[str]) -> list[str]:
-    """``argv`` without the options that do not change the results (:data:`NEUTRAL_OPTIONS`
-    with their values, :data:`NEUTRAL_FLAGS`): two commands with equal identities compute
-    the same results."""
+    """``argv`` without the options that do not change the results (:data:`NEUTRAL`, with
+    their values): two commands with equal identities compute the same results."""
     kept, skip = [], False
     for arg in argv:
+        flag, equals, _ = arg.partition("=")
         if skip:
             skip = False
-        elif arg in NEUTRAL_OPTIONS:
-            skip = True
-        elif arg not in NEUTRAL_FLAGS and not arg.startswith(tuple(f"{option}=" for option in NEUTRAL_OPTIONS)):
+        elif flag in NEUTRAL:
+            skip = NEUTRAL[flag] and not equals
+        else:
             kept.append(arg)
     return kept
 
 
 def run_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
-    """The resolved value of every option that can change the results (all but
-    :data:`NEUTRAL_OPTIONS` and :data:`NEUTRAL_FLAGS`), by option name, as JSON values:
-    two runs with equal options compute the same results, however the options were spelt
-    (``--seeds 3`` or ``--seeds 0,1,2``, a default or the same value given)."""
-    options = {}
-    for action in parser._actions:
-        if not action.option_strings or set(action.option_strings) & {*NEUTRAL_OPTIONS, *NEUTRAL_FLAGS}:
-            continue
-        if hasattr(args, action.dest):  # not --help
-            options[option_name(action)] = getattr(args, action.dest)
+    """The resolved value of every option but the neutral ones (:func:`result_identity`), by
+    option name, as JSON values: two runs with equal options compute the same results, however
+    the options were spelt (``--seeds 3`` or ``--seeds 0,1,2``, a default or the same value given)."""
+    options = {
+        option_name(action): getattr(args, action.dest)
+        for action in parser._actions
+        if action.option_strings and not NEUTRAL.keys() & action.option_strings and hasattr(args, action.dest)
+    }  # hasattr: not --help
     return json.loads(json.dumps(options, default=str))
 
 
@@ -198,8 +169,7 @@ class Session:
     timings: dict[str, float] = dataclasses.field(default_factory=dict)  # the manifest's "timings"
 
     @property
-    def checkpoints(self) -> Path | None:
-        """``<out>/checkpoints`` (None without a results folder)."""
+    def checkpoints(self) -> Path | None:  # None without a results folder
         return None if self.folder is None else self.folder.checkpoints
 
     @contextlib.contextmanager
@@ -208,12 +178,6 @@ class Session:
         start = time.perf_counter()
         yield
         self.timings[f"{name}_seconds"] = time.perf_counter() - start
-
-    def record_sweeps(self, results: Sequence[ccjax.SweepResult]) -> None:
-        """Add the run and compile seconds of ``results`` (summed) and their device count to the timings."""
-        self.timings["sweep_run_seconds"] = sum(result.run_seconds for result in results)
-        self.timings["compile_seconds"] = sum(result.compile_seconds for result in results)
-        self.timings["n_devices"] = results[0].n_devices
 
     def start(self) -> None:
         """Write the run's record into the checkpoint folder (once, just before the first
@@ -226,13 +190,10 @@ class Session:
 def prepare_output(
     args: argparse.Namespace, parser: argparse.ArgumentParser, experiment: str, argv: list[str], defaults: dict
 ):
-    """Decide what a run may do with ``--out`` (:meth:`ccjax.io.ResultsFolder.prepare`; a
-    refusal is a usage error): a :class:`Session` to train with, or the saved ``(arrays,
-    manifest)`` when ``--resume`` finds the same run already done.
-
-    "The same run" means equal :func:`run_options`; ``defaults``: those of a run with no
-    arguments, for options the saved run did not record. A run saved before the options
-    were recorded is compared by its command line (:func:`result_identity`)."""
+    """Decide what a run may do with ``--out`` (:meth:`ccjax.io.ResultsFolder.prepare`; a refusal
+    is a usage error): a :class:`Session` to train with, or the saved ``(arrays, manifest)`` when
+    ``--resume`` finds the same run (equal :func:`run_options`, with ``defaults`` for options it
+    did not record; or, saved before options were recorded, :func:`result_identity`) done."""
     folder, options = ccjax.io.ResultsFolder(args.out, experiment), run_options(args, parser)
     try:
         plan = folder.prepare(
@@ -255,17 +216,6 @@ def prepare_output(
 def command_line(experiment: str, argv: list[str]) -> str:
     """``python -m experiments.<experiment> <argv>``, quoted as a shell would need."""
     return shlex.join(["python", "-m", f"experiments.{experiment}", *argv])
-
-
-def base_manifest(experiment: str, description: str, argv: list[str]) -> dict:
-    """The fields every manifest starts with: what ran, how to rerun it, and where."""
-    return {
-        "experiment": experiment,
-        "description": description,
-        "argv": argv,
-        "command": command_line(experiment, argv),
-        "environment": ccjax.io.environment_info(),
-    }
 
 
 def train_sweep(
@@ -292,19 +242,9 @@ def train_sweep(
         say(f"resuming {what} from its checkpoint at step {done:,} of {config.total_steps:,}")
     session.start()
     say(f"training {count(grid.size, 'model')} ({what}) for {config.total_steps:,} steps; compiling first ...")
-    progress = ccjax.ProgressBar()
-    try:
-        result = ccjax.sweep(
-            config,
-            axes,
-            on_progress=progress,
-            on_checkpoint=checkpoint,
-            resume=resume,
-            max_models_per_call=session.max_models_per_call,
-            initial_params=initial_params,
-        )
-    finally:
-        progress.close()
+    run = {"on_checkpoint": checkpoint, "resume": resume, "max_models_per_call": session.max_models_per_call}
+    with contextlib.closing(ccjax.ProgressBar()) as progress:
+        result = ccjax.sweep(config, axes, on_progress=progress, initial_params=initial_params, **run)
     say(f"trained in {format_duration(result.run_seconds)} (+{result.compile_seconds:.1f}s compile)")
     points = result.diverged_points()
     if points:
@@ -313,32 +253,13 @@ def train_sweep(
     return result
 
 
-def save_figure(figure, path: Path, note: str | None = None) -> None:
-    """Write ``figure`` to ``path`` (creating its folder), with ``note`` along its foot, and close it."""
-    import matplotlib.pyplot as plt
-
-    if not _distributed.is_writer():  # one process writes
-        plt.close(figure)
-        return
-    if note:  # below the axes; the tight bounding box grows the canvas to hold it
-        figure.text(0.01, -0.01, note, fontsize=8, color="firebrick", ha="left", va="top")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150, **({"bbox_inches": "tight"} if note else {}))
-    plt.close(figure)
-    say(f"wrote {path}")
-
-
 def train_and_evaluate(
     config: ccjax.TrainConfig, axes: dict, what: str, session: Session, *, rel_sem: float, p: float | None = None
 ) -> tuple[ccjax.SweepResult, measure.Estimate]:
-    """:func:`train_sweep` (timed as ``session``'s "train"; its run and compile seconds and device
-    count recorded by :meth:`Session.record_sweeps`), then :func:`ccjax.evaluate_sweep`
-    of every model at ``p`` (default: each model's training p) to the relative standard error
-    ``rel_sem`` (timed as "eval"), with a status line before and after the evaluation. Returns
-    the sweep and its estimate."""
-    with session.timed("train"):
-        result = train_sweep(config, axes, what, session)
-    session.record_sweeps([result])
+    """:func:`train_sweeps` of one sweep, then :func:`ccjax.evaluate_sweep` of every model at ``p``
+    (default: its training p) to the relative standard error ``rel_sem``, timed as "eval", with
+    status lines. Returns the sweep and its estimate."""
+    (result,) = train_sweeps(session, [(config, axes, what)])
     models, at = count(result.grid.size, "model"), config.p if p is None else p
     say(f"evaluating {models} at p = {at:g} to a relative standard error of {rel_sem:g} ...")
     with session.timed("eval"):
@@ -353,8 +274,7 @@ def train_at_each_p(args: argparse.Namespace, session: Session, what) -> tuple[l
     per p, described by ``what(p)``), timed as ``session``'s "train"; returns the sweeps and
     their weights stacked as (T p_train, K seeds, ...)."""
     configs = [dataclasses.replace(args.config, p=p) for p in args.p_train]
-    with session.timed("train"):
-        results = [train_sweep(config, {"seed": args.seeds}, what(config.p), session) for config in configs]
+    results = train_sweeps(session, [(config, {"seed": args.seeds}, what(config.p)) for config in configs], False)
     return results, jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))
 
 
@@ -385,13 +305,14 @@ def plot_trained_curves(arrays: dict, manifest: dict, labels, trained_at, at_tra
     return plot.plot_trained_curves(p_eval, curves, labels, trained_at, at_train_p, naive=naive, ax=ax, title=title)
 
 
-# --- shared by several experiments (appended) ---
-
-
-def train_sweeps(session: Session, sweeps) -> list:
+def train_sweeps(session: Session, sweeps, record: bool = True) -> list:
     """Each ``(config, axes, what)`` of ``sweeps`` trained by :func:`train_sweep`, in order and timed
-    together as ``session``'s "train"; their summed run and compile seconds go into its timings."""
+    together as ``session``'s "train"; with ``record``, their summed run and compile seconds and
+    their device count go into its timings too."""
     with session.timed("train"):
         results = [train_sweep(config, axes, what, session) for config, axes, what in sweeps]
-    session.record_sweeps(results)
+    if record:
+        session.timings["sweep_run_seconds"] = sum(result.run_seconds for result in results)
+        session.timings["compile_seconds"] = sum(result.compile_seconds for result in results)
+        session.timings["n_devices"] = results[0].n_devices
     return results

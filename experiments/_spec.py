@@ -5,7 +5,8 @@ results files, ``--plot-only``, ``--resume``/``--overwrite`` and the output fold
 An experiment module (``lr_sweep.py`` is a small complete one, ``dense_offset.py`` one with
 reproduction stages) declares, by these names:
 
-- ``OPTIONS``: :class:`Option` records, using the builders below for shared options. An
+- ``EXPERIMENT`` (its name), ``DESCRIPTION`` (the ``--help`` text; default: the module docstring).
+- ``options=``: :class:`Option` records, using the builders below for shared options. An
   option with ``field=`` sets that ``ccjax.TrainConfig`` field (default: ``config=``'s), and
   the run receives the result as ``args.config``; a config the dataclass rejects, or a batch
   too small to train on (:func:`check_batch_size`), is a usage error before anything runs.
@@ -17,11 +18,13 @@ reproduction stages) declares, by these names:
   the ``ARRAYS`` documentation, diverged models, resolved options).
 - ``summary(arrays, manifest) -> str`` and ``figure`` (or ``FIGURES``: file name to
   function); both read the config with ``ccjax.io.saved_config(manifest)``.
-- ``PUBLISHED``, ``compare(arrays, manifest)`` (:class:`ccjax.report.Comparison`
-  rows) and ``STAGES`` (:class:`Stage` runs of ``python -m experiments.reproduce``), which
-  :func:`registered_stages` collects for the reproduction and its report.
-- ``SPEC = Experiment.from_module(__name__, ...)``, ``build_parser, main = SPEC.build_parser,
-  SPEC.main``, and ``if __name__ == "__main__": sys.exit(main())``.
+- ``ARRAYS`` (each array's documentation), ``PUBLISHED`` and ``STAGES`` (:class:`Stage` runs
+  of ``python -m experiments.reproduce``, each with its ``compare(arrays, manifest)``:
+  :class:`ccjax.report.Comparison` rows), which :func:`registered_stages` collects.
+- ``SPEC = Experiment.from_module(__name__, title=..., config=..., axes=..., options=...)``
+  (and any other :class:`Experiment` field: ``resolve``, ``defaults``, ``sweep_controls``, ...),
+  ``build_parser, main = SPEC.build_parser, SPEC.main``, and ``if __name__ == "__main__":
+  sys.exit(main())``.
 
 Experiments never import each other: what two share goes to ``_cli.py``, ``_experiment.py``
 or ``ccjax``. A conversion keeps ``results.npz`` bitwise and the manifest's keys unchanged
@@ -30,7 +33,9 @@ or ``ccjax``. A conversion keeps ``results.npz`` bitwise and the manifest's keys
 
 import argparse
 import dataclasses
+import importlib
 import operator
+import pkgutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,85 +44,17 @@ from typing import Any
 import ccjax
 from ccjax.engine import check_batch_size
 
-from . import _distributed
-from ._cli import (
-    ArgumentParser,
-    HelpFormatter,
-    choice_list,
-    non_negative_float,
-    positive_float,
-    positive_int,
-    probability,
-    probability_list,
-    say,
-    seed_list,
-    use_every_cpu_core,
-)
-from ._experiment import (
-    Session,
-    add_output_arguments,
-    base_manifest,
-    check_output_paths,
-    load_saved,
-    prepare_output,
-    resolve_figures,
-    resolve_out,
-    run_options,
-    save_figure,
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class Option:
-    """One command-line option: ``flag``, argparse ``type`` (None: a store-true flag),
-    ``default`` (None with ``field``: the experiment config's value) and ``help``.
-
-    ``field`` names the ``ccjax.TrainConfig`` field the value sets (after ``to_field``).
-    Options of one group with the same ``exclusive`` name are mutually exclusive.
-    """
-
-    flag: str
-    type: Callable[[str], Any] | None
-    default: Any
-    help: str
-    metavar: str | None = None
-    choices: Sequence[str] | None = None
-    field: str | None = None
-    to_field: Callable[[Any], Any] | None = None
-    group: str = "run"
-    action: type[argparse.Action] | None = None  # e.g. argparse.BooleanOptionalAction (then no type)
-    exclusive: str | None = None
-    trains_p: bool = False  # its values are the p's the models train at (in place of the config's p)
-
-    @property
-    def dest(self) -> str:
-        return self.flag.removeprefix("--").replace("-", "_")
-
-    def add_to(self, group: argparse._ArgumentGroup, config: ccjax.TrainConfig | None) -> None:
-        if self.action is not None:
-            group.add_argument(self.flag, action=self.action, default=self.default, help=self.help)
-            return
-        if self.type is None:
-            group.add_argument(self.flag, action="store_true", help=self.help)
-            return
-        default = self.default
-        if default is None and self.field is not None and config is not None:
-            default = getattr(config, self.field)
-        group.add_argument(
-            self.flag, type=self.type, default=default, metavar=self.metavar, choices=self.choices, help=self.help
-        )
-
-    def config_value(self, args: argparse.Namespace) -> Any:
-        value = getattr(args, self.dest)
-        return value if self.to_field is None else self.to_field(value)
+from . import _cli, _distributed, _experiment
+from ._cli import Option, positive_float, positive_int, say  # positive_*: for the experiments
+from ._experiment import Session, run_options
 
 
 def p_train_option(default: str) -> Option:
-    return Option("--p-train", probability_list, default, "training p's", metavar="LIST", trains_p=True)
+    return Option("--p-train", _cli.probability_list, default, "training p's", metavar="LIST", trains_p=True)
 
 
 def seeds_option(default: str = "3") -> Option:
-    return Option("--seeds", seed_list, default, "a count N or a list of seeds", metavar="N|LIST")
+    return Option("--seeds", _cli.seed_list, default, "a count N or a list of seeds", metavar="N|LIST")
 
 
 def eval_rel_sem_option(default: float = 0.003) -> Option:
@@ -137,7 +74,7 @@ def mixing_options() -> tuple[Option, ...]:
     """``--mixing`` and ``--scale`` (config fields ``mixing``, ``scale``)."""
     return (
         Option("--mixing", str, None, "mixing family of M", choices=ccjax.MIXING_NAMES, field="mixing"),
-        Option("--scale", non_negative_float, None, "mixing scale sigma", field="scale"),
+        Option("--scale", _cli.non_negative_float, None, "mixing scale sigma", field="scale"),
     )
 
 
@@ -149,14 +86,15 @@ def curve_options(points: int = 100, rel_sem: float = 0.003) -> tuple[Option, ..
 
 def single_p_options() -> tuple[Option, ...]:
     """``--steps``, ``--p`` and ``--batch-size`` of a run at one feature probability, without step scaling."""
-    p = Option("--p", probability, None, "feature probability p in (0, 1]", field="p")
+    p = Option("--p", _cli.probability, None, "feature probability p in (0, 1]", field="p")
     batch_size = Option("--batch-size", positive_int, None, "fresh samples per step", field="batch_size")
     return unscaled_steps_option("training steps"), p, batch_size
 
 
 def families_option(families: Sequence[str], **fields) -> Option:
     """``--families``: a comma-separated subset of ``families`` (default: all of them)."""
-    return Option("--families", choice_list(families), ",".join(families), "Gaussian mixing families", "LIST", **fields)
+    choices = _cli.choice_list(families)
+    return Option("--families", choices, ",".join(families), "Gaussian mixing families", "LIST", **fields)
 
 
 def unscaled_steps_option(help: str = "training steps at p = 0.01") -> Option:
@@ -172,11 +110,8 @@ class Stage:
     """One run of an experiment in the paper's reproduction (``python -m experiments.reproduce``):
     ``python -m experiments.<module> <args>`` into ``<out>/<name>``, the report section it
     fills (``title``, in the order of ``order``) and ``compare(arrays, manifest)``, its
-    results next to the paper's numbers (:class:`ccjax.report.Comparison` rows).
-
-    An experiment declares its stages as ``STAGES`` beside ``SPEC``; ``module`` is filled in
-    from the experiment's name, and :func:`registered_stages` collects them for reproduce
-    and the report, so adding a stage touches only its experiment's file.
+    results next to the paper's numbers (:class:`ccjax.report.Comparison` rows). ``module``
+    is filled in from the declaring experiment's name, so a stage touches only its file.
     """
 
     name: str
@@ -200,24 +135,17 @@ QUICK_TRAIN = ("--seeds", "2", "--steps", "200")  # the smoke size of most stage
 def registered_stages() -> tuple[Stage, ...]:
     """Every stage the experiments declare, in report order: each module of this package
     with a ``SPEC`` (private modules and the reproduction itself aside) is imported."""
-    import importlib
-    import pkgutil
-
-    package = importlib.import_module(__package__)
-    stages = []
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.startswith("_") or info.name in ("reproduce", "reproduction_report"):
-            continue
-        spec = getattr(importlib.import_module(f"{__package__}.{info.name}"), "SPEC", None)
-        stages += list(getattr(spec, "stages", ()))
+    names = [info.name for info in pkgutil.iter_modules(importlib.import_module(__package__).__path__)]
+    names = [name for name in names if not name.startswith("_") and name not in ("reproduce", "reproduction_report")]
+    specs = [getattr(importlib.import_module(f"{__package__}.{name}"), "SPEC", None) for name in names]
+    stages = [stage for spec in specs for stage in getattr(spec, "stages", ())]
     return tuple(sorted(stages, key=lambda stage: stage.order))
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """An experiment CLI by declaration: ``run(args, session) -> (arrays, manifest extras)``
-    (the grid and analysis), ``summary(arrays, manifest) -> str`` and ``figures`` (file
-    name, or a function of the manifest giving it, to ``figure(arrays, manifest)``)."""
+    """An experiment CLI by declaration (what a module declares: this module's docstring);
+    ``figures``: file name, or a function of the manifest giving it, to its figure function."""
 
     name: str
     title: str  # the manifest's one-line description
@@ -238,11 +166,9 @@ class Experiment:
 
     @classmethod
     def from_module(cls, module_name: str, **fields) -> "Experiment":
-        """The experiment a module declares by the conventional names ``EXPERIMENT``,
-        ``DESCRIPTION`` (default: the module docstring, which is then the ``--help`` text),
-        ``run``, ``summary``, ``FIGURES`` (default: ``figure`` drawn as ``<EXPERIMENT>.png``),
-        ``ARRAYS``, ``PUBLISHED`` and ``STAGES`` (optional); ``fields`` gives (or overrides)
-        the rest."""
+        """The experiment a module declares by the conventional names (``DESCRIPTION``
+        defaults to the module docstring, ``FIGURES`` to ``figure`` as ``<EXPERIMENT>.png``);
+        ``fields`` gives (or overrides) the rest."""
         module = sys.modules[module_name]
         name = module.EXPERIMENT
         declared = {
@@ -258,65 +184,57 @@ class Experiment:
         return cls(**(declared | fields))
 
     def build_parser(self) -> argparse.ArgumentParser:
-        """The declared options by group, then the output and run-control options."""
-        parser = ArgumentParser(
-            prog=f"python -m experiments.{self.name}", description=self.description, formatter_class=HelpFormatter
+        """The declared options by group, then the runner's (:func:`runner_options`), then the
+        declared output options (in the runner's "output" group)."""
+        parser = _cli.ArgumentParser(
+            prog=f"python -m experiments.{self.name}", description=self.description, formatter_class=_cli.HelpFormatter
         )
-        groups = {}
-        for option in self.options:
-            if option.group != "output":
-                if option.group not in groups:
-                    groups[option.group] = parser.add_argument_group(option.group)
-                key = (option.group, option.exclusive)
-                if option.exclusive and key not in groups:
-                    groups[key] = groups[option.group].add_mutually_exclusive_group()
-                option.add_to(groups[key if option.exclusive else option.group], self.config)
-        quick = any(option.flag == "--quick" for option in self.options)  # then --out depends on --quick
-        output = add_output_arguments(parser, self.name, self.sweep_controls, quick=quick)
-        for option in self.options:
-            if option.group == "output":
-                option.add_to(output, self.config)
+        options = [self._with_config_default(option) for option in self.options]
+        quick = any(option.flag == "--quick" for option in options)  # then --out depends on --quick
+        runner = _experiment.runner_options(self.name, self.sweep_controls, quick=quick)
+        outputs = [option for option in options if option.group == "output"]
+        _cli.add_options(parser, [*(option for option in options if option.group != "output"), *runner, *outputs])
+        if not self.sweep_controls:
+            parser.set_defaults(**{option.dest: option.default for option in _experiment.SWEEP_CONTROLS})
         parser.set_defaults(**self.defaults)
         return parser
 
-    def main(self, argv: list[str] | None = None) -> int:
-        """The experiment's command line: parse ``argv`` (default: ``sys.argv[1:]``), resolve
-        the options into ``args.config``, run (or ``--plot-only``: reload) and save the
-        results, print the summary and write the figures; returns the exit status.
+    def _with_config_default(self, option: Option) -> Option:
+        """``option`` with the config's value of its ``field`` as its default, if it declares none."""
+        if option.default is not None or option.field is None or self.config is None:
+            return option
+        return dataclasses.replace(option, default=getattr(self.config, option.field))
 
-        ``run`` gets a :class:`Session` for checkpoints and diverged models; the latter land
-        in the manifest (``diverged_models``), under the table and on every figure.
-        """
+    def main(self, argv: list[str] | None = None) -> int:
+        """The experiment's command line for ``argv`` (default: ``sys.argv[1:]``); returns the exit
+        status. Diverged models (``session.diverged``) land in the manifest, under the table and
+        on every figure."""
         parser = self.build_parser()
         argv = sys.argv[1:] if argv is None else list(argv)
-        args = self._parse(parser, argv)
+        args = parser.parse_args(argv)
+        committed = _experiment.resolve_out(args, parser, self.name)
+        args = self._resolve(args, parser)
+        _experiment.resolve_figures(args, parser, committed)
+        _distributed.initialize(args, parser)
+        _cli.use_every_cpu_core()
         if args.plot_only:
-            arrays, manifest = load_saved(args.out, self.name, parser)
+            results = _experiment.load_saved(args.out, self.name, parser)
         else:
-            defaults = run_options(self._resolve(parser.parse_args([]), parser), parser)  # a run with no arguments
-            prepared = prepare_output(args, parser, self.name, argv, defaults)
-            _distributed.synchronize("output checked")  # before process 0 writes to --out
-            if isinstance(prepared, Session):
-                prepared = self._train_and_save(args, parser, argv, prepared)
-            if isinstance(prepared, int):
-                return prepared
-            arrays, manifest = prepared
-        self._report(arrays, manifest, args)
+            results = self._train(args, parser, argv)
+        if isinstance(results, int):
+            return results
+        self._report(*results, args)
         return 0
 
-    def _parse(self, parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-        """The parsed and resolved options, with the output folders filled in and checked."""
-        parsed = parser.parse_args(argv)
-        committed_out = resolve_out(parsed, parser, self.name)
-        args = resolve_figures(self._resolve(parsed, parser), committed_out)
-        _distributed.initialize(args, parser)
-        use_every_cpu_core()
-        check_output_paths(args, parser)
-        return args
-
-    def _train_and_save(self, args, parser, argv: list[str], session: Session) -> Results | int:
-        """Run the experiment in ``session`` and save its results (process 0); an exit status
-        instead when it was interrupted (130) or its checkpoints do not fit (2)."""
+    def _train(self, args, parser, argv: list[str]) -> Results | int:
+        """Run the experiment in the :class:`Session` that :func:`prepare_output` gives and save
+        its results (process 0), or the saved results of the same run; an exit status instead
+        when it was interrupted (130) or its checkpoints do not fit (2)."""
+        no_arguments = self._resolve(parser.parse_args([]), parser)  # for options a saved run did not record
+        session = _experiment.prepare_output(args, parser, self.name, argv, run_options(no_arguments, parser))
+        _distributed.synchronize("output checked")  # before process 0 writes to --out
+        if not isinstance(session, Session):
+            return session
         try:
             with _distributed.stop_on_failure():
                 arrays, manifest = self._run(args, argv, session)
@@ -344,14 +262,16 @@ class Experiment:
             name = name if isinstance(name, str) else name(manifest)
             figure = make(arrays, manifest)
             if figure is not None:
-                save_figure(figure, getattr(args, "figure", None) or args.figures / name, note)
+                path = ccjax.io.save_figure(figure, getattr(args, "figure", None) or args.figures / name, note)
+                if path is not None:  # process 0 wrote it
+                    say(f"wrote {path}")
 
     def _resolve(self, args: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
         """The experiment's own ``resolve``, then ``args.config``: the config with the options' fields."""
         try:
             args = self.resolve(args) if self.resolve else args  # its check of options that depend on each other
             if self.config is not None:
-                fields = {option.field: option.config_value(args) for option in self.options if option.field}
+                fields = {o.field: o.config_value(getattr(args, o.dest)) for o in self.options if o.field}
                 args.config = dataclasses.replace(self.config, **fields)
             if isinstance(getattr(args, "config", None), ccjax.TrainConfig):  # also one the experiment's resolve made
                 self._check_batch_size(args)
@@ -361,24 +281,19 @@ class Experiment:
 
     def _check_batch_size(self, args: argparse.Namespace) -> None:
         """:func:`check_batch_size` of ``args.config`` at the smallest p the run trains at."""
-        config, flags = args.config, {option.flag for option in self.options}
+        config, declared = args.config, {option.flag for option in self.options}
         swept = [option for option in self.options if option.trains_p]
         ps = [p for option in swept for p in getattr(args, option.dest)] or [config.p]
-        p_flag = swept[0].flag if swept else "--p" if "--p" in flags else None
-        batch_flag = "--batch-size" if "--batch-size" in flags else None
-        check_batch_size(
-            config.batch_size,
-            config.n_features,
-            min(ps),
-            data=config.data,
-            batch_flag=batch_flag,
-            p_flag=p_flag,
-            smallest=len(ps) > 1,
-        )
+        flags = {
+            "batch_flag": "--batch-size" if "--batch-size" in declared else None,
+            "p_flag": swept[0].flag if swept else "--p" if "--p" in declared else None,
+        }
+        check_batch_size(config.batch_size, config.n_features, min(ps), data=config.data, smallest=len(ps) > 1, **flags)
 
     def _run(self, args: argparse.Namespace, argv: list[str], session: Session) -> Results:
         arrays, extras = self.run(args, session)
-        manifest = base_manifest(self.name, self.title, argv)
+        manifest = {"experiment": self.name, "description": self.title, "argv": argv}  # what ran, how to rerun it
+        manifest |= {"command": _experiment.command_line(self.name, argv), "environment": ccjax.io.environment_info()}
         if self.config is not None:
             manifest["config"] = dataclasses.asdict(args.config)
         if self.axes:

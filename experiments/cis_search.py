@@ -39,7 +39,7 @@ def resolve(args):
     a batch too small to train on at the smallest p and n the run may train (a re-check's n too)."""
     if args.quick:
         quick = SPEC.build_parser().parse_args(QUICK)
-        for name in ("ps", "d_ratios", "seeds", "steps", "batch_size", "scaling_ns", "eval_batches"):
+        for name in (flag.removeprefix("--").replace("-", "_") for flag in QUICK[::2]):  # the options QUICK sets
             setattr(args, name, getattr(quick, name))
     ns = [args.n_features, *args.scaling_ns]
     smallest = len(args.ps) > 1 or len(set(ns)) > 1
@@ -101,6 +101,8 @@ def overview_figure(arrays: dict, manifest: dict):
     return plot.plot_advantage_by_ratio(arrays["ps"], arrays["d_ratios"], arrays["tasks"], arrays["grid_advantage"])
 
 
+SCALING_HELP = "n of a positive task's scaling (same d/n, p)"
+QUICK_HELP = f"a small grid: {' '.join(QUICK)}; results in results/{EXPERIMENT}-quick/ unless --out is given"
 FIGURES = {f"{EXPERIMENT}.png": overview_figure}
 FIGURES |= {f"{EXPERIMENT}_{name}.png": task_figure(name) for name in cis.SEARCH_TASKS}  # None for tasks not run
 OPTIONS = (
@@ -111,16 +113,9 @@ OPTIONS = (
     seeds_option("5"),
     Option("--steps", positive_int, PAPER.steps, "training steps (the paper's 10,000 by default)"),
     Option("--batch-size", positive_int, PAPER.batch_size, "training batch (the paper's 2048 by default)"),
-    Option(
-        "--scaling-ns", SCALING_NS, "50,100,200,400", "n of a positive task's scaling (same d/n, p)", metavar="LIST"
-    ),
+    Option("--scaling-ns", SCALING_NS, "50,100,200,400", SCALING_HELP, metavar="LIST"),
     Option("--eval-batches", positive_int, 32, "evaluation batches of 4096 rows per model"),
-    Option(
-        "--quick",
-        None,
-        False,
-        f"a small grid: {' '.join(QUICK)}; results in results/{EXPERIMENT}-quick/ unless --out is given",
-    ),
+    Option("--quick", None, False, QUICK_HELP),
 )
 SPEC = Experiment.from_module(
     __name__,

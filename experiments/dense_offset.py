@@ -27,11 +27,7 @@ METHOD = "ccjax.loss_curve; naive + offset in closed form"
 ARRAYS = {
     "p_train": "(T,) training feature probabilities",
     "seeds": "(K,) seeds",
-    "steps": "(T,) training steps at each p_train",
-    "p_eval": "(P,) evaluation probabilities",
-    "loss_per_feature": "(T, K, P) L/p of each trained model",
-    "loss_per_feature_sem": "(T, K, P) its Monte Carlo standard error",
-    "at_train_p": "(T, K) L/p of each trained model at its training p",
+    **measure.describe_arrays("T, K", ("steps", "p_eval", "loss_per_feature", "loss_per_feature_sem", "at")),
     "best_offset": "(P,) b*(p_eval), the best offset at each p_eval (exact)",
     "best_offset_loss": "(P,) L/p of naive + b*(p_eval) at p_eval (exact)",
     "train_offset": "(T,) b*(p_train)",

@@ -38,13 +38,14 @@ PAPER_POINTS = ([10, 40, 85], [PUBLISHED["cos_top20"], PUBLISHED["cos_at_40"], 0
 EXPERIMENT = "eigen_subspace"
 PAPER = ccjax.TrainConfig(steps=20_000)
 CASES = (("embedding", 1.0), ("asymmetric", 0.03))  # (mixing family, scale)
+FINAL = ("final_train_loss_per_feature",)  # besides the alignments: ccjax.measure.sweep_arrays names it
 ARRAYS = {
     "families": "(C,) mixing family of each case",
     "scales": "(C,) mixing scale of each case (labels relu(x) + s M x)",
     "seeds": "(K,) seeds",
     **measure.describe_alignments("C, K"),  # the analyses of ccjax.analysis.alignment
     "scaled_mixing": "(C, K, n, n) the label map sM",
-    "final_train_loss_per_feature": "(C, K) training L/p over the last logging interval",
+    **measure.describe_sweep_arrays("C, K", FINAL),
 }
 
 
@@ -55,9 +56,8 @@ def run(args, session: Session) -> tuple[dict, dict]:
         with session.timed(f"train_{family}"):
             what = f"{ccjax.MIXING_FAMILIES[family].label}, s = {scale:g}"
             result = train_sweep(config, {"seed": args.seeds}, what, session)
-        scaled, final = result.scaled_mixing, result.history.train_loss_per_feature[..., -1]
-        aligned = measure.alignments(result.params, scaled)  # by name, sorted: the saved arrays' order
-        per_case.append(aligned | {"scaled_mixing": scaled, "final_train_loss_per_feature": final})
+        aligned = measure.alignments(result.params, result.scaled_mixing)  # by name, sorted: the saved arrays' order
+        per_case.append(aligned | {"scaled_mixing": result.scaled_mixing} | measure.sweep_arrays(result, FINAL))
     families, scales = map(np.asarray, zip(*CASES, strict=True))
     arrays = measure.stack_fields(per_case) | {"families": families, "scales": scales, "seeds": np.asarray(args.seeds)}
     cases = [{"mixing": family, "scale": scale} for family, scale in CASES]

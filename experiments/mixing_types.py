@@ -14,7 +14,6 @@ import numpy as np
 
 import ccjax
 from ccjax import measure, report
-from ccjax.measure import family_first
 from ccjax.report import Comparison, compare_value
 
 from . import _cli
@@ -37,86 +36,26 @@ FIXED = ("embedding", "embedding-code-sign", "none")  # scale 1 (M = 0 for "none
 LEARNED = ("asymmetric", "symmetric")  # scale learned, from PAPER.scale_init
 FAMILIES = FIXED + LEARNED
 P_TRAIN = PAPER.p
-LABELS = (
-    "relu(x) + s M x; s = 1 for the embedding and clean families; for the Gaussian ones s = |scale|, the magnitude "
-    "of a scale learned by the same AdamW (docs/paper.md §3; the paper's code also puts |scale| in the labels)"
-)
-EVALUATION = (
-    "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve), one call for all models "
-    "(common samples)"
-)
-ARRAYS = {
-    "families": "(F,) mixing families: embedding, embedding-code-sign, none (scale 1), asymmetric, symmetric (learned)",
-    "learned": "(F,) whether the family's scale was learned",
-    "seeds": "(K,) seeds; a seed fixes W_E / M, the initial weights and the data stream of every family",
-    "p_eval": "(P,) evaluation probabilities of the curves",
-    "loss_per_feature": "(F, K, P) L/p of each model at each p_eval",
-    "loss_per_feature_sem": "(F, K, P) its Monte Carlo standard error",
-    "at_p_train": "(F, K) L/p at p_eval = p_train = 0.01",
-    "at_p_train_sem": "(F, K) its Monte Carlo standard error",
-    "scale": "(F, K) mixing scale s in the labels relu(x) + s M x at the end of training: the magnitude |s| of "
-    "the learned scale (what the labels use), or 1 if fixed",
-    "abs_scale": "(F, K) |s|, the same values as scale (never negative)",
-    "mixing_rms": "(F, K) RMS entry of the label map s M, |s| ||M||_F / n (0.031 for the embedding M)",
-    "final_train_loss_per_feature": "(F, K) training L/p over the last logging interval",
-    "history_step": "(T,) step at the end of each logging interval",
-    "train_loss_per_feature_history": "(F, K, T) training L/p per logging interval",
-    "scale_history": "(F, K, T) |s| at the end of each logging interval",
-    "mixing": "(F, K, n_features, n_features) unscaled M of each model",
-    "w_in": "(F, K, n_features, d_mlp) trained W_in",
-    "w_out": "(F, K, d_mlp, n_features) trained W_out",
-    "n_evaluations": "() exactly-k samples behind all curves (shared by every model)",
-}
-
-
-def train(fixed: ccjax.TrainConfig, learned: ccjax.TrainConfig, seeds, session: Session) -> list:
-    """The two sweeps over (seed x family), one per ``learn_scale`` (static config): fixed scale, then learned."""
-    _cli.say(
-        f"{len(FAMILIES)} mixing families x {report.count(len(seeds), 'seed')}: "
-        f"{len(FAMILIES) * len(seeds)} models x {fixed.total_steps:,} steps at p = {fixed.p:g}, in two sweeps"
-    )
-    fixed_sweep = fixed, {"seed": seeds, "mixing": FIXED}, "embedding and clean labels, scale 1"
-    learned_sweep = learned, {"seed": seeds, "mixing": LEARNED}, "Gaussian M, learned scale"
-    return train_sweeps(session, [fixed_sweep, learned_sweep])
-
-
-JOINED = ("params.w_in", "params.w_out", "scaled_mixing", "scale", "mixing", "history.scale")
-JOINED += ("history.train_loss_per_feature",)  # what run takes of the sweeps, joined along the family axis
+ARRAYS = measure.MIXING_TYPE_ARRAYS
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
-    """Both sweeps, then every model's L/p curve in one call (common samples) and the arrays, family first."""
+    """Both (seed x family) sweeps, one per static ``learn_scale``, then every L/p curve in one call (same samples)."""
     fixed, seeds = args.config, args.seeds
     learned = dataclasses.replace(fixed, mixing=LEARNED[0], learn_scale=True)
-    results = train(fixed, learned, seeds, session)
-    joined = measure.join_sweeps(results, JOINED)  # the sweeps' (K, F_i, ...) arrays as (K, F, ...)
+    _cli.say(f"{len(FAMILIES)} mixing families x {report.count(len(seeds), 'seed')} at p = {fixed.p:g}, in two sweeps")
+    fixed_sweep = fixed, {"seed": seeds, "mixing": FIXED}, "embedding and clean labels, scale 1"
+    learned_sweep = learned, {"seed": seeds, "mixing": LEARNED}, "Gaussian M, learned scale"
+    results = train_sweeps(session, [fixed_sweep, learned_sweep])
+    joined = measure.join_sweeps(results, measure.MIXING_TYPE_FIELDS)  # the sweeps' (K, F_i, ...) as (K, F, ...)
     params = ccjax.FeatureMLP(w_in=joined["params.w_in"], w_out=joined["params.w_out"])
     p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
     p_all = np.append(p_eval, P_TRAIN)  # the curve's last p is p_train
     curve = _cli.evaluate_curves(params, joined["scaled_mixing"], p_all, args.eval_rel_sem, session)
-    scale, mixing = joined["scale"].astype(np.float64), joined["mixing"]
-    losses = joined["history.train_loss_per_feature"]
-    arrays = {  # family_first: the sweeps' (K, F, ...) arrays as (F, K, ...)
-        "families": np.asarray(FAMILIES),
-        "learned": np.asarray([family in LEARNED for family in FAMILIES]),
-        "seeds": np.asarray(seeds),
-        "p_eval": p_eval,
-        "loss_per_feature": family_first(curve.loss_per_feature[..., :-1]),
-        "loss_per_feature_sem": family_first(curve.sem[..., :-1]),
-        "at_p_train": family_first(curve.loss_per_feature[..., -1]),
-        "at_p_train_sem": family_first(curve.sem[..., -1]),
-        "scale": family_first(scale),
-        "abs_scale": family_first(scale),
-        "mixing_rms": family_first(measure.mixing_rms(scale, mixing)),
-        "final_train_loss_per_feature": family_first(np.ascontiguousarray(losses[..., -1])),  # same memory order
-        "history_step": measure.logged_steps(results[0]),
-        "train_loss_per_feature_history": family_first(losses),
-        "scale_history": family_first(joined["history.scale"]),
-        "mixing": family_first(mixing),
-        "w_in": family_first(params.w_in),
-        "w_out": family_first(params.w_out),
-        "n_evaluations": np.asarray(curve.n_evaluations),
-    }
+    arrays = {"families": np.asarray(FAMILIES), "learned": np.asarray([family in LEARNED for family in FAMILIES])}
+    arrays |= {"seeds": np.asarray(seeds), "p_eval": p_eval}
+    arrays |= measure.mixing_type_arrays(joined, curve, measure.logged_steps(results[0]))
+    arrays["n_evaluations"] = np.asarray(curve.n_evaluations)
     return arrays, {
         "config_learned_scale": dataclasses.asdict(learned),
         "sweeps": [
@@ -124,8 +63,8 @@ def run(args, session: Session) -> tuple[dict, dict]:
             {"axes": {"seed": seeds, "mixing": list(LEARNED)}, "learn_scale": True, "scale_init": learned.scale_init},
         ],
         "mixing": _cli.mixing_formulas(FAMILIES),
-        "labels": LABELS,
-        "evaluation": _cli.curve_evaluation(args.eval_rel_sem, curve, EVALUATION),
+        "labels": measure.MIXING_TYPE_LABELS,
+        "evaluation": _cli.curve_evaluation(args.eval_rel_sem, curve, measure.MIXING_TYPE_EVALUATION),
         "published_abs_scale": PUBLISHED_SCALE,
     }
 
@@ -167,9 +106,8 @@ def figure(arrays: dict, manifest: dict):
 
     families, learned = [str(family) for family in arrays["families"]], np.flatnonzero(arrays["learned"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.2), layout="constrained", width_ratios=[1.5, 1])
-    labels = [ccjax.MIXING_FAMILIES[family].label for family in families]
-    for f in learned:
-        labels[f] += f", learned |s| = {arrays['abs_scale'][f].mean():.3f}"
+    scales = {f: f", learned |s| = {arrays['abs_scale'][f].mean():.3f}" for f in learned}
+    labels = [ccjax.MIXING_FAMILIES[family].label + scales.get(f, "") for f, family in enumerate(families)]
     title = f"L/p over p_eval, trained at p = {P_TRAIN:g} (dots: p_eval = 0.01)"
     plot_trained_curves(arrays, manifest, labels, P_TRAIN, arrays["at_p_train"], ax=left, title=title)
     left.legend(fontsize=8)

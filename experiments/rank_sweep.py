@@ -7,20 +7,13 @@ as the authors' code does). Data: exactly one active feature per sample. The pap
 that lower rank gives lower loss; this run measures L/p (exact), the learned |s| and the
 effective rank exp(entropy of normalised singular values).
 
---convention spec (default) follows docs/paper.md: M keeps its diagonal; lr 3e-3 with a
-half-cosine decay, batch 2048, 10,000 steps; families low-rank and low-rank-flat, ranks
-1,2,5,10,20,30,50,75,100. --convention paper-code follows the authors' nb6 code: M's
-diagonal zeroed, lr 1e-3 constant, batch 1024, 30,000 steps; family low-rank, ranks
-5,7,10,15,20,50,100, plus a full-rank point (i.i.d. N(0, 1) M, zero diagonal). --ranks,
---families, --steps, --scale-init and --full-rank override a convention's defaults.
-
---zero-diagonal / --no-zero-diagonal set M's diagonal independently of the recipe
-(default: the convention's own), for the paired comparison of the two Ms: the same seeds
-give the same U, V, initial weights and data, so only the diagonal differs.
-
-Default --out: results/<stem>, and the figure is <stem>.png, where <stem> is rank_sweep
-(spec) or rank_sweep_paper_code, plus _zero_diagonal or _diagonal_kept when the diagonal
-is not the convention's own.
+--convention spec (default) follows docs/paper.md (M's diagonal kept, lr 3e-3 half-cosine, batch 2048),
+paper-code the authors' nb6 code (diagonal zeroed, lr 1e-3 constant, batch 1024, plus a full-rank point),
+each with its own default grid and steps (see the options). --zero-diagonal / --no-zero-diagonal set M's
+diagonal whatever the recipe, for the paired comparison of the two Ms (the same seeds give the same U, V,
+initial weights and data). Default --out: results/<stem>, and the figure is <stem>.png, where <stem> is
+rank_sweep or rank_sweep_paper_code, plus _zero_diagonal or _diagonal_kept when the diagonal is not the
+convention's own.
 """
 
 import argparse
@@ -28,7 +21,6 @@ import sys
 
 import numpy as np
 
-import ccjax
 from ccjax import analysis, measure
 from ccjax.report import count, format_mean_sem, format_table
 
@@ -38,21 +30,16 @@ from ._experiment import Session, train_sweeps
 from ._spec import Experiment
 
 EXPERIMENT = "rank_sweep"
-# Experiment 8, docs/paper.md §6.8: only the qualitative claim, no numbers.
 PAPER_CLAIM = "lower rank gives lower loss (docs/paper.md §6.8; no numbers are published)"
 TREND_SEMS = 2.0  # a trend is called when the mean slope is this many SEMs from zero
 FULL = "full_rank_"  # the prefix of the full-rank point's arrays
-MEASURES, FULL_POINT = measure.RANK_SWEEP_MEASURES, "full-rank point (i.i.d. N(0, 1) M, the same seeds)"
 ARRAYS = {  # the full-rank arrays only with --full-rank
     "convention": "() the convention: spec or paper-code",
     "families": "(F,) mixing families",
     "ranks": "(R,) ranks r of M (ascending)",
     "seeds": "(K,) seeds; a seed fixes U and V (the rank-r M uses their first r columns), init and data",
-    "history_step": "(T,) step at the end of each logging interval",
-    **{name: f"(F, K, R{axes}) {text}" for name, (axes, text) in MEASURES.items()},
-    **{FULL + name: f"(K{axes}) {FULL_POINT}: {text}" for name, (axes, text) in MEASURES.items()},
+    **measure.describe_rank_sweep_arrays("full-rank point (i.i.d. N(0, 1) M, the same seeds)", FULL),
 }
-FULL_NOTE = f"{conventions.FULL_RANK_FAMILY} / full: {conventions.FULL_RANK_FORMULA}, trained on the same seeds."
 TREND_DEFINITION = f"per family (the full-rank point is not part of it); {measure.RANK_TREND_DEFINITION}"
 TABLE_NOTE = (
     "eff. rank: of the unscaled M (seed mean); |s| half/end: learned |scale| at mid-training over its final "
@@ -75,7 +62,7 @@ def run(args: argparse.Namespace, session: Session) -> tuple[dict, dict]:
         **measure.RANK_SWEEP_DEFINITIONS,
         "paper_claim": PAPER_CLAIM,
         "trend": {"definition": TREND_DEFINITION} | {f: t and t._asdict() for f, t in trends(arrays).items()},
-        "naive_loss_per_feature": ccjax.naive_loss_per_feature(config.n_features, config.d_mlp),
+        "naive_loss_per_feature": measure.naive_loss_per_feature(config.n_features, config.d_mlp),
     }
 
 
@@ -104,17 +91,14 @@ def summary(arrays: dict, manifest: dict) -> str:
         for r, rank in enumerate(ranks)
     ]
     rows += [_row(conventions.FULL_RANK_FAMILY, "full", arrays, slice(None), FULL)] if full else []
-    title, recipe = conventions.heading(manifest)
     seeds, naive = count(len(arrays["seeds"]), "seed"), manifest["naive_loss_per_feature"]
-    setting = (
-        f"learned scale, exactly-one data; {seeds} (mean +- SEM); L/p exact; naive L/p on clean labels = {naive:.4f}"
-    )
-    lines = [title, f"  {recipe}", setting, "", format_table(headers, rows), TABLE_NOTE, *([FULL_NOTE] if full else [])]
+    setting = f"learned scale, exactly-one data; {seeds} (mean +- SEM); L/p exact; "
+    setting += f"naive L/p on clean labels = {naive:.4f}"
+    lines = [conventions.heading(manifest), setting, "", format_table(headers, rows), TABLE_NOTE]
+    lines += [conventions.FULL_RANK_NOTE] if full else []
     lines += conventions.not_matched(manifest)
     lines += ["", f"paper: {PAPER_CLAIM}.", "trend per family (paired over the ranks of each seed):"]
-    lines += [
-        f"  {family}: {measure.describe_rank_trend(stats, TREND_SEMS)}" for family, stats in trends(arrays).items()
-    ]
+    lines += [f"  {f}: {measure.describe_rank_trend(t, TREND_SEMS)}" for f, t in trends(arrays).items()]
     for family, loss in zip(families, arrays["loss"], strict=True) if full else ():  # vs the lowest and highest rank
         low, high = (format_mean_sem(arrays[FULL + "loss"] - loss[:, r]) for r in (0, -1))
         pair = f"L/p(full) - L/p(r={ranks[0]}) = {low}, L/p(full) - L/p(r={ranks[-1]}) = {high}"
@@ -130,12 +114,9 @@ def figure(arrays: dict, manifest: dict):
     def models(prefix: str) -> plot.RankModels:
         return plot.RankModels(*(arrays[prefix + name] for name in plot.RankModels._fields))
 
-    title, recipe = conventions.heading(manifest)
     seeds, families = count(len(arrays["seeds"]), "seed"), [str(family) for family in arrays["families"]]
-    title = (
-        f"{title}\n{recipe}; exactly-one data\n({seeds}: points at each seed's own effective rank; "
-        "lines: seed means; L/p band: +- SEM)"
-    )
+    title = f"{conventions.heading(manifest, '')}; exactly-one data\n({seeds}: points at each seed's own effective "
+    title += "rank; lines: seed means; L/p band: +- SEM)"
     full = {"full": models(FULL) if FULL + "loss" in arrays else None, "full_label": conventions.FULL_RANK_LABEL}
     naive = manifest["naive_loss_per_feature"]
     return plot.plot_rank_sweep(
@@ -143,15 +124,7 @@ def figure(arrays: dict, manifest: dict):
     )
 
 
-# Experiment 8 twice over: each recipe with M's diagonal kept and zeroed, paired by seed (erratum 5).
-SPEC_RECIPE, PAPER_CODE = conventions.CONVENTIONS.values()
-STAGES = (
-    SPEC_RECIPE.stage(8.0, False, "1,20,100", "spec convention: M = U Vᵀ, diagonal kept"),
-    SPEC_RECIPE.stage(8.1, True, "1,20,100", "spec recipe, diagonal zeroed: the pair of the above"),
-    PAPER_CODE.stage(8.2, True, "5,50", "the authors' code 046b67a: diagonal zeroed, 30k steps, lr 1e-3"),
-    PAPER_CODE.stage(8.3, False, "5,50", "the authors' recipe, diagonal kept: the pair of the above"),
-)
-
+STAGES = conventions.STAGES  # each recipe with M's diagonal kept and zeroed, paired by seed (erratum 5)
 SPEC = Experiment.from_module(
     __name__,
     title="L/p against the rank of M, learned scale, exactly-one data",

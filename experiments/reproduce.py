@@ -5,13 +5,10 @@
     python -m experiments.reproduce --only sigma_sweep,transplant
     python -m experiments.reproduce --report-only # rebuild REPRODUCTION.md from saved results
 
-Each stage is one experiment CLI (``python -m experiments.<name>``), declared by that
-experiment as its ``STAGES`` (paper and quick arguments, report title, the comparison with
-the paper's numbers; :func:`experiments._spec.registered_stages` collects them). Each runs
-in its own process, writing ``<out>/<stage>/`` and its figures. A stage whose saved results
-were made by the same command is reused, so an interrupted reproduction continues where it
-stopped (``--rerun`` retrains everything). The report compares every number the paper
-publishes (docs/paper.md §2, §5–6) with ours and lists the errata.
+Each stage is one experiment CLI in its own process, writing ``<out>/<stage>/``, declared by
+that experiment as its ``STAGES`` (:class:`experiments._spec.Stage`). A stage whose saved
+results came from the same command is reused (``--rerun`` retrains). The report compares every
+number the paper publishes (docs/paper.md §2, §5–6) with ours and lists the errata.
 """
 
 import argparse
@@ -23,8 +20,8 @@ from pathlib import Path
 import ccjax
 
 from ._cli import ArgumentParser, HelpFormatter, format_duration, say
-from ._experiment import RESULTS, command_line, default_out, result_identity
-from ._spec import Stage, registered_stages  # noqa: F401 (Stage: for callers that build stages)
+from ._experiment import FIGURES, RESULTS, command_line, default_out, result_identity
+from ._spec import Stage, registered_stages
 from .reproduction_report import write_report
 
 STAGES = registered_stages()  # every experiment's declared stages, in report order
@@ -33,8 +30,7 @@ STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 def stage_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",")]
-    unknown = [name for name in names if name not in STAGE_NAMES]
-    if not text.strip() or "" in names or unknown:
+    if not set(names) <= set(STAGE_NAMES):  # also an empty entry
         raise argparse.ArgumentTypeError(
             f"expected a comma-separated list of stages from {', '.join(STAGE_NAMES)}, got {text!r}"
         )
@@ -68,15 +64,13 @@ def saved_run_matches(directory: Path, argv: list[str]) -> bool:
     return result_identity(manifest.get("argv", [])) == result_identity(argv)
 
 
-def run_stage(stage: Stage, argv: list[str], log: dict) -> bool:
-    """Run one stage in its own process; True on success. Its output goes to the terminal."""
-    command = [sys.executable, "-m", f"experiments.{stage.module}", *argv]
+def run_stage(stage: Stage, argv: list[str]) -> dict:
+    """Run one stage in its own process (its output goes to the terminal); returns its log entry."""
     say(f"$ {command_line(stage.module, argv)}")
     start = time.perf_counter()
-    done = subprocess.run(command, check=False)
+    done = subprocess.run([sys.executable, "-m", f"experiments.{stage.module}", *argv], check=False)
     seconds = time.perf_counter() - start
-    log[stage.name] = {"argv": argv, "seconds": seconds, "returncode": done.returncode, "finished": time.time()}
-    return done.returncode == 0
+    return {"argv": argv, "seconds": seconds, "returncode": done.returncode, "finished": time.time()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,10 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     # At paper scale the stages write where each experiment writes by default (results/<name>),
     # so runs made one experiment at a time are reused.
     out = args.out or (default_out("reproduce", quick=True) if args.quick else RESULTS)  # results/reproduce-quick
-    figures = args.figures or (out / "figures" if args.quick else Path("figures"))
+    figures = args.figures or (out / "figures" if args.quick else FIGURES)
     report = args.report or (out / "REPRODUCTION.md" if args.quick else Path("REPRODUCTION.md"))
     selected = [s for s in STAGES if (args.only is None or s.name in args.only) and s.name not in args.skip]
-    log_path, log, failed = out / "reproduce.json", {}, []
+    log_path, failed = out / "reproduce.json", []
     if not args.report_only:
         out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
@@ -100,16 +94,15 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{prefix} ...")
             # Replace stale results; continue an interrupted run of this stage unless told to rerun.
             control = ["--overwrite"] if args.rerun else ["--resume", "--overwrite"]
-            ok = run_stage(stage, [*stage_argv, *control], log)
-            ccjax.io.update_json_record(log_path, stage.name, log[stage.name])
-            if not ok:
-                say(f"{prefix} FAILED (exit code {log[stage.name]['returncode']}); continuing with the rest")
+            entry = run_stage(stage, [*stage_argv, *control])
+            ccjax.io.update_json_record(log_path, stage.name, entry)
+            if entry["returncode"] != 0:
+                say(f"{prefix} FAILED (exit code {entry['returncode']}); continuing with the rest")
                 failed.append(stage.name)
             else:
-                say(f"{prefix} done in {format_duration(log[stage.name]['seconds'])}")
+                say(f"{prefix} done in {format_duration(entry['seconds'])}")
         say(f"stages took {format_duration(time.perf_counter() - start)} in this invocation")
-    log = ccjax.io.load_json_record(log_path)
-    write_report(report, out, STAGES, log, quick=args.quick)
+    write_report(report, out, STAGES, ccjax.io.load_json_record(log_path), quick=args.quick)
     say(f"wrote {report}")
     if failed:
         say(f"failed stages: {', '.join(failed)}")

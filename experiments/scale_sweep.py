@@ -14,47 +14,40 @@ import numpy as np
 
 import ccjax
 from ccjax import measure
-from ccjax.engine import INPUT_PATHS
-from ccjax.measure import excluding_diverged
 from ccjax.measure.statistics import finite_mean, mean_and_sem
 from ccjax.report import Comparison, compare_value, count, format_table, index_of
 
-from . import _spec
-from ._cli import say, scale_list
+from ._cli import positive_float, positive_int, say, scale_list
 from ._experiment import Session, train_and_evaluate
-from ._spec import Option, Stage
+from ._spec import QUICK_TRAIN, Experiment, Option, Stage, eval_rel_sem_option, seeds_option, single_p_options
 
 EXPERIMENT = "scale_sweep"
-TAIL_FRACTION, TERMS = 0.1, ("relu", "mixing")  # the ReLU/mixing split is averaged over the last 10% of training logs
+TAIL_FRACTION = 0.1  # the ReLU/mixing split of L/p is averaged over the last 10% of training logs
 LABELS = "relu(x) + scale * M x, for row vectors x @ M.T"
-EVALUATION = {
-    "method": "L(p) = sum_k Binom(k; n, p) c_k with exact c_1 and Monte Carlo c_k (ccjax.measure)",
-    "data": "exactly-k samples from ccjax.evaluation_key(), shared by every model",
-}
+EVALUATION = {"method": "L(p) = sum_k Binom(k; n, p) c_k with exact c_1 and Monte Carlo c_k (ccjax.measure)"}
+EVALUATION["data"] = "exactly-k samples from ccjax.evaluation_key(), shared by every model"
 ARRAYS = {
     "scales": "(S,) mixing scales",
     "seeds": "(K,) seeds; a seed fixes W_E, M, the initial weights and the data stream",
     **measure.describe_sweep_arrays("K, S"),
 }
 
-MIXING_HELP = (
-    "mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
-    "'embedding-code-sign' is W_E W_E^T - I (the paper code's sign)"
-)
+MIXING_HELP = "mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
+MIXING_HELP += "'embedding-code-sign' is W_E W_E^T - I (the paper code's sign)"
 FULL_MODEL_HELP = "train Braun et al.'s full residual CC model through the fixed W_E (needs --mixing embedding)"
 INPUT_PATH_HELP = "how the loss reads sparse inputs (both exact): auto = sparse on CPU, dense on GPU/TPU"
 FIGURE_HELP = f"the figure's path (.png, .pdf, .svg); default: {EXPERIMENT}.png in the --figures folder"
 OPTIONS = (
     Option("--scales", scale_list, "0,0.5,1,2", "comma-separated mixing scales (>= 0) to train at", metavar="LIST"),
-    _spec.seeds_option("5"),
-    *_spec.single_p_options(),
-    Option("--lr", _spec.positive_float, None, "peak AdamW learning rate (half-cosine decay to 0)", field="lr"),
+    seeds_option("5"),
+    *single_p_options(),
+    Option("--lr", positive_float, None, "peak AdamW learning rate (half-cosine decay to 0)", field="lr"),
     Option("--mixing", str, None, MIXING_HELP, choices=ccjax.MIXING_NAMES, field="mixing"),
-    Option("--d-embed", _spec.positive_int, None, "residual width d_embed of the embedding W_E", field="d_embed"),
+    Option("--d-embed", positive_int, None, "residual width d_embed of the embedding W_E", field="d_embed"),
     Option("--full-model", None, False, FULL_MODEL_HELP, field="full_model"),
-    Option("--log-every", _spec.positive_int, None, "steps between training-history logs", field="log_every"),
-    Option("--input-path", str, None, INPUT_PATH_HELP, choices=INPUT_PATHS, field="input_path"),
-    _spec.eval_rel_sem_option(0.001),
+    Option("--log-every", positive_int, None, "steps between training-history logs", field="log_every"),
+    Option("--input-path", str, None, INPUT_PATH_HELP, choices=ccjax.engine.INPUT_PATHS, field="input_path"),
+    eval_rel_sem_option(0.001),
     Option("--figure", Path, None, FIGURE_HELP, group="output"),
 )
 
@@ -69,55 +62,39 @@ def full_model_needs_embedding(args):
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
-    """Run the sweep and its evaluation; return the arrays and the manifest fields of this experiment."""
     config, seeds, scales, eval_rel_sem = args.config, args.seeds, args.scales, args.eval_rel_sem
     devices, full_model = jax.devices(), ", full residual model" if config.full_model else ""
     grid = f"{count(len(seeds), 'seed')} x {count(len(scales), 'scale')}, {config.mixing} mixing{full_model}"
     say(f"{count(len(seeds) * len(scales), 'model')} ({grid}) on {len(devices)} {devices[0].device_kind} device(s)")
     if config.mixing == "none" and len(scales) > 1:
         say("note: --mixing none has M = 0, so every scale trains the same clean model")
-    result, estimate = train_and_evaluate(
-        config, {"seed": seeds, "scale": scales}, "seed x scale", session, rel_sem=eval_rel_sem
-    )
-    axes = {"scales": np.asarray(scales, np.float64), "seeds": np.asarray(seeds, np.int64)}
+    axes = {"seed": seeds, "scale": scales}
+    result, estimate = train_and_evaluate(config, axes, "seed x scale", session, rel_sem=eval_rel_sem)
+    arrays = {"scales": np.asarray(scales, np.float64), "seeds": np.asarray(seeds, np.int64)}
     mixing = {"name": config.mixing, "formula": ccjax.MIXING_FAMILIES[config.mixing].formula, "labels": LABELS}
-    return axes | measure.sweep_arrays(result, estimate=estimate), {
-        "mixing": mixing,
-        "input_path": config.resolved_input_path(),
-        "evaluation": {"p": config.p, "rel_sem": eval_rel_sem, **EVALUATION},
-        "n_devices": result.n_devices,
-    }
+    evaluation = {"p": config.p, "rel_sem": eval_rel_sem, **EVALUATION}
+    extras = {"mixing": mixing, "input_path": config.resolved_input_path(), "evaluation": evaluation}
+    return arrays | measure.sweep_arrays(result, estimate=estimate), extras | {"n_devices": result.n_devices}
 
 
-def loss_terms(arrays: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The ReLU and mixing terms of each model's training L/p over the last 10% of training, (K, S) each."""
-    step = arrays["history_step"][0, 0]
-    return tuple(measure.tail_mean(arrays[f"history_{term}_term_per_feature"], step, TAIL_FRACTION) for term in TERMS)
+HEADERS = ("scale", "L/p", "SEM seeds", "L/p - naive", "ReLU term", "mixing term", "MC SEM")
+FORMATS = (".4f", ".4f", "+.4f", ".4f", "+.4f", ".4f")  # of each column after the scale (differences signed)
+TERMS_NOTE = f"ReLU + mixing term: the training split of L/p over the last {TAIL_FRACTION:.0%} of steps"
+TERMS_NOTE += " (noisier than L/p)."
 
 
 def summary(arrays: dict, manifest: dict) -> str:
-    arrays, naive = excluding_diverged(arrays), manifest["naive_loss_per_feature"]
+    arrays, naive = measure.excluding_diverged(arrays), manifest["naive_loss_per_feature"]
     mean, sem = mean_and_sem(arrays["loss_per_feature"])
-    relu, mixing = (finite_mean(term) for term in loss_terms(arrays))
+    relu, mixing = (finite_mean(term) for term in measure.tail_loss_terms(arrays, TAIL_FRACTION))
     columns = (mean, sem, mean - naive, relu, mixing, finite_mean(arrays["loss_per_feature_sem"]))
-    signed = (False, False, True, False, True, False)
-
-    def number(value, signed):
-        return "n/a" if not np.isfinite(value) else f"{value:+.4f}" if signed else f"{value:.4f}"
-
-    rows = [[f"{scale:g}", *map(number, row, signed)] for scale, *row in zip(arrays["scales"], *columns, strict=True)]
-    headers = ["scale", "L/p", "SEM seeds", "L/p - naive", "ReLU term", "mixing term", "MC SEM"]
+    text = [[f"{v:{fmt}}" if np.isfinite(v) else "n/a" for v in col] for col, fmt in zip(columns, FORMATS, strict=True)]
+    rows = list(zip([f"{scale:g}" for scale in arrays["scales"]], *text, strict=True))  # "n/a": no finite value
     p, seeds, n_evaluations = ccjax.io.saved_config(manifest).p, len(arrays["seeds"]), arrays["n_evaluations"].min()
-    return "\n".join(
-        [
-            f"{describe_run(manifest)}; naive L/p = {naive:.4f}",
-            format_table(headers, rows),
-            f"L/p: mean over {count(seeds, 'seed')} at p = {p:g}, each from {int(n_evaluations):,} exactly-k "
-            "evaluations (MC SEM: mean per-model standard error).",
-            f"ReLU + mixing term: the training split of L/p over the last {TAIL_FRACTION:.0%} of steps "
-            "(noisier than L/p).",
-        ]
-    )
+    evaluations = f"L/p: mean over {count(seeds, 'seed')} at p = {p:g}, each from {int(n_evaluations):,} exactly-k "
+    evaluations += "evaluations (MC SEM: mean per-model standard error)."
+    title = f"{describe_run(manifest)}; naive L/p = {naive:.4f}"
+    return "\n".join([title, format_table(HEADERS, rows), evaluations, TERMS_NOTE])
 
 
 def describe_run(manifest: dict) -> str:
@@ -133,22 +110,11 @@ def describe_run(manifest: dict) -> str:
 def figure(arrays: dict, manifest: dict):
     from ccjax import plot
 
-    arrays = excluding_diverged(arrays)
-    return plot.plot_sweep_overview(
-        arrays["scales"],
-        arrays["loss_per_feature"],
-        arrays["history_step"][0, 0],
-        arrays["history_train_loss_per_feature"],
-        naive=manifest["naive_loss_per_feature"],
-        x_name="s",
-        xlabel="mixing scale s (labels relu(x) + s·M x)",
-        loss_title=f"loss per feature at p = {ccjax.io.saved_config(manifest).p:g}",
-        terms=loss_terms(arrays),
-        terms_title=f"L/p = ReLU term + mixing term (last {TAIL_FRACTION:.0%} of training)",
-        history_ylabel="training L/p",
-        decimal_ticks=True,  # the log scale shows the early transient and the converged values together
-        title=describe_run(manifest),
-    )
+    arrays, p = measure.excluding_diverged(arrays), ccjax.io.saved_config(manifest).p
+    curves = arrays["scales"], arrays["loss_per_feature"], arrays["history_step"][0, 0]
+    curves += (arrays["history_train_loss_per_feature"], measure.tail_loss_terms(arrays, TAIL_FRACTION))
+    naive, title = manifest["naive_loss_per_feature"], describe_run(manifest)
+    return plot.plot_mixing_scale_sweep(*curves, naive=naive, p=p, tail_fraction=TAIL_FRACTION, title=title)
 
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
@@ -167,10 +133,10 @@ FULL = ("--full-model", "--scales", "1")
 FULL_ARGS, FULL_QUICK = (*FULL, "--seeds", "3"), (*FULL, "--seeds", "1", "--steps", "100")
 REPORTED = {"compare": compare, "figure_flag": "--figure"}
 STAGES = (
-    Stage(EXPERIMENT, TITLE, 0.0, quick_args=("--scales", "0,1", *_spec.QUICK_TRAIN), **REPORTED),
+    Stage(EXPERIMENT, TITLE, 0.0, quick_args=("--scales", "0,1", *QUICK_TRAIN), **REPORTED),
     Stage(f"{EXPERIMENT}_full_model", FULL_TITLE, 0.5, FULL_ARGS, FULL_QUICK, **REPORTED),
 )
-SPEC = _spec.Experiment.from_module(
+SPEC = Experiment.from_module(
     __name__,
     title="L/p against the mixing scale; labels relu(x) + scale * M x",
     config=ccjax.TrainConfig(),  # the paper's training setup (docs/paper.md §4)

@@ -14,7 +14,6 @@ import numpy as np
 
 import ccjax
 from ccjax import measure, report
-from ccjax.measure import family_first
 from ccjax.measure.statistics import INTERVAL
 from ccjax.report import READ_ERROR, Comparison, compare_range, compare_value, format_number, format_pm
 
@@ -37,19 +36,7 @@ PAPER = ccjax.TrainConfig(mixing=FAMILIES[0])  # p = 0.01, 10,000 steps (docs/pa
 PAPER_SIGMA_MAX, PAPER_POINTS = 0.08, 41  # sigma in linspace(0, 0.08, 41)
 P_EVAL = PAPER.p
 BOOTSTRAP, BOOTSTRAP_SEED = 2000, 0
-EVALUATION = "ccjax.evaluate_sweep: L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k"
-LOW, HIGH = INTERVAL  # percentiles of the bootstrap interval (about +-1 SD)
-TRAINED = ("loss_per_feature", "loss_per_feature_sem", "final_train_loss_per_feature", "train_loss_per_feature_history")
-TRAINED += ("w_in", "w_out")  # saved family first: (F, K, S, ...)
-ARRAYS = {
-    "families": "(F,) Gaussian mixing families",
-    "sigmas": "(S,) mixing magnitudes sigma (ascending; the labels are relu(x) + sigma M x)",
-    "seeds": "(K,) seeds; a seed fixes M, the initial weights and the data stream (shared by every sigma)",
-    **measure.describe_sweep_arrays("F, K, S", TRAINED, shared_step=True),
-    "history_step": "(n_logs,) step at the end of each logging interval",
-    "mixing": "(F, K, n_features, n_features) unscaled M of each seed (shared by every sigma)",
-    "n_evaluations": "() exactly-k samples behind every L/p (shared by every model)",
-}
+ARRAYS = measure.SIGMA_SWEEP_ARRAYS
 
 
 def with_sigma_grid(args):
@@ -66,29 +53,15 @@ def run(args, session: Session) -> tuple[dict, dict]:
     axes, what = {"seed": seeds, "mixing": families, "scale": sigmas}, "Gaussian M, fixed sigma"
     result, estimate = train_and_evaluate(config, axes, what, session, rel_sem=args.eval_rel_sem, p=P_EVAL)
     arrays = {"families": np.asarray(families), "sigmas": np.asarray(sigmas, np.float64), "seeds": np.asarray(seeds)}
-    arrays |= {name: family_first(value) for name, value in measure.sweep_arrays(result, TRAINED, estimate).items()}
-    arrays["history_step"] = measure.logged_steps(result)
-    arrays["mixing"] = family_first(measure.shared_mixing(result.mixing, sigma_axis=2))  # all sigmas of a seed share M
-    arrays["n_evaluations"] = np.asarray(int(np.asarray(estimate.n_samples).flat[0]))
+    arrays |= measure.sigma_sweep_arrays(result, estimate)
     naive, n_boot = ccjax.naive_loss_per_feature(config.n_features, config.d_mlp), args.bootstrap
-    dips = measure.dip_analyses(
-        arrays["sigmas"], arrays["loss_per_feature"], families, naive, n_boot, BOOTSTRAP_SEED, "sigma"
-    )
+    loss = arrays["loss_per_feature"]
     return arrays, {
         "mixing": _cli.mixing_formulas(families),
-        "evaluation": {"p": P_EVAL, "rel_sem": args.eval_rel_sem, "method": EVALUATION},
+        "evaluation": {"p": P_EVAL, "rel_sem": args.eval_rel_sem, "method": measure.SIGMA_SWEEP_EVALUATION},
         "analysis_method": measure.describe_dip_statistics(n_boot, BOOTSTRAP_SEED, "sigma", "the naive L/p"),
-        "analysis": dips,
+        "analysis": measure.dip_analyses(arrays["sigmas"], loss, families, naive, n_boot, BOOTSTRAP_SEED, "sigma"),
     }
-
-
-def analysis_rows(family: str, stats: dict, sigma_max: float) -> list[list[str]]:
-    """The summary rows of one family: quantity, ours (:func:`ccjax.measure.describe_dip`), paper."""
-    paper, (low, high) = PUBLISHED[family], PUBLISHED[family]["argmin"]
-    published = {"at_zero": PUBLISHED["at_zero"], "min_value": paper["min_value"], "min_x": f"{low}-{high}"}
-    published["crossing"] = paper["crossing"]
-    described = measure.describe_dip(stats, "sigma", sigma_max).items()
-    return [[what, ours, f"~{published[key]}" if key in published else "-"] for key, (what, ours) in described]
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -104,40 +77,28 @@ def summary(arrays: dict, manifest: dict) -> str:
         report.format_table(["sigma", *labels], rows),
     ]
     analysis = measure.saved_dip_analyses(manifest["analysis"], "sigma")  # as dip_analyses computed it
-    for label, (family, stats) in zip(labels, analysis.items(), strict=True):
-        rows = analysis_rows(family, stats, float(sigmas.max()))
+    for label, (family, stats) in zip(labels, analysis.items(), strict=True):  # ours (describe_dip) next to the paper
+        low, high = PUBLISHED[family]["argmin"]
+        paper = PUBLISHED[family] | {"at_zero": PUBLISHED["at_zero"], "min_x": f"{low}-{high}"}
+        described = measure.describe_dip(stats, "sigma", float(sigmas.max())).items()
+        rows = [[what, ours, f"~{paper[key]}" if key in paper else "-"] for key, (what, ours) in described]
         lines += ["", f"{label}:", report.format_table(["quantity", "ours", "paper"], rows)]
-    n_boot = manifest["analysis_method"]["n_boot"]
+    n_boot, (low, high) = manifest["analysis_method"]["n_boot"], INTERVAL
     lines += [
         "",
-        f"ours: seed-mean curve; +- bootstrap SD over seeds ({n_boot} resamples), [{LOW:g}th, {HIGH:g}th percentile]. "
+        f"ours: seed-mean curve; +- bootstrap SD over seeds ({n_boot} resamples), [{low:g}th, {high:g}th percentile]. "
         "paper: one seed per sigma, read off the figure (about +-0.001).",
     ]
     return "\n".join(lines)
 
 
 def figure(arrays: dict, manifest: dict):
-    """Per family: L/p of every seed (dots) and their mean +- SEM; our minimum (star) and naive-line
-    crossing (diamond) with bootstrap SD error bars; the paper's minimum (with its sigma range) and crossing (x)."""
     from ccjax import plot
 
-    naive, stats = manifest["naive_loss_per_feature"], measure.saved_dip_analyses(manifest["analysis"], "sigma")
-    papers = [PUBLISHED[family] for family in stats]
-    return plot.plot_dips(
-        arrays["sigmas"],
-        arrays["loss_per_feature"],
-        list(stats.values()),
-        [plot.ReferenceDip(paper["argmin"], paper["min_value"], paper["crossing"]) for paper in papers],
-        names=list(stats),
-        labels=[ccjax.MIXING_FAMILIES[family].label for family in stats],
-        colors=[f"C{FAMILIES.index(family) + 2}" for family in stats],  # the paper's: green symmetric, red asymmetric
-        level=naive,
-        level_label=f"naive ({naive:.4f}); x on it: paper's crossings",
-        x_name="sigma",
-        xlabel="mixing magnitude sigma",
-        ylabel=f"loss per feature L/p at p = {manifest['evaluation']['p']:g}",
-        title=f"sigma sweep ({report.count(len(arrays['seeds']), 'seed')}; dots: single seeds)",
-    )
+    stats, naive = measure.saved_dip_analyses(manifest["analysis"], "sigma"), manifest["naive_loss_per_feature"]
+    loss, p = arrays["loss_per_feature"], manifest["evaluation"]["p"]
+    title = f"sigma sweep ({report.count(len(arrays['seeds']), 'seed')}; dots: single seeds)"
+    return plot.plot_sigma_sweep(arrays["sigmas"], loss, stats, PUBLISHED, naive=naive, p=p, title=title)
 
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
@@ -154,11 +115,11 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
             ("σ at the minimum", "min_sigma", paper["argmin"], {"note": f"bootstrap 16–84%: {interval}"}),
             ("σ where L/p crosses naive", "crossing", [paper["crossing"]] * 2, crossing),
         ):
-            estimate = (stats[name], stats[f"{name}_se"])
+            estimate = stats[name], stats[f"{name}_se"]
             rows.append(compare_range(EXPERIMENT, f"{family}: {quantity}", *published, *estimate, **options))
         if "at_zero" in stats:
-            zero = arrays["loss_per_feature"][f, :, 0]
-            rows.append(compare_value(EXPERIMENT, f"{family}: L/p at σ = 0", PUBLISHED["at_zero"], zero))
+            at_zero = arrays["loss_per_feature"][f, :, 0]
+            rows.append(compare_value(EXPERIMENT, f"{family}: L/p at σ = 0", PUBLISHED["at_zero"], at_zero))
     return rows
 
 

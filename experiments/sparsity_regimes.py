@@ -30,15 +30,10 @@ RESPONSE_VALUES = np.linspace(-1.0, 1.0, 101)
 ARRAYS = {
     "p_train": "(T,) training feature probabilities",
     "seeds": "(K,) seeds; a seed fixes M, the initial weights and the data stream",
-    "steps": "(T,) training steps at each p_train (after the sparsity scaling)",
-    "p_eval": "(P,) evaluation probabilities of the curves",
-    "loss_per_feature": "(T, K, P) L/p of each model at each p_eval",
-    "loss_per_feature_sem": "(T, K, P) its Monte Carlo standard error",
-    "at_train_p": "(T, K) L/p of each model at its own training p",
-    "at_train_p_sem": "(T, K) its Monte Carlo standard error",
+    **measure.describe_arrays("T, K", ("steps", *measure.CURVE_ARRAYS)),
     **measure.describe_sweep_arrays("T, K", ("final_train_loss_per_feature", "w_in", "w_out")),
     "mixing": "(K, n_features, n_features) unscaled M of each seed (shared by every p_train)",
-    "n_evaluations": "() exactly-k samples behind all curves (shared by every model)",
+    **measure.describe_arrays("T, K", ("n_evaluations",)),
 }
 
 

@@ -16,18 +16,13 @@ import numpy as np
 
 import ccjax
 from ccjax import measure
-from ccjax.io import saved_config
-from ccjax.measure.statistics import mean_and_sem
 from ccjax.report import Comparison, compare_value, count, format_mean_sem, format_table
 
 from . import _cli
-from ._cli import format_duration, say
 from ._experiment import Session, train_sweep
 from ._spec import Experiment, Option, Stage, eval_rel_sem_option
 
-# Experiment 4, docs/paper.md §2, §6.2, §6.4 (p = 0.01, read off figures, about +-0.001): after
-# fine-tuning on clean labels the loss returns to ~0.083; a model trained on the embedding
-# M reaches ~0.067 with the faithful sign and ~0.0644 with the paper code's sign.
+# Experiment 4, docs/paper.md §2, §6.2, §6.4: L/p after fine-tuning on clean labels, and of phase 1 by sign of M.
 PUBLISHED = {
     "p": 0.01,
     "finetuned_clean": 0.083,
@@ -37,28 +32,12 @@ PUBLISHED = {
 }
 
 EXPERIMENT = "transplant"
-CURVE = ("step", "train_loss_per_feature")  # the saved phase<i>_<name> arrays of a training curve
-PHASE2_SEED_OFFSET = 2**31  # phase 2 of seed k runs with key(k + 2**31): a fresh data stream
-SEEDS_NOTE = (
-    "phase 2 of seed k uses key(k + 2**31): a data stream distinct from phase 1's; "
-    "it starts from phase 1's weights (initial_params) with a fresh AdamW and schedule"
-)
-MAX_LOGS = 100  # history entries per phase at most (log_every = steps / 100, at least 1)
-PAPER_NOTE = (
-    "paper: values read off its figures (about +-0.001); its transplant figure joined two different models "
-    "(erratum), here phase 2 continues phase 1's models."
-)
-ARRAYS = {
-    "seeds": "(K,) seeds of phase 1 (key(seed): M, initial weights, data)",
-    "phase2_seeds": "(K,) seeds of phase 2 (seed + 2**31: its data stream)",
-    **measure.FINE_TUNING_ARRAYS,
-    "scale": "() mixing scale s of phase 1",
-}
+ARRAYS = measure.TRANSPLANT_ARRAYS
 
 
 def phase1_seeds(text: str) -> list[int]:
     seeds = _cli.seed_list(text)
-    if max(seeds) >= PHASE2_SEED_OFFSET:
+    if max(seeds) >= measure.PHASE2_SEED_OFFSET:
         raise argparse.ArgumentTypeError(f"seeds must be below 2**31 (phase 2 uses seed + 2**31), got {text!r}")
     return seeds
 
@@ -80,48 +59,34 @@ OPTIONS = (
 
 def run(args, session: Session) -> tuple[dict, dict]:
     """Train phase 1 with mixing, fine-tune the same models on clean labels, evaluate the three stages."""
-    seeds = list(args.seeds)
-    phase2_seeds = [seed + PHASE2_SEED_OFFSET for seed in seeds]
-    phase1, phase2 = measure.fine_tuning_configs(args.config, args.finetune_steps, MAX_LOGS)
+    seeds, phase2_seeds = args.seeds, measure.phase2_seeds(args.seeds)
+    phase1, phase2 = measure.fine_tuning_configs(args.config, args.finetune_steps)  # at most 100 logs each
     with session.timed("train"):
         what = f"phase 1 ({ccjax.MIXING_FAMILIES[args.mixing].label}, scale {args.scale:g})"
         first = train_sweep(phase1, {"seed": seeds}, what, session)
         what = "phase 2 (fine-tuning the same models, clean labels)"
         second = train_sweep(phase2, {"seed": phase2_seeds}, what, session, initial_params=first.params)
-    say(f"evaluating {count(3 * len(seeds), 'model')} at p = {args.p:g} (relative SE {args.eval_rel_sem:g}) ...")
+    _cli.say(f"evaluating {count(3 * len(seeds), 'model')} at p = {args.p:g} (relative SE {args.eval_rel_sem:g}) ...")
     with session.timed("eval"):  # the FINE_TUNING_STAGES in one call: every model sees the same samples
         key, rel_sem = ccjax.evaluation_key(), args.eval_rel_sem
         curve = measure.fine_tuning_curve(first.params, second.params, first.scaled_mixing, [args.p], key, rel_sem)
-    say(f"evaluated in {format_duration(session.timings['eval_seconds'])}")
-    arrays = {"seeds": np.asarray(seeds), "phase2_seeds": np.asarray(phase2_seeds, np.int64)}
-    arrays |= measure.fine_tuning_arrays(first, second, curve) | {"scale": np.asarray(args.scale)}
+    _cli.say(f"evaluated in {_cli.format_duration(session.timings['eval_seconds'])}")
     evaluation = {"p": args.p, "rel_sem": args.eval_rel_sem, "method": measure.FINE_TUNING_EVALUATION}
+    arrays = measure.transplant_arrays(seeds, first, second, curve, args.scale)
     return arrays, {  # "config": both phases, in place of the framework's one config
         "config": {"phase1": dataclasses.asdict(phase1), "phase2": dataclasses.asdict(phase2)},
         "mixing": {"name": args.mixing, "formula": ccjax.MIXING_FAMILIES[args.mixing].formula, "scale": args.scale},
-        "seeds": {"phase1": seeds, "phase2": phase2_seeds, "note": SEEDS_NOTE},
+        "seeds": {"phase1": seeds, "phase2": phase2_seeds, "note": measure.TRANSPLANT_SEEDS_NOTE},
         "evaluation": evaluation | {"n_evaluations": int(curve.n_evaluations)},
     }
 
 
-def _published(manifest: dict) -> tuple[float | None, float | None]:
-    """The paper's (phase-1 mixed, fine-tuned clean) L/p for this run's settings, if any."""
-    mixing = manifest["mixing"]
-    if manifest["evaluation"]["p"] != PUBLISHED["p"]:
-        return None, None
-    phase1 = PUBLISHED["phase1_mixed"].get(mixing["name"]) if mixing["scale"] == 1.0 else None
-    return phase1, PUBLISHED["finetuned_clean"]
-
-
-def _phase_steps(manifest: dict) -> tuple[int, int]:
-    return tuple(saved_config(manifest["config"], phase).steps for phase in ("phase1", "phase2"))
-
-
 def summary(arrays: dict, manifest: dict) -> str:
     naive, mixing, p = manifest["naive_loss_per_feature"], manifest["mixing"], manifest["evaluation"]["p"]
-    loss, (steps1, steps2), (paper1, paper2) = arrays["loss_per_feature"], _phase_steps(manifest), _published(manifest)
+    loss, (paper1, paper2) = arrays["loss_per_feature"], measure.published_transplant(PUBLISHED, manifest)
+    steps1, steps2 = (ccjax.io.saved_config(manifest["config"], phase).steps for phase in ("phase1", "phase2"))
     at_step, stages = (steps1, steps1, steps1 + steps2), measure.FINE_TUNING_STAGES
-    stages = zip(stages, at_step, loss, mean_and_sem(loss, axis=1)[0], strict=True)
+    stages = zip(stages, at_step, loss, measure.statistics.mean_and_sem(loss, axis=1)[0], strict=True)
     rows = [
         [stage, f"{step:,}", format_mean_sem(values), f"{mean - naive:+.4f}", "-" if paper is None else f"~{paper:g}"]
         for (stage, step, values, mean), paper in zip(stages, (paper1, None, paper2), strict=True)
@@ -134,10 +99,11 @@ def summary(arrays: dict, manifest: dict) -> str:
         format_table(["model", "after step", "L/p", "- naive", "paper"], rows),
         f"weights moved by {np.mean(arrays['weight_change']):.1%} (||W_2 - W_1|| / ||W_1||, mean over seeds) "
         "in phase 2",
+        *(["(the paper gives phase 1 only for the embedding M at scale 1)"] if paper1 is None and paper2 else []),
+        "paper: values read off its figures (about +-0.001); its transplant figure joined two different models "
+        "(erratum), here phase 2 continues phase 1's models.",
     ]
-    if paper1 is None and paper2 is not None:
-        lines.append("(the paper gives phase 1 only for the embedding M at scale 1)")
-    return "\n".join([*lines, PAPER_NOTE])
+    return "\n".join(lines)
 
 
 def figure(arrays: dict, manifest: dict):
@@ -145,14 +111,12 @@ def figure(arrays: dict, manifest: dict):
     from ccjax import plot
 
     mixing, seeds = manifest["mixing"], count(len(arrays["seeds"]), "seed")
-    phase1, phase2 = (plot.TrainingCurve(*(arrays[f"phase{i}_{name}"] for name in CURVE)) for i in (1, 2))
     return plot.plot_fine_tuning(
-        phase1,
-        phase2,
+        *(plot.TrainingCurve(arrays[f"phase{i}_step"], arrays[f"phase{i}_train_loss_per_feature"]) for i in (1, 2)),
         arrays["loss_per_feature"],
-        phase1_steps=_phase_steps(manifest)[0],
+        phase1_steps=ccjax.io.saved_config(manifest["config"], "phase1").steps,
         naive=manifest["naive_loss_per_feature"],
-        published=_published(manifest),
+        published=measure.published_transplant(PUBLISHED, manifest),
         phase1_label=f"phase 1: training L/p, {ccjax.MIXING_FAMILIES[mixing['name']].label} (s = {mixing['scale']:g})",
         ylabel=f"loss per feature L/p (p = {manifest['evaluation']['p']:g})",
         title=f"transplant: train with mixing, then fine-tune the same models on clean labels ({seeds}, mean +- SEM)",
@@ -160,15 +124,12 @@ def figure(arrays: dict, manifest: dict):
 
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
-    """Phase 1's L/p (embedding M, s = 1) and the fine-tuned models' next to the paper's; none
-    when the run was evaluated at another p than the paper's 0.01."""
-    (phase1, clean), loss, mixing = _published(manifest), arrays["loss_per_feature"], manifest["mixing"]
+    """Phase 1's L/p (embedding M, s = 1) and the fine-tuned models' next to the paper's; none at another p."""
+    (phase1, clean), loss = measure.published_transplant(PUBLISHED, manifest), arrays["loss_per_feature"]
     if clean is None:
         return []
-    rows = []
-    if phase1 is not None:
-        quantity = f"phase 1 ({mixing['name']}, s = 1), L/p at p = 0.01"
-        rows.append(compare_value(EXPERIMENT, quantity, phase1, loss[0]))
+    quantity = f"phase 1 ({manifest['mixing']['name']}, s = 1), L/p at p = 0.01"
+    rows = [] if phase1 is None else [compare_value(EXPERIMENT, quantity, phase1, loss[0])]
     quantity = "the same models fine-tuned on clean labels, L/p at p = 0.01"
     note = "paper's figure spliced two models; ours fine-tunes the same weights"
     return [*rows, compare_value(EXPERIMENT, quantity, clean, loss[2], note=note)]

@@ -225,8 +225,8 @@ def test_quick_resolves_its_own_output_folder_and_an_explicit_out_wins():
         (["--quick", "--out", "mine"], "mine", "mine"),
     ):
         args = parser.parse_args(argv)
-        committed = _experiment.resolve_out(args, parser, "cis_search")
-        assert (args.out, _experiment.resolve_figures(args, committed).figures) == (Path(out), Path(figures)), argv
+        _experiment.resolve_figures(args, parser, _experiment.resolve_out(args, parser, "cis_search"))
+        assert (args.out, args.figures) == (Path(out), Path(figures)), argv
     assert "results/cis_search-quick with --quick; an explicit --out wins" in " ".join(parser.format_help().split())
 
 

@@ -299,13 +299,14 @@ def test_quick_runs_default_to_their_own_output_folder():
     for argv, (out, committed) in cases.items():
         args = parser.parse_args(list(argv))
         assert _experiment.resolve_out(args, parser, "toy") == committed, argv
+        _experiment.resolve_figures(args, parser, committed)
         assert args.out == out, argv
-        figures = _experiment.resolve_figures(args, committed).figures
-        assert figures == (_experiment.FIGURES if committed else out), argv
+        assert args.figures == (_experiment.FIGURES if committed else out), argv
     plain = _spec.Experiment(name="plain", title="", description="", run=None, summary=None, figures={})
     parser = plain.build_parser()  # no --quick: --out's default is the folder itself, as before
     args = parser.parse_args([])
-    assert _experiment.resolve_out(args, parser, "plain") and args.out == Path("results/plain")
+    _experiment.resolve_figures(args, parser, _experiment.resolve_out(args, parser, "plain"))
+    assert args.out == Path("results/plain") and args.figures == _experiment.FIGURES
 
 
 def test_options_reach_the_config():

@@ -65,6 +65,8 @@ def test_markdown_table_escapes_bars():
     assert lines[1] == "| --- | --- | --- | --- | --- |"
     assert lines[2] == "| \\|s\\| | ≈1 | 1.0 | – | n |"
     assert report.markdown_rows(["a"], [[1]], indent="  ") == ["  | a |", "  | --- |", "  | 1 |"]
+    assert report.markdown_rows(["", "b"], [["", 0]])[2] == "|  | 0 |"
+    assert report.markdown_rows(["", "b"], [["", 0]], compact=True)[::2] == ["| | b |", "| | 0 |"]
 
 
 def test_index_lookups():

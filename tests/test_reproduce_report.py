@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import ccjax
-from ccjax import analysis
+from ccjax import analysis, measure
 from ccjax.report import NOT_REACHED, compare_range, compare_value, markdown_table
 from experiments import _rank_conventions as rank_conventions
 from experiments import reproduce, sigma_sweep
@@ -85,7 +85,8 @@ def test_compare_range_and_value_show_a_missing_estimate_as_not_reached(missing)
 def test_seed_errata_skip_diverged_points_and_show_an_all_diverged_seed_as_not_reached():
     loss = np.array([[[0.08, 0.07, 0.09], [np.nan, 0.075, 0.07], [np.nan, np.nan, np.nan]]])
     arrays = {"families": np.array(["asymmetric"]), "sigmas": np.array([0, 0.1, 0.2]), "loss_per_feature": loss}
-    (row,) = [line for line in report._seeds_table({"sigma_sweep": arrays}) if line.startswith("   | asymmetric")]
+    table = report._table(report._seeds_table({"sigma_sweep": arrays})).splitlines()
+    (row,) = [line for line in table if line.startswith("   | asymmetric")]
     assert row == f"   | asymmetric | 0.1, 0.2, {NOT_REACHED} | 0.1 (grid point) |"
 
 
@@ -121,7 +122,7 @@ def test_rank_erratum_pairs_the_diagonals_under_each_recipe_and_names_the_commit
 
 def test_the_jb_scripts_hand_set_effective_ranks_are_those_of_a_zeroed_diagonal():
     # nb6_mixing_matrix_rank_jb.py plots ranks 1000, 70, 30, 20, 9 at effective ranks 80, 60, 40, 30, 20.
-    ranks, plotted_at, draws = rank_conventions.JB_RANKS, rank_conventions.JB_PLOTTED_AT, rank_conventions.JB_DRAWS
+    ranks, plotted_at, draws = (measure.RANK_JB_SCRIPT[key] for key in ("ranks", "plotted_at", "draws"))
     zeroed, kept = (analysis.low_rank_effective_ranks(ranks, zero, draws=draws) for zero in (True, False))
     np.testing.assert_allclose(zeroed, plotted_at, atol=2.5)
     assert np.all(np.asarray(kept[1:]) < np.asarray(plotted_at[1:]) - 4)
@@ -146,7 +147,7 @@ def test_a_report_with_no_results_fills_every_field_of_the_template(tmp_path):
 # --- `reproduce --quick` through to a written report, in this process -----------------------
 
 
-def run_stage_in_process(stage, argv: list[str], log: dict) -> bool:
+def run_stage_in_process(stage, argv: list[str]) -> dict:
     """reproduce.run_stage, but ``experiments.<module>.main(argv)`` in this process: one JAX
     start-up for all stages instead of one per stage."""
     module = importlib.import_module(f"experiments.{stage.module}")
@@ -155,9 +156,7 @@ def run_stage_in_process(stage, argv: list[str], log: dict) -> bool:
         returncode = module.main(argv)
     except SystemExit as error:  # an argparse error
         returncode = error.code
-    seconds = time.perf_counter() - start
-    log[stage.name] = {"argv": argv, "seconds": seconds, "returncode": returncode, "finished": time.time()}
-    return returncode == 0
+    return {"argv": argv, "seconds": time.perf_counter() - start, "returncode": returncode, "finished": time.time()}
 
 
 def test_quick_reproduction_writes_a_report_where_a_crossing_never_reached_is_not_reached(tmp_path, monkeypatch):
@@ -205,3 +204,10 @@ def test_quick_reproduction_of_every_stage_writes_the_whole_report(tmp_path, mon
         line for line in text.splitlines() if line.startswith("   | spec: ") or line.startswith("   | paper-code: ")
     ]
     assert len(paired) == 3 and not any("not run" in line for line in paired)
+
+
+def test_a_stage_run_on_its_own_counts_its_timed_blocks_once():
+    """Its wall time is train + eval: the training's split into run and compile seconds is part of
+    train_seconds, and n_devices is no time (both were added to the sum before)."""
+    timings = {"train_seconds": 10.0, "sweep_run_seconds": 6.0, "compile_seconds": 4.0, "n_devices": 8}
+    assert report._seconds(timings | {"eval_seconds": 2.5}) == 12.5

@@ -161,3 +161,20 @@ def test_a_sweep_checkpoint_file_resumes_to_the_same_results_and_finish_removes_
     folder.finish({"w_in": resumed.params.w_in}, {"experiment": "toy", "options": {}})
     assert not folder.checkpoints.exists() and json.loads((folder.path / ccjax.io.MANIFEST_FILE).read_text())
     assert folder.prepare({}, resume=True).finished is not None
+
+
+def test_save_figure_writes_the_figure_with_its_note_and_closes_it(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(2, 1))
+    ax.plot([0, 1])
+    plain = ccjax.io.save_figure(figure, tmp_path / "new" / "plain.png")
+    assert plain == tmp_path / "new" / "plain.png" and plain.exists() and not plt.fignum_exists(figure.number)
+    figure, ax = plt.subplots(figsize=(2, 1))
+    noted = ccjax.io.save_figure(figure, str(tmp_path / "noted.png"), note="2 models diverged")
+    assert noted.exists() and not plt.fignum_exists(figure.number)
+    taller = plt.imread(noted).shape[0] > plt.imread(plain).shape[0]  # the canvas grew to hold the note
+    assert taller and plt.imread(plain).shape[:2] == (150, 300)  # 2 x 1 inches at 150 dpi

@@ -268,6 +268,8 @@ def test_every_public_evaluation_of_a_result_uses_its_task():
         "measure.sweep_arrays",  # packs the arrays of a result; evaluates nothing
         "measure.logged_steps",  # the steps of the history; evaluates nothing
         "measure.fine_tuning_arrays",  # packs two results with a curve their caller evaluated
+        "measure.transplant_arrays",  # the same, with the seeds and the scale
+        "measure.sigma_sweep_arrays",  # packs a result with an estimate its caller evaluated
         "measure.rank_sweep_measures",  # the paper's labels only: refuses another task (below)
     }
     result = ccjax.sweep(TRAIN, {"seed": [0, 1]}, task=SquaredReLU())

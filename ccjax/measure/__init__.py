@@ -7,6 +7,7 @@ Imports :mod:`ccjax.problem` and :mod:`ccjax.engine`.
 """
 
 from . import analysis, baselines, statistics
+from ._array_texts import BASELINE_ARRAYS, CURVE_ARRAYS, describe_arrays
 from ._curve_plan import binomial_weights
 from ._curves import (
     LossCurve,
@@ -38,18 +39,35 @@ from ._mechanisms import (
     fine_tuning_curve,
     mixing_rms,
 )
+from ._mixing_types import (
+    MIXING_TYPE_ARRAYS,
+    MIXING_TYPE_EVALUATION,
+    MIXING_TYPE_FIELDS,
+    MIXING_TYPE_LABELS,
+    mixing_type_arrays,
+)
 from ._rank import (
     RANK_SWEEP_DEFINITIONS,
     RANK_SWEEP_MEASURES,
     RANK_TREND_DEFINITION,
+    describe_rank_sweep_arrays,
     describe_rank_trend,
     rank_sweep_arrays,
     rank_sweep_measures,
     rank_trends,
 )
+from ._rank_paper_code import (
+    RANK_CONFIGS,
+    RANK_JB_SCRIPT,
+    RANK_PAPER_CODE_DIFFERENCES,
+    rank_paper_code_record,
+)
 from ._responses import feature_response, neuron_contributions, one_hot_response
+from ._saved_arrays import baseline_sweep_arrays, tail_loss_terms
+from ._sigma_sweep import SIGMA_SWEEP_ARRAYS, SIGMA_SWEEP_EVALUATION, sigma_sweep_arrays
 from ._sweep_arrays import (
     SWEEP_ARRAYS,
+    curves_at_shared_p,
     curves_at_training_p,
     describe_sweep_arrays,
     excluding_diverged,
@@ -61,8 +79,22 @@ from ._sweep_arrays import (
 )
 from ._sweep_curves import evaluate_sweep, evaluation_key, sweep_curves
 from ._sweep_stats import describe_dip, describe_dip_statistics, tail_mean
+from ._transplant import (
+    PHASE2_SEED_OFFSET,
+    TRANSPLANT_ARRAYS,
+    TRANSPLANT_SEEDS_NOTE,
+    phase2_seeds,
+    published_transplant,
+    transplant_arrays,
+)
 
 __all__ = [
+    "BASELINE_ARRAYS",
+    "CURVE_ARRAYS",
+    "describe_arrays",
+    "baseline_sweep_arrays",
+    "tail_loss_terms",
+    "curves_at_shared_p",
     "initial_mixings",
     "join_sweeps",
     "dip_analyses",
@@ -91,6 +123,11 @@ __all__ = [
     "rank_sweep_arrays",
     "rank_sweep_measures",
     "rank_trends",
+    "RANK_CONFIGS",
+    "RANK_JB_SCRIPT",
+    "RANK_PAPER_CODE_DIFFERENCES",
+    "rank_paper_code_record",
+    "describe_rank_sweep_arrays",
     "ALIGNMENT_CONVENTIONS",
     "BaselineSweep",
     "describe_alignments",
@@ -100,6 +137,20 @@ __all__ = [
     "baseline_sweep",
     "fine_tuning_curve",
     "mixing_rms",
+    "PHASE2_SEED_OFFSET",
+    "TRANSPLANT_ARRAYS",
+    "TRANSPLANT_SEEDS_NOTE",
+    "phase2_seeds",
+    "published_transplant",
+    "transplant_arrays",
+    "SIGMA_SWEEP_ARRAYS",
+    "SIGMA_SWEEP_EVALUATION",
+    "sigma_sweep_arrays",
+    "MIXING_TYPE_ARRAYS",
+    "MIXING_TYPE_FIELDS",
+    "MIXING_TYPE_EVALUATION",
+    "MIXING_TYPE_LABELS",
+    "mixing_type_arrays",
     "Estimate",
     "EvalPlan",
     "LossCurve",

@@ -1,6 +1,7 @@
 """What the rank-of-M experiment measures on each model of a learned-scale sweep (docs/paper.md §6.8):
-:func:`rank_sweep_measures`, described field by field in :data:`RANK_SWEEP_MEASURES`; and how L/p
-changes with the rank of M in each family (:func:`rank_trends`, :func:`describe_rank_trend`)."""
+:func:`rank_sweep_measures`, described field by field in :data:`RANK_SWEEP_MEASURES` (a sweep's arrays:
+:func:`rank_sweep_arrays`, :func:`describe_rank_sweep_arrays`); and how L/p changes with the rank of M in
+each family (:func:`rank_trends`, :func:`describe_rank_trend`)."""
 
 from collections.abc import Sequence
 
@@ -109,6 +110,18 @@ def rank_sweep_arrays(results: Sequence[SweepResult], prefix: str = "full_rank_"
     arrays = {"history_step": logged_steps(results[0])}  # the same for every model
     arrays |= {name: family_first(value) for name, value in measures[0].items()}
     return arrays | {prefix + name: value for point in measures[1:] for name, value in point.items()}
+
+
+def describe_rank_sweep_arrays(point: str, prefix: str = "full_rank_") -> dict[str, str]:
+    """What each array of :func:`~ccjax.measure.rank_sweep_arrays` holds, by name (§6.8): ``history_step``,
+    every measure of :data:`~ccjax.measure.RANK_SWEEP_MEASURES` over (families F, seeds K, ranks R), and the
+    same with ``prefix`` for the single-M sweep over the K seeds, which ``point`` describes."""
+    measures = RANK_SWEEP_MEASURES.items()
+    return {
+        "history_step": "(T,) step at the end of each logging interval",
+        **{name: f"(F, K, R{axes}) {text}" for name, (axes, text) in measures},
+        **{prefix + name: f"(K{axes}) {point}: {text}" for name, (axes, text) in measures},
+    }
 
 
 RANK_TREND_DEFINITION = (

@@ -145,3 +145,17 @@ def curves_at_training_p(curve: LossCurve, n_eval: int, *, sem_at_train_p: bool 
     if sem_at_train_p:
         arrays["at_train_p_sem"] = curve.sem[diagonal, :, n_eval + diagonal]
     return arrays
+
+
+def curves_at_shared_p(curve: LossCurve, *, at: str = "at_p_train") -> dict[str, Float[np.ndarray, "..."]]:
+    """Split a :func:`~ccjax.measure.loss_curve` of models (..., P + 1) all trained at one p and
+    evaluated at ``[*p_eval, p_train]`` (the training p last): ``loss_per_feature`` and
+    ``loss_per_feature_sem`` (..., P), L/p over p_eval and its Monte Carlo SEM, and ``at`` and
+    ``<at>_sem`` (...), each model's L/p at the training p and its SEM (docs/paper.md §6.2)."""
+    loss, sem = curve.loss_per_feature, curve.sem
+    return {
+        "loss_per_feature": loss[..., :-1],
+        "loss_per_feature_sem": sem[..., :-1],
+        at: loss[..., -1],
+        f"{at}_sem": sem[..., -1],
+    }

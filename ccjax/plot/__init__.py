@@ -45,6 +45,8 @@ from ._mechanisms import (  # noqa: E402
 )
 from ._panels import plot_baseline_sweeps  # noqa: E402
 from ._rank import RankModels, plot_rank_sweep, plot_scale_histories  # noqa: E402
+from ._scale_sweep import plot_mixing_scale_sweep  # noqa: E402
+from ._sigma_sweep import SIGMA_SWEEP_COLORS, plot_sigma_sweep  # noqa: E402
 from ._sweeps import (  # noqa: E402
     ReferenceDip,
     plot_dip,
@@ -65,6 +67,9 @@ __all__ = [
     "plot_optimal_offset",
     "plot_reference_dip",
     "plot_sweep_overview",
+    "plot_mixing_scale_sweep",
+    "SIGMA_SWEEP_COLORS",
+    "plot_sigma_sweep",
     "RankModels",
     "plot_rank_sweep",
     "plot_scale_histories",
