@@ -31,6 +31,14 @@ NOTES = {
 }
 
 EXPERIMENT = "mixing_types"
+LABELS = (
+    "relu(x) + s M x; s = 1 for the embedding and clean families; for the Gaussian ones s = |scale|, the magnitude "
+    "of a scale learned by the same AdamW (docs/paper.md §3; the paper's code also puts |scale| in the labels)"
+)
+EVALUATION = (
+    "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve), one call for all models "
+    "(common samples)"
+)
 PAPER = ccjax.TrainConfig()  # p = 0.01, 10,000 steps, the paper's optimiser (docs/paper.md §4)
 FIXED = ("embedding", "embedding-code-sign", "none")  # scale 1 (M = 0 for "none")
 LEARNED = ("asymmetric", "symmetric")  # scale learned, from PAPER.scale_init
@@ -63,8 +71,8 @@ def run(args, session: Session) -> tuple[dict, dict]:
             {"axes": {"seed": seeds, "mixing": list(LEARNED)}, "learn_scale": True, "scale_init": learned.scale_init},
         ],
         "mixing": _cli.mixing_formulas(FAMILIES),
-        "labels": measure.MIXING_TYPE_LABELS,
-        "evaluation": _cli.curve_evaluation(args.eval_rel_sem, curve, measure.MIXING_TYPE_EVALUATION),
+        "labels": LABELS,
+        "evaluation": _cli.curve_evaluation(args.eval_rel_sem, curve, EVALUATION),
         "published_abs_scale": PUBLISHED_SCALE,
     }
 

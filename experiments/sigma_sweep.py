@@ -36,6 +36,7 @@ PAPER = ccjax.TrainConfig(mixing=FAMILIES[0])  # p = 0.01, 10,000 steps (docs/pa
 PAPER_SIGMA_MAX, PAPER_POINTS = 0.08, 41  # sigma in linspace(0, 0.08, 41)
 P_EVAL = PAPER.p
 BOOTSTRAP, BOOTSTRAP_SEED = 2000, 0
+EVALUATION = "ccjax.evaluate_sweep: L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k"
 ARRAYS = measure.SIGMA_SWEEP_ARRAYS
 
 
@@ -58,7 +59,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
     loss = arrays["loss_per_feature"]
     return arrays, {
         "mixing": _cli.mixing_formulas(families),
-        "evaluation": {"p": P_EVAL, "rel_sem": args.eval_rel_sem, "method": measure.SIGMA_SWEEP_EVALUATION},
+        "evaluation": {"p": P_EVAL, "rel_sem": args.eval_rel_sem, "method": EVALUATION},
         "analysis_method": measure.describe_dip_statistics(n_boot, BOOTSTRAP_SEED, "sigma", "the naive L/p"),
         "analysis": measure.dip_analyses(arrays["sigmas"], loss, families, naive, n_boot, BOOTSTRAP_SEED, "sigma"),
     }

@@ -32,6 +32,10 @@ PUBLISHED = {
 }
 
 EXPERIMENT = "transplant"
+SEEDS_NOTE = (
+    "phase 2 of seed k uses key(k + 2**31): a data stream distinct from phase 1's; "
+    "it starts from phase 1's weights (initial_params) with a fresh AdamW and schedule"
+)
 ARRAYS = measure.TRANSPLANT_ARRAYS
 
 
@@ -76,14 +80,30 @@ def run(args, session: Session) -> tuple[dict, dict]:
     return arrays, {  # "config": both phases, in place of the framework's one config
         "config": {"phase1": dataclasses.asdict(phase1), "phase2": dataclasses.asdict(phase2)},
         "mixing": {"name": args.mixing, "formula": ccjax.MIXING_FAMILIES[args.mixing].formula, "scale": args.scale},
-        "seeds": {"phase1": seeds, "phase2": phase2_seeds, "note": measure.TRANSPLANT_SEEDS_NOTE},
+        "seeds": {"phase1": seeds, "phase2": phase2_seeds, "note": SEEDS_NOTE},
         "evaluation": evaluation | {"n_evaluations": int(curve.n_evaluations)},
     }
 
 
+def published(manifest: dict) -> tuple[float | None, float | None]:
+    """The paper's (phase 1 on mixed labels, fine-tuned on clean labels) L/p that apply to the
+    saved run ``manifest``, evaluated at its ``["evaluation"]["p"]`` after a phase 1 on its
+    ``["mixing"]`` (``"name"``, ``"scale"``): ``PUBLISHED`` gives them at its ``"p"``
+    (``"finetuned_clean"``, and ``"phase1_mixed"`` by mixing family at scale 1); None for what it
+    does not give."""
+    mixing = manifest["mixing"]
+    if manifest["evaluation"]["p"] != PUBLISHED["p"]:
+        return None, None
+    phase1 = PUBLISHED["phase1_mixed"].get(mixing["name"]) if mixing["scale"] == 1.0 else None
+    return phase1, PUBLISHED["finetuned_clean"]
+
+
+PHASE1_ONLY = "(the paper gives phase 1 only for the embedding M at scale 1)"
+
+
 def summary(arrays: dict, manifest: dict) -> str:
     naive, mixing, p = manifest["naive_loss_per_feature"], manifest["mixing"], manifest["evaluation"]["p"]
-    loss, (paper1, paper2) = arrays["loss_per_feature"], measure.published_transplant(PUBLISHED, manifest)
+    loss, (paper1, paper2) = arrays["loss_per_feature"], published(manifest)
     steps1, steps2 = (ccjax.io.saved_config(manifest["config"], phase).steps for phase in ("phase1", "phase2"))
     at_step, stages = (steps1, steps1, steps1 + steps2), measure.FINE_TUNING_STAGES
     stages = zip(stages, at_step, loss, measure.statistics.mean_and_sem(loss, axis=1)[0], strict=True)
@@ -99,7 +119,7 @@ def summary(arrays: dict, manifest: dict) -> str:
         format_table(["model", "after step", "L/p", "- naive", "paper"], rows),
         f"weights moved by {np.mean(arrays['weight_change']):.1%} (||W_2 - W_1|| / ||W_1||, mean over seeds) "
         "in phase 2",
-        *(["(the paper gives phase 1 only for the embedding M at scale 1)"] if paper1 is None and paper2 else []),
+        *([PHASE1_ONLY] if paper1 is None and paper2 is not None else []),
         "paper: values read off its figures (about +-0.001); its transplant figure joined two different models "
         "(erratum), here phase 2 continues phase 1's models.",
     ]
@@ -116,7 +136,7 @@ def figure(arrays: dict, manifest: dict):
         arrays["loss_per_feature"],
         phase1_steps=ccjax.io.saved_config(manifest["config"], "phase1").steps,
         naive=manifest["naive_loss_per_feature"],
-        published=measure.published_transplant(PUBLISHED, manifest),
+        published=published(manifest),
         phase1_label=f"phase 1: training L/p, {ccjax.MIXING_FAMILIES[mixing['name']].label} (s = {mixing['scale']:g})",
         ylabel=f"loss per feature L/p (p = {manifest['evaluation']['p']:g})",
         title=f"transplant: train with mixing, then fine-tune the same models on clean labels ({seeds}, mean +- SEM)",
@@ -125,7 +145,7 @@ def figure(arrays: dict, manifest: dict):
 
 def compare(arrays: dict, manifest: dict) -> list[Comparison]:
     """Phase 1's L/p (embedding M, s = 1) and the fine-tuned models' next to the paper's; none at another p."""
-    (phase1, clean), loss = measure.published_transplant(PUBLISHED, manifest), arrays["loss_per_feature"]
+    (phase1, clean), loss = published(manifest), arrays["loss_per_feature"]
     if clean is None:
         return []
     quantity = f"phase 1 ({manifest['mixing']['name']}, s = 1), L/p at p = 0.01"

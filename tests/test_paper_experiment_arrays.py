@@ -69,16 +69,18 @@ def test_sigma_sweep_arrays_are_family_first_with_one_m_per_seed():
 
 
 def test_phase2_seeds_and_the_papers_transplant_numbers_for_a_run():
+    from experiments import transplant
+
     assert measure.phase2_seeds([0, 3]) == [2**31, 2**31 + 3]
-    published = {"p": 0.01, "finetuned_clean": 0.083, "phase1_mixed": {"embedding": 0.067}}
+    assert transplant.PUBLISHED["p"] == 0.01 and transplant.PUBLISHED["finetuned_clean"] == 0.083
 
     def run(p=0.01, name="embedding", scale=1.0):
         return {"evaluation": {"p": p}, "mixing": {"name": name, "scale": scale}}
 
-    assert measure.published_transplant(published, run()) == (0.067, 0.083)
-    assert measure.published_transplant(published, run(scale=0.5)) == (None, 0.083)  # phase 1 only at scale 1
-    assert measure.published_transplant(published, run(name="symmetric")) == (None, 0.083)
-    assert measure.published_transplant(published, run(p=0.02)) == (None, None)  # only at the paper's p
+    assert transplant.published(run()) == (0.067, 0.083)
+    assert transplant.published(run(scale=0.5)) == (None, 0.083)  # phase 1 only at scale 1
+    assert transplant.published(run(name="symmetric")) == (None, 0.083)
+    assert transplant.published(run(p=0.02)) == (None, None)  # only at the paper's p
     assert list(measure.TRANSPLANT_ARRAYS)[:2] == ["seeds", "phase2_seeds"]
     assert list(measure.TRANSPLANT_ARRAYS)[-1] == "scale"
 

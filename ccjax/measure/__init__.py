@@ -41,9 +41,7 @@ from ._mechanisms import (
 )
 from ._mixing_types import (
     MIXING_TYPE_ARRAYS,
-    MIXING_TYPE_EVALUATION,
     MIXING_TYPE_FIELDS,
-    MIXING_TYPE_LABELS,
     mixing_type_arrays,
 )
 from ._rank import (
@@ -64,7 +62,7 @@ from ._rank_paper_code import (
 )
 from ._responses import feature_response, neuron_contributions, one_hot_response
 from ._saved_arrays import baseline_sweep_arrays, tail_loss_terms
-from ._sigma_sweep import SIGMA_SWEEP_ARRAYS, SIGMA_SWEEP_EVALUATION, sigma_sweep_arrays
+from ._sigma_sweep import SIGMA_SWEEP_ARRAYS, sigma_sweep_arrays
 from ._sweep_arrays import (
     SWEEP_ARRAYS,
     curves_at_shared_p,
@@ -82,9 +80,7 @@ from ._sweep_stats import describe_dip, describe_dip_statistics, tail_mean
 from ._transplant import (
     PHASE2_SEED_OFFSET,
     TRANSPLANT_ARRAYS,
-    TRANSPLANT_SEEDS_NOTE,
     phase2_seeds,
-    published_transplant,
     transplant_arrays,
 )
 
@@ -139,17 +135,12 @@ __all__ = [
     "mixing_rms",
     "PHASE2_SEED_OFFSET",
     "TRANSPLANT_ARRAYS",
-    "TRANSPLANT_SEEDS_NOTE",
     "phase2_seeds",
-    "published_transplant",
     "transplant_arrays",
     "SIGMA_SWEEP_ARRAYS",
-    "SIGMA_SWEEP_EVALUATION",
     "sigma_sweep_arrays",
     "MIXING_TYPE_ARRAYS",
     "MIXING_TYPE_FIELDS",
-    "MIXING_TYPE_EVALUATION",
-    "MIXING_TYPE_LABELS",
     "mixing_type_arrays",
     "Estimate",
     "EvalPlan",

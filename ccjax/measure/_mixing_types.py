@@ -18,14 +18,6 @@ from ._sweep_arrays import curves_at_shared_p, family_first
 MIXING_TYPE_FIELDS = ("params.w_in", "params.w_out", "scaled_mixing", "scale", "mixing", "history.scale")
 MIXING_TYPE_FIELDS += ("history.train_loss_per_feature",)
 _TRAINED = ("final_train_loss_per_feature", "history_step", "train_loss_per_feature_history")
-MIXING_TYPE_LABELS = (
-    "relu(x) + s M x; s = 1 for the embedding and clean families; for the Gaussian ones s = |scale|, the magnitude "
-    "of a scale learned by the same AdamW (docs/paper.md §3; the paper's code also puts |scale| in the labels)"
-)
-MIXING_TYPE_EVALUATION = (
-    "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve), one call for all models "
-    "(common samples)"
-)
 MIXING_TYPE_ARRAYS = {  # the grid, the L/p curves, the scale and the training history, then M and the weights
     "families": "(F,) mixing families: embedding, embedding-code-sign, none (scale 1), asymmetric, symmetric (learned)",
     "learned": "(F,) whether the family's scale was learned",

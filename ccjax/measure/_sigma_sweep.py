@@ -11,7 +11,6 @@ from ._sweep_arrays import describe_sweep_arrays, family_first, logged_steps, sh
 
 _PER_MODEL = ("loss_per_feature", "loss_per_feature_sem", "final_train_loss_per_feature")
 _PER_MODEL += ("train_loss_per_feature_history", "w_in", "w_out")  # of sweep_arrays, each (F, K, S, ...)
-SIGMA_SWEEP_EVALUATION = "ccjax.evaluate_sweep: L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k"
 SIGMA_SWEEP_ARRAYS = {
     "families": "(F,) Gaussian mixing families",
     "sigmas": "(S,) mixing magnitudes sigma (ascending; the labels are relu(x) + sigma M x)",
