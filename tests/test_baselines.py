@@ -114,12 +114,14 @@ def test_offset_with_mixing_matches_the_evaluation_engine():
     b_star, exact = baselines.optimal_offset(ps, scaled)
     offsets = np.stack([np.asarray(b_star), np.asarray(b_star) + 0.02, np.zeros(2)])  # (3 offsets, 2 p)
     models = jax.vmap(jax.vmap(lambda b: baselines.naive_model(N, D_MLP, offset=b)))(jnp.asarray(offsets))
-    mixings = jnp.broadcast_to(scaled, (3, 2, N, N))
-    curve = ccjax.loss_curve(models, mixings, ps, jax.random.key(21), rel_sem=1e-3)
+    mixings = jnp.broadcast_to(scaled, (3, N, N))
     for i, p in enumerate(ps):
+        # Each p's three models at that p alone: no samples spent on the other p's k.
+        at_p = jax.tree.map(lambda leaf, i=i: leaf[:, i], models)
+        curve = ccjax.loss_curve(at_p, mixings, [p], jax.random.key(21), rel_sem=1e-3)
         for j in range(3):
             formula = float(baselines.offset_loss_per_feature(offsets[j, i], p, scaled))
-            assert abs(curve.loss_per_feature[j, i, i] - formula) < 4 * curve.sem[j, i, i] + 1e-6
+            assert abs(curve.loss_per_feature[j, 0] - formula) < 4 * curve.sem[j, 0] + 1e-6
         assert float(exact[i]) < float(baselines.offset_loss_per_feature(offsets[1, i], p, scaled))
     # The mixing moves the optimum away from the clean one (the Σ_{i<d} A_ji / 3 term).
     assert abs(float(b_star[1]) - baselines.optimal_offset(1.0)[0]) > 1e-4

@@ -117,9 +117,13 @@ def test_search_grid_shapes_and_a_model_trained_in_the_grid_equals_one_trained_a
     result = grid.search_grid(config, static, traced, TASKS, grid.EvalBudget(2, 256))
     assert result["loss"].shape == (2, 2, 1, 2, 2, 1)
     assert np.isfinite(result["loss"]).all() and np.isfinite(result["naive_closed_form"]).all()
-    one_static, one_seed = {"task": ["and-pairs"], "n_features": [12]}, {**traced, "seed": [1]}
+    # Alone: one static combination, with the seeds in the other order (the same traced
+    # shapes, so the combination's compiled programs are reused).
+    one_static, one_seed = {"task": ["and-pairs"], "n_features": [12]}, {**traced, "seed": [1, 0]}
     alone = grid.search_grid(config, one_static, one_seed, TASKS, grid.EvalBudget(2, 256))
+    assert alone["final_train_loss"].shape == (1, 1, 2, 2, 1)  # task, n_features, seed, p, lr
     np.testing.assert_allclose(alone["final_train_loss"][0, 0, 0], result["final_train_loss"][1, 1, 0, 1], rtol=1e-5)
+    np.testing.assert_allclose(alone["final_train_loss"][0, 0, 1], result["final_train_loss"][1, 1, 0, 0], rtol=1e-5)
 
 
 def test_advantage_and_positive_cells():
@@ -132,9 +136,18 @@ TINY = ["--ps", "0.1", "--d-ratios", "0.5", "--n-features", "10", "--seeds", "2"
 TINY += ["--batch-size", "32", "--eval-batches", "2", "--scaling-ns", "10"]
 
 
-def test_cis_search_runs_reports_and_replots(tmp_path):
-    out = tmp_path / "cis"
-    ran = run_main("cis_search", *TINY, "--tasks", "relu,relu-outlier-l4", "--out", str(out))
+TINY_TASKS = ["--tasks", "relu,relu-outlier-l4"]
+
+
+@pytest.fixture(scope="module")
+def tiny_search(tmp_path_factory):
+    """One uninterrupted tiny cis_search run: its folder and its command's outcome."""
+    out = tmp_path_factory.mktemp("cis") / "whole"
+    return out, run_main("cis_search", *TINY, *TINY_TASKS, "--out", str(out))
+
+
+def test_cis_search_runs_reports_and_replots(tiny_search):
+    out, ran = tiny_search
     assert ran.returncode == 0, ran.stderr
     assert "advantage over naive" in ran.stdout and "relu-outlier-l4" in ran.stdout
     arrays, manifest = ccjax.load_results(out)
@@ -182,12 +195,12 @@ def test_search_grid_reads_finished_combinations_from_its_cache(monkeypatch):
         )
 
 
-def test_an_interrupted_cis_search_resumes_to_the_uninterrupted_results(tmp_path, monkeypatch):
+def test_an_interrupted_cis_search_resumes_to_the_uninterrupted_results(tmp_path, monkeypatch, tiny_search):
     """Interrupted (Ctrl-C) during its second combination, cis_search keeps the first in
     <out>/checkpoints; the same command plus --resume trains only the rest and writes
-    results equal, array for array, to an uninterrupted run's."""
-    argv = [*TINY, "--tasks", "relu,relu-discrete"]
-    whole = run_main("cis_search", *argv, "--out", str(tmp_path / "whole"))
+    results equal, array for array, to an uninterrupted run's (the module's tiny run)."""
+    argv = [*TINY, *TINY_TASKS]
+    whole_out, whole = tiny_search
     assert whole.returncode == 0, whole.stderr
     run_one, calls = grid._run_one, []
 
@@ -207,8 +220,8 @@ def test_an_interrupted_cis_search_resumes_to_the_uninterrupted_results(tmp_path
     calls.clear()
     resumed = run_main("cis_search", *argv, "--out", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert calls[0] == "relu-discrete" and "relu" not in calls  # the finished one was read back
-    expected, _ = ccjax.load_results(tmp_path / "whole")
+    assert calls[0] == "relu-outlier-l4" and "relu" not in calls  # the finished one was read back
+    expected, _ = ccjax.load_results(whole_out)
     arrays, _ = ccjax.load_results(out)
     for name, value in expected.items():
         assert np.array_equal(value, arrays[name], equal_nan=value.dtype.kind == "f"), name

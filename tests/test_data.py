@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import train_jit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -200,7 +201,7 @@ def test_sample_exactly_one():
     assert chi2 < 24 + 6 * math.sqrt(2 * 24)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(
     p=st.floats(0.001, 1.0),
     batch_size=st.integers(1, 48),
@@ -336,6 +337,6 @@ def test_user_vmapped_train_with_axis_name_has_no_per_step_tail_draws(path):
     # The same models as trained one at a time (to float rounding).
     params, history = jax.jit(named)(keys)
     for index in range(len(keys)):
-        one_params, one_history = jax.jit(ccjax.train, static_argnums=0)(config, keys[index])
+        one_params, one_history = train_jit(config, keys[index])
         np.testing.assert_allclose(params.w_in[index], one_params.w_in, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(history.train_loss_per_feature[index], one_history.train_loss_per_feature, rtol=1e-5)

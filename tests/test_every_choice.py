@@ -2,10 +2,14 @@
 
 The experiments and their choices are discovered, not listed: every ``experiments.<name>``
 module with a ``main`` is asked for its parser, and every option with ``choices`` (an
-argparse ``choices`` list, or a :func:`experiments._cli.choice_list` type) is walked, one
-tiny in-process run per choice, through to the written results and figures. A new mixing
-family, a new choice or a new experiment is covered without editing this file; an
-experiment that offers choices but has no tiny command line in :data:`TINY` fails.
+argparse ``choices`` list, or a :func:`experiments._cli.choice_list` type) is walked
+through tiny in-process runs to the written results and figures. One run covers several
+choices: a list-valued option (a ``choice_list``) is given all its choices at once, and the
+k-th run of an experiment takes the k-th choice of each of its one-valued options, so an
+experiment needs as many runs as its longest one-valued option has choices. Every choice
+must reach its run's recorded options. A new mixing family, a new choice or a new
+experiment is covered without editing this file; an experiment that offers choices but has
+no tiny command line in :data:`TINY` fails.
 """
 
 import argparse
@@ -22,7 +26,7 @@ import experiments
 from experiments._experiment import option_name
 
 # A tiny command line per experiment that offers choices: few steps, one seed, one grid
-# point, a coarse evaluation. The choice under test is appended (and wins over a value here).
+# point, a coarse evaluation. The choices under test are appended (and win over a value here).
 TINY = {
     # scale_sweep, lr_sweep and sparsity_regimes train the same shapes here (batch 2048,
     # p = 0.01, 10 steps, one model), so they share one compilation.
@@ -31,7 +35,7 @@ TINY = {
     "sparsity_regimes": ["--p-train", "0.01", "--seeds", "1", "--steps", "10", "--no-step-scaling"]
     + ["--eval-points", "2", "--eval-rel-sem", "0.2"],
     "transplant": ["--seeds", "1", "--steps", "10", "--finetune-steps", "10", "--eval-rel-sem", "0.2"],
-    "rank_sweep": ["--ranks", "2", "--families", "low-rank", "--seeds", "1", "--steps", "10"],
+    "rank_sweep": ["--ranks", "2", "--seeds", "1", "--steps", "10"],
     "sigma_sweep": ["--sigmas", "0.02", "--seeds", "1", "--steps", "10", "--eval-rel-sem", "0.2", "--bootstrap", "2"],
     "snmf_sweep": ["--sigmas", "0.02", "--seeds", "1", "--steps", "10", "--outer-iterations", "2"],
     "cis_search": ["--ps", "0.1", "--d-ratios", "0.5", "--n-features", "10", "--seeds", "2", "--steps", "10"]
@@ -82,6 +86,12 @@ def offered_choices(parser: argparse.ArgumentParser | None) -> list[tuple[str, s
     return pairs
 
 
+def list_valued(parser: argparse.ArgumentParser, option: str) -> bool:
+    """Whether ``option`` takes a comma-separated list of its choices (a ``choice_list`` type)."""
+    action = next(action for action in parser._actions if option in action.option_strings)
+    return action.choices is None and getattr(action.type, "choices", None) is not None
+
+
 def experiment_modules() -> list[str]:
     names = [info.name for info in pkgutil.iter_modules(experiments.__path__) if not info.name.startswith("_")]
     return [name for name in names if hasattr(importlib.import_module(f"experiments.{name}"), "main")]
@@ -91,17 +101,23 @@ PARSERS = {name: parser_of(importlib.import_module(f"experiments.{name}")) for n
 WALK = [(name, option, choice) for name, parser in PARSERS.items() for option, choice in offered_choices(parser)]
 
 
-def runs(walk: list[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, str]]]]:
-    """One run per distinct command: choices that parse to the same options as another
-    (the default of one option, another's default) share its run."""
-    grouped: dict[tuple, tuple[str, list]] = {}
+def runs(walk: list[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """The runs that cover ``walk``: (experiment, [(option, its choices in this run)]).
+
+    A list-valued option gets all its choices in an experiment's first run; the k-th run
+    takes the k-th choice of each one-valued option (an option with fewer choices sits out
+    the later runs)."""
+    planned: dict[str, list[list[tuple[str, list[str]]]]] = {}
     for name, option, choice in walk:
-        key: tuple = (name, option, choice)
-        if name in TINY:
-            parsed = vars(PARSERS[name].parse_args([*TINY[name], option, choice]))
-            key = (name, repr(sorted(parsed.items())))
-        grouped.setdefault(key, (name, []))[1].append((option, choice))
-    return list(grouped.values())
+        runs_of = planned.setdefault(name, [])
+        index = 0 if list_valued(PARSERS[name], option) else sum(option == o for run in runs_of for o, _ in run)
+        runs_of += [[] for _ in range(index + 1 - len(runs_of))]
+        given = dict(runs_of[index])
+        if option in given:
+            given[option].append(choice)
+        else:
+            runs_of[index].append((option, [choice]))
+    return [(name, pairs) for name, runs_of in planned.items() for pairs in runs_of]
 
 
 RUNS = runs(WALK)
@@ -116,25 +132,30 @@ def test_the_walk_finds_every_mixing_family_and_every_experiment_has_a_tiny_comm
     assert walked["sigma_sweep", "--families"] == {"symmetric", "asymmetric"}  # a choice_list type
     missing = sorted({name for name, _, _ in WALK} - set(TINY))
     assert not missing, f"add a tiny command line to TINY for {missing}: they offer choices"
-    assert sum(len(pairs) for _, pairs in RUNS) == len(WALK)
+    covered = [(name, option, choice) for name, pairs in RUNS for option, choices in pairs for choice in choices]
+    assert sorted(covered) == sorted(WALK)  # every choice in exactly one run
+    for name, pairs in RUNS:  # one choice per run of a one-valued option
+        assert all(len(choices) == 1 or list_valued(PARSERS[name], option) for option, choices in pairs)
 
 
-@pytest.mark.parametrize(
-    "name, pairs", RUNS, ids=[f"{name} " + " = ".join(f"{o} {c}" for o, c in pairs) for name, pairs in RUNS]
-)
+def run_id(name: str, pairs: list[tuple[str, list[str]]]) -> str:
+    return f"{name} " + " ".join(f"{option} {','.join(choices)}" for option, choices in pairs)
+
+
+@pytest.mark.parametrize("name, pairs", RUNS, ids=[run_id(name, pairs) for name, pairs in RUNS])
 def test_every_offered_choice_runs_to_written_results_and_figures(name, pairs, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # so that a stray write to figures/ or results/ would show up here
     out = tmp_path / "out"
-    option, choice = pairs[0]
-    argv = [*TINY[name], option, choice, "--out", str(out)]
-    assert importlib.import_module(f"experiments.{name}").main(argv) == 0
+    argv = [*TINY[name], *(word for option, choices in pairs for word in (option, ",".join(choices)))]
+    assert importlib.import_module(f"experiments.{name}").main([*argv, "--out", str(out)]) == 0
     if name in REPORTS:
         report = json.loads((out / REPORTS[name]).read_text())
         options = {"--" + dest.replace("_", "-"): value for dest, value in report["options"].items()}
     else:
         options = ccjax.load_results(out)[1]["options"]
         assert list(out.glob("*.png")), "a custom --out keeps the figures with the results"
-    for option, choice in pairs:  # the choice reached the run
+    for option, choices in pairs:  # every choice reached the run
         recorded = options[option]
-        assert choice in recorded if isinstance(recorded, list) else recorded == choice
+        for choice in choices:
+            assert choice in recorded if isinstance(recorded, list) else recorded == choice
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]  # nothing under figures/ or results/

@@ -15,7 +15,7 @@ run = functools.partial(run_main, "mixing_types")
 @pytest.fixture(scope="module")
 def mixing_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mixing")
-    args = ["--steps", "40", "--seeds", "2", "--eval-points", "8", "--eval-rel-sem", "0.02"]
+    args = ["--steps", "20", "--seeds", "2", "--eval-points", "4", "--eval-rel-sem", "0.05"]
     done = run(*args, "--out", str(tmp / "out"), "--figures", str(tmp / "fig"))
     assert done.returncode == 0, done.stderr
     return tmp, done
@@ -27,10 +27,10 @@ def test_mixing_types_results(mixing_run):
     families = list(arrays["families"])
     assert families == ["embedding", "embedding-code-sign", "none", "asymmetric", "symmetric"] == list(FAMILIES)
     np.testing.assert_array_equal(arrays["learned"], [family in LEARNED for family in families])
-    assert arrays["loss_per_feature"].shape == (5, 2, 8) and arrays["at_p_train"].shape == (5, 2)
-    np.testing.assert_allclose(arrays["p_eval"], np.geomspace(1e-3, 1, 8))
-    assert np.all(arrays["loss_per_feature_sem"] <= 0.02 * arrays["loss_per_feature"])
-    assert np.all(arrays["at_p_train_sem"] <= 0.02 * arrays["at_p_train"])
+    assert arrays["loss_per_feature"].shape == (5, 2, 4) and arrays["at_p_train"].shape == (5, 2)
+    np.testing.assert_allclose(arrays["p_eval"], np.geomspace(1e-3, 1, 4))
+    assert np.all(arrays["loss_per_feature_sem"] <= 0.05 * arrays["loss_per_feature"])
+    assert np.all(arrays["at_p_train_sem"] <= 0.05 * arrays["at_p_train"])
     # Fixed families train at scale 1; the two embedding signs share W_E per seed.
     np.testing.assert_array_equal(arrays["scale"][:3], 1.0)
     mixing = arrays["mixing"]

@@ -30,7 +30,7 @@ from jax import lax
 import ccjax
 from ccjax.problem import default_capacity
 
-SETTINGS = settings(max_examples=6, deadline=None, derandomize=True)
+SETTINGS = settings(max_examples=4, deadline=None, derandomize=True)
 
 # (batch_size, n_features): a single position, one row, a few odd sizes, the largest.
 SPARSE_SHAPES = [(1, 1), (1, 40), (17, 3), (64, 12)]

@@ -237,14 +237,14 @@ def test_resume_accepts_the_same_options_spelt_differently(tmp_path, capsys):
 
 def test_resume_with_another_value_names_the_option_and_both_values(tmp_path, capsys):
     out = tmp_path / "out"
-    assert scale_run(out, "--scales", "0,1") == 0
+    assert scale_run(out, "--scales", "0,0.5,1,2") == 0  # the shapes of the test above: no new compiles
     capsys.readouterr()
     assert scale_run(out, "--resume", "--scales", "0,2", "--lr", "1e-2") == 2
     err = capsys.readouterr().err
-    assert "--scales: 0,1 there, 0,2 now" in err and "--lr: 0.003 there, 0.01 now" in err
+    assert "--scales: 0,0.5,1,2 there, 0,2 now" in err and "--lr: 0.003 there, 0.01 now" in err
     assert "--seeds" not in err.split("the options differ")[1]  # only the options that differ
 
-    interrupted(out, ccjax.load_results(out)[1]["options"], ["--scales", "0,1"])
+    interrupted(out, ccjax.load_results(out)[1]["options"], ["--scales", "0,0.5,1,2"])
     assert scale_run(out, "--resume", "--p", "0.02") == 2
     err = capsys.readouterr().err
     assert "belong to another command" in err and "--p: 0.01 there, 0.02 now" in err

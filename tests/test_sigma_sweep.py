@@ -149,7 +149,7 @@ run = functools.partial(run_main, "sigma_sweep")
 @pytest.fixture(scope="module")
 def sigma_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sigma")
-    args = ["--sigmas", "0.08,0,0.02,0.04,0.06", "--seeds", "2", "--steps", "40", "--eval-rel-sem", "0.01"]
+    args = ["--sigmas", "0.08,0,0.02,0.04,0.06", "--seeds", "2", "--steps", "20", "--eval-rel-sem", "0.03"]
     done = run(*args, "--bootstrap", "100", "--out", str(tmp / "out"), "--figures", str(tmp / "fig"))
     assert done.returncode == 0, done.stderr
     return tmp, done
@@ -162,7 +162,7 @@ def test_sigma_sweep_results(sigma_run):
     assert list(arrays["families"]) == ["symmetric", "asymmetric"]
     assert arrays["loss_per_feature"].shape == (2, 2, 5) and arrays["w_in"].shape == (2, 2, 5, 100, 50)
     assert arrays["mixing"].shape == (2, 2, 100, 100)
-    assert np.all(arrays["loss_per_feature_sem"] <= 0.01 * arrays["loss_per_feature"])
+    assert np.all(arrays["loss_per_feature_sem"] <= 0.03 * arrays["loss_per_feature"])
     # sigma = 0 is clean labels for both families: same seed, same init and data, same model.
     np.testing.assert_allclose(arrays["loss_per_feature"][0, :, 0], arrays["loss_per_feature"][1, :, 0], rtol=1e-6)
     symmetric = arrays["mixing"][0]
@@ -173,7 +173,7 @@ def test_sigma_sweep_results(sigma_run):
     # The published values are printed next to ours.
     for published in ("0.028-0.036", "0.02-0.028", "0.064", "0.047", "0.065", "0.075"):
         assert published in done.stdout
-    assert "20 models x 40 steps in one sweep" in done.stderr
+    assert "20 models x 20 steps in one sweep" in done.stderr
     assert (tmp / "fig" / "sigma_sweep.png").stat().st_size > 10_000
 
 

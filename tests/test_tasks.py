@@ -207,10 +207,16 @@ def test_training_on_a_new_task_with_the_paper_labels_matches_the_default_dense_
     assert np.abs(np.asarray(other.params.w_out) - np.asarray(default.params.w_out)).max() > 1e-3
 
 
-def test_a_task_without_a_loss_split_logs_its_whole_loss_and_is_evaluated_on_its_loss():
+@pytest.fixture(scope="module")
+def squared_relu_sweep():
+    """Two models trained on the SquaredReLU task (no hooks, no loss split)."""
+    return ccjax.sweep(TRAIN, {"seed": [0, 1]}, task=SquaredReLU())
+
+
+def test_a_task_without_a_loss_split_logs_its_whole_loss_and_is_evaluated_on_its_loss(squared_relu_sweep):
     """History: relu_term is the task's whole loss on the logged batch (close to the
     training loss), mixing_term 0. sweep_curves evaluates on the sweep's task."""
-    result = ccjax.sweep(TRAIN, {"seed": [0, 1]}, task=SquaredReLU())
+    result = squared_relu_sweep
     history = result.history
     assert np.all(np.asarray(history.mixing_term_per_feature) == 0.0)
     np.testing.assert_allclose(history.relu_term_per_feature[:, -1], history.train_loss_per_feature[:, -1], rtol=0.3)
@@ -259,7 +265,7 @@ def _functions_taking_a_result() -> set[str]:
     return found
 
 
-def test_every_public_evaluation_of_a_result_uses_its_task():
+def test_every_public_evaluation_of_a_result_uses_its_task(squared_relu_sweep):
     """Weights trained on a non-default task are evaluated on that task by every public
     function that takes the result, with no task= (issue 20: evaluation follows the model)."""
     assert _functions_taking_a_result() == {
@@ -272,7 +278,7 @@ def test_every_public_evaluation_of_a_result_uses_its_task():
         "measure.sigma_sweep_arrays",  # packs a result with an estimate its caller evaluated
         "measure.rank_sweep_measures",  # the paper's labels only: refuses another task (below)
     }
-    result = ccjax.sweep(TRAIN, {"seed": [0, 1]}, task=SquaredReLU())
+    result = squared_relu_sweep
     key = jax.random.key(3)
     on_task = ccjax.loss_curve(result.params, result.scaled_mixing, [TRAIN.p], key, task=SquaredReLU(), **CURVE)
     on_paper = ccjax.loss_curve(result.params, result.scaled_mixing, [TRAIN.p], key, **CURVE)
