@@ -70,12 +70,15 @@ def training_options() -> tuple[Option, ...]:
     )
 
 
+def mixing_option(what: str = "mixing family of M") -> Option:
+    """``--mixing`` (config field ``mixing``), its help naming the two signs of the embedding M."""
+    signs = "'embedding' is M = I - W_E W_E^T (faithful sign), 'embedding-code-sign' W_E W_E^T - I (the code's)"
+    return Option("--mixing", str, None, f"{what}: {signs}", choices=ccjax.MIXING_NAMES, field="mixing")
+
+
 def mixing_options() -> tuple[Option, ...]:
     """``--mixing`` and ``--scale`` (config fields ``mixing``, ``scale``)."""
-    return (
-        Option("--mixing", str, None, "mixing family of M", choices=ccjax.MIXING_NAMES, field="mixing"),
-        Option("--scale", _cli.non_negative_float, None, "mixing scale sigma", field="scale"),
-    )
+    return mixing_option(), Option("--scale", _cli.non_negative_float, None, "mixing scale sigma", field="scale")
 
 
 def curve_options(points: int = 100, rel_sem: float = 0.003) -> tuple[Option, ...]:

@@ -20,8 +20,8 @@ from . import _cli
 from ._experiment import Session, plot_trained_curves, train_sweeps
 from ._spec import QUICK_TRAIN, Experiment, Stage, curve_options, seeds_option, unscaled_steps_option
 
-# Experiment 2, docs/paper.md §2, §6.2: L/p at p_eval = 0.01 by mixing family, read off the
-# figure (±0.001); the published curve used the code's sign, the faithful value is the spec's (§2).
+# Experiment 2, docs/paper.md §2, §6.2: L/p at p_eval = 0.01 by mixing family, read off the figure (±0.001);
+# the published curve used the code's sign, the faithful value is the spec's (§2).
 PUBLISHED = {"embedding": 0.067, "embedding-code-sign": 0.0644, "none": 0.0835}
 PUBLISHED |= {"asymmetric": 0.0753, "symmetric": 0.0651}
 PUBLISHED_SCALE = {"asymmetric": 0.025, "symmetric": 0.033}  # learned |scale| (docs/paper.md §6.2)
@@ -35,15 +35,11 @@ LABELS = (
     "relu(x) + s M x; s = 1 for the embedding and clean families; for the Gaussian ones s = |scale|, the magnitude "
     "of a scale learned by the same AdamW (docs/paper.md §3; the paper's code also puts |scale| in the labels)"
 )
-EVALUATION = (
-    "L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k (ccjax.loss_curve), one call for all models "
-    "(common samples)"
-)
+EVALUATION = "ccjax.loss_curve: L(p) = sum_k Binom(k; n, p) c_k, exact c_1, Monte Carlo c_k; one call, same samples"
 PAPER = ccjax.TrainConfig()  # p = 0.01, 10,000 steps, the paper's optimiser (docs/paper.md §4)
 FIXED = ("embedding", "embedding-code-sign", "none")  # scale 1 (M = 0 for "none")
 LEARNED = ("asymmetric", "symmetric")  # scale learned, from PAPER.scale_init
-FAMILIES = FIXED + LEARNED
-P_TRAIN = PAPER.p
+FAMILIES, P_TRAIN = FIXED + LEARNED, PAPER.p
 ARRAYS = measure.MIXING_TYPE_ARRAYS
 
 
@@ -60,8 +56,8 @@ def run(args, session: Session) -> tuple[dict, dict]:
     p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
     p_all = np.append(p_eval, P_TRAIN)  # the curve's last p is p_train
     curve = _cli.evaluate_curves(params, joined["scaled_mixing"], p_all, args.eval_rel_sem, session)
-    arrays = {"families": np.asarray(FAMILIES), "learned": np.asarray([family in LEARNED for family in FAMILIES])}
-    arrays |= {"seeds": np.asarray(seeds), "p_eval": p_eval}
+    arrays = {"families": np.asarray(FAMILIES), "learned": np.isin(FAMILIES, LEARNED), "seeds": np.asarray(seeds)}
+    arrays["p_eval"] = p_eval
     arrays |= measure.mixing_type_arrays(joined, curve, measure.logged_steps(results[0]))
     arrays["n_evaluations"] = np.asarray(curve.n_evaluations)
     return arrays, {
@@ -94,17 +90,16 @@ def summary(arrays: dict, manifest: dict) -> str:
     ]
     headers = ["M", "|s|", "paper |s|", "rms(s M)", "L/p at p = 0.01", "paper", "ours - paper", "vs naive"]
     difference = at[families.index("embedding")] - at[families.index("embedding-code-sign")]  # same W_E: paired
-    return "\n".join(
-        [
-            f"mixing types, trained at p = {P_TRAIN:g} for {ccjax.io.saved_config(manifest).steps:,} steps; "
-            f"{report.count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); naive L/p = {naive:.4f}",
-            report.format_table(headers, rows),
-            f"faithful - code sign (paired over seeds, same W_E): {report.format_mean_sem(difference)} "
-            f"(docs/paper.md: ~0.067 - ~0.0644 = +0.0026)",
-            "paper: read off the published figure (about +-0.001), 1 seed; it used the code sign; the faithful-sign "
-            "value ~0.067 is the spec's (docs/paper.md §2).",
-        ]
-    )
+    lines = [
+        f"mixing types, trained at p = {P_TRAIN:g} for {ccjax.io.saved_config(manifest).steps:,} steps; "
+        f"{report.count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); naive L/p = {naive:.4f}",
+        report.format_table(headers, rows),
+        f"faithful - code sign (paired over seeds, same W_E): {report.format_mean_sem(difference)} "
+        f"(docs/paper.md: ~0.067 - ~0.0644 = +0.0026)",
+        "paper: read off the published figure (about +-0.001), 1 seed; it used the code sign; the faithful-sign "
+        "value ~0.067 is the spec's (docs/paper.md §2).",
+    ]
+    return "\n".join(lines)
 
 
 def figure(arrays: dict, manifest: dict):
@@ -145,13 +140,9 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
 QUICK = (*QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02")
 STAGES = (Stage(EXPERIMENT, "Experiment 2: mixing types", 2.0, quick_args=QUICK, compare=compare),)
 
-SPEC = Experiment.from_module(
-    __name__,
-    title="L/p over p_eval for each kind of mixing matrix, trained at p = 0.01",
-    config=PAPER,
-    options=(seeds_option("5"), unscaled_steps_option(), *curve_options()),
-    published_as="published_at_p_train",
-)
+TITLE = "L/p over p_eval for each kind of mixing matrix, trained at p = 0.01"
+OPTIONS = (seeds_option("5"), unscaled_steps_option(), *curve_options())
+SPEC = Experiment.from_module(__name__, title=TITLE, config=PAPER, options=OPTIONS, published_as="published_at_p_train")
 build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from ccjax import measure
 from ccjax.measure.statistics import finite_mean, mean_and_sem
 from ccjax.report import Comparison, compare_value, count, format_table, index_of
 
+from . import _spec
 from ._cli import positive_float, positive_int, say, scale_list
 from ._experiment import Session, train_and_evaluate
 from ._spec import QUICK_TRAIN, Experiment, Option, Stage, eval_rel_sem_option, seeds_option, single_p_options
@@ -32,8 +33,6 @@ ARRAYS = {
     **measure.describe_sweep_arrays("K, S"),
 }
 
-MIXING_HELP = "mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
-MIXING_HELP += "'embedding-code-sign' is W_E W_E^T - I (the paper code's sign)"
 FULL_MODEL_HELP = "train Braun et al.'s full residual CC model through the fixed W_E (needs --mixing embedding)"
 INPUT_PATH_HELP = "how the loss reads sparse inputs (both exact): auto = sparse on CPU, dense on GPU/TPU"
 FIGURE_HELP = f"the figure's path (.png, .pdf, .svg); default: {EXPERIMENT}.png in the --figures folder"
@@ -42,7 +41,7 @@ OPTIONS = (
     seeds_option("5"),
     *single_p_options(),
     Option("--lr", positive_float, None, "peak AdamW learning rate (half-cosine decay to 0)", field="lr"),
-    Option("--mixing", str, None, MIXING_HELP, choices=ccjax.MIXING_NAMES, field="mixing"),
+    _spec.mixing_option("mixing family"),
     Option("--d-embed", positive_int, None, "residual width d_embed of the embedding W_E", field="d_embed"),
     Option("--full-model", None, False, FULL_MODEL_HELP, field="full_model"),
     Option("--log-every", positive_int, None, "steps between training-history logs", field="log_every"),

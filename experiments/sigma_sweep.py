@@ -137,14 +137,11 @@ OPTIONS = (
     Option("--eval-rel-sem", _cli.positive_float, 0.001, REL_SEM_HELP),
     Option("--bootstrap", _cli.positive_int, BOOTSTRAP, "bootstrap resamples of the seeds for the analysis"),
 )
-SPEC = Experiment.from_module(
-    __name__,
-    title="L/p at p = 0.01 against the mixing magnitude sigma",
-    config=PAPER,
-    axes={"seed": "seeds", "mixing": "families", "scale": "sigma_grid"},
-    options=OPTIONS,
-    resolve=with_sigma_grid,
+TITLE, AXES = (
+    "L/p at p = 0.01 against the mixing magnitude sigma",
+    {"seed": "seeds", "mixing": "families", "scale": "sigma_grid"},
 )
+SPEC = Experiment.from_module(__name__, title=TITLE, config=PAPER, axes=AXES, options=OPTIONS, resolve=with_sigma_grid)
 build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":

@@ -1,11 +1,9 @@
-"""Paper experiment 4 (transplant / fine-tune): train with mixing, then fine-tune the same
-models on clean labels.
+"""Paper experiment 4 (transplant / fine-tune): train with mixing, then fine-tune the same models on clean labels.
 
-Phase 1 trains on relu(x) + s M x (default: the CC model's embedding M, faithful sign,
-s = 1); phase 2 continues from phase 1's weights on clean labels relu(x), with a fresh
-optimizer and a fresh data stream. The gain over the naive model (L/p = 0.0833) comes
-from the mixing term, so after fine-tuning the loss returns to about 0.083. (The
-published figure joined two different models; here it is one model throughout.)
+Phase 1 trains on relu(x) + s M x (default: the CC model's embedding M, faithful sign, s = 1); phase 2
+continues from phase 1's weights on clean labels relu(x), with a fresh optimizer and a fresh data stream.
+The gain over the naive model (L/p = 0.0833) comes from the mixing term, so after fine-tuning the loss
+returns to about 0.083. (The published figure joined two different models; here it is one model throughout.)
 """
 
 import argparse
@@ -20,7 +18,7 @@ from ccjax.report import Comparison, compare_value, count, format_mean_sem, form
 
 from . import _cli
 from ._experiment import Session, train_sweep
-from ._spec import Experiment, Option, Stage, eval_rel_sem_option
+from ._spec import Experiment, Option, Stage, eval_rel_sem_option, mixing_option
 
 # Experiment 4, docs/paper.md §2, §6.2, §6.4: L/p after fine-tuning on clean labels, and of phase 1 by sign of M.
 PUBLISHED = {
@@ -32,10 +30,7 @@ PUBLISHED = {
 }
 
 EXPERIMENT = "transplant"
-SEEDS_NOTE = (
-    "phase 2 of seed k uses key(k + 2**31): a data stream distinct from phase 1's; "
-    "it starts from phase 1's weights (initial_params) with a fresh AdamW and schedule"
-)
+SEEDS_NOTE = "phase 2 of seed k: key(k + 2**31), a data stream of its own, from phase 1's weights, a fresh AdamW"
 ARRAYS = measure.TRANSPLANT_ARRAYS
 
 
@@ -46,13 +41,9 @@ def phase1_seeds(text: str) -> list[int]:
     return seeds
 
 
-MIXING_HELP = (
-    "phase-1 mixing family: 'embedding' is M = I - W_E W_E^T (faithful sign), "
-    "'embedding-code-sign' W_E W_E^T - I (the paper code's sign)"
-)
 OPTIONS = (
     Option("--seeds", phase1_seeds, "5", "a count N or a list of seeds", metavar="N|LIST"),
-    Option("--mixing", str, None, MIXING_HELP, choices=ccjax.MIXING_NAMES, field="mixing"),
+    mixing_option("phase-1 mixing family"),
     Option("--scale", _cli.non_negative_float, None, "phase-1 mixing scale s (>= 0)", field="scale"),
     Option("--p", _cli.probability, None, "feature probability p (training and evaluation)", field="p"),
     Option("--steps", _cli.positive_int, None, "phase-1 training steps (with mixing)", field="steps"),
@@ -76,8 +67,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
         curve = measure.fine_tuning_curve(first.params, second.params, first.scaled_mixing, [args.p], key, rel_sem)
     _cli.say(f"evaluated in {_cli.format_duration(session.timings['eval_seconds'])}")
     evaluation = {"p": args.p, "rel_sem": args.eval_rel_sem, "method": measure.FINE_TUNING_EVALUATION}
-    arrays = measure.transplant_arrays(seeds, first, second, curve, args.scale)
-    return arrays, {  # "config": both phases, in place of the framework's one config
+    return measure.transplant_arrays(seeds, first, second, curve, args.scale), {  # "config": both phases
         "config": {"phase1": dataclasses.asdict(phase1), "phase2": dataclasses.asdict(phase2)},
         "mixing": {"name": args.mixing, "formula": ccjax.MIXING_FAMILIES[args.mixing].formula, "scale": args.scale},
         "seeds": {"phase1": seeds, "phase2": phase2_seeds, "note": SEEDS_NOTE},
@@ -86,19 +76,13 @@ def run(args, session: Session) -> tuple[dict, dict]:
 
 
 def published(manifest: dict) -> tuple[float | None, float | None]:
-    """The paper's (phase 1 on mixed labels, fine-tuned on clean labels) L/p that apply to the
-    saved run ``manifest``, evaluated at its ``["evaluation"]["p"]`` after a phase 1 on its
-    ``["mixing"]`` (``"name"``, ``"scale"``): ``PUBLISHED`` gives them at its ``"p"``
-    (``"finetuned_clean"``, and ``"phase1_mixed"`` by mixing family at scale 1); None for what it
-    does not give."""
+    """The paper's L/p (phase 1 on mixed labels, fine-tuned on clean labels) for a saved run: only at
+    its p, phase 1 only at scale 1 and for the families it gives; None where it gives none."""
     mixing = manifest["mixing"]
     if manifest["evaluation"]["p"] != PUBLISHED["p"]:
         return None, None
     phase1 = PUBLISHED["phase1_mixed"].get(mixing["name"]) if mixing["scale"] == 1.0 else None
     return phase1, PUBLISHED["finetuned_clean"]
-
-
-PHASE1_ONLY = "(the paper gives phase 1 only for the embedding M at scale 1)"
 
 
 def summary(arrays: dict, manifest: dict) -> str:
@@ -117,11 +101,9 @@ def summary(arrays: dict, manifest: dict) -> str:
         f"{count(len(arrays['seeds']), 'seed')} (mean +- SEM over seeds); naive L/p = {naive:.4f}; "
         f"largest evaluation rel. SE {np.max(arrays['loss_per_feature_sem'] / loss):.2%}",
         format_table(["model", "after step", "L/p", "- naive", "paper"], rows),
-        f"weights moved by {np.mean(arrays['weight_change']):.1%} (||W_2 - W_1|| / ||W_1||, mean over seeds) "
-        "in phase 2",
-        *([PHASE1_ONLY] if paper1 is None and paper2 is not None else []),
-        "paper: values read off its figures (about +-0.001); its transplant figure joined two different models "
-        "(erratum), here phase 2 continues phase 1's models.",
+        f"phase 2 moved the weights by {np.mean(arrays['weight_change']):.1%} (||W_2 - W_1|| / ||W_1||, seed mean)",
+        *(["(the paper gives phase 1 only for the embedding M at scale 1)"] if paper1 is None and paper2 else []),
+        f"paper: {PUBLISHED['note']}.",
     ]
     return "\n".join(lines)
 
@@ -155,15 +137,12 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
     return [*rows, compare_value(EXPERIMENT, quantity, clean, loss[2], note=note)]
 
 
-QUICK_ARGS = ("--seeds", "2", "--steps", "200", "--finetune-steps", "200")
-STAGES = (Stage("transplant", "Experiment 4: transplant / fine-tune", 4.0, quick_args=QUICK_ARGS, compare=compare),)
+QUICK = ("--seeds", "2", "--steps", "200", "--finetune-steps", "200")
+STAGES = (Stage(EXPERIMENT, "Experiment 4: transplant / fine-tune", 4.0, quick_args=QUICK, compare=compare),)
 
-SPEC = Experiment.from_module(
-    __name__,
-    title="train with mixing, then fine-tune the same models on clean labels",
-    config=ccjax.TrainConfig(),  # p = 0.01, 10,000 steps, embedding M (faithful sign), scale 1
-    options=OPTIONS,
-)
+TITLE = "train with mixing, then fine-tune the same models on clean labels"
+# the paper's config: p = 0.01, 10,000 steps, embedding M (faithful sign), scale 1
+SPEC = Experiment.from_module(__name__, title=TITLE, config=ccjax.TrainConfig(), options=OPTIONS)
 build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":
