@@ -44,7 +44,6 @@ def pytest_configure(config):
     starts, so it is set only around that and subprocesses do not inherit it.
     """
     _share_compiled_programs_between_modules()
-    _draw_figures_at_test_resolution()
     if config.option.markexpr != "not slow" or os.environ.get("CCJAX_TEST_FAST_COMPILE", "1") == "0":
         return
     previous = os.environ.get("XLA_FLAGS")
@@ -57,23 +56,6 @@ def pytest_configure(config):
             del os.environ["XLA_FLAGS"]
         else:
             os.environ["XLA_FLAGS"] = previous
-
-
-def _draw_figures_at_test_resolution():
-    """Save every figure of the session at 40 dpi instead of the library's 150.
-
-    The experiments' tests write every figure they offer (a tiny run's figures are mostly
-    rasterising: about 3 s of CPU per run at 150 dpi). At 40 dpi every artist is still drawn;
-    only the pixel grid is smaller. Committed figures are never written by the tests.
-    """
-    import matplotlib.figure
-
-    savefig = matplotlib.figure.Figure.savefig
-
-    def at_test_resolution(figure, *args, **kwargs):
-        return savefig(figure, *args, **(kwargs | {"dpi": 40}))
-
-    matplotlib.figure.Figure.savefig = at_test_resolution
 
 
 def _share_compiled_programs_between_modules():
