@@ -14,5 +14,13 @@ MATMUL_PRECISION_NAME = "highest"
 
 
 def matmul(a, b):
-    """``a @ b`` at float32 precision on every platform."""
+    """``a @ b`` at float32 precision on every platform.
+
+    Args:
+        a (Array): The left operand, (..., m, k) (any shapes ``jnp.matmul`` accepts).
+        b (Array): The right operand, (..., k, n).
+
+    Returns:
+        (Array): ``jnp.matmul(a, b)``, (..., m, n), computed at ``Precision.HIGHEST`` (no bfloat16 or TF32 passes).
+    """
     return jnp.matmul(a, b, precision=MATMUL_PRECISION)

@@ -91,14 +91,27 @@ def _replace_atomically(path: Path, payload: bytes) -> None:
 
 
 def load_json_record(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON object in the file ``path`` (a run log such as ``reproduce.json``); {} if there is none."""
+    """The JSON object in the file ``path`` (a run log such as ``reproduce.json``); {} if there is none.
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        The parsed object (a dict); {} when the file does not exist.
+    """
     path = Path(path)
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def update_json_record(path: str | os.PathLike, key: str, entry: Any) -> None:
     """Set ``key`` of the JSON object in ``path`` to ``entry``, re-reading the file first (another
-    process may have written since) and replacing it atomically; the file is made if missing."""
+    process may have written since) and replacing it atomically; the file is made if missing.
+
+    Args:
+        path: the JSON file (its folder must exist).
+        key: the top-level key to set.
+        entry: its new value, JSON-serialisable.
+    """
     record = load_json_record(path)
     record[key] = entry
     _replace_atomically(Path(path), json.dumps(record, indent=2).encode())
@@ -126,15 +139,22 @@ def _describe_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, dict[str, An
 def save_results(directory: str | os.PathLike, arrays: Mapping[str, Any], manifest: Mapping[str, Any]) -> Path:
     """Write ``arrays`` to ``directory/results.npz`` and ``manifest`` to ``manifest.json``.
 
-    Arrays must be numeric, boolean or string (they are loaded back without pickle).
-    Both files are serialised in memory first, so a bad value fails before anything is
-    written. The written manifest gains a ``results_format`` block (``manifest`` itself is
-    not modified; a block it already holds, e.g. from :func:`load_results`, is replaced):
-    the format ``version``, each array's ``shape`` and ``dtype``, the sha256 of the exact
-    ``results.npz`` bytes (``results_sha256``) and of the canonical JSON of
-    ``manifest["config"]`` (``config_sha256``; of ``null`` when there is no config), which
-    :func:`load_results` checks. Returns the directory. Only process 0 of a multi-process
-    run writes (after the same checks).
+    Both files are serialised in memory first, so a bad value fails before anything is written. The written
+    manifest gains a ``results_format`` block (replacing one it holds, e.g. from :func:`load_results`): the format
+    ``version``, each array's ``shape`` and ``dtype``, the sha256 of the exact ``results.npz`` bytes
+    (``results_sha256``) and of the canonical JSON of ``manifest["config"]`` (``config_sha256``; of ``null`` when
+    there is no config), which :func:`load_results` checks. Only process 0 of a multi-process run writes.
+
+    Args:
+        directory: the result directory; made if missing.
+        arrays: the arrays by name: numeric, boolean or string (they are loaded back without pickle).
+        manifest: JSON-serialisable metadata (config, command, ...); not modified.
+
+    Returns:
+        ``directory`` as a :class:`~pathlib.Path` (in every process, after the same checks).
+
+    Raises:
+        TypeError: an array has dtype object, or the manifest is not JSON-serialisable.
     """
     directory = Path(directory)
     converted = {}
@@ -170,9 +190,15 @@ def save_results(directory: str | os.PathLike, arrays: Mapping[str, Any], manife
 def save_figure(figure: Any, path: str | os.PathLike, note: str | None = None) -> Path | None:
     """Write the matplotlib ``figure`` to ``path`` (creating its folder) at 150 dpi and close it.
 
-    ``note`` (e.g. which models diverged) is printed in red below the axes, and the canvas
-    grows to hold it. Returns the path written; None in a process other than 0 of a
-    multi-process run, which closes the figure without writing.
+    Args:
+        figure: the matplotlib figure; closed afterwards.
+        path: the image file; its suffix picks the format.
+        note: a line printed in red below the axes (e.g. which models diverged), the canvas growing
+            to hold it; None: no note.
+
+    Returns:
+        The path written; None in a process other than 0 of a multi-process run, which closes the
+            figure without writing.
     """
     import matplotlib.pyplot as plt
 
@@ -249,15 +275,19 @@ def _array_problems(arrays: Mapping[str, np.ndarray], recorded: Mapping[str, Any
 def load_results(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read the ``(arrays, manifest)`` that :func:`save_results` wrote to ``directory``.
 
-    Raises ``FileNotFoundError`` when a file is missing and :class:`ResultsError` when
-    one is unreadable or the two do not belong together; every message names the file.
-    The manifest's ``results_format`` block is checked, in this order: its format version
-    is one this ccjax reads (a newer one asks to upgrade ccjax); ``results.npz`` has the
-    recorded sha256 (else the files come from different runs, or one was modified or
-    partially written); the arrays are exactly the recorded names, shapes and dtypes; the
-    config hashes to the recorded ``config_sha256`` (else the config was edited). A
-    manifest without the block (results saved by a ccjax before it existed) loads
-    unchecked. The returned manifest includes the block.
+    Checks the manifest's ``results_format`` block in order: a format version this ccjax reads; the recorded sha256
+    of ``results.npz`` (else the files come from different runs, or one was modified or partially written); the
+    recorded array names, shapes and dtypes; ``config_sha256`` (else the config was edited). Old results: unchecked.
+
+    Args:
+        directory: the result directory.
+
+    Returns:
+        ``(arrays, manifest)``: the arrays by name, and the manifest (a dict, the block included).
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        ResultsError: a file is unreadable or a check fails (a newer format asks to upgrade ccjax); names the file.
     """
     directory = Path(directory)
     results_path, manifest_path = directory / RESULTS_FILE, directory / MANIFEST_FILE
@@ -295,10 +325,20 @@ def load_results(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], d
 
 
 def saved_config(manifest: Mapping[str, Any], key: str = "config") -> TrainConfig:
-    """The :class:`~ccjax.TrainConfig` that a manifest records under ``key`` (``"config"``:
-    the run's), validated as a new one is. A field the manifest lacks (results saved before
-    the field existed) takes its default; a field ``TrainConfig`` does not have is a
-    :class:`ResultsError`."""
+    """The :class:`~ccjax.TrainConfig` that a manifest records under ``key``, validated as a new one is.
+
+    A field the manifest lacks (results saved before the field existed) takes its default.
+
+    Args:
+        manifest: a results manifest, e.g. from :func:`load_results`.
+        key: the manifest's block of ``TrainConfig`` fields (default ``"config"``: the run's).
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ResultsError: the block is missing, has a field ``TrainConfig`` does not have, or is not a valid config.
+    """
     recorded = manifest.get(key)
     if not isinstance(recorded, Mapping):
         raise ResultsError(f"the manifest has no {key!r} block of TrainConfig fields")
@@ -347,10 +387,15 @@ def _git(args: list[str], cwd: Path) -> str | None:
 def git_info(package_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """The git commit of the checkout that holds the ccjax sources, if there is one.
 
-    ``sha`` and ``dirty`` (uncommitted changes to tracked files) are None when ccjax is
-    not imported from a git checkout (an installed wheel, or git missing). A wheel
-    installed inside some other repository is not mistaken for a checkout: the
+    A wheel installed inside some other repository is not mistaken for a checkout: the
     repository root must be the directory that holds the ``ccjax`` package.
+
+    Args:
+        package_dir: the ``ccjax`` package folder; None: the one this module was imported from.
+
+    Returns:
+        ``{"sha": ..., "dirty": ...}``: the commit's hex sha and whether tracked files have uncommitted
+            changes; both None when ccjax is not imported from a git checkout (an installed wheel, or git missing).
     """
     package_dir = Path(package_dir or Path(__file__).parent).resolve()
     top = _git(["rev-parse", "--show-toplevel"], package_dir)
@@ -361,7 +406,13 @@ def git_info(package_dir: str | os.PathLike | None = None) -> dict[str, Any]:
 
 
 def environment_info() -> dict[str, Any]:
-    """What produced a result: versions, devices, matmul precision, git commit, date."""
+    """What produced a result: versions, devices, matmul precision, git commit, date.
+
+    Returns:
+        A JSON-ready dict: ``versions`` (of ccjax, jax, jaxlib, optax, equinox, numpy, matplotlib and python;
+            None for a missing package), ``backend``, ``device_kind``, ``device_count``, ``process_count``,
+            ``matmul_precision``, ``git`` (:func:`git_info`), ``platform`` and ``date`` (UTC, ISO 8601).
+    """
     devices = jax.devices()
     return {
         "versions": {name: _package_version(name) for name in VERSIONED_PACKAGES}
@@ -399,7 +450,15 @@ def _load_npz(path: Path, what: str) -> dict[str, np.ndarray]:
 def save_checkpoint(path: str | os.PathLike, checkpoint: SweepCheckpoint) -> Path:
     """Write a sweep checkpoint to the ``.npz`` file ``path``, atomically: a kill at any
     moment leaves either the previous checkpoint or this one, never a partial file. Only
-    process 0 of a multi-process run writes."""
+    process 0 of a multi-process run writes.
+
+    Args:
+        path: the ``.npz`` file; its folder is made if missing.
+        checkpoint: the checkpoint that :func:`ccjax.sweep` passes to its ``on_checkpoint``.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     path = Path(path)
     _save_npz(path, checkpoint_arrays(checkpoint))
     return path
@@ -409,7 +468,14 @@ class StageFiles(MutableMapping):
     """A folder of finished stages: ``folder/stage-<key>.npz`` per key, each a dict of
     arrays, written atomically (a kill leaves the stage whole or absent). It is the
     ``cache`` that :func:`ccjax.cis.search_grid` fills and, on a rerun, reads instead of
-    training again. Only process 0 of a multi-process run writes."""
+    training again. Only process 0 of a multi-process run writes.
+
+    Keys must be alphanumeric (else ``ValueError``); a missing key is a ``KeyError`` and an
+    unreadable stage file a :class:`~ccjax.engine.CheckpointError`.
+
+    Args:
+        folder: the folder of the stage files; made on the first write.
+    """
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
@@ -447,9 +513,17 @@ class StageFiles(MutableMapping):
 def load_checkpoint(path: str | os.PathLike) -> SweepCheckpoint:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
-    Raises ``FileNotFoundError`` when it is missing and :class:`~ccjax.engine.CheckpointError`
-    when it is unreadable (corrupt, truncated, another format). Whether it fits the sweep
-    being resumed is checked by :func:`ccjax.sweep` (``resume=``).
+    Whether it fits the sweep being resumed is checked by :func:`ccjax.sweep` (``resume=``).
+
+    Args:
+        path: the ``.npz`` file.
+
+    Returns:
+        The checkpoint.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        CheckpointError: it is unreadable (corrupt, truncated, another format).
     """
     path = Path(path)
     if not path.is_file():
@@ -477,10 +551,12 @@ class ResultsFolderError(ResultsError):
 class RunPlan(NamedTuple):
     """What :meth:`ResultsFolder.prepare` decided a run does with its folder.
 
-    ``finished``: the saved ``(arrays, manifest)`` of this very run, to report instead of
-    running again (None: run). ``discard``: start afresh over an interrupted run's
-    checkpoints (:meth:`ResultsFolder.start` removes them). ``note``: a status line for the
-    user, or None.
+    Attributes:
+        finished: the saved ``(arrays, manifest)`` of this very run, to report instead of
+            running again (None: run).
+        discard: start afresh over an interrupted run's checkpoints (:meth:`ResultsFolder.start`
+            removes them).
+        note: a status line for the user, or None.
     """
 
     finished: tuple[dict[str, np.ndarray], dict[str, Any]] | None = None
@@ -493,10 +569,15 @@ def option_differences(
 ) -> list[str]:
     """``--scales: 0,1 there, 0,0.5,1,2 now`` for each option whose value differs.
 
-    ``saved`` and ``current``: option values by name, as JSON values (lists, numbers,
-    strings). An option ``saved`` lacks (one added since that run) had its value in
-    ``defaults`` (a mapping like ``current``; None: no defaults). Floats are shown short
-    but never rounded, so two values never look equal.
+    Floats are shown short but never rounded, so two different values never look equal.
+
+    Args:
+        saved: the saved run's option values by name, as JSON values (lists, numbers, strings).
+        current: this run's option values, alike; only its options are compared.
+        defaults: the values of options ``saved`` lacks (added since that run), alike; None: no defaults.
+
+    Returns:
+        One line per differing option, in the order of ``current``; [] when all agree.
     """
     defaults = defaults or {}
     differences = []
@@ -521,7 +602,11 @@ class CheckpointFile:
     """One sweep's checkpoint file. Give it to :func:`ccjax.sweep` as ``on_checkpoint``
     (each checkpoint is saved atomically, :func:`save_checkpoint`) and its :meth:`load` as
     ``resume``: an interrupted sweep continues from its last checkpoint, to the results of
-    an uninterrupted one."""
+    an uninterrupted one.
+
+    Attributes:
+        path: the ``.npz`` file (a str is made a :class:`~pathlib.Path`).
+    """
 
     path: Path
 
@@ -533,7 +618,11 @@ class CheckpointFile:
 
     def load(self) -> SweepCheckpoint | None:
         """The saved checkpoint; None when there is none (:func:`load_checkpoint` raises for
-        an unreadable one)."""
+        an unreadable one).
+
+        Returns:
+            The checkpoint, or None when the file does not exist.
+        """
         return load_checkpoint(self.path) if self.path.is_file() else None
 
 
@@ -558,6 +647,10 @@ class ResultsFolder:
             checkpoint = folder.sweep_checkpoint(config, ccjax.make_grid(axes))
             result = ccjax.sweep(config, axes, on_checkpoint=checkpoint, resume=checkpoint.load())
             folder.finish({"w_in": result.params.w_in}, record)
+
+    Attributes:
+        path: the run's folder (a str is made a :class:`~pathlib.Path`).
+        experiment: the experiment's name; results or checkpoints recorded under another one are refused.
     """
 
     path: Path
@@ -572,8 +665,14 @@ class ResultsFolder:
         return self.path / CHECKPOINTS_FOLDER
 
     def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """The finished results, as :func:`load_results` reads them (and raises); a
-        :class:`ResultsFolderError` when they are another experiment's."""
+        """The finished results, as :func:`load_results` reads them (and raises).
+
+        Returns:
+            ``(arrays, manifest)``, as :func:`load_results` returns them.
+
+        Raises:
+            ResultsFolderError: the results are another experiment's.
+        """
         arrays, manifest = load_results(self.path)
         if manifest.get("experiment") != self.experiment:
             raise ResultsFolderError(
@@ -590,16 +689,27 @@ class ResultsFolder:
         defaults: Mapping[str, Any] | None = None,
         legacy_match: Callable[[list[str]], bool] | None = None,
     ) -> RunPlan:
-        """Decide what the run with ``options`` (option values by name, as JSON values) may
-        do with this folder; raises a :class:`ResultsFolderError` when it may do nothing.
+        """Decide what the run with ``options`` may do with this folder.
 
         The same run means equal options (:func:`option_differences`, with ``defaults``).
         Finished results of the same run are returned under ``resume`` (and the folder's
         checkpoints removed); other results are replaced only with ``overwrite``; another
         experiment's never. An interrupted run's checkpoints are continued under ``resume``
         (when they are the same run's), else discarded with ``overwrite``.
-        ``legacy_match(argv)``: whether a record saved before options were recorded (its
-        ``argv`` only) is the same run; None: it never is.
+
+        Args:
+            options: this run's option values by name, as JSON values.
+            resume: continue the same run's checkpoints, or report its finished results (``--resume``).
+            overwrite: replace this experiment's other results or checkpoints (``--overwrite``).
+            defaults: the values of options a saved record lacks (:func:`option_differences`).
+            legacy_match: ``legacy_match(argv)``: whether a record saved before options were recorded (its
+                ``argv`` only) is the same run; None: it never is.
+
+        Returns:
+            What the run does with the folder.
+
+        Raises:
+            ResultsFolderError: the run may neither use nor replace what the folder holds.
         """
 
         def same_run(saved: Mapping[str, Any]) -> tuple[bool, str]:
@@ -669,17 +779,25 @@ class ResultsFolder:
         return True
 
     def run_record(self) -> dict[str, Any]:
-        """The record :meth:`start` wrote for the run under way (or interrupted); {} when
-        there is none or it is unreadable."""
+        """The record :meth:`start` wrote for the run under way (or interrupted).
+
+        Returns:
+            The record (a dict); {} when there is none or it is unreadable.
+        """
         try:
             return json.loads((self.checkpoints / RUN_FILE).read_text())
         except (OSError, ValueError):
             return {}
 
     def start(self, record: Mapping[str, Any], *, discard: bool = False) -> None:
-        """Make the checkpoint folder and write ``record`` (JSON values: what the run is,
-        ``experiment`` and ``options`` at least) to its ``run.json``, atomically; with
-        ``discard`` (:attr:`RunPlan.discard`), remove the old checkpoints first."""
+        """Make the checkpoint folder and write ``record`` to its ``run.json``, atomically.
+
+        Only process 0 of a multi-process run does anything.
+
+        Args:
+            record: JSON values saying what the run is: ``experiment`` and ``options`` at least.
+            discard: remove the old checkpoints first (:attr:`RunPlan.discard`).
+        """
         if jax.process_index() != 0:
             return
         if discard:
@@ -688,16 +806,31 @@ class ResultsFolder:
         _replace_atomically(self.checkpoints / RUN_FILE, json.dumps(record).encode())
 
     def sweep_checkpoint(self, config: TrainConfig, grid: Grid, initial_params: Any = None) -> CheckpointFile:
-        """The checkpoint file of the sweep of ``config`` over ``grid`` (``ccjax.make_grid``)
-        from ``initial_params`` (None: fresh weights): ``checkpoints/sweep-<fingerprint>.npz``,
-        named by what determines its results, so a rerun finds its own sweep's file."""
+        """The checkpoint file ``checkpoints/sweep-<fingerprint>.npz`` of one sweep, named by what
+        determines its results, so a rerun finds its own sweep's file.
+
+        Args:
+            config: the sweep's :class:`~ccjax.TrainConfig`.
+            grid: the sweep's grid (``ccjax.make_grid``).
+            initial_params: the sweep's initial weights (None: fresh weights).
+
+        Returns:
+            The sweep's checkpoint file, to pass as ``on_checkpoint`` (and its ``load()`` as ``resume``).
+        """
         fingerprint = sweep_fingerprint(config, grid, initial_params)
         return CheckpointFile(self.checkpoints / f"sweep-{fingerprint[:16]}.npz")
 
     def finish(self, arrays: Mapping[str, Any], manifest: Mapping[str, Any]) -> Path:
-        """:func:`save_results` into the folder, then remove the checkpoints; returns the
-        folder. ``manifest`` holds what :meth:`prepare` reads back: ``experiment``,
-        ``options`` and, for its messages, ``command``."""
+        """:func:`save_results` into the folder, then remove the checkpoints.
+
+        Args:
+            arrays: the arrays by name (:func:`save_results`).
+            manifest: the manifest; it holds what :meth:`prepare` reads back: ``experiment``,
+                ``options`` and, for its messages, ``command``.
+
+        Returns:
+            The folder's path.
+        """
         save_results(self.path, arrays, manifest)
         self.discard_checkpoints()
         return self.path

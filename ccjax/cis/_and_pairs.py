@@ -19,6 +19,15 @@ from ..problem._tasks import Task
 
 @dataclasses.dataclass(frozen=True)
 class AndPairs(Task):
+    """Boolean AND of sparse binary features over fixed random pairs, MSE, the MLP with biases
+    (``family = "mlp-bias"``; docs/paper.md §7).
+
+    Attributes:
+        pairs_per_feature: Outputs per input feature: the task has ``m = pairs_per_feature · n``
+            pairs (default 2).
+        structure_seed: NumPy seed of the pairs (default 0): the same pairs at every call for a given n.
+    """
+
     name = "and-pairs"
     family = "mlp-bias"
     description = "y_k = x_i AND x_j over 2n fixed random pairs, x_i ~ Bernoulli(p); MSE; MLP with biases"
@@ -29,7 +38,18 @@ class AndPairs(Task):
         return self.pairs_per_feature * n_features
 
     def pairs(self, n_features: int) -> np.ndarray:
-        """The (m, 2) feature pairs, distinct and sorted; fixed by ``structure_seed``."""
+        """The (m, 2) feature pairs, distinct and sorted; fixed by ``structure_seed``.
+
+        Args:
+            n_features: Number of input features n.
+
+        Returns:
+            The pairs' feature indices, (m, 2) integers with ``m = pairs_per_feature · n``; row k
+                is output k's pair ``(i, j)``, ``i < j``, rows in lexicographic order.
+
+        Raises:
+            ValueError: If there are fewer than m distinct pairs, ``n (n - 1) / 2 < m``.
+        """
         every_pair = np.asarray(list(itertools.combinations(range(n_features), 2)))
         m = self.n_outputs(n_features)
         if m > len(every_pair):
@@ -50,6 +70,15 @@ class AndPairs(Task):
         return p**2
 
     def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float:
-        """``(m - d)/m · Var(AND) = (m - d)/m · p^2 (1 - p^2)``."""
+        """``(m - d)/m · Var(AND) = (m - d)/m · p^2 (1 - p^2)``.
+
+        Args:
+            n_features: Number of input features n (m = ``pairs_per_feature · n`` outputs).
+            d_mlp: Number of neurons d: the naive model computes d ANDs exactly.
+            p: Feature probability in (0, 1].
+
+        Returns:
+            L (not L/p) of the naive model, which predicts the constant ``p^2`` for the other m - d.
+        """
         m = self.n_outputs(n_features)
         return (m - d_mlp) / m * p**2 * (1.0 - p**2)

@@ -18,14 +18,28 @@ from ._models import MODEL_FAMILIES, Params
 
 
 class MeanSem(NamedTuple):
-    """A Monte Carlo mean of a loss (L) and its standard error (any leading model axes)."""
+    """A Monte Carlo mean of a loss (L) and its standard error (any leading model axes).
+
+    Attributes:
+        mean: The mean over batches, in units of L; scalar, or stacked over leading model axes.
+        sem: Its standard error, ``std(ddof=1) / sqrt(batches)`` over the batch means; same shape.
+    """
 
     mean: Float[Array, "..."]
     sem: Float[Array, "..."]
 
 
 class Evaluation(NamedTuple):
-    """One model's (or stacked models') evaluation at its training p."""
+    """One model's (or stacked models') evaluation at its training p.
+
+    Attributes:
+        loss: The task's own loss L (:meth:`Task.sample_loss`, mean over rows).
+        mse: The mean squared error over rows and outputs.
+        naive_loss: The naive model's loss L on the same samples (:meth:`Task.naive_predictions`).
+        naive_mse: The naive model's mean squared error on the same samples.
+        naive_like_share: The output-variance share of the ``d_mlp`` best-served outputs
+            (:func:`naive_like_share`): 1 for a naive-like model; a scalar per model.
+    """
 
     loss: MeanSem  # the task's own loss
     mse: MeanSem  # mean squared error over outputs
@@ -44,7 +58,18 @@ def naive_like_share(
     """The share of the outputs' variance carried by the ``d_mlp`` best-served outputs
     (smallest error relative to the label's variance): 1 for the naive model, which
     varies on its d_mlp computed outputs alone; ``d_mlp / n_out`` for a model that spreads
-    its outputs evenly."""
+    its outputs evenly.
+
+    Args:
+        prediction_var: Each output's variance of the model's prediction over the samples, (n_out,).
+        error: Each output's mean squared error over the samples, (n_out,).
+        label_var: Each output's variance of the label over the samples, (n_out,).
+        d_mlp: Number of neurons d: how many best-served outputs count.
+
+    Returns:
+        The share, a scalar in [0, 1]: the summed ``prediction_var`` of the d_mlp outputs of smallest
+            ``error / label_var`` over the summed ``prediction_var`` of all outputs.
+    """
     relative_error = error / jnp.maximum(label_var, 1e-30)
     best = jnp.argsort(relative_error)[:d_mlp]
     return prediction_var[best].sum() / prediction_var.sum()
@@ -62,7 +87,22 @@ def evaluate_model(
     capacity: int,
 ) -> Evaluation:
     """One model's :class:`Evaluation` on ``batches`` fresh batches at feature probability
-    ``p`` (``capacity``: as in :meth:`Task.sample_inputs`, for the largest p)."""
+    ``p``; the naive model is scored on the same samples (a paired difference).
+
+    Args:
+        task: The search task: its model family, inputs, labels, loss and naive model.
+        params: One model's parameters, of the task's model family (:data:`MODEL_FAMILIES`).
+        n_features: Number of input features n.
+        d_mlp: Number of neurons d (the outputs the naive model computes).
+        p (float | Array): Feature probability in (0, 1]; a traced scalar under ``vmap``.
+        key: PRNG key of the evaluation samples: equal keys give equal samples.
+        batches: Number of independent batches (at least 2 for a finite SEM).
+        batch_size: Rows per batch.
+        capacity: Sparse entry slots, as in :meth:`Task.sample_inputs`, for the largest p evaluated.
+
+    Returns:
+        The evaluation: each :class:`MeanSem` is the mean over batches and its standard error.
+    """
     apply = MODEL_FAMILIES[task.family].apply
 
     def one_batch(batch_key):
@@ -84,7 +124,20 @@ def naive_monte_carlo(
     task: Task, n_features: int, d_mlp: int, p, key: PRNGKeyArray, batches: int = 64, batch_size: int = 4096
 ) -> MeanSem:
     """The naive model's expected loss by Monte Carlo, for any task (a check of
-    :meth:`Task.naive_loss`, and the reference where there is no closed form)."""
+    :meth:`Task.naive_loss`, and the reference where there is no closed form).
+
+    Args:
+        task: The search task whose naive model (:meth:`Task.naive_predictions`) is scored.
+        n_features: Number of input features n.
+        d_mlp: Number of neurons d (the outputs the naive model computes).
+        p (float): Feature probability in (0, 1]; a Python float (it sizes the sampler's capacity).
+        key: PRNG key of the samples.
+        batches: Number of independent batches (default 64).
+        batch_size: Rows per batch (default 4096).
+
+    Returns:
+        The naive model's loss L (not L/p): the mean over batches and its standard error.
+    """
 
     capacity = default_capacity(batch_size, n_features, p)
 

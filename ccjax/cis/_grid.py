@@ -46,7 +46,12 @@ ARRAYS = {
 
 
 class EvalBudget(NamedTuple):
-    """How much each model is evaluated on: ``batches`` batches of ``batch_size`` rows."""
+    """How much each model is evaluated on: ``batches`` batches of ``batch_size`` rows.
+
+    Attributes:
+        batches: Independent batches; the standard errors are over them (default 32).
+        batch_size: Rows (samples) per batch (default 4096).
+    """
 
     batches: int = 32
     batch_size: int = 4096
@@ -56,7 +61,15 @@ DEFAULT_BUDGET = EvalBudget()
 
 
 def d_mlp_of(n_features: int, d_ratio: float) -> int:
-    """The hidden width at ``d_mlp / n_features = d_ratio`` (rounded, at least 1)."""
+    """The hidden width at ``d_mlp / n_features = d_ratio`` (rounded, at least 1).
+
+    Args:
+        n_features: Number of input features n.
+        d_ratio: The ratio d/n of neurons to features, e.g. 0.5 (the paper's 50/100).
+
+    Returns:
+        d_mlp, ``round(d_ratio * n_features)`` (Python's round: halves to even), at least 1.
+    """
     return max(1, round(d_ratio * n_features))
 
 
@@ -111,13 +124,25 @@ def search_grid(
 ) -> dict[str, np.ndarray]:
     """Train and evaluate the grid ``static`` × ``traced`` (see the module docstring).
 
-    ``static`` holds "task" (names in ``tasks``; a task brings its model family) and
-    optionally "n_features" and "d_ratio" (default: ``config``'s); ``traced`` holds
-    "seed", "p" and "lr", in that order. ``config`` gives everything else (batch, steps,
-    optimizer). ``cache`` (e.g. a :class:`ccjax.StageFiles` folder) receives each static
-    combination's results under its :func:`stage_key` as soon as they are done, and a
-    combination already in it is read back instead of trained: an interrupted grid
-    resumes at the combination it was on."""
+    Args:
+        config: Everything else: batch, steps, optimizer (and n, d/n where ``static`` has no such axis).
+        static: Axis name to values, one compile each: "task" (names in ``tasks``; a task brings its
+            model family) and optionally "n_features" and "d_ratio" (default: ``config``'s).
+        traced: Axis name to values, ``vmap``-ped: "seed", "p" and "lr", in that order.
+        tasks: The tasks, by name.
+        evaluation: Each model's evaluation budget.
+        on_combination: Called as ``on_combination(i, total, combination)`` before each static combination.
+        on_progress: Called as ``on_progress(done_steps, total_steps)`` after each chunk of training.
+        cache: Receives each static combination's results (e.g. a :class:`ccjax.io.StageFiles` folder) under its
+            :func:`stage_key` as soon as they are done; a combination already in it is read back instead of
+            trained, so an interrupted grid resumes at the combination it was on. None: no cache.
+
+    Returns:
+        Every array of :data:`ccjax.cis.SEARCH_ARRAYS` by name, float64, shape ``static axes + (seeds, ps, lrs)``.
+
+    Raises:
+        ValueError: If ``static`` lacks "task" or has another axis, or ``traced`` is not seed, p, lr in order.
+    """
     unknown = set(static) - set(STATIC_AXES) | set(traced) ^ set(TRACED_AXES)
     if unknown or list(traced) != list(TRACED_AXES) or "task" not in static:
         raise ValueError(f"search_grid: static axes are task + any of {STATIC_AXES[1:]}, traced ones {TRACED_AXES}")

@@ -20,7 +20,14 @@ Params = dict[str, Float[Array, "..."]]
 
 
 class ModelFamily(NamedTuple):
-    """A model family: how to make its parameters and how it maps inputs to outputs."""
+    """A model family: how to make its parameters and how it maps inputs to outputs.
+
+    Attributes:
+        init: ``init(key, n_in, d_mlp, n_out) -> params``: a dict of arrays, e.g. ``w_in``
+            (n_in, d_mlp) and ``w_out`` (d_mlp, n_out), initialised as the paper code's.
+        apply: ``apply(params, x) -> prediction``: inputs (batch, n_in) to outputs (batch, n_out).
+        formula: The model as text, e.g. ``"relu(x W_in) W_out"``, for reports.
+    """
 
     init: Callable[[PRNGKeyArray, int, int, int], Params]
     apply: Callable[[Params, Float[Array, "batch n_in"]], Float[Array, "batch n_out"]]

@@ -14,6 +14,9 @@ from ..problem._tasks import Task
 
 @dataclasses.dataclass(frozen=True)
 class ReLU(Task):
+    """The control task: clean labels ``y = relu(x)``, x_i ~ U[-1, 1] with probability p, MSE,
+    the paper's reduced MLP (docs/paper.md §1–2 with M = 0). Trained models should match naive."""
+
     name = "relu"
     description = "y = relu(x), x_i ~ U[-1, 1] w.p. p; MSE (the control: trained = naive)"
 
@@ -21,5 +24,12 @@ class ReLU(Task):
         return jax.nn.relu(x)
 
     def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float:
-        """``(n - d)/n · p · E[relu(v)^2]`` with ``E[relu(v)^2] = 1/6`` for v ~ U[-1, 1]."""
+        """``(n - d)/n · p · E[relu(v)^2]`` with ``E[relu(v)^2] = 1/6`` for v ~ U[-1, 1] (docs/paper.md §5).
+
+        Args:
+            n_features: n; ``d_mlp`` (d, the outputs the naive model computes) and ``p`` as in ``Task.naive_loss``.
+
+        Returns:
+            L (not L/p) of the naive model; L/p is ``(n - d)/n / 6``, 0.0833 at n = 100, d = 50.
+        """
         return (n_features - d_mlp) / n_features * p / 6.0

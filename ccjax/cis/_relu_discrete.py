@@ -11,6 +11,9 @@ from ..problem._tasks import Task
 
 @dataclasses.dataclass(frozen=True)
 class DiscreteReLU(Task):
+    """Labels ``y = relu(x)`` on discrete inputs: x_i = ±1 with probability p (sign uniform), else
+    0; MSE; the paper's reduced MLP (docs/paper.md §7, "more discrete labels")."""
+
     name = "relu-discrete"
     description = "y = relu(x), x_i = ±1 w.p. p (sign uniform), else 0; MSE"
 
@@ -21,5 +24,12 @@ class DiscreteReLU(Task):
         return jax.nn.relu(x)
 
     def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float:
-        """``(n - d)/n · p · E[relu(±1)^2]`` with ``E[relu(±1)^2] = 1/2``."""
+        """``(n - d)/n · p · E[relu(±1)^2]`` with ``E[relu(±1)^2] = 1/2``.
+
+        Args:
+            n_features: the number of features n, with ``d_mlp`` and ``p`` as for ``ReLU.naive_loss``.
+
+        Returns:
+            L (not L/p) of the naive model: ``(n - d)/n · p / 2``.
+        """
         return (n_features - d_mlp) / n_features * p / 2.0

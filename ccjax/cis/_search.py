@@ -30,7 +30,16 @@ RESULTS |= {"check_second_optimizer": f"(Q, K) advantage with {SECOND_OPTIMIZER}
 
 class SearchGrid(NamedTuple):
     """What :func:`search` trains: ``tasks`` (names) × ``d_ratios`` × ``seeds`` × ``ps`` at
-    ``n_features``, and a positive task's best cell again at each n of ``scaling_ns``."""
+    ``n_features``, and a positive task's best cell again at each n of ``scaling_ns``.
+
+    Attributes:
+        tasks: Task names, keys of :attr:`SearchRun.tasks` (e.g. of :data:`ccjax.cis.SEARCH_TASKS`).
+        n_features: Number of input features n of the main grid.
+        d_ratios: The ratios d/n of neurons to features (:func:`d_mlp_of`).
+        seeds: Training seeds, one model each; the SEMs are over them.
+        ps: Feature probabilities in (0, 1], each model trained and evaluated at its own.
+        scaling_ns: The n's at which a positive task's best cell is trained again.
+    """
 
     tasks: Sequence[str]
     n_features: int
@@ -42,19 +51,45 @@ class SearchGrid(NamedTuple):
 
 class SearchProgress:
     """Reports on ``stream`` (default stderr) which combination of a search starts, then its steps
-    as they finish, with the elapsed time and an ETA: pass its methods as :func:`search`'s hooks."""
+    as they finish, with the elapsed time and an ETA: pass its methods as :func:`search`'s hooks.
+
+    Args:
+        stream: Where to write the lines; None: ``sys.stderr`` at each write.
+
+    Attributes:
+        stream: As passed.
+        started: ``time.perf_counter()`` when the current combination started (at first, at creation).
+    """
 
     def __init__(self, stream: TextIO | io.TextIOBase | None = None):
         self.stream, self.started = stream, time.perf_counter()
 
     def say(self, message: str) -> None:
+        """Write one line and flush.
+
+        Args:
+            message: The line, without its newline.
+        """
         print(message, file=self.stream or sys.stderr, flush=True)
 
     def combination(self, index: int, total: int, combination: dict) -> None:
+        """Announce a static combination, ``[index + 1/total] combination``, and restart the clock.
+
+        Args:
+            index: The combination's 0-based index.
+            total: How many combinations the grid has.
+            combination: Its static values by axis name.
+        """
         self.say(f"[{index + 1}/{total}] {combination}")
         self.started = time.perf_counter()
 
     def steps(self, done: int, total: int) -> None:
+        """Report training steps done out of ``total``, the time since the combination started and an ETA.
+
+        Args:
+            done: Steps done so far (> 0).
+            total: Steps of the whole run.
+        """
         elapsed = time.perf_counter() - self.started
         eta = format_duration(elapsed * (total - done) / done)
         self.say(f"    step {done:,}/{total:,}  {format_duration(elapsed)} elapsed, ETA {eta}")
@@ -63,7 +98,14 @@ class SearchProgress:
 @dataclasses.dataclass(frozen=True)
 class SearchRun:
     """How :func:`search` trains and evaluates: the tasks by name, the evaluation budget, the
-    hooks of :func:`~ccjax.cis.search_grid` and its ``cache`` of finished combinations."""
+    hooks of :func:`~ccjax.cis.search_grid` and its ``cache`` of finished combinations.
+
+    Attributes:
+        tasks: Every task the grid may name, by name (e.g. :data:`ccjax.cis.SEARCH_TASKS`).
+        evaluation: Each model's evaluation budget (default 32 batches of 4096 rows).
+        progress: Reports progress (its ``combination`` and ``steps`` are the hooks); None: silent.
+        cache: :func:`~ccjax.cis.search_grid`'s ``cache`` (e.g. a :class:`ccjax.io.StageFiles` folder), or None.
+    """
 
     tasks: Mapping[str, Task]
     evaluation: EvalBudget = DEFAULT_BUDGET
@@ -107,8 +149,15 @@ def search(
     training, the grid its n and d/n); for each task that beats it by more than 2 SEM over seeds
     somewhere, :func:`recheck` its best such cell (``on_positive(task, d/n, p)`` is told first).
 
-    Returns every array of :data:`RESULTS`: the grid's (tasks, d_ratios, seeds, ps) arrays and the
-    advantage (``grid_<name>``), the grid's axes, the positive tasks and their re-checks.
+    Args:
+        config: The training recipe (steps, batch, optimizer, lr); the grid sets n and d/n.
+        run: The tasks by name, the evaluation budget, the progress reporter and the cache.
+        grid: The axes: task names, n, d/n ratios, seeds, ps and the re-checks' n's.
+        on_positive: Called as ``on_positive(task, d_ratio, p)`` before each re-check, or None.
+
+    Returns:
+        Every array of :data:`ccjax.cis.SEARCH_RESULTS`, by name: the grid's (tasks, d_ratios, seeds, ps)
+            arrays and the advantage (``grid_<name>``), the grid's axes, the positive tasks and their re-checks.
     """
     main = advantage_grid(config, run, grid.tasks, [grid.n_features], grid.d_ratios, grid.seeds, grid.ps)
     main = {name: value[:, 0] for name, value in main.items()}  # (tasks, d/n, seeds, p)

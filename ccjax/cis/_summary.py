@@ -19,18 +19,43 @@ from ._two_step import OneLayerTwoStep, semi_nmf_reference
 
 
 def naive_reference(arrays: dict) -> np.ndarray:
-    """Each model's naive loss: the closed form where the task has one, else Monte Carlo."""
+    """Each model's naive loss: the closed form where the task has one, else Monte Carlo.
+
+    Args:
+        arrays: Arrays named as :func:`search_grid`'s, with at least ``naive_closed_form`` (NaN where
+            there is none) and ``naive_mc``, of equal shape.
+
+    Returns:
+        The naive loss L (not L/p) of each model, of that shape.
+    """
     closed = arrays["naive_closed_form"]
     return np.where(np.isfinite(closed), closed, arrays["naive_mc"])
 
 
 def advantage(loss: np.ndarray | float, naive: np.ndarray | float) -> np.ndarray | float:
-    """``(naive - trained) / naive`` per model: > 0 where training beat the naive model."""
+    """``(naive - trained) / naive`` per model: > 0 where training beat the naive model.
+
+    Args:
+        loss: The trained models' loss (e.g. L), a float or an array.
+        naive: The naive model's loss in the same units, broadcastable against ``loss``.
+
+    Returns:
+        The relative advantage (dimensionless; 1: a perfect model, 0: as good as naive), broadcast.
+    """
     return (naive - loss) / naive
 
 
 def positive_cells(mean: np.ndarray, sem: np.ndarray, sigmas: float = 2.0) -> np.ndarray:
-    """Where the advantage is positive by more than ``sigmas`` standard errors."""
+    """Where the advantage is positive by more than ``sigmas`` standard errors.
+
+    Args:
+        mean: The advantage's mean over seeds, any shape.
+        sem: Its standard error, same shape (NaN, e.g. for one seed, is never positive).
+        sigmas: How many standard errors the mean must exceed 0 by (default 2).
+
+    Returns:
+        A boolean array of that shape: ``mean - sigmas * sem > 0`` where ``sem`` is finite.
+    """
     with np.errstate(invalid="ignore"):
         return np.isfinite(sem) & (mean - sigmas * sem > 0)
 
@@ -42,7 +67,16 @@ def naive_check(
 ) -> Float[np.ndarray, " tasks"]:
     """Per task, the largest |z| of its Monte Carlo naive loss against the closed form,
     ``(naive_mc - naive_closed_form) / naive_mc_sem``, over its cells (d/n, seed, p; NaN ignored); NaN for a
-    task without a closed form. Near 2 or below: the closed form and the estimate agree."""
+    task without a closed form. Near 2 or below: the closed form and the estimate agree.
+
+    Args:
+        naive_mc: The naive loss by Monte Carlo (L), (tasks, ratios, seeds, ps).
+        naive_closed_form: The naive loss in closed form (L; NaN where there is none), same shape.
+        naive_mc_sem: The standard error of ``naive_mc``, same shape.
+
+    Returns:
+        The largest |z| per task, (tasks,), float64.
+    """
     z = np.asarray((naive_mc - naive_closed_form) / naive_mc_sem, np.float64)
     return np.array([np.nanmax(np.abs(row)) if np.isfinite(row).any() else np.nan for row in z])
 
@@ -51,7 +85,16 @@ def offset_advantage(
     n_features: int, d_ratios: Sequence[float] | np.ndarray, ps: Sequence[float] | np.ndarray
 ) -> Float[np.ndarray, "ratios ps"]:
     """The advantage over naive of relu's naive + offset model (exact, docs/paper.md §5): the
-    dense-regime mechanism, not CiS, as a reference for the relu task, per d/n and p."""
+    dense-regime mechanism, not CiS, as a reference for the relu task, per d/n and p.
+
+    Args:
+        n_features: Number of input features n.
+        d_ratios: The ratios d/n (each d by :func:`d_mlp_of`), (ratios,).
+        ps: Feature probabilities in (0, 1], (ps,).
+
+    Returns:
+        ``(naive - offset) / naive`` at the best offset b*(p), (ratios, ps), float64.
+    """
     rows = []
     for ratio in d_ratios:
         d = d_mlp_of(n_features, float(ratio))
@@ -65,7 +108,17 @@ def semi_nmf_advantage(
 ) -> Float[np.ndarray, "ratios ps"]:
     """The advantage over naive of the two-step task's one-layer semi-NMF reference
     (:func:`semi_nmf_reference`, built, not trained), per d/n and p, on the search's
-    evaluation samples (:data:`EVALUATION_SEED`, ``evaluation``'s budget)."""
+    evaluation samples (:data:`EVALUATION_SEED`, ``evaluation``'s budget).
+
+    Args:
+        n_features: Number of input features n.
+        d_ratios: The ratios d/n (each d by :func:`d_mlp_of`), (ratios,).
+        ps: Feature probabilities in (0, 1], (ps,).
+        evaluation: The evaluation budget, as in the search.
+
+    Returns:
+        ``(naive - reference) / naive`` in MSE by Monte Carlo on the same samples, (ratios, ps), float64.
+    """
     task, key = OneLayerTwoStep(), seed_key(EVALUATION_SEED)
     rows = []
     for ratio in d_ratios:
@@ -147,7 +200,16 @@ def describe_search(results: Mapping[str, np.ndarray], n_features: int, evaluati
     ``evaluation`` budget) as text tables: the advantage over naive, mean ± SEM over seeds, with
     the naive-like shares; the MSE advantage of the tasks trained on another loss; the check of the
     naive closed forms against Monte Carlo; the references without CiS (:func:`offset_advantage`
-    for relu, :func:`semi_nmf_advantage` for two-step); and the re-checks of the positive tasks."""
+    for relu, :func:`semi_nmf_advantage` for two-step); and the re-checks of the positive tasks.
+
+    Args:
+        results: The arrays :func:`~ccjax.cis.search` returns (:data:`ccjax.cis.SEARCH_RESULTS`), by name.
+        n_features: The search's n (its ``SearchGrid.n_features``), for the references.
+        evaluation: The search's evaluation budget, for the semi-NMF reference.
+
+    Returns:
+        The summary, lines of text joined by newlines.
+    """
     tasks, ps, ratios = results["tasks"], results["ps"], results["d_ratios"]
     lines = _grid_lines(results)
     if "relu" in tasks:

@@ -35,7 +35,19 @@ def _optimizer(config: TrainConfig, lr) -> optax.GradientTransformation:
 
 
 def init_model(task: Task, config: TrainConfig, seed, lr):
-    """One model's parameters, optimizer state and data key, from its seed."""
+    """One model's parameters, optimizer state and data key, from its seed.
+
+    Args:
+        task: The search task: its model family and number of outputs.
+        config: The training recipe: n_features, d_mlp and the optimizer's settings.
+        seed (int | Array): The model's seed (may be traced): it gives the initial weights and the data stream.
+        lr (float | Array): The model's peak learning rate (may be traced).
+
+    Returns:
+        params (dict): The family's initial parameters.
+        opt_state (optax.OptState): The AdamW state.
+        data_key (PRNGKeyArray): The PRNG key of the training samples.
+    """
     init_key, data_key = jax.random.split(seed_key(seed))
     n, d = config.n_features, config.d_mlp
     params = MODEL_FAMILIES[task.family].init(init_key, n, d, task.n_outputs(n))
@@ -43,7 +55,16 @@ def init_model(task: Task, config: TrainConfig, seed, lr):
 
 
 def family_batch_loss(task: Task, params: Params, x: Float[Array, "batch n_features"]) -> Float[Array, ""]:
-    """L: the mean over rows of the task's per-row loss, for ``params`` of the task's model family."""
+    """L: the mean over rows of the task's per-row loss, for ``params`` of the task's model family.
+
+    Args:
+        task: The search task: its model family, labels and loss.
+        params: One model's parameters, of the task's model family.
+        x: Input rows, (batch, n_features).
+
+    Returns:
+        The scalar loss L.
+    """
     prediction = MODEL_FAMILIES[task.family].apply(params, x)
     return jnp.mean(task.sample_loss(prediction, task.labels(x, None)))
 
@@ -77,7 +98,21 @@ def train_models(
 ) -> tuple[Params, np.ndarray]:
     """Train ``len(seeds)`` models (``seeds``, ``ps``, ``lrs`` are equal-length lists, one
     entry per model) in one ``vmap``; returns their stacked parameters and the mean
-    training loss of each chunk, shape (models, chunks)."""
+    training loss of each chunk, shape (models, chunks).
+
+    Args:
+        task: The search task to train.
+        config: The training recipe (see the module docstring); its ``lr`` is not used.
+        seeds (Sequence[int] | Array): One seed per model, (models,).
+        ps (Sequence[float] | Array): One feature probability in (0, 1] per model, (models,).
+        lrs (Sequence[float] | Array): One peak learning rate per model, (models,).
+        chunk_steps: Steps per compiled chunk (default 1000); the last chunk may be shorter.
+        on_progress: Called as ``on_progress(done_steps, total_steps)`` after each chunk, or None.
+
+    Returns:
+        params: The models' parameters, each array stacked on a leading (models,) axis.
+        chunk_losses: Each model's training loss L, mean over each chunk's steps, (models, chunks).
+    """
     seeds, ps, lrs = jnp.asarray(seeds), jnp.asarray(ps, jnp.float32), jnp.asarray(lrs, jnp.float32)
     state = jax.jit(jax.vmap(lambda s, lr: init_model(task, config, s, lr)))(seeds, lrs)
     capacity = default_capacity(config.batch_size, config.n_features, float(jnp.max(ps)))

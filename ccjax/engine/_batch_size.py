@@ -19,15 +19,20 @@ def check_batch_size(
 ) -> None:
     """Refuse (``ValueError``, with the numbers and the fix) a batch too small to train on.
 
-    Only active features carry a gradient (an empty sample's labels and outputs are both
-    zero), and a batch holds ``batch_size * n_features * p`` of them on average
-    (``batch_size`` on exactly-one data): it must hold :data:`MIN_ACTIVE_FEATURES_PER_BATCH`.
-    With fewer, the count swings by a third or more from batch to batch and whole batches
-    are empty (with probability about e^-actives: 5% of the steps at the 3 actives of
-    ``--batch-size 3`` at p = 0.01, n = 100; 0.005% at 10). Every experiment's defaults hold
-    100 or more, the smallest test runs 32. ``p`` and ``n_features``: the smallest a run
-    trains at (``smallest``: the smallest of several); ``batch_flag``/``p_flag``: the
-    options that set them, if any.
+    Only active features carry a gradient (an empty sample's labels and outputs are both zero): a batch must
+    hold :data:`MIN_ACTIVE_FEATURES_PER_BATCH` on average. With fewer, the count swings by a third or more from
+    batch to batch and whole batches are empty (with probability about e^-actives: 5% of the steps at the 3
+    actives of ``--batch-size 3`` at p = 0.01, n = 100; 0.005% at 10). Every experiment's defaults hold 100 or
+    more, the smallest test runs 32.
+
+    Args:
+        batch_size: Samples per batch; it holds ``batch_size * n_features * p`` active features on average.
+        n_features: Features per sample, the smallest a run trains at.
+        p: Feature probability, the smallest a run trains at (``smallest``: the smallest of several).
+        data: ``"bernoulli"``, or ``"exactly-one"`` (one active per sample: ``batch_size`` per batch).
+        batch_flag: The option that sets ``batch_size`` (named in the fix), or None.
+        p_flag: The option that sets ``p`` (named in the fix), or None.
+        smallest: Whether ``p`` is the smallest of several values (the message says so).
     """
     exactly_one = data == "exactly-one"
     per_sample = 1.0 if exactly_one else n_features * p  # active features per sample, on average

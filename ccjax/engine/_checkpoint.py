@@ -34,7 +34,15 @@ class CheckpointError(ValueError):
 
 
 class SweepCheckpoint(NamedTuple):
-    """Everything needed to continue a sweep exactly where it stopped (host arrays)."""
+    """Everything needed to continue a sweep exactly where it stopped (host arrays).
+
+    Attributes:
+        fingerprint: The :func:`sweep_fingerprint` of the sweep that wrote it; only that sweep resumes it.
+        intervals_done: Logging intervals trained; the step is ``intervals_done * log_every``.
+        state_leaves: The leaves of every model's :class:`~ccjax.engine.RunState`, each (n_models, ...),
+            with keys as raw key data.
+        history: The history logged so far, each field (n_models, intervals_done).
+    """
 
     fingerprint: str
     intervals_done: int
@@ -44,7 +52,21 @@ class SweepCheckpoint(NamedTuple):
 
 def sweep_fingerprint(config, grid, initial_params=None, task=None) -> str:
     """SHA-256 of what determines a sweep's results: the config, the grid, the initial
-    weights and the task (``None`` or the default task: the paper's labels)."""
+    weights and the task (``None`` or the default task: the paper's labels).
+
+    How the work is split (models per call, devices, chunk length) is not covered: it does
+    not change the results.
+
+    Args:
+        config (TrainConfig): The sweep's config (a :class:`~ccjax.TrainConfig`).
+        grid (Grid): The sweep's grid (:func:`~ccjax.make_grid`).
+        initial_params (FeatureMLP | None): The starting weights, with leading axes ``grid.shape``, or
+            None (random init).
+        task (Task | None): The task trained on; None or the default task leave the fingerprint as it always was.
+
+    Returns:
+        The hex digest, 64 characters.
+    """
     digest = hashlib.sha256()
     description = {
         "format": CHECKPOINT_FORMAT_VERSION,

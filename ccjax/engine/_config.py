@@ -36,14 +36,43 @@ def _check(condition: bool, message: str) -> None:
 class TrainConfig:
     """Everything that defines a training run. Defaults are the paper's (§4).
 
-    ``zero_diagonal`` zeroes M's diagonal after drawing it (the paper code's low-rank
-    experiment does, ``paper_code/nb6_mixing_matrix_rank.py``; the spec's M keep theirs).
-    ``scale`` multiplies the mixing matrix in the labels; with ``learn_scale`` it is
-    instead trained by the same AdamW, starting at ``scale_init``, and the labels use its
-    magnitude |scale| (docs/paper.md §3, as the authors' code does). ``full_model``
-    trains Braun et al.'s residual MLP (d_embed wide) through the fixed W_E instead of
-    the reduced feature-space MLP. ``input_path`` picks how the loss touches the sparse
-    inputs ("auto": sparse on CPU, dense on GPU/TPU); both are exact.
+    Frozen and hashable, so it can be a static ``jit`` argument. The fields declared with
+    :func:`~ccjax.engine.traced` (p, lr, weight_decay, scale, mixing, mixing_rank) may be
+    swept by :func:`ccjax.sweep` within one compilation; the others fix the compiled program.
+
+    Attributes:
+        n_features: Number of input features n.
+        d_mlp: Number of ReLU neurons; at most ``n_features``.
+        d_embed: Width of the residual stream W_E (the embedding mixing families, ``full_model``).
+        batch_size: Samples per training step, each batch fresh.
+        steps: Training steps (before ``scale_steps_for_sparsity``; see ``total_steps``).
+        p: Feature probability in (0, 1] (traced).
+        lr: Peak AdamW learning rate (traced).
+        weight_decay: AdamW weight decay, at least 0 (traced).
+        b1: AdamW's first-moment decay.
+        b2: AdamW's second-moment decay.
+        eps: AdamW's epsilon.
+        schedule: The learning-rate decay: ``"half-cosine"`` (the paper's), ``"quarter-cosine"``
+            (Braun et al.'s) or ``"constant"`` (:func:`~ccjax.engine.lr_factor`).
+        scale_steps_for_sparsity: Scale the steps by ``1/(1 - (1 - p)^n)`` as the paper does at small p.
+        data: ``"bernoulli"`` (each feature active with probability p) or ``"exactly-one"``.
+        scale: The mixing scale s: labels are ``relu(x) + s M x`` (traced). With ``learn_scale`` it
+            is instead trained by the same AdamW, starting at ``scale_init``, and the labels use
+            its magnitude |scale| (docs/paper.md §3, as the authors' code does).
+        mixing: The mixing family, one of :data:`ccjax.MIXING_NAMES` (traced, as its index).
+        mixing_rank: The rank of the low-rank families, at most ``n_features`` (traced).
+        zero_diagonal: Zero M's diagonal after drawing it (the paper code's low-rank experiment
+            does, ``paper_code/nb6_mixing_matrix_rank.py``; the spec's M keep theirs).
+        learn_scale: Train the mixing scale with the weights.
+        scale_init: The learned scale's starting value.
+        full_model: Train Braun et al.'s residual MLP (d_embed wide) through the fixed W_E
+            instead of the reduced feature-space MLP (needs ``mixing="embedding"``).
+        log_every: Steps per logging interval of the history.
+        input_path: How the loss touches the sparse inputs: ``"sparse"``, ``"dense"`` or
+            ``"auto"`` (sparse on CPU, dense on GPU/TPU); both are exact.
+
+    Raises:
+        ValueError: On construction, if a field is out of range or unknown, or fields disagree.
     """
 
     n_features: int = 100
@@ -129,6 +158,12 @@ class TrainConfig:
         per row; 478 vs 410 model-steps/s) and lost from p = 0.05 on (333 vs 446; at
         p = 0.2, 122 vs 356), so "auto" takes it up to ``n p <= 3`` (``p_max``: the
         largest p of a sweep). Exactly-one data is always sparse on CPU.
+
+        Args:
+            p_max: The largest p the runs train at (default: ``p``).
+
+        Returns:
+            ``"sparse"`` or ``"dense"``.
         """
         if self.input_path != "auto":
             return self.input_path
@@ -144,4 +179,13 @@ Hyper = hyper_type(TrainConfig)
 Hyper.__module__ = __name__
 Hyper.__doc__ = """Per-model values of :class:`TrainConfig`'s traced fields (:func:`ccjax.engine.traced`),
 which may differ under ``vmap``: p, lr, weight_decay, scale, mixing (the family's index
-in :data:`ccjax.MIXING_NAMES`) and mixing_rank (the rank of the low-rank families)."""
+in :data:`ccjax.MIXING_NAMES`) and mixing_rank (the rank of the low-rank families).
+
+Attributes:
+    p: The feature probability, a float32 scalar (stacked: one per model).
+    lr: The peak learning rate, float32.
+    weight_decay: The AdamW weight decay, float32.
+    scale: The fixed mixing scale s (unused with ``learn_scale``), float32.
+    mixing: The mixing family's index in :data:`ccjax.MIXING_NAMES`, int32.
+    mixing_rank: The rank of the low-rank families, int32.
+"""

@@ -97,7 +97,17 @@ def auto_models_per_call(shapes: Shapes, devices: Sequence[jax.Device], n_models
     """How many models one call may train so that it fits in ``MEMORY_FRACTION`` of the
     free memory (:func:`planning_memory_bytes`): :func:`models_that_fit` for the bytes
     :func:`estimate_model_bytes` gives ``shapes``. A rough estimate: pass
-    ``max_models_per_call`` to override it."""
+    ``max_models_per_call`` to override it.
+
+    Args:
+        shapes: The static shapes of the runs (:func:`~ccjax.engine.shapes_for`).
+        devices: The devices the model axis is split over.
+        n_models: Models to train in all; the answer never exceeds it.
+        group_size: Models vmapped together per device (CPU), or None (all of a device's models).
+
+    Returns:
+        Models per call, at least 1.
+    """
     return models_that_fit(estimate_model_bytes(shapes), devices, n_models, group_size)
 
 
@@ -128,7 +138,18 @@ def auto_eval_models_per_call(
 ) -> int:
     """How many models one evaluation call may hold within ``MEMORY_FRACTION`` of the free
     memory (:func:`planning_memory_bytes`): each model's forward pass over a chunk of
-    ``chunk_size`` samples is vmapped together with the others of the call."""
+    ``chunk_size`` samples is vmapped together with the others of the call.
+
+    Args:
+        n_features: Number of input features n.
+        d_mlp: Number of neurons.
+        chunk_size: Samples per evaluation chunk.
+        devices: The devices the model axis is split over.
+        n_models: Models to evaluate in all; the answer never exceeds it.
+
+    Returns:
+        Models per call, at least 1.
+    """
     free = planning_memory_bytes(devices)
     per_model = EVAL_ARRAYS * chunk_size * (n_features + d_mlp) * 4
     return int(max(1, min(n_models, MEMORY_FRACTION * free // per_model)))

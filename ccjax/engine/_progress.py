@@ -20,7 +20,14 @@ from ._sweep import Progress
 
 
 def format_duration(seconds: float) -> str:
-    """``"1h02m03s"``, ``"4m05s"`` or ``"6s"``; ``"?"`` when unknown (not finite)."""
+    """``"1h02m03s"``, ``"4m05s"`` or ``"6s"``; ``"?"`` when unknown (not finite).
+
+    Args:
+        seconds: A duration in seconds (rounded to whole seconds).
+
+    Returns:
+        The duration as text.
+    """
     if not math.isfinite(seconds):
         return "?"
     hours, rest = divmod(round(seconds), 3600)
@@ -42,6 +49,13 @@ def describe_progress(progress: Progress, width: int = 24) -> str:
     Rates and the ETA come from the steps done and the run time so far (compile time
     excluded); after a resume the steps trained before it count as done, so the first
     reports' rate is optimistic.
+
+    Args:
+        progress: The sweep's latest report.
+        width: Characters in the bar.
+
+    Returns:
+        The line, without a newline.
     """
     done, total, seconds = progress.steps_done, progress.total_steps, progress.run_seconds
     rate = done * progress.n_models / seconds if seconds > 0 else math.nan
@@ -63,7 +77,14 @@ def describe_progress(progress: Progress, width: int = 24) -> str:
 
 def describe_point(point: Mapping) -> str:
     """``seed=1, lr=1e+06 (step 10)``: a diverged model's grid coordinates and the step it
-    diverged by (:meth:`SweepResult.diverged_points`; a ``"sweep"`` label is left out)."""
+    diverged by (:meth:`SweepResult.diverged_points`; a ``"sweep"`` label is left out).
+
+    Args:
+        point: A diverged model's grid coordinates and ``"step"``.
+
+    Returns:
+        The description.
+    """
     coords = ", ".join(
         f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
         for name, value in point.items()

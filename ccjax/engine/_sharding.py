@@ -1,6 +1,6 @@
 """The model axis over devices: a 1-D mesh ``("model",)``, padding to fill it, and moving
 stacked models between the host and the mesh, also when the mesh spans several
-processes (``jax.distributed``; docs in the README, "More than one host").
+processes (``jax.distributed``; docs/running.md, "Several hosts").
 
 In a multi-process run ``jax.devices()`` lists every process's devices, but a process
 can only read and write the shards on its own (addressable) devices. So host arrays

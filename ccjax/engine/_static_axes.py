@@ -14,7 +14,14 @@ import numpy as np
 
 
 def static_combinations(static_axes: Mapping[str, Sequence]) -> list[dict]:
-    """Every combination of the static axes' values, the last axis varying fastest."""
+    """Every combination of the static axes' values, the last axis varying fastest.
+
+    Args:
+        static_axes: Axis name to its values.
+
+    Returns:
+        One ``{name: value}`` dict per combination, in row-major order.
+    """
     names = list(static_axes)
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*static_axes.values())]
 
@@ -29,7 +36,18 @@ def over_static_axes(
     ``(len(axis_1), ..., len(axis_k)) + its own shape``. Every run must return the same
     names with the same shapes (a result whose shape depends on a static value, such as
     weights across ``n_features``, cannot share a grid: return it elsewhere).
-    ``on_combination(i, total, combination)`` is called before each run."""
+
+    Args:
+        static_axes: Axis name to its values; ``len(axis)`` values each.
+        run: Called with each combination (a ``{name: value}`` dict); returns named arrays.
+        on_combination: Called as ``on_combination(i, total, combination)`` before each run, or None.
+
+    Returns:
+        Each name's arrays stacked, ``(len(axis_1), ..., len(axis_k)) + its own shape``.
+
+    Raises:
+        ValueError: If a static axis has no values, or a name's shape differs between combinations.
+    """
     combinations = static_combinations(static_axes)
     if not combinations:
         raise ValueError("over_static_axes: every static axis needs at least one value")
@@ -54,10 +72,18 @@ def sweep_static(config, static_axes: Mapping[str, Sequence], axes: Mapping[str,
     ``batch_size``, ``steps``, ``full_model``, ...; and ``"task"``, a list of
     :class:`ccjax.Task` objects, passed to :func:`ccjax.sweep` as ``task=``), one compile each.
 
-    Returns ``(stacked, results)``: the training histories (``history_<field>``) and
-    ``diverged_step`` with leading static axes then the grid's, and the full
-    :class:`ccjax.SweepResult` of each combination (their weights differ in shape) in
-    :func:`static_combinations` order."""
+    Args:
+        config (TrainConfig): The base config; each combination replaces its static fields.
+        static_axes: Static axis name (a ``TrainConfig`` field, or ``"task"``) to its values.
+        axes: The traced axes of every sweep, as :func:`ccjax.sweep` takes them.
+        **sweep_options (Any): Further keyword arguments of :func:`ccjax.sweep`.
+
+    Returns:
+        (tuple[dict[str, np.ndarray], list[SweepResult]]): ``(stacked, results)``: the training
+            histories (``history_<field>``) and ``diverged_step`` with leading static axes then the grid's, and the full
+            :class:`ccjax.SweepResult` of each combination (their weights differ in shape) in
+            :func:`static_combinations` order.
+    """
     import dataclasses
 
     from ._sweep import sweep

@@ -113,7 +113,19 @@ _init_jit = jax.jit(_init_all, static_argnums=(0,))
 
 
 class Progress(NamedTuple):
-    """What the host knows after each chunk (passed to ``on_progress``)."""
+    """What the host knows after each chunk (passed to ``on_progress``).
+
+    Attributes:
+        steps_done: Steps trained so far (including those before a resume).
+        total_steps: Steps of the whole run.
+        n_models: Models in the sweep.
+        compile_seconds: Seconds spent initialising (or restoring) and compiling before training.
+        run_seconds: Seconds spent training so far in this call (not counting before a resume).
+        history: The chunk's history, (n_models, intervals); it may hold padding rows past
+            ``n_models`` and intervals past the last step.
+        diverged: The models that diverged in this chunk, each :meth:`Grid.point` plus ``"step"``.
+        n_diverged: Models diverged so far.
+    """
 
     steps_done: int
     total_steps: int
@@ -131,6 +143,21 @@ class SweepResult(NamedTuple):
     ``diverged_step`` is the first logged step at which a model's loss or weights were
     NaN or infinite, and -1 for models that stayed finite. A diverged model's weights
     and history are kept as they are (non-finite); the other models are unaffected.
+
+    Attributes:
+        config: The config of the sweep.
+        grid: The sweep's grid.
+        params: Feature-space weights (full models are mapped through W_E), (*grid, n, d_mlp)
+            and (*grid, d_mlp, n).
+        mixing: The unscaled M of every model, (*grid, n, n).
+        scale: The mixing scale in the labels (learned or fixed), (*grid,).
+        history: The training history, each field (*grid, n_logs).
+        compile_seconds: Seconds spent initialising (or restoring) and compiling.
+        run_seconds: Seconds spent training.
+        n_devices: Devices the models were sharded over.
+        diverged_step: (*grid,) int64, the first non-finite logged step; -1 where the model stayed finite.
+        models_per_call: Models trained by one compiled call.
+        task: The labels and loss the models were trained on.
     """
 
     config: TrainConfig
@@ -157,7 +184,11 @@ class SweepResult(NamedTuple):
         return self.diverged_step >= 0
 
     def diverged_points(self) -> list[dict]:
-        """Grid coordinates (and ``step``) of every diverged model, in grid order."""
+        """Grid coordinates (and ``step``) of every diverged model, in grid order.
+
+        Returns:
+            One :meth:`Grid.point` dict per diverged model, with ``"step"``: the step it diverged by.
+        """
         return diverged_points(self.grid, self.diverged_step.reshape(-1))
 
 
@@ -376,31 +407,34 @@ def sweep(
     """Train every grid point of ``axes`` under ``config`` on ``task`` (:mod:`ccjax.problem`;
     default the paper's labels) in one jitted computation; the result keeps the task.
 
-    ``axes`` maps names to value lists, e.g. ``{"seed": range(5), "scale": [0, 1]}``.
-    ``chunk_intervals`` logging intervals run per compiled call (default: about 20
-    chunks per run). ``devices`` defaults to all visible devices. ``group_size`` models
-    are vmapped together on each device (default :func:`default_group_size`).
+    Under ``jax.distributed`` (``devices`` default to every process's), every process calls this with the same
+    arguments; each initialises and trains only the models on its own devices, ``on_progress`` and
+    ``on_checkpoint`` run on every process with the whole (gathered) values, and every process gets the whole result.
 
-    ``max_models_per_call`` caps the models trained by one compiled call; a larger grid
-    is trained in equal model chunks, one after another within each chunk of steps.
-    By default the cap comes from the free memory (:func:`auto_models_per_call`).
-    Results do not depend on it, nor on the number of devices.
+    Args:
+        config: The base config; a traced field without an axis keeps its value for every model.
+        axes: Axis names to value lists, e.g. ``{"seed": range(5), "scale": [0, 1]}`` (:func:`ccjax.make_grid`).
+        chunk_intervals: Logging intervals run per compiled call (default: about 20 chunks per run).
+        devices: The devices the models are sharded over (default: all visible devices).
+        group_size: Models vmapped together on each device (default :func:`default_group_size`).
+        max_models_per_call: Caps the models trained by one compiled call; a larger grid is trained in equal model
+            chunks, one after another within each chunk of steps (default: from the free memory,
+            :func:`auto_models_per_call`). Results do not depend on it, nor on the number of devices.
+        on_progress: Called with a :class:`~ccjax.engine.Progress` after every chunk of steps, or None.
+        on_checkpoint: Receives a :class:`~ccjax.engine.SweepCheckpoint` (host arrays) after every chunk of steps.
+        resume: A checkpoint from ``on_checkpoint`` to continue, with the same final results as an uninterrupted run.
+        initial_params: A :class:`FeatureMLP` with leading axes ``grid.shape`` to start every model from instead of
+            the random init, e.g. to fine-tune an earlier sweep's ``result.params`` (:func:`ccjax.engine.init_run`).
+            Not supported with ``config.full_model``.
+        task: The labels and loss trained on (default: the paper's).
 
-    ``on_checkpoint`` receives a :class:`~ccjax.engine.SweepCheckpoint` (host
-    arrays) after every chunk of steps; pass one back as ``resume`` to continue from it
-    with the same final results as an uninterrupted run. Models whose loss turns NaN or
-    infinite are reported in ``Progress.diverged`` and ``SweepResult.diverged_step``;
-    the others train on unaffected.
+    Returns:
+        The models and histories, with leading axes ``grid.shape``. Models whose loss turns NaN or infinite are
+            reported in ``Progress.diverged`` and ``SweepResult.diverged_step``; the others train on unaffected.
 
-    ``initial_params`` (a :class:`FeatureMLP` with leading axes ``grid.shape``) starts
-    every model from given weights instead of the random init, e.g. to fine-tune the
-    models of an earlier sweep (``result.params``); see :func:`ccjax.engine.init_run`.
-    Not supported with ``config.full_model``.
-
-    Under ``jax.distributed`` (``devices`` default to every process's), every process
-    calls this with the same arguments; each initialises and trains only the models on
-    its own devices, ``on_progress`` and ``on_checkpoint`` run on every process with the
-    whole (gathered) values, and every process gets the whole result.
+    Raises:
+        ValueError: If the axes, options or ``initial_params`` are invalid for ``config``.
+        CheckpointError: If ``resume`` belongs to another sweep or is malformed.
     """
     options = SweepOptions(chunk_intervals, devices, group_size, max_models_per_call, initial_params, task)
     return _run_plan(make_plan(config, axes, options), resume, on_progress, on_checkpoint)

@@ -28,7 +28,12 @@ from ._train import Shapes, check_initial_params, shapes_for
 
 
 class Grid(NamedTuple):
-    """Named sweep axes; ``shape`` is the grid shape, row-major over ``names``."""
+    """Named sweep axes; ``shape`` is the grid shape, row-major over ``names``.
+
+    Attributes:
+        names: The axis names, ``"seed"`` first.
+        values: Each axis's values, a 1-D array per name.
+    """
 
     names: tuple[str, ...]
     values: tuple[np.ndarray, ...]
@@ -46,19 +51,45 @@ class Grid(NamedTuple):
         return len(self.names)
 
     def point(self, index: int | np.integer) -> dict:
-        """The axis values of flat model ``index`` (row-major), as plain Python values."""
+        """The axis values of flat model ``index`` (row-major), as plain Python values.
+
+        Args:
+            index: The model's position on the flat model axis, in [0, size).
+
+        Returns:
+            Axis name to the model's value.
+        """
         coords = np.unravel_index(index, self.shape)
         return {name: values[i].item() for name, values, i in zip(self.names, self.values, coords, strict=True)}
 
     def flat(self, name: str) -> np.ndarray:
-        """The value of axis ``name`` for every model, in model-axis order."""
+        """The value of axis ``name`` for every model, in model-axis order.
+
+        Args:
+            name: One of ``names``.
+
+        Returns:
+            The values, (size,).
+        """
         index = self.names.index(name)
         return np.array([point[index] for point in itertools.product(*self.values)])
 
 
 def make_grid(axes: Mapping[str, Sequence], config_type: type = TrainConfig) -> Grid:
     """Validate named axes: ``seed`` (non-negative ints) first, then traced axes of
-    ``config_type`` (:func:`ccjax.engine.traced`), each checked as its field declares."""
+    ``config_type`` (:func:`ccjax.engine.traced`), each checked as its field declares.
+
+    Args:
+        axes: Axis name to a non-empty list of values; must include ``"seed"``.
+        config_type: The config class whose traced fields may be swept.
+
+    Returns:
+        The grid, ``seed`` first, then the other axes in the given order.
+
+    Raises:
+        ValueError: If ``seed`` is missing or not non-negative integers, a name is not sweepable,
+            an axis is empty or not 1-D, or a value is not allowed.
+    """
     if "seed" not in axes:
         raise ValueError("a sweep needs a 'seed' axis")
     sweepable = traced_axes(config_type)

@@ -38,7 +38,16 @@ from ._config import HyperValues, TrainConfig, _check
 
 
 class Shapes(NamedTuple):
-    """The static part of a run: fixed for every model in one compiled call."""
+    """The static part of a run: fixed for every model in one compiled call.
+
+    Attributes:
+        config: The config with its traced fields at their neutral values (:func:`neutral_config
+            <ccjax.engine._axes.neutral_config>`), so that sweeps share compilations.
+        capacity: Sparse entry slots per batch (:func:`~ccjax.problem.default_capacity` at the largest p).
+        multi_capacity: Rows with two or more actives the sparse loss path holds.
+        path: The loss's input path, ``"sparse"`` or ``"dense"`` (:meth:`TrainConfig.resolved_input_path`).
+        task: The labels and loss trained on.
+    """
 
     config: TrainConfig  # traced fields at their neutral values (neutral_config): sweeps share compilations
     capacity: int
@@ -48,7 +57,19 @@ class Shapes(NamedTuple):
 
 
 def shapes_for(config: TrainConfig, p_max: float | None = None, task: Task = MIXED_RELU) -> Shapes:
-    """Static shapes for runs of ``config`` on ``task`` whose p never exceeds ``p_max``."""
+    """Static shapes for runs of ``config`` on ``task`` whose p never exceeds ``p_max``.
+
+    Args:
+        config: The run's config.
+        p_max: The largest p of the runs (default: ``config.p``); it sizes the sparse batches.
+        task: The labels and loss trained on.
+
+    Returns:
+        The shapes of the compiled run.
+
+    Raises:
+        ValueError: If ``task`` cannot be trained by :func:`ccjax.train` (:meth:`Task.check_feature_mlp`).
+    """
     task.check_feature_mlp(config.n_features)
     p_max = config.p if p_max is None else p_max
     if config.data == "exactly-one":
@@ -61,7 +82,17 @@ def shapes_for(config: TrainConfig, p_max: float | None = None, task: Task = MIX
 
 
 class RunState(NamedTuple):
-    """One model's training state. ``w_e`` is kept only for the full residual model."""
+    """One model's training state. ``w_e`` is kept only for the full residual model.
+
+    Attributes:
+        trainable: ``{"params": weights}``, plus ``"scale"`` (a float32 scalar) with ``learn_scale``;
+            the weights are a :class:`~ccjax.FeatureMLP`, or a :class:`~ccjax.problem.ResidualMLP`
+            for ``full_model``.
+        opt_state: AdamW's state for ``trainable``.
+        mixing: The unscaled mixing matrix M, (n_features, n_features).
+        w_e: The embedding W_E, (n_features, d_embed), for the full model; None otherwise.
+        data_key: The data key; step t's batch is drawn from ``fold_in(data_key, t)``.
+    """
 
     trainable: dict
     opt_state: optax.OptState
@@ -78,7 +109,15 @@ class History(NamedTuple):
     ``relu_term_per_feature`` and ``mixing_term_per_feature`` split the loss on a fresh batch
     at the logged step (they sum to it; for a task without the ``loss_split`` hook, the ReLU
     term is that whole loss and the mixing term 0). ``scale`` is the mixing scale in use
-    (learned or fixed).
+    (learned or fixed). Each field is (n_logs,) for one run, with leading model or grid axes
+    when stacked.
+
+    Attributes:
+        step: The step of each log (the end of its interval), as float32.
+        train_loss_per_feature: The mean training loss over the interval, L/p.
+        relu_term_per_feature: The ReLU term on a fresh batch at the logged step, L/p.
+        mixing_term_per_feature: The mixing term on the same batch, L/p.
+        scale: The mixing scale |s| in the labels at the logged step.
     """
 
     step: Float[Array, " n_logs"]
@@ -89,7 +128,18 @@ class History(NamedTuple):
 
 
 def lr_factor(schedule: str, step, total_steps: int):
-    """Learning-rate multiplier at ``step``: half-cosine (paper), quarter-cosine (Braun)."""
+    """Learning-rate multiplier at ``step``: half-cosine (paper), quarter-cosine (Braun).
+
+    docs/paper.md §4: ``0.5 (1 + cos(π t/T))`` or ``cos(π/2 · t/(T - 1))``.
+
+    Args:
+        schedule: ``"half-cosine"``, ``"quarter-cosine"`` or any other value for a constant 1.
+        step (int | Array): The step t (an int or a traced scalar).
+        total_steps: The run's total steps T.
+
+    Returns:
+        (Array): The multiplier, a float32 scalar (the shape of ``step``).
+    """
     t = jnp.asarray(step, jnp.float32)
     if schedule == "half-cosine":
         return 0.5 * (1.0 + jnp.cos(jnp.pi * t / total_steps))
@@ -152,6 +202,20 @@ def init_run(
     run can continue from given weights (fine-tuning); the optimizer state is fresh and
     the mixing matrix and data key are still drawn from ``key``. A learned scale still
     starts at ``scale_init``. Not supported with ``full_model``.
+
+    Args:
+        config: The run's config.
+        key: The run's key, split into the mixing (W_E and M), init and data keys.
+        hyper: The run's traced values (:func:`~ccjax.engine.hyper_from_config` for the config's own).
+        initial_params: Feature-space weights to start from, (n_features, d_mlp) and (d_mlp, n_features);
+            None for the random init.
+
+    Returns:
+        The initial state of the run.
+
+    Raises:
+        ValueError: If ``initial_params`` is not a :class:`FeatureMLP` of the config's shapes, or the
+            config has ``full_model``.
     """
     run = RunValues(config, hyper)
     mixing_key, init_key, data_key = jax.random.split(key, 3)
@@ -184,11 +248,20 @@ def sample_batch(shapes: Shapes, key: PRNGKeyArray, p) -> SparseBatch:
 
 
 def train_step(shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_name: str | None = None):
-    """One AdamW step of one run (paper §3: sample a batch, loss and gradient, update).
+    """One AdamW step of one run (paper §4: sample a batch, loss and gradient, update).
 
-    The step :func:`train` and :func:`ccjax.sweep` repeat inside their compiled loops;
-    ``axis_name`` names the ``vmap`` axis of models trained together (``None`` for one).
-    Returns the new state and the batch loss L (mean over batch and features).
+    The step :func:`train` and :func:`ccjax.sweep` repeat inside their compiled loops.
+
+    Args:
+        shapes: The run's static shapes (:func:`shapes_for`).
+        hyper: The run's traced values.
+        state: The run's state before the step.
+        step (int | Array): The step t (an int or a traced scalar); its batch is drawn from ``fold_in(data_key, t)``.
+        axis_name: The ``vmap`` axis of models trained together (``None`` for one).
+
+    Returns:
+        (tuple[RunState, Array]): ``(state, loss)``: the new state and the batch loss L (mean over
+            batch and features, not L/p).
     """
     config = shapes.config
     batch = sample_batch(shapes, jax.random.fold_in(state.data_key, step), RunValues(config, hyper).p)
@@ -282,19 +355,33 @@ def train(
     """Train one model from ``key`` on ``task`` (default: the paper's labels ``relu(x) + s M x``
     under MSE); returns the trained weights and the loss history.
 
-    Pure and jittable with ``config`` static: ``jax.jit(train, static_argnums=0)``.
-    ``hyper`` overrides the config's p, lr, weight decay and scale with traced values.
-    ``initial_params`` starts from given feature-space weights instead of the random
-    init (fine-tuning; fresh optimizer state, M and data still from ``key``; see
-    :func:`init_run`). For many models use :func:`ccjax.sweep`, which also shards
+    Pure and jittable with ``config`` static: ``jax.jit(train, static_argnums=0)``; the
+    training of docs/paper.md §4. For many models use :func:`ccjax.sweep`, which also shards
     and shows progress.
 
-    To ``vmap`` it over models yourself, name the axis and pass the same name, e.g.
-    ``jax.vmap(functools.partial(train, config, axis_name="models"), axis_name="models")``:
-    the models then share the decision to take a rare branch (a batch that overflowed its
-    sparse capacity), which otherwise runs on every step under ``vmap`` (4 models at paper
-    shapes on CPU: 4x the CPU time per step on the sparse path, 1.8x on the dense path).
-    Results are the same either way.
+    Args:
+        config: The run's config (static).
+        key: The run's key; runs that share it share W_E, M, the initial weights and the data.
+        hyper: Traced values overriding the config's traced fields (p, lr, weight decay, scale,
+            mixing, mixing_rank), as the config's ``Hyper``; None: the config's own.
+        initial_params: Feature-space weights to start from instead of the random init (fine-tuning;
+            fresh optimizer state, M and data still from ``key``; see :func:`init_run`), or None.
+        axis_name: To ``vmap`` it over models yourself, name the axis and pass the same name, e.g.
+            ``jax.vmap(functools.partial(train, config, axis_name="models"), axis_name="models")``:
+            the models then share the decision to take a rare branch (a batch that overflowed its
+            sparse capacity), which otherwise runs on every step under ``vmap`` (4 models at paper
+            shapes on CPU: 4x the CPU time per step on the sparse path, 1.8x on the dense path).
+            Results are the same either way.
+        task: The labels and loss (default: the paper's); it must train the reduced MLP on the
+            default inputs (:meth:`Task.check_feature_mlp`).
+
+    Returns:
+        ``(params, history)``: the trained weights (a :class:`FeatureMLP`, or a :class:`ResidualMLP`
+            with ``full_model``) and the :class:`History`, (n_logs,) per field.
+
+    Raises:
+        ValueError: If ``hyper`` lacks the config's traced fields, ``task`` cannot be trained
+            here, or ``initial_params`` does not fit the config.
     """
     hyper = hyper_from_config(config) if hyper is None else hyper
     expected = hyper_type(type(config))._fields

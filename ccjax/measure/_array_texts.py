@@ -42,7 +42,17 @@ def describe_arrays(axes: str, names: Sequence[str], *, at: str = "at_train_p", 
     names (``"T, K"``): ``{"loss_per_feature": "(T, K, P) L/p of each model at each p_eval", ...}``,
     each followed by ``suffix``. The L/p at the training p (``"at"``) is saved as ``at``, its
     standard error (``"at_sem"``) as ``<at>_sem``; a name outside this vocabulary is described
-    as :func:`~ccjax.measure.describe_sweep_arrays` describes it."""
+    as :func:`~ccjax.measure.describe_sweep_arrays` describes it.
+
+    Args:
+        axes: the models' grid axes as they appear in the shapes, e.g. ``"T, K"``.
+        names: the arrays to describe, by their names in the vocabulary (``"at"``, ``"at_sem"``, ...).
+        at: the saved name of the L/p at the training p (its standard error's: ``<at>_sem``).
+        suffix: text added to the end of every description.
+
+    Returns:
+        ``{saved name: description}`` in the order of ``names``.
+    """
     described = {}
     for name in names:
         if name in _TEXTS:

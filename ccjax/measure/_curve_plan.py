@@ -31,7 +31,16 @@ MAX_ROUNDS = 4  # allocation rounds after the pilot
 
 
 def binomial_weights(p_values: Sequence[float] | np.ndarray, n_features: int) -> np.ndarray:
-    """``Binom(k; n, p)`` for k = 0..n (columns) at each p (rows), in float64."""
+    """``Binom(k; n, p)`` for k = 0..n (columns) at each p (rows), in float64: the weights of
+    ``L(p) = sum_k Binom(k; n, p) c_k`` (docs/paper.md §4, "Evaluation by the number of active features").
+
+    Args:
+        p_values: the feature probabilities, (P,).
+        n_features: the number of features n.
+
+    Returns:
+        The probabilities of exactly k active features, (P, n + 1), computed in log space.
+    """
     p = np.asarray(p_values, np.float64)[:, None]
     k = np.arange(n_features + 1, dtype=np.float64)[None, :]
     log_choose = (

@@ -87,11 +87,23 @@ def one_feature_loss(
     params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"], task: Task = MIXED_RELU
 ) -> Float[Array, ""]:
     """Exact ``c_1``: the expected loss L given exactly one active feature, from the
-    task's ``one_feature`` hook (ValueError without one).
+    task's ``one_feature`` hook (ValueError without one; docs/paper.md §4, "Evaluation by the
+    number of active features").
 
     For the default task the feature j is uniform and its value v ~ U[-1, 1]; the
     squared error is ``v^2`` times a unit squared error
     (:func:`~ccjax.problem.unit_squared_errors`), and ``E[v^2; v > 0] = 1/6``.
+
+    Args:
+        params: one model, W_in (n_features, d_mlp) and W_out (d_mlp, n_features).
+        scaled_mixing: its label map ``s M``, (n_features, n_features).
+        task: the labels and loss; it must declare ``one_feature``.
+
+    Returns:
+        ``c_1``, a scalar in L units (mean over features of the squared error).
+
+    Raises:
+        ValueError: if ``task`` declares no ``one_feature`` hook.
     """
     return _one_feature_hook(task)(params, scaled_mixing).c1
 
@@ -103,13 +115,37 @@ def exactly_one_loss_per_feature(
 
     The feature rate of exactly-one data is 1/n, so L/p = n c_1. (The paper code
     divides by p = 0.01 = 1/n for n = 100.)
+
+    Args:
+        params: one model, W_in (n_features, d_mlp) and W_out (d_mlp, n_features).
+        scaled_mixing: its label map ``s M``, (n_features, n_features).
+        task: the labels and loss; it must declare ``one_feature`` (:func:`one_feature_loss`).
+
+    Returns:
+        L/p on exactly-one data, a scalar.
+
+    Raises:
+        ValueError: if ``task`` declares no ``one_feature`` hook.
     """
     return params.w_in.shape[0] * one_feature_loss(params, scaled_mixing, task)
 
 
 def naive_loss_per_feature(n_features: int = 100, d_mlp: int = 50, p: float = 0.01, task: Task = MIXED_RELU) -> float:
     """L/p of ``task``'s naive model at feature probability ``p``: :meth:`Task.naive_loss`
-    divided by p. For the paper's task, ``(n - d)/n · 1/6`` at every p (paper §5), 0.0833."""
+    divided by p. For the paper's task, ``(n - d)/n · 1/6`` at every p (paper §5), 0.0833.
+
+    Args:
+        n_features: the number of features n.
+        d_mlp: the number of neurons d; the naive model represents the first d features.
+        p: the feature probability.
+        task: the labels and loss; it must have a closed-form naive loss.
+
+    Returns:
+        The naive model's L/p.
+
+    Raises:
+        ValueError: if ``task`` has no closed-form naive loss (use :func:`ccjax.cis.naive_monte_carlo`).
+    """
     loss = task.naive_loss(n_features, d_mlp, p)
     if loss is None:
         raise ValueError(f"{type(task).__name__} has no closed-form naive loss; use ccjax.cis.naive_monte_carlo")
@@ -189,16 +225,24 @@ _exact_parts_jit = jax.jit(_exact_parts, static_argnames="task")
 
 
 class LossCurve(NamedTuple):
-    """L/p at each requested p for a stack of models, with its ingredients.
+    """L/p at each requested p for a stack of models, with its ingredients (docs/paper.md §4).
 
-    Leading ``models`` axes are those of the params passed in. ``c`` holds ``c_k``
-    for k = 0..n (``c_0 = 0``; NaN for skipped k), ``c_sem`` its standard error
-    (0 where exact). ``samples[k]`` is the number of exactly-k samples behind ``c_k``
-    (shared by all models); ``n_evaluations`` counts every sample the model was run
-    on, pilot and chunk padding included.
-    ``truncation_bound[i]`` bounds the L/p that skipped k could add at ``p[i]``.
-    ``loss_variance`` is Var(L | k) (pilot estimates; exact at k = 1), used to predict
-    the standard error of direct Monte Carlo (:func:`direct_sem`).
+    Leading ``models`` axes are those of the params passed in; n is the number of features.
+    A model with non-finite weights or mixing (a diverged run) has NaN in every per-model field.
+
+    Attributes:
+        p: the feature probabilities, (P,).
+        loss_per_feature: L/p of each model at each p, (*models, P).
+        sem: its standard error, (*models, P).
+        c: ``c_k``, the expected L given exactly k active features, for k = 0..n, (*models, n + 1);
+            ``c_0 = 0``, NaN for skipped k.
+        c_sem: the standard error of ``c``, (*models, n + 1); 0 where exact.
+        loss_variance: Var(L | k) (pilot estimates; exact at k = 1), (*models, n + 1), used to predict
+            the standard error of direct Monte Carlo (:func:`direct_sem`).
+        samples: ``samples[k]``, the number of exactly-k samples behind ``c_k`` (shared by all models), (n + 1,).
+        n_evaluations: every sample the models were run on, pilot and chunk padding included.
+        truncation_bound: ``truncation_bound[i]`` bounds the L/p that skipped k could add at ``p[i]``, (P,).
+        seconds: the wall-clock time of the evaluation.
     """
 
     p: np.ndarray  # (P,)
@@ -484,29 +528,47 @@ def loss_curve(
     on_progress: Callable[[int, int], None] | None = None,
     task: Task = MIXED_RELU,
 ) -> LossCurve:
-    """L/p at every p of ``p_values`` for stacked models, each to ``rel_sem`` relative SE.
+    """L/p at every p of ``p_values`` for stacked models, each to ``rel_sem`` relative SE (docs/paper.md §4).
 
-    ``rel_sem`` is one target for every p, or one per p.
-    ``params`` and ``scaled_mixing`` (the label map ``s M`` of each model) carry the
-    same leading model axes. Every model sees the same samples (common random numbers),
-    so differences between models are estimated more precisely than each value.
-    ``on_progress(done, planned)`` is called after each chunk with sample counts.
-    Models with non-finite weights or mixing (diverged runs) get NaN and do not take
-    part in the sample allocation. ``max_models_per_call`` caps the models evaluated
-    together (default: :func:`auto_eval_models_per_call`, from the free memory); the
-    others wait their turn on the same samples, so only float rounding depends on it.
+    Args:
+        params: the models, W_in (*models, n_features, d_mlp) and W_out (*models, d_mlp, n_features). Models with
+            non-finite weights or mixing (diverged runs) get NaN and do not take part in the sample allocation.
+        scaled_mixing: each model's label map ``s M``, (*models, n_features, n_features).
+        p_values: the feature probabilities, (P,), each in (0, 1].
+        key: the key of the samples. Every model sees the same samples (common random numbers), so differences
+            between models are estimated more precisely than each value.
+        rel_sem: the target standard error relative to L/p: one for every p, or one per p.
+        pilot_samples: pilot samples per estimated k (they fit ``beta_k`` and the variances).
+        min_samples: the fewest main-run samples per estimated k.
+        max_samples_per_k: the most main-run samples per estimated k.
+        truncation_tolerance: the most L/p that all skipped k together may add, at every p.
+        chunk_size: samples per compiled call.
+        devices: the devices the model axis is sharded over (default: ``jax.devices()``).
+        max_models_per_call: caps the models evaluated together (default: :func:`auto_eval_models_per_call`,
+            from the free memory); the others wait their turn on the same samples, so only float rounding depends on it.
+        on_progress: called as ``on_progress(done, planned)`` after each chunk, with sample counts.
+        task: the labels and loss (:mod:`ccjax.problem`); each exact hook is used only if declared. Without
+            ``one_feature``, ``c_1`` is estimated like every other ``c_k``; without the control variate, ``c_k``
+            is plain Monte Carlo on exactly-k samples; without ``loss_bound_slope``, no k of non-zero weight is skipped.
 
-    ``task`` (:mod:`ccjax.problem`) gives the labels and loss; each of its exact hooks is
-    used only if declared. Without ``one_feature``, ``c_1`` is estimated like every
-    other ``c_k``; without the control variate, ``c_k`` is plain Monte Carlo on
-    exactly-k samples; without ``loss_bound_slope``, no k of non-zero weight is skipped.
-    The steps: plan (:func:`~ccjax.measure._curve_plan.plan_curve`), pilot, rounds, assembly.
+    Returns:
+        The :class:`LossCurve`, its per-model fields with the models' leading axes.
+
+    Raises:
+        ValueError: for a p outside (0, 1], params without a model axis or of mismatched shapes, or a bad option.
     """
     start = time.perf_counter()
+    sampling = (rel_sem, pilot_samples, min_samples, max_samples_per_k, truncation_tolerance, chunk_size)
+    options = CurveOptions(*sampling, devices, max_models_per_call)
+    return _checked_curve(params, scaled_mixing, p_values, key, options, task, on_progress, start)
+
+
+def _checked_curve(params, scaled_mixing, p_values, key, options: CurveOptions, task: Task, on_progress, start):
+    """:func:`loss_curve` from its gathered options: the checks, then the curve (of the finite
+    models only, :func:`_finite_curve`, when some are not finite)."""
     p = check_p(p_values)
     lead = _check_models(params, scaled_mixing)[0]
-    sampling = (rel_sem, pilot_samples, min_samples, max_samples_per_k, truncation_tolerance, chunk_size)
-    p, options = check_options(p, CurveOptions(*sampling, devices, max_models_per_call))
+    p, options = check_options(p, options)
     finite = _finite_models(params, scaled_mixing, math.prod(lead))
     if not finite.all():
         curve_options = options._asdict() | dict(on_progress=on_progress, task=task)
@@ -521,7 +583,19 @@ def loss_per_feature(
     key: PRNGKeyArray,
     **options,
 ) -> Estimate:
-    """L/p at one p for stacked models (:func:`loss_curve` with a single p)."""
+    """L/p at one p for stacked models (:func:`loss_curve` with a single p).
+
+    Args:
+        params: the models, W_in (*models, n_features, d_mlp) and W_out (*models, d_mlp, n_features).
+        scaled_mixing: each model's label map ``s M``, (*models, n_features, n_features).
+        p: the feature probability, in (0, 1].
+        key: the key of the samples (shared by every model).
+        **options (Any): the keyword options of :func:`loss_curve` (``rel_sem``, ``task``, ...).
+
+    Returns:
+        An :class:`~ccjax.measure.Estimate` with the models' leading axes: L/p, its standard error,
+        and as both sample counts the curve's ``n_evaluations`` (exactly-k samples, pilot included).
+    """
     curve = loss_curve(params, scaled_mixing, [p], key, **options)
     shape = curve.loss_per_feature.shape[:-1]
     evaluations = np.full(shape, curve.n_evaluations)
@@ -534,6 +608,13 @@ def direct_sem(curve: LossCurve, n_nonempty: float = 1e6) -> np.ndarray:
 
     From the c_k and Var(L | k) of the curve: the direct estimate averages L over all
     ``n_nonempty / (1 - (1-p)^n)`` samples, empty ones included.
+
+    Args:
+        curve: a :func:`loss_curve` result (its ``c`` and ``loss_variance``).
+        n_nonempty: the non-empty samples per p of the direct estimator (the paper: about 1e6, docs/paper.md §4).
+
+    Returns:
+        The predicted standard error of L/p, (*models, P).
     """
     n_features = curve.c.shape[-1] - 1
     weights = binomial_weights(curve.p, n_features)

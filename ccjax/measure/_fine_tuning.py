@@ -38,7 +38,16 @@ def fine_tuning_configs(
 ) -> tuple[TrainConfig, TrainConfig]:
     """The two phases of a fine-tuning run (§6.4): ``config`` (phase 1, labels with sM), and
     phase 2 on clean labels (no mixing, scale 0) for ``finetune_steps`` steps, otherwise the
-    same. Each logs at most ``max_logs`` times: every ``ceil(steps / max_logs)`` steps (at least 1)."""
+    same. Each logs at most ``max_logs`` times: every ``ceil(steps / max_logs)`` steps (at least 1).
+
+    Args:
+        config: the training config of phase 1 (its ``log_every`` is replaced).
+        finetune_steps: the training steps of phase 2.
+        max_logs: the most history logs of each phase.
+
+    Returns:
+        ``(phase1, phase2)``, the two phases' configs.
+    """
     phase1 = dataclasses.replace(config, log_every=max(1, -(-config.steps // max_logs)))
     log_every = max(1, -(-finetune_steps // max_logs))
     return phase1, dataclasses.replace(phase1, steps=finetune_steps, mixing="none", scale=0.0, log_every=log_every)

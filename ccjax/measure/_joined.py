@@ -17,8 +17,15 @@ def join_sweeps(results: Sequence[SweepResult], fields: Sequence[str], axis: int
     ``"params.w_in"``, ``"history.scale"``) of every sweep in ``results``, concatenated along
     grid ``axis`` (the sweeps' other axes must agree), as NumPy arrays of the fields' dtypes.
 
-    Returns ``{field: array}``: e.g. for sweeps of shape (K, F_i) and ``axis=1``, arrays of
-    shape (K, sum F_i, ...) with the sweeps' models in the order of ``results``."""
+    Args:
+        results: the trained sweeps.
+        fields: the attribute paths to join.
+        axis: the grid axis to concatenate along.
+
+    Returns:
+        ``{field: array}``: e.g. for sweeps of shape (K, F_i) and ``axis=1``, arrays of
+        shape (K, sum F_i, ...) with the sweeps' models in the order of ``results``.
+    """
     return {
         field: np.concatenate([np.asarray(operator.attrgetter(field)(result)) for result in results], axis=axis)
         for field in fields
@@ -28,6 +35,14 @@ def join_sweeps(results: Sequence[SweepResult], fields: Sequence[str], axis: int
 def initial_mixings(config: TrainConfig, seeds: Sequence[int]) -> Float[np.ndarray, "seeds n_features n_features"]:
     """The unscaled mixing matrix M that a training run of ``config`` with each of ``seeds`` draws
     (:func:`~ccjax.engine.init_run` from ``seed_key(seed)``), without training: e.g. to fit the
-    semi-NMF baseline (§5, §6.6) to the Ms the trained models see, stacked as (seeds, n, n)."""
+    semi-NMF baseline (§5, §6.6) to the Ms the trained models see, stacked as (seeds, n, n).
+
+    Args:
+        config: the training config (its mixing family and sizes fix how M is drawn).
+        seeds: the runs' seeds.
+
+    Returns:
+        The unscaled M of each seed, (seeds, n_features, n_features).
+    """
     hyper = hyper_from_config(config)
     return np.stack([np.asarray(init_run(config, seed_key(int(seed)), hyper).mixing) for seed in seeds])

@@ -43,7 +43,15 @@ def alignments(
 ) -> dict[str, np.ndarray]:
     """:func:`~ccjax.analysis.alignment` of every model (a leading model axis on the weights
     and on its label map ``sM``, cast to float32) in one compiled call (§6.5): each field of
-    :class:`~ccjax.analysis.Alignment` by name, in sorted order, with the model axis first."""
+    :class:`~ccjax.analysis.Alignment` by name, in sorted order, with the model axis first.
+
+    Args:
+        params: the models, W_in (models, n_features, d_mlp) and W_out (models, d_mlp, n_features).
+        scaled_mixing: each model's label map ``sM``, (models, n_features, n_features).
+
+    Returns:
+        ``{field: array}``, each (models, ...) (the shapes of :data:`ALIGNMENT_ARRAYS`).
+    """
     fields = _alignments_jit(params, np.asarray(scaled_mixing, np.float32))
     return {name: np.asarray(value) for name, value in fields.items()}
 
@@ -73,7 +81,14 @@ ALIGNMENT_CONVENTIONS = {
 
 def describe_alignments(leading: str) -> dict[str, str]:
     """What each array of :func:`alignments` stacked on the axes ``leading`` (e.g. ``"C, K"``)
-    holds, by name in :class:`~ccjax.analysis.Alignment`'s order: ``"(C, K, n) eigenvalues of ..."``."""
+    holds, by name in :class:`~ccjax.analysis.Alignment`'s order: ``"(C, K, n) eigenvalues of ..."``.
+
+    Args:
+        leading: the names of the models' leading axes, as they appear in the shapes.
+
+    Returns:
+        ``{field: "(shape) meaning"}``.
+    """
     return {
         name: " ".join(filter(None, [f"({', '.join(filter(None, [leading, shape]))})", meaning]))
         for name, (shape, meaning) in ALIGNMENT_ARRAYS.items()
@@ -87,12 +102,28 @@ ALIGNMENT_BANDS = {"cos_top20": slice(0, 20), "cos_at_40": slice(38, 43), "cos_f
 def alignment_bands(eigen_cos: Float[np.ndarray, "*models n_features"]) -> dict[str, Float[np.ndarray, "*models"]]:
     """The mean of ``cos(E_i, A E_i)`` (:func:`~ccjax.analysis.eigen_alignment`, descending
     eigenvalue) over each band of :data:`ALIGNMENT_BANDS`, by name (§6.5): the top 20
-    eigenvectors (paper ≈0.97), 0-based indices 38..42 (≈0.89) and 69 on (≈0–0.1)."""
+    eigenvectors (paper ≈0.97), 0-based indices 38..42 (≈0.89) and 69 on (≈0–0.1).
+
+    Args:
+        eigen_cos: ``cos(E_i, A E_i)`` of each model, (*models, n_features), by descending eigenvalue.
+
+    Returns:
+        ``{band name: mean cosine}``, each (*models).
+    """
     return {name: eigen_cos[..., band].mean(axis=-1) for name, band in ALIGNMENT_BANDS.items()}
 
 
 class BaselineSweep(NamedTuple):
-    """The §5 baselines of every (seed, mixing magnitude): :func:`baseline_sweep`."""
+    """The §5 baselines of every (seed, mixing magnitude): :func:`baseline_sweep`.
+
+    Attributes:
+        snmf: the semi-NMF models (``W_in = U >= 0``, ``W_out = V``), with leading axes (seeds, scales, orientations).
+        snmf_loss: their exact exactly-one L/p, (seeds, scales, orientations).
+        snmf_fit_error: ``||T_o - W_in W_out||_F`` against each orientation's own target T_o,
+            (seeds, scales, orientations).
+        svd_loss: exact exactly-one L/p of the top-d_mlp SVD of the faithful target, (seeds, scales).
+        naive_loss: exact exactly-one L/p of the naive model on these labels, (seeds, scales).
+    """
 
     snmf: FeatureMLP  # (seeds, scales, orientations, ...): W_in = U >= 0, W_out = V
     snmf_loss: Float[np.ndarray, "seeds scales orientations"]  # exact exactly-one L/p
@@ -115,6 +146,16 @@ def baseline_sweep(
     Semi-NMF (:func:`~ccjax.baselines.semi_nmf_models`, ``keys[k]`` seeding every scale and
     orientation of M_k) factorises both target orientations (:data:`~ccjax.baselines.ORIENTATIONS`),
     with its error against its own target; the SVD model (signs flipped) the faithful one.
+
+    Args:
+        mixing: the unscaled M of each seed, (seeds, n_features, n_features).
+        scales: the mixing magnitudes s (σ), (scales,).
+        keys: one PRNG key per seed, (seeds,), for the semi-NMF initialisation.
+        d_mlp: the rank of every baseline (neurons).
+        outer_iterations: the semi-NMF's outer iterations (the paper: 500).
+
+    Returns:
+        The :class:`BaselineSweep`.
     """
     targets = target_maps(mixing, np.asarray(scales, np.float32))  # (K, S, O, n, n)
     snmf = semi_nmf_models(targets, keys[:, None, None], d_mlp, outer_iterations)
@@ -132,7 +173,15 @@ def baseline_sweep(
 def describe_baseline_sweep(d_mlp: int, outer_iterations: int) -> dict:
     """How :func:`baseline_sweep` makes and evaluates its models, for results files: the target
     orientations, the semi-NMF settings (those of :func:`~ccjax.baselines.semi_nmf`), the
-    references and the evaluation."""
+    references and the evaluation.
+
+    Args:
+        d_mlp: the baselines' rank (neurons).
+        outer_iterations: the semi-NMF's outer iterations.
+
+    Returns:
+        A JSON-ready dict: ``orientations``, ``semi_nmf``, ``references`` and ``evaluation``.
+    """
     options = inspect.signature(semi_nmf).parameters
     inner_steps, nmf_iterations = options["inner_steps"].default, options["nmf_iterations"].default
     lr_start, lr_end = options["lr_start"].default, options["lr_end"].default
@@ -167,7 +216,19 @@ def fine_tuning_curve(
     """:func:`~ccjax.measure.loss_curve` (one call: common samples) of models trained on labels
     with ``sM`` (``before``) and fine-tuned on clean labels (``after``), §6.4. The curve's
     leading axis is 3: ``before`` on its mixed labels, ``before`` on clean labels (M = 0),
-    ``after`` on clean labels; then the models' axis and ``p_eval``'s."""
+    ``after`` on clean labels; then the models' axis and ``p_eval``'s.
+
+    Args:
+        before: the phase-1 models, W_in (models, n_features, d_mlp) and W_out (models, d_mlp, n_features).
+        after: the same models after fine-tuning, of the same shapes.
+        scaled_mixing: the phase-1 label map ``sM`` of each model, (models, n_features, n_features).
+        p_eval: the feature probabilities to evaluate, (P,).
+        key: the key of the samples (shared by all three evaluations).
+        rel_sem: the target standard error relative to L/p.
+
+    Returns:
+        The :class:`~ccjax.LossCurve`, its per-model fields (3, models, P).
+    """
     params = jax.tree.map(lambda a, b: np.stack([a, a, b]), before, after)
     clean = np.zeros_like(scaled_mixing)
     label_maps = np.stack([scaled_mixing, clean, clean]).astype(np.float32)
@@ -178,5 +239,13 @@ def mixing_rms(
     scale: Float[np.ndarray, "*models"], mixing: Float[np.ndarray, "*models n_features n_features"]
 ) -> Float[np.ndarray, "*models"]:
     """The RMS entry of the label map ``sM``: ``scale · ‖M‖_F / n`` in float64, with ``scale``
-    the magnitude |s| (§6.2: 0.031 for the embedding M ``I - W_E W_E^T`` at s = 1)."""
+    the magnitude |s| (§6.2: 0.031 for the embedding M ``I - W_E W_E^T`` at s = 1).
+
+    Args:
+        scale: |s| of each model, (*models).
+        mixing: the unscaled M of each model, (*models, n_features, n_features).
+
+    Returns:
+        The RMS entry of each model's ``sM``, (*models), float64.
+    """
     return scale * np.linalg.norm(mixing.astype(np.float64), axis=(-2, -1)) / mixing.shape[-1]

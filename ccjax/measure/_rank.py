@@ -70,7 +70,17 @@ def rank_sweep_measures(result: SweepResult) -> dict[str, np.ndarray]:
     entry of ``|s| M``, the logged training L/p and ``|s|``, M and the weights.
 
     The exact losses are the paper's mixed-ReLU labels, so a sweep trained on another task is
-    refused rather than evaluated on labels it was not trained on."""
+    refused rather than evaluated on labels it was not trained on.
+
+    Args:
+        result: the trained sweep, on the paper's task (:data:`~ccjax.problem.MIXED_RELU`).
+
+    Returns:
+        ``{name: array}`` in the order of :data:`RANK_SWEEP_MEASURES`, each (*grid, ...) with the axes it lists.
+
+    Raises:
+        ValueError: if ``result`` was trained on another task.
+    """
     if result.task != MIXED_RELU:
         raise ValueError(
             f"rank_sweep_measures evaluates the paper's mixed-ReLU labels; this sweep was trained on {result.task!r}"
@@ -105,7 +115,18 @@ def rank_sweep_arrays(results: Sequence[SweepResult], prefix: str = "full_rank_"
     """The saved arrays of a rank sweep (§6.8): ``history_step``, the (T,) logged steps; then
     :func:`rank_sweep_measures` of ``results[0]``, a sweep over (seed, family, rank), with the
     family axis first, (F, K, R, ...); then those of each further sweep of ``results`` (a single
-    M over the same seeds, such as the full-rank point) with ``prefix`` before their names, (K, ...)."""
+    M over the same seeds, such as the full-rank point) with ``prefix`` before their names, (K, ...).
+
+    Args:
+        results: the sweeps: first the (seed, family, rank) one, then any single-M sweeps over its seeds.
+        prefix: the name prefix of the further sweeps' measures.
+
+    Returns:
+        ``{name: array}``, as :func:`describe_rank_sweep_arrays` describes them.
+
+    Raises:
+        ValueError: if a sweep was trained on a task other than the paper's (:func:`rank_sweep_measures`).
+    """
     measures = [rank_sweep_measures(result) for result in results]
     arrays = {"history_step": logged_steps(results[0])}  # the same for every model
     arrays |= {name: family_first(value) for name, value in measures[0].items()}
@@ -115,7 +136,15 @@ def rank_sweep_arrays(results: Sequence[SweepResult], prefix: str = "full_rank_"
 def describe_rank_sweep_arrays(point: str, prefix: str = "full_rank_") -> dict[str, str]:
     """What each array of :func:`~ccjax.measure.rank_sweep_arrays` holds, by name (§6.8): ``history_step``,
     every measure of :data:`~ccjax.measure.RANK_SWEEP_MEASURES` over (families F, seeds K, ranks R), and the
-    same with ``prefix`` for the single-M sweep over the K seeds, which ``point`` describes."""
+    same with ``prefix`` for the single-M sweep over the K seeds, which ``point`` describes.
+
+    Args:
+        point: what the single-M sweep is, put before each of its descriptions (e.g. ``"full-rank point"``).
+        prefix: the name prefix of its arrays.
+
+    Returns:
+        ``{name: "(shape) description"}``.
+    """
     measures = RANK_SWEEP_MEASURES.items()
     return {
         "history_step": "(T,) step at the end of each logging interval",
@@ -140,7 +169,17 @@ def rank_trends(
     loss: Real[np.ndarray, "families seeds ranks"],
 ) -> dict[str, RankTrend | None]:
     """:func:`~ccjax.analysis.rank_trend` of L/p (``loss``) against the rank of M for each family
-    of a rank sweep, by family name (None for a family with one rank), paired within each seed (§6.8)."""
+    of a rank sweep, by family name (None for a family with one rank), paired within each seed (§6.8).
+
+    Args:
+        families: the family names, (families,).
+        ranks: the ranks of M, (ranks,), ascending.
+        effective_rank: the effective rank of each model's M, (families, seeds, ranks).
+        loss: each model's L/p, (families, seeds, ranks).
+
+    Returns:
+        ``{family: RankTrend or None}``.
+    """
     per_family = zip(families, effective_rank, loss, strict=True)
     return {str(family): rank_trend(ranks, *per_seed) for family, *per_seed in per_family}
 
@@ -149,7 +188,15 @@ def describe_rank_trend(trend: RankTrend | None, sigmas: float = 2.0) -> str:
     """One line on a :class:`~ccjax.analysis.RankTrend` of L/p: the slope per e-fold of effective
     rank (mean +- SEM over seeds), the Spearman correlation, the rises of the seed-mean L/p, and
     the verdict on the paper's claim, lower rank gives lower loss (§6.8), when the mean slope is
-    more than ``sigmas`` SEMs above (agrees) or below (contradicts) zero."""
+    more than ``sigmas`` SEMs above (agrees) or below (contradicts) zero.
+
+    Args:
+        trend: the trend (:func:`rank_trends`), or None for a family with one rank.
+        sigmas: the SEMs the mean slope must be from zero for a verdict.
+
+    Returns:
+        The line (``"one rank, no trend"`` for None).
+    """
     if trend is None:
         return "one rank, no trend"
     slope_sem = f" +- {trend.slope_sem:.5f}" if np.isfinite(trend.slope_sem) else ""

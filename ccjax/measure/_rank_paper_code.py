@@ -79,7 +79,14 @@ RANK_PAPER_CODE_DIFFERENCES = (
 def rank_paper_code_record(zero_diagonal: bool) -> dict:
     """What a rank sweep under the authors' recipe (``RANK_CONFIGS["paper-code"]``, §6.8) matches of
     the authors' code and what not, with M's diagonal zeroed (as their first version) or kept:
-    ``source``, ``matched`` and ``not_matched`` (lists of sentences) and ``other_versions``."""
+    ``source``, ``matched`` and ``not_matched`` (lists of sentences) and ``other_versions``.
+
+    Args:
+        zero_diagonal: whether the sweep set M's diagonal to 0 (as the first version, commit 046b67a).
+
+    Returns:
+        The record: ``{"source": str, "matched": [str], "not_matched": [str], "other_versions": str}``.
+    """
     note = [_DIAGONAL[zero_diagonal]]
     matched = [*_MATCHED, *note] if zero_diagonal else list(_MATCHED)
     not_matched = list(_NOT_MATCHED) if zero_diagonal else [*note, *_NOT_MATCHED]

@@ -29,6 +29,13 @@ def feature_response(params: FeatureMLP, values: Float[AnyArray, " n_values"]) -
     ``out_j(v e_j) = Σ_h relu(v W_in[j, h]) W_out[h, j]``, which is :func:`~ccjax.problem.forward`
     restricted to the diagonal, at O(n_values · n_features · d_mlp) cost instead of a
     full n_features² forward pass per value.
+
+    Args:
+        params: one model, W_in (n_features, d_mlp) and W_out (d_mlp, n_features).
+        values: the input values v, (n_values,) (e.g. a grid over [-1, 1]).
+
+    Returns:
+        The responses, (n_values, n_features), in the weights' dtype.
     """
     values = jnp.asarray(values, dtype=params.w_in.dtype)
     hidden = jax.nn.relu(values[:, None, None] * params.w_in[None])  # (n_values, n_features, d_mlp)
@@ -41,6 +48,13 @@ def one_hot_response(params: FeatureMLP, sign=1.0) -> Float[Array, "n_features n
     The ±1 one-hot heatmaps of paper experiment 1 (nb1c): rows are the active input
     feature, columns the output feature; the diagonal is the self-response, the rest is
     interference. ``sign`` may be a traced scalar (e.g. vmapped over ±1).
+
+    Args:
+        params: one model, W_in (n_features, d_mlp) and W_out (d_mlp, n_features).
+        sign (float | Array): the input value of the active feature (+1 or -1).
+
+    Returns:
+        The outputs, (n_features, n_features): row i active input feature, column j output feature.
     """
     n_features = params.w_in.shape[0]
     return forward(params, sign * jnp.eye(n_features, dtype=params.w_in.dtype))
@@ -57,5 +71,11 @@ def neuron_contributions(params: FeatureMLP) -> Float[AnyArray, "d_mlp n_feature
 
     Summed over all neurons, a column gives ``out_i(e_i) − out_i(−e_i)`` (the sum of the
     two slopes), i.e. ``diag(W_in W_out)``; the naive model has one 1 per neuron.
+
+    Args:
+        params: one model, W_in (n_features, d_mlp) and W_out (d_mlp, n_features).
+
+    Returns:
+        The contributions, (d_mlp, n_features).
     """
     return params.w_in.T * params.w_out

@@ -28,7 +28,21 @@ def baseline_sweep_arrays(
     """:func:`~ccjax.measure.baseline_sweep` of the unscaled M of each seed (``mixing[k]`` is
     ``seeds[k]``'s) at every scale, the semi-NMFs of seed k drawn from ``fold_in(seed_key(seeds[k]),
     key_tag)`` (shared by its scales and orientations), as the arrays :data:`BASELINE_ARRAYS` names:
-    the exact L/p and fit errors, leading axes (seeds, scales), and the semi-NMF weights."""
+    the exact L/p and fit errors, leading axes (seeds, scales), and the semi-NMF weights.
+
+    Args:
+        mixing: the unscaled M of each seed, (seeds, n_features, n_features).
+        scales: the mixing magnitudes s, (scales,).
+        seeds: the seeds, (seeds,), in the order of ``mixing``.
+        d_mlp: the baselines' rank (neurons).
+        outer_iterations: the semi-NMF's outer iterations.
+        key_tag: folded into each seed's key, so that the semi-NMF draws stay apart from the seed's training run.
+
+    Returns:
+        ``{name: array}`` for each name of :data:`BASELINE_ARRAYS`, in its order: ``snmf_loss`` and
+        ``snmf_fit_error`` (seeds, scales, O), ``svd_loss`` and ``naive_loss`` (seeds, scales), the
+        semi-NMF ``snmf_w_in`` and ``snmf_w_out`` (seeds, scales, O, ...).
+    """
     keys = jnp.stack([jax.random.fold_in(seed_key(int(seed)), key_tag) for seed in seeds])
     found = baseline_sweep(mixing, scales, keys, d_mlp, outer_iterations)
     fields = found._asdict() | {"snmf_w_in": found.snmf.w_in, "snmf_w_out": found.snmf.w_out}
@@ -41,7 +55,15 @@ def tail_loss_terms(
     """The ReLU and the mixing term of each model's training L/p (§2), each averaged over the logs
     in the last ``fraction`` of training (:func:`~ccjax.measure.tail_mean`), from a sweep's saved
     ``history_relu_term_per_feature``, ``history_mixing_term_per_feature`` and ``history_step``
-    (:func:`~ccjax.measure.sweep_arrays`; the steps are the same for every model)."""
+    (:func:`~ccjax.measure.sweep_arrays`; the steps are the same for every model).
+
+    Args:
+        arrays: a sweep's saved arrays, each history (*models, n_logs).
+        fraction: the share of training at the end to average over, in (0, 1].
+
+    Returns:
+        ``(relu_term, mixing_term)``: each model's ReLU and mixing term of L/p, each (*models).
+    """
     step = np.asarray(arrays["history_step"])
     step = step.reshape(-1, step.shape[-1])[0]
     relu, mixing = (arrays[f"history_{term}_term_per_feature"] for term in ("relu", "mixing"))

@@ -45,7 +45,14 @@ def describe_sweep_arrays(axes: str, names: Sequence[str] = SWEEP_ARRAYS, *, sha
     """The manifest's description of each of ``names`` (see :func:`sweep_arrays`), for a grid whose
     axes ``axes`` names (``"K, S"``): ``{"w_in": "(K, S, n_features, d_mlp) trained ..."}``.
 
-    With ``shared_step``, ``history_step`` is the ``(n_logs,)`` steps every model shares."""
+    Args:
+        axes: the grid's axes as they appear in the shapes, e.g. ``"K, S"``.
+        names: the arrays to describe (default :data:`SWEEP_ARRAYS`); each must be one :func:`sweep_arrays` knows.
+        shared_step: describe ``history_step`` as the ``(n_logs,)`` steps every model shares.
+
+    Returns:
+        ``{name: "(shape) description"}`` in the order of ``names``.
+    """
     described = {}
     for name in names:
         trailing, text = _DESCRIPTIONS[name]
@@ -69,7 +76,19 @@ def sweep_arrays(
     available: ``final_train_loss_per_feature`` (the last log's) and its history under the name
     ``train_loss_per_feature_history``.
 
-    With ``shared_step``, ``history_step`` is the ``(n_logs,)`` steps every model shares."""
+    Args:
+        result: the trained sweep.
+        names: the arrays to return (default :data:`SWEEP_ARRAYS`).
+        estimate: :func:`~ccjax.measure.evaluate_sweep` of ``result``; needed for the evaluated arrays
+            (``loss_per_feature``, ``loss_per_feature_sem``, ``n_evaluations``).
+        shared_step: return ``history_step`` as the ``(n_logs,)`` steps every model shares.
+
+    Returns:
+        ``{name: array}`` in the order of ``names``, each (*grid, ...).
+
+    Raises:
+        ValueError: for an unknown name, or an evaluated array without ``estimate``.
+    """
     missing = [name for name in names if name not in _DESCRIPTIONS]
     if missing:
         raise ValueError(f"no sweep array {missing[0]!r}; choose from {', '.join(_DESCRIPTIONS)}")
@@ -89,19 +108,44 @@ def sweep_arrays(
 
 
 def logged_steps(result: SweepResult) -> Real[AnyArray, " n_logs"]:
-    """The steps at which a sweep logged its history (the same for every model)."""
+    """The steps at which a sweep logged its history (the same for every model).
+
+    Args:
+        result: the trained sweep.
+
+    Returns:
+        The logged steps, (n_logs,).
+    """
     step = result.history.step
     return step.reshape(-1, step.shape[-1])[0]
 
 
 def family_first(array: Shaped[AnyArray, "seeds families *rest"]) -> Shaped[np.ndarray, "families seeds *rest"]:
-    """A sweep's (K seeds, F families, ...) array as (F, K, ...): its first two axes swapped."""
+    """A sweep's (K seeds, F families, ...) array as (F, K, ...): its first two axes swapped.
+
+    Args:
+        array: the array, (seeds, families, ...).
+
+    Returns:
+        A NumPy view, (families, seeds, ...).
+    """
     return np.swapaxes(np.asarray(array), 0, 1)
 
 
 def shared_mixing(mixing: Float[AnyArray, "*grid n n"], sigma_axis: int) -> Float[np.ndarray, "*rest n n"]:
     """The unscaled M of a sweep whose sigmas (along grid axis ``sigma_axis``) all share their
-    seed's M, with that axis dropped; AssertionError if they do not share it."""
+    seed's M, with that axis dropped; AssertionError if they do not share it.
+
+    Args:
+        mixing: the sweep's unscaled M, (*grid, n, n).
+        sigma_axis: the grid axis of the sigmas.
+
+    Returns:
+        M without that axis, (*rest, n, n).
+
+    Raises:
+        AssertionError: if M differs between the sigmas of one seed.
+    """
     mixing = np.asarray(mixing)
     first = np.take(mixing, [0], axis=sigma_axis)
     if not np.array_equal(mixing, np.broadcast_to(first, mixing.shape)):
@@ -110,7 +154,14 @@ def shared_mixing(mixing: Float[AnyArray, "*grid n n"], sigma_axis: int) -> Floa
 
 
 def stack_fields(records: Sequence[Mapping]) -> dict[str, np.ndarray]:
-    """One dict of arrays from dicts with the same names: each name's values stacked on a new leading axis."""
+    """One dict of arrays from dicts with the same names: each name's values stacked on a new leading axis.
+
+    Args:
+        records: the dicts (at least one), each with the names of the first.
+
+    Returns:
+        ``{name: array}``, each (len(records), ...).
+    """
     return {name: np.stack([record[name] for record in records]) for name in records[0]}
 
 
@@ -118,7 +169,14 @@ def excluding_diverged(arrays: Mapping) -> Mapping:
     """``arrays`` (a sweep's saved arrays) with the L/p (``loss_per_feature*``) and histories
     (``history_*``, but the steps) of diverged models (``diverged_step >= 0``, over the grid's
     leading axes) set to NaN, so that every mean leaves them out; without ``diverged_step``,
-    ``arrays`` itself."""
+    ``arrays`` itself.
+
+    Args:
+        arrays: a sweep's saved arrays (:func:`sweep_arrays`), with ``diverged_step`` (*grid) if any.
+
+    Returns:
+        A new dict of the arrays, the masked ones replaced (or ``arrays`` itself).
+    """
     if "diverged_step" not in arrays:
         return arrays
     diverged = arrays["diverged_step"] >= 0
@@ -135,7 +193,16 @@ def curves_at_training_p(curve: LossCurve, n_eval: int, *, sem_at_train_p: bool 
     *p_train]`` (``n_eval`` p_eval's first), where model group t was trained at ``p_train[t]``:
     ``loss_per_feature`` and ``loss_per_feature_sem`` (T, K, n_eval), L/p over p_eval and its
     Monte Carlo SEM, and ``at_train_p`` (T, K), each model's L/p at its own training p (with
-    ``at_train_p_sem`` where ``sem_at_train_p``). Used for docs/paper.md §6.1's figure."""
+    ``at_train_p_sem`` where ``sem_at_train_p``). Used for docs/paper.md §6.1's figure.
+
+    Args:
+        curve: the loss curve, its per-model fields (T, K, n_eval + T).
+        n_eval: the number of p_eval's, first among the curve's p.
+        sem_at_train_p: whether to return ``at_train_p_sem``.
+
+    Returns:
+        ``{name: array}``: ``loss_per_feature``, ``loss_per_feature_sem``, ``at_train_p`` (and ``at_train_p_sem``).
+    """
     diagonal = np.arange(len(curve.loss_per_feature))
     arrays = {
         "loss_per_feature": curve.loss_per_feature[..., :n_eval],
@@ -151,7 +218,15 @@ def curves_at_shared_p(curve: LossCurve, *, at: str = "at_p_train") -> dict[str,
     """Split a :func:`~ccjax.measure.loss_curve` of models (..., P + 1) all trained at one p and
     evaluated at ``[*p_eval, p_train]`` (the training p last): ``loss_per_feature`` and
     ``loss_per_feature_sem`` (..., P), L/p over p_eval and its Monte Carlo SEM, and ``at`` and
-    ``<at>_sem`` (...), each model's L/p at the training p and its SEM (docs/paper.md §6.2)."""
+    ``<at>_sem`` (...), each model's L/p at the training p and its SEM (docs/paper.md §6.2).
+
+    Args:
+        curve: the loss curve, its per-model fields (..., P + 1).
+        at: the name of the L/p at the training p.
+
+    Returns:
+        ``{name: array}``: ``loss_per_feature``, ``loss_per_feature_sem``, ``at`` and ``<at>_sem``.
+    """
     loss, sem = curve.loss_per_feature, curve.sem
     return {
         "loss_per_feature": loss[..., :-1],

@@ -17,7 +17,11 @@ EVAL_SEED = 0x5EED  # key of the evaluation samples (shared by all models; never
 
 
 def evaluation_key() -> jax.Array:
-    """The default key of :func:`evaluate_sweep` and :func:`sweep_curves`."""
+    """The default key of :func:`evaluate_sweep` and :func:`sweep_curves`.
+
+    Returns:
+        ``fold_in(seed_key(0), EVAL_SEED)``: shared by all models, never a training key's stream.
+    """
     return jax.random.fold_in(seed_key(0), EVAL_SEED)
 
 
@@ -29,6 +33,15 @@ def sweep_curves(
     :func:`ccjax.measure.loss_curve` on the sweep's params and label maps ``s M``, for the
     sweep's task; ``options`` go to it (``rel_sem``, ``devices``, ``on_progress``, ...). Diverged
     models (``result.diverged``) get NaN.
+
+    Args:
+        result: the trained sweep, its fields with the grid's axes in front.
+        p_values: the feature probabilities to evaluate, (P,).
+        key: the key of the evaluation samples (default: :func:`evaluation_key`).
+        **options (Any): keyword options of :func:`ccjax.measure.loss_curve` (a ``task`` overrides the sweep's).
+
+    Returns:
+        The :class:`~ccjax.LossCurve`, its per-model fields of shape (*grid, P) (``c``: (*grid, n + 1)).
     """
     key = evaluation_key() if key is None else key
     diverged = result.diverged[..., None, None]
@@ -47,8 +60,19 @@ def evaluate_sweep(
     """L/p of every model of a sweep, at ``p`` (default: each model's training p).
 
     Uses :func:`sweep_curves` at the distinct p's, to a relative standard error of
-    ``rel_sem``. Returns an :class:`~ccjax.measure.Estimate` whose fields have the
-    grid's shape; its sample counts are the exactly-k evaluations behind each value.
+    ``rel_sem``.
+
+    Args:
+        result: the trained sweep.
+        p: the feature probability to evaluate every model at; None: each model's training p
+            (the grid's ``p`` axis, else ``result.config.p``).
+        rel_sem: the target standard error relative to L/p.
+        key: the key of the evaluation samples (default: :func:`evaluation_key`).
+        **options (Any): further keyword options of :func:`ccjax.measure.loss_curve`.
+
+    Returns:
+        An :class:`~ccjax.measure.Estimate` whose fields have the grid's shape: L/p, its standard error,
+        and as both sample counts the exactly-k evaluations behind each value (NaN L/p for diverged models).
     """
     grid, config = result.grid, result.config
     if p is None:

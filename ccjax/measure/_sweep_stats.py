@@ -20,7 +20,17 @@ def tail_mean(
     last ``fraction`` of ``total_steps`` (default: the last logged step; the last log always
     counts): e.g. the split of L/p into its ReLU and mixing terms (paper §2) at the end of
     training, where each log measures one batch (noisy) and a decayed learning rate leaves the
-    model nearly final."""
+    model nearly final.
+
+    Args:
+        history: a history field, (*models, n_logs) (e.g. L/p per logging interval).
+        step: the logged steps, (n_logs,), ascending.
+        fraction: the share of ``total_steps`` at the end to average over.
+        total_steps: the training's length in steps (default: the last logged step).
+
+    Returns:
+        The mean over the tail's logs, (*models), in the history's units.
+    """
     step = np.asarray(step)
     total_steps = int(step[-1]) if total_steps is None else total_steps
     in_tail = step >= (1.0 - fraction) * total_steps
@@ -32,7 +42,17 @@ def describe_dip_statistics(n_boot: int, seed: int, x: str = "x", level: str = "
     """How :func:`~ccjax.measure.statistics.dip_statistics` (with ``n_boot`` bootstrap resamples
     drawn with numpy seed ``seed``) finds a curve's minimum and its crossing of the level, and their
     uncertainty, in words: ``{"minimum", "crossing", "n_boot", "uncertainty"}``. ``x`` and
-    ``level`` name the curve's axis and the level ("sigma", "the naive L/p": paper §6.3)."""
+    ``level`` name the curve's axis and the level ("sigma", "the naive L/p": paper §6.3).
+
+    Args:
+        n_boot: the bootstrap resamples.
+        seed: their numpy seed.
+        x: the name of the curve's axis.
+        level: the name of the level.
+
+    Returns:
+        ``{"minimum": str, "crossing": str, "n_boot": int, "uncertainty": str}``.
+    """
     low, high = INTERVAL
     return {
         "minimum": f"least-squares parabola through the lowest grid point of the seed-mean curve and "
@@ -73,7 +93,16 @@ def describe_dip(stats: dict, x: str = "x", x_max: float = math.inf) -> dict[str
     naive line, in words for a table (paper §6.3): by quantity (``"at_zero"`` where the grid has
     ``x`` = 0, ``"min_value"``, ``"min_x"``, ``"grid_min"``, ``"crossing"``), a (what, value) pair,
     the value as ``value +- bootstrap SD [low, high]`` (what is missing left out). ``x`` names the
-    curve's axis and ``x_max`` is its largest grid point (for a curve that does not cross)."""
+    curve's axis and ``x_max`` is its largest grid point (for a curve that does not cross).
+
+    Args:
+        stats: the dict of :func:`~ccjax.measure.statistics.dip_statistics` (``min_x`` keys, not renamed).
+        x: the name of the curve's axis.
+        x_max: its largest grid point.
+
+    Returns:
+        ``{quantity: (what, value)}``, both strings.
+    """
     fit = "parabola vertex" if stats["min_fitted"] else "lowest grid point"
     described = {}
     if "at_zero" in stats:

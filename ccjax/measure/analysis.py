@@ -40,14 +40,27 @@ from .statistics import finite_mean, mean_and_sem
 
 
 class EigenBasis(NamedTuple):
-    """Eigenvalues (descending) and unit eigenvectors (columns, same order)."""
+    """Eigenvalues (descending) and unit eigenvectors (columns, same order).
+
+    Attributes:
+        values: the eigenvalues, (n_features,), descending.
+        vectors: the unit eigenvectors as columns, (n_features, n_features); column i belongs to
+            ``values[i]`` and has its largest-|entry| positive.
+    """
 
     values: Float[Array, " n_features"]
     vectors: Float[Array, "n_features n_features"]
 
 
 class SingularBasis(NamedTuple):
-    """``T = left @ diag(values) @ right.T``: singular vectors as columns, values descending."""
+    """``T = left @ diag(values) @ right.T``: singular vectors as columns, values descending.
+
+    Attributes:
+        left: the left singular vectors U as columns, (n_features, n_features); each has its
+            largest-|entry| positive.
+        values: the singular values S, (n_features,), descending.
+        right: the right singular vectors V as columns, (n_features, n_features), signed with U.
+    """
 
     left: Float[Array, "n_features n_features"]
     values: Float[Array, " n_features"]
@@ -55,21 +68,39 @@ class SingularBasis(NamedTuple):
 
 
 class EigenProjections(NamedTuple):
-    """Entry (i, h): ``<E_i, w_in[:, h]>`` and ``<E_i, w_out[h, :]>``."""
+    """Entry (i, h): ``<E_i, w_in[:, h]>`` and ``<E_i, w_out[h, :]>``.
+
+    Attributes:
+        w_in: ``E·W_in``, (n_features, d_mlp): row i eigenvector E_i (descending eigenvalue),
+            column h neuron h's input weights ``w_in[:, h]``.
+        w_out: ``E·W_out``, (n_features, d_mlp): the same for the output weights ``w_out[h, :]``.
+    """
 
     w_in: Float[Array, "n_features d_mlp"]
     w_out: Float[Array, "n_features d_mlp"]
 
 
 class SubspaceShare(NamedTuple):
-    """Share of ``‖W_in‖_F²`` and of ``‖W_out‖_F²`` inside the top-k eigen-subspace."""
+    """Share of ``‖W_in‖_F²`` and of ``‖W_out‖_F²`` inside the top-k eigen-subspace.
+
+    Attributes:
+        w_in: the share of ``‖W_in‖_F²``, a scalar in [0, 1].
+        w_out: the share of ``‖W_out‖_F²``, a scalar in [0, 1].
+    """
 
     w_in: Float[Array, ""]
     w_out: Float[Array, ""]
 
 
 class EntryFit(NamedTuple):
-    """``A_ij ≈ off_diagonal_slope · sM_ij`` (i ≠ j); ``A_ii ≈ diagonal_slope · sM_ii + diagonal_intercept``."""
+    """``A_ij ≈ off_diagonal_slope · sM_ij`` (i ≠ j); ``A_ii ≈ diagonal_slope · sM_ii + diagonal_intercept``.
+
+    Attributes:
+        off_diagonal_slope: slope through the origin of A's off-diagonal entries against sM's
+            (scalar; nan if sM's off-diagonal is zero).
+        diagonal_slope: slope of ``diag(A)`` against ``diag(sM)`` (scalar; nan if ``diag(sM)`` is constant).
+        diagonal_intercept: intercept of that fit (scalar; ``mean(diag(A))`` if ``diag(sM)`` is constant).
+    """
 
     off_diagonal_slope: Float[Array, ""]
     diagonal_slope: Float[Array, ""]
@@ -105,6 +136,12 @@ def linear_map(params: FeatureMLP) -> Float[Array, "n_features n_features"]:
     e.g. ``forward(params, e_j) = A[:, j]`` whenever ``w_in[j] ≥ 0``. ReLU blocks negative
     pre-activations, so in general A is not what the model computes; the paper
     nonetheless analyses this product, and so do we.
+
+    Args:
+        params: the model (one model: w_in (n_features, d_mlp), w_out (d_mlp, n_features)).
+
+    Returns:
+        ``A``, (n_features, n_features).
     """
     return matmul(params.w_in, params.w_out).T
 
@@ -116,6 +153,12 @@ def column_target(scaled_mixing: Float[AnyArray, "n_features n_features"]) -> Fl
     matrix ``(I + sM)^T`` with ``y = x T``), and numerically also
     ``target_map(M, s, "paper-code")``. :func:`linear_map` of a model that fits the
     labels on non-negative inputs exactly equals this matrix.
+
+    Args:
+        scaled_mixing: the labels' scaled mixing matrix ``sM``, (n_features, n_features).
+
+    Returns:
+        ``I + sM``, (n_features, n_features), float32.
     """
     n_features = scaled_mixing.shape[0]
     return jnp.eye(n_features, dtype=jnp.float32) + scaled_mixing.astype(jnp.float32)
@@ -126,6 +169,12 @@ def eigenbasis(scaled_mixing: Float[AnyArray, "n_features n_features"]) -> Eigen
 
     Each eigenvector's largest-|entry| is positive. The eigenvectors of ``I + sM``'s
     symmetric part are the same, so this is also the target map's eigenbasis.
+
+    Args:
+        scaled_mixing: the labels' scaled mixing matrix ``sM``, (n_features, n_features).
+
+    Returns:
+        The eigenbasis: ``values`` (n_features,) and ``vectors`` (n_features, n_features).
     """
     m = scaled_mixing.astype(jnp.float32)
     values, vectors = jnp.linalg.eigh(0.5 * (m + m.T))
@@ -137,6 +186,12 @@ def svd_basis(target: Float[AnyArray, "n_features n_features"]) -> SingularBasis
     """SVD ``T = U S V^T`` of a (column-convention) target map, e.g. :func:`column_target`.
 
     Each pair (U_i, V_i) is negated together so that U_i's largest-|entry| is positive.
+
+    Args:
+        target: the target map T in column convention, (n_features, n_features).
+
+    Returns:
+        The singular basis: ``left`` U, ``values`` S and ``right`` V.
     """
     u, s, vt = jnp.linalg.svd(target.astype(jnp.float32), full_matrices=False)
     sign = _positive_largest_entry(u)
@@ -151,6 +206,13 @@ def eigen_alignment(
     ``A`` is :func:`linear_map`; i runs in descending-eigenvalue order. The paper
     (asymmetric σ = 0.03, 20k steps) finds ≈0.97 for i ≲ 20, ≈0.89 at 40, a collapse
     near i = d_mlp = 50 and ≈0–0.1 for i ≥ 70. 0 where ``A E_i`` is 0 (to rounding).
+
+    Args:
+        params: the model (one model: w_in (n_features, d_mlp), w_out (d_mlp, n_features)).
+        scaled_mixing: the labels' scaled mixing matrix ``sM``, (n_features, n_features).
+
+    Returns:
+        The cosines, (n_features,), in [-1, 1], descending-eigenvalue order.
     """
     vectors = eigenbasis(scaled_mixing).vectors
     return _image_cosines(vectors, linear_map(params), vectors)
@@ -164,6 +226,13 @@ def svd_alignment(params: FeatureMLP, target: Float[AnyArray, "n_features n_feat
     Since ``T V_i = S_i U_i``, a model with ``A = T`` scores 1 everywhere, and the SVD
     baseline ``svd_model(target_map(M, s, "faithful"), d)`` (for which A is T's best
     rank-d approximation) scores 1 for i < d and 0 beyond. 0 where ``A V_i`` is 0 (to rounding).
+
+    Args:
+        params: the model (one model: w_in (n_features, d_mlp), w_out (d_mlp, n_features)).
+        target: the target map T in column convention, (n_features, n_features).
+
+    Returns:
+        The cosines, (n_features,), in [-1, 1], in descending-singular-value order.
     """
     basis = svd_basis(target)
     return _image_cosines(basis.left, linear_map(params), basis.right)
@@ -174,6 +243,13 @@ def eigen_projections(params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_feat
 
     Row i is eigenvector E_i (descending eigenvalue), column h is neuron h: entries
     ``<E_i, w_in[:, h]>`` (input weights) and ``<E_i, w_out[h, :]>`` (output weights).
+
+    Args:
+        params: the model (one model: w_in (n_features, d_mlp), w_out (d_mlp, n_features)).
+        scaled_mixing: the labels' scaled mixing matrix ``sM``, (n_features, n_features).
+
+    Returns:
+        The projections ``w_in`` and ``w_out``, each (n_features, d_mlp).
     """
     vectors = eigenbasis(scaled_mixing).vectors
     return EigenProjections(w_in=matmul(vectors.T, params.w_in), w_out=matmul(vectors.T, params.w_out.T))
@@ -187,6 +263,14 @@ def subspace_share(
     The eigenvectors are those of :func:`eigenbasis`; ``k`` defaults to d_mlp (the paper's
     claim, §6: the learned neurons live in the top-50 eigen-subspace) and may be traced.
     A zero weight matrix has share 0.
+
+    Args:
+        params: the model (one model: w_in (n_features, d_mlp), w_out (d_mlp, n_features)).
+        scaled_mixing: the labels' scaled mixing matrix ``sM``, (n_features, n_features).
+        k: how many leading eigenvectors span the subspace (int or traced scalar); None: d_mlp.
+
+    Returns:
+        The shares ``w_in`` and ``w_out``, scalars in [0, 1].
     """
     n_features, d_mlp = params.w_in.shape
     k = d_mlp if k is None else k
@@ -209,6 +293,13 @@ def entry_correlation(params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_feat
     * Diagonal: ``diag(A) ≈ a · diag(sM) + b`` (paper: ≈3.38x + 0.62). If diag(sM) is
       constant up to rounding (e.g. the embedding M, whose diagonal is 0) the slope is
       undetermined: it is nan, and the intercept is the best constant, ``mean(diag(A))``.
+
+    Args:
+        params: the model (one model: w_in (n_features, d_mlp), w_out (d_mlp, n_features)).
+        scaled_mixing: the labels' scaled mixing matrix ``sM``, (n_features, n_features).
+
+    Returns:
+        The fit's ``off_diagonal_slope``, ``diagonal_slope`` and ``diagonal_intercept``, scalars.
     """
     a = linear_map(params)
     m = scaled_mixing.astype(jnp.float32)
@@ -237,32 +328,62 @@ def effective_rank(matrix: Float[AnyArray, "rows cols"]) -> Float[Array, ""]:
 
     n for any multiple of an orthogonal n×n matrix, r for r equal non-zero singular
     values, 1 for a rank-one matrix; 0/0 (the zero matrix) gives nan.
+
+    Args:
+        matrix: any matrix, (rows, cols); cast to float32.
+
+    Returns:
+        The effective rank, a scalar in [1, min(rows, cols)] (nan for the zero matrix).
     """
     singular = jnp.linalg.svd(matrix.astype(jnp.float32), compute_uv=False)
     return jnp.exp(jnp.sum(entr(singular / jnp.sum(singular))))
 
 
 class Alignment(NamedTuple):
-    """Every analysis above of one model against its label map ``sM`` (§6.5), by name."""
+    """Every analysis above of one model against its label map ``sM`` (§6.5), by name.
 
-    eigenvalues: Float[Array, " n_features"]  # of (sM + sM^T)/2, descending
-    eigen_cos: Float[Array, " n_features"]  # eigen_alignment
-    svd_cos: Float[Array, " n_features"]  # svd_alignment against column_target(sM)
-    projection_in: Float[Array, "n_features d_mlp"]  # eigen_projections
+    Attributes:
+        eigenvalues: the eigenvalues of ``(sM + sM^T)/2``, (n_features,), descending (:func:`eigenbasis`).
+        eigen_cos: :func:`eigen_alignment`, (n_features,).
+        svd_cos: :func:`svd_alignment` against ``column_target(sM)``, (n_features,).
+        projection_in: ``E·W_in`` of :func:`eigen_projections`, (n_features, d_mlp).
+        projection_out: ``E·W_out`` of :func:`eigen_projections`, (n_features, d_mlp).
+        share_in: :func:`subspace_share` of ``‖W_in‖_F²`` in the top-d_mlp eigenvectors (scalar).
+        share_out: the same for ``‖W_out‖_F²`` (scalar).
+        off_diagonal_slope: :func:`entry_correlation`'s off-diagonal slope (scalar).
+        diagonal_slope: :func:`entry_correlation`'s diagonal slope (scalar).
+        diagonal_intercept: :func:`entry_correlation`'s diagonal intercept (scalar).
+        effective_rank: :func:`effective_rank` of :func:`linear_map` (scalar).
+        linear_map: :func:`linear_map` ``A``, (n_features, n_features).
+    """
+
+    eigenvalues: Float[Array, " n_features"]
+    eigen_cos: Float[Array, " n_features"]
+    svd_cos: Float[Array, " n_features"]
+    projection_in: Float[Array, "n_features d_mlp"]
     projection_out: Float[Array, "n_features d_mlp"]
-    share_in: Float[Array, ""]  # subspace_share, top d_mlp eigenvectors
+    share_in: Float[Array, ""]
     share_out: Float[Array, ""]
-    off_diagonal_slope: Float[Array, ""]  # entry_correlation
+    off_diagonal_slope: Float[Array, ""]
     diagonal_slope: Float[Array, ""]
     diagonal_intercept: Float[Array, ""]
-    effective_rank: Float[Array, ""]  # of linear_map
+    effective_rank: Float[Array, ""]
     linear_map: Float[Array, "n_features n_features"]
 
 
 def alignment(params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"]) -> Alignment:
     """:class:`Alignment`: the eigen- and SVD alignment, eigen-projections and subspace shares of
-    the weights, the entry fits of A against ``sM`` and A's effective rank (§6.5). Jittable;
-    ``vmap`` over stacked params and label maps for a sweep."""
+    the weights, the entry fits of A against ``sM`` and A's effective rank (§6.5).
+
+    Jittable; ``vmap`` over stacked params and label maps for a sweep.
+
+    Args:
+        params: the model (one model: w_in (n_features, d_mlp), w_out (d_mlp, n_features)).
+        scaled_mixing: the labels' scaled mixing matrix ``sM``, (n_features, n_features).
+
+    Returns:
+        Every analysis, by name.
+    """
     basis, target = eigenbasis(scaled_mixing), column_target(scaled_mixing)
     projection, share = eigen_projections(params, scaled_mixing), subspace_share(params, scaled_mixing)
     fit, linear = entry_correlation(params, scaled_mixing), linear_map(params)
@@ -281,22 +402,42 @@ def alignment(params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_f
 
 
 def spearman_correlation(x: Real[np.ndarray, " points"], y: Real[np.ndarray, " points"]) -> float:
-    """Spearman's rank correlation of ``x`` and ``y`` (points,): the Pearson correlation of their
-    ranks. Ties are ranked in order of position, not averaged (meant for distinct values); nan
-    for a single point."""
+    """Spearman's rank correlation of ``x`` and ``y``: the Pearson correlation of their ranks.
+
+    Ties are ranked in order of position, not averaged (meant for distinct values).
+
+    Args:
+        x: the first values, (points,).
+        y: the second values, (points,), paired with ``x``.
+
+    Returns:
+        The correlation, a float in [-1, 1]; nan for a single point.
+    """
     rank_x, rank_y = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
     return float("nan") if np.all(rank_y == rank_y[0]) else float(np.corrcoef(rank_x, rank_y)[0, 1])
 
 
 class RankTrend(NamedTuple):
-    """How a loss changes with the rank of M over seeds (:func:`rank_trend`)."""
+    """How a loss changes with the rank of M over seeds (:func:`rank_trend`, §6.8).
 
-    slope: float  # mean over seeds of d(loss)/d ln(effective rank); > 0: lower rank, lower loss
-    slope_sem: float  # its SEM over seeds (nan for one seed)
-    spearman: float  # mean over seeds of Spearman(rank, loss)
+    Attributes:
+        slope: mean over seeds of d(loss)/d ln(effective rank), in the loss's units; > 0: lower
+            rank, lower loss.
+        slope_sem: its SEM over seeds (nan for one seed).
+        spearman: mean over seeds of Spearman(rank, loss).
+        spearman_sem: its SEM over seeds (nan for one seed).
+        rises: adjacent rank pairs whose seed-mean loss rises with rank.
+        steps: adjacent rank pairs (ranks − 1).
+        seeds_with_positive_slope: seeds whose slope is > 0.
+        n_seeds: seeds.
+    """
+
+    slope: float
+    slope_sem: float
+    spearman: float
     spearman_sem: float
-    rises: int  # adjacent rank pairs whose seed-mean loss rises with rank
-    steps: int  # adjacent rank pairs
+    rises: int
+    steps: int
     seeds_with_positive_slope: int
     n_seeds: int
 
@@ -310,7 +451,16 @@ def rank_trend(
 
     Per seed: the least-squares slope of the loss against ``ln(effective_rank)`` and the
     Spearman correlation of ``ranks`` (ascending) and the loss; their means and SEMs over
-    seeds, and how many adjacent ranks the seed-mean loss rises between. None for one rank.
+    seeds, and how many adjacent ranks the seed-mean loss rises between.
+
+    Args:
+        ranks: the ranks of M, (ranks,), ascending.
+        effective_rank: the effective rank of each seed's M at each rank, (seeds, ranks).
+        loss: the loss of each (seed, rank), (seeds, ranks), e.g. L/p; the seed-mean loss skips
+            non-finite entries (diverged models).
+
+    Returns:
+        The trend over seeds; None for fewer than two ranks.
     """
     if loss.shape[1] < 2:
         return None
@@ -323,8 +473,14 @@ def rank_trend(
 
 
 def relative_to_final(history: Real[np.ndarray, "*models logs"]) -> Float[np.ndarray, "*models logs"]:
-    """A logged quantity (e.g. a learned scale, §6.8) over its final value, per model, in float64;
-    inf or nan where the final value is 0."""
+    """A logged quantity (e.g. a learned scale, §6.8) over its final value, per model, in float64.
+
+    Args:
+        history: the logged values, (*models, logs), the last log being the final value.
+
+    Returns:
+        ``history / history[..., -1:]``, (*models, logs), float64; inf or nan where the final value is 0.
+    """
     history = np.asarray(history, np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return history / history[..., -1:]
@@ -334,7 +490,15 @@ def settled_ratio(
     steps: Real[np.ndarray, " logs"], history: Real[np.ndarray, "*models logs"]
 ) -> Float[np.ndarray, "*models"] | np.floating:
     """A logged quantity (e.g. a learned scale, §6.8) at the logged step nearest half the run over
-    its final value, per model: near 1 when it settled by mid-training; nan with one log."""
+    its final value, per model: near 1 when it settled by mid-training.
+
+    Args:
+        steps: the training steps of the logs, (logs,), ascending (the last is the run's end).
+        history: the logged values, (*models, logs).
+
+    Returns:
+        The ratio per model, (*models,), float64 (a NumPy scalar for a single history); nan with one log.
+    """
     if steps.size < 2:  # one logging interval: nothing to compare with
         return np.full(np.shape(history)[:-1], np.nan)
     return relative_to_final(history)[..., int(np.argmin(np.abs(steps - steps[-1] / 2)))]

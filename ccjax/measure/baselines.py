@@ -34,7 +34,18 @@ _NMF_EPS = 1e-10
 
 
 def zero_model(n_features: int = 100, d_mlp: int = 50) -> FeatureMLP:
-    """All-zero weights: L/p = 1/6 on clean labels (docs/paper.md §5)."""
+    """All-zero weights: L/p = 1/6 on clean labels (docs/paper.md §5).
+
+    Args:
+        n_features: the number of features n (default 100, the paper's).
+        d_mlp: the number of neurons d, from 0 to ``n_features`` (default 50, the paper's).
+
+    Returns:
+        The zero model: ``w_in`` (n_features, d_mlp) and ``w_out`` (d_mlp, n_features), float32.
+
+    Raises:
+        ValueError: ``n_features`` is not an integer ≥ 1 or ``d_mlp`` not one from 0 to ``n_features``.
+    """
     check_width(d_mlp, n_features)
     return FeatureMLP(
         w_in=jnp.zeros((n_features, d_mlp), jnp.float32),
@@ -48,7 +59,20 @@ def naive_model(n_features: int = 100, d_mlp: int = 50, offset=0.0) -> FeatureML
     ``W_in[f, f] = W_out[f, f] = 1`` for ``f < d_mlp``: each neuron computes one feature's
     ReLU exactly and the rest are dropped (L/p = (n − d)/n · 1/6 on clean labels). With
     ``offset = b`` every neuron also writes b into every unrepresented feature,
-    ``W_out[:, d_mlp:] = b`` ("naive + offset"). ``offset`` may be traced (vmappable).
+    ``W_out[:, d_mlp:] = b`` ("naive + offset").
+
+    Args:
+        n_features: the number of features n (default 100, the paper's).
+        d_mlp: the number of neurons d, from 0 to ``n_features`` (default 50, the paper's).
+        offset (float | Array): the offset b written into every unrepresented feature (0: the plain naive
+            model); may be traced (vmappable).
+
+    Returns:
+        The model: ``w_in`` (n_features, d_mlp) and ``w_out`` (d_mlp, n_features), float32.
+
+    Raises:
+        ValueError: ``n_features`` is not an integer ≥ 1, ``d_mlp`` not one from 0 to ``n_features``, or a
+            concrete ``offset`` is not finite.
     """
     check_width(d_mlp, n_features)
     check_finite("offset", offset)
@@ -82,7 +106,17 @@ def offset_loss_per_feature(b, p, scaled_mixing=None, n_features: int = 100, d_m
                                         − b (d p/8 + Σ_{i<d} A_ji / 3)].
 
     ``scaled_mixing=None`` means clean labels; for n = 100, d = 50 that is the paper's
-    ``½[1/6 − 6.25 p b + b² (25/3 + 153.125 p)]``. Elementwise in ``b`` and ``p``.
+    ``½[1/6 − 6.25 p b + b² (25/3 + 153.125 p)]``.
+
+    Args:
+        b (float | Array): the offset (scalar or array; broadcasts with ``p``).
+        p (float | Array): the feature probability (scalar or array).
+        scaled_mixing (Array | None): the labels' ``s M``, (n_features, n_features); None: clean labels.
+        n_features: the number of features n (default 100, the paper's).
+        d_mlp: the number of neurons d, from 0 to ``n_features`` (default 50, the paper's).
+
+    Returns:
+        (Array): L/p, elementwise in ``b`` and ``p`` (their broadcast shape).
     """
     constant, linear, quadratic = _offset_coefficients(p, scaled_mixing, n_features, d_mlp)
     return (constant - b * linear + b**2 * quadratic) / n_features
@@ -94,7 +128,16 @@ def optimal_offset(p, scaled_mixing=None, n_features: int = 100, d_mlp: int = 50
     :func:`offset_loss_per_feature` is a quadratic in b, so ``b* = linear / (2 quadratic)``.
     On clean labels ``b* = 3p / (8 + 3(d−1)p)``: at n = 100, d = 50, b* ≈ 0.0194 with
     L/p ≈ 0.0531 at p = 1, and 0.0132 with 0.0813 at p = 0.1 (the paper's numbers).
-    Elementwise in ``p``.
+
+    Args:
+        p (float | Array): the feature probability (scalar or array).
+        scaled_mixing (Array | None): the labels' ``s M``, (n_features, n_features); None: clean labels.
+        n_features: the number of features n (default 100, the paper's).
+        d_mlp: the number of neurons d, from 0 to ``n_features`` (default 50, the paper's).
+
+    Returns:
+        b_star (Array): the best offset b*, elementwise in ``p``.
+        loss_per_feature (Array): its L/p, elementwise in ``p``.
     """
     constant, linear, quadratic = _offset_coefficients(p, scaled_mixing, n_features, d_mlp)
     b_star = linear / (2.0 * quadratic)
@@ -112,6 +155,17 @@ def target_map(
     ``"faithful"``: ``T = (I + s M)^T``, what the labels actually apply. ``"paper-code"``:
     ``T = I + s M``, what the paper's code factorises (``np.eye(n) + Mscaled`` in
     ``paper_code/nb7_semi_nmf_solution.py``).
+
+    Args:
+        mixing: the unscaled mixing matrix M, (n_features, n_features).
+        scale (float | Array): the mixing scale s (scalar; may be traced).
+        orientation: ``"faithful"`` or ``"paper-code"`` (:data:`ORIENTATIONS`).
+
+    Returns:
+        T, (n_features, n_features), float32.
+
+    Raises:
+        ValueError: an unknown ``orientation``.
     """
     if orientation not in ORIENTATIONS:
         raise ValueError(f"unknown orientation {orientation!r}; choose one of {', '.join(ORIENTATIONS)}")
@@ -125,6 +179,12 @@ def flip_neuron_signs(params: FeatureMLP) -> FeatureMLP:
 
     Negating W_in column j and W_out row j together leaves ``W_in W_out`` unchanged but
     makes the neuron fire on its dominant feature (paper code ``flip_negative_weights``).
+
+    Args:
+        params: one model, ``w_in`` (n_features, d_mlp) and ``w_out`` (d_mlp, n_features).
+
+    Returns:
+        The model with those neurons negated, of the same shapes.
     """
     d_mlp = params.w_in.shape[1]
     dominant = params.w_in[jnp.argmax(jnp.abs(params.w_in), axis=0), jnp.arange(d_mlp)]
@@ -138,6 +198,14 @@ def svd_model(target: Float[Array, "n_features n_features"], d_mlp: int = 50, fl
     ``W_in W_out`` is the best rank-d approximation of T; the singular values sit on W_in
     as in the paper code (``get_svd_model``). With ``flip_signs`` the neurons are
     sign-normalised by :func:`flip_neuron_signs`.
+
+    Args:
+        target: the target map T in row convention, (n_features, n_features), e.g. :func:`target_map`.
+        d_mlp: the number of neurons, i.e. the rank kept (default 50, the paper's).
+        flip_signs: whether to apply :func:`flip_neuron_signs`.
+
+    Returns:
+        The model: ``w_in`` (n_features, d_mlp) and ``w_out`` (d_mlp, n_features).
     """
     u, s, vt = jnp.linalg.svd(target.astype(jnp.float32), full_matrices=False)
     params = FeatureMLP(w_in=u[:, :d_mlp] * s[None, :d_mlp], w_out=vt[:d_mlp])
@@ -155,8 +223,16 @@ def nmf(
     Initialised like scikit-learn's ``init="random"``: ``|N(0, 1)| · sqrt(mean(x)/rank)``
     for both factors. The paper used scikit-learn's ``NMF(init="random", max_iter=5000)``
     (coordinate descent); this pure-JAX stand-in reaches a comparable local optimum, not
-    the same one, and only seeds :func:`semi_nmf`. Deterministic given ``key``. Returns
-    ``(W, H)``.
+    the same one, and only seeds :func:`semi_nmf`. Deterministic given ``key``.
+
+    Args:
+        x: the non-negative matrix to factorise, (n, m); cast to float32.
+        rank: the inner dimension of the factors.
+        key: PRNG key of the random initialisation.
+        iterations: multiplicative updates (each updates H, then W).
+
+    Returns:
+        ``(W, H)``: non-negative factors, (n, rank) and (rank, m).
     """
     x = x.astype(jnp.float32)
     w_key, h_key = jax.random.split(key)
@@ -205,7 +281,13 @@ def _pinv_solve(u: Float[Array, "n k"], target: Float[Array, "n m"]) -> Float[Ar
 
 
 class SemiNMF(NamedTuple):
-    """``T ≈ U V`` with ``U ≥ 0``; ``errors[i] = ‖T − U V‖_F`` after outer iteration i."""
+    """``T ≈ U V`` with ``U ≥ 0``; ``errors[i] = ‖T − U V‖_F`` after outer iteration i.
+
+    Attributes:
+        u: the non-negative factor U, (n, rank).
+        v: the free factor V, (rank, m).
+        errors: ``‖T − U V‖_F`` of the U after each outer iteration's steps and the V they used, (outer_iterations,).
+    """
 
     u: Float[Array, "n rank"]
     v: Float[Array, "rank m"]
@@ -226,19 +308,24 @@ def semi_nmf(
 ) -> SemiNMF:
     """Semi-NMF ``T ≈ U V`` with ``U ≥ 0`` and V free, the paper's algorithm (§5).
 
-    U starts as the W factor of :func:`nmf` of ``|T|``. Each outer iteration i sets
-    ``V = pinv(U) T`` (exact least squares), then takes ``inner_steps`` projected-gradient
-    steps ``U ← max(U − η (U V − T) V^T, floor)`` with η cosine-annealed from ``lr_start``
-    to ``lr_end`` (``η = lr_end + ½(lr_start − lr_end)(1 + cos(π i / outer_iterations))``).
-    ``errors[i]`` is ``‖T − U V‖_F`` of the U after those steps and the V they used.
+    U starts as the W factor of :func:`nmf` of ``|T|``; outer iteration i sets ``V = pinv(U) T``, then takes
+    ``inner_steps`` steps ``U ← max(U − η (U V − T) V^T, floor)``. All in float32, the pseudo-inverse dropping tiny
+    singular values (``paper_code/nb7_semi_nmf_solution.py``: float64, no V solve when ``cond(U) ≥ 1e12``).
 
-    The returned V is re-solved from the final U (``V = pinv(U) T``), so (U, V) is a
-    consistent pair whose error is at most ``errors[-1]``. The paper code
-    (``paper_code/nb7_semi_nmf_solution.py``) instead returns the V from before its last
-    U steps; at the final step size (0.001) the two differ negligibly. The paper code also
-    runs in float64 and skips the V solve when ``cond(U) ≥ 1e12``; here everything is
-    float32 and the pseudo-inverse drops tiny singular values instead. Jittable with
-    ``rank`` and the iteration counts static.
+    Args:
+        target: the map T to factorise, (n, m), e.g. :func:`target_map`.
+        rank: the factors' inner dimension (d_mlp for the baseline); static under jit.
+        key: PRNG key of the initial :func:`nmf`.
+        outer_iterations: V solves (paper: 500); static under jit, as are the other counts.
+        inner_steps: projected-gradient steps on U after each V solve (paper: 5).
+        lr_start (float): η at i = 0 (paper 0.1): ``η = lr_end + ½(lr_start − lr_end)(1 + cos(π i / outer_iterations))``
+        lr_end (float): the step size η the cosine anneals to (paper: 0.001).
+        floor (float): U is clamped at this value after each step (paper: 1e-8).
+        nmf_iterations: Lee–Seung iterations of the initial :func:`nmf`.
+
+    Returns:
+        The factors, V re-solved from the final U (error ≤ ``errors[-1]``); the paper code returns the V from
+            before its last U steps (negligibly different at the final step size 0.001).
     """
     target = target.astype(jnp.float32)
     u0, _ = nmf(jnp.abs(target), rank, key, nmf_iterations)
@@ -269,7 +356,19 @@ def semi_nmf_model(
     **semi_nmf_options,
 ) -> FeatureMLP:
     """The SNMF baseline: ``W_in = U ≥ 0``, ``W_out = V`` from :func:`semi_nmf` of the
-    target map (:func:`target_map` with ``orientation``) at rank ``d_mlp`` (§5)."""
+    target map (:func:`target_map` with ``orientation``) at rank ``d_mlp`` (§5).
+
+    Args:
+        mixing: the unscaled mixing matrix M, (n_features, n_features).
+        scale (float | Array): the mixing scale s (scalar).
+        key: PRNG key of the factorisation's initialisation.
+        d_mlp: the number of neurons, the factorisation's rank (default 50, the paper's).
+        orientation: ``"faithful"`` or ``"paper-code"`` (:func:`target_map`).
+        **semi_nmf_options (Any): further keyword arguments of :func:`semi_nmf`.
+
+    Returns:
+        The model: ``w_in`` (n_features, d_mlp) and ``w_out`` (d_mlp, n_features).
+    """
     factors = semi_nmf(target_map(mixing, scale, orientation), d_mlp, key, **semi_nmf_options)
     return FeatureMLP(w_in=factors.u, w_out=factors.v)
 
@@ -283,7 +382,16 @@ def target_maps(
     orientations: tuple[str, ...] = ORIENTATIONS,
 ) -> Float[Array, "seeds scales orientations n_features n_features"]:
     """:func:`target_map` of every unscaled M in ``mixing`` at every mixing scale in
-    ``scales`` and every orientation in ``orientations``: the targets of a §5 baseline sweep."""
+    ``scales`` and every orientation in ``orientations``: the targets of a §5 baseline sweep.
+
+    Args:
+        mixing: the unscaled mixing matrices M, (seeds, n_features, n_features).
+        scales: the mixing scales s, (scales,).
+        orientations: the orientations of :func:`target_map` (default both).
+
+    Returns:
+        The maps T, (seeds, scales, orientations, n_features, n_features), float32.
+    """
     maps = [target_map(m, s, o) for m in jnp.asarray(mixing) for s in scales for o in orientations]
     n_features = mixing.shape[-1]
     return jnp.stack(maps).reshape(len(mixing), len(scales), len(orientations), n_features, n_features)
@@ -309,8 +417,14 @@ def semi_nmf_models(
     """The SNMF baseline (:func:`semi_nmf` at rank ``d_mlp``, ``W_in = U``, ``W_out = V``) of
     every target map in ``targets``, in one compiled call (§5).
 
-    ``keys`` (shape broadcastable to ``*batch``) seeds each factorisation. Returns NumPy
-    weights with the leading axes ``*batch``.
+    Args:
+        targets: the target maps T, (*batch, n_features, n_features) (e.g. :func:`target_maps`).
+        keys: PRNG keys, one per factorisation, of a shape broadcastable to ``*batch``.
+        d_mlp: the number of neurons, the factorisation's rank (default 50, the paper's).
+        outer_iterations: :func:`semi_nmf`'s outer iterations (paper: 500).
+
+    Returns:
+        The models with NumPy weights, ``w_in`` (*batch, n_features, d_mlp), ``w_out`` (*batch, d_mlp, n_features).
     """
     batch, n_features = targets.shape[:-2], targets.shape[-1]
     flat_keys = jnp.broadcast_to(keys, batch).reshape(-1)
@@ -326,15 +440,30 @@ _svd_batch_jit = jax.jit(_svd_batch, static_argnums=1)
 
 
 def svd_models(targets: Float[AnyArray, "*batch n_features n_features"], d_mlp: int = 50) -> FeatureMLP:
-    """:func:`svd_model` (signs flipped) of every target map in ``targets``, as NumPy weights
-    with the leading axes ``*batch`` (§5)."""
+    """:func:`svd_model` (signs flipped) of every target map in ``targets``, in one compiled call (§5).
+
+    Args:
+        targets: the target maps T, (*batch, n_features, n_features) (e.g. :func:`target_maps`).
+        d_mlp: the number of neurons, the rank kept (default 50, the paper's).
+
+    Returns:
+        The models with NumPy weights, ``w_in`` (*batch, n_features, d_mlp), ``w_out`` (*batch, d_mlp, n_features).
+    """
     batch, n_features = targets.shape[:-2], targets.shape[-1]
     flat = _svd_batch_jit(jnp.reshape(targets, (-1, n_features, n_features)), d_mlp)
     return jax.tree.map(lambda leaf: np.asarray(leaf).reshape(*batch, *leaf.shape[1:]), flat)
 
 
 def factorisation_error(targets: Float[AnyArray, "*batch n m"], params: FeatureMLP) -> Float[np.ndarray, "*batch"]:
-    """``‖T − W_in W_out‖_F`` of each model against its target map (NumPy, in the weights' dtype)."""
+    """``‖T − W_in W_out‖_F`` of each model against its target map.
+
+    Args:
+        targets: the target maps T, (*batch, n, m).
+        params: models stacked on the same leading axes, ``w_in`` (*batch, n, d_mlp), ``w_out`` (*batch, d_mlp, m).
+
+    Returns:
+        The Frobenius errors, (*batch,), NumPy, in the weights' dtype.
+    """
     return np.linalg.norm(np.asarray(targets) - np.asarray(params.w_in) @ np.asarray(params.w_out), axis=(-2, -1))
 
 
@@ -348,7 +477,14 @@ def exactly_one_losses(
     of models stacked on any leading axes, against the labels' ``s M`` of each (float64).
 
     The leading axes of the weights and of ``scaled_mixing`` broadcast together (one
-    model against many label maps, or the reverse); ``scaled_mixing`` is cast to float32.
+    model against many label maps, or the reverse).
+
+    Args:
+        params: models stacked on any leading axes, ``w_in`` (*models, n_features, d_mlp).
+        scaled_mixing: the labels' ``s M``, (*labels, n_features, n_features); cast to float32.
+
+    Returns:
+        L/p on exactly-one data, float64, of the broadcast shape of ``*models`` and ``*labels``.
     """
     batch = np.broadcast_shapes(params.w_in.shape[:-2], np.shape(scaled_mixing)[:-2])
 
@@ -365,6 +501,14 @@ def exactly_one_losses(
 
 def relative_weight_change(before: FeatureMLP, after: FeatureMLP) -> Float[np.ndarray, " models"]:
     """``‖W_after − W_before‖ / ‖W_before‖`` of each model (a leading model axis), with the
-    Frobenius norm over W_in and W_out together: how far fine-tuning moved it (§6.4)."""
+    Frobenius norm over W_in and W_out together: how far fine-tuning moved it (§6.4).
+
+    Args:
+        before: the models before, stacked on one leading axis (models,).
+        after: the same models after, of the same shapes.
+
+    Returns:
+        The relative change of each model, (models,), NumPy.
+    """
     flat = [np.concatenate([np.reshape(w, (len(w), -1)) for w in jax.tree.leaves(p)], 1) for p in (before, after)]
     return np.linalg.norm(flat[1] - flat[0], axis=1) / np.linalg.norm(flat[0], axis=1)

@@ -28,6 +28,14 @@ def mean_and_sem(values: ArrayLike, axis: int = 0) -> tuple[np.ndarray | np.floa
 
     Non-finite entries (diverged models) are excluded, not averaged; the SEM is NaN where
     fewer than two entries remain, and the mean where none does.
+
+    Args:
+        values: any array (e.g. L/p of seeds x points), cast to float64; NaN/inf entries are left out.
+        axis: the axis to average over (e.g. the seeds').
+
+    Returns:
+        ``(mean, sem)``: the mean over the finite entries and its standard error
+        (``std(ddof=1) / sqrt(n)``), each of ``values``' shape without ``axis``, in ``values``' units.
     """
     values = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(values)
@@ -43,12 +51,27 @@ def mean_and_sem(values: ArrayLike, axis: int = 0) -> tuple[np.ndarray | np.floa
 
 
 def finite_mean(values: ArrayLike, axis: int = 0) -> np.ndarray | np.floating:
-    """The mean over ``axis`` of the finite entries (NaN where there are none)."""
+    """The mean over ``axis`` of the finite entries (NaN where there are none).
+
+    Args:
+        values: any array, cast to float64; NaN/inf entries (diverged models) are left out.
+        axis: the axis to average over.
+
+    Returns:
+        The mean, of ``values``' shape without ``axis`` (a NumPy scalar for a 0-d result).
+    """
     return mean_and_sem(values, axis)[0]
 
 
 class Minimum(NamedTuple):
-    """The lowest point of a curve: the parabola fit's vertex when ``fitted``, else the grid point ``index``."""
+    """The lowest point of a curve: the parabola fit's vertex when ``fitted``, else the grid point ``index``.
+
+    Attributes:
+        x: where the minimum lies, in the curve's x units (between grid points when ``fitted``).
+        value: the curve's value there (the vertex's value when ``fitted``).
+        index: the lowest grid point, an index into the curve.
+        fitted: True when ``x`` and ``value`` are the vertex of the parabola fit.
+    """
 
     x: float
     value: float
@@ -68,7 +91,19 @@ def _check_curve(x: Curve, y: Curve) -> tuple[np.ndarray, np.ndarray]:
 def curve_minimum(x: Curve, y: Curve, half_width: int = HALF_WIDTH) -> Minimum:
     """The minimum of ``y(x)``: the vertex of a least-squares parabola through the lowest grid
     point and ``half_width`` neighbours on each side (fewer at the ends) if it opens upwards and
-    lies within them, else the lowest grid point (too few points, a monotone stretch)."""
+    lies within them, else the lowest grid point (too few points, a monotone stretch).
+
+    Args:
+        x: the grid, (points,), strictly increasing.
+        y: the curve's values at ``x``, (points,).
+        half_width: grid points on each side of the lowest one in the fit.
+
+    Returns:
+        The :class:`Minimum` of the curve.
+
+    Raises:
+        ValueError: if ``x`` and ``y`` are not 1-D of one non-zero length, or ``x`` is not strictly increasing.
+    """
     x, y = _check_curve(x, y)
     i = int(np.argmin(y))
     lo, hi = max(0, i - half_width), min(x.size, i + half_width + 1)
@@ -84,7 +119,19 @@ def curve_minimum(x: Curve, y: Curve, half_width: int = HALF_WIDTH) -> Minimum:
 
 def upper_crossing(x: Curve, y: Curve, level: float) -> float:
     """Where ``y`` rises back to ``level`` after its lowest grid point (linear interpolation
-    between grid points); NaN when it never goes below ``level`` or stays below it to the end."""
+    between grid points); NaN when it never goes below ``level`` or stays below it to the end.
+
+    Args:
+        x: the grid, (points,), strictly increasing.
+        y: the curve's values at ``x``, (points,).
+        level: the level to cross, in ``y``'s units (e.g. the naive L/p).
+
+    Returns:
+        The crossing's x (in ``x``'s units), or NaN.
+
+    Raises:
+        ValueError: if ``x`` and ``y`` are not 1-D of one non-zero length, or ``x`` is not strictly increasing.
+    """
     x, y = _check_curve(x, y)
     i = int(np.argmin(y))
     above = np.flatnonzero(y[i:] >= level)
@@ -101,7 +148,20 @@ def bootstrap_seeds(
     seed: int = 0,
 ) -> np.ndarray:
     """(n_boot, len(statistic)): ``statistic`` of the seed-mean curve (finite entries) of each
-    resample, with replacement, of the seeds of ``values`` (seeds, points)."""
+    resample, with replacement, of the seeds of ``values`` (seeds, points).
+
+    Args:
+        values: one curve per seed, (seeds, points); NaN entries are left out of each mean.
+        statistic: maps a seed-mean curve (points,) to a tuple of numbers.
+        n_boot: the number of resamples.
+        seed: the seed of ``numpy.random.default_rng`` that draws them.
+
+    Returns:
+        (n_boot, len(statistic)) float64: the statistic of each resample's mean curve.
+
+    Raises:
+        ValueError: if ``values`` is not 2-D with at least one seed.
+    """
     values = np.asarray(values, np.float64)
     if values.ndim != 2 or values.shape[0] < 1:
         raise ValueError(f"values must be (seeds, points), got {values.shape}")
@@ -112,7 +172,14 @@ def bootstrap_seeds(
 
 class Spread(NamedTuple):
     """Bootstrap spread of one statistic: the SD of its finite resamples, their ``INTERVAL``
-    percentiles, and the fraction of resamples where it is defined (finite)."""
+    percentiles, and the fraction of resamples where it is defined (finite).
+
+    Attributes:
+        se: the standard deviation (ddof 1) of the finite resamples: the statistic's standard error.
+        low: their lower ``INTERVAL`` percentile (16th).
+        high: their upper ``INTERVAL`` percentile (84th).
+        defined: the fraction of resamples that are finite (NaN for no resamples).
+    """
 
     se: float
     low: float
@@ -121,7 +188,16 @@ class Spread(NamedTuple):
 
 
 def spread(samples: Samples, n_seeds: int) -> Spread:
-    """:class:`Spread` of bootstrap ``samples``; all NaN for one seed (no resampling spread)."""
+    """:class:`Spread` of bootstrap ``samples``; all NaN for one seed (no resampling spread).
+
+    Args:
+        samples: the statistic of each resample, (samples,); non-finite ones count as undefined.
+        n_seeds: the seeds resampled; below 2 (or with fewer than 2 finite samples) ``se``, ``low``
+            and ``high`` are NaN.
+
+    Returns:
+        The :class:`Spread`, in the statistic's units.
+    """
     samples = np.asarray(samples, np.float64)
     finite = samples[np.isfinite(samples)]
     defined = finite.size / samples.size if samples.size else math.nan
@@ -141,12 +217,20 @@ def dip_statistics(
     over ``x`` (points, increasing) dips below ``level`` and rises back through it, as the
     paper's σ-sweep reads its L/p curve against the naive line (docs/paper.md §6.3).
 
-    Returns a dict: the :func:`curve_minimum` of the mean curve (``min_x``, ``min_value``,
-    ``min_fitted``; its lowest grid point ``grid_min_x``, ``grid_min_value``), its
-    :func:`upper_crossing` of ``level`` (``crossing``), ``level``, ``n_seeds``, ``n_boot``;
-    the bootstrap-over-seeds :class:`Spread` of ``min_x``, ``min_value`` and ``crossing``
-    (``<name>_se``, ``_low``, ``_high``, ``_defined``); and, where ``x`` = 0 is on the grid,
-    the mean and SEM over seeds there (``at_zero``, ``at_zero_sem``).
+    Args:
+        x: the grid (points,), strictly increasing (e.g. σ).
+        values: the curve of each seed, (seeds, points) (e.g. L/p).
+        level: the level the curve dips below and crosses again, in ``values``' units (e.g. naive L/p).
+        n_boot: bootstrap resamples of the seeds.
+        seed: the numpy seed of the resampling.
+
+    Returns:
+        A dict: the :func:`curve_minimum` of the mean curve (``min_x``, ``min_value``,
+        ``min_fitted``; its lowest grid point ``grid_min_x``, ``grid_min_value``), its
+        :func:`upper_crossing` of ``level`` (``crossing``), ``level``, ``n_seeds``, ``n_boot``;
+        the bootstrap-over-seeds :class:`Spread` of ``min_x``, ``min_value`` and ``crossing``
+        (``<name>_se``, ``_low``, ``_high``, ``_defined``); and, where ``x`` = 0 is on the grid,
+        the mean and SEM over seeds there (``at_zero``, ``at_zero_sem``).
     """
     x, values = np.asarray(x, np.float64), np.asarray(values, np.float64)
     mean = finite_mean(values)

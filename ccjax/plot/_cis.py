@@ -22,8 +22,19 @@ def _advantage_axes(ax: Axes, title: str, **title_style) -> None:
 
 def plot_advantage(ps, d_ratios, advantage, *, title: str = "", ax: Axes | None = None) -> Figure:
     """One task's advantage over naive, ``(naive - trained) / naive``, against p (log axis): the
-    mean over seeds with a +- SEM band, one line per d/n. ``ps`` (P,), ``d_ratios`` (D,),
-    ``advantage`` (D, seeds, P)."""
+    mean over seeds with a +- SEM band, one line per d/n (the search of docs/paper.md §7).
+
+    Args:
+        ps (ArrayLike): the feature probabilities p, (P,).
+        d_ratios (ArrayLike): the width ratios d/n, (D,), one line each.
+        advantage (ArrayLike): the advantage (a fraction of the naive loss; > 0: better than
+            naive), (D, seeds, P); non-finite seeds are left out.
+        title: the axes title.
+        ax: the axes to draw into; None makes a new 6 x 4 inch figure.
+
+    Returns:
+        The figure of the axes drawn into.
+    """
     ax = _axes(ax, figsize=(6, 4))
     mean, sem = mean_and_sem(advantage, axis=1)
     for d, ratio in enumerate(d_ratios):
@@ -35,8 +46,18 @@ def plot_advantage(ps, d_ratios, advantage, *, title: str = "", ax: Axes | None 
 
 
 def plot_advantage_by_ratio(ps, d_ratios, tasks: Sequence[str] | np.ndarray, advantage) -> Figure:
-    """Every task's advantage over naive against p, mean +- SEM over seeds, one panel per d/n.
-    ``ps`` (P,), ``d_ratios`` (D,), ``tasks`` (T,), ``advantage`` (T, D, seeds, P)."""
+    """Every task's advantage over naive against p, mean +- SEM over seeds, one panel per d/n
+    (the search of docs/paper.md §7).
+
+    Args:
+        ps (ArrayLike): the feature probabilities p, (P,), on a log axis.
+        d_ratios (ArrayLike): the width ratios d/n, (D,), one panel each.
+        tasks: the task names, (T,), one line each.
+        advantage (ArrayLike): ``(naive - trained) / naive`` of each task, (T, D, seeds, P).
+
+    Returns:
+        The new figure, one row of D panels.
+    """
     fig, axes = plt.subplots(1, len(d_ratios), figsize=(6 * len(d_ratios), 4.2), layout="constrained", squeeze=False)
     mean, sem = mean_and_sem(advantage, axis=2)
     for d, ax in enumerate(axes[0]):

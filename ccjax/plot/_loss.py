@@ -69,8 +69,20 @@ def plot_scale_sweep(
 ) -> Figure | SubFigure:
     """L/p against the mixing scale: seeds as dots, their mean with SEM error bars.
 
-    ``scales`` has shape (S,), ``loss_per_feature`` (K, S) for K seeds (or (S,)).
-    ``naive`` draws the naive model's L/p as a dashed line.
+    Args:
+        scales (ArrayLike): the mixing scales, (S,), in any order (drawn sorted).
+        loss_per_feature (ArrayLike): L/p, (K, S) for K seeds, or (S,) for one; non-finite
+            entries (diverged models) are left out of the mean.
+        naive: the naive model's L/p, drawn as a dashed line (None: no line).
+        title: the axes title; ``xlabel`` and ``ylabel`` label its axes.
+        label: the legend label of the mean (the number of seeds is appended).
+        ax: the axes to draw into; None makes a new figure.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
+
+    Raises:
+        ValueError: ``loss_per_feature`` is not of shape (K, S) or (S,).
     """
     scales, order = _sorted(scales)
     values = _seed_rows(loss_per_feature, len(scales))[:, order]
@@ -100,10 +112,23 @@ def plot_loss_terms(
     ylabel: str = "contribution to L/p",
     ax: Axes | None = None,
 ) -> Figure | SubFigure:
-    """The paper's decomposition L = ReLU term + mixing term, against the mixing scale.
+    """The paper's decomposition L = ReLU term + mixing term, against the mixing scale (docs/paper.md §2).
 
-    ``relu_term`` and ``mixing_term`` have shape (K, S) (or (S,)), in units of L/p. A
-    negative mixing term is the part of the loss that the mixing matrix *removes*.
+    A negative mixing term is the part of the loss that the mixing matrix *removes*. Each term
+    is drawn as its mean over seeds with SEM error bars.
+
+    Args:
+        scales (ArrayLike): the mixing scales, (S,), in any order (drawn sorted).
+        relu_term (ArrayLike): the ReLU term, (K, S) for K seeds or (S,), in units of L/p.
+        mixing_term (ArrayLike): the mixing term, of the same shape and units.
+        title: the axes title; ``xlabel`` and ``ylabel`` label its axes.
+        ax: the axes to draw into; None makes a new figure.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
+
+    Raises:
+        ValueError: a term is not of shape (K, S) or (S,).
     """
     scales, order = _sorted(scales)
     ax = _axes(ax)
@@ -129,10 +154,21 @@ def plot_history(
 ) -> Figure | SubFigure:
     """Training curves against the step, one line per entry of ``curves``.
 
-    ``step`` has shape (n_logs,); each curve (K, n_logs) or (n_logs,), e.g.
-    ``{"loss": h.train_loss_per_feature, "ReLU term": h.relu_term_per_feature,
-    "mixing term": h.mixing_term_per_feature}`` for a :class:`~ccjax.History` ``h``. Several seeds give the mean with a
-    band of ±1 SEM.
+    Several seeds give the mean with a band of ±1 SEM.
+
+    Args:
+        step (ArrayLike): the logged training steps, (n_logs,).
+        curves: legend label -> curve, each (K, n_logs) for K seeds or (n_logs,), e.g.
+            ``{"loss": h.train_loss_per_feature, "ReLU term": h.relu_term_per_feature,
+            "mixing term": h.mixing_term_per_feature}`` for a :class:`~ccjax.History` ``h``.
+        naive: the naive model's L/p, drawn as a dashed line (None: no line).
+        title: the title of the axes ``ax`` drawn into (None: a new figure), with ``xlabel`` and ``ylabel``.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
+
+    Raises:
+        ValueError: a curve is not of shape (K, n_logs) or (n_logs,).
     """
     step = np.asarray(step, dtype=np.float64)
     ax = _axes(ax)
@@ -189,11 +225,24 @@ def plot_loss_curves(
 ) -> Figure | SubFigure:
     """L/p against the evaluation probability p (log x axis), one line per model.
 
-    The figure of paper experiments 1 and 2. ``p_eval`` has shape (P,) and ``curves``
-    (C, P), or (C, K, P) for K seeds (drawn as the mean with a ±1 SEM band). ``sem``
-    (C, P) gives the band explicitly instead. ``dots`` holds one ``(p, L/p)`` point per
-    curve (or None), e.g. each model at its training p, marked in its curve's colour.
-    ``naive`` draws the naive model's L/p as a dashed line.
+    The figure of paper experiments 1 and 2 (docs/paper.md §6).
+
+    Args:
+        p_eval (ArrayLike): the evaluation probabilities p, (P,), in any order (drawn sorted).
+        curves (ArrayLike): L/p, (C, P), or (C, K, P) for K seeds (drawn as the mean with a ±1 SEM band).
+        labels (Sequence[str]): the legend label of each curve, (C,).
+        sem (ArrayLike | None): a ±1 band of (C, P), given explicitly (only with (C, P) ``curves``).
+        dots (Sequence | None): one ``(p, L/p)`` point per curve (or None for a curve), e.g. each
+            model at its training p, marked in its curve's colour.
+        naive: the naive model's L/p, drawn as a dashed line (None: no line).
+        ax: the axes to draw into; None makes a new figure.
+        title: the axes title.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
+
+    Raises:
+        ValueError: an argument's shape or length does not fit the others (the message names it).
     """
     p_eval, curves, sem = _curves_to_plot(p_eval, curves, labels, sem, dots)
     ax = _axes(ax)
@@ -227,10 +276,22 @@ def plot_response_curves(
 ) -> Figure | SubFigure:
     """Each feature's output against its input value, with relu(v) as a black dashed line.
 
-    Paper experiment 1's input–output figure (nb1a). ``values`` has shape (V,) and
-    ``responses`` (V, n_features), as from :func:`ccjax.measure.feature_response`.
-    ``features`` picks the features to draw (default all); lines are coloured by
+    Paper experiment 1's input–output figure (nb1a, docs/paper.md §6); lines are coloured by
     feature index.
+
+    Args:
+        values (ArrayLike): the input values v, (V,), in any order (drawn sorted).
+        responses (ArrayLike): feature j's output for input v e_j, (V, n_features), as from
+            :func:`ccjax.measure.feature_response`.
+        features (ArrayLike | None): the indices of the features to draw (None: all).
+        ax: the axes to draw into; None makes a new figure.
+        title: the axes title.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
+
+    Raises:
+        ValueError: ``responses`` is not (V, n_features), or a feature index is out of range.
     """
     values, order = _sorted(values)
     responses = np.asarray(responses, dtype=np.float64)
@@ -254,10 +315,20 @@ def plot_response_curves(
 def plot_neuron_bars(contributions, *, ax: Axes | None = None, title: str | None = None) -> Figure | SubFigure:
     """Per neuron, stacked bars of its contributions ``W_in[i, h] W_out[h, i]`` to each feature i.
 
-    Paper experiment 1's weight bars (nb1b), with neurons on the x axis. ``contributions``
-    has shape (d_mlp, n_features), as from :func:`ccjax.measure.neuron_contributions`.
+    Paper experiment 1's weight bars (nb1b, docs/paper.md §6), with neurons on the x axis.
     Positive contributions stack upward from 0, negative ones downward, one segment per
     non-zero entry, coloured by feature index.
+
+    Args:
+        contributions (ArrayLike): (d_mlp, n_features), as from :func:`ccjax.measure.neuron_contributions`.
+        ax: the axes to draw into; None makes a new figure.
+        title: the axes title.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
+
+    Raises:
+        ValueError: ``contributions`` is not 2-D.
     """
     contributions = np.asarray(contributions, dtype=np.float64)
     if contributions.ndim != 2:
@@ -293,11 +364,21 @@ def plot_one_hot_heatmaps(
 ) -> Figure | SubFigure:
     """Side-by-side heatmaps of the model's outputs for +1 and −1 one-hot inputs.
 
-    Paper experiment 1's interference heatmaps (nb1c). ``plus`` and ``minus`` have shape
-    (n_features, n_features), row i the output for ``±e_i``, as from
-    :func:`ccjax.measure.one_hot_response`. A diverging colour map centred at 0 with
-    shared symmetric limits and one colour bar. ``fig`` (an empty figure or subfigure)
-    receives the two panels; without it a new figure is made.
+    Paper experiment 1's interference heatmaps (nb1c, docs/paper.md §6): a diverging colour
+    map centred at 0 with shared symmetric limits and one colour bar.
+
+    Args:
+        plus (ArrayLike): the outputs for ``+e_i``, (n_features, n_features), row i, as from
+            :func:`ccjax.measure.one_hot_response`.
+        minus (ArrayLike): the outputs for ``-e_i``, of the same shape.
+        fig: an empty figure or subfigure that receives the two panels; None makes a new figure.
+        title: the title above both panels (None: none).
+
+    Returns:
+        The figure (or subfigure) drawn into.
+
+    Raises:
+        ValueError: ``plus`` and ``minus`` are not square and of equal shape.
     """
     plus, minus = np.asarray(plus, dtype=np.float64), np.asarray(minus, dtype=np.float64)
     if plus.ndim != 2 or plus.shape[0] != plus.shape[1] or minus.shape != plus.shape:

@@ -48,10 +48,22 @@ def plot_learned_scales(
 ) -> Figure | SubFigure:
     """The magnitude |s| of a learned mixing scale over training, one curve per family (§6.2).
 
-    ``histories[c]`` holds |s| at the end of each logging interval ``step`` for each seed;
-    every curve starts at ``initial`` (|scale_init|) at step 0. Each curve (mean ± SEM over
-    seeds, colour ``colors[c]``, default ``"C<c>"``) has the paper's value ``published[c]`` as
-    a dotted line in its colour; ``reference`` ``(value, label)`` adds a dashed grey line.
+    Each curve (mean ± SEM over seeds) starts at ``initial`` at step 0 and has the paper's
+    value as a dotted line in its colour.
+
+    Args:
+        step: the end of each logging interval, (logs,).
+        histories: |s| at each ``step`` for each seed, (curves, seeds, logs).
+        labels: the legend label of each curve.
+        published: the paper's converged |s| of each curve.
+        initial: |scale_init|, every curve's value at step 0.
+        colors: the colour of each curve (None: ``"C<c>"`` for curve c).
+        reference: ``(value, label)`` of a dashed grey line (None: none).
+        title: the axes title.
+        ax: the axes to draw into; None makes a new figure.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
     """
     ax = _axes(ax)
     steps = np.append(0.0, step)
@@ -76,10 +88,38 @@ FINE_TUNING_MARKS = (
 
 
 class TrainingCurve(NamedTuple):
-    """A training history: L/p of each seed (seeds, logs) at each logged ``step`` (logs,)."""
+    """A training history: L/p of each seed at each logged step.
+
+    Attributes:
+        step: the logged training steps, (logs,).
+        loss_per_feature: the training L/p of each seed, (seeds, logs).
+    """
 
     step: Real[np.ndarray, " logs"]
     loss_per_feature: Float[np.ndarray, "seeds logs"]
+
+
+def _mark_evaluations(ax: Axes, evaluated, phase1_steps: int, last_step, published, naive: float) -> np.ndarray:
+    """:func:`plot_fine_tuning`'s marks of ``evaluated`` (mean ± SEM over seeds) and the paper's
+    values as crosses; returns the values the y range must hold (the marks, ``naive``, the paper's)."""
+    mean, sem = mean_and_sem(evaluated, axis=1)
+    marked = zip((phase1_steps, phase1_steps, last_step), FINE_TUNING_MARKS, strict=True)
+    for i, (x, (marker, color, label)) in enumerate(marked):
+        style = {"marker": marker, "color": color, "mec": "k", "ms": 7, "capsize": 3, "zorder": 5}
+        ax.errorbar(x, mean[i], yerr=np.nan_to_num(sem)[i], label=f"{label} ({mean[i]:.4f})", **style)
+    paper = [(x, y) for x, y in zip((phase1_steps, last_step), published, strict=True) if y is not None]
+    if paper:
+        ax.plot(*np.array(paper).T, "kx", ms=9, mew=2, zorder=6, label="paper (read off, +-0.001)")
+    return np.concatenate([mean, [naive], [y for _, y in paper]])
+
+
+def _fine_tuning_ylim(ax: Axes, phase1: TrainingCurve, phase2: TrainingCurve, shown: np.ndarray) -> None:
+    """A y range that holds ``shown`` and most of the training curves."""
+    # Leave out the first tenth of phase 1 (the random init's large loss).
+    tail = np.concatenate(
+        [phase1.loss_per_feature[:, len(phase1.step) // 10 :].ravel(), phase2.loss_per_feature.ravel()]
+    )
+    ax.set_ylim(min(shown.min(), np.percentile(tail, 1)) - 0.004, max(shown.max(), np.percentile(tail, 95)) + 0.006)
 
 
 def plot_fine_tuning(
@@ -97,12 +137,24 @@ def plot_fine_tuning(
 ) -> Figure | SubFigure:
     """Training L/p of a model trained with mixing and then fine-tuned on clean labels (§6.4).
 
-    ``phase1`` and ``phase2`` are the two phases' training L/p (mean ± SEM over seeds),
-    ``phase2.step`` counted from the start of phase 2, which begins at step
-    ``phase1_steps`` (a dotted line). ``evaluated`` marks L/p (mean ± SEM) of phase 1 on
-    mixed and on clean labels at its end and of phase 2 on clean labels at its end
-    (:data:`FINE_TUNING_MARKS`); ``published`` the paper's values for the first and last
-    (None: not given). The y range holds the marks and most of the training curves.
+    Each phase's training L/p is drawn as the mean ± SEM over seeds; phase 2 begins at step
+    ``phase1_steps`` (a dotted line). The y range holds the marks and most of the training curves.
+
+    Args:
+        phase1: phase 1's training L/p (on mixed labels), at its own steps.
+        phase2: phase 2's training L/p (on clean labels), ``step`` counted from the start of phase 2.
+        evaluated: L/p of each seed of phase 1 on mixed and on clean labels at its end and of phase 2
+            on clean labels at its end, (3, seeds), marked as :data:`FINE_TUNING_MARKS` (mean ± SEM).
+        phase1_steps: the number of phase 1 steps, where phase 2 begins.
+        naive: the naive model's L/p, drawn as a dashed line.
+        published: the paper's L/p for the first and last of ``evaluated`` (None: not given), as crosses.
+        phase1_label: the legend label of phase 1's curve.
+        ylabel: the y axis label.
+        title: the axes title.
+        ax: the axes to draw into; None makes a new 8.5 x 5 inch figure.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
     """
     ax = _axes(ax, figsize=(8.5, 5.0))
     step2 = phase1_steps + phase2.step
@@ -111,20 +163,8 @@ def plot_fine_tuning(
     _seed_band(ax, step2, phase2.loss_per_feature, color="C1", label=label, alpha=0.25)
     ax.axvline(phase1_steps, color="0.6", linestyle=":", linewidth=1)
     ax.axhline(naive, **NAIVE_STYLE, label=f"naive ({naive:.4f})", zorder=1)
-    mean, sem = mean_and_sem(evaluated, axis=1)
-    marked = zip((phase1_steps, phase1_steps, step2[-1]), FINE_TUNING_MARKS, strict=True)
-    for i, (x, (marker, color, label)) in enumerate(marked):
-        style = {"marker": marker, "color": color, "mec": "k", "ms": 7, "capsize": 3, "zorder": 5}
-        ax.errorbar(x, mean[i], yerr=np.nan_to_num(sem)[i], label=f"{label} ({mean[i]:.4f})", **style)
-    paper = [(x, y) for x, y in zip((phase1_steps, step2[-1]), published, strict=True) if y is not None]
-    if paper:
-        ax.plot(*np.array(paper).T, "kx", ms=9, mew=2, zorder=6, label="paper (read off, +-0.001)")
-    # Leave out the first tenth of phase 1 (the random init's large loss).
-    tail = np.concatenate(
-        [phase1.loss_per_feature[:, len(phase1.step) // 10 :].ravel(), phase2.loss_per_feature.ravel()]
-    )
-    shown = np.concatenate([mean, [naive], [y for _, y in paper]])
-    ax.set_ylim(min(shown.min(), np.percentile(tail, 1)) - 0.004, max(shown.max(), np.percentile(tail, 95)) + 0.006)
+    shown = _mark_evaluations(ax, evaluated, phase1_steps, step2[-1], published, naive)
+    _fine_tuning_ylim(ax, phase1, phase2, shown)
     xlabel = "total training step (phase 2 starts at the dotted line)"
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.title.set_fontsize(10)
@@ -141,11 +181,19 @@ def plot_alignment_cosines(
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Figure | SubFigure:
-    """``cos(E_i, A E_i)`` and ``cos(U_i, A V_i)`` against the index i (§6.5), as from
-    :func:`ccjax.analysis.eigen_alignment` and :func:`~ccjax.analysis.svd_alignment`.
+    """``cos(E_i, A E_i)`` and ``cos(U_i, A V_i)`` against the index i (§6.5), mean ± SEM over
+    seeds, with a dotted line at ``i = d_mlp``.
 
-    Mean ± SEM over seeds; a dotted line at ``i = d_mlp``; ``paper`` ``(i's, cosines)``
-    marks the paper's values with crosses.
+    Args:
+        eigen_cos: :func:`ccjax.measure.analysis.eigen_alignment` of each seed, (seeds, n_features).
+        svd_cos: :func:`~ccjax.measure.analysis.svd_alignment` of each seed, (seeds, n_features).
+        d_mlp: the number of neurons (the dotted line).
+        paper: the paper's values ``(i's, cosines)``, marked with crosses (None: none).
+        title: the axes title.
+        ax: the axes to draw into; None makes a new figure.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
     """
     ax = _axes(ax)
     index = np.arange(1, eigen_cos.shape[-1] + 1)
@@ -169,9 +217,17 @@ def plot_entry_fit(
 ) -> Figure | SubFigure:
     """The entries of ``A = W_out W_in`` against those of ``sM`` with their fits (§6.5).
 
-    ``fit`` is ``(off_diagonal_slope, diagonal_slope, diagonal_intercept)``, as
-    :func:`ccjax.analysis.entry_correlation` gives it: a line through 0 over the
-    off-diagonal entries and, where its slope is finite, a dashed one over the diagonal.
+    Args:
+        linear_map: ``A``, (n_features, n_features).
+        scaled_mixing: ``sM``, (n_features, n_features).
+        fit: ``(off_diagonal_slope, diagonal_slope, diagonal_intercept)``, as
+            :func:`ccjax.measure.analysis.entry_correlation` gives it: drawn as a line through 0 over
+            the off-diagonal entries and, where its slope is finite, a dashed one over the diagonal.
+        title: the axes title.
+        ax: the axes to draw into; None makes a new figure.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
     """
     ax = _axes(ax)
     slope, diagonal_slope, intercept = fit
@@ -198,11 +254,20 @@ def plot_eigen_projections(
     title: str | None = None,
     fig: Figure | SubFigure | None = None,
 ) -> Figure | SubFigure:
-    """Heatmaps of ``E·W_in`` and ``E·W_out`` (§6.5), as from
-    :func:`ccjax.analysis.eigen_projections`, one row of two per model: eigenvector i
-    (descending) by neuron, each on a diverging scale symmetric about 0 with its own colour
-    bar, titled with the model's label; ``title`` above them all. ``fig`` (empty) receives the
-    panels; without it a new figure is made."""
+    """Heatmaps of ``E·W_in`` and ``E·W_out`` (§6.5), one row of two per model: eigenvector i
+    (descending) by neuron, each on a diverging scale symmetric about 0 with its own colour bar.
+
+    Args:
+        projection_in: ``E·W_in`` of each model, (models, n_features, d_mlp), as from
+            :func:`ccjax.measure.analysis.eigen_projections`.
+        projection_out: ``E·W_out`` of each model, of the same shape.
+        labels: each model's label, in its panels' titles.
+        title: the title above all panels (None: none).
+        fig: an empty figure or subfigure that receives the panels; None makes a new figure.
+
+    Returns:
+        The figure (or subfigure) drawn into.
+    """
     if fig is None:
         import matplotlib.pyplot as plt
 
@@ -244,10 +309,19 @@ def plot_baseline_sweep(
 ) -> Figure | SubFigure:
     """L/p of the semi-NMF baseline against the mixing magnitude sigma (§5, §6.6).
 
-    One line (mean ± SEM over seeds) per target orientation (the last axis of ``snmf_loss``,
-    :data:`SNMF_LINES`), then one per entry of ``references`` (keys of :data:`REFERENCE_LINES`:
-    ``"trained"``, ``"svd"``, ``"naive"``; each (seeds, sigmas)), the naive model's L/p on
-    clean labels ``naive``, and the paper's L/p by sigma, ``published``, as crosses.
+    Args:
+        sigmas: the mixing magnitudes sigma, (sigmas,).
+        snmf_loss: L/p, (seeds, sigmas, orientations): one line (mean ± SEM) per orientation.
+        references: name (a key of :data:`REFERENCE_LINES`) -> L/p, (seeds, sigmas): one line each.
+        naive: the naive model's L/p on clean labels, drawn as a dashed line.
+        orientations: the target orientation of each index of ``snmf_loss``'s last axis
+            (keys of :data:`SNMF_LINES`).
+        published: the paper's L/p by sigma, as crosses (None: none).
+        title: the axes title.
+        ax: the axes to draw into; None makes a new figure.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
     """
     ax = _axes(ax)
     for o, orientation in enumerate(orientations):

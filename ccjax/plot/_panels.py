@@ -22,8 +22,23 @@ def plot_baseline_sweeps(
     title: str,
 ) -> Figure:
     """Paper experiment 6 (§6.6): one :func:`plot_baseline_sweep` panel per mixing family, side
-    by side with a shared y axis (limits ``ylim``, L/p on exactly-one data): family f's semi-NMF
-    L/p ``snmf_loss[f]``, its ``references[f]`` and ``published[f]`` (None: no paper values)."""
+    by side with a shared y axis (L/p on exactly-one data).
+
+    Args:
+        sigmas: the mixing magnitudes sigma, (sigmas,).
+        snmf_loss: the semi-NMF baseline's L/p, (families, seeds, sigmas, orientations); family
+            f's panel draws ``snmf_loss[f]``.
+        references: per family, its :func:`plot_baseline_sweep` reference lines (name -> L/p,
+            (seeds, sigmas)).
+        titles: the panel title of each family; their number sets the number of panels.
+        published: per family, the paper's L/p by sigma (None: no paper values).
+        naive: the naive model's L/p on clean labels, in every panel.
+        ylim: the shared y limits (low, high), in L/p.
+        title: the figure's title.
+
+    Returns:
+        The new figure, one row of panels.
+    """
     size = (6.4 * len(titles), 4.8)
     fig, axes = plt.subplots(1, len(titles), figsize=size, layout="constrained", sharey=True, squeeze=False)
     panels = zip(snmf_loss, references, titles, published, axes[0], strict=True)

@@ -23,8 +23,18 @@ HISTORY_STYLES = ("-", "--", ":", "-.")  # line style per family in the |s| hist
 
 
 class RankModels(NamedTuple):
-    """What the rank figure draws of each model: arrays of shape (families, seeds, ranks) for a
-    family sweep, (seeds,) for a single point (T more for the history)."""
+    """What the rank figure (docs/paper.md §6.8) draws of each model: arrays of shape (families,
+    seeds, ranks) for a family sweep, (seeds,) for a single point (T more for the history).
+
+    Attributes:
+        effective_rank: the effective rank of the unscaled M (exp of the entropy of its
+            normalised singular values).
+        loss: L/p on exactly-one data.
+        scale: the learned |s| at the end of training.
+        mixing_rms: the RMS entry of |s| M (|s| ||M||_F / n).
+        naive_loss: L/p of the naive model on the model's (mixed) labels.
+        scale_history: |s| at each logged step (trailing axis T).
+    """
 
     effective_rank: np.ndarray  # of the unscaled M
     loss: np.ndarray  # L/p
@@ -70,8 +80,20 @@ def plot_scale_histories(
     steps, scale_history, ranks, families: Sequence[str], *, full_history=None, ax: Axes | None = None
 ) -> Figure:
     """The learned |s| over training over its final value (seed mean), one line per (family, rank):
-    colour by rank, line style by family. ``steps`` (T,), ``scale_history`` (families, seeds, ranks, T),
-    ``ranks`` (ranks,); ``full_history`` (seeds, T) adds a single M's line."""
+    colour by rank, line style by family (:data:`HISTORY_STYLES`); docs/paper.md §6.8.
+
+    Args:
+        steps (ArrayLike): the logged training steps, (T,).
+        scale_history (ArrayLike): the learned |s| at each step, (families, seeds, ranks, T).
+        ranks (ArrayLike): the ranks of M, (ranks,), in the legend.
+        families: the mixing family names, (families,), in the title's key of line styles.
+        full_history (ArrayLike | None): a single (full-rank) M's |s|, (seeds, T), drawn as one
+            more line (None: none).
+        ax: the axes to draw into; None makes a new figure.
+
+    Returns:
+        The figure of the axes drawn into.
+    """
     ax = _axes(ax)
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(ranks)))
 
@@ -107,10 +129,18 @@ def plot_rank_sweep(
     """The rank-of-M figure (§6.8): :data:`RANK_PANELS` against the effective rank of M (L/p with
     the naive lines and +- SEM; |s| and rms(s M) on log axes) and :func:`plot_scale_histories`.
 
-    ``ranks`` (ranks,); ``steps`` (T,) the logged steps; ``families`` mixing family names
-    (:data:`ccjax.MIXING_FAMILIES`, their labels in the legend); ``models`` of the family sweep,
-    each (families, seeds, ranks); ``naive`` the naive L/p on clean labels; ``full`` a single
-    M's seeds (each (seeds,)), drawn as squares and labelled ``full_label``.
+    Args:
+        ranks (ArrayLike): the ranks of M, (ranks,).
+        steps (ArrayLike): the logged training steps, (T,).
+        families: mixing family names (:data:`ccjax.MIXING_FAMILIES`, their labels in the legend).
+        models: the family sweep, each field (families, seeds, ranks) (+ (T,) for the history).
+        naive: the naive model's L/p on clean labels (a dashed line in the L/p panel).
+        full: a single M's seeds (each field (seeds,)), drawn as squares (None: none).
+        full_label: the legend label of ``full``.
+        title: the figure's title.
+
+    Returns:
+        The new 2 x 2 figure.
     """
     labels = [MIXING_FAMILIES[family].label for family in families]
     fig, grid = plt.subplots(2, 2, figsize=(13, 9.5), layout="constrained")

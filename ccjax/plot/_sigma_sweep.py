@@ -24,13 +24,25 @@ def plot_sigma_sweep(
     p: float,
     title: str | None = None,
 ) -> Figure:
-    """:func:`plot_dips` over sigma of each family (the keys of ``stats``, in the order of the rows
-    of ``loss_per_feature``): L/p of every seed (dots) and their mean +- SEM; the minimum (star)
-    and the naive-line crossing (diamond) of the :func:`~ccjax.measure.statistics.dip_statistics`
-    ``stats[family]`` with their bootstrap SD error bars; the paper's minimum, with its sigma
-    range, and crossing (x), from ``published[family]`` (``argmin`` (low, high), ``min_value``,
-    ``crossing``). Each family in the paper's colour (:data:`SIGMA_SWEEP_COLORS`); ``naive`` is
-    the level, ``p`` the evaluation p (the y label)."""
+    """:func:`plot_dips` over sigma of each Gaussian mixing family (docs/paper.md §6.3).
+
+    Per family: L/p of every seed (dots) and their mean +- SEM; the minimum (star) and the
+    naive-line crossing (diamond) with their bootstrap SD error bars; the paper's minimum, with
+    its sigma range, and crossing (x). Each family in the paper's colour (:data:`SIGMA_SWEEP_COLORS`).
+
+    Args:
+        sigmas: the mixing magnitudes sigma, (sigmas,).
+        loss_per_feature: L/p, (families, seeds, sigmas), rows in the order of the keys of ``stats``.
+        stats: family name -> its :func:`~ccjax.measure.statistics.dip_statistics`; the keys pick
+            the families (each a key of :data:`SIGMA_SWEEP_COLORS`).
+        published: family name -> the paper's dip: ``argmin`` (low, high), ``min_value``, ``crossing``.
+        naive: the naive model's L/p, the level of the dips.
+        p: the evaluation p (in the y label).
+        title: the figure's title (None: none).
+
+    Returns:
+        The new figure.
+    """
     families = list(stats)
     return plot_dips(
         sigmas,

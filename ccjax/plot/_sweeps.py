@@ -46,31 +46,57 @@ def plot_sweep_overview(
     figsize: tuple[float, float] | None = None,
     title: str | None = None,
 ) -> Figure:
-    """A sweep over one setting ``x`` (a mixing scale, a learning rate) in a row of panels:
-    :func:`plot_scale_sweep` of L/p (``loss_per_feature``, seeds x points), with ``terms``
-    the (ReLU term, mixing term) split (each seeds x points, L/p) in :func:`plot_loss_terms`,
-    and the training L/p (seeds x points x n_logs over ``step``) of each point, labelled
-    ``"<x_name> = <x>"``, in :func:`plot_history` on a log y axis (``decimal_ticks``: plain
-    decimal tick labels). ``log_x`` puts the first panel on a log x axis; ``figsize`` defaults to
-    12 x 4.5 inches for two panels, 16 x 4.6 for three."""
-    n_panels = 2 if terms is None else 3
-    figsize = figsize or {2: (12, 4.5), 3: (16, 4.6)}[n_panels]
-    fig, axes = plt.subplots(1, n_panels, figsize=figsize, layout="constrained")
+    """A sweep over one setting ``x`` (a mixing scale, a learning rate) in a row of panels.
+
+    Args:
+        x: the swept values, (points,).
+        loss_per_feature: L/p of each seed and point, (seeds, points): :func:`plot_scale_sweep`.
+        step: the logged training steps, (n_logs,).
+        train_loss_per_feature: training L/p, (seeds, points, n_logs): :func:`plot_history`, log y axis.
+        naive: the naive model's L/p, a dashed line in the L/p and training panels.
+        x_name: the name of ``x`` in the training panel's legend (``"<x_name> = <x>"``).
+        xlabel: the x label of the L/p and terms panels.
+        loss_title: the title of the L/p panel.
+        terms: the (ReLU term, mixing term) split, each (seeds, points) in L/p: :func:`plot_loss_terms`.
+        terms_title: the title of the terms panel.
+        history_ylabel: the y label of the training panel.
+        log_x: put the L/p panel on a log x axis.
+        decimal_ticks: plain decimal tick labels (0.08, not 8 x 10^-2) on the training panel.
+        figsize: (width, height) in inches; None: 12 x 4.5 for two panels, 16 x 4.6 for three.
+        title: the figure's title (None: none).
+
+    Returns:
+        The new figure: L/p, the terms (with ``terms``), the training L/p.
+    """
+    fig, axes = _panel_row(2 if terms is None else 3, figsize)
     plot_scale_sweep(x, loss_per_feature, naive=naive, title=loss_title, xlabel=xlabel, ax=axes[0])
     if log_x:
         axes[0].set_xscale("log")
     if terms is not None:
         plot_loss_terms(x, *terms, title=terms_title, xlabel=xlabel, ax=axes[1])
-    curves = {f"{x_name} = {value:g}": train_loss_per_feature[:, j] for j, value in enumerate(x)}
-    title_history = "training loss (mean over seeds)"
-    plot_history(step, curves, naive=naive, title=title_history, ylabel=history_ylabel, ax=axes[-1])
-    axes[-1].set_yscale("log")
-    if decimal_ticks:  # over a narrow range, 0.08 reads better than 8 x 10^-2
-        axes[-1].yaxis.set_major_formatter(FormatStrFormatter("%.2f"))
-        axes[-1].yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
+    _history_panel(axes[-1], x, x_name, step, train_loss_per_feature, naive, history_ylabel, decimal_ticks)
     if title is not None:
         fig.suptitle(title)
     return fig
+
+
+def _panel_row(n_panels: int, figsize: tuple[float, float] | None):
+    """A figure of ``n_panels`` side by side: ``figsize``, else 12 x 4.5 inches for two, 16 x 4.6 for three."""
+    figsize = figsize or {2: (12, 4.5), 3: (16, 4.6)}[n_panels]
+    return plt.subplots(1, n_panels, figsize=figsize, layout="constrained")
+
+
+def _history_panel(
+    ax: Axes, x, x_name: str, step, train_loss_per_feature, naive: float, ylabel: str, decimal_ticks: bool
+) -> None:
+    """:func:`plot_sweep_overview`'s last panel: the training L/p of each point on a log y axis."""
+    curves = {f"{x_name} = {value:g}": train_loss_per_feature[:, j] for j, value in enumerate(x)}
+    title_history = "training loss (mean over seeds)"
+    plot_history(step, curves, naive=naive, title=title_history, ylabel=ylabel, ax=ax)
+    ax.set_yscale("log")
+    if decimal_ticks:  # over a narrow range, 0.08 reads better than 8 x 10^-2
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.2f"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
 
 
 def plot_dip(
@@ -84,12 +110,25 @@ def plot_dip(
     color=None,
     ax: Axes | None = None,
 ) -> Figure | SubFigure:
-    """A curve's dip below its level (the σ-sweep's L/p against the naive line, paper §6.3), with
-    ``stats`` its :func:`~ccjax.measure.statistics.dip_statistics`: every seed of ``values`` as a
-    dot, the seed mean with a ±SEM band (legend: ``"<label> (mean +- SEM)"``), the minimum as a star
-    and the crossing back through the level as a diamond (none when NaN), each with error bars of its
-    bootstrap SD (none when NaN). ``name`` and ``x_name`` word the legend ("symmetric: minimum
-    0.0650 at sigma 0.0320")."""
+    """A curve's dip below its level (the σ-sweep's L/p against the naive line, paper §6.3): every
+    seed as a dot, the seed mean with a ±SEM band, the minimum as a star and the crossing back
+    through the level as a diamond (none when NaN), each with error bars of its bootstrap SD
+    (none when NaN).
+
+    Args:
+        x: the grid, (points,) (e.g. sigma).
+        values: the curve of each seed, (seeds, points) (e.g. L/p).
+        stats: the curve's :func:`~ccjax.measure.statistics.dip_statistics`.
+        name: the curve's name in the marks' legend ("symmetric: minimum 0.0650 at sigma 0.0320").
+        label: the mean's legend label (``"<label> (mean +- SEM)"``).
+        x_name: the name of x in the marks' legend.
+        color (str | None): the colour of everything drawn (None: the axes' next colour for the
+            mean line, matplotlib's defaults elsewhere).
+        ax: the axes to draw into; None makes a new figure.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
+    """
     ax = _axes(ax)
     ax.plot(np.broadcast_to(x, values.shape).ravel(), values.ravel(), ".", color=color, alpha=0.25, ms=3)
     mean, sem = mean_and_sem(values)
@@ -120,8 +159,20 @@ def plot_reference_dip(
     color=None,
     ax: Axes | None = None,
 ) -> Figure | SubFigure:
-    """A published dip for comparison with :func:`plot_dip`: its ``minimum`` value as an x with a
-    horizontal bar over ``x_range`` (where it lies), and its ``crossing`` of ``level`` as an x."""
+    """A published dip for comparison with :func:`plot_dip` (e.g. the paper's σ sweep, §6.3).
+
+    Args:
+        x_range: (low, high), where the minimum lies: a horizontal bar.
+        minimum: the minimum's value, marked with an x at the middle of ``x_range``.
+        crossing: the x where the curve crosses ``level`` again, marked with an x on it.
+        level: the level (e.g. the naive L/p).
+        label: the legend label.
+        color (str | None): the marks' colour (None: matplotlib's default).
+        ax: the axes to draw into; None makes a new figure.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
+    """
     ax = _axes(ax)
     (low, high), cross = x_range, {"ms": 8, "mew": 1.5, "color": color, "alpha": 0.7, "zorder": 3}
     ax.errorbar((low + high) / 2, minimum, xerr=(high - low) / 2, fmt="x", capsize=4, label=label, **cross)
@@ -130,8 +181,13 @@ def plot_reference_dip(
 
 
 class ReferenceDip(NamedTuple):
-    """A published dip for :func:`plot_dips`: the x range where its minimum lies, the minimum's
-    value, and where the curve crosses the level again."""
+    """A published dip for :func:`plot_dips` (e.g. the paper's σ sweep, docs/paper.md §6.3).
+
+    Attributes:
+        x_range: (low, high), the x range where its minimum lies.
+        minimum: the minimum's value.
+        crossing: the x where the curve crosses the level again.
+    """
 
     x_range: tuple[float, float]
     minimum: float
@@ -156,11 +212,23 @@ def plot_dips(
 ) -> Figure:
     """Several curves' dips below ``level`` with the published ones (the σ-sweep's figure, §6.3).
 
-    For each curve c: :func:`plot_dip` of ``values[c]`` (seeds x points over ``x``) with its
-    :func:`~ccjax.measure.statistics.dip_statistics` ``stats[c]``, named ``names[c]``, labelled
-    ``labels[c]`` in colour ``colors[c]``; then :func:`plot_reference_dip` of ``references[c]``
-    in the same colour ("paper, <name>: minimum ~<minimum> at <x_name> <low>-<high>"). Then the
-    level as a dashed line labelled ``level_label``, a grid and the legend, on an 8 x 5.4 inch figure.
+    Args:
+        x: the grid, (points,).
+        values: the curves, (curves, seeds, points): :func:`plot_dip` of each ``values[c]``.
+        stats: each curve's :func:`~ccjax.measure.statistics.dip_statistics`.
+        references: each curve's published dip: :func:`plot_reference_dip` in the curve's colour.
+        names: each curve's name in the legend (also "paper, <name>: minimum ~<minimum> at ...").
+        labels: each curve's legend label of its mean.
+        colors: each curve's colour.
+        level: the level the curves dip below, drawn as a dashed line.
+        level_label: the level's legend label.
+        x_name: the name of x in the legend.
+        xlabel: the x axis label.
+        ylabel: the y axis label.
+        title: the axes title.
+
+    Returns:
+        The new 8 x 5.4 inch figure, with a grid and the legend.
     """
     fig, ax = plt.subplots(figsize=(8.0, 5.4), layout="constrained")
     for curve, stat, reference, name, label, color in zip(
@@ -185,7 +253,17 @@ def plot_optimal_offset(
     ax: Axes | None = None,
 ) -> Figure | SubFigure:
     """The best offset b*(p) of the naive + offset model against p (log x, black) and, on a twin
-    axis, its L/p (red, dashed): paper §5's dense-regime baseline, in closed form."""
+    axis, its L/p (red, dashed): paper §5's dense-regime baseline, in closed form.
+
+    Args:
+        p: the feature probabilities, (points,).
+        best_offset: b*(p), (points,).
+        best_offset_loss: L/p of naive + b*(p), (points,).
+        ax: the axes to draw into; None makes a new figure.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
+    """
     ax = _axes(ax)
     ax.plot(p, best_offset, color="k")
     ax.set(xscale="log", xlabel="feature probability p", ylabel="best offset b*(p)", title="optimal offset (exact)")
@@ -203,10 +281,21 @@ def plot_model_responses(
     fig: Figure | SubFigure | None = None,
     title: str | None = None,
 ) -> Figure | SubFigure:
-    """One model's responses in a row (paper experiment 1): each feature's output for inputs
-    ``values`` on it (:func:`plot_response_curves`), the per-neuron ``W_out * W_in`` bars
-    (:func:`plot_neuron_bars`) and the one-hot response heatmaps (:func:`plot_one_hot_heatmaps`).
-    ``fig`` (an empty figure or subfigure) receives them; without it a new figure is made."""
+    """One model's responses in a row (paper experiment 1, docs/paper.md §6): each feature's
+    output for inputs ``values`` on it (:func:`plot_response_curves`), the per-neuron
+    ``W_out * W_in`` bars (:func:`plot_neuron_bars`) and the one-hot response heatmaps
+    (:func:`plot_one_hot_heatmaps`).
+
+    Args:
+        w_in: the model's input weights, (n_features, d_mlp).
+        w_out: the model's output weights, (d_mlp, n_features).
+        values: the input values v of the response curves, (values,).
+        fig: an empty figure or subfigure that receives the three subfigures; None makes a new figure.
+        title: the title above them all (None: none).
+
+    Returns:
+        The figure (or subfigure) drawn into.
+    """
     if fig is None:
         fig = plt.figure(figsize=(20, 4.75), layout="constrained")
     params = FeatureMLP(w_in, w_out)

@@ -21,8 +21,21 @@ def plot_trained_curves(
     title: str | None = None,
 ) -> Figure | SubFigure:
     """L/p over ``p_eval`` of C groups of models (mean ± SEM over K seeds, as
-    :func:`plot_loss_curves`), with a dot per curve at its training p ``trained_at`` (one p for
-    all, or one per curve) at the seed mean of ``at_train_p``, each group's L/p there; ``naive``
-    draws the naive L/p. The figure of paper experiments 1, 2 and 7 (docs/paper.md §6.1)."""
+    :func:`plot_loss_curves`), with a dot per curve at its training p. The figure of paper
+    experiments 1, 2 and 7 (docs/paper.md §6.1).
+
+    Args:
+        p_eval: the evaluation probabilities p, (P,), on a log axis.
+        curves: L/p of each group's seeds at each p, (C, K, P).
+        labels (Sequence[str]): the legend label of each group, (C,).
+        trained_at: the training p of the dots: one p for all curves, or one per curve (C,).
+        at_train_p: each group's L/p at its training p, (C, K); the dot is at its seed mean.
+        naive: the naive model's L/p, drawn as a dashed line (None: no line).
+        ax: the axes to draw into; None makes a new figure.
+        title: the axes title.
+
+    Returns:
+        The figure (or subfigure) of the axes drawn into.
+    """
     dots = list(zip(np.broadcast_to(trained_at, len(labels)), at_train_p.mean(axis=1), strict=True))
     return plot_loss_curves(p_eval, curves, labels, dots=dots, naive=naive, ax=ax, title=title)

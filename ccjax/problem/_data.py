@@ -36,7 +36,19 @@ class SparseBatch(NamedTuple):
     Unused slots have ``rows == batch_size``, ``features == 0`` and ``values == 0``.
     ``tail_start`` is the first flat position not described by the entries (the batch
     size times ``n_features`` when the entries are complete), and ``tail_key`` draws the
-    remaining positions in :func:`to_dense`.
+    remaining positions in :func:`to_dense`. The data of docs/paper.md §4.
+
+    Attributes:
+        rows: (capacity,) int32, the row of each entry; ``batch_size`` in unused slots.
+        features: (capacity,) int32, the active feature of each entry; 0 in unused slots.
+        values: (capacity,) float32, the feature's value in U[-1, 1]; 0 in unused slots.
+        overflow: () bool, True when the capacity filled before the end of the batch, so that
+            positions from ``tail_start`` on may hold more actives (the entries are then incomplete).
+        tail_start: () int32, the first flat position ``row * n_features + feature`` the entries
+            do not describe.
+        tail_key: The key :func:`to_dense` draws the positions from ``tail_start`` on with.
+        p: () float32, the feature probability the batch was drawn at (1/n_features for
+            :func:`sample_exactly_one`).
     """
 
     rows: Int[Array, " capacity"]
@@ -54,7 +66,14 @@ def default_capacity(batch_size: int, n_features: int, p: float) -> int:
     The active count is Binomial(batch_size * n_features, p), so it exceeds this with
     probability about 1e-6 (the +16 covers tiny p, where the count is Poisson-like).
     A larger capacity costs time on every step; an overflow costs one dense step.
-    Never more than ``batch_size * n_features``.
+
+    Args:
+        batch_size: Rows (samples) per batch.
+        n_features: Features per row.
+        p: Feature probability in (0, 1]; for batches at several p, the largest.
+
+    Returns:
+        The capacity, never more than ``batch_size * n_features``.
     """
     total = batch_size * n_features
     mean = total * p
@@ -77,7 +96,20 @@ def sample_sparse(key: PRNGKeyArray, batch_size: int, n_features: int, p, capaci
     """Draw a Bernoulli-p × U[-1, 1] batch as up to ``capacity`` sparse entries.
 
     ``p`` may be traced (it can differ per model under ``vmap``); the shapes depend only
-    on ``capacity``. See the module docstring for why this is exact.
+    on ``capacity``. See the module docstring for why this is exact (docs/paper.md §4).
+
+    Args:
+        key: PRNG key; split into the gap, value and tail keys.
+        batch_size: Rows (samples) in the batch.
+        n_features: Features per row.
+        p (float | Array): Feature probability in (0, 1]: a float or a (possibly traced) scalar.
+        capacity: Entry slots (:func:`default_capacity`); more actives set ``overflow``.
+
+    Returns:
+        The batch as ``capacity`` entries sorted by row, with its overflow tail.
+
+    Raises:
+        ValueError: If a size is not a positive integer, or a concrete ``p`` is not in (0, 1].
     """
     check_size("batch_size", batch_size)
     check_size("n_features", n_features)
@@ -107,7 +139,20 @@ def sample_sparse(key: PRNGKeyArray, batch_size: int, n_features: int, p, capaci
 
 
 def sample_exactly_one(key: PRNGKeyArray, batch_size: int, n_features: int) -> SparseBatch:
-    """Rows with exactly one active feature (uniform), value U[-1, 1] (paper §4 variant)."""
+    """Rows with exactly one active feature (uniform), value U[-1, 1] (paper §4 variant).
+
+    Args:
+        key: PRNG key; split into the feature, value and tail keys.
+        batch_size: Rows (samples) in the batch.
+        n_features: Features per row.
+
+    Returns:
+        A complete batch of ``batch_size`` entries, one per row, with ``p = 1/n_features``
+            (the expected fraction of active features) and no overflow.
+
+    Raises:
+        ValueError: If ``batch_size`` or ``n_features`` is not a positive integer.
+    """
     check_size("batch_size", batch_size)
     check_size("n_features", n_features)
     feature_key, value_key, tail_key = jax.random.split(key, 3)
@@ -130,7 +175,20 @@ def sample_exactly_k(
 
     The support is uniform among all subsets of that size (the first ``counts[b]``
     entries of a random permutation, so ties cannot add actives); values are U[-1, 1].
-    This is the conditional distribution of Bernoulli-p data given k actives, for any p.
+    This is the conditional distribution of Bernoulli-p data given k actives, for any p
+    (the evaluation by the number of active features, docs/paper.md §4).
+
+    Args:
+        key: PRNG key; split into the order and value keys.
+        counts: (batch,) integers in [0, n_features], the active count of each row.
+        n_features: Features per row.
+
+    Returns:
+        The dense batch, (batch, n_features) float32.
+
+    Raises:
+        ValueError: If ``n_features`` is not a positive integer or concrete ``counts`` leave
+            [0, n_features].
     """
     check_size("n_features", n_features)
     if is_concrete(counts) and not np.all((np.asarray(counts) >= 0) & (np.asarray(counts) <= n_features)):
@@ -153,7 +211,17 @@ def row_starts(batch: SparseBatch, batch_size: int) -> Bool[Array, " capacity"]:
 
 
 def entries_to_dense(batch: SparseBatch, batch_size: int, n_features: int) -> Float[Array, "batch n_features"]:
-    """Scatter the entries into a dense batch (ignores any overflow tail)."""
+    """Scatter the entries into a dense batch (ignores any overflow tail).
+
+    Args:
+        batch: One batch's sparse entries.
+        batch_size: Rows of the batch it was drawn with.
+        n_features: Features per row.
+
+    Returns:
+        The entries as a dense (batch_size, n_features) float32 batch; exact only when
+            ``batch.overflow`` is False (else :func:`to_dense`).
+    """
     x = jnp.zeros((batch_size, n_features), jnp.float32)
     return x.at[batch.rows, batch.features].set(batch.values, mode="drop")
 
@@ -188,6 +256,16 @@ def to_dense(
     Under ``vmap(..., axis_name=axis_name)`` the tail is drawn for every model when any
     model overflowed (a model that did not overflow gets no tail positions, so its batch
     is unchanged); without the axis name the rare tail draw runs on every step under vmap.
+
+    Args:
+        batch: One batch's sparse entries.
+        batch_size: Rows of the batch it was drawn with.
+        n_features: Features per row.
+        axis_name: The name of the enclosing ``vmap`` axis over models, or None (one model,
+            or a vmap that need not share the branch).
+
+    Returns:
+        The exact Bernoulli-p × U[-1, 1] batch, (batch_size, n_features) float32.
     """
     x = entries_to_dense(batch, batch_size, n_features)
     return lax.cond(any_across(batch.overflow, axis_name), _fill_tail, lambda x, _: x, x, batch)
@@ -198,8 +276,22 @@ def sample_inputs(
 ) -> Float[Array, "batch n_features"]:
     """A dense Bernoulli-p × U[-1, 1] batch (same draws as :func:`sample_sparse`).
 
-    ``capacity`` defaults to :func:`default_capacity` at ``p``; a traced ``p`` (under
-    ``jit``/``vmap``) needs an explicit ``capacity``, since shapes cannot depend on it.
+    The data of docs/paper.md §4.
+
+    Args:
+        key: PRNG key (the same key gives the same batch as :func:`sample_sparse`).
+        batch_size: Rows (samples) in the batch.
+        n_features: Features per row.
+        p (float | Array): Feature probability in (0, 1]: a float or a (possibly traced) scalar.
+        capacity: Sparse entry slots; defaults to :func:`default_capacity` at ``p``. A traced
+            ``p`` (under ``jit``/``vmap``) needs an explicit one, since shapes cannot depend on it.
+
+    Returns:
+        The batch, (batch_size, n_features) float32; exact at any capacity.
+
+    Raises:
+        ValueError: If ``p`` is traced and ``capacity`` is None, a concrete ``p`` is not in
+            (0, 1], or a size is not a positive integer.
     """
     check_probability("p", p)
     if capacity is None:

@@ -15,5 +15,12 @@ KEY_IMPL = "threefry2x32"
 
 
 def seed_key(seed: int | Integer[jax.Array, ""]) -> PRNGKeyArray:
-    """The threefry key of ``seed`` (traceable), whatever ``jax_default_prng_impl`` says."""
+    """The threefry key of ``seed`` (traceable), whatever ``jax_default_prng_impl`` says.
+
+    Args:
+        seed: The integer seed: a Python int or an integer scalar array (may be traced).
+
+    Returns:
+        A typed ``threefry2x32`` key: the same random bits for the same seed under any PRNG setting.
+    """
     return jax.random.key(seed, impl=KEY_IMPL)

@@ -43,7 +43,16 @@ labels = mixed_relu_labels  # the default task's labels, with an optional scale
 
 
 class LossTerms(NamedTuple):
-    """L, its ReLU term and its mixing term (means over batch and features)."""
+    """L, its ReLU term and its mixing term (means over batch and features).
+
+    Every field is in units of L, not L/p (divide by p for the paper's loss per feature).
+
+    Attributes:
+        loss: L, the mean over batch and features of ``(f(x) - y)^2``; the sum of the two terms.
+        relu_term: ``mean (f(x) - relu(x))^2``, how well the model computes the ReLUs.
+        mixing_term: ``mean(-2 (f(x) - relu(x)) · (s M x) + (s M x)^2)``, what the mixing adds
+            (may be negative).
+    """
 
     loss: Float[Array, ""]
     relu_term: Float[Array, ""]
@@ -51,12 +60,29 @@ class LossTerms(NamedTuple):
 
 
 def residual_labels(x: Float[Array, "batch n_features"]) -> Float[Array, "batch n_features"]:
-    """Braun et al.'s labels for the residual CC model: ``x + relu(x)``."""
+    """Braun et al.'s labels for the residual CC model: ``x + relu(x)``.
+
+    docs/paper.md §1.
+
+    Args:
+        x: Input rows, (batch, n_features).
+
+    Returns:
+        The labels, (batch, n_features).
+    """
     return x + jax.nn.relu(x)
 
 
 def mse(prediction: Float[Array, "batch n_features"], target: Float[Array, "batch n_features"]) -> Float[Array, ""]:
-    """Mean over batch and features of the squared error."""
+    """Mean over batch and features of the squared error.
+
+    Args:
+        prediction: Model outputs, (batch, n_features).
+        target: Labels, (batch, n_features).
+
+    Returns:
+        The scalar mean squared error: L for a model's outputs and labels (docs/paper.md §4).
+    """
     return jnp.mean((prediction - target) ** 2)
 
 
@@ -66,7 +92,20 @@ def loss_terms(
     mixing: Float[Array, "n_features n_features"],
     scale=1.0,
 ) -> LossTerms:
-    """L and its split into the ReLU term and the mixing term (module docstring)."""
+    """L and its split into the ReLU term and the mixing term (module docstring).
+
+    For the paper's labels ``relu(x) + scale * M x`` only (:meth:`MixedReLU.loss_split
+    <ccjax.problem.MixedReLU.loss_split>`).
+
+    Args:
+        params: One model's feature-space weights.
+        x: Dense input rows, (batch, n_features).
+        mixing: The unscaled mixing matrix M, (n_features, n_features).
+        scale (float | Array): The mixing scale s in the labels (a float or scalar array; default 1).
+
+    Returns:
+        L, the ReLU term and the mixing term, each in units of L (not L/p).
+    """
     relu_term, mixing_term = MIXED_RELU.loss_split(params, x, mixing, scale)
     return LossTerms(relu_term + mixing_term, relu_term, mixing_term)
 
@@ -105,7 +144,18 @@ def dense_sse(
     task: Task = MIXED_RELU,
 ) -> Float[Array, ""]:
     """Summed loss of a dense batch (:meth:`Task.summed_loss`; for the default
-    ``relu(x) + (s M) x`` labels, the sum of squared errors)."""
+    ``relu(x) + (s M) x`` labels, the sum of squared errors).
+
+    Args:
+        params: One model's feature-space weights.
+        x: Dense input rows, (batch, n_features).
+        scaled_mixing: The label map ``s M``, (n_features, n_features) (None for a task that
+            ignores it).
+        task: The labels and loss (default: the paper's).
+
+    Returns:
+        The scalar summed loss, ``batch * n_out`` times L.
+    """
     return task.summed_loss(forward(params, x), task.labels(x, scaled_mixing))
 
 
@@ -122,12 +172,24 @@ def batch_loss(
 ) -> Float[Array, ""]:
     """L (mean over batch and features) of a sparse batch, computed along ``path``.
 
-    Both paths give the same value to float rounding; a ``task`` without a ``sparse_sse``
-    hook (:mod:`ccjax.problem`) always takes the dense one. The sparse path falls back to
-    the exact dense computation when the batch overflowed its capacity. Under
-    ``vmap(..., axis_name=axis_name)`` the fallback (and the dense path's overflow
-    tail, :func:`~ccjax.problem.to_dense`) is taken by all models together, so it stays a
-    real branch rather than a select that computes both sides on every step.
+    Args:
+        params: One model's feature-space weights.
+        batch: The model's sparse batch.
+        scaled_mixing: The label map ``s M``, (n_features, n_features).
+        batch_size: Rows of the batch (static).
+        path: ``"sparse"`` or ``"dense"`` (the same value to float rounding); a ``task`` without a
+            ``sparse_sse`` hook always takes the dense one.
+        multi_capacity: Rows with two or more actives the sparse path holds (default ``batch_size``); after
+            more, or an overflow of the batch's capacity, it falls back to the dense path.
+        axis_name: The ``vmap`` axis over models, or None. Named, the fallback (and the dense path's tail,
+            :func:`~ccjax.problem.to_dense`) is taken by all models together: a real branch, not a select.
+        task: The labels and loss (default: the paper's).
+
+    Returns:
+        The scalar loss L (not L/p).
+
+    Raises:
+        ValueError: If ``path`` is neither ``"sparse"`` nor ``"dense"``.
     """
     n_features = params.w_in.shape[0]
     normaliser = batch_size * n_features

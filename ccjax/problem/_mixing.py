@@ -35,7 +35,19 @@ from .._types import Array, Float, Int, PRNGKeyArray
 
 
 def embedding(key: PRNGKeyArray, n_features: int, d_embed: int) -> Float[Array, "n_features d_embed"]:
-    """W_E of Braun et al.: standard normal rows scaled to unit norm (paper §1)."""
+    """W_E of Braun et al.: standard normal rows scaled to unit norm (paper §1).
+
+    Args:
+        key: PRNG key.
+        n_features: Number of features n (rows of W_E).
+        d_embed: Width of the residual stream (1000 in Braun et al.).
+
+    Returns:
+        W_E, (n_features, d_embed) float32, each row of unit norm.
+
+    Raises:
+        ValueError: If ``n_features`` or ``d_embed`` is not a positive integer.
+    """
     check_size("n_features", n_features)
     check_size("d_embed", d_embed)
     w = jax.random.normal(key, (n_features, d_embed), jnp.float32)
@@ -45,7 +57,17 @@ def embedding(key: PRNGKeyArray, n_features: int, d_embed: int) -> Float[Array, 
 def embedding_mixing(
     w_e: Float[Array, "n_features d_embed"], code_sign: bool = False
 ) -> Float[Array, "n_features n_features"]:
-    """``I - W_E W_E^T`` (faithful), or ``W_E W_E^T - I`` with ``code_sign=True``."""
+    """``I - W_E W_E^T`` (faithful), or ``W_E W_E^T - I`` with ``code_sign=True``.
+
+    The embedding family of docs/paper.md §2–3 (the sign is discussed in §2).
+
+    Args:
+        w_e: The embedding W_E, (n_features, d_embed), with unit-norm rows (:func:`embedding`).
+        code_sign: Use the sign of the authors' code, ``W_E W_E^T - I``, instead of the faithful one.
+
+    Returns:
+        M, (n_features, n_features), with its diagonal set exactly to zero.
+    """
     gram = matmul(w_e, w_e.T)
     faithful = jnp.eye(w_e.shape[0], dtype=gram.dtype) - gram
     # The diagonal is exactly zero in exact arithmetic (unit-norm rows); make it so.
@@ -54,12 +76,28 @@ def embedding_mixing(
 
 
 def asymmetric_gaussian(key: PRNGKeyArray, n_features: int) -> Float[Array, "n_features n_features"]:
-    """i.i.d. N(0, 1) entries, diagonal included; the scale is σ (paper §3)."""
+    """i.i.d. N(0, 1) entries, diagonal included; the scale is σ (paper §3).
+
+    Args:
+        key: PRNG key.
+        n_features: Number of features n.
+
+    Returns:
+        The unscaled M, (n_features, n_features) float32.
+    """
     return jax.random.normal(key, (n_features, n_features), jnp.float32)
 
 
 def symmetric_gaussian(key: PRNGKeyArray, n_features: int) -> Float[Array, "n_features n_features"]:
-    """The upper triangle (diagonal included) of an N(0, 1) matrix, mirrored (paper §3)."""
+    """The upper triangle (diagonal included) of an N(0, 1) matrix, mirrored (paper §3).
+
+    Args:
+        key: PRNG key.
+        n_features: Number of features n.
+
+    Returns:
+        The unscaled, symmetric M, (n_features, n_features) float32.
+    """
     upper = jnp.triu(jax.random.normal(key, (n_features, n_features), jnp.float32))
     return upper + jnp.triu(upper, 1).T
 
@@ -75,6 +113,15 @@ def low_rank(
     and their columns from ``rank`` on are zeroed. The first r columns of the Q factor
     of a square Gaussian matrix are the Q factor of its first r columns, so both
     variants have the stated distribution for every rank.
+
+    Args:
+        key: PRNG key; its two halves draw U and V.
+        n_features: Number of features n.
+        rank: The rank r in [0, n_features]: a Python int or a (possibly traced) integer scalar.
+        flat_spectrum: Replace U and V by their QR decompositions' Q factors (the ``"low-rank-flat"`` family).
+
+    Returns:
+        The unscaled M, (n_features, n_features) float32, of rank at most ``rank``.
     """
     u_key, v_key = jax.random.split(key)
     u = jax.random.normal(u_key, (n_features, n_features), jnp.float32)
@@ -94,11 +141,17 @@ MixingBuilder = Callable[
 class MixingFamily:
     """One mixing family: how M is drawn, and how it is named in manifests, tables and legends.
 
-    ``build(key, w_e, rank)`` returns the unscaled (n_features, n_features) M from a key of
-    its own, the embedding W_E drawn for the same model (the embedding families use it)
-    and the rank (the low-rank families use it; ``needs_rank`` says they need one).
-    ``formula`` is recorded in every manifest, ``label`` titles figures and tables, and
-    ``short_label`` names the family in a crowded legend or table column.
+    The families of docs/paper.md §3, one record each in :data:`MIXING_FAMILIES`.
+
+    Attributes:
+        name: The family's name, as :func:`make_mixing`, ``TrainConfig.mixing`` and the CLIs take it.
+        build: ``build(key, w_e, rank)`` returns the unscaled (n_features, n_features) M from a key of
+            its own, the embedding W_E, (n_features, d_embed), drawn for the same model (the embedding
+            families use it) and the rank (the low-rank families use it).
+        formula: The formula of M, recorded in every manifest.
+        label: The title of the family in figures and tables.
+        short_label: The family's name in a crowded legend or table column.
+        needs_rank: Whether ``build`` needs a rank (the low-rank families).
     """
 
     name: str
@@ -177,12 +230,24 @@ def make_mixing(
 ) -> tuple[Float[Array, "n_features n_features"], Float[Array, "n_features d_embed"]]:
     """The mixing matrix of a named family, and the embedding W_E it came from.
 
-    ``name`` is one of :data:`MIXING_NAMES`, or its index there as a (possibly traced)
-    integer, so that a sweep can vary the family (a ``lax.switch`` over
-    :data:`MIXING_FAMILIES`); ``rank`` is the rank of the low-rank families (required
-    for them, may be traced). W_E is returned for every family (drawn from ``key``
-    either way) so that the full residual model and the reduced model can share one
-    code path.
+    W_E is returned for every family (drawn from ``key`` either way) so that the full
+    residual model and the reduced model can share one code path (docs/paper.md §2–3).
+
+    Args:
+        name: One of :data:`MIXING_NAMES`, or its index there as a (possibly traced) integer,
+            so that a sweep can vary the family (a ``lax.switch`` over :data:`MIXING_FAMILIES`).
+        key: PRNG key; its two halves draw W_E and the family's M.
+        n_features: Number of features n.
+        d_embed: Width of W_E's residual stream (1000 in Braun et al.).
+        rank: The rank of the low-rank families, in [0, n_features] (required for them, may be
+            traced); None stands for ``n_features``.
+
+    Returns:
+        ``(mixing, w_e)``: the unscaled M, (n_features, n_features), and W_E, (n_features, d_embed).
+
+    Raises:
+        ValueError: If ``name`` is unknown or a concrete index is out of range, a low-rank family
+            named by string gets no rank, or a concrete ``rank`` leaves [0, n_features].
     """
     if isinstance(name, str):
         if name not in MIXING_FAMILIES:

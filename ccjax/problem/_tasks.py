@@ -62,7 +62,14 @@ HOOKS = ("one_feature", "control_variate_parts", "additive_loss", "loss_bound_sl
 
 
 class OneFeature(NamedTuple):
-    """Exact moments of a model's loss L given exactly one active feature."""
+    """Exact moments of a model's loss L given exactly one active feature.
+
+    ``c_1`` of the evaluation by the number of active features (docs/paper.md §4).
+
+    Attributes:
+        c1: ``E[L | k = 1]``, a scalar in units of L (the per-sample loss, mean over outputs).
+        second_moment: ``E[L^2 | k = 1]``, a scalar.
+    """
 
     c1: Float[Array, ""]  # E[L | k = 1]
     second_moment: Float[Array, ""]  # E[L^2 | k = 1]
@@ -81,6 +88,11 @@ class Task:
     ``control_variate_parts`` and ``additive_loss`` come together, and need
     ``one_feature``. A subclass that redefines ``labels`` or ``sample_loss`` must restate
     (or set to None) every hook, and ``summed_loss``, it would otherwise inherit.
+
+    Attributes:
+        name: The task's name in registries and manifests (a class variable).
+        description: One line on the task's labels, inputs and loss (a class variable).
+        family: The model family it trains (a class variable; ``"mlp"``: the reduced MLP).
     """
 
     name: ClassVar[str] = ""
@@ -116,27 +128,65 @@ class Task:
     def labels(
         self, x: Float[Array, "batch n_features"], scaled_mixing: Float[Array, "n_features n_features"] | None
     ) -> Float[Array, "batch n_out"]:
-        """The target of each input row (``scaled_mixing``: the model's ``s M``, or None)."""
+        """The target of each input row (``scaled_mixing``: the model's ``s M``, or None).
+
+        Args:
+            x: Input rows, (batch, n_features).
+            scaled_mixing: The model's label map ``s M``, (n_features, n_features), or None for a
+                task that ignores it.
+
+        Returns:
+            The labels, (batch, n_out).
+        """
         raise NotImplementedError
 
     def sample_loss(
         self, prediction: Float[Array, "batch n_out"], target: Float[Array, "batch n_out"]
     ) -> Float[Array, " batch"]:
-        """Each row's loss; L is its mean over rows. Default: mean squared error over outputs."""
+        """Each row's loss; L is its mean over rows. Default: mean squared error over outputs.
+
+        Args:
+            prediction: Model outputs, (batch, n_out).
+            target: Labels, (batch, n_out).
+
+        Returns:
+            Each row's loss, (batch,), in units of L.
+        """
         return jnp.mean((prediction - target) ** 2, axis=-1)
 
     def summed_loss(
         self, prediction: Float[Array, "batch n_out"], target: Float[Array, "batch n_out"]
     ) -> Float[Array, ""]:
-        """``n_out`` times the sum of :meth:`sample_loss` over rows (an SSE for MSE)."""
+        """``n_out`` times the sum of :meth:`sample_loss` over rows (an SSE for MSE).
+
+        Args:
+            prediction: the model outputs and ``target`` the labels, as for :meth:`sample_loss`.
+
+        Returns:
+            The scalar summed loss, ``batch * n_out`` times L.
+        """
         return prediction.shape[-1] * jnp.sum(self.sample_loss(prediction, target))
 
     def n_outputs(self, n_features: int) -> int:
-        """How many outputs the model predicts (the labels' width)."""
+        """How many outputs the model predicts (the labels' width).
+
+        Args:
+            n_features: Number of input features n.
+
+        Returns:
+            n_out; the default is ``n_features``.
+        """
         return n_features
 
     def input_values(self, uniform: Float[Array, "batch n_features"]) -> Float[Array, "batch n_features"]:
-        """The inputs, from features that are U[-1, 1] when active and 0 otherwise (paper §4)."""
+        """The inputs, from features that are U[-1, 1] when active and 0 otherwise (paper §4).
+
+        Args:
+            uniform: The features, (batch, n_features): U[-1, 1] when active, 0 otherwise.
+
+        Returns:
+            The model's inputs, (batch, n_features); the default returns ``uniform`` unchanged.
+        """
         return uniform
 
     def sample_inputs(
@@ -145,37 +195,95 @@ class Task:
         """Each feature active with probability ``p``, its value :meth:`input_values` of a
         U[-1, 1] draw. Drawn sparsely by :func:`ccjax.sample_sparse` (exact at any
         ``capacity``; :func:`ccjax.problem.default_capacity` at the largest p makes the
-        dense fallback rare)."""
+        dense fallback rare).
+
+        Args:
+            key: PRNG key.
+            batch: Rows (samples) to draw.
+            n_features: Features per row.
+            p (float | Array): Feature probability in (0, 1]: a float or a (possibly traced) scalar.
+            capacity: Sparse entry slots (static).
+            axis_name: The enclosing ``vmap`` axis over models, or None (:func:`ccjax.problem.to_dense`).
+
+        Returns:
+            The inputs, (batch, n_features).
+        """
         sparse = sample_sparse(key, batch, n_features, p, capacity)
         return self.input_values(to_dense(sparse, batch, n_features, axis_name))
 
     def naive_constant(self, p) -> Float[Array, " n_out"] | float:
-        """What the naive model predicts for an output it does not compute: 0 (no bias)."""
+        """What the naive model predicts for an output it does not compute: 0 (no bias).
+
+        Args:
+            p (float | Array): Feature probability (a task whose best constant depends on it may use it).
+
+        Returns:
+            The constant, a scalar or one per output, (n_out,).
+        """
         return 0.0
 
     def served_outputs(self, n_features: int, d_mlp: int) -> Array:
-        """The outputs the naive model computes: the first ``d_mlp`` (all alike by symmetry)."""
+        """The outputs the naive model computes: the first ``d_mlp`` (all alike by symmetry).
+
+        Args:
+            n_features: Number of input features n.
+            d_mlp: Number of neurons, one per computed output.
+
+        Returns:
+            A boolean mask, (n_out,), True at the computed outputs.
+        """
         return jnp.arange(self.n_outputs(n_features)) < d_mlp
 
     def naive_predictions(
         self, target: Float[Array, "batch n_out"], n_features: int, d_mlp: int, p
     ) -> Float[Array, "batch n_out"]:
         """The naive model's output (paper §5, generalised): the ``d_mlp`` served labels
-        exact, the best constant elsewhere."""
+        exact, the best constant elsewhere.
+
+        Args:
+            target: The labels, (batch, n_out).
+            n_features: Number of input features n.
+            d_mlp: Number of neurons (served outputs).
+            p (float | Array): Feature probability, passed to :meth:`naive_constant`.
+
+        Returns:
+            The naive predictions, (batch, n_out).
+        """
         return jnp.where(self.served_outputs(n_features, d_mlp)[None, :], target, self.naive_constant(p))
 
     def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float | None:
         """L (not L/p) of the naive model at feature probability ``p``, where known in closed
-        form; None otherwise (:func:`ccjax.cis.naive_monte_carlo` estimates it)."""
+        form; None otherwise (:func:`ccjax.cis.naive_monte_carlo` estimates it).
+
+        Args:
+            n_features: Number of input features n.
+            d_mlp: Number of neurons.
+            p: Feature probability in (0, 1].
+
+        Returns:
+            L, or None where no closed form is known (the default).
+        """
         return None
 
     def declared_hooks(self) -> tuple[str, ...]:
-        """The exact hooks this task declares."""
+        """The exact hooks this task declares.
+
+        Returns:
+            The names of the hooks that are not None, in the order of :data:`HOOKS`.
+        """
         return tuple(name for name in HOOKS if getattr(self, name) is not None)
 
     def check_feature_mlp(self, n_features: int) -> None:
         """Raise unless the task trains the paper's reduced MLP on the default inputs, as
-        :func:`ccjax.train` and :func:`ccjax.sweep` do (else: :func:`ccjax.cis.train_models`)."""
+        :func:`ccjax.train` and :func:`ccjax.sweep` do (else: :func:`ccjax.cis.train_models`).
+
+        Args:
+            n_features: Number of input features n of the run.
+
+        Raises:
+            ValueError: If the task's model family is not ``"mlp"``, it has other than
+                ``n_features`` outputs, or it draws its own inputs.
+        """
         reasons = []
         if self.family != "mlp":
             reasons.append(f"its model family is {self.family!r}")
@@ -208,7 +316,16 @@ def logged_terms(
 def mixed_relu_labels(
     x: Float[Array, "batch n_features"], mixing: Float[Array, "n_features n_features"], scale=1.0
 ) -> Float[Array, "batch n_features"]:
-    """``relu(x) + scale * M x`` for row-vector inputs (paper §2)."""
+    """``relu(x) + scale * M x`` for row-vector inputs (paper §2).
+
+    Args:
+        x: Input rows, (batch, n_features).
+        mixing: The mixing matrix M, (n_features, n_features) (or ``s M`` with ``scale`` 1).
+        scale: The mixing scale s (a float or scalar array; default 1).
+
+    Returns:
+        The labels ``relu(x) + scale * x @ M.T``, (batch, n_features).
+    """
     return jax.nn.relu(x) + scale * matmul(x, mixing.T)
 
 
@@ -219,6 +336,13 @@ def unit_squared_errors(
 
     Along one feature the model is linear on each side of 0, so an input ``v e_j`` has
     squared error ``v^2`` times row 0 (v > 0) or row 1 (v < 0) at column j.
+
+    Args:
+        params: One model's feature-space weights.
+        scaled_mixing: The label map ``s M``, (n_features, n_features).
+
+    Returns:
+        The squared errors, (2, n_features), summed (not averaged) over the n outputs.
     """
     n_features = params.w_in.shape[0]
     mixing_columns = scaled_mixing.T  # row j is M[:, j], the label a unit x_j adds
@@ -235,32 +359,90 @@ class MixedReLU(Task):
     description = "y = relu(x) + s M x, x_i ~ U[-1, 1] w.p. p; MSE (the paper's CC task)"
 
     def labels(self, x, scaled_mixing):
+        """``relu(x) + s M x`` (docs/paper.md §2–3).
+
+        Args:
+            x (Array): Input rows, (batch, n_features).
+            scaled_mixing (Array): The model's label map ``s M``, (n_features, n_features).
+
+        Returns:
+            (Array): The labels, (batch, n_features).
+
+        Raises:
+            ValueError: If ``scaled_mixing`` is None.
+        """
         if scaled_mixing is None:
             raise ValueError("the paper's labels relu(x) + s M x need the scaled mixing matrix s M")
         return mixed_relu_labels(x, scaled_mixing)
 
     def summed_loss(self, prediction, target):
+        """The sum of squared errors over rows and outputs (:meth:`Task.summed_loss` for MSE).
+
+        Args:
+            prediction (Array): Model outputs, (batch, n_features).
+            target (Array): Labels, (batch, n_features).
+
+        Returns:
+            (Array): The scalar SSE, ``batch * n_features`` times L.
+        """
         return jnp.sum((prediction - target) ** 2)
 
     def naive_loss(self, n_features: int, d_mlp: int, p: float) -> float:
         """``(n - d)/n · p/6`` on clean labels (paper §5): L/p = 0.0833 at n = 100, d = 50.
         Each of the ``n - d`` outputs the naive model leaves at 0 misses ``relu(x_j)``, with
-        ``E[relu(x_j)^2] = p/6``."""
+        ``E[relu(x_j)^2] = p/6``.
+
+        Args:
+            n_features: Number of input features n.
+            d_mlp: Number of neurons d, at most ``n_features``.
+            p: Feature probability in (0, 1].
+
+        Returns:
+            L of the naive model on clean labels (the mixing is not counted).
+
+        Raises:
+            ValueError: If ``d_mlp`` is negative or exceeds ``n_features``.
+        """
         check_width(d_mlp, n_features)
         return (n_features - d_mlp) / n_features * p / 6.0
 
     def one_feature(self, params: FeatureMLP, scaled_mixing) -> OneFeature:
         """The feature j is uniform, v ~ U[-1, 1]: the loss is ``v^2`` times a unit squared
-        error over n outputs, with ``E[v^2; v > 0] = 1/6`` and ``E[v^4; v > 0] = 1/10``."""
+        error over n outputs, with ``E[v^2; v > 0] = 1/6`` and ``E[v^4; v > 0] = 1/10``.
+
+        Args:
+            params: One model's feature-space weights.
+            scaled_mixing (Array): The label map ``s M``, (n_features, n_features).
+
+        Returns:
+            ``c_1 = E[L | k = 1]`` and ``E[L^2 | k = 1]`` (docs/paper.md §4).
+        """
         n = params.w_in.shape[0]
         unit_sq = unit_squared_errors(params, scaled_mixing)
         return OneFeature(unit_sq.sum() / (6.0 * n**2), jnp.sum(unit_sq**2) / (10.0 * n**3))
 
     def control_variate_parts(self, params: FeatureMLP, scaled_mixing) -> Float[Array, "2 n_features"]:
+        """What :meth:`additive_loss` needs: the :func:`unit_squared_errors` of the model.
+
+        Args:
+            params: One model's feature-space weights.
+            scaled_mixing (Array): The label map ``s M``, (n_features, n_features).
+
+        Returns:
+            The unit squared errors, (2, n_features).
+        """
         return unit_squared_errors(params, scaled_mixing)
 
     def additive_loss(self, unit_sq: Float[Array, "2 n_features"], x: Float[Array, "batch n_features"]):
-        """``A(x) = sum_i loss(x_i e_i)``: each active feature alone; ``E[A | k] = k c_1``."""
+        """``A(x) = sum_i loss(x_i e_i)``: each active feature alone; ``E[A | k] = k c_1``.
+
+        Args:
+            unit_sq: The model's :meth:`control_variate_parts`, (2, n_features).
+            x: Input rows, (batch, n_features).
+
+        Returns:
+            (Array): A of each row, (batch,), in units of L (per-sample loss, mean over outputs).
+        """
         return (matmul(jax.nn.relu(x) ** 2, unit_sq[0]) + matmul(jax.nn.relu(-x) ** 2, unit_sq[1])) / x.shape[-1]
 
     def loss_split(
@@ -271,14 +453,32 @@ class MixedReLU(Task):
         scale,
     ) -> tuple[Float[Array, ""], Float[Array, ""]]:
         """The paper's split of L (docs/paper.md §3): the ReLU term ``mean (f - relu(x))^2``
-        and the mixing term ``mean(-2 (f - relu(x)) (s M x) + (s M x)^2)``; they sum to L."""
+        and the mixing term ``mean(-2 (f - relu(x)) (s M x) + (s M x)^2)``; they sum to L.
+
+        Args:
+            params: One model's feature-space weights.
+            x: Dense input rows, (batch, n_features).
+            mixing: The unscaled mixing matrix M, (n_features, n_features).
+            scale (float | Array): The mixing scale s (a float or scalar array).
+
+        Returns:
+            ``(relu_term, mixing_term)``, scalars in units of L (not L/p).
+        """
         relu_error = forward(params, x) - jax.nn.relu(x)
         mixed = scale * matmul(x, mixing.T)
         return jnp.mean(relu_error**2), jnp.mean(-2.0 * relu_error * mixed + mixed**2)
 
     def loss_bound_slope(self, params: FeatureMLP, scaled_mixing) -> Float[Array, ""]:
         """B with ``c_k <= k B``: ``|f(x)| <= ||W_in|| ||W_out|| |x|`` (ReLU is 1-Lipschitz,
-        f(0) = 0), ``|y| <= (1 + ||s M||) |x|`` and ``E|x|^2 = k/3`` given k actives."""
+        f(0) = 0), ``|y| <= (1 + ||s M||) |x|`` and ``E|x|^2 = k/3`` given k actives.
+
+        Args:
+            params: One model's feature-space weights.
+            scaled_mixing (Array): The label map ``s M``, (n_features, n_features).
+
+        Returns:
+            B, a scalar in units of L per active feature.
+        """
         n_features = params.w_in.shape[0]
         spectral = lambda a: jnp.linalg.norm(a, ord=2)  # noqa: E731
         slope = spectral(params.w_in) * spectral(params.w_out) + 1.0 + spectral(scaled_mixing)
@@ -288,7 +488,20 @@ class MixedReLU(Task):
         self, params: FeatureMLP, batch: "SparseBatch", scaled_mixing, layout, multi_capacity: int
     ) -> Float[Array, ""]:
         """SSE of a sparse batch: one-feature rows from :func:`unit_squared_errors`, rows with
-        two or more actives compacted (``layout``, :func:`ccjax.problem.batch_loss`) and run densely."""
+        two or more actives compacted (``layout``, :func:`ccjax.problem.batch_loss`) and run densely.
+
+        Args:
+            params: One model's feature-space weights.
+            batch: The model's sparse batch.
+            scaled_mixing (Array): The label map ``s M``, (n_features, n_features).
+            layout (NamedTuple): The batch's row layout, made by :func:`ccjax.problem.batch_loss`: each entry's row
+                count, the compact slot of rows with two or more actives, and their number.
+            multi_capacity: Compact rows available for rows with two or more actives (static).
+
+        Returns:
+            The scalar SSE, ``batch_size * n_features`` times L; exact when the batch did not overflow
+                and at most ``multi_capacity`` rows hold two or more actives (else ``batch_loss`` falls back).
+        """
         n_features = params.w_in.shape[0]
         v, f = batch.values, batch.features
         mixing_columns = scaled_mixing.T  # row f is M[:, f], the label a unit x_f adds
