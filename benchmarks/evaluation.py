@@ -51,7 +51,7 @@ PAPER_NONEMPTY = 1e6  # docs/paper.md §4: about 1e6 non-empty samples per p
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
-        prog=f"python -m experiments.{EXPERIMENT}",
+        prog="python -m benchmarks.evaluation",
         description=__doc__.split("\n\n")[0],
         formatter_class=HelpFormatter,
     )

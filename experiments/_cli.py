@@ -26,8 +26,8 @@ def use_every_cpu_core() -> None:
     """Expose one JAX CPU device per core, so a CPU sweep shards its models over all cores.
 
     XLA runs a sweep's small per-model ops on one thread; with one device per core the
-    model axis is split across cores (measured 1.25-1.7x faster on 2 cores, see the
-    README). Harmless on GPU/TPU, where the CPU devices are not used. Does nothing if the
+    model axis is split across cores (measured 1.25-1.7x faster on 2 cores, see
+    docs/performance.md). Harmless on GPU/TPU, where the CPU devices are not used. Does nothing if the
     user set a device count (``XLA_FLAGS``/``jax_num_cpu_devices``) or JAX already started.
     """
     user_set = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")

@@ -1,5 +1,5 @@
 """One experiment over several processes (hosts): JAX's multi-controller runtime,
-``jax.distributed``, as the README's "More than one host" describes. Every process runs the
+``jax.distributed``, as docs/running.md ("Several hosts") describes. Every process runs the
 same command and trains its share of one sweep (:mod:`ccjax.engine`); only process 0 writes.
 A process that dies stops the others at their next collective, with an error that says so;
 rerunning every process with ``--resume`` (``--out`` on a shared file system) finishes the job.
@@ -34,7 +34,7 @@ def _process_id(text: str) -> int:
 
 # None of these changes the results (``_experiment.result_identity``): the processes of one
 # run differ in --process-id, and a run may resume with another process count.
-GROUP = "more than one host (jax.distributed; see the README)"
+GROUP = "more than one host (jax.distributed; see docs/running.md, Several hosts)"
 COORDINATOR = "join a multi-process run whose process 0 listens at HOST:PORT (with --num-processes, --process-id)"
 ENVIRONMENT = (
     "join the multi-process run the environment describes (TPU pod slice, SLURM, ...): "

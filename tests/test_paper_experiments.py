@@ -3,7 +3,7 @@
 Each runs the experiment's CLI with its paper defaults on a subset of its grid (one or two
 seeds), so the whole module takes a few minutes on a 2-core CPU. Published values are read
 off the paper's figures (about ±0.001); the tolerances add seed-to-seed spread, which the
-full 3-seed runs in the README measured as SEM 0.0003–0.0006.
+full 3-seed runs (docs/experiments) measured as SEM 0.0003–0.0006.
 """
 
 import subprocess

@@ -133,7 +133,7 @@ def test_a_report_with_no_results_fills_every_field_of_the_template(tmp_path):
     text = report.report_text({stage.name: None for stage in reproduce.STAGES}, reproduce.STAGES, {}, tmp_path)
     assert "{" not in text  # no field of the template left unfilled
     assert text.endswith(
-        "with the diagonal kept and zeroed. README.md (Rank of M) gives a smaller paired run in ccjax.\n\n"
+        "with the diagonal kept and zeroed. docs/experiments/rank_sweep.md gives a smaller paired run in ccjax.\n\n"
     )
     for stage in reproduce.STAGES:
         assert f"## {stage.title}\n\nNot run: no results in `{tmp_path / stage.name}`." in text
@@ -189,7 +189,7 @@ def test_quick_reproduction_writes_a_report_where_a_crossing_never_reached_is_no
 
 @pytest.mark.slow
 def test_quick_reproduction_of_every_stage_writes_the_whole_report(tmp_path, monkeypatch):
-    """``python -m experiments.reproduce --quick`` as the README gives it, stages in this process."""
+    """``python -m experiments.reproduce --quick`` as docs/experiments/reproduce.md gives it, stages in this process."""
     monkeypatch.setattr(reproduce, "run_stage", run_stage_in_process)
     out = tmp_path / "quick"
     assert reproduce.main(["--quick", "--out", str(out)]) == 0
