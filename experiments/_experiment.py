@@ -40,6 +40,10 @@ RESUME_HELP = (
     "uninterrupted run's); with finished results there, just report them; with nothing there, start afresh"
 )
 PLOT_ONLY_HELP = "redraw the figures and table from the results in --out, without training (other options are ignored)"
+NO_CACHE_HELP = (
+    "compile every program afresh: no persistent compilation cache (default: in $CCJAX_CACHE_DIR or the user's "
+    "cache folder, so that a second run reads its compiled programs back; results do not depend on it)"
+)
 MEMORY_HELP = (
     "train at most N models per compiled call (default: as many as fit in half the free memory); "
     "results do not depend on it"
@@ -73,8 +77,18 @@ def runner_options(experiment: str, sweep_controls: bool = True, quick: bool = F
         Option("--plot-only", None, False, PLOT_ONLY_HELP, group="output"),
         Option("--resume", None, False, RESUME_HELP, group=control),
         Option("--overwrite", None, False, "replace the results (and any checkpoints) already in --out", group=control),
+        Option("--no-compile-cache", None, False, NO_CACHE_HELP, group=control),
         *(SWEEP_CONTROLS if sweep_controls else ()),
     )
+
+
+def start_compile_cache(args: argparse.Namespace) -> str | None:
+    """Turn on JAX's persistent compilation cache (:func:`ccjax.enable_compile_cache`) before
+    anything compiles, unless ``--no-compile-cache`` or the process already has one (a test
+    session's); returns the cache folder the run uses, or None."""
+    if not args.no_compile_cache and jax.config.jax_compilation_cache_dir is None:
+        ccjax.enable_compile_cache()
+    return jax.config.jax_compilation_cache_dir
 
 
 # Options that do not change a run's results, and whether each takes a value: the runner's own

@@ -215,6 +215,7 @@ class Experiment:
         parser = self.build_parser()
         argv = sys.argv[1:] if argv is None else list(argv)
         args = parser.parse_args(argv)
+        args.compile_cache = _experiment.start_compile_cache(args)  # first: JAX fixes it at its first compile
         committed = _experiment.resolve_out(args, parser, self.name)
         args = self._resolve(args, parser)
         _experiment.resolve_figures(args, parser, committed)
@@ -239,7 +240,7 @@ class Experiment:
         if not isinstance(session, Session):
             return session
         try:
-            with _distributed.stop_on_failure():
+            with _distributed.stop_on_failure(), ccjax.engine.counting_compile_cache() as cache:
                 arrays, manifest = self._run(args, argv, session)
         except KeyboardInterrupt:
             say(f"interrupted; continue with the same command plus --resume (checkpoints in {session.checkpoints})")
@@ -248,6 +249,9 @@ class Experiment:
             print(f"{parser.prog}: error: {error}; pass --overwrite to discard the checkpoints", file=sys.stderr)
             return 2
         manifest["diverged_models"] = session.diverged
+        manifest["compile_cache"] = {"dir": args.compile_cache, **dataclasses.asdict(cache)}
+        if args.compile_cache:
+            say(f"compilation cache {args.compile_cache}: {cache.hits} programs read back, {cache.misses} compiled")
         manifest["options"] = run_options(args, parser)
         session.folder.finish(arrays, manifest)
         if _distributed.is_writer():

@@ -70,6 +70,9 @@ def _share_compiled_programs_between_modules():
     """
     directory = tempfile.mkdtemp(prefix="ccjax-test-compiles-")
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    # The experiment CLIs run as subprocesses turn on a persistent cache of their own: a folder
+    # of this session's too, never the user's cache folder.
+    os.environ["CCJAX_CACHE_DIR"] = os.path.join(directory, "subprocesses")
     jax.config.update("jax_compilation_cache_dir", directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)

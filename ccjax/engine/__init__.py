@@ -1,6 +1,6 @@
 """How many CC models train at once: :class:`TrainConfig`, the pure training run, sweep
 axes and grids, the sweep (one jitted, vmapped, sharded call), static axes, memory
-planning, checkpoints and progress.
+planning, checkpoints, progress and the persistent compilation cache.
 
 Imports :mod:`ccjax.problem` only.
 """
@@ -8,6 +8,7 @@ Imports :mod:`ccjax.problem` only.
 from ._axes import Axis, traced, traced_axes
 from ._batch_size import MIN_ACTIVE_FEATURES_PER_BATCH, check_batch_size
 from ._checkpoint import CheckpointError, SweepCheckpoint, sweep_fingerprint
+from ._compile_cache import CompileCacheCounts, counting_compile_cache, default_compile_cache_dir, enable_compile_cache
 from ._config import INPUT_PATHS, Hyper, TrainConfig
 from ._memory import auto_eval_models_per_call, auto_models_per_call
 from ._progress import ProgressBar, describe_point, describe_progress, format_duration
@@ -31,6 +32,7 @@ __all__ = [
     "MIN_ACTIVE_FEATURES_PER_BATCH",
     "Axis",
     "CheckpointError",
+    "CompileCacheCounts",
     "Grid",
     "History",
     "Hyper",
@@ -44,8 +46,11 @@ __all__ = [
     "auto_eval_models_per_call",
     "auto_models_per_call",
     "check_batch_size",
+    "counting_compile_cache",
+    "default_compile_cache_dir",
     "describe_point",
     "describe_progress",
+    "enable_compile_cache",
     "format_duration",
     "hyper_from_config",
     "init_run",
