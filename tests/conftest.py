@@ -73,9 +73,7 @@ def _share_compiled_programs_between_modules():
     # The experiment CLIs run as subprocesses turn on a persistent cache of their own: a folder
     # of this session's too, never the user's cache folder.
     os.environ["CCJAX_CACHE_DIR"] = os.path.join(directory, "subprocesses")
-    jax.config.update("jax_compilation_cache_dir", directory)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    ccjax.enable_compile_cache(directory)  # every program, whatever its compile time or size
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -9,22 +9,16 @@ The rules, which ``docs/contributing.md`` states for writers:
 - A block that runs at paper size is shrunk by an HTML comment on the line right above it,
   ``<!-- test: {"old": "new", ...} -->``: a JSON object of text replacements. Each must apply,
   so the comment cannot silently go stale.
-- A page whose blocks change what a process holds (registering a mixing family, a task or an
-  axis) says ``<!-- test-page: own-process -->`` and runs in a Python process of its own.
 """
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(?:<!-- test: (\{.*?\}) -->\n)?```python\n(.*?)```", flags=re.S)
-OWN_PROCESS = "<!-- test-page: own-process -->"
 
 
 def pages() -> list[Path]:
@@ -61,10 +55,4 @@ def test_every_python_block_is_found():
 @pytest.mark.parametrize("page", pages(), ids=lambda page: str(page.relative_to(ROOT)))
 def test_page_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # what a page writes lands here
-    if OWN_PROCESS in page.read_text(encoding="utf-8"):
-        environment = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        command = f"from pathlib import Path; import tests.test_doc_examples as t; t.run_page(Path({str(page)!r}))"
-        done = subprocess.run([sys.executable, "-c", command], capture_output=True, text=True, env=environment)
-        assert done.returncode == 0, done.stderr[-4000:]
-    else:
-        run_page(page)
+    run_page(page)
