@@ -54,10 +54,12 @@ class Peak(NamedTuple):
 
 
 PEAKS = {
-    # NVIDIA H100 SXM5 datasheet (https://www.nvidia.com/en-us/data-center/h100/): FP32
-    # 67 TFLOP/s on the CUDA cores (ccjax asks for Precision.HIGHEST, which on GPU is
-    # plain fp32, not TF32 tensor cores), HBM3 3.35 TB/s.
+    # NVIDIA H100 SXM5 and H200 SXM datasheets (https://www.nvidia.com/en-us/data-center/h100/,
+    # https://www.nvidia.com/en-us/data-center/h200/): FP32 67 TFLOP/s on the CUDA cores
+    # (ccjax asks for Precision.HIGHEST, which on GPU is plain fp32, not TF32 tensor cores);
+    # HBM3 3.35 TB/s, HBM3e 4.8 TB/s.
     "H100 SXM": Peak(67e12, 3.35e12, "fp32 67 TFLOP/s, 3.35 TB/s"),
+    "H200 SXM": Peak(67e12, 4.8e12, "fp32 67 TFLOP/s, 4.8 TB/s"),
     # Google Cloud TPU v5e (https://cloud.google.com/tpu/docs/v5e): 197 TFLOP/s bf16 per
     # chip, HBM2 819 GB/s. No fp32 matmul peak is published; Precision.HIGHEST on TPU
     # runs each fp32 matmul as 6 bf16 passes (jax.lax.Precision's documentation), so
@@ -65,6 +67,9 @@ PEAKS = {
     # FLOPs run on the slower vector unit).
     "TPU v5e": Peak(197e12 / 6, 819e9, "bf16 197 TFLOP/s / 6 passes for fp32, 819 GB/s"),
 }
+# The dense step's bytes per model-step the common path must stay under (XLA's cost analysis
+# at paper shapes): 19.4 MB before the non-empty rows were compacted, 12.4 MB after.
+COMMON_PATH_BYTES_CEILING = 12.5e6
 
 
 def mlp_matmul_flops(batch_size: int, n_features: int, d_mlp: int) -> int:
@@ -82,36 +87,16 @@ def label_matmul_flops(batch_size: int, n_features: int) -> int:
     return 2 * batch_size * n_features**2
 
 
-def step_matmul_minimum(config: ccjax.TrainConfig) -> int:
-    """The dense step's unavoidable matmul FLOPs: the MLP's forward and backward plus the labels."""
-    return mlp_matmul_flops(config.batch_size, config.n_features, config.d_mlp) + label_matmul_flops(
-        config.batch_size, config.n_features
-    )
+def step_matmul_minimum(config: ccjax.TrainConfig, rows: int | None = None) -> int:
+    """The dense step's unavoidable matmul FLOPs on ``rows`` rows (default: the whole batch):
+    the MLP's forward and backward plus the labels."""
+    rows = config.batch_size if rows is None else rows
+    return mlp_matmul_flops(rows, config.n_features, config.d_mlp) + label_matmul_flops(rows, config.n_features)
 
 
-def accelerator_step_cost(config: ccjax.TrainConfig, n_models: int = COST_MODELS) -> dict:
-    """XLA's cost analysis of one training step of the accelerator layout, per model-step.
-
-    The step is the library's own (``ccjax.engine.train_step``: sample, loss and gradient,
-    AdamW update) on the dense path, vmapped over ``n_models`` models with the sweep's
-    axis name, as :func:`ccjax.sweep` runs a device's models on GPU/TPU. It is compiled
-    for this machine's backend; a ``cond`` counts as its costlier branch.
-    """
-    config = dataclasses.replace(config, input_path="dense")
-    shapes = shapes_for(config)
-    hyper = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (n_models,)), hyper_from_config(config))
-    keys = jax.random.split(jax.random.key(0), n_models)
-    state = jax.eval_shape(jax.vmap(lambda key, h: init_run(config, key, h)), keys, hyper)
-
-    def step(state, hyper, step):
-        one = lambda s, h: train_step(shapes, h, s, step, MODELS_AXIS)  # noqa: E731
-        return jax.vmap(one, axis_name=MODELS_AXIS)(state, hyper)
-
-    cost = jax.jit(step).lower(state, hyper, jnp.int32(0)).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost  # a list of one dict in older jax
-    flops, bytes_accessed = cost["flops"] / n_models, cost["bytes accessed"] / n_models
-    minimum = step_matmul_minimum(config)
-    implied = {
+def _implied(flops: float, bytes_accessed: float) -> dict:
+    """The model-steps/s each chip's peaks allow a step of ``flops`` and ``bytes_accessed``."""
+    return {
         name: {
             "compute_bound": peak.flops_per_s / flops,
             "memory_bound": peak.bytes_per_s / bytes_accessed,
@@ -120,32 +105,81 @@ def accelerator_step_cost(config: ccjax.TrainConfig, n_models: int = COST_MODELS
         }
         for name, peak in PEAKS.items()
     }
+
+
+def _step_cost(shapes, state, hyper, n_models: int, rare_branches: bool) -> tuple[float, float]:
+    """XLA's (FLOPs, bytes accessed) per model-step of the vmapped ``train_step`` of ``shapes``."""
+
+    def step(state, hyper, step):
+        one = lambda s, h: train_step(shapes, h, s, step, MODELS_AXIS, rare_branches)  # noqa: E731
+        return jax.vmap(one, axis_name=MODELS_AXIS)(state, hyper)
+
+    cost = jax.jit(step).lower(state, hyper, jnp.int32(0)).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # a list of one dict in older jax
+    return cost["flops"] / n_models, cost["bytes accessed"] / n_models
+
+
+def accelerator_step_cost(config: ccjax.TrainConfig, n_models: int = COST_MODELS) -> dict:
+    """XLA's cost analysis of one training step of the accelerator layout, per model-step.
+
+    The step is the library's own (``ccjax.engine.train_step``: sample, loss and gradient,
+    AdamW update) on the dense path, vmapped over ``n_models`` models with the sweep's
+    axis name, as :func:`ccjax.sweep` runs a device's models on GPU/TPU, compiled for this
+    machine's backend. Three compilations: the common path (``rare_branches=False``: the
+    path a step takes unless a batch overflows a capacity, about once in a million
+    model-steps), the step as compiled (XLA counts each ``cond`` as its costlier branch, so
+    the rare branches' cost is the difference), and the common path of the dense step
+    before the non-empty rows were compacted (``row_capacity=None``).
+    """
+    config = dataclasses.replace(config, input_path="dense")
+    shapes = shapes_for(config)
+    hyper = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (n_models,)), hyper_from_config(config))
+    keys = jax.random.split(jax.random.key(0), n_models)
+    state = jax.eval_shape(jax.vmap(lambda key, h: init_run(config, key, h)), keys, hyper)
+    flops, bytes_accessed = _step_cost(shapes, state, hyper, n_models, rare_branches=False)
+    compiled = _step_cost(shapes, state, hyper, n_models, rare_branches=True)
+    before = _step_cost(shapes._replace(row_capacity=None), state, hyper, n_models, rare_branches=False)
+    minimum = step_matmul_minimum(config)
     return {
         "n_models": n_models,
-        "flops_per_model_step": flops,
+        "row_capacity": shapes.row_capacity,
+        "flops_per_model_step": flops,  # the common path
         "bytes_per_model_step": bytes_accessed,
+        "as_compiled": {"flops": compiled[0], "bytes": compiled[1]},
+        "rare_branches": {"flops": compiled[0] - flops, "bytes": compiled[1] - bytes_accessed},
+        "whole_batch": {"flops": before[0], "bytes": before[1]},
         "mlp_matmul_flops": mlp_matmul_flops(config.batch_size, config.n_features, config.d_mlp),
         "label_matmul_flops": label_matmul_flops(config.batch_size, config.n_features),
         "matmul_minimum_flops": minimum,
         "flops_over_minimum": flops / minimum,
-        "implied_model_steps_per_s": implied,
+        "rows_matmul_minimum_flops": step_matmul_minimum(config, shapes.row_capacity),
+        "implied_model_steps_per_s": _implied(flops, bytes_accessed),
+        "implied_as_compiled": _implied(*compiled),
     }
 
 
 def print_cost(cost: dict) -> None:
+    """Print :func:`accelerator_step_cost`'s report."""
+    rows = cost["row_capacity"] or "every"
     print(
-        f"accelerator layout ({cost['n_models']} models vmapped, dense path), XLA cost analysis per model-step: "
-        f"{cost['flops_per_model_step'] / 1e6:.1f} MFLOP, {cost['bytes_per_model_step'] / 1e6:.1f} MB accessed"
+        f"accelerator layout ({cost['n_models']} models vmapped, dense path), XLA cost analysis per model-step:\n"
+        f"  common path ({rows} rows of the batch run): {cost['flops_per_model_step'] / 1e6:.1f} MFLOP, "
+        f"{cost['bytes_per_model_step'] / 1e6:.2f} MB accessed"
     )
+    for name, what in (("rare_branches", "the rare branches add, counted as taken"), ("whole_batch", "whole batch")):
+        print(f"  {what}: {cost[name]['flops'] / 1e6:.1f} MFLOP, {cost[name]['bytes'] / 1e6:.2f} MB")
     print(
-        f"  matmul minimum {cost['matmul_minimum_flops'] / 1e6:.1f} MFLOP (MLP forward+backward "
-        f"{cost['mlp_matmul_flops'] / 1e6:.1f} + labels {cost['label_matmul_flops'] / 1e6:.1f}): "
-        f"step does {cost['flops_over_minimum']:.2f}x the minimum"
+        f"  matmul minimum {cost['matmul_minimum_flops'] / 1e6:.1f} MFLOP on the whole batch (MLP forward+backward "
+        f"{cost['mlp_matmul_flops'] / 1e6:.1f} + labels {cost['label_matmul_flops'] / 1e6:.1f}), "
+        f"{(cost['rows_matmul_minimum_flops'] or cost['matmul_minimum_flops']) / 1e6:.1f} on the rows run: "
+        f"the common path does {cost['flops_over_minimum']:.2f}x the whole batch's"
     )
     for name, rates in cost["implied_model_steps_per_s"].items():
+        compiled = cost["implied_as_compiled"][name]["roofline"]
         print(
             f"  at {name} peaks ({rates['peak']}): {rates['compute_bound']:,.0f} model-steps/s compute-bound, "
-            f"{rates['memory_bound']:,.0f} memory-bound, roofline {rates['roofline']:,.0f}"
+            f"{rates['memory_bound']:,.0f} memory-bound, roofline {rates['roofline']:,.0f} "
+            f"(every branch counted: {compiled:,.0f})"
         )
 
 

@@ -181,6 +181,7 @@ class Session:
     run_record: dict | None = None  # written to checkpoints/run.json when training starts
     discard: bool = False  # remove the old checkpoints first (--overwrite)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)  # the manifest's "timings"
+    input_paths: list[dict] = dataclasses.field(default_factory=list)  # the manifest's "input_path"
 
     @property
     def checkpoints(self) -> Path | None:  # None without a results folder
@@ -259,7 +260,9 @@ def train_sweep(
     run = {"on_checkpoint": checkpoint, "resume": resume, "max_models_per_call": session.max_models_per_call}
     with contextlib.closing(ccjax.ProgressBar()) as progress:
         result = ccjax.sweep(config, axes, on_progress=progress, initial_params=initial_params, **run)
-    say(f"trained in {format_duration(result.run_seconds)} (+{result.compile_seconds:.1f}s compile)")
+    compiled = f"(+{result.compile_seconds:.1f}s compile, {result.input_path.path} input path)"
+    say(f"trained in {format_duration(result.run_seconds)} {compiled}")
+    session.input_paths.append({"sweep": what, **result.input_path._asdict()})
     points = result.diverged_points()
     if points:
         say(f"warning: {count(len(points), 'model')} of {grid.size} diverged ({what}); excluded from summaries")

@@ -249,6 +249,7 @@ class Experiment:
             print(f"{parser.prog}: error: {error}; pass --overwrite to discard the checkpoints", file=sys.stderr)
             return 2
         manifest["diverged_models"] = session.diverged
+        manifest["input_path"] = session.input_paths
         manifest["compile_cache"] = {"dir": args.compile_cache, **dataclasses.asdict(cache)}
         if args.compile_cache:
             say(f"compilation cache {args.compile_cache}: {cache.hits} programs read back, {cache.misses} compiled")

@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="results root (default results/, or results/reproduce-quick)")
     parser.add_argument("--figures", type=Path, help="figure folder (default figures/, or <out>/figures with --quick)")
     parser.add_argument("--report", type=Path, help="report file (default REPRODUCTION.md, or <out>/ with --quick)")
+    parser.add_argument("--no-compile-cache", action="store_true", help="pass --no-compile-cache to every stage")
     return parser
 
 
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{prefix} ...")
             # Replace stale results; continue an interrupted run of this stage unless told to rerun.
             control = ["--overwrite"] if args.rerun else ["--resume", "--overwrite"]
+            control += ["--no-compile-cache"] if args.no_compile_cache else []
             entry = run_stage(stage, [*stage_argv, *control])
             ccjax.io.update_json_record(log_path, stage.name, entry)
             if entry["returncode"] != 0:

@@ -19,11 +19,11 @@ def test_benchmark_smoke(tmp_path):
     progress = [line for line in done.stderr.splitlines() if line.startswith("[")]
     assert [line.split("]")[0] for line in progress] == ["[0/2", "[1/2", "[2/2"]
     assert all("ETA" in line for line in progress)
-    # The accelerator layout's cost analysis, against the matmul minimum and two chips' peaks.
+    # The accelerator layout's cost analysis, against the matmul minimum and three chips' peaks.
     cost = report["accelerator_step_cost"]
-    assert cost["flops_per_model_step"] >= cost["matmul_minimum_flops"] == 143_360_000
-    assert set(cost["implied_model_steps_per_s"]) == {"H100 SXM", "TPU v5e"}
-    assert "matmul minimum" in done.stdout
+    assert cost["flops_per_model_step"] <= 1.3 * cost["matmul_minimum_flops"] == 1.3 * 143_360_000
+    assert set(cost["implied_model_steps_per_s"]) == {"H100 SXM", "H200 SXM", "TPU v5e"}
+    assert "matmul minimum" in done.stdout and "rare branches" in done.stdout
 
 
 def test_benchmark_rejects_bad_input():

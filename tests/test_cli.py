@@ -84,7 +84,8 @@ def test_manifest_explains_the_run(tiny_run):
     assert manifest["command"].startswith("python -m experiments.scale_sweep --steps 20")
     assert manifest["axes"] == {"seed": [0, 1], "scale": [0.0, 1.0]}
     assert manifest["mixing"]["name"] == "embedding" and "I - W_E W_E^T" in manifest["mixing"]["formula"]
-    assert manifest["input_path"] in ("sparse", "dense")
+    (path,) = manifest["input_path"]  # one sweep: its path and why "auto" chose it
+    assert path["sweep"] == "seed x scale" and path["path"] == "sparse" and path["reason"].startswith("auto on CPU")
     assert manifest["evaluation"]["p"] == 0.01 and manifest["evaluation"]["rel_sem"] == 0.01
     assert manifest["naive_loss_per_feature"] == pytest.approx(1 / 12)
     timings = {"train_seconds", "sweep_run_seconds", "compile_seconds", "n_devices", "eval_seconds"}

@@ -42,7 +42,7 @@ def test_compare_value_uses_two_combined_standard_errors():
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce")
-    done = run("--quick", "--only", "transplant", "--out", str(out))
+    done = run("--quick", "--only", "transplant", "--out", str(out), "--no-compile-cache")
     assert done.returncode == 0, done.stderr[-3000:]
     return out, done
 
@@ -57,6 +57,8 @@ def test_quick_stages_write_results_figures_and_report(quick):
     assert "Not run: no results" in report  # the stages left out
     log = json.loads((out / "reproduce.json").read_text())
     assert set(log) == {"transplant"} and log["transplant"]["returncode"] == 0
+    assert "--no-compile-cache" in log["transplant"]["argv"]  # forwarded to the stage, which kept no cache
+    assert json.loads((out / "transplant" / "manifest.json").read_text())["compile_cache"]["dir"] is None
 
 
 def test_a_second_invocation_reuses_matching_results(quick):

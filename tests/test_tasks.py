@@ -29,12 +29,13 @@ class SquaredReLU(ccjax.Task):
 
 @dataclasses.dataclass(frozen=True)
 class ExactC1Only(ccjax.problem.MixedReLU):
-    """The CC task with only its exact c_1: no control variate, bound or sparse path."""
+    """The CC task with only its exact c_1: no control variate, bound, sparse or compact path."""
 
     control_variate_parts = None
     additive_loss = None
     loss_bound_slope = None
     sparse_sse = None
+    compact_dense_sse = None
     loss_split = None
 
 

@@ -9,7 +9,7 @@ from ._axes import Axis, traced, traced_axes
 from ._batch_size import MIN_ACTIVE_FEATURES_PER_BATCH, check_batch_size
 from ._checkpoint import CheckpointError, SweepCheckpoint, sweep_fingerprint
 from ._compile_cache import CompileCacheCounts, counting_compile_cache, default_compile_cache_dir, enable_compile_cache
-from ._config import INPUT_PATHS, Hyper, TrainConfig
+from ._config import INPUT_PATHS, Hyper, InputPathChoice, TrainConfig
 from ._memory import auto_eval_models_per_call, auto_models_per_call
 from ._progress import ProgressBar, describe_point, describe_progress, format_duration
 from ._static_axes import over_static_axes, static_combinations, sweep_static
@@ -36,6 +36,7 @@ __all__ = [
     "Grid",
     "History",
     "Hyper",
+    "InputPathChoice",
     "Progress",
     "ProgressBar",
     "RunState",

@@ -4,7 +4,7 @@ the traced values of its swept fields, :class:`Hyper`.
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import jax
 
@@ -24,7 +24,47 @@ DATA_KINDS = ("bernoulli", "exactly-one")
 INPUT_PATHS = ("auto", "sparse", "dense")
 
 
-SPARSE_PATH_MAX_ACTIVES = 3.0  # "auto" input path: sparse on CPU up to n p actives per row
+# The "auto" input path's rule, from throughput measured on each platform (docs/performance.md):
+SPARSE_PATH_MAX_ACTIVES = 3.0  # sparse only up to n p actives per row (2-core CPU)
+SPARSE_PATH_MIN_MODELS_GPU = 64  # on a GPU, sparse from this many models vmapped together (H200)
+GPU_PLATFORMS = ("gpu", "cuda", "rocm")
+
+
+class InputPathChoice(NamedTuple):
+    """The input path a run takes and why (:meth:`TrainConfig.input_path_choice`).
+
+    Attributes:
+        path: ``"sparse"`` or ``"dense"``.
+        reason: One sentence: the request, or the measurement the "auto" rule rests on.
+    """
+
+    path: InputPath
+    reason: str
+
+
+def _auto_input_path(platform: str, n_active: float, models_together: int) -> InputPathChoice:
+    """The "auto" rule: the path measured faster on ``platform`` for ``n_active`` actives per
+    row (n p) and ``models_together`` models vmapped together."""
+    sparse_data = n_active <= SPARSE_PATH_MAX_ACTIVES
+    if platform == "cpu":
+        if sparse_data:
+            why = "at n p <= 3 the sparse path was faster on a 2-core CPU (478 vs 410 model-steps/s at n p = 2)"
+            return InputPathChoice("sparse", f"auto on CPU: n p = {n_active:g}; {why}")
+        why = "from n p = 5 on the dense path was faster on a 2-core CPU (446 vs 333 model-steps/s)"
+        return InputPathChoice("dense", f"auto on CPU: n p = {n_active:g}; {why}")
+    if platform in GPU_PLATFORMS:
+        measured = "an H200 measured the sparse path faster from K = 64 on (107,053 vs 81,528 model-steps/s at K = 64)"
+        if sparse_data and models_together >= SPARSE_PATH_MIN_MODELS_GPU:
+            return InputPathChoice("sparse", f"auto on GPU: K = {models_together} models vmapped together; {measured}")
+        if sparse_data:
+            slower = "and the dense path faster at K = 1 (6,220 vs 4,200); K from 2 to 63 was not measured"
+            return InputPathChoice(
+                "dense", f"auto on GPU: K = {models_together} models vmapped together; {measured} {slower}"
+            )
+        return InputPathChoice(
+            "dense", f"auto on GPU: n p = {n_active:g} > 3 actives per row, where the GPU was not measured"
+        )
+    return InputPathChoice("dense", f"auto on {platform}: the sparse path was not measured there; dense, all matmuls")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -69,7 +109,7 @@ class TrainConfig:
             instead of the reduced feature-space MLP (needs ``mixing="embedding"``).
         log_every: Steps per logging interval of the history.
         input_path: How the loss touches the sparse inputs: ``"sparse"``, ``"dense"`` or
-            ``"auto"`` (sparse on CPU, dense on GPU/TPU); both are exact.
+            ``"auto"`` (the path measured faster on the platform: :meth:`input_path_choice`); both are exact.
 
     Raises:
         ValueError: On construction, if a field is out of range or unknown, or fields disagree.
@@ -151,25 +191,45 @@ class TrainConfig:
         """History entries: one every ``log_every`` steps, plus the final step."""
         return -(-self.total_steps // self.log_every)
 
-    def resolved_input_path(self, p_max: float | None = None) -> InputPath:
-        """``input_path`` with "auto" resolved: sparse on CPU for sparse data, else dense.
+    def input_path_choice(
+        self, p_max: float | None = None, models_together: int = 1, platform: str | None = None
+    ) -> InputPathChoice:
+        """``input_path`` with "auto" resolved, and the reason, by a per-platform rule measured
+        on each platform (docs/performance.md, "The faster input path"):
 
-        On a 2-core CPU the sparse path beat the dense one at p = 0.02 (n p = 2 actives
-        per row; 478 vs 410 model-steps/s) and lost from p = 0.05 on (333 vs 446; at
-        p = 0.2, 122 vs 356), so "auto" takes it up to ``n p <= 3`` (``p_max``: the
-        largest p of a sweep). Exactly-one data is always sparse on CPU.
+        * CPU (2 cores): sparse up to ``n p <= 3`` actives per row (478 vs 410 model-steps/s at
+          n p = 2), dense beyond (446 vs 333 at n p = 5). Exactly-one data counts as n p = 1.
+        * GPU (an H200): sparse with at least 64 models vmapped together at ``n p <= 3`` (+31% at
+          64, +66% at 1,024 models), dense below (dense +48% for one model).
+        * TPU and any other platform: dense (the sparse path was not measured there).
+
+        Both paths draw the same data and compute the same loss; they differ by float32 rounding.
 
         Args:
             p_max: The largest p the runs train at (default: ``p``).
+            models_together: Models ``vmap``-ed together in one step (a sweep's models per device group).
+            platform: The platform the runs compile for (default: ``jax.default_backend()``).
+
+        Returns:
+            The path and one sentence on why it was chosen.
+        """
+        if self.input_path != "auto":
+            return InputPathChoice(self.input_path, f"input_path={self.input_path!r} was requested")
+        p_max = self.p if p_max is None else p_max
+        n_active = 1.0 if self.data == "exactly-one" else self.n_features * p_max
+        return _auto_input_path(platform or jax.default_backend(), n_active, models_together)
+
+    def resolved_input_path(self, p_max: float | None = None, models_together: int = 1) -> InputPath:
+        """The path of :meth:`input_path_choice` on this process's default platform.
+
+        Args:
+            p_max: The largest p the runs train at (default: ``p``).
+            models_together: Models ``vmap``-ed together in one step.
 
         Returns:
             ``"sparse"`` or ``"dense"``.
         """
-        if self.input_path != "auto":
-            return self.input_path
-        p_max = self.p if p_max is None else p_max
-        sparse_data = self.data == "exactly-one" or self.n_features * p_max <= SPARSE_PATH_MAX_ACTIVES
-        return "sparse" if jax.default_backend() == "cpu" and sparse_data else "dense"
+        return self.input_path_choice(p_max, models_together).path
 
 
 # Any config class's traced values (its own hyper_type NamedTuple): a config subclass

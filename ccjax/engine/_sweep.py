@@ -36,7 +36,7 @@ from ..problem._keys import seed_key
 from ..problem._model import FeatureMLP
 from ..problem._tasks import MIXED_RELU, Task
 from ._checkpoint import CheckpointError, SweepCheckpoint, host_leaves, is_key, restore_state
-from ._config import HyperValues, TrainConfig
+from ._config import HyperValues, InputPathChoice, TrainConfig
 from ._sharding import MODEL_AXIS, local_models, pad_models, put_models, same_on_every_process, to_host
 from ._sweep_plan import Call, Grid, SweepOptions, SweepPlan, default_group_size, make_grid, make_plan, plan_sweep
 from ._train import (
@@ -158,6 +158,8 @@ class SweepResult(NamedTuple):
         diverged_step: (*grid,) int64, the first non-finite logged step; -1 where the model stayed finite.
         models_per_call: Models trained by one compiled call.
         task: The labels and loss the models were trained on.
+        input_path: The loss's input path the models trained on and why (:meth:`TrainConfig.input_path_choice`
+            for the models vmapped together on a device); None where not recorded.
     """
 
     config: TrainConfig
@@ -172,6 +174,7 @@ class SweepResult(NamedTuple):
     diverged_step: np.ndarray  # (*grid,), -1 where the model stayed finite
     models_per_call: int
     task: Task = MIXED_RELU  # the labels and loss the models were trained on
+    input_path: InputPathChoice | None = None  # the path trained on and why
 
     @property
     def scaled_mixing(self) -> np.ndarray:
@@ -371,6 +374,7 @@ def _assemble(
         diverged_step=to_grid(diverged_step),
         models_per_call=plan.models_per_call,
         task=plan.shapes.task,
+        input_path=plan.input_path,
     )
 
 

@@ -21,10 +21,10 @@ from ..problem._model import FeatureMLP
 from ..problem._tasks import MIXED_RELU, Task
 from ._axes import hyper_type, traced_axes
 from ._checkpoint import sweep_fingerprint
-from ._config import TrainConfig
+from ._config import InputPathChoice, TrainConfig
 from ._memory import call_slices, estimate_model_bytes, models_that_fit
 from ._sharding import model_sharding, pad_models, plan_models_per_call, process_rows
-from ._train import Shapes, check_initial_params, shapes_for
+from ._train import Shapes, check_initial_params, input_path_for, shapes_for
 
 
 class Grid(NamedTuple):
@@ -192,6 +192,7 @@ class SweepPlan(NamedTuple):
     group_size: int  # models vmapped together on a device
     padded: int  # models per call after padding to fill every device's groups
     rows: slice  # the padded models this process's devices hold
+    input_path: InputPathChoice  # the path shapes.path holds, and why (for its group_size models)
 
     @property
     def n_calls(self) -> int:
@@ -249,7 +250,8 @@ def make_plan(config: TrainConfig, axes: Mapping[str, Sequence], options: SweepO
     _check_options(chunk_intervals=chunk_intervals, group_size=group_size, max_models_per_call=max_models_per_call)
     fingerprint = sweep_fingerprint(config, grid, initial_params, task)
     initial_params = _flat_initial_params(config, grid, initial_params)
-    shapes = shapes_for(config, float(np.max(grid.flat("p"))) if "p" in grid.names else config.p, task)
+    p_max = float(np.max(grid.flat("p"))) if "p" in grid.names else config.p
+    shapes = shapes_for(config, p_max, task)
     all_devices = list(jax.devices() if devices is None else devices)
     fixed_group = group_size or default_group_size(all_devices[0].platform)  # None: all of a device's models
     # (devices, n_models) -> count; the bytes are estimated once, here, so the plan passes no config on
@@ -258,11 +260,12 @@ def make_plan(config: TrainConfig, axes: Mapping[str, Sequence], options: SweepO
     slices = call_slices(grid.size, per_call)
     n_devices, mesh, sharding, group_size, padded = _layout(all_devices, slices[0].stop, fixed_group)
     seeds = grid.flat("seed").astype(np.uint32)
+    input_path = input_path_for(config, p_max, task, group_size, all_devices[0].platform)
     return SweepPlan(
         config=config,
         grid=grid,
         fingerprint=fingerprint,
-        shapes=shapes,
+        shapes=shapes._replace(path=input_path.path),
         chunk_intervals=chunk_intervals or max(1, -(-config.n_logs // 20)),
         calls=split_calls(slices, padded, seeds, flat_hyper(config, grid), initial_params),
         models_per_call=slices[0].stop,
@@ -272,4 +275,5 @@ def make_plan(config: TrainConfig, axes: Mapping[str, Sequence], options: SweepO
         group_size=group_size,
         padded=padded,
         rows=process_rows(sharding, padded),  # the models this process's devices hold (all on one process)
+        input_path=input_path,
     )

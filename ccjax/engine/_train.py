@@ -24,7 +24,7 @@ from jax import lax
 
 from .._types import Array, Float, PRNGKeyArray
 from ..problem._data import SparseBatch, default_capacity, sample_exactly_one, sample_sparse, to_dense
-from ..problem._loss import InputPath, batch_loss, default_multi_capacity
+from ..problem._loss import InputPath, batch_loss, default_multi_capacity, default_row_capacity
 from ..problem._mixing import make_mixing
 from ..problem._model import FeatureMLP, ResidualMLP, init_feature_mlp, init_residual_mlp, to_feature_space
 from ..problem._tasks import MIXED_RELU, Task, logged_terms
@@ -34,7 +34,7 @@ from ._axes import (
     hyper_type,
     neutral_config,
 )
-from ._config import HyperValues, TrainConfig, _check
+from ._config import HyperValues, InputPathChoice, TrainConfig, _check
 
 
 class Shapes(NamedTuple):
@@ -45,8 +45,11 @@ class Shapes(NamedTuple):
             <ccjax.engine._axes.neutral_config>`), so that sweeps share compilations.
         capacity: Sparse entry slots per batch (:func:`~ccjax.problem.default_capacity` at the largest p).
         multi_capacity: Rows with two or more actives the sparse loss path holds.
-        path: The loss's input path, ``"sparse"`` or ``"dense"`` (:meth:`TrainConfig.resolved_input_path`).
+        path: The loss's input path, ``"sparse"`` or ``"dense"`` (:meth:`TrainConfig.input_path_choice`
+            for one model; :func:`ccjax.sweep` resolves it again for its models per device group).
         task: The labels and loss trained on.
+        row_capacity: Non-empty rows the dense path runs (:func:`~ccjax.problem.default_row_capacity`), or
+            None for the whole batch (the dense step before compaction: ``shapes._replace(row_capacity=None)``).
     """
 
     config: TrainConfig  # traced fields at their neutral values (neutral_config): sweeps share compilations
@@ -54,6 +57,17 @@ class Shapes(NamedTuple):
     multi_capacity: int
     path: InputPath
     task: Task = MIXED_RELU  # the labels and loss trained on
+    row_capacity: int | None = None  # non-empty rows the dense path runs; None: the whole batch
+
+
+def input_path_for(
+    config: TrainConfig, p_max: float, task: Task, models_together: int = 1, platform: str | None = None
+) -> InputPathChoice:
+    """:meth:`TrainConfig.input_path_choice`, except that a task without a ``sparse_sse`` hook
+    always takes the dense path (:func:`~ccjax.problem.batch_loss`)."""
+    if task.sparse_sse is None:
+        return InputPathChoice("dense", f"the task {task.name!r} has no sparse_sse hook, so only the dense path")
+    return config.input_path_choice(p_max, models_together, platform)
 
 
 def shapes_for(config: TrainConfig, p_max: float | None = None, task: Task = MIXED_RELU) -> Shapes:
@@ -73,12 +87,14 @@ def shapes_for(config: TrainConfig, p_max: float | None = None, task: Task = MIX
     task.check_feature_mlp(config.n_features)
     p_max = config.p if p_max is None else p_max
     if config.data == "exactly-one":
-        capacity, multi_capacity = config.batch_size, 1
+        capacity, multi_capacity, row_capacity = config.batch_size, 1, None
     else:
         capacity = default_capacity(config.batch_size, config.n_features, p_max)
         multi_capacity = default_multi_capacity(config.batch_size, config.n_features, p_max)
+        row_capacity = default_row_capacity(config.batch_size, config.n_features, p_max)
     neutral = dataclasses.replace(neutral_config(config, {"p": [p_max]}), input_path="auto")
-    return Shapes(neutral, capacity, multi_capacity, config.resolved_input_path(p_max), task)
+    path = input_path_for(config, p_max, task).path
+    return Shapes(neutral, capacity, multi_capacity, path, task, row_capacity)
 
 
 class RunState(NamedTuple):
@@ -247,7 +263,9 @@ def sample_batch(shapes: Shapes, key: PRNGKeyArray, p) -> SparseBatch:
     return sample_sparse(key, config.batch_size, config.n_features, p, shapes.capacity)
 
 
-def train_step(shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_name: str | None = None):
+def train_step(
+    shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_name: str | None = None, rare_branches: bool = True
+):
     """One AdamW step of one run (paper §4: sample a batch, loss and gradient, update).
 
     The step :func:`train` and :func:`ccjax.sweep` repeat inside their compiled loops.
@@ -258,6 +276,8 @@ def train_step(shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_n
         state: The run's state before the step.
         step (int | Array): The step t (an int or a traced scalar); its batch is drawn from ``fold_in(data_key, t)``.
         axis_name: The ``vmap`` axis of models trained together (``None`` for one).
+        rare_branches: False compiles only the path almost every step takes, without the fallbacks
+            of :func:`~ccjax.problem.batch_loss`: for measuring its cost, never for training.
 
     Returns:
         (tuple[RunState, Array]): ``(state, loss)``: the new state and the batch loss L (mean over
@@ -278,6 +298,8 @@ def train_step(shapes: Shapes, hyper: HyperValues, state: RunState, step, axis_n
             multi_capacity=shapes.multi_capacity,
             axis_name=axis_name,
             task=shapes.task,
+            row_capacity=shapes.row_capacity,
+            rare_branches=rare_branches,
         )
 
     loss, grads = jax.value_and_grad(loss_fn)(state.trainable)

@@ -17,7 +17,17 @@ from ._data import (
     to_dense,
 )
 from ._keys import seed_key
-from ._loss import LossTerms, batch_loss, dense_sse, labels, loss_terms, mse, residual_labels
+from ._loss import (
+    LossTerms,
+    batch_loss,
+    compact_rows,
+    default_row_capacity,
+    dense_sse,
+    labels,
+    loss_terms,
+    mse,
+    residual_labels,
+)
 from ._mixing import (
     MIXING_FAMILIES,
     MIXING_NAMES,
@@ -38,7 +48,7 @@ from ._model import (
     residual_forward,
     to_feature_space,
 )
-from ._tasks import MIXED_RELU, MixedReLU, OneFeature, Task, unit_squared_errors
+from ._tasks import MIXED_RELU, MixedReLU, OneFeature, Task, mixed_relu_sse, unit_squared_errors
 
 __all__ = [
     "MATMUL_PRECISION_NAME",
@@ -55,7 +65,9 @@ __all__ = [
     "Task",
     "asymmetric_gaussian",
     "batch_loss",
+    "compact_rows",
     "default_capacity",
+    "default_row_capacity",
     "dense_sse",
     "embedding",
     "embedding_mixing",
@@ -79,5 +91,6 @@ __all__ = [
     "symmetric_gaussian",
     "to_dense",
     "to_feature_space",
+    "mixed_relu_sse",
     "unit_squared_errors",
 ]

@@ -29,6 +29,8 @@ hook                            what uses it                                 wit
                                                                              is estimated
 ``sparse_sse``                  the sparse training/evaluation loss path     the exact dense path
                                 (:func:`ccjax.problem.batch_loss`)
+``compact_dense_sse``           the dense training path on the non-empty     the dense path over every
+                                rows only (empty rows cost 0; fewer bytes)   row of the batch
 ``loss_split``                  the ReLU/mixing split of the loss that       the ReLU term is the whole
                                 training logs (``History.relu_term_per_      loss, the mixing term 0
                                 feature``, ``mixing_term_per_feature``)
@@ -58,7 +60,15 @@ from ._model import FeatureMLP, forward
 if TYPE_CHECKING:
     from ._data import SparseBatch
 
-HOOKS = ("one_feature", "control_variate_parts", "additive_loss", "loss_bound_slope", "sparse_sse", "loss_split")
+HOOKS = (
+    "one_feature",
+    "control_variate_parts",
+    "additive_loss",
+    "loss_bound_slope",
+    "sparse_sse",
+    "compact_dense_sse",
+    "loss_split",
+)
 
 
 class OneFeature(NamedTuple):
@@ -104,6 +114,7 @@ class Task:
     additive_loss: ClassVar[Any] = None
     loss_bound_slope: ClassVar[Any] = None
     sparse_sse: ClassVar[Any] = None
+    compact_dense_sse: ClassVar[Any] = None
     loss_split: ClassVar[Any] = None
 
     def __init_subclass__(cls, **kwargs):
@@ -351,6 +362,48 @@ def unit_squared_errors(
     return jnp.sum((matmul(both_signs, params.w_out) - unit_label) ** 2, axis=1).reshape(2, n_features)
 
 
+@jax.custom_vjp
+def mixed_relu_sse(
+    params: FeatureMLP, x: Float[Array, "rows n_features"], scaled_mixing: Float[Array, "n_features n_features"]
+) -> Float[Array, ""]:
+    """Sum of squared errors of ``relu(x W_in) W_out`` against ``relu(x) + x (s M)ᵀ``, with a
+    hand-written backward pass that moves fewer bytes than autodiff's (docs/paper.md §2–4).
+
+    The forward pass reads x once for both of its matmuls (``x [W_in | (s M)ᵀ]``). The
+    backward pass never scales the (rows, n) error by the loss's cotangent (it scales the
+    small weight gradients instead) and keeps the hidden activations, not the
+    pre-activations. The products are autodiff's; only float32 rounding order differs.
+
+    Args:
+        params: One model's feature-space weights.
+        x: Dense input rows, (rows, n_features).
+        scaled_mixing: The label map ``s M``, (n_features, n_features).
+
+    Returns:
+        The scalar SSE over rows and outputs.
+    """
+    return _mixed_relu_sse_forward(params, x, scaled_mixing)[0]
+
+
+def _mixed_relu_sse_forward(params, x, scaled_mixing):
+    d_mlp = params.w_in.shape[1]
+    joined = matmul(x, jnp.concatenate([params.w_in.T, scaled_mixing]).T)  # [x W_in | x (s M)ᵀ]
+    hidden = jax.nn.relu(joined[:, :d_mlp])
+    error = matmul(hidden, params.w_out) - (jax.nn.relu(x) + joined[:, d_mlp:])
+    return jnp.sum(error * error), (hidden, error, x, params.w_out)
+
+
+def _mixed_relu_sse_backward(residuals, cotangent):
+    hidden, error, x, w_out = residuals
+    two = 2.0 * cotangent  # d(sum error²) = 2 error; the factor goes on the (small) results
+    d_pre = jnp.where(hidden > 0, matmul(error, w_out.T), 0.0)  # relu' = 1 where the neuron fired
+    grads = FeatureMLP(w_in=two * matmul(x.T, d_pre), w_out=two * matmul(hidden.T, error))
+    return grads, jnp.zeros_like(x), -two * matmul(error.T, x)
+
+
+mixed_relu_sse.defvjp(_mixed_relu_sse_forward, _mixed_relu_sse_backward)
+
+
 @dataclasses.dataclass(frozen=True)
 class MixedReLU(Task):
     """The paper's task: labels ``relu(x) + s M x``, MSE (docs/paper.md §2–4), every hook."""
@@ -483,6 +536,20 @@ class MixedReLU(Task):
         spectral = lambda a: jnp.linalg.norm(a, ord=2)  # noqa: E731
         slope = spectral(params.w_in) * spectral(params.w_out) + 1.0 + spectral(scaled_mixing)
         return slope**2 / (3.0 * n_features)
+
+    def compact_dense_sse(self, params: FeatureMLP, x, scaled_mixing) -> Float[Array, ""]:
+        """SSE of the batch's non-empty rows, :func:`mixed_relu_sse` (an empty row's error is 0:
+        the MLP has no biases and its label is 0).
+
+        Args:
+            params: One model's feature-space weights.
+            x (Array): The non-empty rows, compacted, (rows, n_features); padding rows are 0.
+            scaled_mixing (Array): The label map ``s M``, (n_features, n_features).
+
+        Returns:
+            The scalar SSE, ``batch_size * n_features`` times L for the whole batch.
+        """
+        return mixed_relu_sse(params, x, scaled_mixing)
 
     def sparse_sse(
         self, params: FeatureMLP, batch: "SparseBatch", scaled_mixing, layout, multi_capacity: int
