@@ -35,6 +35,10 @@ def test_compact_rows_are_the_non_empty_rows_in_order():
     assert int(count) == len(non_empty) > 0
     np.testing.assert_array_equal(np.asarray(rows)[: len(non_empty)], non_empty)
     assert not np.any(np.asarray(rows)[len(non_empty) :])
+    # An empty batch: its unused entries add 0 (at a wrapped index), so the rows stay 0.
+    empty = sample_sparse(jax.random.key(3), 8, 40, 1e-9, 20)
+    rows, count = compact_rows(empty, 8, 40, 4)
+    assert int(count) == 0 and not np.any(np.asarray(rows))
 
 
 def _reference_sse(params, x, scaled_mixing):

@@ -171,9 +171,11 @@ def compact_rows(
         ``(rows, count)``: the compacted rows and the number of non-empty rows.
     """
     starts = row_starts(batch, batch_size)
-    slot = jnp.where(batch.rows < batch_size, jnp.cumsum(starts) - 1, row_capacity)
-    rows = jnp.zeros((row_capacity, n_features), jnp.float32)
-    return rows.at[slot, batch.features].set(batch.values, mode="drop"), jnp.sum(starts)
+    # An unused slot (value 0) lands on the last row and adds 0; entries of one row have distinct
+    # features, so adding is setting. One flat index per entry: fewer bytes than (row, feature).
+    index = (jnp.cumsum(starts) - 1) * n_features + batch.features
+    flat = jnp.zeros(row_capacity * n_features, jnp.float32).at[index].add(batch.values, mode="drop")
+    return flat.reshape(row_capacity, n_features), jnp.sum(starts)
 
 
 class _RowLayout(NamedTuple):
