@@ -75,10 +75,12 @@ def test_sweep_chunk_lowers_in_the_accelerator_layout(platform, changes):
     hyper = flat_hyper(config, grid)
     seeds = np.arange(N_MODELS, dtype=np.uint32)
     _, mesh, sharding = model_sharding(jax.devices()[:2], N_MODELS)
-    jax.jit(sweep_module._init_all, static_argnums=0).trace(shapes, seeds, hyper, None).lower(
-        lowering_platforms=(platform,)
-    )
-    state = jax.eval_shape(lambda: sweep_module._init_all(shapes, seeds, hyper, None))
+    # One mixing family (a grid without a mixing axis), and the switch over every family.
+    for family in (ccjax.MIXING_NAMES.index(config.mixing), None):
+        jax.jit(sweep_module._init_all, static_argnums=(0, 1)).trace(shapes, family, seeds, hyper, None).lower(
+            lowering_platforms=(platform,)
+        )
+    state = jax.eval_shape(lambda: sweep_module._init_all(shapes, None, seeds, hyper, None))
     per_device_group = N_MODELS // 2  # default_group_size off CPU: every local model in one vmap
     sweep_module._chunk_jit.trace(
         shapes, 1, per_device_group, mesh, abstract(state, sharding), abstract(hyper, sharding), jnp.int32(0)
