@@ -242,7 +242,9 @@ def test_tf32_matmul_inputs_fail_the_short_run_where_the_other_layout_passes(mon
     assert device_check.every_model_within(noise, device_check.DEFAULT_SHORT_RTOL)
 
     jax.clear_caches()  # retrace the model's forward pass with the rounded matmul
-    monkeypatch.setattr(importlib.import_module("ccjax.problem._model"), "matmul", low_precision_matmul(10))
+    # The model's matmuls: its forward pass, and the dense step's own (compacted rows, hand-written backward).
+    for module in ("ccjax.problem._model", "ccjax.problem._tasks"):
+        monkeypatch.setattr(importlib.import_module(module), "matmul", low_precision_matmul(10))
     tf32 = device_check.relative_differences(device_check.train_check_sweep(config, 4, cpu, None), reference)
     monkeypatch.undo()
     jax.clear_caches()
