@@ -28,7 +28,6 @@ Labels and loss come from a :class:`~ccjax.problem.Task` (default
 without it takes the dense path. :func:`loss_terms` is specific to the default task.
 """
 
-import math
 from typing import Literal, NamedTuple
 
 import jax
@@ -36,7 +35,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._types import Array, Float, Int
-from ._data import SparseBatch, any_across, row_starts, to_dense
+from ._data import SparseBatch, any_across, default_capacity, row_starts, to_dense
 from ._model import FeatureMLP, forward
 from ._tasks import MIXED_RELU, Task, mixed_relu_labels
 from ._tasks import unit_squared_errors as unit_squared_errors
@@ -113,20 +112,12 @@ def loss_terms(
     return LossTerms(relu_term + mixing_term, relu_term, mixing_term)
 
 
-def _rows_capacity(batch_size: int, q: float) -> int:
-    """Rows to hold when each of ``batch_size`` rows qualifies with probability ``q``: the
-    mean plus 5 standard deviations plus 16 (as :func:`ccjax.problem.default_capacity`)."""
-    mean = batch_size * q
-    capacity = math.ceil(mean + 5.0 * (mean * (1.0 - q)) ** 0.5 + 16)
-    return max(1, min(batch_size, capacity))
-
-
 def default_multi_capacity(batch_size: int, n_features: int, p: float) -> int:
     """Rows with ≥2 active features the sparse path holds: mean + 5 sd + 16 (see
     :func:`ccjax.problem.default_capacity`; more rows fall back to the dense path)."""
     q0 = (1.0 - p) ** n_features
     q1 = n_features * p * (1.0 - p) ** (n_features - 1)
-    return _rows_capacity(batch_size, max(0.0, 1.0 - q0 - q1))
+    return default_capacity(batch_size, 1, max(0.0, 1.0 - q0 - q1))  # rows that qualify: Binomial(B, q)
 
 
 # The dense path compacts the non-empty rows only where that drops at least this fraction of
@@ -149,7 +140,7 @@ def default_row_capacity(batch_size: int, n_features: int, p: float) -> int | No
     Returns:
         The row capacity, or None (the dense path then runs the whole batch).
     """
-    capacity = _rows_capacity(batch_size, 1.0 - (1.0 - p) ** n_features)
+    capacity = default_capacity(batch_size, 1, 1.0 - (1.0 - p) ** n_features)  # non-empty rows: Binomial(B, q)
     return capacity if capacity <= (1.0 - COMPACT_MIN_SAVING) * batch_size else None
 
 
