@@ -22,6 +22,10 @@ models vmapped together, dense path) costs per model-step according to XLA's cos
 analysis of the compiled training step: FLOPs and bytes accessed, against the step's
 matmul minimum, and the model-steps/s those imply at the published fp32 peaks of an
 H100 and a TPU v5e. A regression that adds work to every step shows up here.
+
+And it times one model's sparse training step in its Gram form (the default) and in the
+direct form it replaced, in the same process (``--no-forms`` skips this), so the two are
+compared on the same machine under the same load.
 """
 
 import argparse
@@ -185,6 +189,48 @@ def print_cost(cost: dict) -> None:
         )
 
 
+FORM_STEPS = 400  # steps per timed call of one model's sparse step
+
+
+def sparse_form_rates(config: ccjax.TrainConfig, repeats: int = 5) -> dict:
+    """Model-steps/s of the training step on the sparse path, in the Gram form and in the direct
+    form (the step before it, ``Shapes(extra_capacity=None)``), timed in one process.
+
+    One model per device on every local device at once, not vmapped: the programs a CPU sweep
+    runs side by side (its groups hold one model, one device per core). Each form's
+    ``train_step`` runs in a compiled scan of ``FORM_STEPS`` steps; the best of ``repeats``
+    calls after a warm-up call counts.
+    """
+    config = dataclasses.replace(config, input_path="sparse")
+    shapes, hyper = shapes_for(config), hyper_from_config(config)
+    states = [jax.device_put(init_run(config, jax.random.key(0), hyper), device) for device in jax.local_devices()]
+    rates = {}
+    for form, form_shapes in (("gram", shapes), ("direct", shapes._replace(extra_capacity=None))):
+
+        def steps(state, form_shapes=form_shapes):
+            step = lambda s, t: train_step(form_shapes, hyper, s, t)  # noqa: E731
+            return jax.lax.scan(step, state, jnp.arange(FORM_STEPS))
+
+        run = jax.jit(steps)
+        jax.block_until_ready([run(state) for state in states])
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            jax.block_until_ready([run(state) for state in states])  # dispatched to every device, then awaited
+            seconds.append(time.perf_counter() - start)
+        rates[form] = len(states) * FORM_STEPS / min(seconds)
+    rates["devices"] = len(states)
+    return rates
+
+
+def print_forms(rates: dict) -> None:
+    """Print :func:`sparse_form_rates`'s report."""
+    print(
+        f"sparse step, one model on each of {rates['devices']} devices: Gram form {rates['gram']:,.0f} model-steps/s, "
+        f"direct form (the step before) {rates['direct']:,.0f}: {rates['gram'] / rates['direct']:.2f}x"
+    )
+
+
 def _job_work(k: int, steps: int, mode: str) -> float:
     """Rough cost of one timing in model-steps, for the ETA: the sequential mode trains one
     extra warm-up model, and compiling costs about as much as 3,000 model-steps."""
@@ -295,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="report XLA's cost analysis of the accelerator layout's training step (compiling it takes 10-30 s)",
     )
+    parser.add_argument(
+        "--forms",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time one model's sparse step in the Gram form and in the direct form, the step before it (about 10 s)",
+    )
     parser.add_argument("--out", default="results/benchmark", help="directory for benchmark.json")
     return parser
 
@@ -377,6 +429,9 @@ def main(argv=None) -> int:
     print_setup(config, env)
     rows = time_all(config, paths, args.ks, modes, args.group_size)
     report = {"environment": env, "steps": config.total_steps, "rows": rows}
+    if args.forms:
+        report["sparse_forms"] = forms = sparse_form_rates(config)
+        print_forms(forms)
     if args.cost:
         report["accelerator_step_cost"] = cost = accelerator_step_cost(config)
         print_cost(cost)

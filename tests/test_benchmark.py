@@ -24,6 +24,11 @@ def test_benchmark_smoke(tmp_path):
     assert cost["flops_per_model_step"] <= 1.3 * cost["matmul_minimum_flops"] == 1.3 * 143_360_000
     assert set(cost["implied_model_steps_per_s"]) == {"H100 SXM", "H200 SXM", "TPU v5e"}
     assert "matmul minimum" in done.stdout and "rare branches" in done.stdout
+    # One model's sparse step in both forms, timed in the same run.
+    forms = report["sparse_forms"]
+    assert set(forms) == {"gram", "direct", "devices"} and forms["devices"] >= 1
+    assert forms["gram"] > 0 and forms["direct"] > 0
+    assert "Gram form" in done.stdout and "direct form (the step before)" in done.stdout
 
 
 def test_benchmark_rejects_bad_input():

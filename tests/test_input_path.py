@@ -45,8 +45,8 @@ def test_auto_never_picks_the_slower_path_measured_on_the_h200():
     [
         ("cpu", 1, {}, "sparse"),
         ("cpu", 1024, {}, "sparse"),
-        ("cpu", 1, {"p": 0.03}, "sparse"),  # n p = 3, the edge
-        ("cpu", 1, {"p": 0.05}, "dense"),
+        ("cpu", 1, {"p": 0.05}, "sparse"),  # n p = 5, the edge
+        ("cpu", 1, {"p": 0.1}, "dense"),
         ("cpu", 1, {"p": 0.5, "data": "exactly-one"}, "sparse"),
         ("gpu", 63, {}, "dense"),
         ("gpu", 64, {}, "sparse"),

@@ -25,7 +25,8 @@ INPUT_PATHS = ("auto", "sparse", "dense")
 
 
 # The "auto" input path's rule, from throughput measured on each platform (docs/performance.md):
-SPARSE_PATH_MAX_ACTIVES = 3.0  # sparse only up to n p actives per row (2-core CPU)
+SPARSE_PATH_MAX_ACTIVES_CPU = 5.0  # on a CPU, sparse only up to n p actives per row (2-core CPU)
+SPARSE_PATH_MAX_ACTIVES_GPU = 3.0  # on a GPU, sparse only up to n p actives per row (measured at n p = 1)
 SPARSE_PATH_MIN_MODELS_GPU = 64  # on a GPU, sparse from this many models vmapped together (H200)
 GPU_PLATFORMS = ("gpu", "cuda", "rocm")
 
@@ -45,13 +46,13 @@ class InputPathChoice(NamedTuple):
 def _auto_input_path(platform: str, n_active: float, models_together: int) -> InputPathChoice:
     """The "auto" rule: the path measured faster on ``platform`` for ``n_active`` actives per
     row (n p) and ``models_together`` models vmapped together."""
-    sparse_data = n_active <= SPARSE_PATH_MAX_ACTIVES
     if platform == "cpu":
-        if sparse_data:
-            why = "at n p <= 3 the sparse path was faster on a 2-core CPU (478 vs 410 model-steps/s at n p = 2)"
+        if n_active <= SPARSE_PATH_MAX_ACTIVES_CPU:
+            why = "at n p <= 5 the sparse path was faster on a 2-core CPU (645 vs 511 model-steps/s at n p = 5)"
             return InputPathChoice("sparse", f"auto on CPU: n p = {n_active:g}; {why}")
-        why = "from n p = 5 on the dense path was faster on a 2-core CPU (446 vs 333 model-steps/s)"
+        why = "above n p = 5 the dense path was as fast or faster on a 2-core CPU (455 vs 331 at n p = 10)"
         return InputPathChoice("dense", f"auto on CPU: n p = {n_active:g}; {why}")
+    sparse_data = n_active <= SPARSE_PATH_MAX_ACTIVES_GPU
     if platform in GPU_PLATFORMS:
         measured = "an H200 measured the sparse path faster from K = 64 on (107,053 vs 81,528 model-steps/s at K = 64)"
         if sparse_data and models_together >= SPARSE_PATH_MIN_MODELS_GPU:
@@ -197,8 +198,9 @@ class TrainConfig:
         """``input_path`` with "auto" resolved, and the reason, by a per-platform rule measured
         on each platform (docs/performance.md, "The faster input path"):
 
-        * CPU (2 cores): sparse up to ``n p <= 3`` actives per row (478 vs 410 model-steps/s at
-          n p = 2), dense beyond (446 vs 333 at n p = 5). Exactly-one data counts as n p = 1.
+        * CPU (2 cores): sparse up to ``n p <= 5`` actives per row (645 vs 511 model-steps/s at
+          n p = 5, one model on one core), dense beyond (close at n p = 6 to 8, 455 vs 331 at
+          n p = 10). Exactly-one data counts as n p = 1.
         * GPU (an H200): sparse with at least 64 models vmapped together at ``n p <= 3`` (+31% at
           64, +66% at 1,024 models), dense below (dense +48% for one model).
         * TPU and any other platform: dense (the sparse path was not measured there).

@@ -24,7 +24,14 @@ from jax import lax
 
 from .._types import Array, Float, PRNGKeyArray
 from ..problem._data import SparseBatch, default_capacity, sample_exactly_one, sample_sparse, to_dense
-from ..problem._loss import InputPath, batch_loss, default_multi_capacity, default_row_capacity
+from ..problem._loss import (
+    InputPath,
+    batch_loss,
+    default_extra_capacity,
+    default_multi_capacity,
+    default_row_capacity,
+    needs_whole_batch,
+)
 from ..problem._mixing import make_mixing
 from ..problem._model import FeatureMLP, ResidualMLP, init_feature_mlp, init_residual_mlp, to_feature_space
 from ..problem._tasks import MIXED_RELU, Task, logged_terms
@@ -50,6 +57,9 @@ class Shapes(NamedTuple):
         task: The labels and loss trained on.
         row_capacity: Non-empty rows the dense path runs (:func:`~ccjax.problem.default_row_capacity`), or
             None for the whole batch (the dense step before compaction: ``shapes._replace(row_capacity=None)``).
+        extra_capacity: Entries past the second of their row the sparse path holds
+            (:func:`~ccjax.problem.default_extra_capacity`), which selects its Gram form; None for the
+            direct form (the sparse step before it: ``shapes._replace(extra_capacity=None)``).
     """
 
     config: TrainConfig  # traced fields at their neutral values (neutral_config): sweeps share compilations
@@ -58,6 +68,7 @@ class Shapes(NamedTuple):
     path: InputPath
     task: Task = MIXED_RELU  # the labels and loss trained on
     row_capacity: int | None = None  # non-empty rows the dense path runs; None: the whole batch
+    extra_capacity: int | None = None  # sparse path: the Gram form's extras; None: the direct form
 
 
 def input_path_for(
@@ -87,14 +98,15 @@ def shapes_for(config: TrainConfig, p_max: float | None = None, task: Task = MIX
     task.check_feature_mlp(config.n_features)
     p_max = config.p if p_max is None else p_max
     if config.data == "exactly-one":
-        capacity, multi_capacity, row_capacity = config.batch_size, 1, None
+        capacity, multi_capacity, row_capacity, extra_capacity = config.batch_size, 1, None, None
     else:
         capacity = default_capacity(config.batch_size, config.n_features, p_max)
         multi_capacity = default_multi_capacity(config.batch_size, config.n_features, p_max)
         row_capacity = default_row_capacity(config.batch_size, config.n_features, p_max)
+        extra_capacity = default_extra_capacity(config.batch_size, config.n_features, p_max)
     neutral = dataclasses.replace(neutral_config(config, {"p": [p_max]}), input_path="auto")
     path = input_path_for(config, p_max, task).path
-    return Shapes(neutral, capacity, multi_capacity, path, task, row_capacity)
+    return Shapes(neutral, capacity, multi_capacity, path, task, row_capacity, extra_capacity)
 
 
 class RunState(NamedTuple):
@@ -285,28 +297,41 @@ def train_step(
     """
     config = shapes.config
     batch = sample_batch(shapes, jax.random.fold_in(state.data_key, step), RunValues(config, hyper).p)
-
-    def loss_fn(trainable):
-        params = to_feature_space(trainable["params"], state.w_e)
-        scale = current_scale(config, hyper, state._replace(trainable=trainable))
-        return batch_loss(
-            params,
-            batch,
-            scale * state.mixing,
-            batch_size=config.batch_size,
-            path=shapes.path,
-            multi_capacity=shapes.multi_capacity,
-            axis_name=axis_name,
-            task=shapes.task,
-            row_capacity=shapes.row_capacity,
-            rare_branches=rare_branches,
-        )
-
-    loss, grads = jax.value_and_grad(loss_fn)(state.trainable)
+    loss, grads = _loss_and_grads(shapes, hyper, state, batch, axis_name, rare_branches)
     optimizer = _optimizer(config, hyper)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.trainable)
     trainable = optax.apply_updates(state.trainable, updates)
     return state._replace(trainable=trainable, opt_state=opt_state), loss
+
+
+def _loss_and_grads(shapes: Shapes, hyper: HyperValues, state: RunState, batch: SparseBatch, axis_name, rare_branches):
+    """L of ``batch`` and its gradient in the trainable values. The fallback to the whole batch
+    (:func:`~ccjax.problem.needs_whole_batch`) is decided outside the differentiation, so each
+    branch keeps its own residuals: the fast branch does not carry the whole batch's dense
+    activations (20% of the CPU step at paper shapes)."""
+    config = shapes.config
+    options = dict(
+        batch_size=config.batch_size,
+        path=shapes.path,
+        multi_capacity=shapes.multi_capacity,
+        axis_name=axis_name,
+        task=shapes.task,
+        row_capacity=shapes.row_capacity,
+        extra_capacity=shapes.extra_capacity,
+    )
+
+    def loss_fn(trainable, branch):
+        params = to_feature_space(trainable["params"], state.w_e)
+        scale = current_scale(config, hyper, state._replace(trainable=trainable))
+        return batch_loss(params, batch, scale * state.mixing, branch=branch, **options)
+
+    def on(branch):
+        return lambda trainable: jax.value_and_grad(loss_fn)(trainable, branch)
+
+    whole = needs_whole_batch(batch, config.n_features, **options) if rare_branches else None
+    if whole is None:
+        return on("auto" if rare_branches else "fast")(state.trainable)
+    return lax.cond(whole, on("whole"), on("fast"), state.trainable)
 
 
 def _feature_rate(config: TrainConfig, hyper: HyperValues):

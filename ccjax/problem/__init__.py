@@ -6,6 +6,7 @@ The lowest layer of ccjax: it imports nothing from :mod:`ccjax.engine` or
 """
 
 from .._linalg import MATMUL_PRECISION_NAME, matmul
+from ._batch_layout import RowLayout, default_extra_capacity, default_multi_capacity, row_layout
 from ._data import (
     SparseBatch,
     default_capacity,
@@ -26,6 +27,7 @@ from ._loss import (
     labels,
     loss_terms,
     mse,
+    needs_whole_batch,
     residual_labels,
 )
 from ._mixing import (
@@ -48,6 +50,7 @@ from ._model import (
     residual_forward,
     to_feature_space,
 )
+from ._sparse_sse import direct_sparse_sse, gram_sparse_sse, quadratic_form
 from ._tasks import MIXED_RELU, MixedReLU, OneFeature, Task, mixed_relu_sse, unit_squared_errors
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "MIXING_NAMES",
     "FeatureMLP",
     "LossTerms",
+    "RowLayout",
     "MixedReLU",
     "MixingFamily",
     "OneFeature",
@@ -67,12 +71,16 @@ __all__ = [
     "batch_loss",
     "compact_rows",
     "default_capacity",
+    "default_extra_capacity",
+    "default_multi_capacity",
     "default_row_capacity",
     "dense_sse",
+    "direct_sparse_sse",
     "embedding",
     "embedding_mixing",
     "entries_to_dense",
     "forward",
+    "gram_sparse_sse",
     "init_feature_mlp",
     "init_residual_mlp",
     "labels",
@@ -81,8 +89,11 @@ __all__ = [
     "make_mixing",
     "matmul",
     "mse",
+    "quadratic_form",
+    "needs_whole_batch",
     "residual_forward",
     "residual_labels",
+    "row_layout",
     "sample_exactly_k",
     "sample_exactly_one",
     "sample_inputs",

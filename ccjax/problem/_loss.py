@@ -21,7 +21,13 @@ Two exact ways to compute the training loss on a :class:`~ccjax.problem.SparseBa
   ``|v| * e[f, sign v]`` with a per-feature error vector computed once per step
   (the model is linear along one feature on each side of 0); rows with two or more
   actives are compacted and run densely; empty rows have zero loss (no biases).
-  This cuts the step's FLOPs about 7× at p = 0.01 (faster on CPU).
+  This cuts the step's FLOPs about 7× at p = 0.01 (faster on CPU). With an
+  ``extra_capacity`` (training's default) the rows with two or more actives take the
+  Gram form, which is faster still (:mod:`ccjax.problem._sparse_sse`).
+
+Where a batch does not fit a fast path's capacities, the loss falls back to the exact whole
+dense batch (:func:`needs_whole_batch`); the training step decides this outside the
+differentiation, so each branch keeps its own residuals.
 
 Labels and loss come from a :class:`~ccjax.problem.Task` (default
 :data:`~ccjax.problem.MIXED_RELU`); the sparse path is its ``sparse_sse`` hook, and a task
@@ -34,8 +40,12 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .._types import Array, Float, Int
-from ._data import SparseBatch, any_across, default_capacity, row_starts, to_dense
+from .._types import Array, Bool, Float
+from ._batch_layout import RowLayout, compact_rows, row_layout
+from ._batch_layout import default_extra_capacity as default_extra_capacity
+from ._batch_layout import default_multi_capacity as default_multi_capacity
+from ._batch_layout import default_row_capacity as default_row_capacity
+from ._data import SparseBatch, any_across, to_dense
 from ._model import FeatureMLP, forward
 from ._tasks import MIXED_RELU, Task, mixed_relu_labels
 from ._tasks import unit_squared_errors as unit_squared_errors
@@ -112,79 +122,6 @@ def loss_terms(
     return LossTerms(relu_term + mixing_term, relu_term, mixing_term)
 
 
-def default_multi_capacity(batch_size: int, n_features: int, p: float) -> int:
-    """Rows with ≥2 active features the sparse path holds: mean + 5 sd + 16 (see
-    :func:`ccjax.problem.default_capacity`; more rows fall back to the dense path)."""
-    q0 = (1.0 - p) ** n_features
-    q1 = n_features * p * (1.0 - p) ** (n_features - 1)
-    return default_capacity(batch_size, 1, max(0.0, 1.0 - q0 - q1))  # rows that qualify: Binomial(B, q)
-
-
-# The dense path compacts the non-empty rows only where that drops at least this fraction of
-# the rows' work (so the CPU's dense path, taken from n p > 3 on, keeps its full batch).
-COMPACT_MIN_SAVING = 0.1
-
-
-def default_row_capacity(batch_size: int, n_features: int, p: float) -> int | None:
-    """Non-empty rows the compact dense path holds (mean + 5 sd + 16; more rows fall back
-    to the full dense batch), or None where compacting would save less than 10% of the rows.
-
-    At the paper's shapes (2,048 rows, n = 100, p = 0.01) 63% of rows are non-empty on
-    average, and 1,424 rows are held.
-
-    Args:
-        batch_size: Rows per batch.
-        n_features: Features per row.
-        p: The largest feature probability of the runs.
-
-    Returns:
-        The row capacity, or None (the dense path then runs the whole batch).
-    """
-    capacity = default_capacity(batch_size, 1, 1.0 - (1.0 - p) ** n_features)  # non-empty rows: Binomial(B, q)
-    return capacity if capacity <= (1.0 - COMPACT_MIN_SAVING) * batch_size else None
-
-
-def compact_rows(
-    batch: SparseBatch, batch_size: int, n_features: int, row_capacity: int
-) -> tuple[Float[Array, "row_capacity n_features"], Int[Array, ""]]:
-    """The batch's non-empty rows, in order, as a dense (row_capacity, n_features) array.
-
-    Rows past ``row_capacity`` are dropped (the caller falls back when the count exceeds
-    it); unused rows are 0. Entries past an overflow are not drawn (see :func:`to_dense`).
-
-    Args:
-        batch: One batch's sparse entries.
-        batch_size: Rows of the batch it was drawn with.
-        n_features: Features per row.
-        row_capacity: Rows to hold.
-
-    Returns:
-        ``(rows, count)``: the compacted rows and the number of non-empty rows.
-    """
-    starts = row_starts(batch, batch_size)
-    # An unused slot (value 0) lands on the last row and adds 0; entries of one row have distinct
-    # features, so adding is setting. One flat index per entry: fewer bytes than (row, feature).
-    index = (jnp.cumsum(starts) - 1) * n_features + batch.features
-    flat = jnp.zeros(row_capacity * n_features, jnp.float32).at[index].add(batch.values, mode="drop")
-    return flat.reshape(row_capacity, n_features), jnp.sum(starts)
-
-
-class _RowLayout(NamedTuple):
-    count: Int[Array, " capacity"]  # active features in each entry's row
-    slot: Int[Array, " capacity"]  # compact row index of multi-feature rows, else out of range
-    n_multi: Int[Array, ""]
-
-
-def _row_layout(batch: SparseBatch, batch_size: int, multi_capacity: int) -> _RowLayout:
-    valid = (batch.rows < batch_size).astype(jnp.int32)
-    counts = jnp.zeros(batch_size + 1, jnp.int32).at[batch.rows].add(valid)
-    count = counts[batch.rows]
-    is_multi = count >= 2
-    starts = is_multi & row_starts(batch, batch_size)
-    slot = jnp.where(is_multi, jnp.cumsum(starts) - 1, multi_capacity)
-    return _RowLayout(count, slot, jnp.sum(starts))
-
-
 def dense_sse(
     params: FeatureMLP,
     x: Float[Array, "batch n_features"],
@@ -207,6 +144,9 @@ def dense_sse(
     return task.summed_loss(forward(params, x), task.labels(x, scaled_mixing))
 
 
+Branch = Literal["auto", "fast", "whole"]
+
+
 def batch_loss(
     params: FeatureMLP,
     batch: SparseBatch,
@@ -218,7 +158,8 @@ def batch_loss(
     axis_name: str | None = None,
     task: Task = MIXED_RELU,
     row_capacity: int | None = None,
-    rare_branches: bool = True,
+    extra_capacity: int | None = None,
+    branch: Branch = "auto",
 ) -> Float[Array, ""]:
     """L (mean over batch and features) of a sparse batch, computed along ``path``.
 
@@ -234,41 +175,103 @@ def batch_loss(
         task: The labels and loss (default: the paper's).
         row_capacity: Dense path, task with a ``compact_dense_sse`` hook: run only the non-empty rows,
             compacted into this many (:func:`default_row_capacity`; more fall back). None: every row.
-        rare_branches: False leaves out the fallbacks, exact only on batches that need none: to measure
-            the cost of the path almost every step takes, never to train.
+        extra_capacity: Sparse path: hold this many entries past the second of their row
+            (:func:`default_extra_capacity`; more fall back) and take the task's Gram form (the
+            paper's task: fewer FLOPs, no scatter of every entry). None: the direct form.
+        branch: ``"auto"`` takes the fast path unless :func:`needs_whole_batch`; ``"whole"`` always runs
+            the exact whole dense batch; ``"fast"`` never falls back (nor draws the dense path's overflow
+            tail), exact only on batches that need no fallback: to differentiate each branch on its own
+            (as :func:`ccjax.engine.train_step` does) or to measure the common path's cost.
 
     Returns:
         The scalar loss L (not L/p).
 
     Raises:
-        ValueError: If ``path`` is neither ``"sparse"`` nor ``"dense"``.
+        ValueError: If ``path`` is neither ``"sparse"`` nor ``"dense"``, or ``branch`` is unknown.
     """
     if path not in ("sparse", "dense"):
         raise ValueError(f"unknown input path {path!r}; choose 'sparse' or 'dense'")
+    if branch not in ("auto", "fast", "whole"):
+        raise ValueError(f"unknown branch {branch!r}; choose 'auto', 'fast' or 'whole'")
+    multi_capacity = batch_size if multi_capacity is None else multi_capacity
+    options = (batch_size, path, (multi_capacity, row_capacity, extra_capacity), axis_name, task)
+    return _branch_sse(params, batch, scaled_mixing, options, branch) / (batch_size * params.w_in.shape[0])
+
+
+def _branch_sse(params, batch, scaled_mixing, options, branch):
+    """The SSE along ``branch`` (:func:`batch_loss`)."""
+    batch_size, path, capacities, axis_name, task = options
     n_features = params.w_in.shape[0]
-    if not rare_branches:
+    prepared = _prepare_fast_path(batch, n_features, batch_size, path, capacities, task)
+    if prepared is None and branch == "fast":
         batch = batch._replace(overflow=jnp.array(False))
 
-    def dense(_):
+    def whole(_):
         return dense_sse(params, to_dense(batch, batch_size, n_features, axis_name), scaled_mixing, task)
 
-    fast = _fast_path(params, batch, scaled_mixing, batch_size, path, multi_capacity, row_capacity, task)
-    if fast is None:
-        return dense(None) / (batch_size * n_features)
-    fallback = any_across(fast[1], axis_name) if rare_branches else jnp.array(False)  # once for all models
-    return lax.cond(fallback, dense, fast[0], None) / (batch_size * n_features)
+    def fast(_):
+        return _fast_sse(params, batch, scaled_mixing, prepared[0], capacities[0], task)
+
+    if prepared is None or branch == "whole":
+        return whole(None)
+    if branch == "fast":
+        return fast(None)
+    return lax.cond(any_across(prepared[1], axis_name), whole, fast, None)  # decided once for all models
 
 
-def _fast_path(params, batch, scaled_mixing, batch_size, path, multi_capacity, row_capacity, task):
-    """``batch_loss``'s fast path, as ``(sse, fallback)``: a function of a dummy argument giving the
-    SSE, and whether the batch needs the whole dense batch instead; None where there is none."""
+def needs_whole_batch(
+    batch: SparseBatch,
+    n_features: int,
+    *,
+    batch_size: int,
+    path: InputPath = "sparse",
+    task: Task = MIXED_RELU,
+    multi_capacity: int | None = None,
+    row_capacity: int | None = None,
+    extra_capacity: int | None = None,
+    axis_name: str | None = None,
+) -> Bool[Array, ""] | None:
+    """Whether :func:`batch_loss`'s fast path cannot take ``batch`` (its sparse entries overflowed,
+    or it holds more rows than the path's capacity), or None where the path has no fast path.
+
+    With the predicate outside, a caller can differentiate each branch on its own, ``lax.cond(
+    needs_whole_batch(...), grad of branch="whole", grad of branch="fast")``: the gradient of a
+    ``lax.cond`` inside the loss would carry every branch's residuals (the whole batch's dense
+    activations) through the step that almost always takes the fast one.
+
+    Args:
+        batch: The model's sparse batch.
+        n_features: Features per row.
+        batch_size, path, task, multi_capacity, row_capacity, extra_capacity, axis_name: As for
+            :func:`batch_loss`.
+
+    Returns:
+        A scalar bool (or'ed over ``axis_name``'s models), or None.
+    """
+    multi_capacity = batch_size if multi_capacity is None else multi_capacity
+    capacities = (multi_capacity, row_capacity, extra_capacity)
+    prepared = _prepare_fast_path(batch, n_features, batch_size, path, capacities, task)
+    return None if prepared is None else any_across(prepared[1], axis_name)
+
+
+def _prepare_fast_path(batch, n_features, batch_size, path, capacities, task):
+    """The data side of ``batch_loss``'s fast path, ``(rows or layout, needs_whole)``: the compacted
+    non-empty rows (dense path) or the row layout (sparse path); None where there is no fast path."""
+    multi_capacity, row_capacity, extra_capacity = capacities
     if path == "dense" or task.sparse_sse is None:
         if row_capacity is None or task.compact_dense_sse is None:
             return None
-        rows, n_rows = compact_rows(batch, batch_size, params.w_in.shape[0], row_capacity)
-        compact = lambda _: task.compact_dense_sse(params, rows, scaled_mixing)  # noqa: E731
-        return compact, batch.overflow | (n_rows > row_capacity)
-    multi_capacity = batch_size if multi_capacity is None else multi_capacity
-    layout = _row_layout(batch, batch_size, multi_capacity)
-    sparse = lambda _: task.sparse_sse(params, batch, scaled_mixing, layout, multi_capacity)  # noqa: E731
-    return sparse, batch.overflow | (layout.n_multi > multi_capacity)
+        rows, n_rows = compact_rows(batch, batch_size, n_features, row_capacity)
+        return rows, batch.overflow | (n_rows > row_capacity)
+    layout = row_layout(batch, batch_size, multi_capacity, extra_capacity)
+    too_many = layout.n_multi > multi_capacity
+    if extra_capacity is not None:
+        too_many = too_many | (layout.n_extra > extra_capacity)
+    return layout, batch.overflow | too_many
+
+
+def _fast_sse(params, batch, scaled_mixing, prepared, multi_capacity, task):
+    """The fast path's SSE on what :func:`_prepare_fast_path` made."""
+    if isinstance(prepared, RowLayout):
+        return task.sparse_sse(params, batch, scaled_mixing, prepared, multi_capacity)
+    return task.compact_dense_sse(params, prepared, scaled_mixing)

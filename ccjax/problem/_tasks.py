@@ -53,9 +53,10 @@ import jax.numpy as jnp
 
 from .._checks import check_width
 from .._linalg import matmul
-from .._types import AnyArray, Array, Float, PRNGKeyArray
+from .._types import Array, Float, PRNGKeyArray
 from ._data import sample_sparse, to_dense
 from ._model import FeatureMLP, forward
+from ._sparse_sse import direct_sparse_sse, gram_sparse_sse, unit_squared_errors
 
 if TYPE_CHECKING:
     from ._data import SparseBatch
@@ -340,28 +341,6 @@ def mixed_relu_labels(
     return jax.nn.relu(x) + scale * matmul(x, mixing.T)
 
 
-def unit_squared_errors(
-    params: FeatureMLP, scaled_mixing: Float[AnyArray, "n_features n_features"]
-) -> Float[Array, "2 n_features"]:
-    """``|f(±e_j) - y(±e_j)|^2`` for the unit inputs ``+e_j`` (row 0) and ``-e_j`` (row 1).
-
-    Along one feature the model is linear on each side of 0, so an input ``v e_j`` has
-    squared error ``v^2`` times row 0 (v > 0) or row 1 (v < 0) at column j.
-
-    Args:
-        params: One model's feature-space weights.
-        scaled_mixing: The label map ``s M``, (n_features, n_features).
-
-    Returns:
-        The squared errors, (2, n_features), summed (not averaged) over the n outputs.
-    """
-    n_features = params.w_in.shape[0]
-    mixing_columns = scaled_mixing.T  # row j is M[:, j], the label a unit x_j adds
-    both_signs = jax.nn.relu(jnp.concatenate([params.w_in, -params.w_in]))  # rows j, then n + j
-    unit_label = jnp.concatenate([jnp.eye(n_features, dtype=params.w_out.dtype) + mixing_columns, -mixing_columns])
-    return jnp.sum((matmul(both_signs, params.w_out) - unit_label) ** 2, axis=1).reshape(2, n_features)
-
-
 @jax.custom_vjp
 def mixed_relu_sse(
     params: FeatureMLP, x: Float[Array, "rows n_features"], scaled_mixing: Float[Array, "n_features n_features"]
@@ -554,37 +533,25 @@ class MixedReLU(Task):
     def sparse_sse(
         self, params: FeatureMLP, batch: "SparseBatch", scaled_mixing, layout, multi_capacity: int
     ) -> Float[Array, ""]:
-        """SSE of a sparse batch: one-feature rows from :func:`unit_squared_errors`, rows with
-        two or more actives compacted (``layout``, :func:`ccjax.problem.batch_loss`) and run densely.
+        """SSE of a sparse batch: one-feature rows from a per-feature table, rows with two or more
+        actives run through the MLP, in the Gram form where the layout lists the extras and in the
+        direct form otherwise (:mod:`ccjax.problem._sparse_sse`).
 
         Args:
             params: One model's feature-space weights.
             batch: The model's sparse batch.
             scaled_mixing (Array): The label map ``s M``, (n_features, n_features).
-            layout (NamedTuple): The batch's row layout, made by :func:`ccjax.problem.batch_loss`: each entry's row
-                count, the compact slot of rows with two or more actives, and their number.
+            layout (RowLayout): The batch's row layout (:func:`ccjax.problem.row_layout`, made by
+                :func:`ccjax.problem.batch_loss`).
             multi_capacity: Compact rows available for rows with two or more actives (static).
 
         Returns:
             The scalar SSE, ``batch_size * n_features`` times L; exact when the batch did not overflow
-                and at most ``multi_capacity`` rows hold two or more actives (else ``batch_loss`` falls back).
+                and its rows fit the layout's capacities (else ``batch_loss`` falls back).
         """
-        n_features = params.w_in.shape[0]
-        v, f = batch.values, batch.features
-        mixing_columns = scaled_mixing.T  # row f is M[:, f], the label a unit x_f adds
-
-        # One active feature f with value v: error = |v| * (relu(±W_in[f]) W_out - label[f, ±]).
-        unit_sq = unit_squared_errors(params, scaled_mixing).reshape(-1)[jnp.where(v > 0, f, n_features + f)]
-        single_sse = jnp.sum(jnp.where(layout.count == 1, v * v * unit_sq, 0.0))
-
-        # Two or more active features: gather them into compact rows and run the MLP.
-        d_mlp, dtype = params.w_in.shape[1], params.w_in.dtype
-        pre = jnp.zeros((multi_capacity, d_mlp), dtype).at[layout.slot].add(v[:, None] * params.w_in[f], mode="drop")
-        target = jnp.zeros((multi_capacity, n_features), dtype)
-        target = target.at[layout.slot].add(v[:, None] * mixing_columns[f], mode="drop")
-        target = target.at[layout.slot, f].add(jax.nn.relu(v), mode="drop")
-        multi_sse = jnp.sum((matmul(jax.nn.relu(pre), params.w_out) - target) ** 2)
-        return single_sse + multi_sse
+        if layout.firsts is None:
+            return direct_sparse_sse(params, batch, scaled_mixing, layout, multi_capacity)
+        return gram_sparse_sse(params, batch, scaled_mixing, layout)
 
 
 MIXED_RELU = MixedReLU()
