@@ -242,8 +242,13 @@ def needs_whole_batch(
     Args:
         batch: The model's sparse batch.
         n_features: Features per row.
-        batch_size, path, task, multi_capacity, row_capacity, extra_capacity, axis_name: As for
-            :func:`batch_loss`.
+        batch_size: Rows of the batch (static).
+        path: ``"sparse"`` or ``"dense"``, as for :func:`batch_loss`.
+        task: The labels and loss (default: the paper's).
+        multi_capacity: Sparse path: rows with 2+ actives held (default ``batch_size``).
+        row_capacity: Dense path: non-empty rows held, or None (no fast path).
+        extra_capacity: Sparse path: entries past the second of their row held, or None (the direct form).
+        axis_name: The ``vmap`` axis over models, or None; named, the answer is or'ed over its models.
 
     Returns:
         A scalar bool (or'ed over ``axis_name``'s models), or None.
