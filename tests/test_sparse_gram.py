@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import ccjax
-from ccjax.engine import hyper_from_config, init_run, shapes_for, train_step
+from ccjax.engine import extra_capacity_for, hyper_from_config, init_run, shapes_for, train_step
+from ccjax.engine._sweep_plan import plan_sweep
 from ccjax.problem import (
     batch_loss,
     default_extra_capacity,
@@ -24,6 +25,7 @@ from ccjax.problem import (
 )
 
 N, D_MLP, BATCH = 20, 10, 64
+CONFIG = ccjax.TrainConfig(n_features=40, d_mlp=20, d_embed=64, batch_size=512, steps=3, log_every=3, p=0.05)
 
 
 def _random_params(key):
@@ -128,12 +130,19 @@ def test_extra_capacity_covers_the_mean_and_matches_the_binomial():
         assert default_extra_capacity(2048, n, p) == min(expected, 2048 * n)
     assert default_extra_capacity(2048, 100, 0.01) == 311  # 209 expected at the paper's shapes
     assert default_extra_capacity(4, 5, 1.0) == 20  # every row holds 5: 3 extras each, capped at 20 positions
-    assert shapes_for(ccjax.TrainConfig()).extra_capacity == 311
-    assert shapes_for(ccjax.TrainConfig(data="exactly-one")).extra_capacity is None
     assert default_multi_capacity(2048, 100, 0.01) == 657
 
 
-CONFIG = ccjax.TrainConfig(n_features=40, d_mlp=20, d_embed=64, batch_size=512, steps=3, log_every=3, p=0.05)
+def test_the_gram_form_is_the_cpus_and_other_platforms_keep_the_direct_form():
+    config = ccjax.TrainConfig()
+    assert extra_capacity_for(config, 0.01, "cpu") == 311
+    for platform in ("gpu", "cuda", "tpu"):
+        assert extra_capacity_for(config, 0.01, platform) is None  # measured faster on a CPU only
+    assert extra_capacity_for(dataclasses.replace(config, data="exactly-one"), 0.01, "cpu") is None
+    assert shapes_for(config).extra_capacity == 311  # this process's platform is the CPU
+    small = dataclasses.replace(CONFIG, input_path="sparse")
+    plan = plan_sweep(small, {"seed": [0]})
+    assert plan.shapes.extra_capacity == default_extra_capacity(512, 40, 0.05)
 
 
 @pytest.mark.parametrize("changes", [{}, {"learn_scale": True}, {"full_model": True}])

@@ -24,7 +24,7 @@ from ._checkpoint import sweep_fingerprint
 from ._config import InputPathChoice, TrainConfig
 from ._memory import call_slices, estimate_model_bytes, models_that_fit
 from ._sharding import model_sharding, pad_models, plan_models_per_call, process_rows
-from ._train import Shapes, check_initial_params, input_path_for, shapes_for
+from ._train import Shapes, check_initial_params, extra_capacity_for, input_path_for, shapes_for
 
 
 class Grid(NamedTuple):
@@ -260,12 +260,13 @@ def make_plan(config: TrainConfig, axes: Mapping[str, Sequence], options: SweepO
     slices = call_slices(grid.size, per_call)
     n_devices, mesh, sharding, group_size, padded = _layout(all_devices, slices[0].stop, fixed_group)
     seeds = grid.flat("seed").astype(np.uint32)
-    input_path = input_path_for(config, p_max, task, group_size, all_devices[0].platform)
+    platform = all_devices[0].platform
+    input_path = input_path_for(config, p_max, task, group_size, platform)
     return SweepPlan(
         config=config,
         grid=grid,
         fingerprint=fingerprint,
-        shapes=shapes._replace(path=input_path.path),
+        shapes=shapes._replace(path=input_path.path, extra_capacity=extra_capacity_for(config, p_max, platform)),
         chunk_intervals=chunk_intervals or max(1, -(-config.n_logs // 20)),
         calls=split_calls(slices, padded, seeds, flat_hyper(config, grid), initial_params),
         models_per_call=slices[0].stop,

@@ -58,8 +58,9 @@ class Shapes(NamedTuple):
         row_capacity: Non-empty rows the dense path runs (:func:`~ccjax.problem.default_row_capacity`), or
             None for the whole batch (the dense step before compaction: ``shapes._replace(row_capacity=None)``).
         extra_capacity: Entries past the second of their row the sparse path holds
-            (:func:`~ccjax.problem.default_extra_capacity`), which selects its Gram form; None for the
-            direct form (the sparse step before it: ``shapes._replace(extra_capacity=None)``).
+            (:func:`~ccjax.problem.default_extra_capacity`), which selects its Gram form, on a CPU
+            (:func:`extra_capacity_for`); None for the direct form (the sparse step before it:
+            ``shapes._replace(extra_capacity=None)``, and the step on other platforms).
     """
 
     config: TrainConfig  # traced fields at their neutral values (neutral_config): sweeps share compilations
@@ -81,6 +82,29 @@ def input_path_for(
     return config.input_path_choice(p_max, models_together, platform)
 
 
+# The sparse step's Gram form was measured faster on a CPU only (docs/performance.md, "The sparse
+# step on a CPU"); elsewhere the sparse step keeps the direct form it was measured with.
+GRAM_FORM_PLATFORMS = ("cpu",)
+
+
+def extra_capacity_for(config: TrainConfig, p_max: float, platform: str | None = None) -> int | None:
+    """:attr:`Shapes.extra_capacity` on ``platform``: the Gram form's extras
+    (:func:`~ccjax.problem.default_extra_capacity`) on a CPU, where it was measured faster;
+    None (the direct form) elsewhere and for exactly-one data.
+
+    Args:
+        config: The runs' config.
+        p_max: The largest p of the runs.
+        platform: The platform the runs compile for (default: ``jax.default_backend()``).
+
+    Returns:
+        The extra capacity, or None.
+    """
+    if config.data == "exactly-one" or (platform or jax.default_backend()) not in GRAM_FORM_PLATFORMS:
+        return None
+    return default_extra_capacity(config.batch_size, config.n_features, p_max)
+
+
 def shapes_for(config: TrainConfig, p_max: float | None = None, task: Task = MIXED_RELU) -> Shapes:
     """Static shapes for runs of ``config`` on ``task`` whose p never exceeds ``p_max``.
 
@@ -98,15 +122,14 @@ def shapes_for(config: TrainConfig, p_max: float | None = None, task: Task = MIX
     task.check_feature_mlp(config.n_features)
     p_max = config.p if p_max is None else p_max
     if config.data == "exactly-one":
-        capacity, multi_capacity, row_capacity, extra_capacity = config.batch_size, 1, None, None
+        capacity, multi_capacity, row_capacity = config.batch_size, 1, None
     else:
         capacity = default_capacity(config.batch_size, config.n_features, p_max)
         multi_capacity = default_multi_capacity(config.batch_size, config.n_features, p_max)
         row_capacity = default_row_capacity(config.batch_size, config.n_features, p_max)
-        extra_capacity = default_extra_capacity(config.batch_size, config.n_features, p_max)
     neutral = dataclasses.replace(neutral_config(config, {"p": [p_max]}), input_path="auto")
     path = input_path_for(config, p_max, task).path
-    return Shapes(neutral, capacity, multi_capacity, path, task, row_capacity, extra_capacity)
+    return Shapes(neutral, capacity, multi_capacity, path, task, row_capacity, extra_capacity_for(config, p_max))
 
 
 class RunState(NamedTuple):

@@ -13,8 +13,9 @@ each side of 0. Rows with two or more actives are run through the MLP, in one of
   extras, never scattered from every entry. At the paper's shapes it has 40% of the direct
   form's matmul work and 0.66× its CPU time per training step (docs/performance.md).
 
-Both are exact; they differ in float32 rounding order only. The training step takes the
-Gram form; evaluation and ``Shapes(extra_capacity=None)`` keep the direct form.
+Both are exact; they differ in float32 rounding order only. Training on a CPU takes the
+Gram form (:func:`ccjax.engine.extra_capacity_for`); other platforms, evaluation and
+``Shapes(extra_capacity=None)`` keep the direct form.
 """
 
 import jax
