@@ -7,6 +7,7 @@ so that it prints on any console encoding.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
@@ -15,28 +16,23 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import jax
-import numpy as np
 
 import ccjax
-from ccjax.engine import format_duration  # one duration format for the library and the CLIs
-from ccjax.report import count
+from ccjax.engine import format_duration  # noqa: F401 (re-exported: one duration format for the library and the CLIs)
 
 
 def use_every_cpu_core() -> None:
     """Expose one JAX CPU device per core, so a CPU sweep shards its models over all cores.
 
-    XLA runs a sweep's small per-model ops on one thread; with one device per core the
-    model axis is split across cores (measured 1.25-1.7x faster on 2 cores, see
-    docs/performance.md). Harmless on GPU/TPU, where the CPU devices are not used. Does nothing if the
-    user set a device count (``XLA_FLAGS``/``jax_num_cpu_devices``) or JAX already started.
+    XLA runs a sweep's small per-model ops on one thread; with one device per core the model axis is split across
+    cores (measured 1.25-1.7x faster on 2 cores, see docs/performance.md). Harmless on GPU/TPU, where the CPU devices
+    are not used. Does nothing if the user set a device count (``XLA_FLAGS``/``jax_num_cpu_devices``) or JAX started.
     """
     user_set = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
     if user_set or jax.config.jax_num_cpu_devices != -1:
         return
-    try:
+    with contextlib.suppress(RuntimeError):  # backends already initialised (e.g. called from a test process)
         jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
-    except RuntimeError:  # backends already initialised (e.g. called from a test process)
-        pass
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -58,12 +54,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 @dataclasses.dataclass(frozen=True)
 class Option:
-    """One command-line option: ``flag``, argparse ``type`` (None: a store-true flag),
-    ``default`` (None with ``field``: the experiment config's value) and ``help``.
-
-    ``field`` names the ``ccjax.TrainConfig`` field the value sets (after ``to_field``).
-    Options of one group with the same ``exclusive`` name are mutually exclusive.
-    """
+    """One command-line option: ``flag``, argparse ``type`` (None: a store-true flag), ``default`` (None with
+    ``field``: the experiment config's value) and ``help``. ``field`` names the ``ccjax.TrainConfig`` field the value
+    sets (after ``to_field``); options of one group with the same ``exclusive`` name are mutually exclusive."""
 
     flag: str
     type: Callable[[str], Any] | None
@@ -110,10 +103,7 @@ def add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> N
 
 def finite_float(text: str) -> float:
     """Any finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    (value,) = _parsed([text], float, f"{text!r} is not a number")
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
@@ -140,9 +130,10 @@ def _checked(values: list, text: str, allowed: Callable, refusal: str, repeats: 
     return values
 
 
-def _integers(entries: list[str], refusal: str) -> list[int]:
+def _parsed(entries: list[str], parse: Callable[[str], Any], refusal: str) -> list:
+    """Each entry parsed by ``parse`` (``int``, ``float``); ``refusal`` when one does not parse."""
     try:
-        return [int(entry) for entry in entries]
+        return [parse(entry) for entry in entries]
     except ValueError:
         raise argparse.ArgumentTypeError(refusal) from None
 
@@ -191,7 +182,7 @@ def learning_rates(text: str) -> list[float]:
 
 def seed_list(text: str) -> list[int]:
     """``"5"`` → seeds 0..4; ``"3,7"`` → seeds 3 and 7 (non-negative, no repeats)."""
-    values = _integers(_entries(text), f"expected a number of seeds or a list of integer seeds, got {text!r}")
+    values = _parsed(_entries(text), int, f"expected a number of seeds or a list of integer seeds, got {text!r}")
     if len(values) == 1:
         if values[0] < 1:
             raise argparse.ArgumentTypeError(f"the number of seeds must be >= 1, got {values[0]}")
@@ -207,35 +198,24 @@ def int_range_list(low: int, high: int, what: str, high_name: str) -> Callable[[
     out_of_range = f"{what} must be in {low}..{high} ({high_name}), got {{}}"
 
     def parse(text: str) -> list[int]:
-        values = _integers(_entries(text), f"{what} must be integers, got {text!r}")
+        values = _parsed(_entries(text), int, f"{what} must be integers, got {text!r}")
         return sorted(_checked(values, text, lambda value: low <= value <= high, out_of_range))
 
     return parse
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+    values = _parsed([text], int, f"{text!r} is not an integer")
+    return _checked(values, text, lambda value: value >= 1, "must be a positive integer, got {}")[0]
 
 
 def positive_float(text: str) -> float:
-    value = finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+    return _checked([finite_float(text)], text, lambda value: value > 0, f"must be positive, got {text}")[0]
 
 
 def probability(text: str) -> float:
     """A feature probability p in (0, 1]."""
-    value = finite_float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"p must be in (0, 1], got {text}")
-    return value
+    return _checked([finite_float(text)], text, lambda p: 0.0 < p <= 1.0, f"p must be in (0, 1], got {text}")[0]
 
 
 def say(message: str) -> None:
@@ -248,16 +228,6 @@ def mixing_formulas(families) -> dict[str, str]:
     return {family: ccjax.MIXING_FAMILIES[family].formula for family in families}
 
 
-def evaluate_curves(params, scaled_mixing, p_all, rel_sem: float, session):
-    """:func:`ccjax.loss_curve` of every model at ``p_all``, timed as ``session``'s "eval", with status lines."""
-    n_models = math.prod(np.shape(scaled_mixing)[:-2])
-    say(f"evaluating {count(n_models, 'model')} at {len(p_all)} p's ...")
-    with session.timed("eval"):
-        curve = ccjax.loss_curve(params, scaled_mixing, p_all, ccjax.evaluation_key(), rel_sem=rel_sem)
-    say(f"evaluated in {format_duration(session.timings['eval_seconds'])} on {curve.n_evaluations:,} exactly-k samples")
-    return curve
-
-
 def curve_evaluation(rel_sem: float, curve, method: str) -> dict:
-    """The manifest's ``"evaluation"`` of a :func:`evaluate_curves` run."""
+    """The manifest's ``"evaluation"`` of an ``_experiment.evaluate_curves`` run."""
     return {"rel_sem": rel_sem, "method": method, "max_truncation_bound": float(curve.truncation_bound.max())}

@@ -49,10 +49,8 @@ OPTIONS = (
 
 
 def initialize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Join the multi-process run that ``args`` ask for (nothing when they ask for none).
-
-    Must run before JAX starts its backends. CPU processes exchange data over gloo.
-    """
+    """Join the multi-process run that ``args`` ask for (nothing when they ask for none). Must run before JAX starts
+    its backends. CPU processes exchange data over gloo."""
     explicit = (args.coordinator, args.num_processes, args.process_id)
     if not args.distributed and all(value is None for value in explicit):
         return
@@ -94,8 +92,7 @@ def stop_on_failure() -> Iterator[None]:
             "process stops: rerun all of them with the same command plus --resume to continue from the last "
             "checkpoint"
         )
-        sys.stdout.flush()
-        sys.stderr.flush()
+        sys.stdout.flush()  # stderr is flushed by say
         os._exit(1)  # not sys.exit: jax.distributed's exit barrier would wait for the dead process
 
 

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import math
 import shlex
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from ccjax import measure
 from ccjax.report import count
 
 from . import _distributed
-from ._cli import Option, evaluate_curves, format_duration, positive_int, say
+from ._cli import Option, format_duration, positive_int, say
 
 FIGURES = Path("figures")  # the committed figures: written only by runs into the default --out
 RESULTS = Path("results")
@@ -82,24 +83,14 @@ def runner_options(experiment: str, sweep_controls: bool = True, quick: bool = F
     )
 
 
-def start_compile_cache(args: argparse.Namespace) -> str | None:
-    """Turn on JAX's persistent compilation cache (:func:`ccjax.enable_compile_cache`) before
-    anything compiles, unless ``--no-compile-cache`` or the process already has one (a test
-    session's); returns the cache folder the run uses, or None."""
-    if not args.no_compile_cache and jax.config.jax_compilation_cache_dir is None:
-        ccjax.enable_compile_cache()
-    return jax.config.jax_compilation_cache_dir
-
-
 # Options that do not change a run's results, and whether each takes a value: the runner's own
 # (where outputs go, how the work is split, the run-control flags) and an experiment's --figure file.
 NEUTRAL = {option.flag: option.type is not None for option in runner_options("any")} | {"--figure": True}
 
 
 def resolve_out(args: argparse.Namespace, parser: argparse.ArgumentParser, experiment: str) -> bool:
-    """Fill in ``--out`` where it was not given, in an experiment with a ``--quick`` flag: the
-    :func:`default_out` of the run. Returns whether the run writes into the committed results
-    (the default ``--out`` of a full run), whose figures go to the committed :data:`FIGURES`."""
+    """Fill in ``--out`` where an experiment with a ``--quick`` flag left it unset (:func:`default_out`). Returns
+    whether the run writes into the committed results (a full run's default ``--out``; figures: :data:`FIGURES`)."""
     quick = getattr(args, "quick", None)
     committed = args.out == (parser.get_default("out") if quick is None else default_out(experiment))
     if quick is not None and args.out is None:
@@ -108,9 +99,8 @@ def resolve_out(args: argparse.Namespace, parser: argparse.ArgumentParser, exper
 
 
 def resolve_figures(args: argparse.Namespace, parser: argparse.ArgumentParser, committed: bool) -> None:
-    """Fill in ``--figures`` where it was not given (the committed :data:`FIGURES` for a run into
-    the ``committed`` results, else ``--out`` itself, beside the results) and check the output
-    paths (unusable paths, a ``--figure`` file type) before any training."""
+    """Fill in ``--figures`` where it was not given (:data:`FIGURES` for a run into the ``committed`` results, else
+    ``--out`` itself) and check the output paths (unusable paths, a ``--figure`` file type) before any training."""
     args.figures = args.figures or (FIGURES if committed else args.out)
     figure = getattr(args, "figure", None)  # an experiment's single figure file, if it offers one
     if figure is not None:
@@ -210,14 +200,9 @@ def prepare_output(
     ``--resume`` finds the same run (equal :func:`run_options`, with ``defaults`` for options it
     did not record; or, saved before options were recorded, :func:`result_identity`) done."""
     folder, options = ccjax.io.ResultsFolder(args.out, experiment), run_options(args, parser)
+    flags, identity = {"resume": args.resume, "overwrite": args.overwrite, "defaults": defaults}, result_identity(argv)
     try:
-        plan = folder.prepare(
-            options,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            defaults=defaults,
-            legacy_match=lambda saved: result_identity(saved) == result_identity(argv),
-        )
+        plan = folder.prepare(options, **flags, legacy_match=lambda saved: result_identity(saved) == identity)
     except ccjax.io.ResultsFolderError as error:
         parser.error(str(error))
     if plan.note:
@@ -240,12 +225,9 @@ def train_sweep(
     session: Session | None = None,
     initial_params: ccjax.FeatureMLP | None = None,
 ) -> ccjax.SweepResult:
-    """:func:`ccjax.sweep` with a progress bar and a status line before and after.
-
-    With a ``session`` it checkpoints after every chunk of steps to its
-    :meth:`~ccjax.io.ResultsFolder.sweep_checkpoint`, continues from that file under
-    ``--resume``, and records diverged models in ``session.diverged``.
-    """
+    """:func:`ccjax.sweep` with a progress bar and a status line before and after. With a ``session`` it checkpoints
+    after every chunk of steps to its :meth:`~ccjax.io.ResultsFolder.sweep_checkpoint`, continues from that file under
+    ``--resume``, and records diverged models in ``session.diverged``."""
     session = session or Session()
     grid = ccjax.make_grid(axes)
     checkpoint = resume = None
@@ -273,9 +255,8 @@ def train_sweep(
 def train_and_evaluate(
     config: ccjax.TrainConfig, axes: dict, what: str, session: Session, *, rel_sem: float, p: float | None = None
 ) -> tuple[ccjax.SweepResult, measure.Estimate]:
-    """:func:`train_sweeps` of one sweep, then :func:`ccjax.evaluate_sweep` of every model at ``p``
-    (default: its training p) to the relative standard error ``rel_sem``, timed as "eval", with
-    status lines. Returns the sweep and its estimate."""
+    """:func:`train_sweeps` of one sweep, then :func:`ccjax.evaluate_sweep` of every model at ``p`` (default: its
+    training p) to the relative standard error ``rel_sem``, timed as "eval", with status lines; returns both."""
     (result,) = train_sweeps(session, [(config, axes, what)])
     models, at = count(result.grid.size, "model"), config.p if p is None else p
     say(f"evaluating {models} at p = {at:g} to a relative standard error of {rel_sem:g} ...")
@@ -287,29 +268,33 @@ def train_and_evaluate(
 
 
 def train_at_each_p(args: argparse.Namespace, session: Session, what) -> tuple[list, ccjax.FeatureMLP]:
-    """Train ``args.config`` at each of ``args.p_train`` over ``args.seeds`` (one :func:`train_sweep`
-    per p, described by ``what(p)``), timed as ``session``'s "train"; returns the sweeps and
-    their weights stacked as (T p_train, K seeds, ...)."""
+    """Train ``args.config`` at each of ``args.p_train`` over ``args.seeds`` (one :func:`train_sweep` per p, described
+    by ``what(p)``), timed as ``session``'s "train"; returns the sweeps and their weights stacked as (T, K, ...)."""
     configs = [dataclasses.replace(args.config, p=p) for p in args.p_train]
     results = train_sweeps(session, [(config, {"seed": args.seeds}, what(config.p)) for config in configs], False)
     return results, jax.tree.map(lambda *leaves: np.stack(leaves), *(result.params for result in results))
 
 
-def curves_at_each_p(args, session: Session, results, params, scaled_mixing, *, sem_at_train_p: bool = True):
-    """L/p curves of models trained by :func:`train_at_each_p`, over ``args.eval_points`` p_eval
-    (geometric in [1e-3, 1]) and at each model's own training p (:func:`evaluate_curves`): the
-    arrays ``p_train``, ``seeds``, ``steps``, ``p_eval`` and those of
-    :func:`ccjax.measure.curves_at_training_p`, and the curve itself."""
+def evaluate_curves(args: argparse.Namespace, session: Session, params, scaled_mixing, p_train):
+    """:func:`ccjax.loss_curve` of every model at ``args.eval_points`` p_eval (geometric in [1e-3, 1]) and at
+    ``p_train`` to ``args.eval_rel_sem``, timed as ``session``'s "eval", with status lines: p_eval and the curve."""
     p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
-    p_all = np.concatenate([p_eval, args.p_train])
-    curve = evaluate_curves(params, scaled_mixing, p_all, args.eval_rel_sem, session)
-    arrays = {
-        "p_train": np.asarray(args.p_train),
-        "seeds": np.asarray(args.seeds),
-        "steps": np.asarray([result.config.total_steps for result in results]),
-        "p_eval": p_eval,
-        **measure.curves_at_training_p(curve, len(p_eval), sem_at_train_p=sem_at_train_p),
-    }
+    p_all = np.append(p_eval, p_train)
+    say(f"evaluating {count(math.prod(np.shape(scaled_mixing)[:-2]), 'model')} at {len(p_all)} p's ...")
+    with session.timed("eval"):
+        curve = ccjax.loss_curve(params, scaled_mixing, p_all, ccjax.evaluation_key(), rel_sem=args.eval_rel_sem)
+    say(f"evaluated in {format_duration(session.timings['eval_seconds'])} on {curve.n_evaluations:,} exactly-k samples")
+    return p_eval, curve
+
+
+def curves_at_each_p(args, session: Session, results, params, scaled_mixing, *, sem_at_train_p: bool = True):
+    """L/p curves of models trained by :func:`train_at_each_p`, over p_eval and at each model's own training p
+    (:func:`evaluate_curves`): the arrays ``p_train``, ``seeds``, ``steps``, ``p_eval`` and those of
+    :func:`ccjax.measure.curves_at_training_p`, and the curve itself."""
+    p_eval, curve = evaluate_curves(args, session, params, scaled_mixing, args.p_train)
+    steps = [result.config.total_steps for result in results]
+    arrays = {"p_train": np.asarray(args.p_train), "seeds": np.asarray(args.seeds), "steps": np.asarray(steps)}
+    arrays |= {"p_eval": p_eval, **measure.curves_at_training_p(curve, len(p_eval), sem_at_train_p=sem_at_train_p)}
     return arrays, curve
 
 
@@ -317,15 +302,13 @@ def plot_trained_curves(arrays: dict, manifest: dict, labels, trained_at, at_tra
     """:func:`ccjax.plot.plot_trained_curves` of the saved ``loss_per_feature`` over ``p_eval``."""
     from ccjax import plot
 
-    p_eval, naive = arrays["p_eval"], manifest["naive_loss_per_feature"]
-    curves = arrays["loss_per_feature"]
-    return plot.plot_trained_curves(p_eval, curves, labels, trained_at, at_train_p, naive=naive, ax=ax, title=title)
+    curves, naive = (arrays["p_eval"], arrays["loss_per_feature"]), manifest["naive_loss_per_feature"]
+    return plot.plot_trained_curves(*curves, labels, trained_at, at_train_p, naive=naive, ax=ax, title=title)
 
 
 def train_sweeps(session: Session, sweeps, record: bool = True) -> list:
-    """Each ``(config, axes, what)`` of ``sweeps`` trained by :func:`train_sweep`, in order and timed
-    together as ``session``'s "train"; with ``record``, their summed run and compile seconds and
-    their device count go into its timings too."""
+    """Each ``(config, axes, what)`` of ``sweeps`` trained by :func:`train_sweep`, in order and timed together as
+    ``session``'s "train"; with ``record``, their summed run and compile seconds and device count join its timings."""
     with session.timed("train"):
         results = [train_sweep(config, axes, what, session) for config, axes, what in sweeps]
     if record:

@@ -67,16 +67,10 @@ class Convention:
         return Stage(self.stem(zero_diagonal), f"Experiment 8: rank of M ({what})", order, args, quick, compare)
 
 
+PAPER_CODE_LABEL = "paper-code (the authors' paper_code/nb6_mixing_matrix_rank.py)"
 CONVENTIONS = {
     "spec": Convention("spec", SPEC, "1,2,5,10,20,30,50,75,100", FAMILIES, False, "spec (docs/paper.md §3-4)"),
-    "paper-code": Convention(
-        "paper-code",
-        PAPER_CODE,
-        "5,7,10,15,20,50,100",
-        ("low-rank",),
-        True,
-        "paper-code (the authors' paper_code/nb6_mixing_matrix_rank.py)",
-    ),
+    "paper-code": Convention("paper-code", PAPER_CODE, "5,7,10,15,20,50,100", ("low-rank",), True, PAPER_CODE_LABEL),
 }
 rank_list = int_range_list(1, SPEC.n_features, "ranks", "n_features")
 
@@ -116,14 +110,6 @@ def figure_name(manifest: dict) -> str:
     """A saved run's figure, ``<default --out stem>.png``: each convention and diagonal its own file."""
     convention, zero_diagonal = saved(manifest)
     return f"{convention.stem(zero_diagonal)}.png"
-
-
-def not_matched(manifest: dict) -> list[str]:
-    """A saved paper-code run's summary lines on what ccjax does not match in the authors' code."""
-    if saved(manifest)[0].name != "paper-code":
-        return []
-    items = manifest.get("paper_code", {}).get("not_matched", [])
-    return ["", "not matched to the authors' code (manifest: paper_code):", *(f"  - {item}" for item in items)]
 
 
 def describe_config(config: ccjax.TrainConfig) -> str:
@@ -215,19 +201,15 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
     return rows
 
 
-def _recipe(config: ccjax.TrainConfig) -> str:
-    """``lr 3e-3 half-cosine, batch 2,048, 10,000 steps``: a run's training recipe."""
-    lr = np.format_float_scientific(config.lr, trim="-", exp_digits=1)
-    return f"lr {lr} {config.schedule}, batch {config.batch_size:,}, {config.steps:,} steps"
-
-
 def paired_trends(manifests: Iterable[dict]) -> list[tuple[str, ...]]:
     """The trend slopes of saved runs paired by convention, training recipe and family: rows
     (recipe, family, slope with M's diagonal kept, with it zeroed), "not run" where a run is missing."""
     slopes: dict[tuple, dict[bool, str]] = {}  # (convention, recipe, family) -> {zeroed: slope}
     for manifest in manifests:
         convention, zero_diagonal = saved(manifest)
-        recipe = f"{convention.name}: {_recipe(ccjax.io.saved_config(manifest))}"
+        config = ccjax.io.saved_config(manifest)  # its recipe: lr 3e-3 half-cosine, batch 2,048, 10,000 steps
+        lr = np.format_float_scientific(config.lr, trim="-", exp_digits=1)
+        recipe = f"{convention.name}: lr {lr} {config.schedule}, batch {config.batch_size:,}, {config.steps:,} steps"
         for family, stats in trends_of(manifest).items():
             slopes.setdefault((convention, recipe, family), {})[zero_diagonal] = format_rank_trend(stats)
     return [

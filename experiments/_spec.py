@@ -41,6 +41,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
+
 import ccjax
 from ccjax.engine import check_batch_size
 
@@ -105,17 +107,13 @@ def unscaled_steps_option(help: str = "training steps at p = 0.01") -> Option:
     return Option("--steps", positive_int, None, help, field="steps")
 
 
-Results = tuple[dict, dict]
-
-
 @dataclasses.dataclass(frozen=True)
 class Stage:
     """One run of an experiment in the paper's reproduction (``python -m experiments.reproduce``):
-    ``python -m experiments.<module> <args>`` into ``<out>/<name>``, the report section it
-    fills (``title``, in the order of ``order``) and ``compare(arrays, manifest)``, its
-    results next to the paper's numbers (:class:`ccjax.report.Comparison` rows). ``module``
-    is filled in from the declaring experiment's name, so a stage touches only its file.
-    """
+    ``python -m experiments.<module> <args>`` into ``<out>/<name>``, the report section it fills (``title``, in the
+    order of ``order``) and ``compare(arrays, manifest)``, its results next to the paper's numbers
+    (:class:`ccjax.report.Comparison` rows). ``module`` is filled in from the declaring experiment's name, so a stage
+    touches only its file."""
 
     name: str
     title: str
@@ -153,7 +151,7 @@ class Experiment:
     name: str
     title: str  # the manifest's one-line description
     description: str  # the --help text
-    run: Callable[[argparse.Namespace, Session], Results]
+    run: Callable[[argparse.Namespace, Session], tuple[dict, dict]]  # the arrays and its own manifest fields
     summary: Callable[[dict, dict], str]
     figures: Mapping[Any, Callable[[dict, dict], object]]
     options: Sequence[Option] = ()
@@ -215,7 +213,9 @@ class Experiment:
         parser = self.build_parser()
         argv = sys.argv[1:] if argv is None else list(argv)
         args = parser.parse_args(argv)
-        args.compile_cache = _experiment.start_compile_cache(args)  # first: JAX fixes it at its first compile
+        if not args.no_compile_cache and jax.config.jax_compilation_cache_dir is None:  # none yet (a test has its own)
+            ccjax.enable_compile_cache()  # before anything compiles: JAX fixes the cache at its first compile
+        args.compile_cache = jax.config.jax_compilation_cache_dir  # the run's cache folder, or None
         committed = _experiment.resolve_out(args, parser, self.name)
         args = self._resolve(args, parser)
         _experiment.resolve_figures(args, parser, committed)
@@ -230,10 +230,9 @@ class Experiment:
         self._report(*results, args)
         return 0
 
-    def _train(self, args, parser, argv: list[str]) -> Results | int:
-        """Run the experiment in the :class:`Session` that :func:`prepare_output` gives and save
-        its results (process 0), or the saved results of the same run; an exit status instead
-        when it was interrupted (130) or its checkpoints do not fit (2)."""
+    def _train(self, args, parser, argv: list[str]) -> tuple[dict, dict] | int:
+        """Run the experiment in the :class:`Session` of :func:`prepare_output` and save its results (process 0),
+        or return the saved results of the same run; 130 when interrupted, 2 when its checkpoints do not fit."""
         no_arguments = self._resolve(parser.parse_args([]), parser)  # for options a saved run did not record
         session = _experiment.prepare_output(args, parser, self.name, argv, run_options(no_arguments, parser))
         _distributed.synchronize("output checked")  # before process 0 writes to --out
@@ -248,8 +247,7 @@ class Experiment:
         except ccjax.engine.CheckpointError as error:
             print(f"{parser.prog}: error: {error}; pass --overwrite to discard the checkpoints", file=sys.stderr)
             return 2
-        manifest["diverged_models"] = session.diverged
-        manifest["input_path"] = session.input_paths
+        manifest |= {"diverged_models": session.diverged, "input_path": session.input_paths}
         manifest["compile_cache"] = {"dir": args.compile_cache, **dataclasses.asdict(cache)}
         if args.compile_cache:
             say(f"compilation cache {args.compile_cache}: {cache.hits} programs read back, {cache.misses} compiled")
@@ -292,13 +290,11 @@ class Experiment:
         config, declared = args.config, {option.flag for option in self.options}
         swept = [option for option in self.options if option.trains_p]
         ps = [p for option in swept for p in getattr(args, option.dest)] or [config.p]
-        flags = {
-            "batch_flag": "--batch-size" if "--batch-size" in declared else None,
-            "p_flag": swept[0].flag if swept else "--p" if "--p" in declared else None,
-        }
+        batch_flag = "--batch-size" if "--batch-size" in declared else None
+        flags = {"batch_flag": batch_flag, "p_flag": swept[0].flag if swept else "--p" if "--p" in declared else None}
         check_batch_size(config.batch_size, config.n_features, min(ps), data=config.data, smallest=len(ps) > 1, **flags)
 
-    def _run(self, args: argparse.Namespace, argv: list[str], session: Session) -> Results:
+    def _run(self, args: argparse.Namespace, argv: list[str], session: Session) -> tuple[dict, dict]:
         arrays, extras = self.run(args, session)
         manifest = {"experiment": self.name, "description": self.title, "argv": argv}  # what ran, how to rerun it
         manifest |= {"command": _experiment.command_line(self.name, argv), "environment": ccjax.io.environment_info()}

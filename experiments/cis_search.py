@@ -41,16 +41,9 @@ def resolve(args):
         quick = SPEC.build_parser().parse_args(QUICK)
         for name in (flag.removeprefix("--").replace("-", "_") for flag in QUICK[::2]):  # the options QUICK sets
             setattr(args, name, getattr(quick, name))
-    ns = [args.n_features, *args.scaling_ns]
-    smallest = len(args.ps) > 1 or len(set(ns)) > 1
-    check_batch_size(
-        args.batch_size, min(ns), min(args.ps), batch_flag="--batch-size", p_flag="--ps", smallest=smallest
-    )
+    ns, flags = [args.n_features, *args.scaling_ns], {"batch_flag": "--batch-size", "p_flag": "--ps"}
+    check_batch_size(args.batch_size, min(ns), min(args.ps), smallest=len(args.ps) > 1 or len(set(ns)) > 1, **flags)
     return args
-
-
-def _rechecking(task: str, ratio: float, p: float) -> None:
-    say(f"{task}: beats naive at d/n = {ratio:g}, p = {p:g}; re-checking it and scaling n")
 
 
 def run(args, session: Session) -> tuple[dict, dict]:
@@ -62,8 +55,9 @@ def run(args, session: Session) -> tuple[dict, dict]:
         cache = ccjax.io.StageFiles(session.checkpoints)
     search = cis.SearchRun(cis.SEARCH_TASKS, cis.EvalBudget(args.eval_batches), cis.SearchProgress(), cache)
     grid = cis.SearchGrid(args.tasks, args.n_features, args.d_ratios, args.seeds, args.ps, args.scaling_ns)
+    rechecking = "{}: beats naive at d/n = {:g}, p = {:g}; re-checking it and scaling n"  # (task, ratio, p)
     with session.timed("train_and_evaluate"):
-        arrays = cis.search(config, search, grid, on_positive=_rechecking)
+        arrays = cis.search(config, search, grid, on_positive=lambda *cell: say(rechecking.format(*cell)))
     return arrays, {
         "config": dataclasses.asdict(config),  # n_features and d_mlp: the grid's (below)
         "n_features": args.n_features,
@@ -117,13 +111,9 @@ OPTIONS = (
     Option("--eval-batches", positive_int, 32, "evaluation batches of 4096 rows per model"),
     Option("--quick", None, False, QUICK_HELP),
 )
-SPEC = Experiment.from_module(
-    __name__,
-    title="advantage over naive of each search task",
-    options=OPTIONS,
-    resolve=resolve,
-    sweep_controls=False,  # trains through ccjax.cis, not train_sweep: one process, checkpoints per combination
-)
+TITLE = "advantage over naive of each search task"
+# sweep_controls=False: it trains through ccjax.cis, not train_sweep: one process, checkpoints per combination
+SPEC = Experiment.from_module(__name__, title=TITLE, options=OPTIONS, resolve=resolve, sweep_controls=False)
 build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import numpy as np
 
 import ccjax
 from ccjax import baselines, measure
-from ccjax.measure.statistics import mean_and_sem
 from ccjax.report import Comparison, compare_value, count, format_table, index_of, nearest_in_log
 
 from ._experiment import Session, curves_at_each_p, plot_trained_curves, train_at_each_p
@@ -65,8 +64,8 @@ def run(args, session: Session) -> tuple[dict, dict]:
 def summary(arrays: dict, manifest: dict) -> str:
     p_train, naive = arrays["p_train"], manifest["naive_loss_per_feature"]
     at_one = nearest_in_log(arrays["p_eval"], 1.0)
-    mean, sem = mean_and_sem(arrays["at_train_p"], axis=1)
-    p1_mean, p1_sem = mean_and_sem(arrays["loss_per_feature"][:, :, at_one], axis=1)
+    mean, sem = measure.statistics.mean_and_sem(arrays["at_train_p"], axis=1)
+    p1_mean, p1_sem = measure.statistics.mean_and_sem(arrays["loss_per_feature"][:, :, at_one], axis=1)
     exact = np.interp(np.log(p_train), np.log(arrays["p_eval"]), arrays["best_offset_loss"])
     trained = [f"{m:.4f} +- {s:.5f}" if np.isfinite(s) else f"{m:.4f}" for m, s in zip(mean, sem, strict=True)]
     columns = {

@@ -91,8 +91,7 @@ def summary(arrays: dict, manifest: dict) -> str:
     steps, seeds = ccjax.io.saved_config(manifest).steps, report.count(len(arrays["seeds"]), "seed")
     title = f"eigen-subspace alignment: p = 0.01, {steps:,} steps, {seeds} (mean +- SEM)"
     headers = ["quantity", *[case_title(arrays, c) for c in range(len(numbers))], "paper (asym 0.03)"]
-    table = report.format_table(headers, rows)
-    return f"{title}\n{table}\n{ZERO_DIAGONAL}"
+    return "\n".join([title, report.format_table(headers, rows), ZERO_DIAGONAL])
 
 
 def figure(arrays: dict, manifest: dict):
@@ -138,12 +137,9 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
 
 STAGES = (Stage(EXPERIMENT, "Experiment 5: eigen-subspace", 5.0, quick_args=QUICK_TRAIN, compare=compare),)
 
-SPEC = Experiment.from_module(
-    __name__,
-    title="alignment of trained weights with the eigen-subspace of M",
-    config=PAPER,
-    options=(seeds_option("5"), unscaled_steps_option("training steps (the paper: 20,000)")),
-)
+TITLE = "alignment of trained weights with the eigen-subspace of M"
+OPTIONS = (seeds_option("5"), unscaled_steps_option("training steps (the paper: 20,000)"))
+SPEC = Experiment.from_module(__name__, title=TITLE, config=PAPER, options=OPTIONS)
 build_parser, main = SPEC.build_parser, SPEC.main
 
 if __name__ == "__main__":

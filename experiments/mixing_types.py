@@ -14,10 +14,9 @@ import numpy as np
 
 import ccjax
 from ccjax import measure, report
-from ccjax.report import Comparison, compare_value
 
 from . import _cli
-from ._experiment import Session, plot_trained_curves, train_sweeps
+from ._experiment import Session, evaluate_curves, plot_trained_curves, train_sweeps
 from ._spec import QUICK_TRAIN, Experiment, Stage, curve_options, seeds_option, unscaled_steps_option
 
 # Experiment 2, docs/paper.md §2, §6.2: L/p at p_eval = 0.01 by mixing family, read off the figure (±0.001);
@@ -53,9 +52,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
     results = train_sweeps(session, [fixed_sweep, learned_sweep])
     joined = measure.join_sweeps(results, measure.MIXING_TYPE_FIELDS)  # the sweeps' (K, F_i, ...) as (K, F, ...)
     params = ccjax.FeatureMLP(w_in=joined["params.w_in"], w_out=joined["params.w_out"])
-    p_eval = np.geomspace(1e-3, 1.0, args.eval_points)
-    p_all = np.append(p_eval, P_TRAIN)  # the curve's last p is p_train
-    curve = _cli.evaluate_curves(params, joined["scaled_mixing"], p_all, args.eval_rel_sem, session)
+    p_eval, curve = evaluate_curves(args, session, params, joined["scaled_mixing"], P_TRAIN)  # last p: p_train
     arrays = {"families": np.asarray(FAMILIES), "learned": np.isin(FAMILIES, LEARNED), "seeds": np.asarray(seeds)}
     arrays["p_eval"] = p_eval
     arrays |= measure.mixing_type_arrays(joined, curve, measure.logged_steps(results[0]))
@@ -125,15 +122,15 @@ def figure(arrays: dict, manifest: dict):
     return fig
 
 
-def compare(arrays: dict, manifest: dict) -> list[Comparison]:
+def compare(arrays: dict, manifest: dict) -> list[report.Comparison]:
     """L/p at p = 0.01 of every family, then the learned |s| of the Gaussian ones."""
     rows, scales = [], []
     for family, at, scale in zip(map(str, arrays["families"]), arrays["at_p_train"], arrays["abs_scale"], strict=True):
         learned = family in PUBLISHED_SCALE
         quantity = f"{family}{' (learned s)' if learned else ''}: L/p at p = 0.01"
-        rows.append(compare_value(EXPERIMENT, quantity, PUBLISHED[family], at, note=NOTES.get(family, "")))
+        rows.append(report.compare_value(EXPERIMENT, quantity, PUBLISHED[family], at, note=NOTES.get(family, "")))
         if learned:
-            scales.append(compare_value(EXPERIMENT, f"{family}: learned |s|", PUBLISHED_SCALE[family], scale))
+            scales.append(report.compare_value(EXPERIMENT, f"{family}: learned |s|", PUBLISHED_SCALE[family], scale))
     return rows + scales
 
 

@@ -72,9 +72,8 @@ def trends(arrays: dict) -> dict:
 
 
 def _row(family: str, rank: str, arrays: dict, index, prefix: str = "") -> list[str]:
-    loss, scale, effective, rms, naive = (
-        arrays[prefix + name][index] for name in ("loss", "scale", "effective_rank", "mixing_rms", "naive_loss")
-    )
+    names = ("loss", "scale", "effective_rank", "mixing_rms", "naive_loss")
+    loss, scale, effective, rms, naive = (arrays[prefix + name][index] for name in names)
     ratio = analysis.settled_ratio(arrays["history_step"], arrays[prefix + "scale_history"])[index]
     settled = f"{ratio.mean():.2f}" if np.all(np.isfinite(ratio)) else "-"
     means = [format_mean_sem(loss), format_mean_sem(scale, 5), settled, format_mean_sem(rms), format_mean_sem(naive)]
@@ -96,7 +95,9 @@ def summary(arrays: dict, manifest: dict) -> str:
     setting += f"naive L/p on clean labels = {naive:.4f}"
     lines = [conventions.heading(manifest), setting, "", format_table(headers, rows), TABLE_NOTE]
     lines += [conventions.FULL_RANK_NOTE] if full else []
-    lines += conventions.not_matched(manifest)
+    if conventions.saved(manifest)[0].name == "paper-code":  # what ccjax does not match in the authors' code
+        items = manifest.get("paper_code", {}).get("not_matched", [])
+        lines += ["", "not matched to the authors' code (manifest: paper_code):", *(f"  - {item}" for item in items)]
     lines += ["", f"paper: {PAPER_CLAIM}.", "trend per family (paired over the ranks of each seed):"]
     lines += [f"  {f}: {measure.describe_rank_trend(t, TREND_SEMS)}" for f, t in trends(arrays).items()]
     for family, loss in zip(families, arrays["loss"], strict=True) if full else ():  # vs the lowest and highest rank

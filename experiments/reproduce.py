@@ -22,7 +22,7 @@ import ccjax
 from ._cli import ArgumentParser, HelpFormatter, format_duration, say
 from ._experiment import FIGURES, RESULTS, command_line, default_out, result_identity
 from ._spec import Stage, registered_stages
-from .reproduction_report import write_report
+from .reproduction_report import saved_results, write_report
 
 STAGES = registered_stages()  # every experiment's declared stages, in report order
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
@@ -31,9 +31,8 @@ STAGE_NAMES = tuple(stage.name for stage in STAGES)
 def stage_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",")]
     if not set(names) <= set(STAGE_NAMES):  # also an empty entry
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of stages from {', '.join(STAGE_NAMES)}, got {text!r}"
-        )
+        expected = f"expected a comma-separated list of stages from {', '.join(STAGE_NAMES)}"
+        raise argparse.ArgumentTypeError(f"{expected}, got {text!r}")
     return names
 
 
@@ -58,11 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def saved_run_matches(directory: Path, argv: list[str]) -> bool:
     """Whether ``directory`` holds finished results of the command ``argv`` (output flags aside)."""
-    try:
-        _, manifest = ccjax.load_results(directory)
-    except (FileNotFoundError, ccjax.ResultsError):
-        return False
-    return result_identity(manifest.get("argv", [])) == result_identity(argv)
+    saved = saved_results(directory)
+    return saved is not None and result_identity(saved[1].get("argv", [])) == result_identity(argv)
 
 
 def run_stage(stage: Stage, argv: list[str]) -> dict:

@@ -31,9 +31,10 @@ TRANSPLANT_ROWS = (
 )
 
 
-def _load(out: Path, stage: str):
+def saved_results(directory: Path) -> tuple[dict, dict] | None:
+    """The finished results (arrays, manifest) in ``directory``, or None."""
     try:
-        return ccjax.load_results(out / stage)
+        return ccjax.load_results(directory)
     except (FileNotFoundError, ccjax.ResultsError):
         return None
 
@@ -192,6 +193,6 @@ def report_text(saved: dict, stages: Sequence[Stage], log: dict, out: Path, *, q
 
 def write_report(path: Path, out: Path, stages: Sequence[Stage], log: dict, *, quick: bool = False) -> None:
     """Write the reproduction report for the saved results of ``stages`` under ``out``."""
-    saved = {stage.name: _load(out, stage.name) for stage in stages}
+    saved = {stage.name: saved_results(out / stage.name) for stage in stages}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report_text(saved, stages, log, out, quick=quick), encoding="utf-8")

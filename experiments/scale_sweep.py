@@ -14,7 +14,6 @@ import numpy as np
 
 import ccjax
 from ccjax import measure
-from ccjax.measure.statistics import finite_mean, mean_and_sem
 from ccjax.report import Comparison, compare_value, count, format_table, index_of
 
 from . import _spec
@@ -54,9 +53,8 @@ OPTIONS = (
 def full_model_needs_embedding(args):
     """``--full-model`` realises only the faithful embedding mixing."""
     if args.full_model and args.mixing != "embedding":
-        raise ValueError(
-            f"--full-model trains the residual CC model, whose mixing is --mixing embedding; got --mixing {args.mixing}"
-        )
+        needs = "--full-model trains the residual CC model, whose mixing is --mixing embedding"
+        raise ValueError(f"{needs}; got --mixing {args.mixing}")
     return args
 
 
@@ -71,8 +69,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
     result, estimate = train_and_evaluate(config, axes, "seed x scale", session, rel_sem=eval_rel_sem)
     arrays = {"scales": np.asarray(scales, np.float64), "seeds": np.asarray(seeds, np.int64)}
     mixing = {"name": config.mixing, "formula": ccjax.MIXING_FAMILIES[config.mixing].formula, "labels": LABELS}
-    evaluation = {"p": config.p, "rel_sem": eval_rel_sem, **EVALUATION}
-    extras = {"mixing": mixing, "evaluation": evaluation}
+    extras = {"mixing": mixing, "evaluation": {"p": config.p, "rel_sem": eval_rel_sem, **EVALUATION}}
     return arrays | measure.sweep_arrays(result, estimate=estimate), extras | {"n_devices": result.n_devices}
 
 
@@ -84,9 +81,9 @@ TERMS_NOTE += " (noisier than L/p)."
 
 def summary(arrays: dict, manifest: dict) -> str:
     arrays, naive = measure.excluding_diverged(arrays), manifest["naive_loss_per_feature"]
-    mean, sem = mean_and_sem(arrays["loss_per_feature"])
-    relu, mixing = (finite_mean(term) for term in measure.tail_loss_terms(arrays, TAIL_FRACTION))
-    columns = (mean, sem, mean - naive, relu, mixing, finite_mean(arrays["loss_per_feature_sem"]))
+    mean, sem = measure.statistics.mean_and_sem(arrays["loss_per_feature"])
+    relu, mixing = (measure.statistics.finite_mean(term) for term in measure.tail_loss_terms(arrays, TAIL_FRACTION))
+    columns = (mean, sem, mean - naive, relu, mixing, measure.statistics.finite_mean(arrays["loss_per_feature_sem"]))
     text = [[f"{v:{fmt}}" if np.isfinite(v) else "n/a" for v in col] for col, fmt in zip(columns, FORMATS, strict=True)]
     rows = list(zip([f"{scale:g}" for scale in arrays["scales"]], *text, strict=True))  # "n/a": no finite value
     p, seeds, n_evaluations = ccjax.io.saved_config(manifest).p, len(arrays["seeds"]), arrays["n_evaluations"].min()

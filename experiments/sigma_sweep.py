@@ -14,7 +14,6 @@ import numpy as np
 
 import ccjax
 from ccjax import measure, report
-from ccjax.measure.statistics import INTERVAL
 from ccjax.report import READ_ERROR, Comparison, compare_range, compare_value, format_number, format_pm
 
 from . import _cli
@@ -84,12 +83,9 @@ def summary(arrays: dict, manifest: dict) -> str:
         described = measure.describe_dip(stats, "sigma", float(sigmas.max())).items()
         rows = [[what, ours, f"~{paper[key]}" if key in paper else "-"] for key, (what, ours) in described]
         lines += ["", f"{label}:", report.format_table(["quantity", "ours", "paper"], rows)]
-    n_boot, (low, high) = manifest["analysis_method"]["n_boot"], INTERVAL
-    lines += [
-        "",
-        f"ours: seed-mean curve; +- bootstrap SD over seeds ({n_boot} resamples), [{low:g}th, {high:g}th percentile]. "
-        "paper: one seed per sigma, read off the figure (about +-0.001).",
-    ]
+    n_boot, (low, high) = manifest["analysis_method"]["n_boot"], measure.statistics.INTERVAL
+    spread = f"+- bootstrap SD over seeds ({n_boot} resamples), [{low:g}th, {high:g}th percentile]"
+    lines += ["", f"ours: seed-mean curve; {spread}. paper: one seed per sigma, read off the figure (about +-0.001)."]
     return "\n".join(lines)
 
 
@@ -137,10 +133,8 @@ OPTIONS = (
     Option("--eval-rel-sem", _cli.positive_float, 0.001, REL_SEM_HELP),
     Option("--bootstrap", _cli.positive_int, BOOTSTRAP, "bootstrap resamples of the seeds for the analysis"),
 )
-TITLE, AXES = (
-    "L/p at p = 0.01 against the mixing magnitude sigma",
-    {"seed": "seeds", "mixing": "families", "scale": "sigma_grid"},
-)
+TITLE = "L/p at p = 0.01 against the mixing magnitude sigma"
+AXES = {"seed": "seeds", "mixing": "families", "scale": "sigma_grid"}
 SPEC = Experiment.from_module(__name__, title=TITLE, config=PAPER, axes=AXES, options=OPTIONS, resolve=with_sigma_grid)
 build_parser, main = SPEC.build_parser, SPEC.main
 

@@ -13,7 +13,6 @@ import numpy as np
 
 import ccjax
 from ccjax import measure
-from ccjax.measure.statistics import mean_and_sem
 from ccjax.report import Comparison, compare_value, count, format_table
 
 from . import _spec
@@ -57,7 +56,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
 
 
 def summary(arrays: dict, manifest: dict) -> str:
-    mean, sem = mean_and_sem(arrays["at_train_p"], axis=1)
+    mean, sem = measure.statistics.mean_and_sem(arrays["at_train_p"], axis=1)
     naive, mixing = manifest["naive_loss_per_feature"], manifest["mixing"]
     rows = []
     for p, steps, m, s in zip(arrays["p_train"], arrays["steps"], mean, sem, strict=True):
@@ -112,18 +111,14 @@ def compare(arrays: dict, manifest: dict) -> list[Comparison]:
 QUICK = ("--p-train", "0.01,0.5", *_spec.QUICK_TRAIN, "--eval-points", "12", "--eval-rel-sem", "0.02")
 STAGES = (_spec.Stage(EXPERIMENT, "Experiment 1: sparsity regimes", 1.0, quick_args=QUICK, compare=compare),)
 
+OPTIONS = (_spec.p_train_option(PAPER_P_TRAIN), _spec.seeds_option(), *_spec.mixing_options())
+OPTIONS += (*_spec.training_options(), *_spec.curve_options())
 SPEC = _spec.Experiment.from_module(
     __name__,
     title="L/p over p_eval of models trained at each p_train",
     config=ccjax.TrainConfig(mixing="asymmetric", scale=0.02, scale_steps_for_sparsity=True),
     axes={"p_train": "p_train", "seed": "seeds"},
-    options=(
-        _spec.p_train_option(PAPER_P_TRAIN),
-        _spec.seeds_option(),
-        *_spec.mixing_options(),
-        *_spec.training_options(),
-        *_spec.curve_options(),
-    ),
+    options=OPTIONS,
     published_as="published_at_train_p",
 )
 build_parser, main = SPEC.build_parser, SPEC.main
