@@ -11,7 +11,7 @@ each side of 0. Rows with two or more actives are run through the MLP, in one of
   ``t = W_out yᵀ``. Both ``pre`` and ``t`` are sums of one table row per entry, so a row is
   gathered from its first two entries (every such row has two) plus a short list of
   extras, never scattered from every entry. At the paper's shapes it has 40% of the direct
-  form's matmul work and 0.66× its CPU time per training step (docs/performance.md).
+  form's matmul work and about 0.65× its CPU time per training step (docs/performance.md).
 
 Both are exact; they differ in float32 rounding order only. Training on a CPU takes the
 Gram form (:func:`ccjax.engine.extra_capacity_for`); other platforms, evaluation and
