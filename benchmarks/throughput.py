@@ -192,13 +192,13 @@ def print_cost(cost: dict) -> None:
 FORM_STEPS = 400  # steps per timed call of one model's sparse step
 
 
-def sparse_form_rates(config: ccjax.TrainConfig, repeats: int = 5) -> dict:
+def sparse_form_rates(config: ccjax.TrainConfig, repeats: int = 5, steps: int = FORM_STEPS) -> dict:
     """Model-steps/s of the training step on the sparse path, in the Gram form and in the direct
     form (the step before it, ``Shapes(extra_capacity=None)``), timed in one process.
 
     One model per device on every local device at once, not vmapped: the programs a CPU sweep
     runs side by side (its groups hold one model, one device per core). Each form's
-    ``train_step`` runs in a compiled scan of ``FORM_STEPS`` steps; the best of ``repeats``
+    ``train_step`` runs in a compiled scan of ``steps`` steps; the best of ``repeats``
     calls after a warm-up call counts.
     """
     config = dataclasses.replace(config, input_path="sparse")
@@ -207,18 +207,18 @@ def sparse_form_rates(config: ccjax.TrainConfig, repeats: int = 5) -> dict:
     rates = {}
     for form, form_shapes in (("gram", shapes), ("direct", shapes._replace(extra_capacity=None))):
 
-        def steps(state, form_shapes=form_shapes):
+        def scan(state, form_shapes=form_shapes):
             step = lambda s, t: train_step(form_shapes, hyper, s, t)  # noqa: E731
-            return jax.lax.scan(step, state, jnp.arange(FORM_STEPS))
+            return jax.lax.scan(step, state, jnp.arange(steps))
 
-        run = jax.jit(steps)
+        run = jax.jit(scan)
         jax.block_until_ready([run(state) for state in states])
         seconds = []
         for _ in range(repeats):
             start = time.perf_counter()
             jax.block_until_ready([run(state) for state in states])  # dispatched to every device, then awaited
             seconds.append(time.perf_counter() - start)
-        rates[form] = len(states) * FORM_STEPS / min(seconds)
+        rates[form] = len(states) * steps / min(seconds)
     rates["devices"] = len(states)
     return rates
 
