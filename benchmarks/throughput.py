@@ -192,18 +192,19 @@ def print_cost(cost: dict) -> None:
 FORM_STEPS = 400  # steps per timed call of one model's sparse step
 
 
-def sparse_form_rates(config: ccjax.TrainConfig, repeats: int = 5, steps: int = FORM_STEPS) -> dict:
+def sparse_form_rates(config: ccjax.TrainConfig, repeats: int = 5, steps: int = FORM_STEPS, devices=None) -> dict:
     """Model-steps/s of the training step on the sparse path, in the Gram form and in the direct
     form (the step before it, ``Shapes(extra_capacity=None)``), timed in one process.
 
-    One model per device on every local device at once, not vmapped: the programs a CPU sweep
-    runs side by side (its groups hold one model, one device per core). Each form's
+    One model per device on every local device (or on ``devices``) at once, not vmapped: the
+    programs a CPU sweep runs side by side (its groups hold one model, one device per core). Each form's
     ``train_step`` runs in a compiled scan of ``steps`` steps; the best of ``repeats``
     calls after a warm-up call counts.
     """
     config = dataclasses.replace(config, input_path="sparse")
     shapes, hyper = shapes_for(config), hyper_from_config(config)
-    states = [jax.device_put(init_run(config, jax.random.key(0), hyper), device) for device in jax.local_devices()]
+    state = init_run(config, jax.random.key(0), hyper)
+    states = [jax.device_put(state, device) for device in devices or jax.local_devices()]
     rates = {}
     for form, form_shapes in (("gram", shapes), ("direct", shapes._replace(extra_capacity=None))):
 
