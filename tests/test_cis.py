@@ -50,8 +50,6 @@ def test_and_pairs_labels_by_hand():
     np.testing.assert_array_equal(x, [[1.0, 1.0, 0.0, 1.0, 0.0]])
     on = {tuple(pair) for pair, value in zip(pairs, task.labels(x)[0], strict=True) if value == 1.0}
     assert on == {(0, 1), (0, 3), (1, 3)}
-    with pytest.raises(ValueError, match="distinct pairs"):
-        task.pairs(4)  # 8 pairs wanted, 6 exist
 
 
 def test_two_step_labels_by_hand():
@@ -276,7 +274,7 @@ def test_cis_search_refuses_a_batch_too_small_to_train_on(capsys):
 
 @pytest.mark.slow
 def test_quick_mode_finishes(tmp_path):
-    """--quick is the documented run of under 2 minutes (58 s from a fresh clone on an idle 2-core machine)."""
+    """--quick is the documented run of about 2 minutes (113 s with an empty compile cache on a 2-core machine)."""
     ran = run_main("cis_search", "--quick", "--out", str(tmp_path / "quick"))
     assert ran.returncode == 0, ran.stderr
 

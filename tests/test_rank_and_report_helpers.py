@@ -5,7 +5,6 @@ measures and trends of a rank sweep (ccjax.measure), the effective rank of rando
 
 import io
 
-import jax
 import numpy as np
 import pytest
 
@@ -187,17 +186,6 @@ def test_offset_advantage_is_the_closed_form_offset_models_against_naive():
     assert cis.offset_advantage(20, [0.25, 0.5], [0.1]).shape == (2, 1)
 
 
-def test_semi_nmf_advantage_is_the_built_reference_evaluated_as_a_search_model():
-    budget = cis.EvalBudget(2, 256)
-    got = cis.semi_nmf_advantage(10, [0.5], [0.1], budget)
-    task, key = cis.OneLayerTwoStep(), ccjax.problem.seed_key(cis.EVALUATION_SEED)
-    params = cis.semi_nmf_reference(task, 10, 5, jax.random.key(0))
-    capacity = ccjax.problem.default_capacity(256, 10, 0.1)
-    result = cis.evaluate_model(task, params, 10, 5, 0.1, key, *budget, capacity)
-    naive = float(result.naive_loss.mean)
-    np.testing.assert_allclose(got, [[(naive - float(result.loss.mean)) / naive]])
-
-
 def _search_results(positive: bool) -> dict:
     """A search's results of two tasks, one d/n, two seeds, two p (the names of cis.SEARCH_RESULTS)."""
     shape = (2, 1, 2, 2)
@@ -206,26 +194,43 @@ def _search_results(positive: bool) -> dict:
     results["grid_naive_mc_sem"] = np.full(shape, 0.01)
     results["grid_advantage"] = np.array([0.5, 0.3]).reshape(2, 1, 1, 1) + np.array([0.0, 0.02]).reshape(1, 1, 2, 1)
     results["grid_advantage"] = np.broadcast_to(results["grid_advantage"], shape)
+    results["grid_built_advantage"] = np.full(shape, 0.25)
+    results["grid_built_structure"] = np.full(shape, 4.0)
+    for name in ("grid_probe_opposite", "grid_probe_built_opposite", "grid_probe_equal", "grid_probe_built_equal"):
+        results[name] = np.where(np.arange(2).reshape(2, 1, 1, 1) == 0, np.nan, results[name])  # and-pairs: none
     results |= {"tasks": np.array(["and-pairs", "relu-outlier-l4"]), "ps": np.array([0.01, 0.1])}
     results |= {"d_ratios": np.array([0.5]), "seeds": np.array([0, 1]), "scaling_ns": np.array([20, 40])}
+    results["scaling_lrs"] = np.array([1e-3, 3e-3])
     results["positive_tasks"] = np.array(["and-pairs"] if positive else [], dtype=str)
     q = 1 if positive else 0
     results |= {"check_scaling": np.full((q, 2, 2), 0.2), "check_long": np.full((q, 2), 0.4)}
     results["check_second_optimizer"] = np.full((q, 2), 0.3)
+    results |= {"check_scaling_lr": np.full((q, 2), 1e-3), "check_scaling_built": np.full((q, 2), 0.15)}
+    results["check_scaling_final_over_initial"] = np.full((q, 2), 0.5)
     assert set(results) == set(cis.SEARCH_RESULTS)
     return results
 
 
-def test_describe_search_tables_the_advantage_and_the_rechecks():
-    text = cis.describe_search(_search_results(True), 10, cis.EvalBudget(2, 256))
+def test_describe_search_tables_the_advantage_the_built_references_the_probe_and_the_rechecks():
+    text = cis.describe_search(_search_results(True), 10)
     lines = text.splitlines()
     assert lines[0].startswith("advantage over naive")
     assert lines[1].split() == ["task", "d/n", "p", "=", "0.01", "p", "=", "0.1"]
     assert lines[3].split()[:6] == ["and-pairs", "0.5", "+0.510", "±", "0.010", "(0.10)"]
     assert "naive closed form vs Monte Carlo, largest |z|: and-pairs 0.0, relu-outlier-l4 0.0" in lines
-    rechecks = "4x steps +0.400 ± 0.000; second optimizer +0.300 ± 0.000; n=20: +0.200 ± 0.000, n=40: +0.200 ± 0.000"
-    assert lines[-1] == f"and-pairs: {rechecks}"
-    none = cis.describe_search(_search_results(False), 10, cis.EvalBudget(2, 256))
+    # every cell's row: naive, built and trained L/p, the advantages, trained - built, the built settings
+    row = next(line for line in lines if line.split()[:3] == ["relu-outlier-l4", "0.5", "0.1"]).split()
+    assert row[3:7] == ["1", "1", "1", "+0.250"] and row[7:13] == ["+0.310", "±", "0.010", "+0.060", "±", "0.010"]
+    assert row[13:] == ["k=4", "c=0.1"]
+    assert "built reference vs fresh samples, largest |z|: and-pairs 0.0, relu-outlier-l4 0.0" in lines
+    probe = lines.index(next(line for line in lines if line.startswith("probe,"))) + 3  # after the header
+    assert lines[probe].split()[:6] == ["relu-outlier-l4", "0.5", "0.01", "1.000", "1.000", "+0.000"]
+    assert lines[-3:] == [
+        "and-pairs: 4x steps +0.400 ± 0.000; second optimizer +0.300 ± 0.000; by n:",
+        "    n=20: +0.200 ± 0.000 (built +0.150) at lr 0.001, final/first training loss 0.5",
+        "    n=40: +0.200 ± 0.000 (built +0.150) at lr 0.001, final/first training loss 0.5",
+    ]
+    none = cis.describe_search(_search_results(False), 10)
     assert none.splitlines()[-1] == "no task beats its naive model by more than 2 SEM anywhere on the grid"
 
 
@@ -241,12 +246,15 @@ def test_search_progress_reports_each_combination_and_its_steps():
 def test_search_rechecks_only_the_tasks_that_beat_naive(monkeypatch):
     from ccjax.cis import _search
 
-    def fake_grid(config, run, tasks, ns, ratios, seeds, ps):  # relu beats naive at (d/n 0.5, p 0.1) only
-        shape = (len(tasks), len(ns), len(ratios), len(seeds), len(ps))
-        gain = np.zeros(shape) + np.arange(len(seeds)).reshape(1, 1, 1, -1, 1) * 0.01
+    def fake_grid(config, run, tasks, ns, ratios, seeds, ps, lrs=None):  # relu beats naive at (d/n 0.5, p 0.1) only
+        shape = (len(tasks), len(ns), len(ratios), len(seeds), len(ps)) + (() if lrs is None else (len(lrs),))
+        gain = np.zeros(shape) + np.arange(len(seeds)).reshape((1, 1, 1, -1) + (1,) * (len(shape) - 4)) * 0.01
         if "relu" in tasks and config.steps == 10 and len(ns) == 1 and ns[0] == 10:
             gain[list(tasks).index("relu"), :, -1, :, -1] += 0.5
-        return {name: np.zeros(shape) for name in cis.SEARCH_ARRAYS} | {"advantage": gain}
+        arrays = {name: np.zeros(shape) for name in cis.SEARCH_ARRAYS} | {"initial_train_loss": np.ones(shape)}
+        if lrs is not None:  # the scaling check: the last lr has the least final training loss
+            arrays["final_train_loss"] = np.broadcast_to(-np.arange(len(lrs), dtype=float), shape)
+        return arrays | {"advantage": gain, "built_advantage": np.zeros(shape)}
 
     monkeypatch.setattr(_search, "advantage_grid", fake_grid)
     told = []
@@ -257,6 +265,8 @@ def test_search_rechecks_only_the_tasks_that_beat_naive(monkeypatch):
     assert set(results) == set(cis.SEARCH_RESULTS)
     assert results["grid_advantage"].shape == (2, 2, 2, 2) and results["check_scaling"].shape == (1, 2, 2)
     assert results["check_long"].shape == results["check_second_optimizer"].shape == (1, 2)
+    np.testing.assert_array_equal(results["check_scaling_lr"], [[cis.SCALING_LRS[-1]] * 2])  # at both n
+    assert results["check_scaling_built"].shape == results["check_scaling_final_over_initial"].shape == (1, 2)
 
 
 # --- the CiS figures -------------------------------------------------------------------------

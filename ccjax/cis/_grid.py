@@ -23,6 +23,9 @@ from ..problem._data import default_capacity
 from ..problem._keys import seed_key
 from ..problem._tasks import Task
 from ._evaluate import evaluate_model
+from ._references import ARRAYS as REFERENCE_ARRAYS
+from ._references import SETTINGS as REFERENCE_SETTINGS
+from ._references import reference_arrays
 from ._train import train_models
 
 STATIC_AXES = ("task", "n_features", "d_ratio")  # a task names its model family
@@ -41,7 +44,8 @@ ARRAYS = {
     "naive_closed_form": "the naive loss in closed form (NaN: the task has none)",
     "naive_like_share": "output variance share of the d_mlp best-served outputs (1: naive-like)",
     "final_train_loss": "mean training loss over the last chunk of steps",
-}
+    "initial_train_loss": "training loss at the first step, before any update",
+} | REFERENCE_ARRAYS
 """What :func:`search_grid` returns for every model."""
 
 
@@ -73,28 +77,31 @@ def d_mlp_of(n_features: int, d_ratio: float) -> int:
     return max(1, round(d_ratio * n_features))
 
 
-STAGE_VERSION = 1  # bump when a stage's arrays change meaning, so that old stage files miss
+STAGE_VERSION = 2  # bump when a stage's arrays change meaning, so that old stage files miss
 
 
 def stage_key(task: Task, config: TrainConfig, traced: Mapping[str, Sequence], evaluation: EvalBudget) -> str:
     """A name for one static combination's results: a hash of everything they depend on
-    (the task and its fields, the full config, the traced values, the evaluation)."""
+    (the task and its fields, the full config, the traced values, the evaluation, the settings
+    of the built references and the probe)."""
     record = {"task": repr(task), "config": dataclasses.asdict(config), "evaluation": list(evaluation)}
     record |= {"traced": {name: [float(value) for value in values] for name, values in traced.items()}}
-    record |= {"version": STAGE_VERSION, "evaluation_seed": EVALUATION_SEED}
+    record |= {"version": STAGE_VERSION, "evaluation_seed": EVALUATION_SEED, "references": REFERENCE_SETTINGS}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def _run_one(task: Task, config: TrainConfig, traced: Mapping[str, Sequence], evaluation, on_progress):
-    """Train and evaluate every traced combination of one static combination."""
+    """Train and evaluate every traced combination of one static combination, with its references."""
     seeds, ps, lrs = (np.asarray(values) for values in zip(*itertools.product(*traced.values()), strict=True))
-    params, chunk_losses = train_models(task, config, seeds, ps, lrs, on_progress=on_progress)
+    trained = train_models(task, config, seeds, ps, lrs, on_progress=on_progress)
     n, d = config.n_features, config.d_mlp
     capacity = default_capacity(evaluation.batch_size, n, float(np.max(ps)))
-    key = seed_key(EVALUATION_SEED)
-    batches, batch_size = evaluation
-    evaluate = jax.jit(jax.vmap(lambda q, p: evaluate_model(task, q, n, d, p, key, batches, batch_size, capacity)))
-    result = evaluate(params, np.asarray(ps, np.float32))
+
+    def one(params, p, key):  # a model on the samples of ``key`` at its own p
+        return evaluate_model(task, params, n, d, p, key, *evaluation, capacity)
+
+    evaluate, key = jax.jit(jax.vmap(one, (0, 0, None))), seed_key(EVALUATION_SEED)
+    result = evaluate(trained.params, np.asarray(ps, np.float32), key)
     closed_form = [task.naive_loss(n, d, float(p)) for p in ps]
     arrays = {
         "loss": result.loss.mean,
@@ -106,8 +113,10 @@ def _run_one(task: Task, config: TrainConfig, traced: Mapping[str, Sequence], ev
         "naive_mse": result.naive_mse.mean,
         "naive_closed_form": np.asarray([np.nan if value is None else value for value in closed_form]),
         "naive_like_share": result.naive_like_share,
-        "final_train_loss": chunk_losses[:, -1],
+        "final_train_loss": trained.chunk_losses[:, -1],
+        "initial_train_loss": trained.initial_loss,
     }
+    arrays |= reference_arrays(task, trained.params, n, d, ps, key, evaluate)
     shape = tuple(len(values) for values in traced.values())
     return {name: np.asarray(value, np.float64).reshape(shape) for name, value in arrays.items()}
 

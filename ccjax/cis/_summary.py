@@ -4,18 +4,14 @@ set beside them, and the summary of a search as text tables (:func:`describe_sea
 
 from collections.abc import Mapping, Sequence
 
-import jax
 import numpy as np
 
 from .._types import Float
 from ..measure.baselines import optimal_offset
 from ..measure.statistics import mean_and_sem
-from ..problem._data import default_capacity
-from ..problem._keys import seed_key
 from ..report import format_table
-from ._evaluate import evaluate_model
-from ._grid import EVALUATION_SEED, EvalBudget, d_mlp_of
-from ._two_step import OneLayerTwoStep, semi_nmf_reference
+from ._grid import d_mlp_of
+from ._reference_tables import built_check, built_table, probe_table
 
 
 def naive_reference(arrays: dict) -> np.ndarray:
@@ -103,36 +99,6 @@ def offset_advantage(
     return np.asarray(rows, np.float64)
 
 
-def semi_nmf_advantage(
-    n_features: int, d_ratios: Sequence[float] | np.ndarray, ps: Sequence[float] | np.ndarray, evaluation: EvalBudget
-) -> Float[np.ndarray, "ratios ps"]:
-    """The advantage over naive of the two-step task's one-layer semi-NMF reference
-    (:func:`semi_nmf_reference`, built, not trained), per d/n and p, on the search's
-    evaluation samples (:data:`EVALUATION_SEED`, ``evaluation``'s budget).
-
-    Args:
-        n_features: Number of input features n.
-        d_ratios: The ratios d/n (each d by :func:`d_mlp_of`), (ratios,).
-        ps: Feature probabilities in (0, 1], (ps,).
-        evaluation: The evaluation budget, as in the search.
-
-    Returns:
-        ``(naive - reference) / naive`` in MSE by Monte Carlo on the same samples, (ratios, ps), float64.
-    """
-    task, key = OneLayerTwoStep(), seed_key(EVALUATION_SEED)
-    rows = []
-    for ratio in d_ratios:
-        d = d_mlp_of(n_features, float(ratio))
-        params = semi_nmf_reference(task, n_features, d, jax.random.key(0))
-        cells = []
-        for p in ps:
-            capacity = default_capacity(evaluation.batch_size, n_features, float(p))
-            result = evaluate_model(task, params, n_features, d, float(p), key, *evaluation, capacity)
-            cells.append(advantage(float(result.loss.mean), float(result.naive_loss.mean)))
-        rows.append(cells)
-    return np.asarray(rows, np.float64)
-
-
 def _estimate(mean, sem) -> str:
     return f"{mean:+.3f} ± {sem:.3f}" if np.isfinite(sem) else f"{mean:+.3f}"
 
@@ -183,29 +149,34 @@ def _grid_lines(results: Mapping[str, np.ndarray]) -> list[str]:
 
 
 def _recheck_lines(results: Mapping[str, np.ndarray]) -> list[str]:
-    """Each positive task's re-checks: 4x steps, the second optimizer and the advantage at each n."""
+    """Each positive task's re-checks: 4x steps, the second optimizer, and at each n the advantage at
+    the chosen lr, the built reference's, the lr and the worst final / first-step training loss."""
     lines = []
     for k, task in enumerate(results["positive_tasks"]):
         long, other = (mean_and_sem(results[f"check_{name}"][k]) for name in ("long", "second_optimizer"))
+        lines.append(f"{task}: 4x steps {_estimate(*long)}; second optimizer {_estimate(*other)}; by n:")
         scaling = zip(results["scaling_ns"], *mean_and_sem(results["check_scaling"][k], axis=-1), strict=True)
-        by_n = ", ".join(f"n={n}: {_estimate(mean, sem)}" for n, mean, sem in scaling)
-        lines.append(f"{task}: 4x steps {_estimate(*long)}; second optimizer {_estimate(*other)}; {by_n}")
+        for i, (n, mean, sem) in enumerate(scaling):
+            built, lr = results["check_scaling_built"][k, i], results["check_scaling_lr"][k, i]
+            ratio = results["check_scaling_final_over_initial"][k, i]
+            at_lr = f"at lr {lr:g}, final/first training loss {ratio:.3g}"
+            lines.append(f"    n={n}: {_estimate(mean, sem)} (built {built:+.3f}) {at_lr}")
     if not len(results["positive_tasks"]):
         lines.append("no task beats its naive model by more than 2 SEM anywhere on the grid")
     return lines
 
 
-def describe_search(results: Mapping[str, np.ndarray], n_features: int, evaluation: EvalBudget) -> str:
-    """The summary of a :func:`~ccjax.cis.search` (its ``results``, at ``n_features`` and the
-    ``evaluation`` budget) as text tables: the advantage over naive, mean ± SEM over seeds, with
-    the naive-like shares; the MSE advantage of the tasks trained on another loss; the check of the
-    naive closed forms against Monte Carlo; the references without CiS (:func:`offset_advantage`
-    for relu, :func:`semi_nmf_advantage` for two-step); and the re-checks of the positive tasks.
+def describe_search(results: Mapping[str, np.ndarray], n_features: int) -> str:
+    """The summary of a :func:`~ccjax.cis.search` (its ``results``, at ``n_features``) as text
+    tables: the advantage over naive, mean ± SEM over seeds, with the naive-like shares; the MSE
+    advantage of the tasks trained on another loss; the check of the naive closed forms against
+    Monte Carlo; relu's naive + offset (:func:`offset_advantage`); every cell's naive, built and
+    trained loss with trained minus built; the check of the built references on fresh samples;
+    the shared-neuron probe; and the re-checks of the positive tasks.
 
     Args:
         results: The arrays :func:`~ccjax.cis.search` returns (:data:`ccjax.cis.SEARCH_RESULTS`), by name.
-        n_features: The search's n (its ``SearchGrid.n_features``), for the references.
-        evaluation: The search's evaluation budget, for the semi-NMF reference.
+        n_features: The search's n (its ``SearchGrid.n_features``), for relu's offset reference.
 
     Returns:
         The summary, lines of text joined by newlines.
@@ -215,7 +186,11 @@ def describe_search(results: Mapping[str, np.ndarray], n_features: int, evaluati
     if "relu" in tasks:
         lines.append("relu's reference without CiS, naive + the best offset (exact, docs/paper.md §5), has advantage")
         lines.append(_ratio_table(results, offset_advantage(n_features, ratios, ps)))
-    if "two-step" in tasks:
-        lines.append("two-step's reference without CiS, a one-layer semi-NMF model of relu(A) (built, not trained):")
-        lines.append(_ratio_table(results, semi_nmf_advantage(n_features, ratios, ps, evaluation)))
+    if "grid_built_loss" not in results:  # results saved before the built references
+        lines.append("no built references or probe in these results: rerun the search for them")
+        return "\n".join(lines)
+    lines.append("every cell against its built reference (L/p; advantages over naive; trained - built ± SEM):")
+    lines += [built_table(results), built_check(results)]
+    lines.append("probe, two active features sharing neurons: loss / naive's, and (built - trained) / naive ± SEM:")
+    lines.append(probe_table(results))
     return "\n".join(lines + _recheck_lines(results))

@@ -9,6 +9,7 @@ The run goes in compiled chunks of ``chunk_steps`` so that ``on_progress`` can r
 """
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,20 @@ from ..problem._data import default_capacity
 from ..problem._keys import seed_key
 from ..problem._tasks import Task
 from ._models import MODEL_FAMILIES, Params
+
+
+class TrainedModels(NamedTuple):
+    """What :func:`train_models` returns.
+
+    Attributes:
+        params: The models' parameters, each array stacked on a leading (models,) axis.
+        chunk_losses: Each model's training loss L, mean over each chunk's steps, (models, chunks).
+        initial_loss: Each model's training loss L at its first step (before any update), (models,).
+    """
+
+    params: Params
+    chunk_losses: np.ndarray
+    initial_loss: np.ndarray
 
 
 def _optimizer(config: TrainConfig, lr) -> optax.GradientTransformation:
@@ -95,10 +110,10 @@ def train_models(
     lrs,
     chunk_steps: int = 1000,
     on_progress: Callable[[int, int], None] | None = None,
-) -> tuple[Params, np.ndarray]:
+) -> TrainedModels:
     """Train ``len(seeds)`` models (``seeds``, ``ps``, ``lrs`` are equal-length lists, one
-    entry per model) in one ``vmap``; returns their stacked parameters and the mean
-    training loss of each chunk, shape (models, chunks).
+    entry per model) in one ``vmap``; returns their stacked parameters, the mean training
+    loss of each chunk, shape (models, chunks), and each model's loss at its first step.
 
     Args:
         task: The search task to train.
@@ -110,18 +125,18 @@ def train_models(
         on_progress: Called as ``on_progress(done_steps, total_steps)`` after each chunk, or None.
 
     Returns:
-        params: The models' parameters, each array stacked on a leading (models,) axis.
-        chunk_losses: Each model's training loss L, mean over each chunk's steps, (models, chunks).
+        The :class:`TrainedModels`: parameters, each chunk's mean loss and the first step's loss.
     """
     seeds, ps, lrs = jnp.asarray(seeds), jnp.asarray(ps, jnp.float32), jnp.asarray(lrs, jnp.float32)
     state = jax.jit(jax.vmap(lambda s, lr: init_model(task, config, s, lr)))(seeds, lrs)
     capacity = default_capacity(config.batch_size, config.n_features, float(jnp.max(ps)))
     one_model = lambda st, p, lr, t: train_chunk(task, config, st, p, lr, t, capacity, "model")  # noqa: E731
     chunk = jax.jit(jax.vmap(one_model, (0, 0, 0, None), axis_name="model"))
-    losses, total = [], config.total_steps
+    losses, first, total = [], None, config.total_steps
     for start in range(0, total, chunk_steps):
         state, loss = chunk(state, ps, lrs, jnp.arange(start, min(start + chunk_steps, total)))
         losses.append(np.asarray(loss.mean(axis=1)))
+        first = np.asarray(loss[:, 0]) if first is None else first
         if on_progress is not None:
             on_progress(min(start + chunk_steps, total), total)
-    return state[0], np.stack(losses, axis=1)
+    return TrainedModels(state[0], np.stack(losses, axis=1), first)

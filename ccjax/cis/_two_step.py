@@ -34,7 +34,7 @@ class TwoStep(Task):
 
     name = "two-step"
     family = "two-layer"
-    description = "y = relu(relu(x) A - θ), every output reading 4 intermediates (±1); MSE; two MLP layers"
+    description = "y = relu(relu(x) A) (θ = 0), every output reading 4 intermediates (±1); MSE; two MLP layers"
     reads: int = 4
     threshold: float = 0.0
     structure_seed: int = 1
@@ -75,20 +75,25 @@ class TwoStep(Task):
 
 
 @dataclasses.dataclass(frozen=True)
-class OneLayerTwoStep(TwoStep):
-    """The two-step labels for a single MLP layer: the family of the semi-NMF reference.
+class ThresholdTwoStep(TwoStep):
+    """:class:`TwoStep` with θ = 0.5: ``y = relu(relu(x) A - 0.5)``. With one active feature v an output
+    that reads it is ``relu(v - 0.5)``, and with two it is ``relu(v_i ± v_j - 0.5)``: neither is linear
+    in the inputs, so no sign-gated linear readout is exact.
 
     Attributes:
         reads: As in :class:`TwoStep`.
-        threshold: As in :class:`TwoStep`.
+        threshold: θ (default 0.5).
         structure_seed: As in :class:`TwoStep`.
     """
 
-    family = "mlp"
+    name = "two-step-threshold"
+    description = "y = relu(relu(x) A - 0.5), every output reading 4 intermediates (±1); MSE; two MLP layers"
+    threshold: float = 0.5
 
 
 def semi_nmf_reference(task: TwoStep, n_features: int, d_mlp: int, key) -> dict:
-    """A one-layer compressed-computation model of the two-step labels, built, not trained.
+    """A one-layer compressed-computation model of the two-step labels, built, not trained (the
+    two-step tasks' built reference writes it in the two layers: :func:`ccjax.cis.choose_built`).
 
     With one active feature (sparse p) and θ = 0 the labels are ``relu(v) relu(A)_i`` for v > 0: a
     linear map of relu(x), as CC's mixed labels are. A rank-``d_mlp`` semi-NMF
@@ -102,7 +107,7 @@ def semi_nmf_reference(task: TwoStep, n_features: int, d_mlp: int, key) -> dict:
         key (PRNGKeyArray): PRNG key of the semi-NMF's initial NMF.
 
     Returns:
-        The weights of :class:`OneLayerTwoStep`'s model family (``"mlp"``): ``{"w_in": U, "w_out": V}``,
+        The weights of the one-layer model family ``"mlp"``: ``{"w_in": U, "w_out": V}``,
             U (n_features, d_mlp) >= 0 and V (d_mlp, n_features).
     """
     from ..measure.baselines import semi_nmf

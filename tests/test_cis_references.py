@@ -1,0 +1,149 @@
+"""ccjax.cis's built references, the shared-neuron probe, the tasks with more pairs and a
+threshold, and the scaling check's lr choice: each on hand-worked examples at small sizes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ccjax
+from ccjax import cis
+from ccjax.cis import _built as built
+from ccjax.cis import _search as search
+
+TASKS = cis.SEARCH_TASKS
+
+
+def _evaluate(task, params, n, d, p, seed=7, batches=16):
+    capacity = ccjax.problem.default_capacity(1024, n, p)
+    return cis.evaluate_model(task, params, n, d, p, jax.random.key(seed), batches, 1024, capacity)
+
+
+def test_more_pairs_per_feature_and_the_cap_at_every_pair():
+    assert TASKS["and-pairs-8"].n_outputs(100) == 800 and TASKS["and-pairs-32"].n_outputs(100) == 3200
+    assert TASKS["and-pairs-32"].n_outputs(50) == 50 * 49 // 2  # 1,600 wanted, 1,225 exist
+    pairs = TASKS["and-pairs-32"].pairs(10)
+    assert len({tuple(pair) for pair in pairs}) == len(pairs) == 45
+    assert len(TASKS["and-pairs"].pairs(4)) == 6  # 8 wanted: every pair
+
+
+def test_the_threshold_makes_one_and_two_active_features_nonlinear():
+    task = TASKS["two-step-threshold"]
+    reading = task.reading(8)
+    i, j = np.argwhere(reading == 1.0)[0]  # intermediate i feeds output j with +1
+    for v in (0.3, 0.5, 0.9):  # one active feature: relu(v - 0.5), not proportional to v
+        x = jnp.zeros((1, 8)).at[0, i].set(v)
+        np.testing.assert_allclose(task.labels(x)[0, j], max(v - 0.5, 0.0), atol=1e-6)
+    assert TASKS["two-step"].labels(jnp.zeros((1, 8)).at[0, i].set(0.3))[0, j] == pytest.approx(0.3)
+
+
+def test_the_sparse_embedding_model_is_a_sign_gated_linear_map_on_one_feature():
+    n, d, k = 12, 6, 2
+    w_in = jnp.asarray(built.sparse_embedding(np.random.default_rng(0), n, d, k), jnp.float32)
+    assert (w_in.sum(axis=1) == k).all() and set(np.unique(w_in)) == {0.0, 1.0}
+    w_out = 1.5 * jnp.linalg.pinv(w_in)
+    apply = cis.MODEL_FAMILIES["mlp"].apply
+    for v in (0.4, -0.4):
+        x = jnp.zeros((1, n)).at[0, 3].set(v)
+        expected = max(v, 0.0) * 1.5 * (w_in @ jnp.linalg.pinv(w_in))[3]
+        np.testing.assert_allclose(apply({"w_in": w_in, "w_out": w_out}, x)[0], expected, atol=1e-5)
+
+
+def test_the_naive_construction_scores_the_naive_loss_on_the_same_samples():
+    task, n, d, p = TASKS["and-pairs-8"], 10, 5, 0.3
+    models, settings = built._and_candidates(task, n, d, p, jax.random.key(0))
+    naive = jax.tree.map(jnp.asarray, models[0])
+    assert tuple(settings[0]) == (0.0, 1.0)
+    result = _evaluate(task, naive, n, d, p)
+    np.testing.assert_allclose(result.loss.mean, result.naive_loss.mean, rtol=1e-5)
+
+
+def test_the_universal_and_reads_a_pair_from_its_shared_neurons():
+    task, n, d = TASKS["and-pairs"], 8, 40
+    pairs = task.pairs(n)
+    params = built.universal_and(pairs, (np.random.default_rng(1).random((n, d)) < 0.5).astype(float), 0.1, 1.0)
+    shared = (params["w_in"][pairs[:, 0]] * params["w_in"][pairs[:, 1]]).sum(axis=1)
+    assert (shared > 0).all()  # d q² = 10 neurons per pair on average
+    i, j = pairs[0]
+    x = jnp.zeros((1, n)).at[0, i].set(1.0).at[0, j].set(1.0)  # only pair 0 on
+    out = cis.MODEL_FAMILIES["mlp-bias"].apply(jax.tree.map(jnp.asarray, params), x)[0]
+    assert out[0] == pytest.approx(1.0, abs=1e-5)
+    # every other pair reads the share of its neurons that also read i and j (the construction's interference)
+    firing = params["w_in"][i] * params["w_in"][j]
+    reading = params["w_in"][pairs[:, 0]] * params["w_in"][pairs[:, 1]]
+    np.testing.assert_allclose(out, (reading * firing).sum(axis=1) / reading.sum(axis=1), atol=1e-5)
+
+
+def test_the_two_layer_semi_nmf_reference_equals_the_one_layer_model():
+    task, n, d = TASKS["two-step"], 12, 6
+    models, _ = built._semi_nmf_candidates(task, n, d, 0.1, jax.random.key(2))
+    one_layer = cis.semi_nmf_reference(task, n, d, jax.random.key(2))
+    scale = built.SEMI_NMF_SCALES.index(1.0)
+    x = jax.random.uniform(jax.random.key(3), (64, n), minval=-1.0, maxval=1.0)
+    two = cis.MODEL_FAMILIES["two-layer"].apply(jax.tree.map(jnp.asarray, models[scale]), x)
+    np.testing.assert_allclose(two, cis.MODEL_FAMILIES["mlp"].apply(one_layer, x), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["relu-outlier-l4", "and-pairs", "two-step-threshold"])
+def test_the_chosen_built_model_is_the_best_candidate_at_each_p(name):
+    task, n, d, ps, key = TASKS[name], 12, 6, np.array([0.05, 0.2]), jax.random.key(5)
+    capacity = ccjax.problem.default_capacity(512, n, float(ps.max()))
+
+    def one(params, p):
+        return cis.evaluate_model(task, params, n, d, p, jax.random.key(6), 4, 512, capacity).loss.mean
+
+    score = jax.jit(jax.vmap(one))
+    chosen, settings = cis.choose_built(task, n, d, ps, key, score)
+    for j, p in enumerate(ps):
+        models, grid = built.builder(task)(task, n, d, float(p), key)
+        losses = score(built.stack(models), np.full(len(models), p))
+        np.testing.assert_array_equal(settings[j], grid[int(np.argmin(losses))])
+        mine = score({name: value[j : j + 1] for name, value in chosen.items()}, np.array([p]))
+        assert float(mine[0]) == pytest.approx(float(losses.min()), rel=1e-5)
+
+
+def test_shared_partners_and_the_probe_rows():
+    w_in = jnp.array([[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 0.0, 1.0], [0.0, 0.2, 0.9]])
+    np.testing.assert_array_equal(cis.shared_partners(w_in), [1, 0, 3, 2])
+    from ccjax.cis import _probe
+
+    rows = _probe.probe_rows(TASKS["relu"], jnp.array([1, 0, 3, 2]), jax.random.key(0), -1.0)
+    assert rows.shape == (4 * _probe.PROBE_ROWS, 4)
+    assert ((rows != 0).sum(axis=1) == 2).all()
+    first = rows[: _probe.PROBE_ROWS]  # feature 0 positive, its partner 1 negative
+    assert (first[:, 0] > 0).all() and (first[:, 1] < 0).all()
+    assert not _probe.signed_inputs(TASKS["and-pairs"]) and _probe.signed_inputs(TASKS["relu-discrete"])
+
+
+def test_an_exact_model_has_no_probe_loss_and_the_naive_one_has():
+    n = 6
+    exact = {"w_in": jnp.eye(n), "w_out": jnp.eye(n)}
+    result = cis.probe(TASKS["relu"], exact, n, n // 2, 0.1)
+    assert float(result.opposite.mean) == pytest.approx(0.0, abs=1e-9)
+    assert float(result.equal.mean) == pytest.approx(0.0, abs=1e-9)
+    assert float(result.naive_opposite.mean) > 0 and float(result.naive_equal.mean) > 0  # features 3-5 unserved
+
+
+def test_the_search_grid_scores_built_references_and_probes_beside_the_trained_models():
+    config = ccjax.TrainConfig(mixing="none", scale=0.0, n_features=10, d_mlp=5, batch_size=64, steps=30)
+    names = ["relu-outlier-l4", "and-pairs-32", "two-step-threshold"]  # one per builder (every task: test_every_choice)
+    traced = {"seed": [0, 1], "p": [0.05, 0.2], "lr": [3e-3]}
+    result = cis.search_grid(config, {"task": names}, traced, TASKS, cis.EvalBudget(16, 512))
+    assert np.isfinite(result["built_loss"]).all() and np.isfinite(result["initial_train_loss"]).all()
+    z = (result["built_loss"] - result["built_fresh_loss"]) / np.hypot(
+        result["built_loss_sem"], result["built_fresh_loss_sem"]
+    )
+    assert np.abs(z).max() < 4  # the built references agree with Monte Carlo on fresh samples
+    signed = np.array([not name.startswith("and-pairs") for name in names])
+    assert np.isfinite(result["probe_opposite"][signed]).all() and np.isnan(result["probe_opposite"][~signed]).all()
+    assert np.isfinite(result["probe_built_equal"][signed]).all()
+    assert (result["built_loss"] == result["built_loss"][:, :1]).all()  # one built model per p, whatever the seed
+
+
+def test_the_scaling_check_keeps_the_lr_of_least_final_loss_and_flags_a_diverged_run():
+    final = np.array([[[1.0, 0.5, np.nan], [1.0, 0.6, 0.1]], [[0.2, 0.9, 0.5], [0.2, 0.9, 0.5]]])  # (N, seeds, lrs)
+    arrays = {"final_train_loss": final, "initial_train_loss": np.ones_like(final), "advantage": -final}
+    best = search._best_lr(arrays)
+    np.testing.assert_array_equal(best["lr_index"], [1, 0])  # lr 2 diverged for one seed at n 0
+    np.testing.assert_allclose(best["advantage"], [[-0.5, -0.6], [-0.2, -0.2]])
+    np.testing.assert_allclose(best["final_over_initial"], [0.6, 0.2])
