@@ -16,7 +16,6 @@ from conftest import run_main
 import ccjax
 from ccjax import cis
 from ccjax.cis import _grid as grid
-from ccjax.cis import _summary as summary
 from ccjax.engine import over_static_axes, static_combinations
 
 TASKS = cis.SEARCH_TASKS
@@ -125,8 +124,8 @@ def test_search_grid_shapes_and_a_model_trained_in_the_grid_equals_one_trained_a
 
 
 def test_advantage_and_positive_cells():
-    np.testing.assert_allclose(summary.advantage(np.array([0.5, 1.5]), np.array([1.0, 1.0])), [0.5, -0.5])
-    positive = summary.positive_cells(np.array([0.1, 0.1, -0.1, 0.1]), np.array([0.01, 0.06, 0.01, np.nan]))
+    np.testing.assert_allclose(cis.advantage(np.array([0.5, 1.5]), np.array([1.0, 1.0])), [0.5, -0.5])
+    positive = cis.positive_cells(np.array([0.1, 0.1, -0.1, 0.1]), np.array([0.01, 0.06, 0.01, np.nan]))
     np.testing.assert_array_equal(positive, [True, False, False, False])
 
 

@@ -10,6 +10,7 @@ readout fails (:func:`probe`).
 """
 
 from ..problem import Task
+from ._advantage import advantage, naive_reference, positive_cells
 from ._and_pairs import AndPairs, AndPairs8, AndPairs32
 from ._built import SELECTION_SEED, choose_built, sparse_embedding, universal_and
 from ._evaluate import Evaluation, MeanSem, evaluate_model, naive_like_share, naive_monte_carlo
@@ -22,14 +23,7 @@ from ._relu_discrete import DiscreteReLU
 from ._relu_outlier import QuarticReLU, WorstFeatureReLU
 from ._search import RESULTS as SEARCH_RESULTS
 from ._search import SCALING_LRS, SECOND_OPTIMIZER, SearchGrid, SearchProgress, SearchRun, search
-from ._summary import (
-    advantage,
-    describe_search,
-    naive_check,
-    naive_reference,
-    offset_advantage,
-    positive_cells,
-)
+from ._summary import describe_search, naive_check, offset_advantage
 from ._train import TrainedModels, family_batch_loss, init_model, train_models
 from ._two_step import ThresholdTwoStep, TwoStep, semi_nmf_reference
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from .._linalg import matmul
 from .._types import Array, Float, Int, PRNGKeyArray
 from ..problem._tasks import Task
-from ._evaluate import MeanSem
+from ._evaluate import MeanSem, _estimate
 from ._models import MODEL_FAMILIES, Params
 
 PROBE_SEED = 20_260_003  # the probe's magnitudes, apart from every other stream
@@ -91,10 +91,6 @@ def probe_rows(
     return task.input_values(x.at[rows, second].set(sign * magnitude[1].ravel()))
 
 
-def _mean_sem(per_row: Float[Array, " rows"]) -> MeanSem:
-    return MeanSem(per_row.mean(), per_row.std(ddof=1) / jnp.sqrt(per_row.shape[0]))
-
-
 def probe(task: Task, params: Params, n_features: int, d_mlp: int, p) -> Probe:
     """One model's :class:`Probe`: its loss on its own shared-neuron pairs, and the naive model's there.
 
@@ -116,4 +112,4 @@ def probe(task: Task, params: Params, n_features: int, d_mlp: int, p) -> Probe:
         naive = task.naive_predictions(target, n_features, d_mlp, p)
         losses.append((task.sample_loss(apply(params, x), target), task.sample_loss(naive, target)))
     (opposite, naive_opposite), (equal, naive_equal) = losses
-    return Probe(*(_mean_sem(loss) for loss in (opposite, equal, naive_opposite, naive_equal)))
+    return Probe(*(_estimate(loss) for loss in (opposite, equal, naive_opposite, naive_equal)))

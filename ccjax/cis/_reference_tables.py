@@ -7,9 +7,11 @@ import numpy as np
 
 from ..measure.statistics import mean_and_sem
 from ..report import format_table
+from ._advantage import naive_reference
 
 
-def _pm(mean: float, sem: float) -> str:
+def format_estimate(mean: float, sem: float) -> str:
+    """``+0.123 ± 0.004`` (the mean alone where the SEM is not finite, e.g. of one seed)."""
     return f"{mean:+.3f} ± {sem:.3f}" if np.isfinite(sem) else f"{mean:+.3f}"
 
 
@@ -45,14 +47,13 @@ def built_table(results: Mapping[str, np.ndarray]) -> str:
     rows = []
     for t, d, j, task, ratio, p in _cells(results):
         cell = (t, d, slice(None), j)
-        naive = np.where(np.isfinite(results["grid_naive_closed_form"][cell]), results["grid_naive_closed_form"][cell],
-                         results["grid_naive_mc"][cell])[0]  # fmt: skip
+        naive = naive_reference({name: results[f"grid_{name}"][cell] for name in ("naive_closed_form", "naive_mc")})[0]
         trained, built = results["grid_advantage"][cell], results["grid_built_advantage"][cell]
         loss = mean_and_sem(results["grid_loss"][cell] / p)
         settings = _structure(task, results["grid_built_structure"][cell][0], results["grid_built_scale"][cell][0])
         row = [task, f"{ratio:g}", f"{p:g}", f"{naive / p:.4g}", f"{results['grid_built_loss'][cell][0] / p:.4g}"]
-        row += [f"{loss[0]:.4g}", f"{built[0]:+.3f}", _pm(*mean_and_sem(trained)), _pm(*mean_and_sem(trained - built))]
-        rows.append(row + [settings])
+        gains = (format_estimate(*mean_and_sem(gain)) for gain in (trained, trained - built))
+        rows.append(row + [f"{loss[0]:.4g}", f"{built[0]:+.3f}", *gains, settings])
     header = ["task", "d/n", "p", "naive L/p", "built L/p", "trained L/p", "built adv", "trained adv"]
     return format_table(header + ["trained - built", "built settings"], rows)
 
@@ -77,7 +78,7 @@ def probe_table(results: Mapping[str, np.ndarray]) -> str:
             naive = results[f"grid_probe_naive_{sign}"][cell]
             trained = results[f"grid_probe_{sign}"][cell] / naive
             built = results[f"grid_probe_built_{sign}"][cell] / naive
-            row += [f"{np.mean(trained):.3f}", f"{np.mean(built):.3f}", _pm(*mean_and_sem(built - trained))]
+            row += [f"{np.mean(trained):.3f}", f"{np.mean(built):.3f}", format_estimate(*mean_and_sem(built - trained))]
         rows.append(row)
     header = ["task", "d/n", "p"]
     header += [f"{sign}: {what}" for sign in ("opposite", "equal") for what in ("trained", "built", "built - trained")]

@@ -14,8 +14,8 @@ from ..engine._config import TrainConfig
 from ..engine._progress import format_duration
 from ..measure.statistics import mean_and_sem
 from ..problem._tasks import Task
+from ._advantage import advantage, naive_reference, positive_cells
 from ._grid import ARRAYS, DEFAULT_BUDGET, EvalBudget, search_grid
-from ._summary import advantage, naive_reference, positive_cells
 
 SECOND_OPTIMIZER = {"lr": 1e-3, "weight_decay": 0.0}  # the re-check's other optimizer setting
 SCALING_LRS = (3e-4, 1e-3, 3e-3)  # the scaling check's lr axis: the best per n by final training loss

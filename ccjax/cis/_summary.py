@@ -1,6 +1,5 @@
-"""The search's statistics and summary: each model's advantage over naive, the cells where a
-task beats naive by more than its standard error over seeds allows, the references without CiS
-set beside them, and the summary of a search as text tables (:func:`describe_search`)."""
+"""The search's summary: the naive references checked, the references without CiS set beside
+the trained models, and the summary of a search as text tables (:func:`describe_search`)."""
 
 from collections.abc import Mapping, Sequence
 
@@ -10,50 +9,9 @@ from .._types import Float
 from ..measure.baselines import optimal_offset
 from ..measure.statistics import mean_and_sem
 from ..report import format_table
+from ._advantage import advantage
 from ._grid import d_mlp_of
-from ._reference_tables import built_check, built_table, probe_table
-
-
-def naive_reference(arrays: dict) -> np.ndarray:
-    """Each model's naive loss: the closed form where the task has one, else Monte Carlo.
-
-    Args:
-        arrays: Arrays named as :func:`search_grid`'s, with at least ``naive_closed_form`` (NaN where
-            there is none) and ``naive_mc``, of equal shape.
-
-    Returns:
-        The naive loss L (not L/p) of each model, of that shape.
-    """
-    closed = arrays["naive_closed_form"]
-    return np.where(np.isfinite(closed), closed, arrays["naive_mc"])
-
-
-def advantage(loss: np.ndarray | float, naive: np.ndarray | float) -> np.ndarray | float:
-    """``(naive - trained) / naive`` per model: > 0 where training beat the naive model.
-
-    Args:
-        loss: The trained models' loss (e.g. L), a float or an array.
-        naive: The naive model's loss in the same units, broadcastable against ``loss``.
-
-    Returns:
-        The relative advantage (dimensionless; 1: a perfect model, 0: as good as naive), broadcast.
-    """
-    return (naive - loss) / naive
-
-
-def positive_cells(mean: np.ndarray, sem: np.ndarray, sigmas: float = 2.0) -> np.ndarray:
-    """Where the advantage is positive by more than ``sigmas`` standard errors.
-
-    Args:
-        mean: The advantage's mean over seeds, any shape.
-        sem: Its standard error, same shape (NaN, e.g. for one seed, is never positive).
-        sigmas: How many standard errors the mean must exceed 0 by (default 2).
-
-    Returns:
-        A boolean array of that shape: ``mean - sigmas * sem > 0`` where ``sem`` is finite.
-    """
-    with np.errstate(invalid="ignore"):
-        return np.isfinite(sem) & (mean - sigmas * sem > 0)
+from ._reference_tables import built_check, built_table, format_estimate, probe_table
 
 
 def naive_check(
@@ -99,16 +57,12 @@ def offset_advantage(
     return np.asarray(rows, np.float64)
 
 
-def _estimate(mean, sem) -> str:
-    return f"{mean:+.3f} ± {sem:.3f}" if np.isfinite(sem) else f"{mean:+.3f}"
-
-
 def _task_table(results: Mapping[str, np.ndarray], mean, sem, share=None, tasks=None) -> str:
     """A table of mean ± SEM (task, d/n, p), with the naive-like ``share`` if given: a row per task
     (of the indices ``tasks``, default all) and d/n."""
 
     def cell(t, d, j):
-        return _estimate(mean[t, d, j], sem[t, d, j]) + ("" if share is None else f" ({share[t, d, j]:.2f})")
+        return format_estimate(mean[t, d, j], sem[t, d, j]) + ("" if share is None else f" ({share[t, d, j]:.2f})")
 
     rows = [
         [results["tasks"][t], f"{ratio:g}", *(cell(t, d, j) for j in range(len(results["ps"])))]
@@ -154,13 +108,13 @@ def _recheck_lines(results: Mapping[str, np.ndarray]) -> list[str]:
     lines = []
     for k, task in enumerate(results["positive_tasks"]):
         long, other = (mean_and_sem(results[f"check_{name}"][k]) for name in ("long", "second_optimizer"))
-        lines.append(f"{task}: 4x steps {_estimate(*long)}; second optimizer {_estimate(*other)}; by n:")
+        lines.append(f"{task}: 4x steps {format_estimate(*long)}; second optimizer {format_estimate(*other)}; by n:")
         scaling = zip(results["scaling_ns"], *mean_and_sem(results["check_scaling"][k], axis=-1), strict=True)
         for i, (n, mean, sem) in enumerate(scaling):
             built, lr = results["check_scaling_built"][k, i], results["check_scaling_lr"][k, i]
             ratio = results["check_scaling_final_over_initial"][k, i]
             at_lr = f"at lr {lr:g}, final/first training loss {ratio:.3g}"
-            lines.append(f"    n={n}: {_estimate(mean, sem)} (built {built:+.3f}) {at_lr}")
+            lines.append(f"    n={n}: {format_estimate(mean, sem)} (built {built:+.3f}) {at_lr}")
     if not len(results["positive_tasks"]):
         lines.append("no task beats its naive model by more than 2 SEM anywhere on the grid")
     return lines
