@@ -6,10 +6,16 @@ argparse ``choices`` list, or a :func:`experiments._cli.choice_list` type) is wa
 through tiny in-process runs to the written results and figures. One run covers several
 choices: a list-valued option (a ``choice_list``) is given all its choices at once, and the
 k-th run of an experiment takes the k-th choice of each of its one-valued options, so an
-experiment needs as many runs as its longest one-valued option has choices. Every choice
-must reach its run's recorded options. A new mixing family, a new choice or a new
-experiment is covered without editing this file; an experiment that offers choices but has
-no tiny command line in :data:`TINY` fails.
+experiment needs as many runs as its longest one-valued option has choices.
+
+A one-valued option that several experiments offer with the same choices (``--mixing``:
+one declaration, :func:`experiments._spec.mixing_option`, that sets the same config field
+everywhere) is shared out: its choices are dealt round-robin to the experiments that offer
+it, so every choice runs end to end in one of them and every such experiment runs the option
+at least once (7 families in 4 experiments: 7 runs, not 28). Every choice must reach its
+run's recorded options. A new mixing family, a new choice or a new experiment is covered
+without editing this file; an experiment that offers choices but has no tiny command line
+in :data:`TINY` fails.
 """
 
 import argparse
@@ -39,7 +45,7 @@ TINY = {
     "sigma_sweep": ["--sigmas", "0.02", "--seeds", "1", "--steps", "10", "--eval-rel-sem", "0.2", "--bootstrap", "2"],
     "snmf_sweep": ["--sigmas", "0.02", "--seeds", "1", "--steps", "10", "--outer-iterations", "2"],
     "cis_search": ["--ps", "0.1", "--d-ratios", "0.5", "--n-features", "10", "--seeds", "2", "--steps", "10"]
-    + ["--batch-size", "32", "--eval-batches", "2", "--scaling-ns", "10"],
+    + ["--batch-size", "32", "--eval-batches", "1", "--scaling-ns", "10"],
     "device_check": ["--n-features", "20", "--d-mlp", "10", "--batch-size", "64", "--check-models", "2"]
     + ["--short-steps", "5", "--check-steps", "5", "--ks", "1", "--chunk-steps", "5"],
 }
@@ -101,6 +107,27 @@ PARSERS = {name: parser_of(importlib.import_module(f"experiments.{name}")) for n
 WALK = [(name, option, choice) for name, parser in PARSERS.items() for option, choice in offered_choices(parser)]
 
 
+def shared_out(walk: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """``walk`` with each shared one-valued option's choices dealt round-robin to the
+    experiments that offer it (see the module docstring); every other choice as it is."""
+    offered: dict[tuple[str, str], list[str]] = {}
+    for name, option, choice in walk:
+        offered.setdefault((name, option), []).append(choice)
+    by_option: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for (name, option), choices in offered.items():
+        if not list_valued(PARSERS[name], option):
+            by_option.setdefault((option, tuple(choices)), []).append(name)
+    dealt, shared = [], set()
+    for (option, choices), names in by_option.items():
+        if len(names) > 1:
+            shared |= {(name, option) for name in names}
+            dealt += [
+                (names[i % len(names)], option, choices[i % len(choices)])
+                for i in range(max(map(len, (names, choices))))
+            ]
+    return [entry for entry in walk if entry[:2] not in shared] + sorted(set(dealt))
+
+
 def runs(walk: list[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, list[str]]]]]:
     """The runs that cover ``walk``: (experiment, [(option, its choices in this run)]).
 
@@ -120,7 +147,7 @@ def runs(walk: list[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, li
     return [(name, pairs) for name, runs_of in planned.items() for pairs in runs_of]
 
 
-RUNS = runs(WALK)
+RUNS = runs(shared_out(WALK))
 
 
 def test_the_walk_finds_every_mixing_family_and_every_experiment_has_a_tiny_command():
@@ -133,7 +160,11 @@ def test_the_walk_finds_every_mixing_family_and_every_experiment_has_a_tiny_comm
     missing = sorted({name for name, _, _ in WALK} - set(TINY))
     assert not missing, f"add a tiny command line to TINY for {missing}: they offer choices"
     covered = [(name, option, choice) for name, pairs in RUNS for option, choices in pairs for choice in choices]
-    assert sorted(covered) == sorted(WALK)  # every choice in exactly one run
+    assert sorted(covered) == sorted(shared_out(WALK))  # every planned choice in exactly one run
+    assert {(option, choice) for _, option, choice in covered} == {(option, choice) for _, option, choice in WALK}
+    assert {(name, option) for name, option, _ in covered} == {(name, option) for name, option, _ in WALK}
+    mixing_runs = [name for name, option, _ in covered if option == "--mixing"]
+    assert len(mixing_runs) == len(ccjax.MIXING_NAMES)  # shared out: each family once, not once per experiment
     for name, pairs in RUNS:  # one choice per run of a one-valued option
         assert all(len(choices) == 1 or list_valued(PARSERS[name], option) for option, choices in pairs)
 
