@@ -2,11 +2,11 @@
 
 For each task, d_mlp/n and p, trains 5 seeds and scores them on the task's own loss against
 its naive model (advantage = (naive - trained) / naive, mean ± SEM over seeds) and a built
-(untrained) one, and probes them where a linear readout fails. A task that beats naive by
-> 2 SEM is re-checked at 4x the steps, a second optimizer and n = 50..400 (best of 3 lrs).
+(untrained) one, and probes them where a linear readout fails. A task beating naive and built
+by > 2 SEM is re-checked: 4x the steps, a second optimizer, n = 50..400 (lr by a pilot).
 
     python -m experiments.cis_search                                   # the committed run (paper budget)
-    python -m experiments.cis_search --quick                           # about 2 minutes, into results/cis_search-quick/
+    python -m experiments.cis_search --quick                           # about a minute, into results/cis_search-quick/
     python -m experiments.cis_search --plot-only
 
 Each trained combination (task, n, d/n) is kept in ``<out>/checkpoints/`` as soon as it
@@ -53,7 +53,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
         cache = ccjax.io.StageFiles(session.checkpoints)
     search = cis.SearchRun(cis.SEARCH_TASKS, cis.EvalBudget(args.eval_batches), cis.SearchProgress(), cache)
     grid = cis.SearchGrid(*(getattr(args, name) for name in cis.SearchGrid._fields))
-    rechecking = "{}: beats naive at d/n = {:g}, p = {:g}; re-checking it and scaling n"  # (task, ratio, p)
+    rechecking = "{}: beats naive and built at d/n = {:g}, p = {:g}; re-checking it and scaling n"  # (task, ratio, p)
     with session.timed("train_and_evaluate"):
         arrays = cis.search(config, search, grid, on_positive=lambda *cell: say(rechecking.format(*cell)))
     return arrays, {
@@ -94,7 +94,7 @@ def overview_figure(arrays: dict, manifest: dict):
 
 
 SCALING_HELP = "n of a positive task's scaling (same d/n, p)"
-LRS_HELP = "the scaling's learning rates: at each n, the one of least final training loss is kept"
+LRS_HELP = "the scaling's learning rates: each n trains at the one of least final loss in a one-seed pilot"
 QUICK_HELP = f"a small grid: {' '.join(QUICK)}; results in results/{EXPERIMENT}-quick/ unless --out is given"
 FIGURES = {f"{EXPERIMENT}.png": overview_figure}
 FIGURES |= {f"{EXPERIMENT}_{name}.png": task_figure(name) for name in cis.SEARCH_TASKS}  # None for tasks not run

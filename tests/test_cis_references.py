@@ -140,10 +140,42 @@ def test_the_search_grid_scores_built_references_and_probes_beside_the_trained_m
     assert (result["built_loss"] == result["built_loss"][:, :1]).all()  # one built model per p, whatever the seed
 
 
-def test_the_scaling_check_keeps_the_lr_of_least_final_loss_and_flags_a_diverged_run():
-    final = np.array([[[1.0, 0.5, np.nan], [1.0, 0.6, 0.1]], [[0.2, 0.9, 0.5], [0.2, 0.9, 0.5]]])  # (N, seeds, lrs)
-    arrays = {"final_train_loss": final, "initial_train_loss": np.ones_like(final), "advantage": -final}
-    best = search._best_lr(arrays)
-    np.testing.assert_array_equal(best["lr_index"], [1, 0])  # lr 2 diverged for one seed at n 0
-    np.testing.assert_allclose(best["advantage"], [[-0.5, -0.6], [-0.2, -0.2]])
-    np.testing.assert_allclose(best["final_over_initial"], [0.6, 0.2])
+def test_the_scaling_check_trains_every_seed_at_the_lr_of_the_pilots_least_final_loss(monkeypatch):
+    calls = []
+
+    def fake_grid(config, run, tasks, ns, ratios, seeds, ps, lrs=None):
+        calls.append((tuple(ns), tuple(seeds), lrs, config.lr))
+        shape = (1, len(ns), 1, len(seeds), 1) + (() if lrs is None else (len(lrs),))
+        final = np.ones(shape)
+        if lrs is not None:  # the pilot: at n 20 lr 3e-3 diverged and 1e-3 is best; at n 40 3e-4 is best
+            final[0, :, 0, 0, 0] = [[0.5, 0.2, np.nan], [0.1, 0.3, 0.4]]
+        elif ns == [40]:
+            final[0, 0, 0, 1, 0] = np.nan  # a seed diverges at the chosen lr
+        arrays = {"final_train_loss": final, "initial_train_loss": np.full(shape, 2.0)}
+        return arrays | {"advantage": np.full(shape, config.lr), "built_advantage": np.full(shape, 0.1)}
+
+    monkeypatch.setattr(search, "advantage_grid", fake_grid)
+    grid = cis.SearchGrid(["relu"], 10, [0.5], [0, 1, 2], [0.1], [20, 40], (3e-4, 1e-3, 3e-3))
+    cell = {"tasks": ["relu"], "ratios": [0.5], "seeds": grid.seeds, "ps": [0.1]}
+    config = ccjax.TrainConfig(mixing="none", scale=0.0, steps=10)
+    scaling = search._scaling(config, cis.SearchRun(TASKS), grid, cell)
+    assert calls == [
+        ((20, 40), (0,), grid.scaling_lrs, config.lr),
+        ((20,), (0, 1, 2), None, 1e-3),
+        ((40,), (0, 1, 2), None, 3e-4),
+    ]
+    np.testing.assert_array_equal(scaling["scaling_lr"], [1e-3, 3e-4])
+    np.testing.assert_array_equal(scaling["scaling_pilot_loss"], [[0.5, 0.2, np.inf], [0.1, 0.3, 0.4]])
+    np.testing.assert_allclose(scaling["scaling"], [[1e-3] * 3, [3e-4] * 3])  # each n's seeds at its lr
+    np.testing.assert_array_equal(scaling["scaling_final_over_initial"], [0.5, np.inf])  # the diverged seed shows
+    np.testing.assert_array_equal(scaling["scaling_built"], [0.1, 0.1])
+
+
+def test_a_task_is_rechecked_only_where_it_beats_naive_and_its_built_reference():
+    seeds = np.array([0.0, 0.01, -0.01])  # SEM 0.0058 over three seeds
+    advantage = np.array([0.5, 0.5, 0.5, 0.01]).reshape(4, 1, 1, 1) + seeds.reshape(1, 1, 3, 1)
+    built = np.array([0.5, 0.3, np.nan, np.nan]).reshape(4, 1, 1, 1) + np.zeros((1, 1, 3, 1))
+    margin, positive = cis.beyond_built({"advantage": advantage, "built_advantage": built})
+    # (0) no better than built; (1) 0.2 over built; (2) no built reference: over naive; (3) within 2 SEM of naive
+    np.testing.assert_array_equal(positive.ravel(), [False, True, True, False])
+    np.testing.assert_allclose(margin.ravel(), [0.0, 0.2, 0.5, 0.01], atol=1e-12)

@@ -207,6 +207,7 @@ def _search_results(positive: bool) -> dict:
     results["check_second_optimizer"] = np.full((q, 2), 0.3)
     results |= {"check_scaling_lr": np.full((q, 2), 1e-3), "check_scaling_built": np.full((q, 2), 0.15)}
     results["check_scaling_final_over_initial"] = np.full((q, 2), 0.5)
+    results["check_scaling_pilot_loss"] = np.broadcast_to([0.02, np.inf], (q, 2, 2))  # 3e-3 diverged
     assert set(results) == set(cis.SEARCH_RESULTS)
     return results
 
@@ -225,13 +226,19 @@ def test_describe_search_tables_the_advantage_the_built_references_the_probe_and
     assert "built reference vs fresh samples, largest |z|: and-pairs 0.0, relu-outlier-l4 0.0" in lines
     probe = lines.index(next(line for line in lines if line.startswith("probe,"))) + 3  # after the header
     assert lines[probe].split()[:6] == ["relu-outlier-l4", "0.5", "0.01", "1.000", "1.000", "+0.000"]
+    at_n = "+0.200 ± 0.000 (built +0.150) at lr 0.001, final/first training loss 0.5; pilot 0.001: 0.02, 0.003: inf"
     assert lines[-3:] == [
         "and-pairs: 4x steps +0.400 ± 0.000; second optimizer +0.300 ± 0.000; by n:",
-        "    n=20: +0.200 ± 0.000 (built +0.150) at lr 0.001, final/first training loss 0.5",
-        "    n=40: +0.200 ± 0.000 (built +0.150) at lr 0.001, final/first training loss 0.5",
+        f"    n=20: {at_n}",
+        f"    n=40: {at_n}",
     ]
     none = cis.describe_search(_search_results(False), 10)
-    assert none.splitlines()[-1] == "no task beats its naive model by more than 2 SEM anywhere on the grid"
+    assert none.splitlines()[-1] == (
+        "no task beats its naive model (and its built reference) by more than 2 SEM anywhere on the grid"
+    )
+    before_pilots = _search_results(True)  # results written before the lr pilot: no pilot column
+    del before_pilots["check_scaling_pilot_loss"]
+    assert cis.describe_search(before_pilots, 10).splitlines()[-1].endswith("final/first training loss 0.5")
 
 
 def test_search_progress_reports_each_combination_and_its_steps():
@@ -267,6 +274,7 @@ def test_search_rechecks_only_the_tasks_that_beat_naive(monkeypatch):
     assert results["check_long"].shape == results["check_second_optimizer"].shape == (1, 2)
     np.testing.assert_array_equal(results["check_scaling_lr"], [[cis.SCALING_LRS[-1]] * 2])  # at both n
     assert results["check_scaling_built"].shape == results["check_scaling_final_over_initial"].shape == (1, 2)
+    assert results["check_scaling_pilot_loss"].shape == (1, 2, len(cis.SCALING_LRS))
 
 
 # --- the CiS figures -------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from ._relu import ReLU
 from ._relu_discrete import DiscreteReLU
 from ._relu_outlier import QuarticReLU, WorstFeatureReLU
 from ._search import RESULTS as SEARCH_RESULTS
-from ._search import SCALING_LRS, SECOND_OPTIMIZER, SearchGrid, SearchProgress, SearchRun, search
+from ._search import SCALING_LRS, SECOND_OPTIMIZER, SearchGrid, SearchProgress, SearchRun, beyond_built, search
 from ._summary import describe_search, naive_check, offset_advantage
 from ._train import TrainedModels, family_batch_loss, init_model, train_models
 from ._two_step import ThresholdTwoStep, TwoStep, semi_nmf_reference
@@ -63,6 +63,7 @@ __all__ = [
     "TwoStep",
     "WorstFeatureReLU",
     "advantage",
+    "beyond_built",
     "choose_built",
     "d_mlp_of",
     "describe_search",

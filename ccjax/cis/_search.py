@@ -18,20 +18,22 @@ from ._advantage import advantage, naive_reference, positive_cells
 from ._grid import ARRAYS, DEFAULT_BUDGET, EvalBudget, search_grid
 
 SECOND_OPTIMIZER = {"lr": 1e-3, "weight_decay": 0.0}  # the re-check's other optimizer setting
-SCALING_LRS = (3e-4, 1e-3, 3e-3)  # the scaling check's lr axis: the best per n by final training loss
+SCALING_LRS = (3e-4, 1e-3, 3e-3)  # the scaling check's lr axis: the best per n by a one-seed pilot's final loss
 GRID = "(T, D, K, P): task, d/n, seed, p"
 RESULTS = {f"grid_{name}": f"{GRID}: {what}" for name, what in ARRAYS.items()}
 RESULTS |= {"grid_advantage": f"{GRID}: (naive - trained) / naive on the task's loss (naive: closed form, else MC)"}
 RESULTS |= {"grid_built_advantage": f"{GRID}: (naive - built) / naive, the built reference's advantage"}
 RESULTS |= {"tasks": "(T,)", "ps": "(P,)", "d_ratios": "(D,)", "seeds": "(K,)", "scaling_ns": "(N,)"}
-RESULTS |= {"positive_tasks": "(Q,) tasks beating naive by > 2 SEM somewhere, re-checked at their best cell"}
+RESULTS |= {"positive_tasks": "(Q,) tasks beating naive and built by > 2 SEM somewhere, re-checked (see beyond_built)"}
 RESULTS |= {"check_scaling": "(Q, N, K) advantage at each n (at its lr)", "check_long": "(Q, K) advantage at 4x steps"}
 RESULTS |= {"scaling_lrs": "(L,) the scaling check's lr axis", "check_scaling_lr": "(Q, N) the lr chosen at each n"}
+RESULTS |= {"check_scaling_pilot_loss": "(Q, N, L) the first seed's final training loss at each lr (inf: diverged)"}
 RESULTS |= {"check_scaling_built": "(Q, N) the built reference's advantage at each n (NaN: none)"}
 RESULTS |= {"check_scaling_final_over_initial": "(Q, N) largest final / first-step training loss over seeds"}
 RESULTS |= {"check_second_optimizer": f"(Q, K) advantage with {SECOND_OPTIMIZER}"}
 """What :func:`search` returns, by name, with its axes (Q: positive tasks, N: the scaling n's)."""
 CHECKS = {"scaling": "NK", "scaling_lr": "N", "scaling_built": "N", "scaling_final_over_initial": "N"}
+CHECKS |= {"scaling_pilot_loss": "NL"}
 CHECKS |= {"long": "K", "second_optimizer": "K"}  # each re-check's axes after Q
 
 
@@ -46,8 +48,8 @@ class SearchGrid(NamedTuple):
         seeds: Training seeds, one model each; the SEMs are over them.
         ps: Feature probabilities in (0, 1], each model trained and evaluated at its own.
         scaling_ns: The n's at which a positive task's best cell is trained again.
-        scaling_lrs: The learning rates tried at each of those n's; the one of least final training
-            loss (mean over seeds) is kept (default :data:`SCALING_LRS`).
+        scaling_lrs: The learning rates a one-seed pilot tries at each of those n's; every seed is then
+            trained at the one of least final training loss (default :data:`SCALING_LRS`).
     """
 
     tasks: Sequence[str]
@@ -138,35 +140,72 @@ def advantage_grid(config: TrainConfig, run: SearchRun, tasks, ns, ratios, seeds
     return arrays | gains
 
 
-def _best_lr(arrays: dict) -> dict[str, np.ndarray]:
-    """Per n of a scaling check's arrays (N, seeds, lrs): the lr index of least mean final training
-    loss (a diverged run counts as infinite), and the advantages and losses at it."""
-    final = np.where(np.isfinite(arrays["final_train_loss"]), arrays["final_train_loss"], np.inf)
-    best = np.argmin(final.mean(axis=1), axis=1)  # (N,)
-    at_best = {name: np.take_along_axis(value, best[:, None, None], axis=2)[..., 0] for name, value in arrays.items()}
-    ratio = at_best["final_train_loss"] / at_best["initial_train_loss"]
-    return at_best | {"lr_index": best, "final_over_initial": np.where(np.isfinite(ratio), ratio, np.inf).max(axis=1)}
+def _final_or_inf(arrays: dict) -> np.ndarray:
+    """Each model's final training loss, a diverged (non-finite) run counted as infinite."""
+    final = arrays["final_train_loss"]
+    return np.where(np.isfinite(final), final, np.inf)
+
+
+def _pilot_lrs(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The scaling check's lr at each n of ``grid.scaling_ns``: the one of least final training loss
+    of the first seed, trained at every lr of ``grid.scaling_lrs``; and those losses, (N, lrs)."""
+    pilot = advantage_grid(config, run, ns=grid.scaling_ns, lrs=grid.scaling_lrs, **cell | {"seeds": grid.seeds[:1]})
+    losses = _final_or_inf(pilot)[0, :, 0, 0, 0, :]  # (N, lrs)
+    return np.asarray(grid.scaling_lrs)[np.argmin(losses, axis=1)], losses
+
+
+def _scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict) -> dict[str, np.ndarray]:
+    """The scaling check: at each n, every seed at the lr that :func:`_pilot_lrs` chose there."""
+    lrs, pilot = _pilot_lrs(config, run, grid, cell)
+    at_n = [
+        {name: value[0, 0, 0, :, 0] for name, value in advantage_grid(config, run, ns=[n], **cell).items()}
+        for n, config in zip(grid.scaling_ns, (dataclasses.replace(config, lr=float(lr)) for lr in lrs), strict=True)
+    ]
+    ratio = np.stack([_final_or_inf(arrays) / arrays["initial_train_loss"] for arrays in at_n])  # (N, seeds)
+    return {
+        "scaling": np.stack([arrays["advantage"] for arrays in at_n]),
+        "scaling_lr": lrs,
+        "scaling_pilot_loss": pilot,
+        "scaling_built": np.array([arrays["built_advantage"][0] for arrays in at_n]),
+        "scaling_final_over_initial": np.where(np.isfinite(ratio), ratio, np.inf).max(axis=1),
+    }
 
 
 def recheck(config: TrainConfig, run: SearchRun, grid: SearchGrid, task: str, ratio: float, p: float) -> dict:
-    """A positive cell again, each an advantage per seed: trained at each n of ``grid.scaling_ns``
-    at each lr of ``grid.scaling_lrs``, kept at the lr of least final training loss (``scaling``,
-    (N, seeds); ``scaling_lr``, ``scaling_built``, ``scaling_final_over_initial``, (N,)), at 4x the
-    steps (``long``) and with :data:`SECOND_OPTIMIZER` (``second_optimizer``), both at ``grid.n_features``."""
+    """A positive cell again, each an advantage per seed: at each n of ``grid.scaling_ns``, trained
+    at the lr a one-seed pilot over ``grid.scaling_lrs`` chose by final training loss (``scaling``,
+    (N, seeds); ``scaling_lr``, ``scaling_built``, ``scaling_final_over_initial``, (N,);
+    ``scaling_pilot_loss``, (N, lrs)), at 4x the steps (``long``) and with :data:`SECOND_OPTIMIZER`
+    (``second_optimizer``), both at ``grid.n_features``."""
     cell = {"tasks": [task], "ratios": [ratio], "seeds": grid.seeds, "ps": [p]}
     changes = ({"steps": 4 * config.steps}, SECOND_OPTIMIZER)
     long, other = (dataclasses.replace(config, **change) for change in changes)
     n = [grid.n_features]
-    scaling = advantage_grid(config, run, ns=grid.scaling_ns, lrs=grid.scaling_lrs, **cell)
-    best = _best_lr({name: value[0, :, 0, :, 0, :] for name, value in scaling.items()})  # (N, seeds, lrs)
-    return {
-        "scaling": best["advantage"],
-        "scaling_lr": np.asarray(grid.scaling_lrs)[best["lr_index"]],
-        "scaling_built": best["built_advantage"][:, 0],
-        "scaling_final_over_initial": best["final_over_initial"],
+    return _scaling(config, run, grid, cell) | {
         "long": advantage_grid(long, run, ns=n, **cell)["advantage"][0, 0, 0, :, 0],
         "second_optimizer": advantage_grid(other, run, ns=n, **cell)["advantage"][0, 0, 0, :, 0],
     }
+
+
+def beyond_built(main: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell of the main grid, (tasks, d/n, seeds, p): the margin that :func:`search` re-checks
+    and its positive cells. The margin is trained minus built advantage (mean over seeds), or the
+    advantage itself where the task has no built reference; a cell is positive where the models
+    beat the naive model and the built one (where there is one) by more than 2 SEM each.
+
+    Args:
+        main: The main grid's ``advantage`` and ``built_advantage`` (NaN: no built reference).
+
+    Returns:
+        margin: (tasks, d/n, p), the mean over seeds.
+        positive: (tasks, d/n, p), booleans.
+    """
+    built = np.isfinite(main["built_advantage"]).all(axis=2)
+    over_naive, over_built = (
+        mean_and_sem(gain, axis=2) for gain in (main["advantage"], main["advantage"] - main["built_advantage"])
+    )
+    positive = positive_cells(*over_naive) & (~built | positive_cells(*over_built))
+    return np.where(built, over_built[0], over_naive[0]), positive
 
 
 def search(
@@ -175,9 +214,10 @@ def search(
     grid: SearchGrid,
     on_positive: Callable[[str, float, float], None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Train and score every task of ``grid`` against its naive model (``config`` gives the
-    training, the grid its n and d/n); for each task that beats it by more than 2 SEM over seeds
-    somewhere, :func:`recheck` its best such cell (``on_positive(task, d/n, p)`` is told first).
+    """Train and score every task of ``grid`` against its naive model and its built reference
+    (``config`` gives the training, the grid its n and d/n); for each task that beats both by more
+    than 2 SEM over seeds somewhere (:func:`beyond_built`), :func:`recheck` its cell of largest
+    trained - built margin (``on_positive(task, d/n, p)`` is told first).
 
     Args:
         config: The training recipe (steps, batch, optimizer, lr); the grid sets n and d/n.
@@ -191,10 +231,10 @@ def search(
     """
     main = advantage_grid(config, run, grid.tasks, [grid.n_features], grid.d_ratios, grid.seeds, grid.ps)
     main = {name: value[:, 0] for name, value in main.items()}  # (tasks, d/n, seeds, p)
-    mean, sem = mean_and_sem(main["advantage"], axis=2)
+    margin, beats = beyond_built(main)
     positive, checks = [], {name: [] for name in CHECKS}
     for i, task in enumerate(grid.tasks):
-        best = np.where(positive_cells(mean[i], sem[i]), mean[i], -np.inf)
+        best = np.where(beats[i], margin[i], -np.inf)
         if np.isfinite(best).any():
             d, p = np.unravel_index(np.argmax(best), best.shape)
             if on_positive is not None:
@@ -206,7 +246,7 @@ def search(
     axes = ("tasks", "ps", "d_ratios", "seeds", "scaling_ns", "scaling_lrs")
     arrays |= {name: np.asarray(getattr(grid, name)) for name in axes}
     arrays |= {"positive_tasks": np.asarray(positive, dtype=str)}
-    sizes = {"N": len(grid.scaling_ns), "K": len(grid.seeds)}
+    sizes = {"N": len(grid.scaling_ns), "K": len(grid.seeds), "L": len(grid.scaling_lrs)}
     for name, values in checks.items():
         shape = (len(positive),) + tuple(sizes[axis] for axis in CHECKS[name])
         arrays[f"check_{name}"] = np.asarray(values, np.float64).reshape(shape)

@@ -102,9 +102,21 @@ def _grid_lines(results: Mapping[str, np.ndarray]) -> list[str]:
     return lines
 
 
+def _pilot(results: Mapping[str, np.ndarray], task: int, n: int) -> str:
+    """The one-seed lr pilot's final training losses at the ``n``-th n (nothing for results without one)."""
+    if "check_scaling_pilot_loss" not in results:
+        return ""
+    losses = ", ".join(
+        f"{lr:g}: {loss:.3g}"
+        for lr, loss in zip(results["scaling_lrs"], results["check_scaling_pilot_loss"][task, n], strict=True)
+    )
+    return f"; pilot {losses}"
+
+
 def _recheck_lines(results: Mapping[str, np.ndarray]) -> list[str]:
     """Each positive task's re-checks: 4x steps, the second optimizer, and at each n the advantage at
-    the chosen lr, the built reference's, the lr and the worst final / first-step training loss."""
+    the chosen lr, the built reference's, the lr, the worst final / first-step training loss and the
+    lr pilot's final losses."""
     lines = []
     for k, task in enumerate(results["positive_tasks"]):
         long, other = (mean_and_sem(results[f"check_{name}"][k]) for name in ("long", "second_optimizer"))
@@ -114,9 +126,9 @@ def _recheck_lines(results: Mapping[str, np.ndarray]) -> list[str]:
             built, lr = results["check_scaling_built"][k, i], results["check_scaling_lr"][k, i]
             ratio = results["check_scaling_final_over_initial"][k, i]
             at_lr = f"at lr {lr:g}, final/first training loss {ratio:.3g}"
-            lines.append(f"    n={n}: {format_estimate(mean, sem)} (built {built:+.3f}) {at_lr}")
+            lines.append(f"    n={n}: {format_estimate(mean, sem)} (built {built:+.3f}) {at_lr}{_pilot(results, k, i)}")
     if not len(results["positive_tasks"]):
-        lines.append("no task beats its naive model by more than 2 SEM anywhere on the grid")
+        lines.append("no task beats its naive model (and its built reference) by more than 2 SEM anywhere on the grid")
     return lines
 
 
