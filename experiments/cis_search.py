@@ -101,7 +101,7 @@ FIGURES |= {f"{EXPERIMENT}_{name}.png": task_figure(name) for name in cis.SEARCH
 OPTIONS = (
     Option("--tasks", choice_list(tuple(cis.SEARCH_TASKS), "task"), ",".join(cis.SEARCH_TASKS), "search tasks"),
     Option("--ps", probability_list, "0.001,0.01,0.03,0.1", "feature probabilities", metavar="LIST"),
-    Option("--d-ratios", probability_list, "0.25,0.5", "d_mlp / n_features", metavar="LIST"),
+    Option("--d-ratios", probability_list, "0.5", "d_mlp / n_features (each ratio is a whole grid)", metavar="LIST"),
     Option("--n-features", positive_int, PAPER.n_features, "features n of the grid"),
     seeds_option("5"),
     Option("--steps", positive_int, PAPER.steps, "training steps (the paper's 10,000 by default)"),
