@@ -179,3 +179,25 @@ def test_a_task_is_rechecked_only_where_it_beats_naive_and_its_built_reference()
     # (0) no better than built; (1) 0.2 over built; (2) no built reference: over naive; (3) within 2 SEM of naive
     np.testing.assert_array_equal(positive.ravel(), [False, True, True, False])
     np.testing.assert_allclose(margin.ravel(), [0.0, 0.2, 0.5, 0.01], atol=1e-12)
+
+
+def test_the_scaling_check_skips_an_n_whose_output_layer_is_too_large(monkeypatch):
+    ns = [50, 100, 200, 400]
+    assert cis.affordable_ns(TASKS["relu"], ns, 0.5) == ns  # 400 outputs x 200 neurons at n = 400
+    assert cis.affordable_ns(TASKS["and-pairs-8"], ns, 0.5) == [50, 100, 200]  # 3,200 x 200 at n = 400
+    assert cis.affordable_ns(TASKS["and-pairs-32"], ns, 0.5) == [50, 100]  # 6,400 x 100 at n = 200
+    seen = []
+
+    def fake_grid(config, run, tasks, ns, ratios, seeds, ps, lrs=None):
+        seen.append(tuple(ns))
+        ones = np.ones((1, len(ns), 1, len(seeds), 1) + (() if lrs is None else (len(lrs),)))
+        return {"final_train_loss": ones, "initial_train_loss": 2 * ones, "advantage": ones, "built_advantage": ones}
+
+    monkeypatch.setattr(search, "advantage_grid", fake_grid)
+    grid = cis.SearchGrid(["and-pairs-32"], 100, [0.5], [0, 1], [0.1], [100, 200], (1e-3, 3e-3))
+    cell = {"tasks": ["and-pairs-32"], "ratios": [0.5], "seeds": grid.seeds, "ps": [0.1]}
+    scaling = search._scaling(ccjax.TrainConfig(mixing="none", scale=0.0), cis.SearchRun(TASKS), grid, cell)
+    assert seen == [(100,), (100,)]  # the pilot and the seeds, at n = 100 only
+    np.testing.assert_array_equal(scaling["scaling"], [[1.0, 1.0], [np.nan, np.nan]])
+    np.testing.assert_array_equal(scaling["scaling_lr"], [1e-3, np.nan])
+    assert np.isnan(scaling["scaling_pilot_loss"][1]).all() and np.isnan(scaling["scaling_built"][1])

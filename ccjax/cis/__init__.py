@@ -22,7 +22,17 @@ from ._relu import ReLU
 from ._relu_discrete import DiscreteReLU
 from ._relu_outlier import QuarticReLU, WorstFeatureReLU
 from ._search import RESULTS as SEARCH_RESULTS
-from ._search import SCALING_LRS, SECOND_OPTIMIZER, SearchGrid, SearchProgress, SearchRun, beyond_built, search
+from ._search import (
+    SCALING_LRS,
+    SCALING_MAX_WEIGHTS,
+    SECOND_OPTIMIZER,
+    SearchGrid,
+    SearchProgress,
+    SearchRun,
+    affordable_ns,
+    beyond_built,
+    search,
+)
 from ._summary import describe_search, naive_check, offset_advantage
 from ._train import TrainedModels, family_batch_loss, init_model, train_models
 from ._two_step import ThresholdTwoStep, TwoStep, semi_nmf_reference
@@ -39,6 +49,7 @@ __all__ = [
     "SEARCH_ARRAYS",
     "SEARCH_RESULTS",
     "SCALING_LRS",
+    "SCALING_MAX_WEIGHTS",
     "SECOND_OPTIMIZER",
     "SEARCH_TASKS",
     "AndPairs",
@@ -63,6 +74,7 @@ __all__ = [
     "TwoStep",
     "WorstFeatureReLU",
     "advantage",
+    "affordable_ns",
     "beyond_built",
     "choose_built",
     "d_mlp_of",

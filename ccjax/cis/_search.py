@@ -15,17 +15,22 @@ from ..engine._progress import format_duration
 from ..measure.statistics import mean_and_sem
 from ..problem._tasks import Task
 from ._advantage import advantage, naive_reference, positive_cells
-from ._grid import ARRAYS, DEFAULT_BUDGET, EvalBudget, search_grid
+from ._grid import ARRAYS, DEFAULT_BUDGET, EvalBudget, d_mlp_of, search_grid
 
 SECOND_OPTIMIZER = {"lr": 1e-3, "weight_decay": 0.0}  # the re-check's other optimizer setting
 SCALING_LRS = (3e-4, 1e-3, 3e-3)  # the scaling check's lr axis: the best per n by a one-seed pilot's final loss
+SCALING_MAX_WEIGHTS = 160_000
+"""The scaling check skips an n where the model's output layer (outputs × d_mlp) would have more weights
+than this: the largest of the default grid, and-pairs-32 at n = 100 (3,200 × 50). The AND tasks' outputs
+grow with n, so and-pairs-8 stops at n = 200 and and-pairs-32 at n = 100 (d/n = 0.5)."""
 GRID = "(T, D, K, P): task, d/n, seed, p"
 RESULTS = {f"grid_{name}": f"{GRID}: {what}" for name, what in ARRAYS.items()}
 RESULTS |= {"grid_advantage": f"{GRID}: (naive - trained) / naive on the task's loss (naive: closed form, else MC)"}
 RESULTS |= {"grid_built_advantage": f"{GRID}: (naive - built) / naive, the built reference's advantage"}
 RESULTS |= {"tasks": "(T,)", "ps": "(P,)", "d_ratios": "(D,)", "seeds": "(K,)", "scaling_ns": "(N,)"}
 RESULTS |= {"positive_tasks": "(Q,) tasks beating naive and built by > 2 SEM somewhere, re-checked (see beyond_built)"}
-RESULTS |= {"check_scaling": "(Q, N, K) advantage at each n (at its lr)", "check_long": "(Q, K) advantage at 4x steps"}
+RESULTS |= {"check_scaling": "(Q, N, K) advantage at each n at its lr (NaN: n skipped, see SCALING_MAX_WEIGHTS)"}
+RESULTS |= {"check_long": "(Q, K) advantage at 4x steps"}
 RESULTS |= {"scaling_lrs": "(L,) the scaling check's lr axis", "check_scaling_lr": "(Q, N) the lr chosen at each n"}
 RESULTS |= {"check_scaling_pilot_loss": "(Q, N, L) the first seed's final training loss at each lr (inf: diverged)"}
 RESULTS |= {"check_scaling_built": "(Q, N) the built reference's advantage at each n (NaN: none)"}
@@ -154,7 +159,35 @@ def _pilot_lrs(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict
     return np.asarray(grid.scaling_lrs)[np.argmin(losses, axis=1)], losses
 
 
+def affordable_ns(task: Task, ns: Sequence[int], ratio: float) -> list[int]:
+    """The n's of ``ns`` at which the scaling check trains ``task`` at d/n = ``ratio``: those whose
+    output layer (the task's outputs × d_mlp) has at most :data:`SCALING_MAX_WEIGHTS` weights.
+
+    Args:
+        task: The search task (its ``n_outputs(n)``).
+        ns: The scaling check's feature counts n.
+        ratio: The ratio d/n of the re-checked cell.
+
+    Returns:
+        The n's kept, in order.
+    """
+    return [n for n in ns if task.n_outputs(n) * d_mlp_of(n, ratio) <= SCALING_MAX_WEIGHTS]
+
+
 def _scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict) -> dict[str, np.ndarray]:
+    """The scaling check at the n's of :func:`affordable_ns` (:func:`_trained_scaling`), NaN at the others."""
+    ns = affordable_ns(run.tasks[cell["tasks"][0]], grid.scaling_ns, cell["ratios"][0])
+    kept, size = np.isin(grid.scaling_ns, ns), len(grid.scaling_ns)
+    arrays = {"scaling": np.full((size, len(grid.seeds)), np.nan), "scaling_lr": np.full(size, np.nan)}
+    arrays |= {"scaling_pilot_loss": np.full((size, len(grid.scaling_lrs)), np.nan)}
+    arrays |= {name: np.full(size, np.nan) for name in ("scaling_built", "scaling_final_over_initial")}
+    if ns:
+        for name, values in _trained_scaling(config, run, grid._replace(scaling_ns=ns), cell).items():
+            arrays[name][kept] = values
+    return arrays
+
+
+def _trained_scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict) -> dict[str, np.ndarray]:
     """The scaling check: at each n, every seed at the lr that :func:`_pilot_lrs` chose there."""
     lrs, pilot = _pilot_lrs(config, run, grid, cell)
     at_n = [

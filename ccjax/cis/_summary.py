@@ -124,6 +124,9 @@ def _recheck_lines(results: Mapping[str, np.ndarray]) -> list[str]:
         scaling = zip(results["scaling_ns"], *mean_and_sem(results["check_scaling"][k], axis=-1), strict=True)
         for i, (n, mean, sem) in enumerate(scaling):
             built, lr = results["check_scaling_built"][k, i], results["check_scaling_lr"][k, i]
+            if np.isnan(lr):
+                lines.append(f"    n={n}: skipped (its output layer is above cis.SCALING_MAX_WEIGHTS)")
+                continue
             ratio = results["check_scaling_final_over_initial"][k, i]
             at_lr = f"at lr {lr:g}, final/first training loss {ratio:.3g}"
             lines.append(f"    n={n}: {format_estimate(mean, sem)} (built {built:+.3f}) {at_lr}{_pilot(results, k, i)}")
