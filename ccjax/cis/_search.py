@@ -191,8 +191,8 @@ def _trained_scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell
     """The scaling check: at each n, every seed at the lr that :func:`_pilot_lrs` chose there."""
     lrs, pilot = _pilot_lrs(config, run, grid, cell)
     at_n = [
-        {name: value[0, 0, 0, :, 0] for name, value in advantage_grid(config, run, ns=[n], **cell).items()}
-        for n, config in zip(grid.scaling_ns, (dataclasses.replace(config, lr=float(lr)) for lr in lrs), strict=True)
+        {name: value[0, 0, 0, :, 0] for name, value in advantage_grid(at_lr, run, ns=[n], **cell).items()}
+        for n, at_lr in zip(grid.scaling_ns, (dataclasses.replace(config, lr=float(lr)) for lr in lrs), strict=True)
     ]
     ratio = np.stack([_final_or_inf(arrays) / arrays["initial_train_loss"] for arrays in at_n])  # (N, seeds)
     return {
