@@ -97,16 +97,21 @@ def format_table(headers: Sequence, rows: Sequence[Sequence]) -> str:
 
 
 def format_mean_sem(values: Values, digits: int = 4) -> str:
-    """``"0.0712 +- 0.0003"`` (ASCII): the mean of the finite ``values`` (over the first axis)
-    and its SEM (:func:`ccjax.measure.statistics.mean_and_sem`); just the mean for one value.
+    """``"0.0712 +- 0.0003"`` (ASCII): the mean of the finite ``values`` and its SEM
+    (:func:`ccjax.measure.statistics.mean_and_sem`); just the mean for one value.
 
     Args:
-        values: The numbers, e.g. one per seed, (seeds,); non-finite ones are left out.
+        values: The numbers, e.g. one per seed: a scalar or one axis, (seeds,); non-finite ones are left out.
         digits: Decimals of the mean and the SEM (default 4).
 
     Returns:
         ``"mean +- sem"``, or ``"mean"`` where the SEM is not finite.
+
+    Raises:
+        ValueError: If ``values`` has more than one axis (format each row on its own).
     """
+    if np.ndim(values) > 1:
+        raise ValueError(f"format_mean_sem takes one axis of values, got shape {np.shape(values)}; format each row")
     mean, sem = mean_and_sem(values)
     return f"{mean:.{digits}f}" if not np.isfinite(sem) else f"{mean:.{digits}f} +- {sem:.{digits}f}"
 

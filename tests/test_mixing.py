@@ -172,6 +172,9 @@ def test_every_family_is_one_record_of_the_registry():
         if family.needs_rank:
             with pytest.raises(ValueError, match="needs a rank"):
                 ccjax.make_mixing(name, key, n, d)
+            index = ccjax.MIXING_NAMES.index(name)
+            with pytest.raises(ValueError, match=f"'{name}' \\(index {index}\\) needs a rank"):
+                ccjax.make_mixing(index, key, n, d)  # by a concrete index too (it used rank n)
         else:
             ccjax.make_mixing(name, key, n, d)
     for field in ("label", "short_label", "formula"):  # no two families read alike

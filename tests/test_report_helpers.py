@@ -29,6 +29,8 @@ def test_format_mean_sem_matches_numpy():
     sem = finite.std(ddof=1) / math.sqrt(3)
     assert report.format_mean_sem(values, digits=3) == f"{finite.mean():.3f} +- {sem:.3f}"
     assert report.format_mean_sem([0.5]) == "0.5000"
+    with pytest.raises(ValueError, match=r"one axis of values, got shape \(3, 2\)"):
+        report.format_mean_sem(np.ones((3, 2)))  # was numpy's "truth value of an array ... is ambiguous"
 
 
 def test_mean_sem_and_estimates_of_finite_values():

@@ -221,6 +221,22 @@ MIXING_FAMILIES: Mapping[str, MixingFamily] = types.MappingProxyType({family.nam
 MIXING_NAMES: tuple[str, ...] = tuple(MIXING_FAMILIES)
 
 
+def _family_index(name: str | int | Int[Array, ""], rank) -> int | Int[Array, ""]:
+    """``name``'s index in :data:`MIXING_NAMES` (a traced index as it is), after checking that a
+    concrete name or index exists and that a low-rank family named either way has a rank."""
+    index = name
+    if isinstance(name, str):
+        if name not in MIXING_FAMILIES:
+            raise ValueError(f"unknown mixing {name!r}; choose one of {', '.join(MIXING_NAMES)}")
+        index = MIXING_NAMES.index(name)
+    elif is_concrete(index) and not 0 <= int(index) < len(MIXING_NAMES):
+        raise ValueError(f"mixing index {int(index)} is out of range; there are {len(MIXING_NAMES)} families")
+    if is_concrete(index) and MIXING_FAMILIES[MIXING_NAMES[int(index)]].needs_rank and rank is None:
+        by_index = "" if isinstance(name, str) else f" (index {int(index)})"
+        raise ValueError(f"mixing {MIXING_NAMES[int(index)]!r}{by_index} needs a rank")
+    return index
+
+
 def make_mixing(
     name: str | int | Int[Array, ""],
     key: PRNGKeyArray,
@@ -240,25 +256,18 @@ def make_mixing(
         n_features: Number of features n.
         d_embed: Width of W_E's residual stream (1000 in Braun et al.).
         rank: The rank of the low-rank families, in [0, n_features] (required for them, may be
-            traced); None stands for ``n_features``.
+            traced); None stands for ``n_features`` where ``name`` is a traced index (the other
+            families ignore it).
 
     Returns:
         ``(mixing, w_e)``: the unscaled M, (n_features, n_features), and W_E, (n_features, d_embed).
 
     Raises:
         ValueError: If ``name`` is unknown or a concrete index is out of range, a low-rank family
-            named by string gets no rank, or a concrete ``rank`` leaves [0, n_features].
+            named by string or by a concrete index gets no rank, or a concrete ``rank`` leaves
+            [0, n_features].
     """
-    if isinstance(name, str):
-        if name not in MIXING_FAMILIES:
-            raise ValueError(f"unknown mixing {name!r}; choose one of {', '.join(MIXING_NAMES)}")
-        if MIXING_FAMILIES[name].needs_rank and rank is None:
-            raise ValueError(f"mixing {name!r} needs a rank")
-        index = MIXING_NAMES.index(name)
-    else:
-        index = name
-        if is_concrete(index) and not 0 <= int(index) < len(MIXING_NAMES):
-            raise ValueError(f"mixing index {int(index)} is out of range; there are {len(MIXING_NAMES)} families")
+    index = _family_index(name, rank)
     if rank is not None and is_concrete(rank) and not 0 <= int(rank) <= n_features:
         raise ValueError(f"rank must be in [0, n_features = {n_features}], got {int(rank)}")
     rank = n_features if rank is None else rank
