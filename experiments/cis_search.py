@@ -68,8 +68,7 @@ def run(args, session: Session) -> tuple[dict, dict]:
 
 def summary(arrays: dict, manifest: dict) -> str:
     """The advantage table, the naive-like shares, the controls and the re-checks (:func:`cis.describe_search`)."""
-    options = manifest["options"]
-    return cis.describe_search(arrays, options["--n-features"])
+    return cis.describe_search(arrays, manifest["options"]["--n-features"])
 
 
 def task_figure(name: str):
@@ -80,9 +79,10 @@ def task_figure(name: str):
             return None
         from ccjax import plot
 
-        title = f"{name}: advantage over naive ({len(arrays['seeds'])} seeds, ±SEM)"
-        advantage = arrays["grid_advantage"][list(arrays["tasks"]).index(name)]
-        return plot.plot_advantage(arrays["ps"], arrays["d_ratios"], advantage, title=title)
+        i, seeds = list(arrays["tasks"]).index(name), len(arrays["seeds"])
+        built = arrays["grid_built_advantage"][i] if "grid_built_advantage" in arrays else None  # older results: none
+        advantage, title = arrays["grid_advantage"][i], f"{name}: advantage over naive ({seeds} seeds, ±SEM)"
+        return plot.plot_advantage(arrays["ps"], arrays["d_ratios"], advantage, built=built, title=title)
 
     return draw
 

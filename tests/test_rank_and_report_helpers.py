@@ -290,9 +290,20 @@ def test_plot_advantage_draws_a_mean_line_per_d_ratio_and_the_overview_a_panel_p
     fig = plot.plot_advantage(ps, ratios, advantage[0], title="relu")
     (ax,) = fig.axes
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), advantage[0, 0].mean(axis=0))
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["d/n = 0.25", "d/n = 0.5", "d/n = 0.75"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["trained, d/n = 0.25", "trained, d/n = 0.5", "trained, d/n = 0.75"]
     assert ax.get_title() == "relu" and ax.get_xscale() == "log"
     plt.close(fig)
+    built = np.broadcast_to(np.array([0.1, 0.2, 0.3, 0.4]), advantage[0].shape)  # one built model per p
+    with_built = plot.plot_advantage(ps, ratios, advantage[0], built=built).axes[0]
+    lines = with_built.get_lines()
+    np.testing.assert_allclose(lines[1].get_ydata(), [0.1, 0.2, 0.3, 0.4])  # dashed, after its d/n's line
+    assert lines[1].get_linestyle() == "--" and lines[1].get_color() == lines[0].get_color()
+    assert [line.get_linestyle() for line in lines].count("--") == len(ratios)
+    assert "built reference, d/n = 0.25" in [t.get_text() for t in with_built.get_legend().get_texts()]
+    plt.close(with_built.figure)
+    no_builder = plot.plot_advantage(ps, ratios, advantage[0], built=np.full(advantage[0].shape, np.nan)).axes[0]
+    assert [line.get_linestyle() for line in no_builder.get_lines()].count("--") == 0  # no builder: no dashed lines
+    plt.close(no_builder.figure)
     overview = plot.plot_advantage_by_ratio(ps, ratios, ["relu", "two-step"], advantage)
     assert [ax.get_title() for ax in overview.axes] == [f"every task, d/n = {r:g}" for r in ratios]
     assert len(overview.axes[0].containers) == 2  # an error bar per task

@@ -20,15 +20,19 @@ def _advantage_axes(ax: Axes, title: str, **title_style) -> None:
     ax.set_title(title, **title_style)
 
 
-def plot_advantage(ps, d_ratios, advantage, *, title: str = "", ax: Axes | None = None) -> Figure:
+def plot_advantage(ps, d_ratios, advantage, *, built=None, title: str = "", ax: Axes | None = None) -> Figure:
     """One task's advantage over naive, ``(naive - trained) / naive``, against p (log axis): the
-    mean over seeds with a +- SEM band, one line per d/n (the search of docs/paper.md §7).
+    mean over seeds with a +- SEM band, one line per d/n (the search of docs/paper.md §7), and its
+    built reference's advantage as a dashed line of the same colour.
 
     Args:
         ps (ArrayLike): the feature probabilities p, (P,).
         d_ratios (ArrayLike): the width ratios d/n, (D,), one line each.
         advantage (ArrayLike): the advantage (a fraction of the naive loss; > 0: better than
             naive), (D, seeds, P); non-finite seeds are left out.
+        built (ArrayLike | None): the built reference's advantage (:func:`ccjax.cis.choose_built`), the
+            same shape (equal over seeds: one built model per p); None or all NaN (a task without a
+            builder): no dashed line.
         title: the axes title.
         ax: the axes to draw into; None makes a new 6 x 4 inch figure.
 
@@ -37,9 +41,13 @@ def plot_advantage(ps, d_ratios, advantage, *, title: str = "", ax: Axes | None 
     """
     ax = _axes(ax, figsize=(6, 4))
     mean, sem = mean_and_sem(advantage, axis=1)
+    reference = None if built is None or not np.isfinite(built).any() else np.nanmean(built, axis=1)
     for d, ratio in enumerate(d_ratios):
-        line = ax.plot(ps, mean[d], marker="o", label=f"d/n = {ratio:g}")[0]
+        line = ax.plot(ps, mean[d], marker="o", label=f"trained, d/n = {ratio:g}")[0]
         ax.fill_between(ps, mean[d] - sem[d], mean[d] + sem[d], color=line.get_color(), alpha=0.25)
+        if reference is not None:
+            style = {"color": line.get_color(), "linestyle": "--", "marker": "x"}
+            ax.plot(ps, reference[d], label=f"built reference, d/n = {ratio:g}", **style)
     _advantage_axes(ax, title, fontsize=10)
     ax.legend()
     return ax.figure
