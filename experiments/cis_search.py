@@ -90,10 +90,10 @@ def task_figure(name: str):
 def overview_figure(arrays: dict, manifest: dict):
     from ccjax import plot
 
-    return plot.plot_advantage_by_ratio(arrays["ps"], arrays["d_ratios"], arrays["tasks"], arrays["grid_advantage"])
+    built = arrays.get("grid_built_advantage")  # None in results from before the built references
+    return plot.plot_advantage_by_ratio(*(arrays[k] for k in ("ps", "d_ratios", "tasks", "grid_advantage")), built)
 
 
-SCALING_HELP = "n of a positive task's scaling (same d/n, p)"
 LRS_HELP = "the scaling's learning rates: each n trains at the one of least final loss in a one-seed pilot"
 QUICK_HELP = f"a small grid: {' '.join(QUICK)}; results in results/{EXPERIMENT}-quick/ unless --out is given"
 FIGURES = {f"{EXPERIMENT}.png": overview_figure}
@@ -106,7 +106,7 @@ OPTIONS = (
     seeds_option("5"),
     Option("--steps", positive_int, PAPER.steps, "training steps (the paper's 10,000 by default)"),
     Option("--batch-size", positive_int, PAPER.batch_size, "training batch (the paper's 2048 by default)"),
-    Option("--scaling-ns", SCALING_NS, "50,100,200,400", SCALING_HELP, metavar="LIST"),
+    Option("--scaling-ns", SCALING_NS, "50,100,200,400", "the n's of a positive task's scaling", metavar="LIST"),
     Option("--scaling-lrs", learning_rates, ",".join(map(str, cis.SCALING_LRS)), LRS_HELP, metavar="LIST"),
     Option("--eval-batches", positive_int, 32, "evaluation batches of 4096 rows per model"),
     Option("--quick", None, False, QUICK_HELP),

@@ -290,7 +290,7 @@ def test_plot_advantage_draws_a_mean_line_per_d_ratio_and_the_overview_a_panel_p
     fig = plot.plot_advantage(ps, ratios, advantage[0], title="relu")
     (ax,) = fig.axes
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), advantage[0, 0].mean(axis=0))
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["trained, d/n = 0.25", "trained, d/n = 0.5", "trained, d/n = 0.75"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"trained, d/n = {r:g}" for r in ratios]
     assert ax.get_title() == "relu" and ax.get_xscale() == "log"
     plt.close(fig)
     built = np.broadcast_to(np.array([0.1, 0.2, 0.3, 0.4]), advantage[0].shape)  # one built model per p
@@ -308,3 +308,9 @@ def test_plot_advantage_draws_a_mean_line_per_d_ratio_and_the_overview_a_panel_p
     assert [ax.get_title() for ax in overview.axes] == [f"every task, d/n = {r:g}" for r in ratios]
     assert len(overview.axes[0].containers) == 2  # an error bar per task
     plt.close(overview)
+    built = np.stack([advantage[0] - 0.5, np.full(advantage[1].shape, np.nan)])  # two-step: no builder
+    both = plot.plot_advantage_by_ratio(ps, ratios, ["relu", "two-step"], advantage, built)
+    assert [ax.get_title() for ax in both.axes[3:]] == [f"trained - built advantage, d/n = {r:g}" for r in ratios]
+    (margin,) = both.axes[3].containers  # relu only
+    np.testing.assert_allclose(margin.lines[0].get_ydata(), 0.5)  # trained - built, mean over seeds
+    plt.close(both)

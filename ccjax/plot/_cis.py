@@ -53,24 +53,41 @@ def plot_advantage(ps, d_ratios, advantage, *, built=None, title: str = "", ax: 
     return ax.figure
 
 
-def plot_advantage_by_ratio(ps, d_ratios, tasks: Sequence[str] | np.ndarray, advantage) -> Figure:
+def plot_advantage_by_ratio(ps, d_ratios, tasks: Sequence[str] | np.ndarray, advantage, built=None) -> Figure:
     """Every task's advantage over naive against p, mean +- SEM over seeds, one panel per d/n
-    (the search of docs/paper.md §7).
+    (the search of docs/paper.md §7); with ``built``, a second row of panels: trained minus built
+    advantage, mean +- SEM over seeds (paired), for the tasks that have a built reference.
 
     Args:
         ps (ArrayLike): the feature probabilities p, (P,), on a log axis.
         d_ratios (ArrayLike): the width ratios d/n, (D,), one panel each.
         tasks: the task names, (T,), one line each.
         advantage (ArrayLike): ``(naive - trained) / naive`` of each task, (T, D, seeds, P).
+        built (ArrayLike | None): the built references' advantage, the same shape (NaN: no builder);
+            None: one row.
 
     Returns:
-        The new figure, one row of D panels.
+        The new figure, one or two rows of D panels.
     """
-    fig, axes = plt.subplots(1, len(d_ratios), figsize=(6 * len(d_ratios), 4.2), layout="constrained", squeeze=False)
-    mean, sem = mean_and_sem(advantage, axis=2)
-    for d, ax in enumerate(axes[0]):
+    rows = 1 if built is None else 2
+    size = (6 * len(d_ratios), 4.2 * rows)
+    fig, axes = plt.subplots(rows, len(d_ratios), figsize=size, layout="constrained", squeeze=False, sharex=True)
+    _task_lines(axes[0], ps, tasks, advantage, lambda ratio: f"every task, d/n = {ratio:g}", d_ratios)
+    if built is not None:
+        has_built = np.isfinite(built).all(axis=(1, 2, 3))
+        margin = (np.asarray(advantage) - np.asarray(built))[has_built]
+        title = lambda ratio: f"trained - built advantage, d/n = {ratio:g}"  # noqa: E731
+        _task_lines(axes[1], ps, np.asarray(tasks)[has_built], margin, title, d_ratios)
+        for ax in axes[1]:
+            ax.set_ylabel("trained - built advantage")
+    return fig
+
+
+def _task_lines(axes, ps, tasks, values, title, d_ratios) -> None:
+    """One panel per d/n of ``values`` (tasks, d/n, seeds, p): a line per task, mean +- SEM over seeds."""
+    mean, sem = mean_and_sem(values, axis=2)
+    for d, ax in enumerate(axes):
         for t, task in enumerate(tasks):
             ax.errorbar(ps, mean[t, d], sem[t, d], marker="o", capsize=3, label=task)
-        _advantage_axes(ax, f"every task, d/n = {d_ratios[d]:g}")
-    axes[0][0].legend(fontsize=8)
-    return fig
+        _advantage_axes(ax, title(d_ratios[d]))
+    axes[0].legend(fontsize=8)
