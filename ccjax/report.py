@@ -341,7 +341,7 @@ def compare_baselines(n_features: int = 100, d_mlp: int = 50) -> list[Comparison
 
 
 def compare_rank_trend(experiment: str, quantity: str, trend: Mapping[str, Number]) -> Comparison:
-    """A saved :class:`~ccjax.analysis.RankTrend` of L/p (its ``slope`` per e-fold of effective rank,
+    """A saved :class:`~ccjax.measure.analysis.RankTrend` of L/p (its ``slope`` per e-fold of effective rank,
     ``slope_sem``, ``spearman`` and ``n_seeds``; None where missing) against the paper's qualitative
     claim that lower rank gives lower L/p (docs/paper.md §6.8): it agrees when the slope is more than
     two SEMs above zero.
@@ -363,7 +363,7 @@ def compare_rank_trend(experiment: str, quantity: str, trend: Mapping[str, Numbe
 
 
 def format_rank_trend(trend: Mapping[str, Number]) -> str:
-    """``"+0.0071 ± 0.0004 (ρ +0.90)"``: a saved :class:`~ccjax.analysis.RankTrend`'s slope of L/p per
+    """``"+0.0071 ± 0.0004 (ρ +0.90)"``: a saved :class:`~ccjax.measure.analysis.RankTrend`'s slope of L/p per
     e-fold of effective rank, its SEM over seeds and the Spearman correlation of rank and L/p (§6.8).
 
     Args:

@@ -1,8 +1,10 @@
 """The repository stands alone: its docs cite the paper and the authors' code, never files
 outside the repository, and every ``docs/paper.md §N`` citation names a section that exists."""
 
+import importlib.util
 import re
 import subprocess
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,3 +57,24 @@ def test_the_paper_and_the_authors_code_are_cited_with_ids():
         assert "arXiv:2606.14673" in text
         assert "Stefan-Heimersheim/toy-model-of-computation-in-superposition" in text
         assert re.search(r"commit `?[0-9a-f]{7}", text)
+
+
+def test_the_docs_hook_turns_docstring_roles_into_optional_api_links():
+    """docs/_hooks.py: a docstring's Sphinx role (rendered by mkdocstrings as ``:func:<code>x</code>``)
+    becomes an optional mkdocs-autorefs reference, relative names tried in the page's module."""
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    page = types.SimpleNamespace(file=types.SimpleNamespace(src_uri="api/engine.md"))
+    html = (
+        "see :func:<code>~ccjax.engine.traced</code>, :class:<code>TrainConfig</code> and "
+        ":meth:<code>MixedReLU.loss_split\n&lt;ccjax.problem.MixedReLU.loss_split&gt;</code>"
+    )
+    assert hooks.on_page_content(html, page, None, None) == (
+        'see <autoref identifier="ccjax.engine.traced" optional><code>traced</code></autoref>, '
+        '<autoref identifier="TrainConfig" slug="ccjax.engine.TrainConfig" optional><code>TrainConfig</code></autoref>'
+        ' and <autoref identifier="ccjax.problem.MixedReLU.loss_split" optional><code>MixedReLU.loss_split</code>'
+        "</autoref>"
+    )
+    guide = types.SimpleNamespace(file=types.SimpleNamespace(src_uri="guide.md"))
+    assert 'identifier="x" optional' in hooks.on_page_content(":func:<code>x</code>", guide, None, None)  # no module

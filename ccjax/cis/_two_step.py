@@ -97,7 +97,7 @@ def semi_nmf_reference(task: TwoStep, n_features: int, d_mlp: int, key) -> dict:
 
     With one active feature (sparse p) and θ = 0 the labels are ``relu(v) relu(A)_i`` for v > 0: a
     linear map of relu(x), as CC's mixed labels are. A rank-``d_mlp`` semi-NMF
-    ``relu(A) ≈ U V`` (``U ≥ 0``; :func:`ccjax.baselines.semi_nmf`, docs/paper.md §5) gives
+    ``relu(A) ≈ U V`` (``U ≥ 0``; :func:`ccjax.measure.baselines.semi_nmf`, docs/paper.md §5) gives
     ``relu(x U) V``, exact on the map's top components and blind to negative inputs.
 
     Args:

@@ -15,7 +15,7 @@ def low_rank_effective_ranks(
     ``ranks``), with M's diagonal set to 0 or kept (paper experiment 8; the authors' plots put
     their ranks at hand-set effective ranks, which this tells apart).
 
-    The effective rank is that of :func:`ccjax.analysis.effective_rank`, exp(entropy of the
+    The effective rank is that of :func:`ccjax.measure.analysis.effective_rank`, exp(entropy of the
     normalised singular values), computed in float64 NumPy (fast for these few SVDs).
     Zeroing the diagonal lifts a rank-r M to full rank, and its effective rank far above r.
     """

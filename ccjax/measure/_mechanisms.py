@@ -41,9 +41,9 @@ _alignments_jit = jax.jit(jax.vmap(_alignment_fields))
 def alignments(
     params: FeatureMLP, scaled_mixing: Float[AnyArray, "models n_features n_features"]
 ) -> dict[str, np.ndarray]:
-    """:func:`~ccjax.analysis.alignment` of every model (a leading model axis on the weights
+    """:func:`~ccjax.measure.analysis.alignment` of every model (a leading model axis on the weights
     and on its label map ``sM``, cast to float32) in one compiled call (§6.5): each field of
-    :class:`~ccjax.analysis.Alignment` by name, in sorted order, with the model axis first.
+    :class:`~ccjax.measure.analysis.Alignment` by name, in sorted order, with the model axis first.
 
     Args:
         params: the models, W_in (models, n_features, d_mlp) and W_out (models, d_mlp, n_features).
@@ -81,7 +81,7 @@ ALIGNMENT_CONVENTIONS = {
 
 def describe_alignments(leading: str) -> dict[str, str]:
     """What each array of :func:`alignments` stacked on the axes ``leading`` (e.g. ``"C, K"``)
-    holds, by name in :class:`~ccjax.analysis.Alignment`'s order: ``"(C, K, n) eigenvalues of ..."``.
+    holds, by name in :class:`~ccjax.measure.analysis.Alignment`'s order: ``"(C, K, n) eigenvalues of ..."``.
 
     Args:
         leading: the names of the models' leading axes, as they appear in the shapes.
@@ -100,7 +100,7 @@ ALIGNMENT_BANDS = {"cos_top20": slice(0, 20), "cos_at_40": slice(38, 43), "cos_f
 
 
 def alignment_bands(eigen_cos: Float[np.ndarray, "*models n_features"]) -> dict[str, Float[np.ndarray, "*models"]]:
-    """The mean of ``cos(E_i, A E_i)`` (:func:`~ccjax.analysis.eigen_alignment`, descending
+    """The mean of ``cos(E_i, A E_i)`` (:func:`~ccjax.measure.analysis.eigen_alignment`, descending
     eigenvalue) over each band of :data:`ALIGNMENT_BANDS`, by name (§6.5): the top 20
     eigenvectors (paper ≈0.97), 0-based indices 38..42 (≈0.89) and 69 on (≈0–0.1).
 
@@ -141,10 +141,10 @@ def baseline_sweep(
 ) -> BaselineSweep:
     """The semi-NMF, SVD and naive baselines of labels ``relu(x) + s M x`` for every unscaled
     M in ``mixing`` and every scale s in ``scales`` (§5, §6.6), with their exact exactly-one
-    L/p (:func:`~ccjax.baselines.exactly_one_losses`).
+    L/p (:func:`~ccjax.measure.baselines.exactly_one_losses`).
 
-    Semi-NMF (:func:`~ccjax.baselines.semi_nmf_models`, ``keys[k]`` seeding every scale and
-    orientation of M_k) factorises both target orientations (:data:`~ccjax.baselines.ORIENTATIONS`),
+    Semi-NMF (:func:`~ccjax.measure.baselines.semi_nmf_models`, ``keys[k]`` seeding every scale and
+    orientation of M_k) factorises both target orientations (:data:`~ccjax.measure.baselines.ORIENTATIONS`),
     with its error against its own target; the SVD model (signs flipped) the faithful one.
 
     Args:
@@ -172,7 +172,7 @@ def baseline_sweep(
 
 def describe_baseline_sweep(d_mlp: int, outer_iterations: int) -> dict:
     """How :func:`baseline_sweep` makes and evaluates its models, for results files: the target
-    orientations, the semi-NMF settings (those of :func:`~ccjax.baselines.semi_nmf`), the
+    orientations, the semi-NMF settings (those of :func:`~ccjax.measure.baselines.semi_nmf`), the
     references and the evaluation.
 
     Args:

@@ -41,7 +41,7 @@ RANK_SWEEP_DEFINITIONS = {
     "labels": "relu(x) + |s| M x (row vectors: x @ M.T): the magnitude of a scale s learned by the same AdamW "
     "(from scale_init), as docs/paper.md §3 and the authors' code (mlpinsoup.py)",
     "effective_rank": "exp(-sum_i w_i ln w_i), w = singular values of the unscaled M / their sum "
-    "(ccjax.analysis.effective_rank; the same for s M)",
+    "(ccjax.measure.analysis.effective_rank; the same for s M)",
     "evaluation": "exact: L/p = n c_1 on exactly-one data (ccjax.exactly_one_loss_per_feature)",
     "references": {
         "naive": "W_in[f, f] = W_out[f, f] = 1 for f < 50, evaluated on each model's labels (naive_loss)",
@@ -159,7 +159,7 @@ RANK_TREND_DEFINITION = (
     "spearman: Spearman correlation of rank and L/p within each seed, mean and SEM over seeds; "
     "rises: adjacent rank pairs whose seed-mean L/p rises with rank, out of steps"
 )
-"""What the fields of :func:`rank_trends`' :class:`~ccjax.analysis.RankTrend` mean, for L/p."""
+"""What the fields of :func:`rank_trends`' :class:`~ccjax.measure.analysis.RankTrend` mean, for L/p."""
 
 
 def rank_trends(
@@ -168,7 +168,7 @@ def rank_trends(
     effective_rank: Real[np.ndarray, "families seeds ranks"],
     loss: Real[np.ndarray, "families seeds ranks"],
 ) -> dict[str, RankTrend | None]:
-    """:func:`~ccjax.analysis.rank_trend` of L/p (``loss``) against the rank of M for each family
+    """:func:`~ccjax.measure.analysis.rank_trend` of L/p (``loss``) against the rank of M for each family
     of a rank sweep, by family name (None for a family with one rank), paired within each seed (§6.8).
 
     Args:
@@ -185,7 +185,7 @@ def rank_trends(
 
 
 def describe_rank_trend(trend: RankTrend | None, sigmas: float = 2.0) -> str:
-    """One line on a :class:`~ccjax.analysis.RankTrend` of L/p: the slope per e-fold of effective
+    """One line on a :class:`~ccjax.measure.analysis.RankTrend` of L/p: the slope per e-fold of effective
     rank (mean +- SEM over seeds), the Spearman correlation, the rises of the seed-mean L/p, and
     the verdict on the paper's claim, lower rank gives lower loss (§6.8), when the mean slope is
     more than ``sigmas`` SEMs above (agrees) or below (contradicts) zero.
