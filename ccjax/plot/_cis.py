@@ -14,9 +14,9 @@ from ._loss import _axes
 ADVANTAGE_LABEL = "(naive - trained) / naive"
 
 
-def _advantage_axes(ax: Axes, title: str, **title_style) -> None:
+def _advantage_axes(ax: Axes, title: str, ylabel: str = ADVANTAGE_LABEL, **title_style) -> None:
     ax.axhline(0, color="k", linewidth=0.8)
-    ax.set(xscale="log", xlabel="feature probability p", ylabel=ADVANTAGE_LABEL)
+    ax.set(xscale="log", xlabel="feature probability p", ylabel=ylabel)
     ax.set_title(title, **title_style)
 
 
@@ -72,22 +72,21 @@ def plot_advantage_by_ratio(ps, d_ratios, tasks: Sequence[str] | np.ndarray, adv
     rows = 1 if built is None else 2
     size = (6 * len(d_ratios), 4.2 * rows)
     fig, axes = plt.subplots(rows, len(d_ratios), figsize=size, layout="constrained", squeeze=False, sharex=True)
-    _task_lines(axes[0], ps, tasks, advantage, lambda ratio: f"every task, d/n = {ratio:g}", d_ratios)
+    _task_lines(axes[0], ps, tasks, advantage, "every task, d/n = {:g}", d_ratios)
     if built is not None:
         has_built = np.isfinite(built).all(axis=(1, 2, 3))
         margin = (np.asarray(advantage) - np.asarray(built))[has_built]
-        title = lambda ratio: f"trained - built advantage, d/n = {ratio:g}"  # noqa: E731
-        _task_lines(axes[1], ps, np.asarray(tasks)[has_built], margin, title, d_ratios)
-        for ax in axes[1]:
-            ax.set_ylabel("trained - built advantage")
+        title = "trained - built advantage, d/n = {:g}"
+        _task_lines(axes[1], ps, np.asarray(tasks)[has_built], margin, title, d_ratios, "trained - built advantage")
     return fig
 
 
-def _task_lines(axes, ps, tasks, values, title, d_ratios) -> None:
-    """One panel per d/n of ``values`` (tasks, d/n, seeds, p): a line per task, mean +- SEM over seeds."""
+def _task_lines(axes, ps, tasks, values, title: str, d_ratios, ylabel: str = ADVANTAGE_LABEL) -> None:
+    """One panel per d/n of ``values`` (tasks, d/n, seeds, p), titled ``title.format(d/n)``: a line per
+    task, mean +- SEM over seeds."""
     mean, sem = mean_and_sem(values, axis=2)
     for d, ax in enumerate(axes):
         for t, task in enumerate(tasks):
             ax.errorbar(ps, mean[t, d], sem[t, d], marker="o", capsize=3, label=task)
-        _advantage_axes(ax, title(d_ratios[d]))
+        _advantage_axes(ax, title.format(d_ratios[d]), ylabel=ylabel)
     axes[0].legend(fontsize=8)
