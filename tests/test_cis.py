@@ -84,6 +84,20 @@ def test_the_naive_relu_model_scores_the_naive_loss_and_is_fully_naive_like():
     np.testing.assert_allclose(result.naive_like_share, 1.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["relu-outlier-l4", "and-pairs", "two-step"])
+def test_evaluate_loss_is_evaluate_models_loss_on_the_same_samples(name):
+    """The built references are scored by the loss alone; it must be the value the trained models get."""
+    task, n, d, p = TASKS[name], 12, 6, 0.2
+    family = cis.MODEL_FAMILIES[task.family]
+    params = family.init(jax.random.key(4), n, d, task.n_outputs(n))
+    capacity = ccjax.problem.default_capacity(512, n, p)
+    full = cis.evaluate_model(task, params, n, d, p, jax.random.key(8), 4, 512, capacity).loss
+    alone = cis._evaluate.evaluate_loss(task, params, n, p, jax.random.key(8), 4, 512, capacity)
+    np.testing.assert_allclose([alone.mean, alone.sem], [full.mean, full.sem], rtol=1e-5)
+    other = cis._evaluate.evaluate_loss(task, params, n, p, jax.random.key(9), 4, 512, capacity)
+    assert float(other.mean) != float(alone.mean)  # the key picks the samples
+
+
 def test_the_naive_and_model_is_buildable_with_biases():
     """d neurons relu(x_i + x_j - 1) compute d ANDs exactly; the output bias p^2 does the rest."""
     task, n, d, p = TASKS["and-pairs"], 10, 5, 0.3

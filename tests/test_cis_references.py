@@ -186,6 +186,9 @@ def test_the_scaling_check_skips_an_n_whose_output_layer_is_too_large(monkeypatc
     assert cis.affordable_ns(TASKS["relu"], ns, 0.5) == ns  # 400 outputs x 200 neurons at n = 400
     assert cis.affordable_ns(TASKS["and-pairs-8"], ns, 0.5) == [50, 100, 200]  # 3,200 x 200 at n = 400
     assert cis.affordable_ns(TASKS["and-pairs-32"], ns, 0.5) == [50, 100]  # 6,400 x 100 at n = 200
+    # the 4x-steps check at n = 100: and-pairs-8 (800 x 50, times 4) is kept, and-pairs-32 (3,200 x 50) is not
+    assert cis.affordable_ns(TASKS["and-pairs-8"], [100], 0.5, steps_factor=4) == [100]
+    assert cis.affordable_ns(TASKS["and-pairs-32"], [100], 0.5, steps_factor=4) == []
     seen = []
 
     def fake_grid(config, run, tasks, ns, ratios, seeds, ps, lrs=None):
@@ -201,3 +204,8 @@ def test_the_scaling_check_skips_an_n_whose_output_layer_is_too_large(monkeypatc
     np.testing.assert_array_equal(scaling["scaling"], [[1.0, 1.0], [np.nan, np.nan]])
     np.testing.assert_array_equal(scaling["scaling_lr"], [1e-3, np.nan])
     assert np.isnan(scaling["scaling_pilot_loss"][1]).all() and np.isnan(scaling["scaling_built"][1])
+    seen.clear()
+    config = ccjax.TrainConfig(mixing="none", scale=0.0)
+    checked = search.recheck(config, cis.SearchRun(TASKS), grid, "and-pairs-32", 0.5, 0.1)
+    assert len(seen) == 3 and np.isnan(checked["long"]).all()  # pilot, seeds, second optimizer: no 4x steps
+    np.testing.assert_array_equal(checked["second_optimizer"], [1.0, 1.0])

@@ -237,9 +237,15 @@ def test_describe_search_tables_the_advantage_the_built_references_the_probe_and
         "no task beats its naive model (and its built reference) by more than 2 SEM anywhere on the grid"
     )
     skipped = _search_results(True)
-    skipped["check_scaling_lr"] = np.array([[1e-3, np.nan]])  # n = 40 above cis.SCALING_MAX_WEIGHTS
-    skipped_line = "    n=40: skipped (its output layer is above cis.SCALING_MAX_WEIGHTS)"
-    assert cis.describe_search(skipped, 10).splitlines()[-2:] == [f"    n=20: {at_n}", skipped_line]
+    skipped["check_scaling_lr"] = np.array([[1e-3, np.nan]])  # n = 40 above cis.CHECK_MAX_WEIGHTS
+    skipped["check_long"] = np.full((1, 2), np.nan)  # 4 x the output layer above it
+    skipped_line = "    n=40: skipped (its output layer is above cis.CHECK_MAX_WEIGHTS)"
+    assert cis.describe_search(skipped, 10).splitlines()[-3:] == [
+        "and-pairs: 4x steps skipped (4 x its output layer is above cis.CHECK_MAX_WEIGHTS); second optimizer"
+        " +0.300 ± 0.000; by n:",
+        f"    n=20: {at_n}",
+        skipped_line,
+    ]
     before_pilots = _search_results(True)  # results written before the lr pilot: no pilot column
     del before_pilots["check_scaling_pilot_loss"]
     assert cis.describe_search(before_pilots, 10).splitlines()[-1].endswith("final/first training loss 0.5")

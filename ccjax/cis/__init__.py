@@ -21,10 +21,9 @@ from ._probe import PROBE_SEED, Probe, probe, shared_partners
 from ._relu import ReLU
 from ._relu_discrete import DiscreteReLU
 from ._relu_outlier import QuarticReLU, WorstFeatureReLU
-from ._search import RESULTS as SEARCH_RESULTS
 from ._search import (
+    CHECK_MAX_WEIGHTS,
     SCALING_LRS,
-    SCALING_MAX_WEIGHTS,
     SECOND_OPTIMIZER,
     SearchGrid,
     SearchProgress,
@@ -33,6 +32,7 @@ from ._search import (
     beyond_built,
     search,
 )
+from ._search import RESULTS as SEARCH_RESULTS
 from ._summary import describe_search, naive_check, offset_advantage
 from ._train import TrainedModels, family_batch_loss, init_model, train_models
 from ._two_step import ThresholdTwoStep, TwoStep, semi_nmf_reference
@@ -49,7 +49,7 @@ __all__ = [
     "SEARCH_ARRAYS",
     "SEARCH_RESULTS",
     "SCALING_LRS",
-    "SCALING_MAX_WEIGHTS",
+    "CHECK_MAX_WEIGHTS",
     "SECOND_OPTIMIZER",
     "SEARCH_TASKS",
     "AndPairs",

@@ -22,7 +22,7 @@ from ..engine._static_axes import over_static_axes
 from ..problem._data import default_capacity
 from ..problem._keys import seed_key
 from ..problem._tasks import Task
-from ._evaluate import evaluate_model
+from ._evaluate import evaluate_loss, evaluate_model
 from ._references import ARRAYS as REFERENCE_ARRAYS
 from ._references import SETTINGS as REFERENCE_SETTINGS
 from ._references import reference_arrays
@@ -100,6 +100,9 @@ def _run_one(task: Task, config: TrainConfig, traced: Mapping[str, Sequence], ev
     def one(params, p, key):  # a model on the samples of ``key`` at its own p
         return evaluate_model(task, params, n, d, p, key, *evaluation, capacity)
 
+    def loss(params, p, key):  # the same samples, the loss alone: the built references' scores
+        return evaluate_loss(task, params, n, p, key, *evaluation, capacity)
+
     evaluate, key = jax.jit(jax.vmap(one, (0, 0, None))), seed_key(EVALUATION_SEED)
     result = evaluate(trained.params, np.asarray(ps, np.float32), key)
     closed_form = [task.naive_loss(n, d, float(p)) for p in ps]
@@ -116,7 +119,7 @@ def _run_one(task: Task, config: TrainConfig, traced: Mapping[str, Sequence], ev
         "final_train_loss": trained.chunk_losses[:, -1],
         "initial_train_loss": trained.initial_loss,
     }
-    arrays |= reference_arrays(task, trained.params, n, d, ps, key, evaluate)
+    arrays |= reference_arrays(task, trained.params, n, d, ps, key, jax.jit(jax.vmap(loss, (0, 0, None))))
     shape = tuple(len(values) for values in traced.values())
     return {name: np.asarray(value, np.float64).reshape(shape) for name, value in arrays.items()}
 

@@ -14,7 +14,7 @@ from ..problem._keys import seed_key
 from ..problem._tasks import Task
 from ._built import SELECTION_SEED, Weights, builder, choose_built
 from ._built import SETTINGS as BUILT_SETTINGS
-from ._evaluate import Evaluation
+from ._evaluate import MeanSem
 from ._models import Params
 from ._probe import PROBE_ROWS, PROBE_SEED, probe, signed_inputs
 
@@ -38,11 +38,12 @@ ARRAYS = {
 }
 """What :func:`reference_arrays` gives for every model, by name (losses L)."""
 
-Evaluator = Callable[[Params, jax.Array, PRNGKeyArray], Evaluation]
+LossScore = Callable[[Params, jax.Array, PRNGKeyArray], MeanSem]
+"""``score(stacked params, ps, key)``: each model's loss L at its p on the samples of ``key``."""
 
 
-def in_chunks(evaluate: Evaluator, size: int, key: PRNGKeyArray) -> Callable[[Weights, np.ndarray], np.ndarray]:
-    """A :func:`choose_built` score: ``evaluate``'s loss on the samples of ``key``, run on ``size``
+def in_chunks(loss: LossScore, size: int, key: PRNGKeyArray) -> Callable[[Weights, np.ndarray], np.ndarray]:
+    """A :func:`choose_built` score: ``loss``'s mean on the samples of ``key``, run on ``size``
     models at a time (padded), so that a program compiled for ``size`` trained models serves."""
 
     def score(params: Weights, ps: np.ndarray) -> np.ndarray:
@@ -52,24 +53,24 @@ def in_chunks(evaluate: Evaluator, size: int, key: PRNGKeyArray) -> Callable[[We
         for start in range(0, len(pad), size):
             rows = pad[start : start + size]
             chunk = {name: value[rows] for name, value in params.items()}
-            losses.append(np.asarray(evaluate(chunk, jnp.asarray(ps[rows], jnp.float32), key).loss.mean))
+            losses.append(np.asarray(loss(chunk, jnp.asarray(ps[rows], jnp.float32), key).mean))
         return np.concatenate(losses)[:count]
 
     return score
 
 
-def _built_arrays(task: Task, n: int, d: int, ps: np.ndarray, key, evaluate: Evaluator, probes) -> dict:
+def _built_arrays(task: Task, n: int, d: int, ps: np.ndarray, key, loss: LossScore, probes) -> dict:
     """The built reference of each model's p (``ps``, one per model), chosen on selection samples,
     scored on the evaluation's and on fresh samples, and probed; each built model is scored once per
     trained model, so that the trained models' compiled evaluation and probe serve it too."""
     distinct, index = np.unique(ps, return_inverse=True)
-    score = in_chunks(evaluate, len(ps), seed_key(SELECTION_SEED))
+    score = in_chunks(loss, len(ps), seed_key(SELECTION_SEED))
     params, settings = choose_built(task, n, d, distinct, seed_key(SELECTION_SEED + 1), score)
     params, settings = {name: value[index] for name, value in params.items()}, settings[index]
     ps32 = jnp.asarray(ps, jnp.float32)
-    same, fresh = evaluate(params, ps32, key), evaluate(params, ps32, seed_key(FRESH_SEED))
-    arrays = {"built_loss": same.loss.mean, "built_loss_sem": same.loss.sem}
-    arrays |= {"built_fresh_loss": fresh.loss.mean, "built_fresh_loss_sem": fresh.loss.sem}
+    same, fresh = loss(params, ps32, key), loss(params, ps32, seed_key(FRESH_SEED))
+    arrays = {"built_loss": same.mean, "built_loss_sem": same.sem}
+    arrays |= {"built_fresh_loss": fresh.mean, "built_fresh_loss_sem": fresh.sem}
     arrays |= {"built_structure": settings[:, 0], "built_scale": settings[:, 1]}
     if signed_inputs(task):
         built_probe = probes(params, ps32)
@@ -78,7 +79,7 @@ def _built_arrays(task: Task, n: int, d: int, ps: np.ndarray, key, evaluate: Eva
 
 
 def reference_arrays(
-    task: Task, params: Params, n: int, d: int, ps: np.ndarray, key: PRNGKeyArray, evaluate: Evaluator
+    task: Task, params: Params, n: int, d: int, ps: np.ndarray, key: PRNGKeyArray, loss: LossScore
 ) -> dict[str, np.ndarray]:
     """Every array of :data:`ARRAYS` for each of the trained models ``params`` (each at its p in ``ps``).
 
@@ -89,8 +90,8 @@ def reference_arrays(
         d: Number of neurons d.
         ps: Each model's feature probability, (models,).
         key: PRNG key of the evaluation's samples (the rows the trained models were scored on).
-        evaluate: ``evaluate(stacked params, ps, key)`` scores models as the search does, each at its p on
-            the samples of ``key``: an :class:`Evaluation` per model.
+        loss: ``loss(stacked params, ps, key)``: each model's loss L at its p on the samples of ``key``, as
+            the search scores the trained models (e.g. :func:`evaluate_loss` under ``vmap``).
 
     Returns:
         Each array of :data:`ARRAYS` by name, float64, (models,); NaN where the task has no builder
@@ -100,7 +101,7 @@ def reference_arrays(
     probes = jax.jit(jax.vmap(lambda q, p: probe(task, q, n, d, p)))
     arrays = dict.fromkeys(ARRAYS, np.full(len(ps), np.nan))
     if builder(task) is not None:
-        arrays |= _built_arrays(task, n, d, ps, key, evaluate, probes)
+        arrays |= _built_arrays(task, n, d, ps, key, loss, probes)
     if signed_inputs(task):
         trained = probes(params, jnp.asarray(ps, jnp.float32))
         arrays |= {f"probe_{name}": estimate.mean for name, estimate in trained._asdict().items()}

@@ -19,18 +19,20 @@ from ._grid import ARRAYS, DEFAULT_BUDGET, EvalBudget, d_mlp_of, search_grid
 
 SECOND_OPTIMIZER = {"lr": 1e-3, "weight_decay": 0.0}  # the re-check's other optimizer setting
 SCALING_LRS = (3e-4, 1e-3, 3e-3)  # the scaling check's lr axis: the best per n by a one-seed pilot's final loss
-SCALING_MAX_WEIGHTS = 160_000
-"""The scaling check skips an n where the model's output layer (outputs × d_mlp) would have more weights
-than this: the largest of the default grid, and-pairs-32 at n = 100 (3,200 × 50). The AND tasks' outputs
-grow with n, so and-pairs-8 stops at n = 200 and and-pairs-32 at n = 100 (d/n = 0.5)."""
+CHECK_MAX_WEIGHTS = 160_000
+"""No re-check trains a model costlier than the default grid's largest, and-pairs-32 at n = 100 (3,200 × 50
+output weights, the main grid's steps): the scaling check skips an n where the output layer (outputs × d_mlp)
+would have more weights than this, and the 4x-steps check a task whose output layer has more than a quarter
+of it. The AND tasks' outputs grow with n, so at d/n = 0.5 and-pairs-8 stops at n = 200 and and-pairs-32 at
+n = 100, and and-pairs-32 has no 4x-steps check (and-pairs-8, 800 × 50, has)."""
 GRID = "(T, D, K, P): task, d/n, seed, p"
 RESULTS = {f"grid_{name}": f"{GRID}: {what}" for name, what in ARRAYS.items()}
 RESULTS |= {"grid_advantage": f"{GRID}: (naive - trained) / naive on the task's loss (naive: closed form, else MC)"}
 RESULTS |= {"grid_built_advantage": f"{GRID}: (naive - built) / naive, the built reference's advantage"}
 RESULTS |= {"tasks": "(T,)", "ps": "(P,)", "d_ratios": "(D,)", "seeds": "(K,)", "scaling_ns": "(N,)"}
 RESULTS |= {"positive_tasks": "(Q,) tasks beating naive and built by > 2 SEM somewhere, re-checked (see beyond_built)"}
-RESULTS |= {"check_scaling": "(Q, N, K) advantage at each n at its lr (NaN: n skipped, see SCALING_MAX_WEIGHTS)"}
-RESULTS |= {"check_long": "(Q, K) advantage at 4x steps"}
+RESULTS |= {"check_scaling": "(Q, N, K) advantage at each n at its lr (NaN: n skipped, see CHECK_MAX_WEIGHTS)"}
+RESULTS |= {"check_long": "(Q, K) advantage at 4x steps (NaN: skipped, see CHECK_MAX_WEIGHTS)"}
 RESULTS |= {"scaling_lrs": "(L,) the scaling check's lr axis", "check_scaling_lr": "(Q, N) the lr chosen at each n"}
 RESULTS |= {"check_scaling_pilot_loss": "(Q, N, L) the first seed's final training loss at each lr (inf: diverged)"}
 RESULTS |= {"check_scaling_built": "(Q, N) the built reference's advantage at each n (NaN: none)"}
@@ -159,19 +161,21 @@ def _pilot_lrs(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict
     return np.asarray(grid.scaling_lrs)[np.argmin(losses, axis=1)], losses
 
 
-def affordable_ns(task: Task, ns: Sequence[int], ratio: float) -> list[int]:
-    """The n's of ``ns`` at which the scaling check trains ``task`` at d/n = ``ratio``: those whose
-    output layer (the task's outputs × d_mlp) has at most :data:`SCALING_MAX_WEIGHTS` weights.
+def affordable_ns(task: Task, ns: Sequence[int], ratio: float, steps_factor: int = 1) -> list[int]:
+    """The n's of ``ns`` at which a re-check trains ``task`` at d/n = ``ratio`` for ``steps_factor``
+    times the main grid's steps: those where that factor times the output layer's weights (the task's
+    outputs × d_mlp) is at most :data:`CHECK_MAX_WEIGHTS`.
 
     Args:
         task: The search task (its ``n_outputs(n)``).
-        ns: The scaling check's feature counts n.
+        ns: The feature counts n (the scaling check's, or the main grid's alone).
         ratio: The ratio d/n of the re-checked cell.
+        steps_factor: The check's steps over the main grid's (1: the scaling check; 4: the long check).
 
     Returns:
         The n's kept, in order.
     """
-    return [n for n in ns if task.n_outputs(n) * d_mlp_of(n, ratio) <= SCALING_MAX_WEIGHTS]
+    return [n for n in ns if steps_factor * task.n_outputs(n) * d_mlp_of(n, ratio) <= CHECK_MAX_WEIGHTS]
 
 
 def _scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict) -> dict[str, np.ndarray]:
@@ -209,13 +213,14 @@ def recheck(config: TrainConfig, run: SearchRun, grid: SearchGrid, task: str, ra
     at the lr a one-seed pilot over ``grid.scaling_lrs`` chose by final training loss (``scaling``,
     (N, seeds); ``scaling_lr``, ``scaling_built``, ``scaling_final_over_initial``, (N,);
     ``scaling_pilot_loss``, (N, lrs)), at 4x the steps (``long``) and with :data:`SECOND_OPTIMIZER`
-    (``second_optimizer``), both at ``grid.n_features``."""
+    (``second_optimizer``), both at ``grid.n_features`` (``long`` NaN where :func:`affordable_ns` skips it)."""
     cell = {"tasks": [task], "ratios": [ratio], "seeds": grid.seeds, "ps": [p]}
     changes = ({"steps": 4 * config.steps}, SECOND_OPTIMIZER)
     long, other = (dataclasses.replace(config, **change) for change in changes)
-    n = [grid.n_features]
+    n, skipped = [grid.n_features], np.full(len(grid.seeds), np.nan)
+    long_affordable = affordable_ns(run.tasks[task], n, ratio, steps_factor=4)
     return _scaling(config, run, grid, cell) | {
-        "long": advantage_grid(long, run, ns=n, **cell)["advantage"][0, 0, 0, :, 0],
+        "long": advantage_grid(long, run, ns=n, **cell)["advantage"][0, 0, 0, :, 0] if long_affordable else skipped,
         "second_optimizer": advantage_grid(other, run, ns=n, **cell)["advantage"][0, 0, 0, :, 0],
     }
 

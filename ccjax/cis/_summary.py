@@ -113,6 +113,9 @@ def _pilot(results: Mapping[str, np.ndarray], task: int, n: int) -> str:
     return f"; pilot {losses}"
 
 
+LONG_SKIPPED = "4 x its output layer is above cis.CHECK_MAX_WEIGHTS"
+
+
 def _recheck_lines(results: Mapping[str, np.ndarray]) -> list[str]:
     """Each positive task's re-checks: 4x steps, the second optimizer, and at each n the advantage at
     the chosen lr, the built reference's, the lr, the worst final / first-step training loss and the
@@ -120,12 +123,13 @@ def _recheck_lines(results: Mapping[str, np.ndarray]) -> list[str]:
     lines = []
     for k, task in enumerate(results["positive_tasks"]):
         long, other = (mean_and_sem(results[f"check_{name}"][k]) for name in ("long", "second_optimizer"))
-        lines.append(f"{task}: 4x steps {format_estimate(*long)}; second optimizer {format_estimate(*other)}; by n:")
+        long = format_estimate(*long) if np.isfinite(long[0]) else f"skipped ({LONG_SKIPPED})"
+        lines.append(f"{task}: 4x steps {long}; second optimizer {format_estimate(*other)}; by n:")
         scaling = zip(results["scaling_ns"], *mean_and_sem(results["check_scaling"][k], axis=-1), strict=True)
         for i, (n, mean, sem) in enumerate(scaling):
             built, lr = results["check_scaling_built"][k, i], results["check_scaling_lr"][k, i]
             if np.isnan(lr):
-                lines.append(f"    n={n}: skipped (its output layer is above cis.SCALING_MAX_WEIGHTS)")
+                lines.append(f"    n={n}: skipped (its output layer is above cis.CHECK_MAX_WEIGHTS)")
                 continue
             ratio = results["check_scaling_final_over_initial"][k, i]
             at_lr = f"at lr {lr:g}, final/first training loss {ratio:.3g}"
