@@ -35,7 +35,7 @@ FAST_COMPILE_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_em
 
 
 def pytest_configure(config):
-    """Compile faster in the default (``not slow``) run: LLVM at -O0, no fusion emitters.
+    """Compile faster in every run but the paper-scale one (``-m slow``): LLVM at -O0, no fusion emitters.
 
     The default run is dominated by XLA compiles of tiny programs; the backend
     optimisation level changes code speed, not results (no fast-math either way), and
@@ -48,7 +48,8 @@ def pytest_configure(config):
     CCJAX_TEST_FAST_COMPILE=0 to opt out.
     """
     _share_compiled_programs_between_modules()
-    if config.option.markexpr != "not slow" or os.environ.get("CCJAX_TEST_FAST_COMPILE", "1") == "0":
+    paper_scale = "slow" in config.option.markexpr and "not slow" not in config.option.markexpr
+    if paper_scale or os.environ.get("CCJAX_TEST_FAST_COMPILE", "1") == "0":
         return
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE_FLAGS}".strip()
     jax.devices()  # starts the backend, which parses XLA_FLAGS once

@@ -3,12 +3,14 @@
 import json
 
 import jax
+import pytest
 from conftest import run_main
 
 import ccjax
 from benchmarks.throughput import print_forms, sparse_form_rates
 
 
+@pytest.mark.integration
 def test_benchmark_smoke(tmp_path):
     # --no-forms: the test process has 8 CPU devices, and the forms' timing runs a model on each
     # (test_sparse_form_rates_time_both_forms covers it at small shapes).

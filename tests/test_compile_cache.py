@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+pytestmark = pytest.mark.integration  # real processes: `pytest -m integration`
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY_SCRIPT = """
 import json, sys

@@ -26,6 +26,7 @@ def limited_memory(real, split_k, out_of_memory_k):
     return time_sweep
 
 
+@pytest.mark.integration
 def test_device_check_reports_and_passes(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(device_check, "time_sweep", limited_memory(device_check.time_sweep, 4, 8))
     argv = [*TINY, "--paths", "dense", "--ks", "1,4", "--chunk-steps", "5", "--probe-steps", "5", "--max-k", "32"]

@@ -31,6 +31,8 @@ import ccjax
 import experiments
 from experiments._experiment import option_name
 
+pytestmark = pytest.mark.integration  # every choice end to end: `pytest -m integration`
+
 # A tiny command line per experiment that offers choices: few steps, one seed, one grid
 # point, a coarse evaluation. The choices under test are appended (and win over a value here).
 TINY = {

@@ -76,6 +76,7 @@ def check_eval_benchmark_report(done, out, paper_nonempty: float) -> None:
     assert "fewer" in done.stdout
 
 
+@pytest.mark.integration
 def test_eval_benchmark_smoke(tmp_path, monkeypatch):
     """The whole benchmark, with the paper's sampling cut from 1e6 to 5e3 non-empty samples
     per p (matching the paper's SE at every p is most of the run's cost; the full number is

@@ -24,7 +24,10 @@ from ccjax.engine._sharding import local_models, model_sharding, process_rows, p
 from experiments import scale_sweep
 from experiments._experiment import result_identity
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="gloo CPU collectives are tested on Linux")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(sys.platform != "linux", reason="gloo CPU collectives are tested on Linux"),
+]
 
 # 4 models (one per device); 20 chunks of 10 steps, each checkpointed.
 ARGS = ["--scales", "0,1", "--seeds", "2", "--steps", "200", "--batch-size", "64", "--d-embed", "50"]
