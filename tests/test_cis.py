@@ -135,6 +135,11 @@ def test_search_grid_shapes_and_a_model_trained_in_the_grid_equals_one_trained_a
     assert alone["final_train_loss"].shape == (1, 1, 2, 2, 1)  # task, n_features, seed, p, lr
     np.testing.assert_allclose(alone["final_train_loss"][0, 0, 0], result["final_train_loss"][1, 1, 0, 1], rtol=1e-5)
     np.testing.assert_allclose(alone["final_train_loss"][0, 0, 1], result["final_train_loss"][1, 1, 0, 0], rtol=1e-5)
+    # With fewer p's (as a re-check trains one cell of the grid): the same models, so a re-check
+    # may reuse the main grid's (cis.recheck's main_cell)
+    one_p = grid.search_grid(config, one_static, {**traced, "p": [0.05]}, TASKS, grid.EvalBudget(2, 256))
+    in_grid = result["final_train_loss"][1, 1, 0, :, 0]  # and-pairs, n = 12, every seed, p = 0.05
+    np.testing.assert_allclose(one_p["final_train_loss"][0, 0, :, 0], in_grid, rtol=1e-5)
 
 
 def test_advantage_and_positive_cells():

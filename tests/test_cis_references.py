@@ -181,7 +181,7 @@ def test_a_task_is_rechecked_only_where_it_beats_naive_and_its_built_reference()
     np.testing.assert_allclose(margin.ravel(), [0.0, 0.2, 0.5, 0.01], atol=1e-12)
 
 
-def test_the_scaling_check_skips_an_n_whose_output_layer_is_too_large(monkeypatch):
+def test_the_rechecks_skip_what_is_too_large_and_reuse_the_main_grids_models(monkeypatch):
     ns = [50, 100, 200, 400]
     assert cis.affordable_ns(TASKS["relu"], ns, 0.5) == ns  # 400 outputs x 200 neurons at n = 400
     assert cis.affordable_ns(TASKS["and-pairs-8"], ns, 0.5) == [50, 100, 200]  # 3,200 x 200 at n = 400
@@ -209,3 +209,10 @@ def test_the_scaling_check_skips_an_n_whose_output_layer_is_too_large(monkeypatc
     checked = search.recheck(config, cis.SearchRun(TASKS), grid, "and-pairs-32", 0.5, 0.1)
     assert len(seen) == 3 and np.isnan(checked["long"]).all()  # pilot, seeds, second optimizer: no 4x steps
     np.testing.assert_array_equal(checked["second_optimizer"], [1.0, 1.0])
+    seen.clear()  # the pilot picks the main grid's lr (3e-3, first of a tie): its seeds at n = 100 are reused
+    main_cell = {"advantage": np.array([0.7, 0.8]), "built_advantage": np.array([0.5, 0.5])}
+    main_cell |= {"final_train_loss": np.ones(2), "initial_train_loss": np.full(2, 4.0)}
+    reused = search._scaling(config, cis.SearchRun(TASKS), grid._replace(scaling_lrs=(3e-3, 1e-3)), cell, main_cell)
+    assert seen == [(100,)]  # the pilot alone
+    np.testing.assert_array_equal(reused["scaling"][0], [0.7, 0.8])
+    assert reused["scaling_built"][0] == 0.5 and reused["scaling_final_over_initial"][0] == 0.25

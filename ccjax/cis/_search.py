@@ -39,6 +39,7 @@ RESULTS |= {"check_scaling_built": "(Q, N) the built reference's advantage at ea
 RESULTS |= {"check_scaling_final_over_initial": "(Q, N) largest final / first-step training loss over seeds"}
 RESULTS |= {"check_second_optimizer": f"(Q, K) advantage with {SECOND_OPTIMIZER}"}
 """What :func:`search` returns, by name, with its axes (Q: positive tasks, N: the scaling n's)."""
+MAIN_CELL = ("advantage", "built_advantage", "final_train_loss", "initial_train_loss")  # what a re-check reuses
 CHECKS = {"scaling": "NK", "scaling_lr": "N", "scaling_built": "N", "scaling_final_over_initial": "N"}
 CHECKS |= {"scaling_pilot_loss": "NL"}
 CHECKS |= {"long": "K", "second_optimizer": "K"}  # each re-check's axes after Q
@@ -178,7 +179,7 @@ def affordable_ns(task: Task, ns: Sequence[int], ratio: float, steps_factor: int
     return [n for n in ns if steps_factor * task.n_outputs(n) * d_mlp_of(n, ratio) <= CHECK_MAX_WEIGHTS]
 
 
-def _scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict) -> dict[str, np.ndarray]:
+def _scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict, main_cell=None) -> dict:
     """The scaling check at the n's of :func:`affordable_ns` (:func:`_trained_scaling`), NaN at the others."""
     ns = affordable_ns(run.tasks[cell["tasks"][0]], grid.scaling_ns, cell["ratios"][0])
     kept, size = np.isin(grid.scaling_ns, ns), len(grid.scaling_ns)
@@ -186,17 +187,26 @@ def _scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict) 
     arrays |= {"scaling_pilot_loss": np.full((size, len(grid.scaling_lrs)), np.nan)}
     arrays |= {name: np.full(size, np.nan) for name in ("scaling_built", "scaling_final_over_initial")}
     if ns:
-        for name, values in _trained_scaling(config, run, grid._replace(scaling_ns=ns), cell).items():
+        for name, values in _trained_scaling(config, run, grid._replace(scaling_ns=ns), cell, main_cell).items():
             arrays[name][kept] = values
     return arrays
 
 
-def _trained_scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict) -> dict[str, np.ndarray]:
-    """The scaling check: at each n, every seed at the lr that :func:`_pilot_lrs` chose there."""
+def _seeds_at(config: TrainConfig, run: SearchRun, cell: dict, n: int, lr: float) -> dict[str, np.ndarray]:
+    """Every seed of ``cell`` trained at ``n`` and ``lr``: :func:`advantage_grid`'s arrays, (seeds,) each."""
+    at_lr = dataclasses.replace(config, lr=float(lr))
+    return {name: value[0, 0, 0, :, 0] for name, value in advantage_grid(at_lr, run, ns=[n], **cell).items()}
+
+
+def _trained_scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict, main_cell=None) -> dict:
+    """The scaling check: at each n, every seed at the lr that :func:`_pilot_lrs` chose there; at the
+    main grid's n and lr, the main grid's own models (``main_cell``, where given), not trained again."""
     lrs, pilot = _pilot_lrs(config, run, grid, cell)
     at_n = [
-        {name: value[0, 0, 0, :, 0] for name, value in advantage_grid(at_lr, run, ns=[n], **cell).items()}
-        for n, at_lr in zip(grid.scaling_ns, (dataclasses.replace(config, lr=float(lr)) for lr in lrs), strict=True)
+        main_cell
+        if main_cell is not None and n == grid.n_features and lr == config.lr
+        else _seeds_at(config, run, cell, n, lr)
+        for n, lr in zip(grid.scaling_ns, lrs, strict=True)
     ]
     ratio = np.stack([_final_or_inf(arrays) / arrays["initial_train_loss"] for arrays in at_n])  # (N, seeds)
     return {
@@ -208,18 +218,30 @@ def _trained_scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell
     }
 
 
-def recheck(config: TrainConfig, run: SearchRun, grid: SearchGrid, task: str, ratio: float, p: float) -> dict:
+def recheck(
+    config: TrainConfig,
+    run: SearchRun,
+    grid: SearchGrid,
+    task: str,
+    ratio: float,
+    p: float,
+    main_cell: Mapping[str, np.ndarray] | None = None,
+) -> dict:
     """A positive cell again, each an advantage per seed: at each n of ``grid.scaling_ns``, trained
     at the lr a one-seed pilot over ``grid.scaling_lrs`` chose by final training loss (``scaling``,
     (N, seeds); ``scaling_lr``, ``scaling_built``, ``scaling_final_over_initial``, (N,);
     ``scaling_pilot_loss``, (N, lrs)), at 4x the steps (``long``) and with :data:`SECOND_OPTIMIZER`
-    (``second_optimizer``), both at ``grid.n_features`` (``long`` NaN where :func:`affordable_ns` skips it)."""
+    (``second_optimizer``), both at ``grid.n_features`` (``long`` NaN where :func:`affordable_ns` skips it).
+    ``main_cell``: the main grid's ``advantage``, ``built_advantage``, ``final_train_loss`` and
+    ``initial_train_loss`` of this cell, (seeds,) each; where the pilot picks ``config.lr`` at
+    ``grid.n_features`` these are those seeds (a model trained in the grid is the one trained alone),
+    so they are not trained again. None: every n is trained."""
     cell = {"tasks": [task], "ratios": [ratio], "seeds": grid.seeds, "ps": [p]}
     changes = ({"steps": 4 * config.steps}, SECOND_OPTIMIZER)
     long, other = (dataclasses.replace(config, **change) for change in changes)
     n, skipped = [grid.n_features], np.full(len(grid.seeds), np.nan)
     long_affordable = affordable_ns(run.tasks[task], n, ratio, steps_factor=4)
-    return _scaling(config, run, grid, cell) | {
+    return _scaling(config, run, grid, cell, main_cell) | {
         "long": advantage_grid(long, run, ns=n, **cell)["advantage"][0, 0, 0, :, 0] if long_affordable else skipped,
         "second_optimizer": advantage_grid(other, run, ns=n, **cell)["advantage"][0, 0, 0, :, 0],
     }
@@ -278,7 +300,8 @@ def search(
             if on_positive is not None:
                 on_positive(task, grid.d_ratios[d], grid.ps[p])
             positive.append(task)
-            for name, values in recheck(config, run, grid, task, grid.d_ratios[d], grid.ps[p]).items():
+            main_cell = {name: main[name][i, d, :, p] for name in MAIN_CELL}
+            for name, values in recheck(config, run, grid, task, grid.d_ratios[d], grid.ps[p], main_cell).items():
                 checks[name].append(values)
     arrays = {f"grid_{name}": value for name, value in main.items()}
     axes = ("tasks", "ps", "d_ratios", "seeds", "scaling_ns", "scaling_lrs")
