@@ -128,18 +128,14 @@ def test_search_grid_shapes_and_a_model_trained_in_the_grid_equals_one_trained_a
     result = grid.search_grid(config, static, traced, TASKS, grid.EvalBudget(2, 256))
     assert result["loss"].shape == (2, 2, 1, 2, 2, 1)
     assert np.isfinite(result["loss"]).all() and np.isfinite(result["naive_closed_form"]).all()
-    # Alone: one static combination, with the seeds in the other order (the same traced
-    # shapes, so the combination's compiled programs are reused).
-    one_static, one_seed = {"task": ["and-pairs"], "n_features": [12]}, {**traced, "seed": [1, 0]}
-    alone = grid.search_grid(config, one_static, one_seed, TASKS, grid.EvalBudget(2, 256))
-    assert alone["final_train_loss"].shape == (1, 1, 2, 2, 1)  # task, n_features, seed, p, lr
-    np.testing.assert_allclose(alone["final_train_loss"][0, 0, 0], result["final_train_loss"][1, 1, 0, 1], rtol=1e-5)
-    np.testing.assert_allclose(alone["final_train_loss"][0, 0, 1], result["final_train_loss"][1, 1, 0, 0], rtol=1e-5)
-    # With fewer p's (as a re-check trains one cell of the grid): the same models, so a re-check
-    # may reuse the main grid's (cis.recheck's main_cell)
-    one_p = grid.search_grid(config, one_static, {**traced, "p": [0.05]}, TASKS, grid.EvalBudget(2, 256))
-    in_grid = result["final_train_loss"][1, 1, 0, :, 0]  # and-pairs, n = 12, every seed, p = 0.05
-    np.testing.assert_allclose(one_p["final_train_loss"][0, 0, :, 0], in_grid, rtol=1e-5)
+    # Alone: one static combination, the seeds in the other order and one p (as a re-check trains
+    # one cell of the grid): the same models, so a re-check may reuse the main grid's (main_cell).
+    one_static, one_cell = {"task": ["and-pairs"], "n_features": [12]}, {**traced, "seed": [1, 0], "p": [0.05]}
+    alone = grid.search_grid(config, one_static, one_cell, TASKS, grid.EvalBudget(2, 256))
+    assert alone["final_train_loss"].shape == (1, 1, 2, 1, 1)  # task, n_features, seed, p, lr
+    in_grid = result["final_train_loss"][1, 1, 0, ::-1, 0]  # and-pairs, n = 12, seeds 1 and 0, p = 0.05
+    np.testing.assert_allclose(alone["final_train_loss"][0, 0, :, 0], in_grid, rtol=1e-5)
+    np.testing.assert_allclose(alone["loss"][0, 0, :, 0], result["loss"][1, 1, 0, ::-1, 0], rtol=1e-5)
 
 
 def test_advantage_and_positive_cells():

@@ -47,6 +47,7 @@ def quick(tmp_path_factory):
     return out, done
 
 
+@pytest.mark.integration  # reproduce in a real process
 def test_quick_stages_write_results_figures_and_report(quick):
     out, _ = quick
     assert (out / "transplant" / "manifest.json").exists()
@@ -61,6 +62,7 @@ def test_quick_stages_write_results_figures_and_report(quick):
     assert json.loads((out / "transplant" / "manifest.json").read_text())["compile_cache"]["dir"] is None
 
 
+@pytest.mark.integration
 def test_a_second_invocation_reuses_matching_results(quick):
     out, _ = quick
     again = run("--quick", "--only", "transplant", "--out", str(out))
