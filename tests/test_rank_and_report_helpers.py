@@ -246,6 +246,22 @@ def test_describe_search_tables_the_advantage_the_built_references_the_probe_and
         f"    n=20: {at_n}",
         skipped_line,
     ]
+    relu = _search_results(True)  # relu re-checked: each n's line gives its naive + offset model's advantage
+    relu |= {"tasks": np.array(["relu", "relu-outlier-l4"]), "positive_tasks": np.array(["relu"])}
+    cell = cis.rechecked_cell(
+        *(
+            array[0]
+            for array in cis.beyond_built(
+                {"advantage": relu["grid_advantage"], "built_advantage": relu["grid_built_advantage"]}
+            )
+        )
+    )
+    assert cell == (0, 0)  # every cell beats built by the same margin: the first, d/n 0.5, p 0.01
+    offsets = [cis.offset_advantage(n, [0.5], [0.01])[0, 0] for n in (20, 40)]
+    relu_lines = cis.describe_search(relu, 10).splitlines()[-2:]
+    for line, offset in zip(relu_lines, offsets, strict=True):
+        assert f"(built +0.150, naive + offset {offset:+.3f})" in line
+    assert offsets[0] != offsets[1]  # the offset depends on n
     before_pilots = _search_results(True)  # results written before the lr pilot: no pilot column
     del before_pilots["check_scaling_pilot_loss"]
     assert cis.describe_search(before_pilots, 10).splitlines()[-1].endswith("final/first training loss 0.5")

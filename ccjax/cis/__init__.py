@@ -30,6 +30,7 @@ from ._search import (
     SearchRun,
     affordable_ns,
     beyond_built,
+    rechecked_cell,
     search,
 )
 from ._search import RESULTS as SEARCH_RESULTS
@@ -76,6 +77,7 @@ __all__ = [
     "advantage",
     "affordable_ns",
     "beyond_built",
+    "rechecked_cell",
     "choose_built",
     "d_mlp_of",
     "describe_search",

@@ -268,6 +268,20 @@ def beyond_built(main: dict) -> tuple[np.ndarray, np.ndarray]:
     return np.where(built, over_built[0], over_naive[0]), positive
 
 
+def rechecked_cell(margin: np.ndarray, positive: np.ndarray) -> tuple[int, int] | None:
+    """The cell :func:`search` re-checks for one task: of its positive cells, the one of largest margin.
+
+    Args:
+        margin: The task's margin per cell, (d/n, p) (:func:`beyond_built`'s, one task).
+        positive: Its positive cells, (d/n, p) booleans.
+
+    Returns:
+        The (d/n, p) indices of the cell, or None where no cell is positive.
+    """
+    best = np.where(positive, margin, -np.inf)
+    return tuple(int(i) for i in np.unravel_index(np.argmax(best), best.shape)) if np.isfinite(best).any() else None
+
+
 def search(
     config: TrainConfig,
     run: SearchRun,
@@ -294,9 +308,8 @@ def search(
     margin, beats = beyond_built(main)
     positive, checks = [], {name: [] for name in CHECKS}
     for i, task in enumerate(grid.tasks):
-        best = np.where(beats[i], margin[i], -np.inf)
-        if np.isfinite(best).any():
-            d, p = np.unravel_index(np.argmax(best), best.shape)
+        if (cell := rechecked_cell(margin[i], beats[i])) is not None:
+            d, p = cell
             if on_positive is not None:
                 on_positive(task, grid.d_ratios[d], grid.ps[p])
             positive.append(task)

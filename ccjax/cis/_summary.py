@@ -12,6 +12,7 @@ from ..report import format_table
 from ._advantage import advantage
 from ._grid import d_mlp_of
 from ._reference_tables import built_check, built_table, format_estimate, probe_table
+from ._search import beyond_built, rechecked_cell
 
 
 def naive_check(
@@ -116,6 +117,18 @@ def _pilot(results: Mapping[str, np.ndarray], task: int, n: int) -> str:
 LONG_SKIPPED = "4 x its output layer is above cis.CHECK_MAX_WEIGHTS"
 
 
+def _offsets_by_n(results: Mapping[str, np.ndarray], task: str) -> np.ndarray | None:
+    """relu's naive + offset advantage (:func:`offset_advantage`) at each n of the scaling check, at
+    the cell the search re-checked; None for another task or results without built references."""
+    if task != "relu" or "grid_built_advantage" not in results:
+        return None
+    grid = {"advantage": results["grid_advantage"], "built_advantage": results["grid_built_advantage"]}
+    margin, positive = beyond_built(grid)
+    d, p = rechecked_cell(*(array[list(results["tasks"]).index(task)] for array in (margin, positive)))
+    ratio, p = results["d_ratios"][d], results["ps"][p]
+    return np.array([offset_advantage(int(n), [ratio], [p])[0, 0] for n in results["scaling_ns"]])
+
+
 def _recheck_lines(results: Mapping[str, np.ndarray]) -> list[str]:
     """Each positive task's re-checks: 4x steps, the second optimizer, and at each n the advantage at
     the chosen lr, the built reference's, the lr, the worst final / first-step training loss and the
@@ -126,6 +139,7 @@ def _recheck_lines(results: Mapping[str, np.ndarray]) -> list[str]:
         long = format_estimate(*long) if np.isfinite(long[0]) else f"skipped ({LONG_SKIPPED})"
         lines.append(f"{task}: 4x steps {long}; second optimizer {format_estimate(*other)}; by n:")
         scaling = zip(results["scaling_ns"], *mean_and_sem(results["check_scaling"][k], axis=-1), strict=True)
+        offsets = _offsets_by_n(results, task)
         for i, (n, mean, sem) in enumerate(scaling):
             built, lr = results["check_scaling_built"][k, i], results["check_scaling_lr"][k, i]
             if np.isnan(lr):
@@ -133,7 +147,10 @@ def _recheck_lines(results: Mapping[str, np.ndarray]) -> list[str]:
                 continue
             ratio = results["check_scaling_final_over_initial"][k, i]
             at_lr = f"at lr {lr:g}, final/first training loss {ratio:.3g}"
-            lines.append(f"    n={n}: {format_estimate(mean, sem)} (built {built:+.3f}) {at_lr}{_pilot(results, k, i)}")
+            offset = "" if offsets is None else f", naive + offset {offsets[i]:+.3f}"
+            lines.append(
+                f"    n={n}: {format_estimate(mean, sem)} (built {built:+.3f}{offset}) {at_lr}{_pilot(results, k, i)}"
+            )
     if not len(results["positive_tasks"]):
         lines.append("no task beats its naive model (and its built reference) by more than 2 SEM anywhere on the grid")
     return lines
