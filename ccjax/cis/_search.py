@@ -192,10 +192,10 @@ def _scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict, 
     return arrays
 
 
-def _seeds_at(config: TrainConfig, run: SearchRun, cell: dict, n: int, lr: float) -> dict[str, np.ndarray]:
-    """Every seed of ``cell`` trained at ``n`` and ``lr``: :func:`advantage_grid`'s arrays, (seeds,) each."""
-    at_lr = dataclasses.replace(config, lr=float(lr))
-    return {name: value[0, 0, 0, :, 0] for name, value in advantage_grid(at_lr, run, ns=[n], **cell).items()}
+def _seeds_at(config: TrainConfig, run: SearchRun, cell: dict, n: int) -> dict[str, np.ndarray]:
+    """Every seed of the one-task, one-p ``cell`` trained by ``config`` at ``n``: :func:`advantage_grid`'s
+    arrays, (seeds,) each."""
+    return {name: value[0, 0, 0, :, 0] for name, value in advantage_grid(config, run, ns=[n], **cell).items()}
 
 
 def _trained_scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell: dict, main_cell=None) -> dict:
@@ -205,7 +205,7 @@ def _trained_scaling(config: TrainConfig, run: SearchRun, grid: SearchGrid, cell
     at_n = [
         main_cell
         if main_cell is not None and n == grid.n_features and lr == config.lr
-        else _seeds_at(config, run, cell, n, lr)
+        else _seeds_at(dataclasses.replace(config, lr=float(lr)), run, cell, n)
         for n, lr in zip(grid.scaling_ns, lrs, strict=True)
     ]
     ratio = np.stack([_final_or_inf(arrays) / arrays["initial_train_loss"] for arrays in at_n])  # (N, seeds)
@@ -239,11 +239,11 @@ def recheck(
     cell = {"tasks": [task], "ratios": [ratio], "seeds": grid.seeds, "ps": [p]}
     changes = ({"steps": 4 * config.steps}, SECOND_OPTIMIZER)
     long, other = (dataclasses.replace(config, **change) for change in changes)
-    n, skipped = [grid.n_features], np.full(len(grid.seeds), np.nan)
-    long_affordable = affordable_ns(run.tasks[task], n, ratio, steps_factor=4)
+    n, skipped = grid.n_features, np.full(len(grid.seeds), np.nan)
+    long_affordable = affordable_ns(run.tasks[task], [n], ratio, steps_factor=4)
     return _scaling(config, run, grid, cell, main_cell) | {
-        "long": advantage_grid(long, run, ns=n, **cell)["advantage"][0, 0, 0, :, 0] if long_affordable else skipped,
-        "second_optimizer": advantage_grid(other, run, ns=n, **cell)["advantage"][0, 0, 0, :, 0],
+        "long": _seeds_at(long, run, cell, n)["advantage"] if long_affordable else skipped,
+        "second_optimizer": _seeds_at(other, run, cell, n)["advantage"],
     }
 
 
